@@ -1,0 +1,225 @@
+//! The event model shared by every Dozor crate.
+//!
+//! Detection never depends on a concrete event type: it walks an event's leaf fields through
+//! [`EventFields`]. Decoders produce [`FlatEvent`]s (Windows events keep their provider's own
+//! field names: `EventID`, `Channel`, `Image`, ...), while ECS-style JSON documents can be
+//! read directly as nested `serde_json::Value`s whose leaves are visited by dotted path.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A borrowed leaf value, as the detection engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl fmt::Display for FieldValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Null => Ok(()),
+            FieldValue::Bool(b) => write!(f, "{b}"),
+            FieldValue::Int(i) => write!(f, "{i}"),
+            FieldValue::Float(x) => write!(f, "{x}"),
+            FieldValue::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Anything whose leaf fields can be walked by name.
+///
+/// A field that holds a list is visited once per element under the same name.
+pub trait EventFields {
+    /// Calls `visit` for every leaf field.
+    fn visit_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>));
+
+    /// Event time in milliseconds since the Unix epoch, when known (used by correlations).
+    fn timestamp_millis(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// An owned leaf value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<Value>),
+}
+
+impl Value {
+    fn visit<'a>(&'a self, name: &str, visit: &mut dyn FnMut(&str, FieldValue<'a>)) {
+        match self {
+            Value::Null => visit(name, FieldValue::Null),
+            Value::Bool(b) => visit(name, FieldValue::Bool(*b)),
+            Value::Int(i) => visit(name, FieldValue::Int(*i)),
+            Value::Float(x) => visit(name, FieldValue::Float(*x)),
+            Value::Str(s) => visit(name, FieldValue::Str(s)),
+            Value::List(items) => {
+                for item in items {
+                    item.visit(name, visit);
+                }
+            }
+        }
+    }
+
+    /// The value as text (lists joined by a space), for display and CSV output.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Str(s) => s.clone(),
+            Value::List(items) => items.iter().map(Value::to_text).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+/// An event as an ordered list of named leaf values: what the decoders produce.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlatEvent {
+    /// Event time, milliseconds since the Unix epoch.
+    pub timestamp_millis: Option<i64>,
+    /// Leaf fields in document order. Names may repeat; each occurrence is a value.
+    pub fields: Vec<(String, Value)>,
+}
+
+impl FlatEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+        self.fields.push((name.into(), value.into()));
+    }
+
+    /// First value of a field, by exact name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The event as a flat JSON object (repeated names become arrays).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (name, value) in &self.fields {
+            let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+            match map.get_mut(name) {
+                Some(serde_json::Value::Array(items)) => items.push(json),
+                Some(existing) => {
+                    let first = existing.take();
+                    *existing = serde_json::Value::Array(vec![first, json]);
+                }
+                None => {
+                    map.insert(name.clone(), json);
+                }
+            }
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+impl EventFields for FlatEvent {
+    fn visit_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        for (name, value) in &self.fields {
+            value.visit(name, visit);
+        }
+    }
+
+    fn timestamp_millis(&self) -> Option<i64> {
+        self.timestamp_millis
+    }
+}
+
+/// Nested JSON documents (ECS style) are visited by dotted path: `{"process":{"name":"x"}}`
+/// yields `process.name`. Keys that already contain dots are kept as they are.
+impl EventFields for serde_json::Value {
+    fn visit_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        let mut path = String::new();
+        visit_json(self, &mut path, visit);
+    }
+}
+
+fn visit_json(value: &serde_json::Value, path: &mut String, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+    match value {
+        serde_json::Value::Null => visit(path, FieldValue::Null),
+        serde_json::Value::Bool(b) => visit(path, FieldValue::Bool(*b)),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                visit(path, FieldValue::Int(i))
+            } else if let Some(x) = n.as_f64() {
+                visit(path, FieldValue::Float(x))
+            }
+        }
+        serde_json::Value::String(s) => visit(path, FieldValue::Str(s)),
+        serde_json::Value::Array(items) => {
+            for item in items {
+                visit_json(item, path, visit);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            let base = path.len();
+            for (key, item) in map {
+                if base > 0 {
+                    path.push('.');
+                }
+                path.push_str(key);
+                visit_json(item, path, visit);
+                path.truncate(base);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(e: &dyn EventFields) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        e.visit_fields(&mut |n, v| out.push((n.to_owned(), v.to_string())));
+        out
+    }
+
+    #[test]
+    fn nested_json_is_visited_by_dotted_path() {
+        let doc = serde_json::json!({"process": {"name": "a.exe", "args": ["-x", "-y"]}, "n": 3});
+        let got = collect(&doc);
+        assert!(got.contains(&("process.name".into(), "a.exe".into())));
+        assert!(got.contains(&("process.args".into(), "-y".into())));
+        assert!(got.contains(&("n".into(), "3".into())));
+    }
+
+    #[test]
+    fn flat_event_lists_repeat_the_name() {
+        let mut e = FlatEvent::new();
+        e.push("Data", Value::List(vec!["a".into(), "b".into()]));
+        assert_eq!(collect(&e), vec![("Data".into(), "a".into()), ("Data".into(), "b".into())]);
+        assert_eq!(e.to_json(), serde_json::json!({"Data": ["a", "b"]}));
+    }
+}
