@@ -35,8 +35,9 @@ impl fmt::Display for FieldValue<'_> {
 ///
 /// A field that holds a list is visited once per element under the same name.
 pub trait EventFields {
-    /// Calls `visit` for every leaf field.
-    fn visit_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>));
+    /// Calls `visit` for every leaf field. Values borrow from the event, so the engine can keep
+    /// them for the duration of one evaluation without copying.
+    fn visit_fields<'a>(&'a self, visit: &mut dyn FnMut(&str, FieldValue<'a>));
 
     /// Event time in milliseconds since the Unix epoch, when known (used by correlations).
     fn timestamp_millis(&self) -> Option<i64> {
@@ -145,7 +146,7 @@ impl FlatEvent {
 }
 
 impl EventFields for FlatEvent {
-    fn visit_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+    fn visit_fields<'a>(&'a self, visit: &mut dyn FnMut(&str, FieldValue<'a>)) {
         for (name, value) in &self.fields {
             value.visit(name, visit);
         }
@@ -159,13 +160,17 @@ impl EventFields for FlatEvent {
 /// Nested JSON documents (ECS style) are visited by dotted path: `{"process":{"name":"x"}}`
 /// yields `process.name`. Keys that already contain dots are kept as they are.
 impl EventFields for serde_json::Value {
-    fn visit_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+    fn visit_fields<'a>(&'a self, visit: &mut dyn FnMut(&str, FieldValue<'a>)) {
         let mut path = String::new();
         visit_json(self, &mut path, visit);
     }
 }
 
-fn visit_json(value: &serde_json::Value, path: &mut String, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+fn visit_json<'a>(
+    value: &'a serde_json::Value,
+    path: &mut String,
+    visit: &mut dyn FnMut(&str, FieldValue<'a>),
+) {
     match value {
         serde_json::Value::Null => visit(path, FieldValue::Null),
         serde_json::Value::Bool(b) => visit(path, FieldValue::Bool(*b)),
