@@ -1,1 +1,88 @@
-fn main() {}
+//! `dozor`: the command-line entry point.
+
+mod hunt;
+mod output;
+mod rules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "dozor", version, about = "Dozor: self-hosted security monitoring", propagate_version = true)]
+struct Cli {
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, env = "DOZOR_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hunt through EVTX, Windows event XML and JSON logs with Sigma rules.
+    ///
+    /// Exit codes: 0 = finished, nothing detected; 1 = finished with detections;
+    /// 2 = error (bad arguments, no usable rules, unreadable inputs with --strict).
+    Hunt(hunt::HuntArgs),
+    /// Work with Sigma rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load rules and report, per rule, whether it is active, unrouted, unsupported or invalid.
+    ///
+    /// Exit codes: 0 = every rule loads; 1 = some rules are invalid or unsupported; 2 = error.
+    Lint(rules::LintArgs),
+}
+
+/// Where rules come from and how they are routed; shared by `hunt` and `rules lint`.
+#[derive(Args, Clone)]
+pub struct RuleSource {
+    /// Sigma rule files or directories (searched recursively for .yml/.yaml).
+    #[arg(long = "rules", short = 'r', required = true, num_args = 1..)]
+    pub rules: Vec<PathBuf>,
+    /// Extra logsource mapping files, added to the built-in mapping.
+    #[arg(long = "mapping")]
+    pub mappings: Vec<PathBuf>,
+    /// Replace the built-in mapping instead of extending it.
+    #[arg(long)]
+    pub no_default_mapping: bool,
+    /// YAML file of placeholder values for the `expand` modifier (name: [values]).
+    #[arg(long)]
+    pub placeholders: Option<PathBuf>,
+    /// Evaluate rules whose logsource has no mapping on every event.
+    #[arg(long)]
+    pub evaluate_unrouted: bool,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum, Debug)]
+pub enum OutputFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Hunt(args) => hunt::run(args),
+        Command::Rules { command: RulesCommand::Lint(args) } => rules::lint(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

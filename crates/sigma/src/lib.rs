@@ -14,6 +14,7 @@
 //! ```
 
 pub mod condition;
+pub mod detector;
 pub mod engine;
 pub mod load;
 pub mod mapping;
@@ -21,6 +22,8 @@ pub mod matcher;
 pub mod rule;
 pub mod value;
 
+pub use detector::{Detector, DetectorOptions};
+pub use dozor_correlation::CorrelationHit;
 pub use engine::{Engine, EngineOptions, Outcome, RuleIndex, RuleReport, Scratch};
 pub use load::{LoadOptions, RuleSet};
 pub use mapping::LogsourceMapping;

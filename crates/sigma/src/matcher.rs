@@ -424,8 +424,9 @@ mod tests {
 
     #[test]
     fn strings_are_case_insensitive_unless_cased() {
-        assert!(m(&str_pat(r"C:\Windows\*.exe", false), r"c:\windows\system32\CMD.EXE"));
-        assert!(!m(&str_pat(r"C:\Windows\*.exe", true), r"c:\windows\cmd.exe"));
+        assert!(m(&str_pat(r"C:\Windows\\*.exe", false), r"c:\windows\system32\CMD.EXE"));
+        assert!(m(&str_pat(r"C:\Windows\*.exe", false), r"c:\windows*.EXE"), "an escaped star is a plain star");
+        assert!(!m(&str_pat(r"C:\Windows\\*.exe", true), r"c:\windows\cmd.exe"));
         assert!(m(&str_pat("Привет*", false), "ПРИВЕТ мир"), "Cyrillic folds case too");
         assert!(m(&str_pat("a?c", false), "aЖc"), "? is one character, not one byte");
         assert!(!m(&str_pat("a?c", false), "ac"));
@@ -439,7 +440,8 @@ mod tests {
     fn dash_class_matches_every_dash() {
         let mut v = SigmaString::parse("*x");
         v.push_literal(&[DASH_CLASS_MARKER]);
-        v.push_literal(b"y*");
+        v.push_literal(b"y");
+        v.pieces.push(Piece::AnyString);
         let p = compile_pattern(&ValueSpec::Str { value: v, cased: false }, false, &mut |_| 0).unwrap();
         for s in ["ax-y", "ax/y", "ax\u{2013}y", "ax\u{2014}yz", "ax\u{2015}y"] {
             assert!(m(&p, s), "{s}");
