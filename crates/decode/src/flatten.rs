@@ -1,0 +1,466 @@
+//! The one Windows event flattener that every input shares.
+//!
+//! Front-ends (evtx JSON bytes, evtx_dump-style `serde_json::Value`s, Windows event XML) walk
+//! their own structure and describe it as an XML-like element stream: [`WinFlattener::start`]
+//! an element, [`WinFlattener::attr`] its attributes, [`WinFlattener::text`] its text value(s),
+//! [`WinFlattener::end`] it. The flattener applies the naming rules (see the crate README), so
+//! the same record gives the same [`FlatEvent`] whatever it was read from.
+
+use dozor_event::{FlatEvent, Value};
+
+use crate::time::parse_timestamp_millis;
+
+/// A leaf value as a front-end sees it, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Scalar<'_> {
+    fn to_value(self) -> Value {
+        match self {
+            Scalar::Null => Value::Str(String::new()),
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Int(i) => Value::Int(i),
+            Scalar::Float(x) => Value::Float(x),
+            Scalar::Str(s) => Value::Str(s.to_owned()),
+        }
+    }
+}
+
+/// Value as text (for System fields, which are text unless they are numbers).
+fn value_text(v: Value) -> Value {
+    match v {
+        Value::Str(_) | Value::List(_) => v,
+        Value::Null => Value::Str(String::new()),
+        other => Value::Str(other.to_text()),
+    }
+}
+
+/// Which top-level part of `<Event>` an element is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    System,
+    /// `EventData` or `UserData`: their `Data` children are named by their `Name` attribute.
+    DataContainer,
+    /// `RenderingInfo`: leaves are prefixed `RenderingInfo_` (they would collide with System).
+    RenderingInfo,
+    /// Any other payload element (`ProcessingErrorData`, `DebugData`, ...).
+    Other,
+}
+
+#[derive(Debug)]
+struct Frame {
+    /// The element's name, `names[name_start..name_end]`.
+    name_start: usize,
+    name_end: usize,
+    /// A `Data` element's `Name` attribute, `names[data_name.0..data_name.1]`.
+    data_name: Option<(usize, usize)>,
+    /// A `Data` child of `EventData`/`UserData`.
+    is_data: bool,
+    has_children: bool,
+    value: Acc,
+}
+
+#[derive(Debug, Default)]
+enum Acc {
+    #[default]
+    None,
+    One(Value),
+    Many(Vec<Value>),
+}
+
+impl Acc {
+    fn push(&mut self, v: Value) {
+        *self = match std::mem::take(self) {
+            Acc::None => Acc::One(v),
+            Acc::One(first) => Acc::Many(vec![first, v]),
+            Acc::Many(mut items) => {
+                items.push(v);
+                Acc::Many(items)
+            }
+        };
+    }
+
+    fn take(&mut self) -> Option<Value> {
+        match std::mem::take(self) {
+            Acc::None => None,
+            Acc::One(v) => Some(v),
+            Acc::Many(items) => Some(Value::List(items)),
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        match self {
+            Acc::None => true,
+            Acc::One(Value::Str(s)) => s.trim().is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// System fields that are numbers. In XML they are text; they become `Value::Int` when the text
+/// is a decimal integer, whatever the input, so all inputs agree.
+fn is_numeric_system(field: &str) -> bool {
+    matches!(
+        field,
+        "EventID"
+            | "EventID_Qualifiers"
+            | "Version"
+            | "Level"
+            | "Task"
+            | "Opcode"
+            | "EventRecordID"
+            | "Execution_ProcessID"
+            | "Execution_ThreadID"
+            | "Execution_ProcessorID"
+            | "Execution_SessionID"
+            | "Execution_KernelTime"
+            | "Execution_UserTime"
+            | "Execution_ProcessorTime"
+    )
+}
+
+/// The field name of a System element's attribute.
+fn system_attr_name(elem: &str, attr: &str) -> String {
+    let known = match (elem, attr) {
+        ("TimeCreated", "SystemTime") => "TimeCreated",
+        ("Provider", "EventSourceName") => "EventSourceName",
+        ("Provider", "Name") => "Provider_Name",
+        ("Provider", "Guid") => "Provider_Guid",
+        ("Execution", "ProcessID") => "Execution_ProcessID",
+        ("Execution", "ThreadID") => "Execution_ThreadID",
+        ("Security", "UserID") => "Security_UserID",
+        ("Correlation", "ActivityID") => "Correlation_ActivityID",
+        ("Correlation", "RelatedActivityID") => "Correlation_RelatedActivityID",
+        ("EventID", "Qualifiers") => "EventID_Qualifiers",
+        _ => {
+            let mut name = String::with_capacity(elem.len() + 1 + attr.len());
+            name.push_str(elem);
+            name.push('_');
+            name.push_str(attr);
+            return name;
+        }
+    };
+    known.to_owned()
+}
+
+/// Flattens one Windows event described as an element stream.
+#[derive(Debug, Default)]
+pub(crate) struct WinFlattener {
+    out: FlatEvent,
+    frames: Vec<Frame>,
+    names: String,
+    section: Option<Section>,
+    /// Index in `out.fields` where the current payload section's fields start.
+    payload_start: usize,
+    /// A one-word Bloom filter of the names pushed since `payload_start`.
+    payload_mask: u64,
+    /// Attributes of payload elements, added at the end unless their name is taken.
+    pending_attrs: Vec<(String, Value)>,
+}
+
+fn name_bit(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let first = b.first().copied().unwrap_or(0) as u64;
+    let last = b.last().copied().unwrap_or(0) as u64;
+    let mid = b.get(b.len() / 2).copied().unwrap_or(0) as u64;
+    let h = (b.len() as u64)
+        .wrapping_mul(31)
+        .wrapping_add(first.wrapping_mul(7))
+        .wrapping_add(last.wrapping_mul(13))
+        .wrapping_add(mid);
+    1u64 << (h & 63)
+}
+
+fn merge_into(slot: &mut Value, v: Value) {
+    match slot {
+        Value::List(items) => match v {
+            Value::List(more) => items.extend(more),
+            v => items.push(v),
+        },
+        _ => {
+            let first = std::mem::replace(slot, Value::Null);
+            let mut items = vec![first];
+            match v {
+                Value::List(more) => items.extend(more),
+                v => items.push(v),
+            }
+            *slot = Value::List(items);
+        }
+    }
+}
+
+impl WinFlattener {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// A flattener whose event has room for `fields` fields.
+    pub(crate) fn with_capacity(fields: usize) -> Self {
+        let mut f = Self::default();
+        f.out.fields.reserve(fields);
+        f.frames.reserve(8);
+        f.names.reserve(128);
+        f
+    }
+
+    /// Opens an element.
+    pub(crate) fn start(&mut self, name: &str) {
+        let depth = self.frames.len();
+        let mut is_data = false;
+        let mut mixed = None;
+        if let Some(parent) = self.frames.last_mut() {
+            parent.has_children = true;
+            if parent.value.is_blank() {
+                parent.value = Acc::None;
+            } else if depth >= 3 {
+                // Mixed content: the parent's text so far is a value of its own.
+                mixed = parent
+                    .value
+                    .take()
+                    .map(|v| (self.names[parent.name_start..parent.name_end].to_owned(), v));
+            } else {
+                parent.value = Acc::None;
+            }
+        }
+        if let Some((field, value)) = mixed {
+            self.push_leaf(field, value);
+        }
+        if depth == 1 {
+            self.section = Some(match name {
+                "System" => Section::System,
+                "EventData" | "UserData" => Section::DataContainer,
+                "RenderingInfo" => Section::RenderingInfo,
+                _ => Section::Other,
+            });
+            self.payload_start = self.out.fields.len();
+            self.payload_mask = 0;
+        } else if depth == 2 && self.section == Some(Section::DataContainer) && name == "Data" {
+            is_data = true;
+        }
+        let name_start = self.names.len();
+        self.names.push_str(name);
+        self.frames.push(Frame {
+            name_start,
+            name_end: self.names.len(),
+            data_name: None,
+            is_data,
+            has_children: false,
+            value: Acc::None,
+        });
+    }
+
+    /// An attribute of the element opened last.
+    pub(crate) fn attr(&mut self, name: &str, value: Scalar<'_>) {
+        let depth = self.frames.len();
+        if depth <= 1 || name == "xmlns" || name.starts_with("xmlns:") {
+            // `<Event>`'s own attributes are namespace declarations.
+            return;
+        }
+        if let Scalar::Str(s) = value
+            && s.is_empty()
+        {
+            return;
+        }
+        if matches!(value, Scalar::Null) {
+            return;
+        }
+        let Some(frame) = self.frames.last_mut() else { return };
+        let (s, e) = (frame.name_start, frame.name_end);
+        if frame.is_data && name == "Name" {
+            if let Scalar::Str(text) = value {
+                let start = self.names.len();
+                self.names.push_str(text);
+                frame.data_name = Some((start, self.names.len()));
+            }
+            return;
+        }
+        let elem = &self.names[s..e];
+        match self.section {
+            Some(Section::System) => {
+                let field = system_attr_name(elem, name);
+                self.push_system(field, value.to_value());
+            }
+            Some(Section::RenderingInfo) => {
+                let field = format!("RenderingInfo_{elem}_{name}");
+                self.pending_attrs.push((field, value.to_value()));
+            }
+            _ => {
+                let field = format!("{elem}_{name}");
+                self.pending_attrs.push((field, value.to_value()));
+            }
+        }
+    }
+
+    /// A text value of the element opened last (several calls make a list).
+    pub(crate) fn text(&mut self, value: Scalar<'_>) {
+        if let Some(frame) = self.frames.last_mut() {
+            frame.value.push(value.to_value());
+        }
+    }
+
+    /// Closes the element opened last.
+    pub(crate) fn end(&mut self) {
+        let Some(mut frame) = self.frames.pop() else { return };
+        let depth = self.frames.len();
+        if depth >= 2 {
+            let value = if frame.has_children {
+                // Mixed content left after the last child; whitespace around children is layout.
+                if frame.value.is_blank() { None } else { frame.value.take() }
+            } else {
+                match frame.value.take() {
+                    Some(v) => Some(v),
+                    // An empty leaf: "" in payloads; left out in System.
+                    None if self.section == Some(Section::System) => None,
+                    None => Some(Value::Str(String::new())),
+                }
+            };
+            if let Some(value) = value {
+                let name = match frame.data_name {
+                    Some((s, e)) if e > s => &self.names[s..e],
+                    _ => &self.names[frame.name_start..frame.name_end],
+                };
+                let field = match self.section {
+                    Some(Section::RenderingInfo) => format!("RenderingInfo_{name}"),
+                    _ => name.to_owned(),
+                };
+                self.push_leaf(field, value);
+            }
+        }
+        self.names.truncate(frame.name_start);
+    }
+
+    fn push_leaf(&mut self, field: String, value: Value) {
+        if self.section == Some(Section::System) {
+            self.push_system(field, value);
+        } else {
+            self.push_payload(field, value);
+        }
+    }
+
+    fn push_system(&mut self, field: String, value: Value) {
+        let value = if is_numeric_system(&field) {
+            match value {
+                Value::Str(s) => match s.parse::<i64>() {
+                    Ok(i) => Value::Int(i),
+                    Err(_) => Value::Str(s),
+                },
+                Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Value::Int(x as i64),
+                other => other,
+            }
+        } else {
+            value_text(value)
+        };
+        if let Value::Str(s) = &value {
+            if s.is_empty() {
+                return;
+            }
+            if field == "TimeCreated" && self.out.timestamp_millis.is_none() {
+                self.out.timestamp_millis = parse_timestamp_millis(s);
+            }
+        }
+        self.out.fields.push((field, value));
+    }
+
+    fn push_payload(&mut self, field: String, value: Value) {
+        let bit = name_bit(&field);
+        if self.payload_mask & bit != 0
+            && let Some((_, slot)) = self.out.fields[self.payload_start..]
+                .iter_mut()
+                .find(|(n, _)| *n == field)
+        {
+            merge_into(slot, value);
+            return;
+        }
+        self.payload_mask |= bit;
+        self.out.fields.push((field, value));
+    }
+
+    /// Whether an element is open (the root has been started and not closed).
+    pub(crate) fn is_open(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// The flat event; closes what is still open.
+    pub(crate) fn finish(mut self) -> FlatEvent {
+        while !self.frames.is_empty() {
+            self.end();
+        }
+        let pending = std::mem::take(&mut self.pending_attrs);
+        let attrs_start = self.out.fields.len();
+        for (name, value) in pending {
+            if self.out.fields[..attrs_start].iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            if let Some((_, slot)) =
+                self.out.fields[attrs_start..].iter_mut().find(|(n, _)| *n == name)
+            {
+                merge_into(slot, value);
+            } else {
+                self.out.fields.push((name, value));
+            }
+        }
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Scalar<'_> {
+        Scalar::Str(v)
+    }
+
+    #[test]
+    fn system_eventdata_and_typing() {
+        let mut f = WinFlattener::new();
+        f.start("Event");
+        f.attr("xmlns", s("http://schemas.microsoft.com/win/2004/08/events/event"));
+        f.start("System");
+        f.start("Provider");
+        f.attr("Name", s("Microsoft-Windows-Sysmon"));
+        f.attr("Guid", s("{5770385f}"));
+        f.end();
+        f.start("EventID");
+        f.attr("Qualifiers", s("16384"));
+        f.text(s("1"));
+        f.end();
+        f.start("TimeCreated");
+        f.attr("SystemTime", s("2017-12-26T13:10:29.1368792Z"));
+        f.end();
+        f.start("Correlation");
+        f.end();
+        f.end();
+        f.start("EventData");
+        f.start("Data");
+        f.attr("Name", s("Image"));
+        f.text(s("C:\\x.exe "));
+        f.end();
+        f.start("Data");
+        f.attr("Name", s("Empty"));
+        f.end();
+        f.start("Data");
+        f.text(s("a"));
+        f.end();
+        f.start("Data");
+        f.text(s("b"));
+        f.end();
+        f.end();
+        f.end();
+        let e = f.finish();
+        assert_eq!(e.get("Provider_Name"), Some(&Value::from("Microsoft-Windows-Sysmon")));
+        assert_eq!(e.get("EventID"), Some(&Value::Int(1)));
+        assert_eq!(e.get("EventID_Qualifiers"), Some(&Value::Int(16384)));
+        assert_eq!(e.get("Correlation"), None);
+        assert_eq!(e.get("Image"), Some(&Value::from("C:\\x.exe ")));
+        assert_eq!(e.get("Empty"), Some(&Value::from("")));
+        assert_eq!(e.get("Data"), Some(&Value::List(vec!["a".into(), "b".into()])));
+        assert_eq!(e.timestamp_millis, Some(1_514_293_829_136));
+    }
+}
