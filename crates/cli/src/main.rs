@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// Decoding and rule compilation allocate many small strings; mimalloc is markedly faster at
+// that than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dozor", version, about = "Dozor: self-hosted security monitoring", propagate_version = true)]
 struct Cli {

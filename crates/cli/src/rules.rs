@@ -22,7 +22,8 @@ impl LoadedRules {
     }
 }
 
-pub fn load_rules(source: &RuleSource, keep: &dyn Fn(&RuleMeta) -> bool) -> Result<LoadedRules> {
+/// `long_run`: the rules will see many events, so spend more at start-up for speed per event.
+pub fn load_rules(source: &RuleSource, keep: &dyn Fn(&RuleMeta) -> bool, long_run: bool) -> Result<LoadedRules> {
     let mut load_options = LoadOptions::default();
     if let Some(p) = &source.placeholders {
         load_options.load_placeholders(p).map_err(anyhow::Error::msg).context("reading placeholders")?;
@@ -38,7 +39,7 @@ pub fn load_rules(source: &RuleSource, keep: &dyn Fn(&RuleMeta) -> bool) -> Resu
     }
     let mut set = RuleSet::load_paths(&source.rules, &load_options);
     set.rules.retain(|r| keep(&r.meta));
-    let engine_options = EngineOptions { mapping, evaluate_unrouted: source.evaluate_unrouted };
+    let engine_options = EngineOptions { mapping, evaluate_unrouted: source.evaluate_unrouted, prefilter_dfa: long_run };
     let (detector, reports) = Detector::build(set, &engine_options, &DetectorOptions::default());
     Ok(LoadedRules { detector, reports })
 }
@@ -71,7 +72,7 @@ fn outcome_name(o: &Outcome) -> &'static str {
 }
 
 pub fn lint(args: LintArgs) -> Result<u8> {
-    let loaded = load_rules(&args.source, &|_| true)?;
+    let loaded = load_rules(&args.source, &|_| true, false)?;
     let mut out = std::io::stdout().lock();
     let mut totals: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();
     for r in &loaded.reports {

@@ -8,7 +8,9 @@ use dozor_decode::{ReadOptions, read_path};
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
-        let Ok(entries) = std::fs::read_dir(path) else { return };
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
         let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         children.sort();
         for child in children {
@@ -39,7 +41,10 @@ fn main() {
         eprintln!("usage: decode_bench [--threads N] [--repeat N] PATH...");
         std::process::exit(2);
     }
-    let opts = ReadOptions { evtx_threads: threads, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        evtx_threads: threads,
+        ..ReadOptions::default()
+    };
     let mut best = f64::INFINITY;
     let (mut events, mut fields, mut errors, mut unreadable) = (0u64, 0u64, 0u64, 0u64);
     for _ in 0..repeat.max(1) {

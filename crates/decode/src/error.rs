@@ -36,21 +36,36 @@ impl fmt::Display for Location {
                 "chunk {chunk} (file offset {:#x})",
                 EVTX_FILE_HEADER_SIZE.saturating_add(chunk.saturating_mul(EVTX_CHUNK_SIZE))
             ),
-            Location::ChunkOffset { chunk: Some(chunk), offset } => write!(
+            Location::ChunkOffset {
+                chunk: Some(chunk),
+                offset,
+            } => write!(
                 f,
                 "chunk {chunk}, offset {offset:#x} (file offset {:#x})",
                 EVTX_FILE_HEADER_SIZE
                     .saturating_add(chunk.saturating_mul(EVTX_CHUNK_SIZE))
                     .saturating_add(offset)
             ),
-            Location::ChunkOffset { chunk: None, offset } => {
+            Location::ChunkOffset {
+                chunk: None,
+                offset,
+            } => {
                 write!(f, "offset {offset:#x} of its chunk")
             }
-            Location::Record { chunk: Some(chunk), record_id } => {
+            Location::Record {
+                chunk: Some(chunk),
+                record_id,
+            } => {
                 write!(f, "chunk {chunk}, record {record_id}")
             }
-            Location::Record { chunk: None, record_id } => write!(f, "record {record_id}"),
-            Location::Line { line, column: Some(column) } => {
+            Location::Record {
+                chunk: None,
+                record_id,
+            } => write!(f, "record {record_id}"),
+            Location::Line {
+                line,
+                column: Some(column),
+            } => {
                 write!(f, "line {line}, column {column}")
             }
             Location::Line { line, column: None } => write!(f, "line {line}"),
@@ -102,9 +117,16 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    pub(crate) fn record(path: Option<&Path>, location: Location, message: impl Into<String>) -> Self {
+    pub(crate) fn record(
+        path: Option<&Path>,
+        location: Location,
+        message: impl Into<String>,
+    ) -> Self {
         DecodeError::Record {
-            at: Position { path: path.map(Path::to_path_buf), location },
+            at: Position {
+                path: path.map(Path::to_path_buf),
+                location,
+            },
             message: message.into(),
         }
     }
@@ -115,11 +137,17 @@ impl DecodeError {
     }
 
     pub(crate) fn unreadable(path: &Path, message: impl Into<String>) -> Self {
-        DecodeError::Unreadable { path: path.to_path_buf(), message: message.into() }
+        DecodeError::Unreadable {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        DecodeError::Io { path: path.to_path_buf(), source }
+        DecodeError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// The file the error is about, when known.

@@ -31,7 +31,7 @@ const CHUNK_HEADER_SIZE: usize = 512;
 type Item = Result<FlatEvent, DecodeError>;
 
 /// A chunk read from the file: its number and data, or why it can't be used.
-type RawChunk = (u64, Result<EvtxChunkData, DecodeError>);
+type RawChunk = (u64, Result<Box<EvtxChunkData>, DecodeError>);
 
 /// Streams the records of an EVTX file as flat events.
 pub(crate) struct EvtxRecords {
@@ -76,7 +76,7 @@ struct ChunkSource {
 }
 
 enum ChunkRead {
-    Chunk(EvtxChunkData),
+    Chunk(Box<EvtxChunkData>),
     Empty,
     Failed(DecodeError),
 }
@@ -104,7 +104,11 @@ impl ChunkSource {
             .checked_mul(CHUNK_SIZE as u64)
             .and_then(|o| o.checked_add(FILE_HEADER_SIZE))
         else {
-            return ChunkRead::Failed(DecodeError::record(Some(&self.path), location, "chunk offset overflows"));
+            return ChunkRead::Failed(DecodeError::record(
+                Some(&self.path),
+                location,
+                "chunk offset overflows",
+            ));
         };
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.resize(CHUNK_SIZE, 0);
@@ -112,7 +116,11 @@ impl ChunkSource {
             && let Err(e) = self.file.seek(SeekFrom::Start(offset))
         {
             self.position = u64::MAX;
-            return ChunkRead::Failed(DecodeError::record(Some(&self.path), location, format!("cannot seek: {e}")));
+            return ChunkRead::Failed(DecodeError::record(
+                Some(&self.path),
+                location,
+                format!("cannot seek: {e}"),
+            ));
         }
         if let Err(e) = self.file.read_exact(&mut buf) {
             self.position = u64::MAX;
@@ -131,9 +139,13 @@ impl ChunkSource {
         match EvtxChunkData::new(buf, self.validate_checksums) {
             Ok(mut chunk) => {
                 chunk.number = Some(number);
-                ChunkRead::Chunk(chunk)
+                ChunkRead::Chunk(Box::new(chunk))
             }
-            Err(e) => ChunkRead::Failed(DecodeError::record(Some(&self.path), location, error_chain(&e))),
+            Err(e) => ChunkRead::Failed(DecodeError::record(
+                Some(&self.path),
+                location,
+                error_chain(&e),
+            )),
         }
     }
 
@@ -191,7 +203,11 @@ fn oldest_chunk(file: &mut File, count: u64) -> u64 {
 
 impl EvtxRecords {
     /// Opens an EVTX file; fails when it isn't one.
-    pub(crate) fn open(path: &Path, threads: usize, validate_checksums: bool) -> Result<Self, DecodeError> {
+    pub(crate) fn open(
+        path: &Path,
+        threads: usize,
+        validate_checksums: bool,
+    ) -> Result<Self, DecodeError> {
         let mut file = File::open(path).map_err(|e| DecodeError::io(path, e))?;
         let file_len = file.metadata().map_err(|e| DecodeError::io(path, e))?.len();
         let mut header = vec![0u8; FILE_HEADER_SIZE as usize];
@@ -205,7 +221,10 @@ impl EvtxRecords {
             }
         }
         if got == 0 {
-            return Err(DecodeError::unreadable(path, "not an EVTX file: the file is empty"));
+            return Err(DecodeError::unreadable(
+                path,
+                "not an EVTX file: the file is empty",
+            ));
         }
         if !header[..got].starts_with(EVTX_MAGIC) {
             return Err(DecodeError::unreadable(
@@ -216,11 +235,16 @@ impl EvtxRecords {
         if got < header.len() {
             return Err(DecodeError::unreadable(
                 path,
-                format!("not a readable EVTX file: the file header is cut short ({got} of 4096 bytes)"),
+                format!(
+                    "not a readable EVTX file: the file header is cut short ({got} of 4096 bytes)"
+                ),
             ));
         }
         let file_header = EvtxFileHeader::from_bytes(&header).map_err(|e| {
-            DecodeError::unreadable(path, format!("not a readable EVTX file: {}", error_chain(&e)))
+            DecodeError::unreadable(
+                path,
+                format!("not a readable EVTX file: {}", error_chain(&e)),
+            )
         })?;
         if !file_header.validate_checksum() {
             tracing::debug!(path = %path.display(), "EVTX file header checksum is wrong; reading the chunks anyway");
@@ -238,7 +262,9 @@ impl EvtxRecords {
                 .num_threads(threads)
                 .thread_name(|i| format!("dozor-evtx-{i}"))
                 .build()
-                .map_err(|e| DecodeError::unreadable(&path, format!("cannot start decoding threads: {e}")))?;
+                .map_err(|e| {
+                    DecodeError::unreadable(&path, format!("cannot start decoding threads: {e}"))
+                })?;
             let (tx, rx) = channel();
             Some(Pool {
                 pool,
@@ -253,7 +279,13 @@ impl EvtxRecords {
         } else {
             None
         };
-        Ok(EvtxRecords { path, chunks, settings, ready: Vec::new().into_iter(), pool })
+        Ok(EvtxRecords {
+            path,
+            chunks,
+            settings,
+            ready: Vec::new().into_iter(),
+            pool,
+        })
     }
 
     /// The next chunk's records, decoded here or on the pool; `None` at the end of the file.
@@ -316,7 +348,7 @@ impl Iterator for EvtxRecords {
 /// Gives the chunk's buffer back for reuse.
 fn decode_chunk(
     number: u64,
-    chunk: Result<EvtxChunkData, DecodeError>,
+    chunk: Result<Box<EvtxChunkData>, DecodeError>,
     settings: &Arc<ParserSettings>,
     path: &Path,
 ) -> (Vec<Item>, Vec<u8>) {
@@ -329,12 +361,18 @@ fn decode_chunk(
         let mut chunk = match data.parse(Arc::clone(settings)) {
             Ok(chunk) => chunk,
             Err(e) => {
-                out.push(Err(DecodeError::record(Some(path), Location::Chunk { chunk: number }, error_chain(&e))));
+                out.push(Err(DecodeError::record(
+                    Some(path),
+                    Location::Chunk { chunk: number },
+                    error_chain(&e),
+                )));
                 return out;
             }
         };
         let header = chunk.header;
-        let expected = header.last_event_record_id.saturating_sub(header.first_event_record_id);
+        let expected = header
+            .last_event_record_id
+            .saturating_sub(header.first_event_record_id);
         out.reserve(expected.min(1024) as usize + 1);
         // Room for as many fields as the last record had, plus a few.
         let mut capacity = 32;
@@ -347,7 +385,10 @@ fn decode_chunk(
                 }
             };
             let record_id = record.event_record_id;
-            let location = Location::Record { chunk: Some(number), record_id };
+            let location = Location::Record {
+                chunk: Some(number),
+                record_id,
+            };
             let item = match record.into_json_bytes() {
                 Ok(rendered) => flatten_evtx_json_bytes(&rendered.data, capacity)
                     .inspect(|event| capacity = event.fields.len() + 4)
@@ -372,12 +413,16 @@ fn decode_chunk(
 fn evtx_error(path: &Path, chunk: u64, e: &EvtxError) -> DecodeError {
     let location = match e {
         EvtxError::FailedToParseChunk { chunk_id, .. } => Location::Chunk { chunk: *chunk_id },
-        EvtxError::FailedToParseRecord { record_id, .. } => {
-            Location::Record { chunk: Some(chunk), record_id: *record_id }
-        }
-        EvtxError::FailedToReadRecordAt { chunk: at, offset, .. } => {
-            Location::ChunkOffset { chunk: Some(at.unwrap_or(chunk)), offset: *offset }
-        }
+        EvtxError::FailedToParseRecord { record_id, .. } => Location::Record {
+            chunk: Some(chunk),
+            record_id: *record_id,
+        },
+        EvtxError::FailedToReadRecordAt {
+            chunk: at, offset, ..
+        } => Location::ChunkOffset {
+            chunk: Some(at.unwrap_or(chunk)),
+            offset: *offset,
+        },
         _ => Location::Chunk { chunk },
     };
     // The location says what the outer message says: keep the cause.

@@ -270,7 +270,9 @@ impl WinFlattener {
         if matches!(value, Scalar::Null) {
             return;
         }
-        let Some(frame) = self.frames.last_mut() else { return };
+        let Some(frame) = self.frames.last_mut() else {
+            return;
+        };
         let (s, e) = (frame.name_start, frame.name_end);
         if frame.is_data && name == "Name" {
             if let Scalar::Str(text) = value {
@@ -306,12 +308,18 @@ impl WinFlattener {
 
     /// Closes the element opened last.
     pub(crate) fn end(&mut self) {
-        let Some(mut frame) = self.frames.pop() else { return };
+        let Some(mut frame) = self.frames.pop() else {
+            return;
+        };
         let depth = self.frames.len();
         if depth >= 2 {
             let value = if frame.has_children {
                 // Mixed content left after the last child; whitespace around children is layout.
-                if frame.value.is_blank() { None } else { frame.value.take() }
+                if frame.value.is_blank() {
+                    None
+                } else {
+                    frame.value.take()
+                }
             } else {
                 match frame.value.take() {
                     Some(v) => Some(v),
@@ -394,11 +402,15 @@ impl WinFlattener {
         let pending = std::mem::take(&mut self.pending_attrs);
         let attrs_start = self.out.fields.len();
         for (name, value) in pending {
-            if self.out.fields[..attrs_start].iter().any(|(n, _)| *n == name) {
+            if self.out.fields[..attrs_start]
+                .iter()
+                .any(|(n, _)| *n == name)
+            {
                 continue;
             }
-            if let Some((_, slot)) =
-                self.out.fields[attrs_start..].iter_mut().find(|(n, _)| *n == name)
+            if let Some((_, slot)) = self.out.fields[attrs_start..]
+                .iter_mut()
+                .find(|(n, _)| *n == name)
             {
                 merge_into(slot, value);
             } else {
@@ -421,7 +433,10 @@ mod tests {
     fn system_eventdata_and_typing() {
         let mut f = WinFlattener::new();
         f.start("Event");
-        f.attr("xmlns", s("http://schemas.microsoft.com/win/2004/08/events/event"));
+        f.attr(
+            "xmlns",
+            s("http://schemas.microsoft.com/win/2004/08/events/event"),
+        );
         f.start("System");
         f.start("Provider");
         f.attr("Name", s("Microsoft-Windows-Sysmon"));
@@ -454,13 +469,19 @@ mod tests {
         f.end();
         f.end();
         let e = f.finish();
-        assert_eq!(e.get("Provider_Name"), Some(&Value::from("Microsoft-Windows-Sysmon")));
+        assert_eq!(
+            e.get("Provider_Name"),
+            Some(&Value::from("Microsoft-Windows-Sysmon"))
+        );
         assert_eq!(e.get("EventID"), Some(&Value::Int(1)));
         assert_eq!(e.get("EventID_Qualifiers"), Some(&Value::Int(16384)));
         assert_eq!(e.get("Correlation"), None);
         assert_eq!(e.get("Image"), Some(&Value::from("C:\\x.exe ")));
         assert_eq!(e.get("Empty"), Some(&Value::from("")));
-        assert_eq!(e.get("Data"), Some(&Value::List(vec!["a".into(), "b".into()])));
+        assert_eq!(
+            e.get("Data"),
+            Some(&Value::List(vec!["a".into(), "b".into()]))
+        );
         assert_eq!(e.timestamp_millis, Some(1_514_293_829_136));
     }
 }

@@ -30,7 +30,9 @@ pub fn detect_json_shape(object: &Map<String, Json>) -> JsonShape {
     if windows_root(object).is_some() {
         return JsonShape::Windows;
     }
-    if object.get("winlog").is_some_and(Json::is_object) || object.keys().any(|k| k.starts_with("winlog.")) {
+    if object.get("winlog").is_some_and(Json::is_object)
+        || object.keys().any(|k| k.starts_with("winlog."))
+    {
         return JsonShape::Winlogbeat;
     }
     JsonShape::Generic
@@ -59,7 +61,10 @@ fn system_has_id(m: &Map<String, Json>) -> bool {
 /// Flattens any JSON object, detecting its shape (see [`JsonShape`]).
 pub fn flatten_json(value: &Json) -> Result<FlatEvent, DecodeError> {
     let Json::Object(object) = value else {
-        return Err(DecodeError::invalid(format!("expected a JSON object, found {}", json_kind(value))));
+        return Err(DecodeError::invalid(format!(
+            "expected a JSON object, found {}",
+            json_kind(value)
+        )));
     };
     Ok(match detect_json_shape(object) {
         JsonShape::Windows => flatten_windows_object(object)?,
@@ -109,7 +114,7 @@ fn flatten_windows_object(object: &Map<String, Json>) -> Result<FlatEvent, Decod
 
 /// `Foo_1`, `Foo_2`, ... are how evtx names repeated sibling elements `Foo`: such a key is the
 /// element `Foo` when `Foo` is a sibling.
-fn strip_repeat_suffix<'k>(key: &'k str, is_sibling: impl Fn(&str) -> bool) -> &'k str {
+fn strip_repeat_suffix(key: &str, is_sibling: impl Fn(&str) -> bool) -> &str {
     if !key.as_bytes().last().is_some_and(u8::is_ascii_digit) {
         return key;
     }
@@ -245,9 +250,12 @@ pub(crate) fn flatten_evtx_json_bytes(bytes: &[u8], capacity: usize) -> Result<F
     let mut f = WinFlattener::with_capacity(capacity);
     let mut keys = Vec::with_capacity(16);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let found = RootSeed { f: &mut f, keys: &mut keys }
-        .deserialize(&mut de)
-        .map_err(|e| format!("invalid record JSON: {e}"))?;
+    let found = RootSeed {
+        f: &mut f,
+        keys: &mut keys,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| format!("invalid record JSON: {e}"))?;
     de.end().map_err(|e| format!("invalid record JSON: {e}"))?;
     if !found {
         return Err("record JSON has no \"Event\" object".to_owned());
@@ -302,7 +310,11 @@ impl<'de> Visitor<'de> for RootSeed<'_, 'de> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if key.0 == "Event" && !found {
                 found = true;
-                map.next_value_seed(ElemSeed { f: &mut *self.f, name: "Event", keys: &mut *self.keys })?;
+                map.next_value_seed(ElemSeed {
+                    f: &mut *self.f,
+                    name: "Event",
+                    keys: &mut *self.keys,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -368,7 +380,14 @@ impl<'de> Visitor<'de> for ElemSeed<'_, '_, 'de> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let ElemSeed { f, name, keys } = self;
-        while seq.next_element_seed(ElemSeed { f: &mut *f, name, keys: &mut *keys })?.is_some() {}
+        while seq
+            .next_element_seed(ElemSeed {
+                f: &mut *f,
+                name,
+                keys: &mut *keys,
+            })?
+            .is_some()
+        {}
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -378,14 +397,22 @@ impl<'de> Visitor<'de> for ElemSeed<'_, '_, 'de> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "#attributes" => map.next_value_seed(AttrsSeed { f: &mut *f })?,
-                "#text" => map.next_value_seed(TextSeed { f: &mut *f, in_seq: false })?,
-                k if k.len() > 1 && k.starts_with('@') => {
-                    map.next_value_seed(AttrSeed { f: &mut *f, name: &k[1..] })?
-                }
+                "#text" => map.next_value_seed(TextSeed {
+                    f: &mut *f,
+                    in_seq: false,
+                })?,
+                k if k.len() > 1 && k.starts_with('@') => map.next_value_seed(AttrSeed {
+                    f: &mut *f,
+                    name: &k[1..],
+                })?,
                 k => {
                     let siblings = &keys[base..];
                     let child = strip_repeat_suffix(k, |b| siblings.iter().any(|s| s == b));
-                    map.next_value_seed(ElemSeed { f: &mut *f, name: child, keys: &mut *keys })?;
+                    map.next_value_seed(ElemSeed {
+                        f: &mut *f,
+                        name: child,
+                        keys: &mut *keys,
+                    })?;
                     keys.push(key);
                 }
             }
@@ -415,7 +442,10 @@ impl<'de> Visitor<'de> for AttrsSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            map.next_value_seed(AttrSeed { f: &mut *self.f, name: &key })?;
+            map.next_value_seed(AttrSeed {
+                f: &mut *self.f,
+                name: &key,
+            })?;
         }
         Ok(())
     }
@@ -526,7 +556,13 @@ impl<'de> Visitor<'de> for TextSeed<'_> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(TextSeed { f: &mut *self.f, in_seq: true })?.is_some() {}
+        while seq
+            .next_element_seed(TextSeed {
+                f: &mut *self.f,
+                in_seq: true,
+            })?
+            .is_some()
+        {}
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -572,7 +608,11 @@ const WINLOG_SYSTEM: &[(&str, &str, Option<&str>)] = &[
     ("winlog.version", "Version", None),
     ("winlog.record_id", "EventRecordID", None),
     ("winlog.activity_id", "Correlation", Some("ActivityID")),
-    ("winlog.related_activity_id", "Correlation", Some("RelatedActivityID")),
+    (
+        "winlog.related_activity_id",
+        "Correlation",
+        Some("RelatedActivityID"),
+    ),
     ("winlog.process.pid", "Execution", Some("ProcessID")),
     ("winlog.process.thread.id", "Execution", Some("ThreadID")),
     ("winlog.channel", "Channel", None),
@@ -587,7 +627,9 @@ pub(crate) fn flatten_winlogbeat(object: &Map<String, Json>) -> FlatEvent {
     f.start("System");
     let mut has_event_id = false;
     for &(path, element, attr) in WINLOG_SYSTEM {
-        let Some(value) = lookup(object, path) else { continue };
+        let Some(value) = lookup(object, path) else {
+            continue;
+        };
         has_event_id |= element == "EventID";
         f.start(element);
         match attr {
@@ -759,15 +801,46 @@ mod tests {
         assert_eq!(e.get("Correlation"), None);
         assert_eq!(
             e.get("Data"),
-            Some(&Value::List(vec!["10.00.".into(), "15063".into(), "".into(), "".into()]))
+            Some(&Value::List(vec![
+                "10.00.".into(),
+                "15063".into(),
+                "".into(),
+                "".into()
+            ]))
         );
         assert_eq!(e.get("Binary"), Some(&Value::from("E107")));
         assert_eq!(e.get("SubjectUserName"), Some(&Value::from("bob")));
-        assert_eq!(e.get("Item"), Some(&Value::List(vec!["a".into(), "b".into()])));
+        assert_eq!(
+            e.get("Item"),
+            Some(&Value::List(vec!["a".into(), "b".into()]))
+        );
         assert_eq!(e.get("Empty"), Some(&Value::from("")));
         assert_eq!(e.get("LogFileCleared_Kind"), Some(&Value::from("k")));
         assert_eq!(e.get("LogFileCleared_xmlns"), None);
         assert!(e.timestamp_millis.is_some());
+    }
+
+    #[test]
+    fn damaged_record_json_is_an_error_not_a_panic() {
+        let doc = json!({"Event": {"System": {"EventID": {"#attributes": {"Qualifiers": 1}, "#text": 2},
+            "TimeCreated": {"#attributes": {"SystemTime": "2017-07-12T17:16:28Z"}}},
+            "EventData": {"Data": {"#text": ["a", null]}, "X_1": "b", "X": "c"}}});
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(flatten_evtx_json_bytes(&bytes[..cut], 0).is_err());
+        }
+        for at in 0..bytes.len() {
+            for b in [b'{', b'}', b'[', b']', b'"', b',', b'1', b'n'] {
+                let mut damaged = bytes.clone();
+                damaged[at] = b;
+                let _ = flatten_evtx_json_bytes(&damaged, 0);
+                if let Ok(value) = serde_json::from_slice::<Json>(&damaged) {
+                    let _ = flatten_json(&value);
+                }
+            }
+        }
+        assert!(flatten_evtx_json_bytes(b"{\"NotEvent\": 1}", 0).is_err());
+        assert!(flatten_evtx_json_bytes(b"[1]", 0).is_err());
     }
 
     #[test]
@@ -790,10 +863,14 @@ mod tests {
 
     #[test]
     fn generic_and_winlogbeat() {
-        let g = json!({"a": {"b": 1, "c": [1, 2]}, "d": null, "@timestamp": "2020-01-01T00:00:00Z"});
+        let g =
+            json!({"a": {"b": 1, "c": [1, 2]}, "d": null, "@timestamp": "2020-01-01T00:00:00Z"});
         let e = flatten_json(&g).unwrap();
         assert_eq!(e.get("a.b"), Some(&Value::Int(1)));
-        assert_eq!(e.get("a.c"), Some(&Value::List(vec![Value::Int(1), Value::Int(2)])));
+        assert_eq!(
+            e.get("a.c"),
+            Some(&Value::List(vec![Value::Int(1), Value::Int(2)]))
+        );
         assert_eq!(e.get("d"), Some(&Value::Null));
         assert_eq!(e.timestamp_millis, Some(1_577_836_800_000));
 
@@ -811,7 +888,10 @@ mod tests {
         assert_eq!(e.get("Empty"), Some(&Value::from("")));
         assert_eq!(e.get("Leaf"), Some(&Value::from("v")));
         assert_eq!(e.get("xml_name"), None);
-        assert_eq!(e.get("winlog.event_data.TargetUserName"), Some(&Value::from("bob")));
+        assert_eq!(
+            e.get("winlog.event_data.TargetUserName"),
+            Some(&Value::from("bob"))
+        );
         assert_eq!(e.get("winlog.event_id"), Some(&Value::from("4624")));
         assert_eq!(e.timestamp_millis, Some(1_577_836_800_500));
 

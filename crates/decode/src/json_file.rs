@@ -21,8 +21,15 @@ use crate::json::{flatten_json, json_kind};
 type Stream = serde_json::StreamDeserializer<'static, IoRead<Box<dyn Read + Send>>, Json>;
 
 enum Mode {
-    Lines { input: Box<dyn BufRead + Send>, line: Vec<u8>, line_no: u64 },
-    Stream { stream: Box<Stream>, index: u64 },
+    Lines {
+        input: Box<dyn BufRead + Send>,
+        line: Vec<u8>,
+        line_no: u64,
+    },
+    Stream {
+        stream: Box<Stream>,
+        index: u64,
+    },
     Done,
 }
 
@@ -38,13 +45,18 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 }
 
 impl JsonFileEvents {
-    pub(crate) fn new(path: &Path, mut input: Box<dyn BufRead + Send>) -> Result<Self, DecodeError> {
+    pub(crate) fn new(
+        path: &Path,
+        mut input: Box<dyn BufRead + Send>,
+    ) -> Result<Self, DecodeError> {
         let mut seen = Vec::new();
         let mut line = Vec::new();
         let mut line_no = 0u64;
         loop {
             line.clear();
-            let n = input.read_until(b'\n', &mut line).map_err(|e| DecodeError::io(path, e))?;
+            let n = input
+                .read_until(b'\n', &mut line)
+                .map_err(|e| DecodeError::io(path, e))?;
             if n == 0 {
                 return Err(DecodeError::unreadable(path, "empty JSON input"));
             }
@@ -54,14 +66,21 @@ impl JsonFileEvents {
             }
             seen.extend_from_slice(&line);
         }
-        let mut this = JsonFileEvents { path: path.to_path_buf(), mode: Mode::Done, queue: VecDeque::new() };
+        let mut this = JsonFileEvents {
+            path: path.to_path_buf(),
+            mode: Mode::Done,
+            queue: VecDeque::new(),
+        };
         let first = trim_ascii(&line);
         let as_stream = |seen: Vec<u8>, line: &[u8], input, arrays: bool| {
             let mut replay = seen;
             replay.extend_from_slice(line);
             let chained: Box<dyn Read + Send> = Box::new(Cursor::new(replay).chain(input));
-            let reader: Box<dyn Read + Send> =
-                if arrays { Box::new(TopLevelArrays::new(chained)) } else { chained };
+            let reader: Box<dyn Read + Send> = if arrays {
+                Box::new(TopLevelArrays::new(chained))
+            } else {
+                chained
+            };
             Mode::Stream {
                 stream: Box::new(serde_json::Deserializer::from_reader(reader).into_iter::<Json>()),
                 index: 0,
@@ -71,15 +90,29 @@ impl JsonFileEvents {
             this.mode = as_stream(seen, &line, input, true);
             return Ok(this);
         }
-        match serde_json::from_slice::<Json>(first) {
+        match serde_json::from_slice::<Json>(line.trim_ascii_end()) {
             Ok(value) => {
-                this.push_value(&value, Location::Line { line: line_no, column: None });
-                this.mode = Mode::Lines { input, line, line_no };
+                this.push_value(
+                    &value,
+                    Location::Line {
+                        line: line_no,
+                        column: None,
+                    },
+                );
+                this.mode = Mode::Lines {
+                    input,
+                    line,
+                    line_no,
+                };
             }
             Err(e) if e.is_eof() => this.mode = as_stream(seen, &line, input, false),
             Err(e) => {
                 this.queue.push_back(Err(this.line_error(line_no, &e)));
-                this.mode = Mode::Lines { input, line, line_no };
+                this.mode = Mode::Lines {
+                    input,
+                    line,
+                    line_no,
+                };
             }
         }
         Ok(this)
@@ -88,7 +121,10 @@ impl JsonFileEvents {
     fn line_error(&self, line_no: u64, e: &serde_json::Error) -> DecodeError {
         DecodeError::record(
             Some(&self.path),
-            Location::Line { line: line_no, column: Some(e.column() as u64) },
+            Location::Line {
+                line: line_no,
+                column: Some(e.column() as u64),
+            },
             format!("invalid JSON: {e}"),
         )
     }
@@ -107,8 +143,9 @@ impl JsonFileEvents {
 
     fn push_object(&mut self, value: &Json, location: Location) {
         let result = match value {
-            Json::Object(_) => flatten_json(value)
-                .map_err(|e| e.with_path(&self.path).with_location(location)),
+            Json::Object(_) => {
+                flatten_json(value).map_err(|e| e.with_path(&self.path).with_location(location))
+            }
             other => Err(DecodeError::record(
                 Some(&self.path),
                 location,
@@ -129,21 +166,30 @@ impl Iterator for JsonFileEvents {
             }
             match &mut self.mode {
                 Mode::Done => return None,
-                Mode::Lines { input, line, line_no } => {
+                Mode::Lines {
+                    input,
+                    line,
+                    line_no,
+                } => {
                     line.clear();
                     match input.read_until(b'\n', line) {
                         Ok(0) => self.mode = Mode::Done,
                         Ok(_) => {
                             *line_no += 1;
                             let no = *line_no;
-                            let text = trim_ascii(line);
+                            // Trailing whitespace only, so columns stay those of the line.
+                            let text = line.trim_ascii_end();
                             if text.is_empty() {
                                 continue;
                             }
                             match serde_json::from_slice::<Json>(text) {
-                                Ok(value) => {
-                                    self.push_value(&value, Location::Line { line: no, column: None })
-                                }
+                                Ok(value) => self.push_value(
+                                    &value,
+                                    Location::Line {
+                                        line: no,
+                                        column: None,
+                                    },
+                                ),
                                 Err(e) => {
                                     let err = self.line_error(no, &e);
                                     self.queue.push_back(Err(err));
@@ -171,7 +217,10 @@ impl Iterator for JsonFileEvents {
                         }
                         return Some(Err(DecodeError::record(
                             Some(&self.path),
-                            Location::Line { line: e.line() as u64, column: Some(e.column() as u64) },
+                            Location::Line {
+                                line: e.line() as u64,
+                                column: Some(e.column() as u64),
+                            },
                             format!("invalid JSON, the rest of the file is skipped: {e}"),
                         )));
                     }
@@ -194,7 +243,13 @@ struct TopLevelArrays<R> {
 
 impl<R: Read> TopLevelArrays<R> {
     fn new(inner: R) -> Self {
-        TopLevelArrays { inner, depth: 0, top_is_array: false, in_string: false, escape: false }
+        TopLevelArrays {
+            inner,
+            depth: 0,
+            top_is_array: false,
+            in_string: false,
+            escape: false,
+        }
     }
 }
 
@@ -255,9 +310,18 @@ mod tests {
         assert_eq!(got.len(), 6);
         assert!(got[0].is_ok() && got[2].is_ok() && got[3].is_ok() && got[4].is_ok());
         let err = got[1].as_ref().unwrap_err();
-        assert_eq!(err.location(), Location::Line { line: 3, column: Some(5) });
+        assert_eq!(
+            err.location(),
+            Location::Line {
+                line: 3,
+                column: Some(5)
+            }
+        );
         assert!(err.to_string().starts_with("t.json: line 3"), "{err}");
-        assert!(matches!(got[5].as_ref().unwrap_err().location(), Location::Line { line: 6, .. }));
+        assert!(matches!(
+            got[5].as_ref().unwrap_err().location(),
+            Location::Line { line: 6, .. }
+        ));
     }
 
     #[test]
@@ -270,7 +334,13 @@ mod tests {
         assert!(got.iter().all(Result::is_ok));
         let got = read("{\n  \"a\": 1\n}\n{\n  \"a\": oops\n}\n{\"a\": 3}");
         assert_eq!(got.len(), 2);
-        assert_eq!(got[1].as_ref().unwrap_err().location(), Location::Line { line: 5, column: Some(8) });
+        assert_eq!(
+            got[1].as_ref().unwrap_err().location(),
+            Location::Line {
+                line: 5,
+                column: Some(8)
+            }
+        );
         let got = read("  \n");
         assert!(got[0].as_ref().unwrap_err().is_fatal());
     }

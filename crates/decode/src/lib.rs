@@ -75,7 +75,11 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { format: InputFormat::Auto, evtx_threads: 1, validate_checksums: false }
+        ReadOptions {
+            format: InputFormat::Auto,
+            evtx_threads: 1,
+            validate_checksums: false,
+        }
     }
 }
 
@@ -103,13 +107,19 @@ pub fn detect_format(path: &Path) -> Result<InputFormat, DecodeError> {
         Some('{' | '[') => return Ok(InputFormat::Json),
         _ => {}
     }
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("evtx") => Ok(InputFormat::Evtx),
         Some("xml") => Ok(InputFormat::Xml),
         Some("json" | "jsonl" | "ndjson") => Ok(InputFormat::Json),
         _ if head.is_empty() => Err(DecodeError::unreadable(path, "the file is empty")),
-        _ => Err(DecodeError::unreadable(path, "unknown input format (not EVTX, XML or JSON)")),
+        _ => Err(DecodeError::unreadable(
+            path,
+            "unknown input format (not EVTX, XML or JSON)",
+        )),
     }
 }
 
@@ -131,10 +141,20 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Events, DecodeError>
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 n => n,
             };
-            Inner::Evtx(Box::new(evtx_file::EvtxRecords::open(path, threads, opts.validate_checksums)?))
+            Inner::Evtx(Box::new(evtx_file::EvtxRecords::open(
+                path,
+                threads,
+                opts.validate_checksums,
+            )?))
         }
-        InputFormat::Xml => Inner::Xml(Box::new(xml::XmlFileEvents::new(path, text::open_text(path)?))),
-        InputFormat::Json => Inner::Json(Box::new(json_file::JsonFileEvents::new(path, text::open_text(path)?)?)),
+        InputFormat::Xml => Inner::Xml(Box::new(xml::XmlFileEvents::new(
+            path,
+            text::open_text(path)?,
+        ))),
+        InputFormat::Json => Inner::Json(Box::new(json_file::JsonFileEvents::new(
+            path,
+            text::open_text(path)?,
+        )?)),
     };
     Ok(Events { format, inner })
 }
@@ -172,7 +192,9 @@ impl Iterator for Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").field("format", &self.format).finish_non_exhaustive()
+        f.debug_struct("Events")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
     }
 }
 

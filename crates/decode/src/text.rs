@@ -32,8 +32,14 @@ pub(crate) fn sniff_bom(head: &[u8]) -> Bom {
 /// The first character of a text that is not whitespace, when the head of the input shows it.
 pub(crate) fn first_non_space(head: &[u8]) -> Option<char> {
     match sniff_bom(head) {
-        Bom::None => head.iter().find(|b| !b.is_ascii_whitespace()).map(|&b| char::from(b)),
-        Bom::Utf8 => head[3..].iter().find(|b| !b.is_ascii_whitespace()).map(|&b| char::from(b)),
+        Bom::None => head
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .map(|&b| char::from(b)),
+        Bom::Utf8 => head[3..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .map(|&b| char::from(b)),
         bom @ (Bom::Utf16Le | Bom::Utf16Be) => {
             let units = head[2..].chunks_exact(2).map(|p| {
                 if bom == Bom::Utf16Le {
@@ -63,11 +69,17 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>, DecodeEr
         }
         Bom::Utf16Le => {
             reader.consume(2);
-            Box::new(BufReader::with_capacity(BUF_SIZE, Utf16Reader::new(reader, false)))
+            Box::new(BufReader::with_capacity(
+                BUF_SIZE,
+                Utf16Reader::new(reader, false),
+            ))
         }
         Bom::Utf16Be => {
             reader.consume(2);
-            Box::new(BufReader::with_capacity(BUF_SIZE, Utf16Reader::new(reader, true)))
+            Box::new(BufReader::with_capacity(
+                BUF_SIZE,
+                Utf16Reader::new(reader, true),
+            ))
         }
     })
 }
@@ -134,18 +146,25 @@ impl<R: Read> Utf16Reader<R> {
                     usable -= 2;
                 }
             }
-            let units: Vec<u16> = self.input[..usable].chunks_exact(2).map(|p| self.unit(p)).collect();
+            let units: Vec<u16> = self.input[..usable]
+                .chunks_exact(2)
+                .map(|p| self.unit(p))
+                .collect();
             let mut utf8 = [0u8; 4];
             for c in char::decode_utf16(units) {
                 let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-                self.output.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                self.output
+                    .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             }
             self.input.drain(..usable);
             if self.eof && !self.input.is_empty() {
                 // An odd byte at the very end.
                 self.input.clear();
-                self.output
-                    .extend_from_slice(char::REPLACEMENT_CHARACTER.encode_utf8(&mut utf8).as_bytes());
+                self.output.extend_from_slice(
+                    char::REPLACEMENT_CHARACTER
+                        .encode_utf8(&mut utf8)
+                        .as_bytes(),
+                );
             }
         }
         Ok(true)
@@ -175,7 +194,13 @@ mod tests {
         for big_endian in [false, true] {
             let bytes: Vec<u8> = text
                 .encode_utf16()
-                .flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() })
+                .flat_map(|u| {
+                    if big_endian {
+                        u.to_be_bytes()
+                    } else {
+                        u.to_le_bytes()
+                    }
+                })
                 .collect();
             // One byte at a time, to split surrogate pairs across reads.
             struct Slow<'a>(&'a [u8]);
@@ -190,7 +215,9 @@ mod tests {
                 }
             }
             let mut out = String::new();
-            Utf16Reader::new(Slow(&bytes), big_endian).read_to_string(&mut out).unwrap();
+            Utf16Reader::new(Slow(&bytes), big_endian)
+                .read_to_string(&mut out)
+                .unwrap();
             assert_eq!(out, text);
         }
     }

@@ -56,7 +56,11 @@ pub fn parse_timestamp_millis(text: &str) -> Option<i64> {
             if h > 23 || m > 59 {
                 return None;
             }
-            if sign == b'+' { h * 60 + m } else { -(h * 60 + m) }
+            if sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
         }
         Some(_) => return None,
     };
@@ -73,8 +77,9 @@ pub fn parse_timestamp_millis(text: &str) -> Option<i64> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
-        - offset_minutes * 60;
+    let seconds =
+        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
+            - offset_minutes * 60;
     Some(seconds * 1000 + i64::from(millis))
 }
 

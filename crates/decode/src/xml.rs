@@ -27,19 +27,29 @@ pub fn parse_event_xml(xml: &str) -> Result<FlatEvent, DecodeError> {
                 } else {
                     "no <Event> element found"
                 };
-                return Err(DecodeError::record(None, Location::Byte { offset: at }, message));
+                return Err(DecodeError::record(
+                    None,
+                    Location::Byte { offset: at },
+                    message,
+                ));
             }
             Ok(event) => match feeder.feed(&event) {
                 Ok(Some(flat)) => return Ok(flat),
                 Ok(None) => {}
                 Err(message) => {
-                    return Err(DecodeError::record(None, Location::Byte { offset: at }, message));
+                    return Err(DecodeError::record(
+                        None,
+                        Location::Byte { offset: at },
+                        message,
+                    ));
                 }
             },
             Err(e) => {
                 return Err(DecodeError::record(
                     None,
-                    Location::Byte { offset: reader.error_position() },
+                    Location::Byte {
+                        offset: reader.error_position(),
+                    },
                     format!("malformed XML: {e}"),
                 ));
             }
@@ -90,7 +100,8 @@ impl XmlFeeder {
 
     fn open(&mut self, e: &BytesStart<'_>) -> Result<(), String> {
         let local = e.local_name();
-        let name = std::str::from_utf8(local.as_ref()).map_err(|_| "element name is not UTF-8".to_owned())?;
+        let name = std::str::from_utf8(local.as_ref())
+            .map_err(|_| "element name is not UTF-8".to_owned())?;
         if self.flat.is_none() {
             if name == "Event" {
                 let mut f = WinFlattener::new();
@@ -109,7 +120,9 @@ impl XmlFeeder {
             *last = true;
         }
         self.has_children.push(false);
-        let Some(f) = self.flat.as_mut() else { return Ok(()) };
+        let Some(f) = self.flat.as_mut() else {
+            return Ok(());
+        };
         f.start(name);
         for attr in e.attributes() {
             let attr = attr.map_err(|e| format!("malformed attribute in <{name}>: {e}"))?;
@@ -190,7 +203,9 @@ impl XmlFeeder {
                 }
                 Ok(None)
             }
-            Event::Eof if self.flat.is_some() => Err("unexpected end of input inside <Event>".to_owned()),
+            Event::Eof if self.flat.is_some() => {
+                Err("unexpected end of input inside <Event>".to_owned())
+            }
             _ => Ok(None),
         }
     }
@@ -324,13 +339,41 @@ mod tests {
         assert_eq!(e.get("EventRecordID"), Some(&Value::Int(1742)));
         assert_eq!(e.get("Execution_ProcessID"), Some(&Value::Int(2284)));
         assert_eq!(e.get("Security_UserID"), Some(&Value::from("S-1-5-18")));
-        assert_eq!(e.get("Provider_Name"), Some(&Value::from("Microsoft-Windows-Sysmon")));
-        assert_eq!(e.get("TimeCreated"), Some(&Value::from("2017-12-26T13:10:29.1368792Z")));
-        assert_eq!(e.get("CommandLine"), Some(&Value::from("ping  -n 6 \"127.0.0.1\" &A ")));
+        assert_eq!(
+            e.get("Provider_Name"),
+            Some(&Value::from("Microsoft-Windows-Sysmon"))
+        );
+        assert_eq!(
+            e.get("TimeCreated"),
+            Some(&Value::from("2017-12-26T13:10:29.1368792Z"))
+        );
+        assert_eq!(
+            e.get("CommandLine"),
+            Some(&Value::from("ping  -n 6 \"127.0.0.1\" &A "))
+        );
         assert_eq!(e.get("Empty"), Some(&Value::from("")));
         assert_eq!(e.get("Blank"), Some(&Value::from(" ")));
         assert_eq!(e.get("Correlation"), None);
         assert_eq!(e.timestamp_millis, Some(1_514_293_829_136));
+    }
+
+    #[test]
+    fn any_prefix_or_damage_is_an_error_not_a_panic() {
+        for cut in 0..SYSMON.len() {
+            if SYSMON.is_char_boundary(cut) {
+                let _ = parse_event_xml(&SYSMON[..cut]);
+            }
+        }
+        let bytes = SYSMON.as_bytes();
+        for at in 0..bytes.len() {
+            for b in [b'<', b'>', b'&', b'"', b'/', b'\'', b'x'] {
+                let mut damaged = bytes.to_vec();
+                damaged[at] = b;
+                if let Ok(text) = std::str::from_utf8(&damaged) {
+                    let _ = parse_event_xml(text);
+                }
+            }
+        }
     }
 
     #[test]

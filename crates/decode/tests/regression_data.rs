@@ -25,12 +25,18 @@ fn is_guid(s: &str) -> bool {
     let s = s.trim_start_matches('{').trim_end_matches('}');
     s.len() == 36
         && s.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() }
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
         })
 }
 
 fn guid_key(s: &str) -> String {
-    s.trim_start_matches('{').trim_end_matches('}').to_ascii_uppercase()
+    s.trim_start_matches('{')
+        .trim_end_matches('}')
+        .to_ascii_uppercase()
 }
 
 /// `2026-07-17T14:18:34.0722135Z` -> `2026-07-17T14:18:34.072213`.
@@ -58,7 +64,9 @@ fn same_rendering(stem: &str, name: &str, a: &Value, b: &Value) -> bool {
     {
         return true;
     }
-    let (Value::Str(x), Value::Str(y)) = (a, b) else { return false };
+    let (Value::Str(x), Value::Str(y)) = (a, b) else {
+        return false;
+    };
     if x.trim_end() == y.trim_end() {
         return true;
     }
@@ -70,12 +78,24 @@ fn same_rendering(stem: &str, name: &str, a: &Value, b: &Value) -> bool {
 
 #[test]
 fn evtx_records_flatten_like_the_json_beside_them() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let dir = shared.join("sigma/regression_data");
     let evtx_files = common::files_with_extension(&dir, "evtx");
-    assert!(evtx_files.len() >= 200, "expected the 202 regression cases, found {}", evtx_files.len());
-    let evtx_opts = ReadOptions { format: InputFormat::Evtx, ..ReadOptions::default() };
-    let json_opts = ReadOptions { format: InputFormat::Json, ..ReadOptions::default() };
+    assert!(
+        evtx_files.len() >= 200,
+        "expected the 202 regression cases, found {}",
+        evtx_files.len()
+    );
+    let evtx_opts = ReadOptions {
+        format: InputFormat::Evtx,
+        ..ReadOptions::default()
+    };
+    let json_opts = ReadOptions {
+        format: InputFormat::Json,
+        ..ReadOptions::default()
+    };
     let mut failures = Vec::new();
     let mut events = 0;
     for evtx in &evtx_files {
@@ -100,12 +120,23 @@ fn evtx_records_flatten_like_the_json_beside_them() {
         for (a, b) in from_evtx.iter().zip(&from_json) {
             events += 1;
             assert!(a.get("EventID").is_some(), "{}: no EventID", evtx.display());
-            let stem = evtx.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let stem = evtx
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             for d in common::diff_events(a, b, |n, x, y| same_rendering(stem, n, x, y)) {
                 failures.push(format!("{}: {d}", evtx.display()));
             }
         }
     }
-    println!("{} regression cases, {events} records compared", evtx_files.len());
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "{} regression cases, {events} records compared",
+        evtx_files.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -17,24 +17,40 @@ use dozor_decode::{InputFormat, ReadOptions, Value, parse_event_xml, read_path};
 
 #[test]
 fn xml_rendering_flattens_like_json_rendering() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let dir = shared.join("datasets/evtx-samples");
-    let opts = ReadOptions { format: InputFormat::Evtx, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        format: InputFormat::Evtx,
+        ..ReadOptions::default()
+    };
     let mut compared = 0;
     let mut failures = Vec::new();
     for file in common::files_with_extension(&dir, "evtx") {
-        let Ok(parser) = evtx::EvtxParser::from_path(&file) else { continue };
+        let Ok(parser) = evtx::EvtxParser::from_path(&file) else {
+            continue;
+        };
         let mut parser = parser.with_configuration(evtx::ParserSettings::new().indent(false));
         let mut xml_by_id: HashMap<u64, VecDeque<String>> = HashMap::new();
         for record in parser.records().flatten() {
-            xml_by_id.entry(record.event_record_id).or_default().push_back(record.data);
+            xml_by_id
+                .entry(record.event_record_id)
+                .or_default()
+                .push_back(record.data);
         }
-        let Ok(events) = read_path(&file, &opts) else { continue };
+        let Ok(events) = read_path(&file, &opts) else {
+            continue;
+        };
         for event in events.flatten() {
             // Damaged records can lack it (sample_with_a_bad_chunk_magic.evtx has one): they
             // can't be paired with their XML.
-            let Some(Value::Int(id)) = event.get("EventRecordID") else { continue };
-            let Some(xml) = u64::try_from(*id).ok().and_then(|id| xml_by_id.get_mut(&id)?.pop_front())
+            let Some(Value::Int(id)) = event.get("EventRecordID") else {
+                continue;
+            };
+            let Some(xml) = u64::try_from(*id)
+                .ok()
+                .and_then(|id| xml_by_id.get_mut(&id)?.pop_front())
             else {
                 continue;
             };
@@ -54,22 +70,48 @@ fn xml_rendering_flattens_like_json_rendering() {
     println!("{compared} records compared");
     if !failures.is_empty() {
         let shown: Vec<_> = failures.iter().take(40).collect();
-        panic!("{} differences, first ones:\n{}", failures.len(), shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+        panic!(
+            "{} differences, first ones:\n{}",
+            failures.len(),
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
     assert!(compared > 5000, "only {compared} records compared");
 }
 
 #[test]
 fn system_numbers_are_ints_in_both() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let file = shared.join("datasets/evtx-samples/system.evtx");
     let mut parser = evtx::EvtxParser::from_path(&file).expect("system.evtx");
     let xml = parser.records().flatten().next().expect("a record").data;
     let from_xml = parse_event_xml(&xml).expect("xml");
-    let opts = ReadOptions { format: InputFormat::Evtx, ..ReadOptions::default() };
-    let from_json = read_path(&file, &opts).expect("evtx").flatten().next().expect("a record");
-    for name in ["EventID", "EventID_Qualifiers", "Level", "Task", "EventRecordID"] {
-        assert!(matches!(from_xml.get(name), Some(Value::Int(_))), "{name} in {from_xml:?}");
+    let opts = ReadOptions {
+        format: InputFormat::Evtx,
+        ..ReadOptions::default()
+    };
+    let from_json = read_path(&file, &opts)
+        .expect("evtx")
+        .flatten()
+        .next()
+        .expect("a record");
+    for name in [
+        "EventID",
+        "EventID_Qualifiers",
+        "Level",
+        "Task",
+        "EventRecordID",
+    ] {
+        assert!(
+            matches!(from_xml.get(name), Some(Value::Int(_))),
+            "{name} in {from_xml:?}"
+        );
         assert_eq!(from_xml.get(name), from_json.get(name), "{name}");
     }
     // EventID 6009 carries Qualifiers; its unnamed Data elements are a list.

@@ -101,11 +101,15 @@ pub struct EngineOptions {
     pub mapping: LogsourceMapping,
     /// Evaluate rules whose logsource has no mapping entry on every event (default: never).
     pub evaluate_unrouted: bool,
+    /// Build the prefilter as a DFA: about 10% faster per event, but ~0.1 s more to build
+    /// and ~50 MB more memory with the full SigmaHQ set. Worth it for long-running or large
+    /// inputs; not for a quick hunt through a few thousand events.
+    pub prefilter_dfa: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { mapping: LogsourceMapping::builtin(), evaluate_unrouted: false }
+        Self { mapping: LogsourceMapping::builtin(), evaluate_unrouted: false, prefilter_dfa: false }
     }
 }
 
@@ -550,11 +554,11 @@ impl Engine {
             prefilter: None,
             literal_rules: Vec::new(),
         };
-        engine.build_prefilter();
+        engine.build_prefilter(options.prefilter_dfa);
         (engine, report)
     }
 
-    fn build_prefilter(&mut self) {
+    fn build_prefilter(&mut self, dfa: bool) {
         let mut literal_ids: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
         let mut literal_rules: Vec<Vec<u32>> = Vec::new();
         for (ci, rule) in self.compiled.iter_mut().enumerate() {
@@ -572,11 +576,10 @@ impl Engine {
         }
         let mut patterns: Vec<(Vec<u8>, u32)> = literal_ids.into_iter().collect();
         patterns.sort_by_key(|(_, id)| *id);
-        // A DFA costs memory (tens of MB for the full SigmaHQ set) but scans several times
-        // faster than the NFA, and this scan runs once per event.
+        let kind = if dfa { aho_corasick::AhoCorasickKind::DFA } else { aho_corasick::AhoCorasickKind::ContiguousNFA };
         let automaton = AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .kind(Some(kind))
             .build(patterns.iter().map(|(p, _)| p));
         match automaton {
             Ok(a) => {

@@ -389,8 +389,11 @@ pub struct ContainsAny {
 
 impl ContainsAny {
     pub fn new(needles: &[Vec<u8>]) -> Option<Self> {
+        // A contiguous NFA builds an order of magnitude faster than a DFA and is about as
+        // fast on short field values; there are hundreds of these in a rule set.
         AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
             .build(needles)
             .ok()
             .map(|automaton| ContainsAny { automaton, needles: needles.to_vec() })

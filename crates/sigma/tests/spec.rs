@@ -11,7 +11,7 @@ fn engine_with(yaml: &str, options: &LoadOptions) -> (Engine, Vec<(String, Outco
     let mut set = RuleSet::default();
     set.add_text(Path::new("test.yml"), yaml, options);
     assert!(set.invalid.is_empty(), "invalid: {:?}", set.invalid);
-    let opts = EngineOptions { mapping: LogsourceMapping::default(), evaluate_unrouted: true };
+    let opts = EngineOptions { mapping: LogsourceMapping::default(), evaluate_unrouted: true, prefilter_dfa: false };
     let (engine, report) = Engine::build(set.rules, &set.filters, &opts);
     (engine, report.into_iter().map(|(m, o, _)| (m.title, o)).collect())
 }
@@ -40,7 +40,7 @@ fn unsupported(detection: &str) -> String {
     if let Some(r) = set.invalid.first() {
         return format!("{:?}", r.outcome);
     }
-    let opts = EngineOptions { mapping: LogsourceMapping::default(), evaluate_unrouted: true };
+    let opts = EngineOptions { mapping: LogsourceMapping::default(), evaluate_unrouted: true, prefilter_dfa: false };
     let (_, report) = Engine::build(set.rules, &set.filters, &opts);
     format!("{:?}", report[0].1)
 }

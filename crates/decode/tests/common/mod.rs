@@ -11,7 +11,11 @@ use dozor_decode::{FlatEvent, Value};
 pub fn shared_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOZOR_SHARED_DIR") {
         let dir = PathBuf::from(dir);
-        assert!(dir.is_dir(), "DOZOR_SHARED_DIR={} does not exist", dir.display());
+        assert!(
+            dir.is_dir(),
+            "DOZOR_SHARED_DIR={} does not exist",
+            dir.display()
+        );
         return Some(dir);
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
@@ -28,7 +32,9 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -47,10 +53,12 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
 /// text it parses from. Lists compare item by item.
 pub fn same_text(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_text(a, b)),
-        (Value::Float(x), Value::Str(s)) | (Value::Str(s), Value::Float(x)) => {
-            s.parse::<f64>().is_ok_and(|y| y == *x || (y.is_nan() && x.is_nan()))
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_text(a, b))
         }
+        (Value::Float(x), Value::Str(s)) | (Value::Str(s), Value::Float(x)) => s
+            .parse::<f64>()
+            .is_ok_and(|y| y == *x || (y.is_nan() && x.is_nan())),
         (Value::Str(x), Value::Str(y)) => x == y || same_but_control_chars(x, y),
         (Value::Str(s), other) | (other, Value::Str(s)) => match other {
             Value::Int(i) => *s == i.to_string(),
@@ -70,7 +78,11 @@ pub fn diff_events(
     let mut out = Vec::new();
     let names = |e: &FlatEvent| e.fields.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     if names(a) != names(b) {
-        out.push(format!("field names differ:\n  {:?}\n  {:?}", names(a), names(b)));
+        out.push(format!(
+            "field names differ:\n  {:?}\n  {:?}",
+            names(a),
+            names(b)
+        ));
     }
     for ((na, va), (_, vb)) in a.fields.iter().zip(&b.fields) {
         if !eq(na, va, vb) {
@@ -78,7 +90,10 @@ pub fn diff_events(
         }
     }
     if a.timestamp_millis != b.timestamp_millis {
-        out.push(format!("timestamp {:?} != {:?}", a.timestamp_millis, b.timestamp_millis));
+        out.push(format!(
+            "timestamp {:?} != {:?}",
+            a.timestamp_millis, b.timestamp_millis
+        ));
     }
     out
 }
@@ -87,7 +102,15 @@ pub fn diff_events(
 /// renderer escapes (`\u0003`).
 fn same_but_control_chars(x: &str, y: &str) -> bool {
     let xml_safe = |s: &str| -> String {
-        s.chars().map(|c| if c < ' ' && !matches!(c, '\t' | '\n' | '\r') { '_' } else { c }).collect()
+        s.chars()
+            .map(|c| {
+                if c < ' ' && !matches!(c, '\t' | '\n' | '\r') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect()
     };
     x.chars().count() == y.chars().count() && xml_safe(x) == xml_safe(y)
 }
