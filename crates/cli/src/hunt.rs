@@ -74,7 +74,7 @@ fn parse_status(s: &str) -> Result<Status, String> {
 }
 
 /// Inputs above this size pay for the faster (DFA) prefilter at start-up.
-const LARGE_INPUT_BYTES: u64 = 256 << 20;
+const LARGE_INPUT_BYTES: u64 = 64 << 20;
 
 /// What a worker reports.
 enum Msg {
