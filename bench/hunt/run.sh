@@ -223,7 +223,7 @@ def median_run(name, extra):
         rows.append((t, d, i))
     if not rows:
         return None
-    key = (lambda r: r[1]["eval_cpu_seconds"]) if name == "rsigma" else (lambda r: r[0]["cpu"])
+    key = (lambda r: r[1]["eval_cpu_seconds"]) if name == "rsigma" else (lambda r: r[1].get("hunt_cpu_seconds", r[0]["cpu"]))
     rows.sort(key=key)
     return rows[len(rows) // 2] + (len(rows),)
 
@@ -262,8 +262,20 @@ def dozor_row(name, label):
     print(f"| {label} | {fmt(ev)} | {fmt(s.get('detections'))} | {loaded} | {fmt(t['wall'])} | {fmt(t['cpu'])} | {fmt(eps, 0)} | {fmt(t['rss_mb'], 1)} |")
     return eps
 
-eps_t1 = dozor_row("dozor-t1", "dozor hunt --threads 1 (end to end)")
-eps_t2 = dozor_row("dozor-t2", "dozor hunt --threads 2 (end to end)")
+eps_t1 = dozor_row("dozor-t1", "dozor hunt --threads 1, whole process (load + decode + detect + output)")
+eps_t2 = dozor_row("dozor-t2", "dozor hunt --threads 2, whole process")
+# EVTX in, detections out, rule loading excluded: the worker threads' CPU time (decode,
+# detection, building the output records), and the detection engine alone.
+eps_hunt = eps_detect = None
+r = results.get("dozor-t1")
+if r is not None:
+    t, s, i, n = r
+    if s.get("hunt_cpu_seconds"):
+        eps_hunt = s["events"] / s["hunt_cpu_seconds"]
+        print(f"| dozor hunt --threads 1, **EVTX in → detections out** (rule loading excluded) | {fmt(s['events'])} | {fmt(s['detections'])} | | | {fmt(s['hunt_cpu_seconds'], 3)} | {fmt(eps_hunt, 0)} | |")
+    if s.get("detect_seconds"):
+        eps_detect = s["events"] / s["detect_seconds"]
+        print(f"| dozor hunt --threads 1, detection engine only | {fmt(s['events'])} | {fmt(s['detections'])} | | | {fmt(s['detect_seconds'], 3)} | {fmt(eps_detect, 0)} | |")
 rs = results.get("rsigma")
 rs_eval = rs_proc = None
 if rs is not None:
@@ -278,20 +290,13 @@ print()
 def ratio(a, b):
     return f"**{a / b:.2f}×**" if a and b else "n/a"
 
-print(f"- ratio, dozor `--threads 1` end-to-end events/CPU-s ÷ rsigma eval-only events/CPU-s: {ratio(eps_t1, rs_eval)}")
-print(f"- ratio, dozor `--threads 1` end-to-end ÷ rsigma whole process (both include rule loading and EVTX decoding): {ratio(eps_t1, rs_proc)}")
+print(f"- ratio, dozor EVTX in → detections out ÷ rsigma engine alone (the bar: ≥ 1×, goal 2×): {ratio(eps_hunt, rs_eval)}")
+print(f"- ratio, dozor detection engine alone ÷ rsigma engine alone: {ratio(eps_detect, rs_eval)}")
+print(f"- ratio, whole processes, both loading rules and decoding EVTX: {ratio(eps_t1, rs_proc)}")
 if rs is not None:
     d = rs[1]
     print(f"- rsigma detail: rule load {fmt(d['load_seconds'])} s, EVTX decode + flatten {fmt(d['decode_seconds'])} s (not in eval), "
           f"eval {fmt(d['eval_cpu_seconds'], 3)} CPU-s; {d['events_matched']:,} events matched ≥ 1 rule")
-# If `dozor hunt --summary-json` reports its own detection-only CPU time, compare like with like.
-r = results.get("dozor-t1")
-if r is not None:
-    s = r[1]
-    k = next((k for k in ("eval_cpu_seconds", "detect_cpu_seconds", "detection_cpu_seconds") if isinstance(s.get(k), (int, float)) and s[k] > 0), None)
-    if k and s.get("events"):
-        eps_eval = s["events"] / s[k]
-        print(f"- ratio, dozor `--threads 1` detection-only ({k} = {s[k]}) {eps_eval:,.0f} events/CPU-s ÷ rsigma eval-only: {ratio(eps_eval, rs_eval)}")
 for name in ("dozor-t1", "dozor-t2"):
     r = results.get(name)
     if r is not None:

@@ -11,14 +11,18 @@ fn main() {
     let rules: Vec<PathBuf> = args.map(PathBuf::from).collect();
     let t = Instant::now();
     let set = RuleSet::load_paths(&rules, &LoadOptions::default());
-    let (detector, _) = Detector::build(set, &EngineOptions::default(), &DetectorOptions::default());
+    let (detector, _) =
+        Detector::build(set, &EngineOptions::default(), &DetectorOptions::default());
     let load = t.elapsed();
     let t = cpu_time::ThreadTime::now();
     let mut events = Vec::new();
     for e in walkdir::WalkDir::new(&corpus).sort_by_file_name() {
         let e = e.expect("walk");
         if e.path().extension().is_some_and(|x| x == "evtx") {
-            for ev in dozor_decode::read_path(e.path(), &dozor_decode::ReadOptions::default()).expect("open").flatten() {
+            for ev in dozor_decode::read_path(e.path(), &dozor_decode::ReadOptions::default())
+                .expect("open")
+                .flatten()
+            {
                 events.push(ev);
             }
         }

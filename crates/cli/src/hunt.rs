@@ -80,9 +80,18 @@ const LARGE_INPUT_BYTES: u64 = 64 << 20;
 enum Msg {
     Hit(Box<Hit>),
     /// A base-rule match that feeds a correlation, to be replayed in time order.
-    CorrelationInput { rule: u32, event: Box<FlatEvent> },
+    CorrelationInput {
+        rule: u32,
+        event: Box<FlatEvent>,
+    },
     Error(String),
-    FileDone { events: u64, errors: u64, fatal: bool, cpu_seconds: f64, detect_seconds: f64 },
+    FileDone {
+        events: u64,
+        errors: u64,
+        fatal: bool,
+        cpu_seconds: f64,
+        detect_seconds: f64,
+    },
 }
 
 #[derive(Default, serde::Serialize)]
@@ -120,19 +129,38 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     let keep = |m: &RuleMeta| m.level >= min_level && statuses.contains(&m.status);
     let files = input_files(&args.paths)?;
     if files.is_empty() {
-        bail!("no .evtx, .json, .jsonl, .ndjson or .xml files under {:?}", args.paths);
+        bail!(
+            "no .evtx, .json, .jsonl, .ndjson or .xml files under {:?}",
+            args.paths
+        );
     }
-    let input_bytes: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
+    let input_bytes: u64 = files
+        .iter()
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let load_started = Instant::now();
     let mut loaded = load_rules(&args.source, &keep, input_bytes > LARGE_INPUT_BYTES)?;
     let load_seconds = load_started.elapsed().as_secs_f64();
     let active = loaded.count(|o| *o == dozor_sigma::Outcome::Active);
     if loaded.detector.engine().rules().is_empty() {
-        bail!("no usable rules under {:?} (run `dozor rules lint` to see why)", args.source.rules);
+        bail!(
+            "no usable rules under {:?} (run `dozor rules lint` to see why)",
+            args.source.rules
+        );
     }
 
-    let threads = if args.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { args.threads };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("starting worker threads")?;
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        args.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting worker threads")?;
     let read_options = dozor_decode::ReadOptions {
         format: match args.input_format {
             InputFormatArg::Auto => dozor_decode::InputFormat::Auto,
@@ -146,10 +174,13 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     };
 
     let progress = if !args.quiet && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+        let bar =
+            ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files ({eta}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files ({eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     } else {
@@ -187,8 +218,13 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         for msg in rx {
             match msg {
                 Msg::Hit(hit) => {
-                    *summary.by_level.entry(hit.rule.level.to_string()).or_default() += 1;
-                    *hits_by_rule.entry((hit.rule.title.clone(), hit.rule.id.clone())).or_default() += 1;
+                    *summary
+                        .by_level
+                        .entry(hit.rule.level.to_string())
+                        .or_default() += 1;
+                    *hits_by_rule
+                        .entry((hit.rule.title.clone(), hit.rule.id.clone()))
+                        .or_default() += 1;
                     summary.detections += 1;
                     writer.write(*hit)?;
                 }
@@ -196,7 +232,13 @@ pub fn run(args: HuntArgs) -> Result<u8> {
                 Msg::Error(e) => {
                     progress.suspend(|| eprintln!("warning: {e}"));
                 }
-                Msg::FileDone { events, errors, fatal, cpu_seconds, detect_seconds } => {
+                Msg::FileDone {
+                    events,
+                    errors,
+                    fatal,
+                    cpu_seconds,
+                    detect_seconds,
+                } => {
                     summary.hunt_cpu_seconds += cpu_seconds;
                     summary.detect_seconds += detect_seconds;
                     summary.events += events;
@@ -205,7 +247,10 @@ pub fn run(args: HuntArgs) -> Result<u8> {
                         summary.files_unreadable += 1;
                     }
                     progress.inc(1);
-                    progress.set_message(format!("{} events, {} detections", summary.events, summary.detections));
+                    progress.set_message(format!(
+                        "{} events, {} detections",
+                        summary.events, summary.detections
+                    ));
                 }
             }
         }
@@ -217,17 +262,25 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     if loaded.detector.has_correlations() {
         correlation_inputs.sort_by_key(|(_, e)| e.timestamp_millis.unwrap_or(i64::MIN));
         let mut out = Vec::new();
-        let events: Vec<Box<FlatEvent>> = correlation_inputs.iter().map(|(_, e)| e.clone()).collect();
+        let events: Vec<Box<FlatEvent>> =
+            correlation_inputs.iter().map(|(_, e)| e.clone()).collect();
         for (i, (rule, event)) in correlation_inputs.iter().enumerate() {
-            loaded.detector.correlate(*rule, event.as_ref(), i as u64, &mut out);
+            loaded
+                .detector
+                .correlate(*rule, event.as_ref(), i as u64, &mut out);
         }
         loaded.detector.finish(&mut out);
         for hit in out {
             let meta = &loaded.detector.correlation_rules()[hit.correlation];
             let first = hit.event_refs.first().and_then(|&r| events.get(r as usize));
             let hit = Hit::correlation(meta, &hit, first.map(|e| e.as_ref()));
-            *summary.by_level.entry(hit.rule.level.to_string()).or_default() += 1;
-            *hits_by_rule.entry((hit.rule.title.clone(), hit.rule.id.clone())).or_default() += 1;
+            *summary
+                .by_level
+                .entry(hit.rule.level.to_string())
+                .or_default() += 1;
+            *hits_by_rule
+                .entry((hit.rule.title.clone(), hit.rule.id.clone()))
+                .or_default() += 1;
             summary.detections += 1;
             summary.correlation_detections += 1;
             writer.write(hit)?;
@@ -240,12 +293,17 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     summary.events_per_cpu_second = summary.events as f64 / summary.hunt_cpu_seconds.max(1e-9);
     let mut top: Vec<_> = hits_by_rule.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    summary.top_rules = top.into_iter().take(20).map(|((title, id), n)| (title, id, n)).collect();
+    summary.top_rules = top
+        .into_iter()
+        .take(20)
+        .map(|((title, id), n)| (title, id, n))
+        .collect();
     if !args.no_summary {
         print_summary(&summary);
     }
     if let Some(path) = &args.summary_json {
-        std::fs::write(path, serde_json::to_vec_pretty(&summary)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.strict && (summary.decode_errors > 0 || summary.files_unreadable > 0) {
         return Ok(2);
@@ -263,7 +321,11 @@ fn hunt_file(
 ) {
     let engine = detector.engine();
     let cpu_started = cpu_time::ThreadTime::try_now().ok();
-    let cpu_seconds = || cpu_started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let cpu_seconds = || {
+        cpu_started
+            .map(|t| t.elapsed().as_secs_f64())
+            .unwrap_or(0.0)
+    };
     let mut detect_seconds = 0.0;
     let file: Arc<Path> = Arc::from(path);
     let (mut events, mut errors) = (0u64, 0u64);
@@ -271,7 +333,13 @@ fn hunt_file(
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Msg::Error(e.to_string()));
-            let _ = tx.send(Msg::FileDone { events: 0, errors: 1, fatal: true, cpu_seconds: cpu_seconds(), detect_seconds });
+            let _ = tx.send(Msg::FileDone {
+                events: 0,
+                errors: 1,
+                fatal: true,
+                cpu_seconds: cpu_seconds(),
+                detect_seconds,
+            });
             return;
         }
     };
@@ -291,7 +359,10 @@ fn hunt_file(
         detect_seconds += detect_started.elapsed().as_secs_f64();
         for &rule in matched.iter() {
             if detector.feeds_correlation(rule) {
-                let _ = tx.send(Msg::CorrelationInput { rule, event: Box::new(event.clone()) });
+                let _ = tx.send(Msg::CorrelationInput {
+                    rule,
+                    event: Box::new(event.clone()),
+                });
             }
             if detector.reports_standalone(rule) {
                 let meta = &engine.rules()[rule as usize];
@@ -300,22 +371,43 @@ fn hunt_file(
             }
         }
     }
-    let _ = tx.send(Msg::FileDone { events, errors, fatal: false, cpu_seconds: cpu_seconds(), detect_seconds });
+    let _ = tx.send(Msg::FileDone {
+        events,
+        errors,
+        fatal: false,
+        cpu_seconds: cpu_seconds(),
+        detect_seconds,
+    });
 }
 
 fn print_summary(s: &Summary) {
     eprintln!();
     eprintln!("Summary");
-    eprintln!("  files           {:>10}  ({} unreadable)", s.files, s.files_unreadable);
-    eprintln!("  events          {:>10}  ({} decode errors)", s.events, s.decode_errors);
-    eprintln!("  rules           {:>10}  loaded, {} active", s.rules_loaded, s.rules_active);
-    eprintln!("  detections      {:>10}  ({} from correlations)", s.detections, s.correlation_detections);
+    eprintln!(
+        "  files           {:>10}  ({} unreadable)",
+        s.files, s.files_unreadable
+    );
+    eprintln!(
+        "  events          {:>10}  ({} decode errors)",
+        s.events, s.decode_errors
+    );
+    eprintln!(
+        "  rules           {:>10}  loaded, {} active",
+        s.rules_loaded, s.rules_active
+    );
+    eprintln!(
+        "  detections      {:>10}  ({} from correlations)",
+        s.detections, s.correlation_detections
+    );
     for level in ["critical", "high", "medium", "low", "informational"] {
         if let Some(n) = s.by_level.get(level) {
             eprintln!("    {level:<13} {n:>10}");
         }
     }
-    eprintln!("  elapsed         {:>10.2}s ({:.0} events/s; rules loaded in {:.2}s)", s.elapsed_seconds, s.events_per_second, s.load_seconds);
+    eprintln!(
+        "  elapsed         {:>10.2}s ({:.0} events/s; rules loaded in {:.2}s)",
+        s.elapsed_seconds, s.events_per_second, s.load_seconds
+    );
     eprintln!(
         "  hunting CPU     {:>10.2}s ({:.0} events per CPU-second; detection {:.2}s)",
         s.hunt_cpu_seconds, s.events_per_cpu_second, s.detect_seconds

@@ -15,7 +15,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "dozor", version, about = "Dozor: self-hosted security monitoring", propagate_version = true)]
+#[command(
+    name = "dozor",
+    version,
+    about = "Dozor: self-hosted security monitoring",
+    propagate_version = true
+)]
 struct Cli {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "DOZOR_LOG", default_value = "warn")]
@@ -76,12 +81,16 @@ pub enum OutputFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
-        Command::Rules { command: RulesCommand::Lint(args) } => rules::lint(args),
+        Command::Rules {
+            command: RulesCommand::Lint(args),
+        } => rules::lint(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -93,7 +93,8 @@ fn field_text(e: &FlatEvent, name: &str) -> Option<String> {
 }
 
 fn iso(millis: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(millis).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
 impl Hit {
@@ -113,7 +114,11 @@ impl Hit {
         }
     }
 
-    pub fn correlation(meta: &RuleMeta, hit: &CorrelationHit, first_event: Option<&FlatEvent>) -> Self {
+    pub fn correlation(
+        meta: &RuleMeta,
+        hit: &CorrelationHit,
+        first_event: Option<&FlatEvent>,
+    ) -> Self {
         Hit {
             timestamp: iso(hit.last_millis),
             timestamp_millis: Some(hit.last_millis),
@@ -138,7 +143,12 @@ impl Hit {
     fn details(&self) -> String {
         if let Some(c) = &self.correlation {
             let group: Vec<String> = c.group.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            return format!("{} events, value {} | {}", c.events, c.value, group.join(" ¦ "));
+            return format!(
+                "{} events, value {} | {}",
+                c.events,
+                c.value,
+                group.join(" ¦ ")
+            );
         }
         let mut parts = Vec::new();
         if let serde_json::Value::Object(map) = &self.event {
@@ -183,14 +193,33 @@ impl Writer {
     pub fn new(format: OutputFormat, path: Option<&Path>) -> Result<Self> {
         let open = || -> Result<Box<dyn Write>> {
             Ok(match path {
-                Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+                Some(p) => Box::new(BufWriter::new(
+                    File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                )),
                 None => Box::new(BufWriter::new(std::io::stdout())),
             })
         };
-        let mut w = Writer { format, out: Box::new(std::io::sink()), csv: None, table: Vec::new() };
+        let mut w = Writer {
+            format,
+            out: Box::new(std::io::sink()),
+            csv: None,
+            table: Vec::new(),
+        };
         if format == OutputFormat::Csv {
             let mut c = csv::Writer::from_writer(open()?);
-            c.write_record(["timestamp", "level", "rule", "rule_id", "kind", "computer", "channel", "event_id", "record_id", "file", "details"])?;
+            c.write_record([
+                "timestamp",
+                "level",
+                "rule",
+                "rule_id",
+                "kind",
+                "computer",
+                "channel",
+                "event_id",
+                "record_id",
+                "file",
+                "details",
+            ])?;
             w.csv = Some(c);
         } else {
             w.out = open()?;
@@ -229,7 +258,11 @@ impl Writer {
 
     pub fn finish(mut self) -> Result<()> {
         if self.format == OutputFormat::Table {
-            self.table.sort_by(|a, b| a.timestamp_millis.cmp(&b.timestamp_millis).then_with(|| b.rule.level.cmp(&a.rule.level)));
+            self.table.sort_by(|a, b| {
+                a.timestamp_millis
+                    .cmp(&b.timestamp_millis)
+                    .then_with(|| b.rule.level.cmp(&a.rule.level))
+            });
             let rows: Vec<[String; 6]> = self
                 .table
                 .iter()
@@ -237,7 +270,13 @@ impl Writer {
                     [
                         h.timestamp.clone().unwrap_or_default(),
                         h.computer.clone().unwrap_or_default(),
-                        format!("{} {}", short_channel(h.channel.as_deref()), h.event_id.as_deref().unwrap_or("")).trim().to_owned(),
+                        format!(
+                            "{} {}",
+                            short_channel(h.channel.as_deref()),
+                            h.event_id.as_deref().unwrap_or("")
+                        )
+                        .trim()
+                        .to_owned(),
                         h.rule.level.to_string(),
                         truncate(&h.rule.title, 70),
                         h.details(),

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, LogsourceMapping, Outcome, RuleKind, RuleMeta, RuleReport, RuleSet};
+use dozor_sigma::{
+    Detector, DetectorOptions, EngineOptions, LoadOptions, LogsourceMapping, Outcome, RuleKind,
+    RuleMeta, RuleReport, RuleSet,
+};
 
 use crate::RuleSource;
 
@@ -23,14 +26,29 @@ impl LoadedRules {
 }
 
 /// `long_run`: the rules will see many events, so spend more at start-up for speed per event.
-pub fn load_rules(source: &RuleSource, keep: &dyn Fn(&RuleMeta) -> bool, long_run: bool) -> Result<LoadedRules> {
+pub fn load_rules(
+    source: &RuleSource,
+    keep: &dyn Fn(&RuleMeta) -> bool,
+    long_run: bool,
+) -> Result<LoadedRules> {
     let mut load_options = LoadOptions::default();
     if let Some(p) = &source.placeholders {
-        load_options.load_placeholders(p).map_err(anyhow::Error::msg).context("reading placeholders")?;
+        load_options
+            .load_placeholders(p)
+            .map_err(anyhow::Error::msg)
+            .context("reading placeholders")?;
     }
-    let mut mapping = if source.no_default_mapping { LogsourceMapping::default() } else { LogsourceMapping::builtin() };
+    let mut mapping = if source.no_default_mapping {
+        LogsourceMapping::default()
+    } else {
+        LogsourceMapping::builtin()
+    };
     for m in &source.mappings {
-        mapping.extend(LogsourceMapping::from_file(m).map_err(anyhow::Error::msg).context("reading mapping")?);
+        mapping.extend(
+            LogsourceMapping::from_file(m)
+                .map_err(anyhow::Error::msg)
+                .context("reading mapping")?,
+        );
     }
     for p in &source.rules {
         if !p.exists() {
@@ -39,7 +57,11 @@ pub fn load_rules(source: &RuleSource, keep: &dyn Fn(&RuleMeta) -> bool, long_ru
     }
     let mut set = RuleSet::load_paths(&source.rules, &load_options);
     set.rules.retain(|r| keep(&r.meta));
-    let engine_options = EngineOptions { mapping, evaluate_unrouted: source.evaluate_unrouted, prefilter_dfa: long_run };
+    let engine_options = EngineOptions {
+        mapping,
+        evaluate_unrouted: source.evaluate_unrouted,
+        prefilter_dfa: long_run,
+    };
     let (detector, reports) = Detector::build(set, &engine_options, &DetectorOptions::default());
     Ok(LoadedRules { detector, reports })
 }
@@ -99,10 +121,20 @@ pub fn lint(args: LintArgs) -> Result<u8> {
                 }
                 let reason = match &r.outcome {
                     Outcome::Active => String::new(),
-                    Outcome::Unrouted(s) | Outcome::Unsupported(s) | Outcome::Invalid(s) => format!(": {s}"),
+                    Outcome::Unrouted(s) | Outcome::Unsupported(s) | Outcome::Invalid(s) => {
+                        format!(": {s}")
+                    }
                 };
                 let id = if r.id.is_empty() { "-" } else { &r.id };
-                writeln!(out, "{:<11} {} [{}] {}{}", outcome_name(&r.outcome).to_uppercase(), r.path.display(), id, r.title, reason)?;
+                writeln!(
+                    out,
+                    "{:<11} {} [{}] {}{}",
+                    outcome_name(&r.outcome).to_uppercase(),
+                    r.path.display(),
+                    id,
+                    r.title,
+                    reason
+                )?;
                 for n in &r.notes {
                     writeln!(out, "            note: {n}")?;
                 }
@@ -112,7 +144,13 @@ pub fn lint(args: LintArgs) -> Result<u8> {
             for ((k, o), n) in &totals {
                 writeln!(out, "{k:<12} {o:<12} {n:>6}")?;
             }
-            writeln!(out, "{:<12} {:<12} {:>6}", "total", "", loaded.reports.len())?;
+            writeln!(
+                out,
+                "{:<12} {:<12} {:>6}",
+                "total",
+                "",
+                loaded.reports.len()
+            )?;
         }
     }
     let bad = loaded.count(|o| matches!(o, Outcome::Unsupported(_) | Outcome::Invalid(_)));
@@ -130,11 +168,21 @@ pub fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if !p.exists() {
             bail!("input path {} does not exist", p.display());
         }
-        for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(p)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = entry.with_context(|| format!("walking {}", p.display()))?;
             if entry.file_type().is_file() {
-                let ext = entry.path().extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-                if matches!(ext.as_deref(), Some("evtx" | "json" | "jsonl" | "ndjson" | "xml")) {
+                let ext = entry
+                    .path()
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase);
+                if matches!(
+                    ext.as_deref(),
+                    Some("evtx" | "json" | "jsonl" | "ndjson" | "xml")
+                ) {
                     files.push(entry.into_path());
                 }
             }

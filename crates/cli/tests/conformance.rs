@@ -11,7 +11,11 @@ use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet
 fn shared_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("DOZOR_SHARED_DIR") {
         let p = PathBuf::from(dir);
-        assert!(p.is_dir(), "DOZOR_SHARED_DIR={} does not exist", p.display());
+        assert!(
+            p.is_dir(),
+            "DOZOR_SHARED_DIR={} does not exist",
+            p.display()
+        );
         return Some(p);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
@@ -39,23 +43,37 @@ fn cases(shared: &Path) -> Vec<Case> {
         }
         let text = std::fs::read_to_string(entry.path()).expect("read info.yml");
         let info: yaml_serde::Value = yaml_serde::from_str(&text).expect("parse info.yml");
-        let rule_id = info["rule_metadata"][0]["id"].as_str().expect("rule id").to_owned();
-        let Some(tests) = info.get("regression_tests_info").and_then(|t| t.as_sequence()) else { continue };
+        let rule_id = info["rule_metadata"][0]["id"]
+            .as_str()
+            .expect("rule id")
+            .to_owned();
+        let Some(tests) = info
+            .get("regression_tests_info")
+            .and_then(|t| t.as_sequence())
+        else {
+            continue;
+        };
         for t in tests {
             if t["type"].as_str() != Some("evtx") {
                 continue;
             }
             let rel = t["path"].as_str().expect("path");
             let match_count = t["match_count"].as_u64().unwrap_or(1) as usize;
-            out.push(Case { rule_id: rule_id.clone(), path: root.join(rel), match_count });
+            out.push(Case {
+                rule_id: rule_id.clone(),
+                path: root.join(rel),
+                match_count,
+            });
         }
     }
     out
 }
 
 fn full_detector(shared: &Path) -> Detector {
-    let dirs: Vec<PathBuf> =
-        ["rules", "rules-emerging-threats", "rules-threat-hunting"].iter().map(|d| shared.join("sigma").join(d)).collect();
+    let dirs: Vec<PathBuf> = ["rules", "rules-emerging-threats", "rules-threat-hunting"]
+        .iter()
+        .map(|d| shared.join("sigma").join(d))
+        .collect();
     let set = RuleSet::load_paths(&dirs, &LoadOptions::default());
     assert!(set.invalid.is_empty(), "invalid rules: {:#?}", set.invalid);
     Detector::build(set, &EngineOptions::default(), &DetectorOptions::default()).0
@@ -73,7 +91,11 @@ fn run_cases(input_of: impl Fn(&Case) -> PathBuf, label: &str) {
         let input = input_of(case);
         let target = engine.rules().iter().position(|r| r.id == case.rule_id);
         let Some(target) = target else {
-            failures.push(format!("{}: rule {} not loaded", input.display(), case.rule_id));
+            failures.push(format!(
+                "{}: rule {} not loaded",
+                input.display(),
+                case.rule_id
+            ));
             continue;
         };
         let mut count = 0;
@@ -111,7 +133,12 @@ fn run_cases(input_of: impl Fn(&Case) -> PathBuf, label: &str) {
     }
     let passed = cases.len() - failures.len();
     println!("{label}: {passed}/{} regression cases pass", cases.len());
-    assert!(failures.is_empty(), "{label}: {} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{label}: {} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

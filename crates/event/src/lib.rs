@@ -81,7 +81,11 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(x) => x.to_string(),
             Value::Str(s) => s.clone(),
-            Value::List(items) => items.iter().map(Value::to_text).collect::<Vec<_>>().join(" "),
+            Value::List(items) => items
+                .iter()
+                .map(Value::to_text)
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }
@@ -224,7 +228,10 @@ mod tests {
     fn flat_event_lists_repeat_the_name() {
         let mut e = FlatEvent::new();
         e.push("Data", Value::List(vec!["a".into(), "b".into()]));
-        assert_eq!(collect(&e), vec![("Data".into(), "a".into()), ("Data".into(), "b".into())]);
+        assert_eq!(
+            collect(&e),
+            vec![("Data".into(), "a".into()), ("Data".into(), "b".into())]
+        );
         assert_eq!(e.to_json(), serde_json::json!({"Data": ["a", "b"]}));
     }
 }

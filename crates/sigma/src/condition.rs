@@ -18,7 +18,10 @@ pub enum CondExpr {
     Not(Box<CondExpr>),
     Ident(String),
     /// `1 of sel*` / `all of them` (pattern `None` means `them`).
-    Of { quantifier: Quantifier, pattern: Option<String> },
+    Of {
+        quantifier: Quantifier,
+        pattern: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +53,11 @@ impl fmt::Display for Token {
 
 pub fn parse_condition(text: &str) -> Result<CondExpr, ConditionError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { text, tokens, pos: 0 };
+    let mut parser = Parser {
+        text,
+        tokens,
+        pos: 0,
+    };
     let expr = parser.parse_or()?;
     if let Some((token, at)) = parser.tokens.get(parser.pos) {
         let message = if *token == Token::Pipe {
@@ -97,7 +104,11 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, ConditionError> {
         }
     }
     if tokens.is_empty() {
-        return Err(ConditionError { condition: text.to_owned(), message: "empty condition".into(), position: 0 });
+        return Err(ConditionError {
+            condition: text.to_owned(),
+            message: "empty condition".into(),
+            position: 0,
+        });
     }
     Ok(tokens)
 }
@@ -110,11 +121,19 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error_at(&self, message: String, position: usize) -> ConditionError {
-        ConditionError { condition: self.text.to_owned(), message, position }
+        ConditionError {
+            condition: self.text.to_owned(),
+            message,
+            position,
+        }
     }
 
     fn error(&self, message: impl Into<String>) -> ConditionError {
-        let at = self.tokens.get(self.pos).map(|(_, p)| *p).unwrap_or(self.text.len());
+        let at = self
+            .tokens
+            .get(self.pos)
+            .map(|(_, p)| *p)
+            .unwrap_or(self.text.len());
         self.error_at(message.into(), at)
     }
 
@@ -128,7 +147,11 @@ impl Parser<'_> {
             self.pos += 1;
             items.push(self.parse_and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { CondExpr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            CondExpr::Or(items)
+        })
     }
 
     fn parse_and(&mut self) -> Result<CondExpr, ConditionError> {
@@ -137,7 +160,11 @@ impl Parser<'_> {
             self.pos += 1;
             items.push(self.parse_not()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { CondExpr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            CondExpr::And(items)
+        })
     }
 
     fn parse_not(&mut self) -> Result<CondExpr, ConditionError> {
@@ -150,7 +177,9 @@ impl Parser<'_> {
 
     fn parse_primary(&mut self) -> Result<CondExpr, ConditionError> {
         let Some((token, _)) = self.tokens.get(self.pos).cloned() else {
-            return Err(self.error("expected a search identifier, 'not', 'x of' or '(' but the condition ended"));
+            return Err(self.error(
+                "expected a search identifier, 'not', 'x of' or '(' but the condition ended",
+            ));
         };
         match token {
             Token::LParen => {
@@ -184,11 +213,20 @@ impl Parser<'_> {
                     };
                     self.pos += 2;
                     let Some((Token::Word(target), _)) = self.tokens.get(self.pos).cloned() else {
-                        return Err(self.error("expected 'them' or a search identifier pattern after 'of'"));
+                        return Err(
+                            self.error("expected 'them' or a search identifier pattern after 'of'")
+                        );
                     };
                     self.pos += 1;
-                    let pattern = if target.eq_ignore_ascii_case("them") { None } else { Some(target) };
-                    return Ok(CondExpr::Of { quantifier, pattern });
+                    let pattern = if target.eq_ignore_ascii_case("them") {
+                        None
+                    } else {
+                        Some(target)
+                    };
+                    return Ok(CondExpr::Of {
+                        quantifier,
+                        pattern,
+                    });
                 }
                 self.pos += 1;
                 Ok(CondExpr::Ident(word))
@@ -206,7 +244,9 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
     let mut rest = name;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
@@ -230,7 +270,13 @@ mod tests {
     #[test]
     fn precedence_or_and_not() {
         let e = parse_condition("a or b and not c").unwrap();
-        assert_eq!(e, CondExpr::Or(vec![id("a"), CondExpr::And(vec![id("b"), CondExpr::Not(Box::new(id("c")))])]));
+        assert_eq!(
+            e,
+            CondExpr::Or(vec![
+                id("a"),
+                CondExpr::And(vec![id("b"), CondExpr::Not(Box::new(id("c")))])
+            ])
+        );
     }
 
     #[test]
@@ -240,15 +286,27 @@ mod tests {
             e,
             CondExpr::And(vec![
                 CondExpr::Or(vec![id("a"), id("b")]),
-                CondExpr::Of { quantifier: Quantifier::AtLeast(1), pattern: Some("sel*".into()) },
-                CondExpr::Not(Box::new(CondExpr::Of { quantifier: Quantifier::All, pattern: Some("filter_*".into()) })),
+                CondExpr::Of {
+                    quantifier: Quantifier::AtLeast(1),
+                    pattern: Some("sel*".into())
+                },
+                CondExpr::Not(Box::new(CondExpr::Of {
+                    quantifier: Quantifier::All,
+                    pattern: Some("filter_*".into())
+                })),
             ])
         );
         assert_eq!(
             parse_condition("all of them").unwrap(),
-            CondExpr::Of { quantifier: Quantifier::All, pattern: None }
+            CondExpr::Of {
+                quantifier: Quantifier::All,
+                pattern: None
+            }
         );
-        assert_eq!(parse_condition("NOT a AND b").unwrap(), CondExpr::And(vec![CondExpr::Not(Box::new(id("a"))), id("b")]));
+        assert_eq!(
+            parse_condition("NOT a AND b").unwrap(),
+            CondExpr::And(vec![CondExpr::Not(Box::new(id("a"))), id("b")])
+        );
     }
 
     #[test]

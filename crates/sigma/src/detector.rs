@@ -4,8 +4,8 @@
 //! owns the correlation engine and is fed the base-rule matches in time order.
 
 use dozor_correlation::{
-    CorrelationConfig, CorrelationEngine, CorrelationHit, base_rules_without_standalone_output, parse_correlation,
-    resolve,
+    CorrelationConfig, CorrelationEngine, CorrelationHit, base_rules_without_standalone_output,
+    parse_correlation, resolve,
 };
 use dozor_event::EventFields;
 use rustc_hash::FxHashMap;
@@ -45,8 +45,16 @@ fn correlation_meta(c: &dozor_correlation::CorrelationRule, path: &std::path::Pa
         name: c.name.clone(),
         title: c.title.clone(),
         description: c.description.clone().unwrap_or_default(),
-        level: c.level.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
-        status: c.status.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default(),
+        level: c
+            .level
+            .as_deref()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_default(),
+        status: c
+            .status
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default(),
         tags: c.tags.clone(),
         author: c.author.clone().unwrap_or_default(),
         falsepositives: c.falsepositives.clone(),
@@ -58,8 +66,18 @@ fn correlation_meta(c: &dozor_correlation::CorrelationRule, path: &std::path::Pa
 
 impl Detector {
     /// Compiles detection rules, filters and correlations. Every document gets a report.
-    pub fn build(set: RuleSet, options: &EngineOptions, detector_options: &DetectorOptions) -> (Detector, Vec<RuleReport>) {
-        let RuleSet { rules, filters, correlations, invalid, .. } = set;
+    pub fn build(
+        set: RuleSet,
+        options: &EngineOptions,
+        detector_options: &DetectorOptions,
+    ) -> (Detector, Vec<RuleReport>) {
+        let RuleSet {
+            rules,
+            filters,
+            correlations,
+            invalid,
+            ..
+        } = set;
         let (engine, outcomes) = Engine::build(rules, &filters, options);
         let mut reports: Vec<RuleReport> = invalid;
         for (meta, outcome, notes) in outcomes {
@@ -111,7 +129,11 @@ impl Detector {
                 }),
             }
         }
-        let metas: Vec<RuleMeta> = parsed.iter().zip(&parsed_paths).map(|(c, p)| correlation_meta(c, p)).collect();
+        let metas: Vec<RuleMeta> = parsed
+            .iter()
+            .zip(&parsed_paths)
+            .map(|(c, p)| correlation_meta(c, p))
+            .collect();
         let resolution = resolve(parsed, &|r| by_ref.get(r).copied());
         let mut errors: FxHashMap<usize, String> = FxHashMap::default();
         for (i, e) in &resolution.errors {
@@ -139,8 +161,11 @@ impl Detector {
                 *s = true;
             }
         }
-        let correlation_meta: Vec<RuleMeta> =
-            resolution.correlations.iter().map(|c| metas[c.source].clone()).collect();
+        let correlation_meta: Vec<RuleMeta> = resolution
+            .correlations
+            .iter()
+            .map(|c| metas[c.source].clone())
+            .collect();
         let correlations = if resolution.correlations.is_empty() {
             None
         } else {
@@ -153,7 +178,10 @@ impl Detector {
                     }
                 }
             }
-            match CorrelationEngine::new(resolution.correlations, detector_options.correlation.clone()) {
+            match CorrelationEngine::new(
+                resolution.correlations,
+                detector_options.correlation.clone(),
+            ) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::error!("correlations disabled: {e}");
@@ -161,7 +189,16 @@ impl Detector {
                 }
             }
         };
-        (Detector { engine, correlations, correlation_meta, feeds, silenced }, reports)
+        (
+            Detector {
+                engine,
+                correlations,
+                correlation_meta,
+                feeds,
+                silenced,
+            },
+            reports,
+        )
     }
 
     pub fn engine(&self) -> &Engine {
@@ -188,7 +225,13 @@ impl Detector {
     }
 
     /// Feeds one base-rule match (in time order, within the configured lateness).
-    pub fn correlate(&mut self, rule: RuleIndex, event: &dyn EventFields, event_ref: u64, out: &mut Vec<CorrelationHit>) {
+    pub fn correlate(
+        &mut self,
+        rule: RuleIndex,
+        event: &dyn EventFields,
+        event_ref: u64,
+        out: &mut Vec<CorrelationHit>,
+    ) {
         if let Some(c) = &mut self.correlations
             && c.wants(rule)
         {

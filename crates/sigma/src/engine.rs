@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use crate::condition::{CondExpr, Quantifier, pattern_matches};
 use crate::mapping::{LogsourceMapping, Routing};
-use crate::matcher::{ContainsAny, FieldId, Pattern, StrMatch, ValueKind, ValueView, compile_pattern, lower_into};
+use crate::matcher::{
+    ContainsAny, FieldId, Pattern, StrMatch, ValueKind, ValueView, compile_pattern, lower_into,
+};
 use crate::rule::{ParsedFilter, ParsedRule, RuleMeta, Selection};
 use crate::value::FieldSpec;
 
@@ -109,7 +111,11 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { mapping: LogsourceMapping::builtin(), evaluate_unrouted: false, prefilter_dfa: false }
+        Self {
+            mapping: LogsourceMapping::builtin(),
+            evaluate_unrouted: false,
+            prefilter_dfa: false,
+        }
     }
 }
 
@@ -154,7 +160,10 @@ impl std::fmt::Debug for Engine {
             .field("fields", &self.field_names.len())
             .field("routes", &self.routes.len())
             .field("prefilter_literals", &self.literal_rules.len())
-            .field("prefilter_fields", &self.prefilter.as_ref().map_or(0, |p| p.scanners.len()))
+            .field(
+                "prefilter_fields",
+                &self.prefilter.as_ref().map_or(0, |p| p.scanners.len()),
+            )
             .finish()
     }
 }
@@ -178,7 +187,11 @@ impl Builder<'_> {
     }
 
     fn map_field(&self, name: &str, entry: Option<usize>) -> Vec<String> {
-        let lookup = |list: &[(String, Vec<String>)]| list.iter().find(|(from, _)| from == name).map(|(_, to)| to.clone());
+        let lookup = |list: &[(String, Vec<String>)]| {
+            list.iter()
+                .find(|(from, _)| from == name)
+                .map(|(_, to)| to.clone())
+        };
         entry
             .and_then(|e| lookup(&self.mapping.sources[e].fieldmappings))
             .or_else(|| lookup(&self.mapping.fieldmappings))
@@ -187,11 +200,18 @@ impl Builder<'_> {
 
     fn compile_spec(&mut self, spec: &FieldSpec, entry: Option<usize>) -> Result<Node, String> {
         let fields: Vec<FieldId> = match &spec.field {
-            Some(f) => self.map_field(f, entry).iter().map(|n| self.field_id(n)).collect(),
+            Some(f) => self
+                .map_field(f, entry)
+                .iter()
+                .map(|n| self.field_id(n))
+                .collect(),
             None => Vec::new(),
         };
         if let Some(b) = spec.exists {
-            return Ok(self.push_matcher(FieldMatcher { fields, kind: MatcherKind::Exists(b) }));
+            return Ok(self.push_matcher(FieldMatcher {
+                fields,
+                kind: MatcherKind::Exists(b),
+            }));
         }
         if spec.values.is_empty() {
             // e.g. a placeholder without values: nothing can match.
@@ -214,7 +234,10 @@ impl Builder<'_> {
             let needles: Vec<Vec<u8>> = patterns
                 .iter()
                 .filter_map(|p| match p {
-                    Pattern::Str { m: StrMatch::Contains(f), cased: false } => Some(f.needle().to_vec()),
+                    Pattern::Str {
+                        m: StrMatch::Contains(f),
+                        cased: false,
+                    } => Some(f.needle().to_vec()),
                     _ => None,
                 })
                 .collect();
@@ -222,18 +245,34 @@ impl Builder<'_> {
                 && let Some(ca) = ContainsAny::new(&needles)
             {
                 contains_any = Some(ca);
-                patterns.retain(|p| !matches!(p, Pattern::Str { m: StrMatch::Contains(_), cased: false }));
+                patterns.retain(|p| {
+                    !matches!(
+                        p,
+                        Pattern::Str {
+                            m: StrMatch::Contains(_),
+                            cased: false
+                        }
+                    )
+                });
             }
         }
         Ok(self.push_matcher(FieldMatcher {
             fields,
-            kind: MatcherKind::Values { patterns, contains_any, all: spec.all, negate: spec.negate, has_null },
+            kind: MatcherKind::Values {
+                patterns,
+                contains_any,
+                all: spec.all,
+                negate: spec.negate,
+                has_null,
+            },
         }))
     }
 
     fn map_field_static(mapping: &LogsourceMapping, name: &str, entry: Option<usize>) -> String {
         let lookup = |list: &[(String, Vec<String>)]| {
-            list.iter().find(|(from, _)| from == name).and_then(|(_, to)| to.first().cloned())
+            list.iter()
+                .find(|(from, _)| from == name)
+                .and_then(|(_, to)| to.first().cloned())
         };
         entry
             .and_then(|e| lookup(&mapping.sources[e].fieldmappings))
@@ -288,7 +327,9 @@ impl Builder<'_> {
         };
         Ok(match cond {
             CondExpr::Ident(name) => get(self, name)?,
-            CondExpr::Not(inner) => Node::Not(Box::new(self.compile_condition(inner, selections, compiled, entry)?)),
+            CondExpr::Not(inner) => Node::Not(Box::new(
+                self.compile_condition(inner, selections, compiled, entry)?,
+            )),
             CondExpr::And(items) => {
                 let mut nodes = Vec::with_capacity(items.len());
                 for i in items {
@@ -303,7 +344,10 @@ impl Builder<'_> {
                 }
                 or(nodes)
             }
-            CondExpr::Of { quantifier, pattern } => {
+            CondExpr::Of {
+                quantifier,
+                pattern,
+            } => {
                 let names: Vec<String> = selections
                     .iter()
                     .map(|(n, _)| n)
@@ -349,11 +393,19 @@ impl Builder<'_> {
 }
 
 fn and(mut nodes: Vec<Node>) -> Node {
-    if nodes.len() == 1 { nodes.remove(0) } else { Node::And(nodes.into()) }
+    if nodes.len() == 1 {
+        nodes.remove(0)
+    } else {
+        Node::And(nodes.into())
+    }
 }
 
 fn or(mut nodes: Vec<Node>) -> Node {
-    if nodes.len() == 1 { nodes.remove(0) } else { Node::Or(nodes.into()) }
+    if nodes.len() == 1 {
+        nodes.remove(0)
+    } else {
+        Node::Or(nodes.into())
+    }
 }
 
 /// "k of" for k > 1: OR over all k-combinations would explode, so it is a threshold node.
@@ -402,7 +454,7 @@ struct EventBuf {
 }
 
 /// Reuses an empty vector's allocation for borrows of another lifetime.
-fn recycle<'a, 'b>(mut v: Vec<&'a str>) -> Vec<&'b str> {
+fn recycle<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
     v.clear();
     v.into_iter().map(|_| "").collect()
 }
@@ -462,7 +514,9 @@ impl Engine {
             let my_filters: Vec<&ParsedFilter> = filters
                 .iter()
                 .filter(|f| {
-                    f.rules.iter().any(|r| r == &rule.meta.id || rule.meta.name.as_deref() == Some(r.as_str()))
+                    f.rules.iter().any(|r| {
+                        r == &rule.meta.id || rule.meta.name.as_deref() == Some(r.as_str())
+                    })
                 })
                 .collect();
             let index = metas.len() as RuleIndex;
@@ -490,13 +544,21 @@ impl Engine {
                 continue;
             }
             for f in &my_filters {
-                notes.push(format!("filtered by '{}' ({})", f.meta.title, f.meta.path.display()));
+                notes.push(format!(
+                    "filtered by '{}' ({})",
+                    f.meta.title,
+                    f.meta.path.display()
+                ));
             }
             let mut outcome = Outcome::Active;
             for (entry, tree) in variants {
                 let needs_literal = false;
                 let ci = compiled.len() as u32;
-                compiled.push(CompiledRule { rule: index, tree, needs_literal });
+                compiled.push(CompiledRule {
+                    rule: index,
+                    tree,
+                    needs_literal,
+                });
                 match entry {
                     Some(e) => {
                         let route = match route_of_entry.get(&e) {
@@ -512,7 +574,10 @@ impl Engine {
                                     },
                                     None => Node::Const(true),
                                 };
-                                routes.push(Route { condition: cond, rules: Vec::new() });
+                                routes.push(Route {
+                                    condition: cond,
+                                    rules: Vec::new(),
+                                });
                                 let r = routes.len() as u32 - 1;
                                 route_of_entry.insert(e, r);
                                 r
@@ -520,13 +585,19 @@ impl Engine {
                         };
                         routes[route as usize].rules.push(ci);
                         if let Some(err) = route_errors.get(&e) {
-                            notes.push(format!("mapping entry '{}' is invalid: {err}", options.mapping.sources[e].name));
+                            notes.push(format!(
+                                "mapping entry '{}' is invalid: {err}",
+                                options.mapping.sources[e].name
+                            ));
                         }
                     }
                     None => {
                         if options.evaluate_unrouted {
                             rules_always.push(ci);
-                            notes.push(format!("logsource '{}' has no mapping; evaluated on every event", rule.meta.logsource));
+                            notes.push(format!(
+                                "logsource '{}' has no mapping; evaluated on every event",
+                                rule.meta.logsource
+                            ));
                         } else {
                             outcome = Outcome::Unrouted(format!(
                                 "no event source is mapped for logsource '{}'",
@@ -549,7 +620,10 @@ impl Engine {
                 routes_always.push(route);
             } else {
                 for c in channels {
-                    routes_by_channel.entry(c.as_str().into()).or_default().push(route);
+                    routes_by_channel
+                        .entry(c.as_str().into())
+                        .or_default()
+                        .push(route);
                 }
             }
         }
@@ -578,14 +652,21 @@ impl Engine {
         let mut literal_rules: Vec<Vec<u32>> = Vec::new();
         // Variants no route reaches are never evaluated: their literals would only cost time.
         let mut reachable = vec![false; self.compiled.len()];
-        for ci in self.routes.iter().flat_map(|r| r.rules.iter()).chain(self.rules_always.iter()) {
+        for ci in self
+            .routes
+            .iter()
+            .flat_map(|r| r.rules.iter())
+            .chain(self.rules_always.iter())
+        {
             reachable[*ci as usize] = true;
         }
         for (ci, rule) in self.compiled.iter_mut().enumerate() {
             if !reachable[ci] {
                 continue;
             }
-            let Some(lits) = required_literals(&rule.tree, &self.matchers) else { continue };
+            let Some(lits) = required_literals(&rule.tree, &self.matchers) else {
+                continue;
+            };
             rule.needs_literal = true;
             for (field, lit) in lits {
                 let key = (field, prefilter_window(&lit).to_vec());
@@ -602,7 +683,11 @@ impl Engine {
         for ((field, lit), id) in literal_ids {
             by_field.entry(field).or_default().push((lit, id));
         }
-        let kind = if dfa { Some(aho_corasick::AhoCorasickKind::DFA) } else { None };
+        let kind = if dfa {
+            Some(aho_corasick::AhoCorasickKind::DFA)
+        } else {
+            None
+        };
         let mut prefilter = Prefilter {
             field_scanner: vec![NO_VALUE; self.field_names.len()],
             scanners: Vec::new(),
@@ -621,11 +706,16 @@ impl Engine {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!("prefilter disabled: {e}");
-                    self.compiled.iter_mut().for_each(|r| r.needs_literal = false);
+                    self.compiled
+                        .iter_mut()
+                        .for_each(|r| r.needs_literal = false);
                     return;
                 }
             };
-            let scanner = Scanner { automaton, literal_ids: pats.into_iter().map(|(_, id)| id).collect() };
+            let scanner = Scanner {
+                automaton,
+                literal_ids: pats.into_iter().map(|(_, id)| id).collect(),
+            };
             match field {
                 Some(f) => {
                     prefilter.field_scanner[f as usize] = prefilter.scanners.len() as u32;
@@ -662,7 +752,12 @@ impl Engine {
     }
 
     /// Appends the index of every rule the event matches to `out` (each rule at most once).
-    pub fn matches<'e>(&self, event: &'e dyn EventFields, scratch: &mut Scratch, out: &mut Vec<RuleIndex>) {
+    pub fn matches<'e>(
+        &self,
+        event: &'e dyn EventFields,
+        scratch: &mut Scratch,
+        out: &mut Vec<RuleIndex>,
+    ) {
         scratch.begin();
         let mut strings: Vec<&'e str> = recycle(std::mem::take(&mut scratch.strings));
         self.load_event(event, &mut scratch.event, &mut strings);
@@ -671,9 +766,21 @@ impl Engine {
     }
 
     fn evaluate(&self, scratch: &mut Scratch, strings: &[&str], out: &mut Vec<RuleIndex>) {
-        let Scratch { event, epoch, candidate_epoch, literal_epoch, matched_epoch, routes_active, .. } = scratch;
+        let Scratch {
+            event,
+            epoch,
+            candidate_epoch,
+            literal_epoch,
+            matched_epoch,
+            routes_active,
+            ..
+        } = scratch;
         let epoch = *epoch;
-        let ctx = EvalCtx { engine: self, buf: &*event, strings };
+        let ctx = EvalCtx {
+            engine: self,
+            buf: &*event,
+            strings,
+        };
 
         // Routes: by channel, then the always-checked ones.
         let active = routes_active;
@@ -754,7 +861,12 @@ impl Engine {
         }
     }
 
-    fn load_event<'e>(&self, event: &'e dyn EventFields, scratch: &mut EventBuf, strings: &mut Vec<&'e str>) {
+    fn load_event<'e>(
+        &self,
+        event: &'e dyn EventFields,
+        scratch: &mut EventBuf,
+        strings: &mut Vec<&'e str>,
+    ) {
         let mut nospace = String::new();
         event.visit_fields(&mut |name, value| {
             let id = match self.field_ids.get(name) {
@@ -812,7 +924,12 @@ impl Engine {
                 }
                 None => NO_VALUE,
             };
-            scratch.values.push(SlotValue { kind, text, lower: (lower_start, lower_end), next });
+            scratch.values.push(SlotValue {
+                kind,
+                text,
+                lower: (lower_start, lower_end),
+                next,
+            });
         });
     }
 }
@@ -857,7 +974,11 @@ impl<'a> EvalCtx<'a, '_> {
         } else {
             &self.buf.rendered[v.text.0 as usize..v.text.1 as usize]
         };
-        ValueView { text, lower: self.lower(v), kind: v.kind }
+        ValueView {
+            text,
+            lower: self.lower(v),
+            kind: v.kind,
+        }
     }
 
     fn for_each_value(&self, field: FieldId, f: &mut dyn FnMut(&ValueView<'_>) -> bool) -> bool {
@@ -883,38 +1004,61 @@ impl<'a> EvalCtx<'a, '_> {
     }
 
     fn eval_matcher(&self, m: &FieldMatcher) -> bool {
-        let has_value = |ctx: &Self| m.fields.iter().any(|&f| ctx.buf.heads[f as usize] != NO_VALUE);
+        let has_value = |ctx: &Self| {
+            m.fields
+                .iter()
+                .any(|&f| ctx.buf.heads[f as usize] != NO_VALUE)
+        };
         match &m.kind {
             MatcherKind::Exists(want) => has_value(self) == *want,
-            MatcherKind::Values { patterns, contains_any, all, negate, has_null } => {
-                let fieldref = |field: FieldId, f: &mut dyn FnMut(&ValueView<'_>) -> bool| self.for_each_value(field, f);
+            MatcherKind::Values {
+                patterns,
+                contains_any,
+                all,
+                negate,
+                has_null,
+            } => {
+                let fieldref = |field: FieldId, f: &mut dyn FnMut(&ValueView<'_>) -> bool| {
+                    self.for_each_value(field, f)
+                };
                 let value_matches = |v: &ValueView<'_>, p: &Pattern| p.matches(v, &fieldref);
                 let any_pattern = |v: &ValueView<'_>| {
-                    contains_any.as_ref().is_some_and(|ca| v.kind != ValueKind::Null && ca.matches(v.lower))
+                    contains_any
+                        .as_ref()
+                        .is_some_and(|ca| v.kind != ValueKind::Null && ca.matches(v.lower))
                         || patterns.iter().any(|p| value_matches(v, p))
                 };
                 if m.fields.is_empty() {
                     // Keyword search: over every value of the event.
                     let views = || self.buf.values.iter().map(|v| self.view(v));
                     return if *all {
-                        patterns.iter().all(|p| views().any(|v| value_matches(&v, p)))
+                        patterns
+                            .iter()
+                            .all(|p| views().any(|v| value_matches(&v, p)))
                     } else {
                         views().any(|v| any_pattern(&v))
                     };
                 }
                 if *negate {
                     return has_value(self)
-                        && !m.fields.iter().any(|&f| self.for_each_value(f, &mut |v| any_pattern(v)));
+                        && !m
+                            .fields
+                            .iter()
+                            .any(|&f| self.for_each_value(f, &mut |v| any_pattern(v)));
                 }
                 if *has_null && !has_value(self) {
                     return true;
                 }
                 if *all {
-                    patterns
-                        .iter()
-                        .all(|p| m.fields.iter().any(|&f| self.for_each_value(f, &mut |v| value_matches(v, p))))
+                    patterns.iter().all(|p| {
+                        m.fields
+                            .iter()
+                            .any(|&f| self.for_each_value(f, &mut |v| value_matches(v, p)))
+                    })
                 } else {
-                    m.fields.iter().any(|&f| self.for_each_value(f, &mut |v| any_pattern(v)))
+                    m.fields
+                        .iter()
+                        .any(|&f| self.for_each_value(f, &mut |v| any_pattern(v)))
                 }
             }
         }
@@ -962,18 +1106,37 @@ fn required_literals(node: &Node, matchers: &[FieldMatcher]) -> Option<Vec<Field
             }
             Some(all)
         }
-        Node::And(items) => items.iter().filter_map(|i| required_literals(i, matchers)).max_by_key(|lits| {
-            (lits.iter().map(|(_, l)| l.len().min(PREFILTER_WINDOW)).min().unwrap_or(usize::MAX), usize::MAX - lits.len())
-        }),
+        Node::And(items) => items
+            .iter()
+            .filter_map(|i| required_literals(i, matchers))
+            .max_by_key(|lits| {
+                (
+                    lits.iter()
+                        .map(|(_, l)| l.len().min(PREFILTER_WINDOW))
+                        .min()
+                        .unwrap_or(usize::MAX),
+                    usize::MAX - lits.len(),
+                )
+            }),
         Node::Matcher(m) => {
             let matcher = &matchers[*m as usize];
-            let MatcherKind::Values { patterns, contains_any, all, negate, has_null } = &matcher.kind else {
+            let MatcherKind::Values {
+                patterns,
+                contains_any,
+                all,
+                negate,
+                has_null,
+            } = &matcher.kind
+            else {
                 return None;
             };
             if *negate || *has_null {
                 return None;
             }
-            let literal = |p: &Pattern| p.required_literal().filter(|l| l.len() >= MIN_PREFILTER_LITERAL);
+            let literal = |p: &Pattern| {
+                p.required_literal()
+                    .filter(|l| l.len() >= MIN_PREFILTER_LITERAL)
+            };
             let mut lits = Vec::with_capacity(patterns.len());
             if *all {
                 lits.push(patterns.iter().filter_map(literal).max_by_key(Vec::len)?);

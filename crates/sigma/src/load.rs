@@ -6,7 +6,9 @@ use serde::Deserialize;
 use yaml_serde::Value as Yaml;
 
 use crate::engine::{Outcome, RuleReport};
-use crate::rule::{ParsedFilter, ParsedRule, RuleKind, parse_detection_rule, parse_filter, yaml_str};
+use crate::rule::{
+    ParsedFilter, ParsedRule, RuleKind, parse_detection_rule, parse_filter, yaml_str,
+};
 use crate::value::Placeholders;
 
 #[derive(Debug, Clone, Default)]
@@ -47,7 +49,10 @@ pub struct RuleSet {
 }
 
 fn is_rule_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    )
 }
 
 impl RuleSet {
@@ -61,17 +66,36 @@ impl RuleSet {
                 continue;
             }
             if !root.exists() {
-                set.invalid.push(invalid(root, None, None, RuleKind::Detection, "no such file or directory".into()));
+                set.invalid.push(invalid(
+                    root,
+                    None,
+                    None,
+                    RuleKind::Detection,
+                    "no such file or directory".into(),
+                ));
                 continue;
             }
-            let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name();
+            let walker = walkdir::WalkDir::new(root)
+                .follow_links(true)
+                .sort_by_file_name();
             for entry in walker {
                 match entry {
-                    Ok(e) if e.file_type().is_file() && is_rule_file(e.path()) => set.load_file(e.path(), options),
+                    Ok(e) if e.file_type().is_file() && is_rule_file(e.path()) => {
+                        set.load_file(e.path(), options)
+                    }
                     Ok(_) => {}
                     Err(err) => {
-                        let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-                        set.invalid.push(invalid(&path, None, None, RuleKind::Detection, err.to_string()));
+                        let path = err
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| root.clone());
+                        set.invalid.push(invalid(
+                            &path,
+                            None,
+                            None,
+                            RuleKind::Detection,
+                            err.to_string(),
+                        ));
                     }
                 }
             }
@@ -83,7 +107,13 @@ impl RuleSet {
         self.files += 1;
         match std::fs::read_to_string(path) {
             Ok(text) => self.add_text(path, &text, options),
-            Err(e) => self.invalid.push(invalid(path, None, None, RuleKind::Detection, format!("cannot read: {e}"))),
+            Err(e) => self.invalid.push(invalid(
+                path,
+                None,
+                None,
+                RuleKind::Detection,
+                format!("cannot read: {e}"),
+            )),
         }
     }
 
@@ -91,18 +121,34 @@ impl RuleSet {
     pub fn add_text(&mut self, path: &Path, text: &str, options: &LoadOptions) {
         let mut global: Option<Yaml> = None;
         for (n, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
-            let where_ = if n == 0 { path.to_path_buf() } else { PathBuf::from(format!("{}#{}", path.display(), n + 1)) };
+            let where_ = if n == 0 {
+                path.to_path_buf()
+            } else {
+                PathBuf::from(format!("{}#{}", path.display(), n + 1))
+            };
             let doc = match Yaml::deserialize(document) {
                 Ok(Yaml::Null) => continue,
                 Ok(doc) => doc,
                 Err(e) => {
-                    self.invalid.push(invalid(&where_, None, None, RuleKind::Detection, format!("YAML: {e}")));
+                    self.invalid.push(invalid(
+                        &where_,
+                        None,
+                        None,
+                        RuleKind::Detection,
+                        format!("YAML: {e}"),
+                    ));
                     // The YAML stream cannot be resynchronised after a syntax error.
                     break;
                 }
             };
             if !matches!(doc, Yaml::Mapping(_)) {
-                self.invalid.push(invalid(&where_, None, None, RuleKind::Detection, "a rule must be a YAML map".into()));
+                self.invalid.push(invalid(
+                    &where_,
+                    None,
+                    None,
+                    RuleKind::Detection,
+                    "a rule must be a YAML map".into(),
+                ));
                 continue;
             }
             match yaml_str(&doc, "action").as_deref() {
@@ -147,18 +193,28 @@ impl RuleSet {
         } else if doc.get("filter").is_some() && doc.get("detection").is_none() {
             match parse_filter(&doc, path.clone(), &options.placeholders) {
                 Ok(f) => self.filters.push(f),
-                Err(e) => self.invalid.push(invalid(&path, id, title, RuleKind::Filter, e)),
+                Err(e) => self
+                    .invalid
+                    .push(invalid(&path, id, title, RuleKind::Filter, e)),
             }
         } else {
             match parse_detection_rule(&doc, path.clone(), &options.placeholders) {
                 Ok(r) => self.rules.push(r),
-                Err(e) => self.invalid.push(invalid(&path, id, title, RuleKind::Detection, e)),
+                Err(e) => self
+                    .invalid
+                    .push(invalid(&path, id, title, RuleKind::Detection, e)),
             }
         }
     }
 }
 
-fn invalid(path: &Path, id: Option<String>, title: Option<String>, kind: RuleKind, reason: String) -> RuleReport {
+fn invalid(
+    path: &Path,
+    id: Option<String>,
+    title: Option<String>,
+    kind: RuleKind,
+    reason: String,
+) -> RuleReport {
     RuleReport {
         path: path.to_path_buf(),
         id: id.unwrap_or_default(),

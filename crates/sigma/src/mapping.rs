@@ -52,7 +52,10 @@ pub struct LogsourceMapping {
 pub enum Routing {
     /// Indices into `LogsourceMapping::sources`; `partial` when the chosen entries do not
     /// cover every key of the rule's logsource.
-    Routed { entries: Vec<usize>, partial: bool },
+    Routed {
+        entries: Vec<usize>,
+        partial: bool,
+    },
     Unrouted,
 }
 
@@ -74,21 +77,31 @@ impl LogsourceMapping {
     }
 
     pub fn parse(text: &str, origin: &Path) -> Result<Self, String> {
-        let doc: Yaml = yaml_serde::from_str(text).map_err(|e| format!("{}: {e}", origin.display()))?;
+        let doc: Yaml =
+            yaml_serde::from_str(text).map_err(|e| format!("{}: {e}", origin.display()))?;
         let mut mapping = LogsourceMapping::default();
         if let Some(fm) = doc.get("fieldmappings") {
-            mapping.fieldmappings = parse_fieldmappings(fm).map_err(|e| format!("{}: fieldmappings: {e}", origin.display()))?;
+            mapping.fieldmappings = parse_fieldmappings(fm)
+                .map_err(|e| format!("{}: fieldmappings: {e}", origin.display()))?;
         }
         let Some(Yaml::Sequence(sources)) = doc.get("sources") else {
             return Err(format!("{}: expected a 'sources' list", origin.display()));
         };
         for (i, entry) in sources.iter().enumerate() {
             let at = |e: String| format!("{}: sources[{i}]: {e}", origin.display());
-            let ls = entry.get("logsource").ok_or_else(|| at("missing 'logsource'".into()))?;
+            let ls = entry
+                .get("logsource")
+                .ok_or_else(|| at("missing 'logsource'".into()))?;
             let key = |k: &str| crate::rule::yaml_str(ls, k).map(|v| v.trim().to_lowercase());
-            let logsource = LogSource { product: key("product"), category: key("category"), service: key("service") };
+            let logsource = LogSource {
+                product: key("product"),
+                category: key("category"),
+                service: key("service"),
+            };
             if logsource == LogSource::default() {
-                return Err(at("'logsource' names no product, category or service".into()));
+                return Err(at(
+                    "'logsource' names no product, category or service".into()
+                ));
             }
             let mut channels = Vec::new();
             let conditions = match entry.get("conditions") {
@@ -97,9 +110,12 @@ impl LogsourceMapping {
                         if k.as_str() == Some("Channel") {
                             match v {
                                 Yaml::String(s) => channels.push(s.to_lowercase()),
-                                Yaml::Sequence(items) => {
-                                    channels.extend(items.iter().filter_map(|i| i.as_str()).map(str::to_lowercase))
-                                }
+                                Yaml::Sequence(items) => channels.extend(
+                                    items
+                                        .iter()
+                                        .filter_map(|i| i.as_str())
+                                        .map(str::to_lowercase),
+                                ),
                                 _ => {}
                             }
                         }
@@ -113,18 +129,29 @@ impl LogsourceMapping {
                 None => None,
             };
             let fieldmappings = match entry.get("fieldmappings") {
-                Some(fm) => parse_fieldmappings(fm).map_err(|e| at(format!("fieldmappings: {e}")))?,
+                Some(fm) => {
+                    parse_fieldmappings(fm).map_err(|e| at(format!("fieldmappings: {e}")))?
+                }
                 None => Vec::new(),
             };
             let name = crate::rule::yaml_str(entry, "name").unwrap_or_else(|| format!("source{i}"));
-            mapping.sources.push(SourceEntry { name, logsource, conditions, channels, fieldmappings });
+            mapping.sources.push(SourceEntry {
+                name,
+                logsource,
+                conditions,
+                channels,
+                fieldmappings,
+            });
         }
         Ok(mapping)
     }
 
     /// Chooses the entries a rule with this logsource runs under.
     pub fn route(&self, ls: &LogSource) -> Routing {
-        let rule_keys = [&ls.product, &ls.category, &ls.service].iter().filter(|k| k.is_some()).count();
+        let rule_keys = [&ls.product, &ls.category, &ls.service]
+            .iter()
+            .filter(|k| k.is_some())
+            .count();
         let mut best = 0;
         let mut entries = Vec::new();
         for (i, entry) in self.sources.iter().enumerate() {
@@ -153,7 +180,10 @@ impl LogsourceMapping {
         if entries.is_empty() {
             Routing::Unrouted
         } else {
-            Routing::Routed { entries, partial: best < rule_keys }
+            Routing::Routed {
+                entries,
+                partial: best < rule_keys,
+            }
         }
     }
 }
@@ -169,7 +199,11 @@ fn parse_fieldmappings(v: &Yaml) -> Result<Vec<(String, Vec<String>)>, String> {
             Yaml::String(s) => vec![s.clone()],
             Yaml::Sequence(items) => items
                 .iter()
-                .map(|i| i.as_str().map(str::to_owned).ok_or("targets must be strings"))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .ok_or("targets must be strings")
+                })
                 .collect::<Result<_, _>>()?,
             _ => return Err(format!("'{from}': target must be a string or a list")),
         };
@@ -183,21 +217,35 @@ mod tests {
     use super::*;
 
     fn ls(p: Option<&str>, c: Option<&str>, s: Option<&str>) -> LogSource {
-        LogSource { product: p.map(Into::into), category: c.map(Into::into), service: s.map(Into::into) }
+        LogSource {
+            product: p.map(Into::into),
+            category: c.map(Into::into),
+            service: s.map(Into::into),
+        }
     }
 
     #[test]
     fn builtin_mapping_parses_and_routes_process_creation_to_sysmon_and_security() {
         let m = LogsourceMapping::parse(DEFAULT_MAPPING, Path::new("default.yml")).unwrap();
-        let Routing::Routed { entries, partial } = m.route(&ls(Some("windows"), Some("process_creation"), None)) else {
+        let Routing::Routed { entries, partial } =
+            m.route(&ls(Some("windows"), Some("process_creation"), None))
+        else {
             panic!("process_creation must be routed")
         };
         assert!(!partial);
-        let names: Vec<_> = entries.iter().map(|&i| m.sources[i].name.as_str()).collect();
+        let names: Vec<_> = entries
+            .iter()
+            .map(|&i| m.sources[i].name.as_str())
+            .collect();
         assert!(names.iter().any(|n| n.contains("sysmon")), "{names:?}");
         assert!(names.iter().any(|n| n.contains("security")), "{names:?}");
-        assert_eq!(m.route(&ls(Some("aws"), None, Some("cloudtrail"))), Routing::Unrouted);
-        let Routing::Routed { partial, .. } = m.route(&ls(Some("windows"), Some("no_such_category"), None)) else {
+        assert_eq!(
+            m.route(&ls(Some("aws"), None, Some("cloudtrail"))),
+            Routing::Unrouted
+        );
+        let Routing::Routed { partial, .. } =
+            m.route(&ls(Some("windows"), Some("no_such_category"), None))
+        else {
             panic!("product-level fallback expected")
         };
         assert!(partial);

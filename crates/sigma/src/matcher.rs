@@ -10,6 +10,9 @@ use crate::value::{DASH_CLASS_MARKER, NumOp, Piece, Position, SigmaString, TimeP
 
 pub type FieldId = u32;
 
+/// Calls the closure on each value of a field until it returns true (for `fieldref`).
+pub type FieldValues<'a> = dyn Fn(FieldId, &mut dyn FnMut(&ValueView<'_>) -> bool) -> bool + 'a;
+
 /// One event value as the matchers see it: the original and its lower-case text.
 #[derive(Debug, Clone, Copy)]
 pub struct ValueView<'a> {
@@ -60,6 +63,8 @@ pub enum GlobPiece {
     Dash,
 }
 
+// Variants stay inline (no Box): matchers are built once and read on every event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum StrMatch {
     Exact(Box<[u8]>),
@@ -87,16 +92,32 @@ impl Regex {
     }
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Pattern {
-    Str { m: StrMatch, cased: bool },
-    Num { op: NumOp, value: f64, text: Box<str> },
+    Str {
+        m: StrMatch,
+        cased: bool,
+    },
+    Num {
+        op: NumOp,
+        value: f64,
+        text: Box<str>,
+    },
     Bool(bool),
     Null,
     Regex(Regex),
     Cidr(ipnet::IpNet),
-    FieldRef { field: FieldId, position: Position, cased: bool },
-    Time { part: TimePart, op: NumOp, value: i64 },
+    FieldRef {
+        field: FieldId,
+        position: Position,
+        cased: bool,
+    },
+    Time {
+        part: TimePart,
+        op: NumOp,
+        value: i64,
+    },
 }
 
 /// Compiles one value spec. `keyword` wraps plain strings in `*` (keyword search is substring).
@@ -116,32 +137,65 @@ pub fn compile_pattern(
                     value.pieces.push(Piece::AnyString);
                 }
             }
-            Pattern::Str { m: compile_str(&value, *cased), cased: *cased }
+            Pattern::Str {
+                m: compile_str(&value, *cased),
+                cased: *cased,
+            }
         }
-        ValueSpec::Num { op, value, text } => Pattern::Num { op: *op, value: *value, text: text.as_str().into() },
+        ValueSpec::Num { op, value, text } => Pattern::Num {
+            op: *op,
+            value: *value,
+            text: text.as_str().into(),
+        },
         ValueSpec::Bool(b) => Pattern::Bool(*b),
         ValueSpec::Null => Pattern::Null,
-        ValueSpec::Regex { pattern, insensitive, multiline, dotall } => {
+        ValueSpec::Regex {
+            pattern,
+            insensitive,
+            multiline,
+            dotall,
+        } => {
             let mut flags = String::new();
             for (on, f) in [(*insensitive, 'i'), (*multiline, 'm'), (*dotall, 's')] {
                 if on {
                     flags.push(f);
                 }
             }
-            let full = if flags.is_empty() { pattern.clone() } else { format!("(?{flags}){pattern}") };
+            let full = if flags.is_empty() {
+                pattern.clone()
+            } else {
+                format!("(?{flags}){pattern}")
+            };
             match regex::RegexBuilder::new(&full).size_limit(8 << 20).build() {
                 Ok(r) => Pattern::Regex(Regex::Plain(r)),
-                Err(plain_err) => match fancy_regex::RegexBuilder::new(&full).backtrack_limit(100_000).build() {
+                Err(plain_err) => match fancy_regex::RegexBuilder::new(&full)
+                    .backtrack_limit(100_000)
+                    .build()
+                {
                     Ok(r) => Pattern::Regex(Regex::Fancy(Box::new(r))),
-                    Err(_) => return Err(format!("invalid regular expression '{pattern}': {plain_err}")),
+                    Err(_) => {
+                        return Err(format!(
+                            "invalid regular expression '{pattern}': {plain_err}"
+                        ));
+                    }
                 },
             }
         }
         ValueSpec::Cidr(net) => Pattern::Cidr(*net),
-        ValueSpec::FieldRef { field, position, cased } => {
-            Pattern::FieldRef { field: field_id(field), position: *position, cased: *cased }
-        }
-        ValueSpec::Time { part, op, value } => Pattern::Time { part: *part, op: *op, value: *value },
+        ValueSpec::FieldRef {
+            field,
+            position,
+            cased,
+        } => Pattern::FieldRef {
+            field: field_id(field),
+            position: *position,
+            cased: *cased,
+        },
+        ValueSpec::Time { part, op, value } => Pattern::Time {
+            part: *part,
+            op: *op,
+            value: *value,
+        },
     })
 }
 
@@ -299,18 +353,25 @@ fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(dt.naive_utc());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.fZ"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(dt);
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
 impl Pattern {
     /// Tests one value. `lookup` gives the values of another field (for `fieldref`).
     #[inline]
-    pub fn matches(&self, v: &ValueView<'_>, fieldref: &dyn Fn(FieldId, &mut dyn FnMut(&ValueView<'_>) -> bool) -> bool) -> bool {
+    pub fn matches(&self, v: &ValueView<'_>, fieldref: &FieldValues<'_>) -> bool {
         match self {
             Pattern::Str { m, cased } => {
                 if v.kind == ValueKind::Null {
@@ -338,8 +399,16 @@ impl Pattern {
             },
             Pattern::Null => v.kind == ValueKind::Null,
             Pattern::Regex(r) => v.kind != ValueKind::Null && r.is_match(v.text),
-            Pattern::Cidr(net) => v.text.trim().parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip)),
-            Pattern::FieldRef { field, position, cased } => {
+            Pattern::Cidr(net) => v
+                .text
+                .trim()
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| net.contains(&ip)),
+            Pattern::FieldRef {
+                field,
+                position,
+                cased,
+            } => {
                 let mine = if *cased { v.text } else { v.lower };
                 fieldref(*field, &mut |other: &ValueView<'_>| {
                     let theirs = if *cased { other.text } else { other.lower };
@@ -352,7 +421,9 @@ impl Pattern {
                 })
             }
             Pattern::Time { part, op, value } => {
-                let Some(dt) = parse_datetime(v.text) else { return false };
+                let Some(dt) = parse_datetime(v.text) else {
+                    return false;
+                };
                 let got = match part {
                     TimePart::Minute => dt.minute() as i64,
                     TimePart::Hour => dt.hour() as i64,
@@ -369,8 +440,14 @@ impl Pattern {
     /// A substring (lower-case) every value matched by this pattern contains, if any.
     pub fn required_literal(&self) -> Option<Vec<u8>> {
         match self {
-            Pattern::Str { m, cased } => m.required_literal().map(|l| if *cased { lower_bytes(l) } else { l.to_vec() }),
-            Pattern::Num { op: NumOp::Eq, text, .. } if text.bytes().all(|b| b.is_ascii_digit()) => {
+            Pattern::Str { m, cased } => m
+                .required_literal()
+                .map(|l| if *cased { lower_bytes(l) } else { l.to_vec() }),
+            Pattern::Num {
+                op: NumOp::Eq,
+                text,
+                ..
+            } if text.bytes().all(|b| b.is_ascii_digit()) => {
                 // Integer equality: numeric fields are rendered in decimal, text fields must
                 // spell the digits (possibly with leading zeros or spaces).
                 Some(text.as_bytes().to_vec())
@@ -396,7 +473,10 @@ impl ContainsAny {
             .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
             .build(needles)
             .ok()
-            .map(|automaton| ContainsAny { automaton, needles: needles.to_vec() })
+            .map(|automaton| ContainsAny {
+                automaton,
+                needles: needles.to_vec(),
+            })
     }
 
     #[inline]
@@ -416,22 +496,47 @@ mod tests {
     }
 
     fn str_pat(v: &str, cased: bool) -> Pattern {
-        let spec = ValueSpec::Str { value: SigmaString::parse(v), cased };
+        let spec = ValueSpec::Str {
+            value: SigmaString::parse(v),
+            cased,
+        };
         compile_pattern(&spec, false, &mut |_| 0).unwrap()
     }
 
     fn m(p: &Pattern, s: &str) -> bool {
         let (lower, kind) = view(s);
-        p.matches(&ValueView { text: s, lower: &lower, kind }, &|_, _| false)
+        p.matches(
+            &ValueView {
+                text: s,
+                lower: &lower,
+                kind,
+            },
+            &|_, _| false,
+        )
     }
 
     #[test]
     fn strings_are_case_insensitive_unless_cased() {
-        assert!(m(&str_pat(r"C:\Windows\\*.exe", false), r"c:\windows\system32\CMD.EXE"));
-        assert!(m(&str_pat(r"C:\Windows\*.exe", false), r"c:\windows*.EXE"), "an escaped star is a plain star");
-        assert!(!m(&str_pat(r"C:\Windows\\*.exe", true), r"c:\windows\cmd.exe"));
-        assert!(m(&str_pat("Привет*", false), "ПРИВЕТ мир"), "Cyrillic folds case too");
-        assert!(m(&str_pat("a?c", false), "aЖc"), "? is one character, not one byte");
+        assert!(m(
+            &str_pat(r"C:\Windows\\*.exe", false),
+            r"c:\windows\system32\CMD.EXE"
+        ));
+        assert!(
+            m(&str_pat(r"C:\Windows\*.exe", false), r"c:\windows*.EXE"),
+            "an escaped star is a plain star"
+        );
+        assert!(!m(
+            &str_pat(r"C:\Windows\\*.exe", true),
+            r"c:\windows\cmd.exe"
+        ));
+        assert!(
+            m(&str_pat("Привет*", false), "ПРИВЕТ мир"),
+            "Cyrillic folds case too"
+        );
+        assert!(
+            m(&str_pat("a?c", false), "aЖc"),
+            "? is one character, not one byte"
+        );
         assert!(!m(&str_pat("a?c", false), "ac"));
         assert!(m(&str_pat("*a*b*c*", false), "xxaxxbxxcxx"));
         assert!(!m(&str_pat("*a*b*c", false), "xxaxxbxxcxx"));
@@ -445,7 +550,15 @@ mod tests {
         v.push_literal(&[DASH_CLASS_MARKER]);
         v.push_literal(b"y");
         v.pieces.push(Piece::AnyString);
-        let p = compile_pattern(&ValueSpec::Str { value: v, cased: false }, false, &mut |_| 0).unwrap();
+        let p = compile_pattern(
+            &ValueSpec::Str {
+                value: v,
+                cased: false,
+            },
+            false,
+            &mut |_| 0,
+        )
+        .unwrap();
         for s in ["ax-y", "ax/y", "ax\u{2013}y", "ax\u{2014}yz", "ax\u{2015}y"] {
             assert!(m(&p, s), "{s}");
         }
@@ -454,22 +567,42 @@ mod tests {
 
     #[test]
     fn numbers_compare_with_numbers_and_text() {
-        let p = Pattern::Num { op: NumOp::Eq, value: 4688.0, text: "4688".into() };
-        let v = ValueView { text: "4688", lower: "4688", kind: ValueKind::Int(4688) };
+        let p = Pattern::Num {
+            op: NumOp::Eq,
+            value: 4688.0,
+            text: "4688".into(),
+        };
+        let v = ValueView {
+            text: "4688",
+            lower: "4688",
+            kind: ValueKind::Int(4688),
+        };
         assert!(p.matches(&v, &|_, _| false));
         assert!(m(&p, "4688"));
         assert!(!m(&p, "46880"));
-        let gt = Pattern::Num { op: NumOp::Gt, value: 10.0, text: "10".into() };
+        let gt = Pattern::Num {
+            op: NumOp::Gt,
+            value: 10.0,
+            text: "10".into(),
+        };
         assert!(m(&gt, "0x20"));
         assert!(!m(&gt, "abc"));
     }
 
     #[test]
     fn time_parts() {
-        let hour = Pattern::Time { part: TimePart::Hour, op: NumOp::Eq, value: 5 };
+        let hour = Pattern::Time {
+            part: TimePart::Hour,
+            op: NumOp::Eq,
+            value: 5,
+        };
         assert!(m(&hour, "2026-04-17 05:24:53.079"));
         assert!(m(&hour, "2026-04-17T05:24:53.092051Z"));
-        let week = Pattern::Time { part: TimePart::Week, op: NumOp::Gte, value: 16 };
+        let week = Pattern::Time {
+            part: TimePart::Week,
+            op: NumOp::Gte,
+            value: 16,
+        };
         assert!(m(&week, "2026-04-17"));
     }
 

@@ -30,7 +30,11 @@ impl FromStr for Level {
             "medium" | "med" => Level::Medium,
             "high" => Level::High,
             "critical" | "crit" => Level::Critical,
-            other => return Err(format!("unknown level '{other}' (informational, low, medium, high, critical)")),
+            other => {
+                return Err(format!(
+                    "unknown level '{other}' (informational, low, medium, high, critical)"
+                ));
+            }
         })
     }
 }
@@ -68,7 +72,9 @@ impl FromStr for Status {
             "deprecated" => Status::Deprecated,
             "unsupported" => Status::Unsupported,
             other => {
-                return Err(format!("unknown status '{other}' (stable, test, experimental, deprecated, unsupported)"));
+                return Err(format!(
+                    "unknown status '{other}' (stable, test, experimental, deprecated, unsupported)"
+                ));
             }
         })
     }
@@ -116,7 +122,11 @@ impl LogSource {
 impl fmt::Display for LogSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
-        for (k, v) in [("product", &self.product), ("category", &self.category), ("service", &self.service)] {
+        for (k, v) in [
+            ("product", &self.product),
+            ("category", &self.category),
+            ("service", &self.service),
+        ] {
             if let Some(v) = v {
                 parts.push(format!("{k}={v}"));
             }
@@ -207,8 +217,15 @@ pub(crate) fn parse_meta(doc: &Yaml, path: PathBuf) -> Result<RuleMeta, String> 
     let logsource = match doc.get("logsource") {
         Some(Yaml::Mapping(_)) => {
             let ls = doc.get("logsource");
-            let field = |k: &str| ls.and_then(|l| yaml_str(l, k)).map(|v| v.trim().to_lowercase());
-            LogSource { product: field("product"), category: field("category"), service: field("service") }
+            let field = |k: &str| {
+                ls.and_then(|l| yaml_str(l, k))
+                    .map(|v| v.trim().to_lowercase())
+            };
+            LogSource {
+                product: field("product"),
+                category: field("category"),
+                service: field("service"),
+            }
         }
         Some(_) => return Err("'logsource' must be a map".into()),
         None => LogSource::default(),
@@ -226,7 +243,10 @@ pub(crate) fn parse_meta(doc: &Yaml, path: PathBuf) -> Result<RuleMeta, String> 
         id: yaml_str(doc, "id").unwrap_or_default(),
         name: yaml_str(doc, "name"),
         title,
-        description: yaml_str(doc, "description").unwrap_or_default().trim().to_owned(),
+        description: yaml_str(doc, "description")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
         level,
         status,
         tags: yaml_str_list(doc, "tags"),
@@ -238,18 +258,32 @@ pub(crate) fn parse_meta(doc: &Yaml, path: PathBuf) -> Result<RuleMeta, String> 
     })
 }
 
-pub(crate) fn parse_detection_rule(doc: &Yaml, path: PathBuf, placeholders: &Placeholders) -> Result<ParsedRule, String> {
+pub(crate) fn parse_detection_rule(
+    doc: &Yaml,
+    path: PathBuf,
+    placeholders: &Placeholders,
+) -> Result<ParsedRule, String> {
     let meta = parse_meta(doc, path)?;
     if doc.get("logsource").is_none() {
         return Err("missing 'logsource'".into());
     }
     let detection = doc.get("detection").ok_or("missing 'detection'")?;
     let mut warnings = Vec::new();
-    let (selections, conditions) = parse_detection_block(detection, "detection", placeholders, &mut warnings)?;
-    Ok(ParsedRule { meta, selections, conditions, warnings })
+    let (selections, conditions) =
+        parse_detection_block(detection, "detection", placeholders, &mut warnings)?;
+    Ok(ParsedRule {
+        meta,
+        selections,
+        conditions,
+        warnings,
+    })
 }
 
-pub(crate) fn parse_filter(doc: &Yaml, path: PathBuf, placeholders: &Placeholders) -> Result<ParsedFilter, String> {
+pub(crate) fn parse_filter(
+    doc: &Yaml,
+    path: PathBuf,
+    placeholders: &Placeholders,
+) -> Result<ParsedFilter, String> {
     let meta = parse_meta(doc, path)?;
     let filter = doc.get("filter").ok_or("missing 'filter'")?;
     let rules = yaml_str_list(filter, "rules");
@@ -257,8 +291,14 @@ pub(crate) fn parse_filter(doc: &Yaml, path: PathBuf, placeholders: &Placeholder
         return Err("filter: 'rules' must name at least one rule".into());
     }
     let mut warnings = Vec::new();
-    let (selections, conditions) = parse_detection_block(filter, "filter", placeholders, &mut warnings)?;
-    Ok(ParsedFilter { meta, rules, selections, conditions })
+    let (selections, conditions) =
+        parse_detection_block(filter, "filter", placeholders, &mut warnings)?;
+    Ok(ParsedFilter {
+        meta,
+        rules,
+        selections,
+        conditions,
+    })
 }
 
 type DetectionBlock = (Vec<(String, Selection)>, Vec<CondExpr>);
@@ -283,7 +323,9 @@ fn parse_detection_block(
                 Yaml::String(c) => conditions.push(parse_condition(c).map_err(|e| e.to_string())?),
                 Yaml::Sequence(items) => {
                     for item in items {
-                        let c = item.as_str().ok_or("condition list items must be strings")?;
+                        let c = item
+                            .as_str()
+                            .ok_or("condition list items must be strings")?;
                         conditions.push(parse_condition(c).map_err(|e| e.to_string())?);
                     }
                 }
@@ -291,7 +333,10 @@ fn parse_detection_block(
             },
             // Sigma 1.0 leftovers that carry no detection logic.
             "timeframe" => {
-                return Err("'timeframe' in detection is Sigma 1.0 aggregation; use a correlation rule".into());
+                return Err(
+                    "'timeframe' in detection is Sigma 1.0 aggregation; use a correlation rule"
+                        .into(),
+                );
             }
             "rules" if what == "filter" => {}
             _ => {
@@ -334,7 +379,12 @@ fn raw_values(v: &Yaml) -> Result<Vec<RawValue>, String> {
     }
 }
 
-fn parse_field_expr(key: &str, value: &Yaml, placeholders: &Placeholders, warnings: &mut Vec<String>) -> Result<FieldSpec, String> {
+fn parse_field_expr(
+    key: &str,
+    value: &Yaml,
+    placeholders: &Placeholders,
+    warnings: &mut Vec<String>,
+) -> Result<FieldSpec, String> {
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or_default();
     let modifiers: Vec<&str> = parts.collect();
@@ -347,13 +397,22 @@ fn parse_field_expr(key: &str, value: &Yaml, placeholders: &Placeholders, warnin
     if raw.len() > 1 && raw.contains(&RawValue::Null) {
         return Err(format!("'{key}': null cannot be part of a list of values"));
     }
-    let field = if field_name.is_empty() { None } else { Some(field_name.as_str()) };
-    let spec = build_field_spec(field, &modifiers, &raw, placeholders).map_err(|e| format!("'{key}': {e}"))?;
+    let field = if field_name.is_empty() {
+        None
+    } else {
+        Some(field_name.as_str())
+    };
+    let spec = build_field_spec(field, &modifiers, &raw, placeholders)
+        .map_err(|e| format!("'{key}': {e}"))?;
     warnings.extend(spec.warnings.iter().map(|w| format!("'{key}': {w}")));
     Ok(spec)
 }
 
-pub(crate) fn parse_selection(value: &Yaml, placeholders: &Placeholders, warnings: &mut Vec<String>) -> Result<Selection, String> {
+pub(crate) fn parse_selection(
+    value: &Yaml,
+    placeholders: &Placeholders,
+    warnings: &mut Vec<String>,
+) -> Result<Selection, String> {
     match value {
         Yaml::Mapping(map) => {
             let mut specs = Vec::with_capacity(map.len());
@@ -369,7 +428,10 @@ pub(crate) fn parse_selection(value: &Yaml, placeholders: &Placeholders, warning
                 return Ok(Selection::Keywords(specs.remove(0)));
             }
             if specs.iter().any(|s| s.field.is_none()) {
-                return Err("a keyword expression ('|modifier') cannot be combined with fields in one map".into());
+                return Err(
+                    "a keyword expression ('|modifier') cannot be combined with fields in one map"
+                        .into(),
+                );
             }
             Ok(Selection::AllOf(specs))
         }
@@ -377,10 +439,13 @@ pub(crate) fn parse_selection(value: &Yaml, placeholders: &Placeholders, warning
             if items.is_empty() {
                 return Err("empty list".into());
             }
-            let all_scalars = items.iter().all(|i| !matches!(i, Yaml::Mapping(_) | Yaml::Sequence(_)));
+            let all_scalars = items
+                .iter()
+                .all(|i| !matches!(i, Yaml::Mapping(_) | Yaml::Sequence(_)));
             if all_scalars {
                 let raw = raw_values(value)?;
-                let spec = build_field_spec(None, &[], &raw, placeholders).map_err(|e| e.to_string())?;
+                let spec =
+                    build_field_spec(None, &[], &raw, placeholders).map_err(|e| e.to_string())?;
                 return Ok(Selection::Keywords(spec));
             }
             let mut alternatives = Vec::with_capacity(items.len());
@@ -392,7 +457,8 @@ pub(crate) fn parse_selection(value: &Yaml, placeholders: &Placeholders, warning
         Yaml::Null => Err("a search identifier has no value".into()),
         scalar => {
             let raw = vec![raw_value(scalar)?];
-            let spec = build_field_spec(None, &[], &raw, placeholders).map_err(|e| e.to_string())?;
+            let spec =
+                build_field_spec(None, &[], &raw, placeholders).map_err(|e| e.to_string())?;
             Ok(Selection::Keywords(spec))
         }
     }

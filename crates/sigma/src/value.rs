@@ -211,18 +211,38 @@ pub enum TimePart {
 #[derive(Debug, Clone)]
 pub enum ValueSpec {
     /// A (possibly wildcarded) string, case-insensitive unless `cased`.
-    Str { value: SigmaString, cased: bool },
+    Str {
+        value: SigmaString,
+        cased: bool,
+    },
     /// A number from the rule: equal to a numeric field or to its decimal text.
-    Num { op: NumOp, value: f64, text: String },
+    Num {
+        op: NumOp,
+        value: f64,
+        text: String,
+    },
     Bool(bool),
     /// `null`: the field is absent or null.
     Null,
-    Regex { pattern: String, insensitive: bool, multiline: bool, dotall: bool },
+    Regex {
+        pattern: String,
+        insensitive: bool,
+        multiline: bool,
+        dotall: bool,
+    },
     Cidr(ipnet::IpNet),
     /// Compare with the value of another field (`fieldref`).
-    FieldRef { field: String, position: Position, cased: bool },
+    FieldRef {
+        field: String,
+        position: Position,
+        cased: bool,
+    },
     /// A date part compared as a number.
-    Time { part: TimePart, op: NumOp, value: i64 },
+    Time {
+        part: TimePart,
+        op: NumOp,
+        value: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,9 +275,15 @@ pub enum ValueError {
     #[error("unknown modifier '{0}'")]
     UnknownModifier(String),
     #[error("modifier '{modifier}' cannot be applied to {what}")]
-    BadCombination { modifier: &'static str, what: String },
+    BadCombination {
+        modifier: &'static str,
+        what: String,
+    },
     #[error("invalid value for '{modifier}': {message}")]
-    BadValue { modifier: &'static str, message: String },
+    BadValue {
+        modifier: &'static str,
+        message: String,
+    },
     #[error("unsupported: {0}")]
     Unsupported(String),
 }
@@ -293,10 +319,16 @@ pub fn build_field_spec(
 
     if has(Modifier::Exists) {
         let [RawValue::Bool(b)] = raw else {
-            return Err(ValueError::BadValue { modifier: "exists", message: "expects a single true or false".into() });
+            return Err(ValueError::BadValue {
+                modifier: "exists",
+                message: "expects a single true or false".into(),
+            });
         };
         if mods.len() > 1 {
-            return Err(ValueError::BadCombination { modifier: "exists", what: "other modifiers".into() });
+            return Err(ValueError::BadCombination {
+                modifier: "exists",
+                what: "other modifiers".into(),
+            });
         }
         spec.exists = Some(*b);
         return Ok(spec);
@@ -306,9 +338,18 @@ pub fn build_field_spec(
         for m in &mods {
             if !matches!(
                 m,
-                Modifier::Re | Modifier::ReI | Modifier::ReM | Modifier::ReS | Modifier::All | Modifier::Neq | Modifier::Cased
+                Modifier::Re
+                    | Modifier::ReI
+                    | Modifier::ReM
+                    | Modifier::ReS
+                    | Modifier::All
+                    | Modifier::Neq
+                    | Modifier::Cased
             ) {
-                return Err(ValueError::BadCombination { modifier: "re", what: format!("{m:?}").to_lowercase() });
+                return Err(ValueError::BadCombination {
+                    modifier: "re",
+                    what: format!("{m:?}").to_lowercase(),
+                });
             }
         }
         for v in raw {
@@ -316,7 +357,12 @@ pub fn build_field_spec(
                 RawValue::Str(s) => s.clone(),
                 RawValue::Int(i) => i.to_string(),
                 RawValue::Float(f) => f.to_string(),
-                _ => return Err(ValueError::BadValue { modifier: "re", message: "expects a string".into() }),
+                _ => {
+                    return Err(ValueError::BadValue {
+                        modifier: "re",
+                        message: "expects a string".into(),
+                    });
+                }
             };
             spec.values.push(ValueSpec::Regex {
                 pattern,
@@ -327,16 +373,24 @@ pub fn build_field_spec(
         }
         return Ok(spec);
     } else if has(Modifier::ReI) || has(Modifier::ReM) || has(Modifier::ReS) {
-        return Err(ValueError::BadCombination { modifier: "i/m/s", what: "a value without 're'".into() });
+        return Err(ValueError::BadCombination {
+            modifier: "i/m/s",
+            what: "a value without 're'".into(),
+        });
     }
 
     if has(Modifier::Cidr) {
         for v in raw {
             let RawValue::Str(s) = v else {
-                return Err(ValueError::BadValue { modifier: "cidr", message: "expects a network as text".into() });
+                return Err(ValueError::BadValue {
+                    modifier: "cidr",
+                    message: "expects a network as text".into(),
+                });
             };
-            let net = parse_cidr(s)
-                .ok_or_else(|| ValueError::BadValue { modifier: "cidr", message: format!("'{s}' is not a CIDR network") })?;
+            let net = parse_cidr(s).ok_or_else(|| ValueError::BadValue {
+                modifier: "cidr",
+                message: format!("'{s}' is not a CIDR network"),
+            })?;
             spec.values.push(ValueSpec::Cidr(net));
         }
         return Ok(spec);
@@ -366,9 +420,18 @@ pub fn build_field_spec(
                     modifier: "time",
                     message: format!("'{s}' is not a number"),
                 })?,
-                _ => return Err(ValueError::BadValue { modifier: "time", message: "expects a number".into() }),
+                _ => {
+                    return Err(ValueError::BadValue {
+                        modifier: "time",
+                        message: "expects a number".into(),
+                    });
+                }
             };
-            spec.values.push(ValueSpec::Time { part, op: num_op.unwrap_or(NumOp::Eq), value });
+            spec.values.push(ValueSpec::Time {
+                part,
+                op: num_op.unwrap_or(NumOp::Eq),
+                value,
+            });
         }
         return Ok(spec);
     }
@@ -381,9 +444,18 @@ pub fn build_field_spec(
                     modifier: "lt/lte/gt/gte",
                     message: format!("'{s}' is not a number"),
                 })?,
-                _ => return Err(ValueError::BadValue { modifier: "lt/lte/gt/gte", message: "expects a number".into() }),
+                _ => {
+                    return Err(ValueError::BadValue {
+                        modifier: "lt/lte/gt/gte",
+                        message: "expects a number".into(),
+                    });
+                }
             };
-            spec.values.push(ValueSpec::Num { op, value, text: format_number(value) });
+            spec.values.push(ValueSpec::Num {
+                op,
+                value,
+                text: format_number(value),
+            });
         }
         return Ok(spec);
     }
@@ -400,9 +472,16 @@ pub fn build_field_spec(
         };
         for v in raw {
             let RawValue::Str(s) = v else {
-                return Err(ValueError::BadValue { modifier: "fieldref", message: "expects a field name".into() });
+                return Err(ValueError::BadValue {
+                    modifier: "fieldref",
+                    message: "expects a field name".into(),
+                });
             };
-            spec.values.push(ValueSpec::FieldRef { field: s.replace(' ', ""), position, cased });
+            spec.values.push(ValueSpec::FieldRef {
+                field: s.replace(' ', ""),
+                position,
+                cased,
+            });
         }
         return Ok(spec);
     }
@@ -412,16 +491,27 @@ pub fn build_field_spec(
         let start = match v {
             RawValue::Null => {
                 if !mods.iter().all(|m| matches!(m, Modifier::Neq)) {
-                    return Err(ValueError::BadCombination { modifier: "string", what: "null".into() });
+                    return Err(ValueError::BadCombination {
+                        modifier: "string",
+                        what: "null".into(),
+                    });
                 }
                 spec.values.push(ValueSpec::Null);
                 continue;
             }
-            RawValue::Bool(b) if mods.iter().all(|m| matches!(m, Modifier::Neq | Modifier::All)) => {
+            RawValue::Bool(b)
+                if mods
+                    .iter()
+                    .all(|m| matches!(m, Modifier::Neq | Modifier::All)) =>
+            {
                 spec.values.push(ValueSpec::Bool(*b));
                 continue;
             }
-            RawValue::Int(_) | RawValue::Float(_) if mods.iter().all(|m| matches!(m, Modifier::Neq | Modifier::All)) => {
+            RawValue::Int(_) | RawValue::Float(_)
+                if mods
+                    .iter()
+                    .all(|m| matches!(m, Modifier::Neq | Modifier::All)) =>
+            {
                 let value = match v {
                     RawValue::Int(i) => *i as f64,
                     RawValue::Float(f) => *f,
@@ -431,7 +521,11 @@ pub fn build_field_spec(
                     RawValue::Int(i) => i.to_string(),
                     _ => format_number(value),
                 };
-                spec.values.push(ValueSpec::Num { op: NumOp::Eq, value, text });
+                spec.values.push(ValueSpec::Num {
+                    op: NumOp::Eq,
+                    value,
+                    text,
+                });
                 continue;
             }
             RawValue::Str(s) => s.clone(),
@@ -455,24 +549,30 @@ pub fn build_field_spec(
 }
 
 fn apply_modifier(m: Modifier, variants: Vec<SigmaString>) -> Result<Vec<SigmaString>, ValueError> {
-    let encode = |name: &'static str, variants: Vec<SigmaString>, f: &dyn Fn(&[u8]) -> Vec<Vec<u8>>| {
-        let mut out = Vec::new();
-        for v in variants {
-            let bytes = v
-                .plain_bytes()
-                .ok_or_else(|| ValueError::BadCombination { modifier: name, what: "a value with wildcards".into() })?;
-            for encoded in f(&bytes) {
-                out.push(SigmaString::from_pieces([Piece::Literal(encoded)]));
+    let encode =
+        |name: &'static str, variants: Vec<SigmaString>, f: &dyn Fn(&[u8]) -> Vec<Vec<u8>>| {
+            let mut out = Vec::new();
+            for v in variants {
+                let bytes = v.plain_bytes().ok_or_else(|| ValueError::BadCombination {
+                    modifier: name,
+                    what: "a value with wildcards".into(),
+                })?;
+                for encoded in f(&bytes) {
+                    out.push(SigmaString::from_pieces([Piece::Literal(encoded)]));
+                }
             }
-        }
-        Ok(out)
-    };
+            Ok(out)
+        };
     Ok(match m {
         Modifier::Contains => map_all(variants, |v| v.wrap(true, true)),
         Modifier::StartsWith => map_all(variants, |v| v.wrap(false, true)),
         Modifier::EndsWith => map_all(variants, |v| v.wrap(true, false)),
         Modifier::Base64 => encode("base64", variants, &|b| {
-            vec![base64::engine::general_purpose::STANDARD.encode(b).into_bytes()]
+            vec![
+                base64::engine::general_purpose::STANDARD
+                    .encode(b)
+                    .into_bytes(),
+            ]
         })?,
         Modifier::Base64Offset => encode("base64offset", variants, &base64_offsets)?,
         Modifier::Utf16Le => encode("utf16le", variants, &|b| vec![utf16(b, false, false)])?,
@@ -523,7 +623,11 @@ fn utf16(bytes: &[u8], big_endian: bool, bom: bool) -> Vec<u8> {
         out.extend_from_slice(&[0xFF, 0xFE]);
     }
     for unit in text.encode_utf16() {
-        let b = if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() };
+        let b = if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        };
         out.extend_from_slice(&b);
     }
     out
@@ -535,14 +639,20 @@ fn windash(value: SigmaString) -> Vec<SigmaString> {
         .pieces
         .iter()
         .map(|p| match p {
-            Piece::Literal(l) => String::from_utf8_lossy(l).chars().filter(|c| WINDASH_CHARS.contains(c)).count(),
+            Piece::Literal(l) => String::from_utf8_lossy(l)
+                .chars()
+                .filter(|c| WINDASH_CHARS.contains(c))
+                .count(),
             _ => 0,
         })
         .sum();
     if positions == 0 {
         return vec![value];
     }
-    let total = WINDASH_CHARS.len().checked_pow(positions as u32).unwrap_or(usize::MAX);
+    let total = WINDASH_CHARS
+        .len()
+        .checked_pow(positions as u32)
+        .unwrap_or(usize::MAX);
     if total > MAX_WINDASH_VARIANTS {
         // Too many permutations: every dash becomes "one of the dashes", still exact.
         return vec![windash_classes(value)];
@@ -570,7 +680,9 @@ fn windash(value: SigmaString) -> Vec<SigmaString> {
                     }
                 }
             }
-            other => variants.iter_mut().for_each(|v| v.pieces.push(other.clone())),
+            other => variants
+                .iter_mut()
+                .for_each(|v| v.pieces.push(other.clone())),
         }
     }
     variants
@@ -600,7 +712,11 @@ fn windash_classes(value: SigmaString) -> SigmaString {
 }
 
 /// Expands `%name%` placeholders (a `\%` is a plain percent sign).
-fn expand_placeholders(text: &str, placeholders: &Placeholders, warnings: &mut Vec<String>) -> Vec<SigmaString> {
+fn expand_placeholders(
+    text: &str,
+    placeholders: &Placeholders,
+    warnings: &mut Vec<String>,
+) -> Vec<SigmaString> {
     // Split into plain parts and placeholder names.
     enum Part {
         Plain(String),
@@ -636,7 +752,9 @@ fn expand_placeholders(text: &str, placeholders: &Placeholders, warnings: &mut V
     let mut results = vec![String::new()];
     for part in parts {
         match part {
-            Part::Plain(p) => results.iter_mut().for_each(|r| r.push_str(&p.replace("\\%", "%"))),
+            Part::Plain(p) => results
+                .iter_mut()
+                .for_each(|r| r.push_str(&p.replace("\\%", "%"))),
             Part::Placeholder(name) => match placeholders.get(&name) {
                 Some(values) if !values.is_empty() => {
                     results = results
@@ -665,7 +783,11 @@ fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
 }
 
 pub fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { v.to_string() }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -679,25 +801,39 @@ mod tests {
     #[test]
     fn escaping_follows_the_specification() {
         // Plain backslash, single or double.
-        assert_eq!(SigmaString::parse(r"C:\Windows").pieces, vec![lit(r"C:\Windows")]);
-        assert_eq!(SigmaString::parse(r"C:\\Windows").pieces, vec![lit(r"C:\Windows")]);
+        assert_eq!(
+            SigmaString::parse(r"C:\Windows").pieces,
+            vec![lit(r"C:\Windows")]
+        );
+        assert_eq!(
+            SigmaString::parse(r"C:\\Windows").pieces,
+            vec![lit(r"C:\Windows")]
+        );
         // Escaped wildcards are plain characters.
         assert_eq!(SigmaString::parse(r"a\*b\?").pieces, vec![lit("a*b?")]);
         // An escaped backslash before a wildcard: backslash, then wildcard.
-        assert_eq!(SigmaString::parse(r"a\\*").pieces, vec![lit(r"a\"), Piece::AnyString]);
+        assert_eq!(
+            SigmaString::parse(r"a\\*").pieces,
+            vec![lit(r"a\"), Piece::AnyString]
+        );
         // Three backslashes: plain backslash and plain star.
         assert_eq!(SigmaString::parse(r"a\\\*").pieces, vec![lit(r"a\*")]);
         // Three or four backslashes are a double backslash.
         assert_eq!(SigmaString::parse(r"a\\\\b").pieces, vec![lit(r"a\\b")]);
         assert_eq!(SigmaString::parse(r"a\\\").pieces, vec![lit(r"a\\")]);
-        assert_eq!(SigmaString::parse("a?b*").pieces, vec![lit("a"), Piece::AnyChar, lit("b"), Piece::AnyString]);
+        assert_eq!(
+            SigmaString::parse("a?b*").pieces,
+            vec![lit("a"), Piece::AnyChar, lit("b"), Piece::AnyString]
+        );
     }
 
     #[test]
     fn base64offset_matches_the_specification_example() {
         // From the Sigma documentation: "/bin/bash" at the three offsets.
-        let got: Vec<String> =
-            base64_offsets(b"/bin/bash").into_iter().map(|v| String::from_utf8(v).unwrap_or_default()).collect();
+        let got: Vec<String> = base64_offsets(b"/bin/bash")
+            .into_iter()
+            .map(|v| String::from_utf8(v).unwrap_or_default())
+            .collect();
         assert_eq!(got, vec!["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]);
     }
 
@@ -705,7 +841,10 @@ mod tests {
     fn utf16_variants() {
         assert_eq!(utf16(b"cmd", false, false), vec![0x63, 0, 0x6d, 0, 0x64, 0]);
         assert_eq!(utf16(b"cmd", true, false), vec![0, 0x63, 0, 0x6d, 0, 0x64]);
-        assert_eq!(utf16(b"cmd", false, true), vec![0xFF, 0xFE, 0x63, 0, 0x6d, 0, 0x64, 0]);
+        assert_eq!(
+            utf16(b"cmd", false, true),
+            vec![0xFF, 0xFE, 0x63, 0, 0x6d, 0, 0x64, 0]
+        );
     }
 
     #[test]
@@ -714,7 +853,11 @@ mod tests {
         assert_eq!(v.len(), 25);
         assert!(v.contains(&SigmaString::parse(" /a \u{2014}b")));
         let many = windash(SigmaString::parse("-a-b-c-d-e-f"));
-        assert_eq!(many.len(), 1, "6 dashes exceed the permutation budget and become classes");
+        assert_eq!(
+            many.len(),
+            1,
+            "6 dashes exceed the permutation budget and become classes"
+        );
     }
 
     #[test]
@@ -723,7 +866,13 @@ mod tests {
         p.insert("Admins".into(), vec!["adm1".into(), "adm2".into()]);
         let mut w = Vec::new();
         let got = expand_placeholders(r"\%plain%Admins%", &p, &mut w);
-        assert_eq!(got, vec![SigmaString::parse("%plainadm1"), SigmaString::parse("%plainadm2")]);
+        assert_eq!(
+            got,
+            vec![
+                SigmaString::parse("%plainadm1"),
+                SigmaString::parse("%plainadm2")
+            ]
+        );
         assert!(expand_placeholders("%Unknown%", &p, &mut w).is_empty());
         assert_eq!(w.len(), 1);
     }
@@ -731,9 +880,20 @@ mod tests {
     #[test]
     fn modifier_errors_are_explicit() {
         let p = Placeholders::new();
-        let err = build_field_spec(Some("f"), &["nope"], &[RawValue::Str("x".into())], &p).unwrap_err();
+        let err =
+            build_field_spec(Some("f"), &["nope"], &[RawValue::Str("x".into())], &p).unwrap_err();
         assert_eq!(err, ValueError::UnknownModifier("nope".into()));
-        assert!(build_field_spec(Some("f"), &["cidr"], &[RawValue::Str("10.0.0.300/8".into())], &p).is_err());
-        assert!(build_field_spec(Some("f"), &["base64"], &[RawValue::Str("a*".into())], &p).is_err());
+        assert!(
+            build_field_spec(
+                Some("f"),
+                &["cidr"],
+                &[RawValue::Str("10.0.0.300/8".into())],
+                &p
+            )
+            .is_err()
+        );
+        assert!(
+            build_field_spec(Some("f"), &["base64"], &[RawValue::Str("a*".into())], &p).is_err()
+        );
     }
 }

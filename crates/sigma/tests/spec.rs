@@ -11,19 +11,33 @@ fn engine_with(yaml: &str, options: &LoadOptions) -> (Engine, Vec<(String, Outco
     let mut set = RuleSet::default();
     set.add_text(Path::new("test.yml"), yaml, options);
     assert!(set.invalid.is_empty(), "invalid: {:?}", set.invalid);
-    let opts = EngineOptions { mapping: LogsourceMapping::default(), evaluate_unrouted: true, prefilter_dfa: false };
+    let opts = EngineOptions {
+        mapping: LogsourceMapping::default(),
+        evaluate_unrouted: true,
+        prefilter_dfa: false,
+    };
     let (engine, report) = Engine::build(set.rules, &set.filters, &opts);
-    (engine, report.into_iter().map(|(m, o, _)| (m.title, o)).collect())
+    (
+        engine,
+        report.into_iter().map(|(m, o, _)| (m.title, o)).collect(),
+    )
 }
 
 fn rule(detection: &str) -> String {
-    format!("title: t\nid: 00000000-0000-0000-0000-000000000001\nlogsource:\n    product: test\ndetection:\n{detection}\n")
+    format!(
+        "title: t\nid: 00000000-0000-0000-0000-000000000001\nlogsource:\n    product: test\ndetection:\n{detection}\n"
+    )
 }
 
 /// Does the single rule with this detection block match the event?
 fn fires_with(detection: &str, event: serde_json::Value, options: &LoadOptions) -> bool {
     let (engine, report) = engine_with(&rule(detection), options);
-    assert_eq!(report[0].1, Outcome::Active, "{detection}: {:?}", report[0].1);
+    assert_eq!(
+        report[0].1,
+        Outcome::Active,
+        "{detection}: {:?}",
+        report[0].1
+    );
     let mut scratch = engine.new_scratch();
     let mut out = Vec::new();
     engine.matches(&event, &mut scratch, &mut out);
@@ -36,11 +50,19 @@ fn fires(detection: &str, event: serde_json::Value) -> bool {
 
 fn unsupported(detection: &str) -> String {
     let mut set = RuleSet::default();
-    set.add_text(Path::new("test.yml"), &rule(detection), &LoadOptions::default());
+    set.add_text(
+        Path::new("test.yml"),
+        &rule(detection),
+        &LoadOptions::default(),
+    );
     if let Some(r) = set.invalid.first() {
         return format!("{:?}", r.outcome);
     }
-    let opts = EngineOptions { mapping: LogsourceMapping::default(), evaluate_unrouted: true, prefilter_dfa: false };
+    let opts = EngineOptions {
+        mapping: LogsourceMapping::default(),
+        evaluate_unrouted: true,
+        prefilter_dfa: false,
+    };
     let (_, report) = Engine::build(set.rules, &set.filters, &opts);
     format!("{:?}", report[0].1)
 }
@@ -48,17 +70,38 @@ fn unsupported(detection: &str) -> String {
 #[test]
 fn plain_values_are_case_insensitive_exact() {
     let d = "    sel:\n        Image: 'C:\\Windows\\System32\\whoami.exe'\n    condition: sel";
-    assert!(fires(d, json!({"Image": "c:\\windows\\system32\\WHOAMI.EXE"})));
-    assert!(!fires(d, json!({"Image": "c:\\windows\\system32\\whoami.exe.bak"})));
-    assert!(!fires(d, json!({"Other": "c:\\windows\\system32\\whoami.exe"})));
+    assert!(fires(
+        d,
+        json!({"Image": "c:\\windows\\system32\\WHOAMI.EXE"})
+    ));
+    assert!(!fires(
+        d,
+        json!({"Image": "c:\\windows\\system32\\whoami.exe.bak"})
+    ));
+    assert!(!fires(
+        d,
+        json!({"Other": "c:\\windows\\system32\\whoami.exe"})
+    ));
 }
 
 #[test]
 fn contains_startswith_endswith_all() {
-    assert!(fires("    sel:\n        CommandLine|contains: 'mimi'\n    condition: sel", json!({"CommandLine": "x MIMIkatz y"})));
-    assert!(fires("    sel:\n        Image|startswith: 'C:\\Temp\\'\n    condition: sel", json!({"Image": "c:\\temp\\a.exe"})));
-    assert!(!fires("    sel:\n        Image|startswith: 'C:\\Temp\\'\n    condition: sel", json!({"Image": "d:\\c:\\temp\\a.exe"})));
-    assert!(fires("    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel", json!({"Image": "C:\\x\\CMD.exe"})));
+    assert!(fires(
+        "    sel:\n        CommandLine|contains: 'mimi'\n    condition: sel",
+        json!({"CommandLine": "x MIMIkatz y"})
+    ));
+    assert!(fires(
+        "    sel:\n        Image|startswith: 'C:\\Temp\\'\n    condition: sel",
+        json!({"Image": "c:\\temp\\a.exe"})
+    ));
+    assert!(!fires(
+        "    sel:\n        Image|startswith: 'C:\\Temp\\'\n    condition: sel",
+        json!({"Image": "d:\\c:\\temp\\a.exe"})
+    ));
+    assert!(fires(
+        "    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel",
+        json!({"Image": "C:\\x\\CMD.exe"})
+    ));
     let all = "    sel:\n        CommandLine|contains|all:\n            - ' -a '\n            - ' -b '\n    condition: sel";
     assert!(fires(all, json!({"CommandLine": "x -b  -a y"})));
     assert!(!fires(all, json!({"CommandLine": "x -a y"})));
@@ -101,20 +144,37 @@ fn wildcards_and_escapes() {
 #[test]
 fn null_empty_and_exists() {
     let null = "    sel:\n        EventID: 4738\n    filter:\n        PasswordLastSet: null\n    condition: sel and not filter";
-    assert!(fires(null, json!({"EventID": 4738, "PasswordLastSet": "x"})));
-    assert!(!fires(null, json!({"EventID": 4738})), "absent counts as null");
-    assert!(!fires(null, json!({"EventID": 4738, "PasswordLastSet": null})));
+    assert!(fires(
+        null,
+        json!({"EventID": 4738, "PasswordLastSet": "x"})
+    ));
+    assert!(
+        !fires(null, json!({"EventID": 4738})),
+        "absent counts as null"
+    );
+    assert!(!fires(
+        null,
+        json!({"EventID": 4738, "PasswordLastSet": null})
+    ));
     let empty = "    sel:\n        FieldB: ''\n    condition: sel";
     assert!(fires(empty, json!({"FieldB": ""})));
     assert!(!fires(empty, json!({"FieldB": "x"})));
     assert!(!fires(empty, json!({})), "'' is not null");
     let exists = "    sel:\n        PasswordLastSet|exists: true\n    condition: sel";
-    assert!(fires(exists, json!({"PasswordLastSet": ""})), "exists ignores the value");
+    assert!(
+        fires(exists, json!({"PasswordLastSet": ""})),
+        "exists ignores the value"
+    );
     assert!(fires(exists, json!({"PasswordLastSet": null})));
     assert!(!fires(exists, json!({})));
     let missing = "    sel:\n        PasswordLastSet|exists: false\n    condition: sel";
     assert!(fires(missing, json!({"X": 1})));
-    assert!(unsupported("    sel:\n        F:\n            - ''\n            - null\n    condition: sel").contains("null cannot be part of a list"));
+    assert!(
+        unsupported(
+            "    sel:\n        F:\n            - ''\n            - null\n    condition: sel"
+        )
+        .contains("null cannot be part of a list")
+    );
 }
 
 #[test]
@@ -130,10 +190,22 @@ fn numbers_and_strings() {
     assert!(fires(ops, json!({"Size": "15"})));
     assert!(!fires(ops, json!({"Size": 10})));
     assert!(!fires(ops, json!({"Size": "abc"})));
-    assert!(fires("    sel:\n        S|lt: 5\n    condition: sel", json!({"S": 4.5})));
-    assert!(fires("    sel:\n        S|gte: 5\n    condition: sel", json!({"S": 5})));
-    assert!(fires("    sel:\n        B: true\n    condition: sel", json!({"B": true})));
-    assert!(fires("    sel:\n        B: true\n    condition: sel", json!({"B": "True"})));
+    assert!(fires(
+        "    sel:\n        S|lt: 5\n    condition: sel",
+        json!({"S": 4.5})
+    ));
+    assert!(fires(
+        "    sel:\n        S|gte: 5\n    condition: sel",
+        json!({"S": 5})
+    ));
+    assert!(fires(
+        "    sel:\n        B: true\n    condition: sel",
+        json!({"B": true})
+    ));
+    assert!(fires(
+        "    sel:\n        B: true\n    condition: sel",
+        json!({"B": "True"})
+    ));
 }
 
 #[test]
@@ -143,7 +215,10 @@ fn neq() {
     assert!(!fires(d, json!({"User": "system"})));
     assert!(!fires(d, json!({"User": "Local Service"})));
     assert!(!fires(d, json!({})), "neq needs the field to be present");
-    assert!(fires("    sel:\n        N|neq: 3\n    condition: sel", json!({"N": 4})));
+    assert!(fires(
+        "    sel:\n        N|neq: 3\n    condition: sel",
+        json!({"N": 4})
+    ));
 }
 
 #[test]
@@ -151,30 +226,66 @@ fn cased() {
     let d = "    sel:\n        Name|cased: 'AbC'\n    condition: sel";
     assert!(fires(d, json!({"Name": "AbC"})));
     assert!(!fires(d, json!({"Name": "abc"})));
-    assert!(fires("    sel:\n        Name|contains|cased: 'B'\n    condition: sel", json!({"Name": "aBc"})));
-    assert!(!fires("    sel:\n        Name|contains|cased: 'B'\n    condition: sel", json!({"Name": "abc"})));
+    assert!(fires(
+        "    sel:\n        Name|contains|cased: 'B'\n    condition: sel",
+        json!({"Name": "aBc"})
+    ));
+    assert!(!fires(
+        "    sel:\n        Name|contains|cased: 'B'\n    condition: sel",
+        json!({"Name": "abc"})
+    ));
 }
 
 #[test]
 fn regular_expressions_and_flags() {
     let d = "    sel:\n        CommandLine|re: 'foo[0-9]+bar'\n    condition: sel";
     assert!(fires(d, json!({"CommandLine": "x foo12bar"})));
-    assert!(!fires(d, json!({"CommandLine": "x FOO12BAR"})), "re is case-sensitive by default");
-    assert!(fires("    sel:\n        C|re|i: 'foo[0-9]+bar'\n    condition: sel", json!({"C": "FOO1BAR"})));
-    assert!(fires("    sel:\n        C|re|m: '^second$'\n    condition: sel", json!({"C": "first\nsecond\nthird"})));
-    assert!(!fires("    sel:\n        C|re: '^second$'\n    condition: sel", json!({"C": "first\nsecond\nthird"})));
-    assert!(fires("    sel:\n        C|re|s: 'a.b'\n    condition: sel", json!({"C": "a\nb"})));
-    assert!(!fires("    sel:\n        C|re: 'a.b'\n    condition: sel", json!({"C": "a\nb"})));
+    assert!(
+        !fires(d, json!({"CommandLine": "x FOO12BAR"})),
+        "re is case-sensitive by default"
+    );
+    assert!(fires(
+        "    sel:\n        C|re|i: 'foo[0-9]+bar'\n    condition: sel",
+        json!({"C": "FOO1BAR"})
+    ));
+    assert!(fires(
+        "    sel:\n        C|re|m: '^second$'\n    condition: sel",
+        json!({"C": "first\nsecond\nthird"})
+    ));
+    assert!(!fires(
+        "    sel:\n        C|re: '^second$'\n    condition: sel",
+        json!({"C": "first\nsecond\nthird"})
+    ));
+    assert!(fires(
+        "    sel:\n        C|re|s: 'a.b'\n    condition: sel",
+        json!({"C": "a\nb"})
+    ));
+    assert!(!fires(
+        "    sel:\n        C|re: 'a.b'\n    condition: sel",
+        json!({"C": "a\nb"})
+    ));
     // Look-around needs the backtracking engine; still supported.
-    assert!(fires("    sel:\n        C|re: 'foo(?!bar)'\n    condition: sel", json!({"C": "foobaz"})));
-    assert!(unsupported("    sel:\n        C|re: 'a(b'\n    condition: sel").contains("invalid regular expression"));
+    assert!(fires(
+        "    sel:\n        C|re: 'foo(?!bar)'\n    condition: sel",
+        json!({"C": "foobaz"})
+    ));
+    assert!(
+        unsupported("    sel:\n        C|re: 'a(b'\n    condition: sel")
+            .contains("invalid regular expression")
+    );
 }
 
 #[test]
 fn encodings() {
     // base64 of "cmd" is "Y21k".
-    assert!(fires("    sel:\n        P|base64: 'cmd'\n    condition: sel", json!({"P": "Y21k"})));
-    assert!(fires("    sel:\n        P|base64|contains: 'cmd'\n    condition: sel", json!({"P": "xxY21kxx"})));
+    assert!(fires(
+        "    sel:\n        P|base64: 'cmd'\n    condition: sel",
+        json!({"P": "Y21k"})
+    ));
+    assert!(fires(
+        "    sel:\n        P|base64|contains: 'cmd'\n    condition: sel",
+        json!({"P": "xxY21kxx"})
+    ));
     // base64offset: the value at any of the three offsets inside a longer base64 text.
     let off = "    sel:\n        P|base64offset|contains: '/bin/bash'\n    condition: sel";
     for prefix in ["", "a", "ab"] {
@@ -183,20 +294,31 @@ fn encodings() {
     }
     // wide + base64offset: PowerShell -EncodedCommand style.
     let wide = "    sel:\n        P|wide|base64offset|contains: 'Invoke-'\n    condition: sel";
-    let utf16: Vec<u8> = "x; Invoke-Thing".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let utf16: Vec<u8> = "x; Invoke-Thing"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
     assert!(fires(wide, json!({"P": base64_encode(&utf16)})));
     let be: Vec<u8> = "Invoke".encode_utf16().flat_map(u16::to_be_bytes).collect();
-    assert!(fires("    sel:\n        P|utf16be|base64: 'Invoke'\n    condition: sel", json!({"P": base64_encode(&be)})));
+    assert!(fires(
+        "    sel:\n        P|utf16be|base64: 'Invoke'\n    condition: sel",
+        json!({"P": base64_encode(&be)})
+    ));
     let mut bom = vec![0xFF, 0xFE];
     bom.extend("Invoke".encode_utf16().flat_map(u16::to_le_bytes));
-    assert!(fires("    sel:\n        P|utf16|base64: 'Invoke'\n    condition: sel", json!({"P": base64_encode(&bom)})));
+    assert!(fires(
+        "    sel:\n        P|utf16|base64: 'Invoke'\n    condition: sel",
+        json!({"P": base64_encode(&bom)})
+    ));
 }
 
 fn base64_encode(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -212,7 +334,13 @@ fn base64_encode(b: &[u8]) -> String {
 fn windash() {
     let d = "    sel:\n        CommandLine|windash|contains: ' -exec bypass'\n    condition: sel";
     for dash in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
-        assert!(fires(d, json!({"CommandLine": format!("powershell {dash}exec bypass")})), "{dash}");
+        assert!(
+            fires(
+                d,
+                json!({"CommandLine": format!("powershell {dash}exec bypass")})
+            ),
+            "{dash}"
+        );
     }
     assert!(!fires(d, json!({"CommandLine": "powershell +exec bypass"})));
 }
@@ -230,18 +358,29 @@ fn cidr() {
 fn fieldref() {
     let d = "    sel:\n        SourceUser|fieldref: TargetUser\n    condition: sel";
     assert!(fires(d, json!({"SourceUser": "Bob", "TargetUser": "bob"})));
-    assert!(!fires(d, json!({"SourceUser": "bob", "TargetUser": "alice"})));
+    assert!(!fires(
+        d,
+        json!({"SourceUser": "bob", "TargetUser": "alice"})
+    ));
     assert!(!fires(d, json!({"SourceUser": "bob"})));
     let neq = "    sel:\n        SourceUser|fieldref|neq: TargetUser\n    condition: sel";
-    assert!(fires(neq, json!({"SourceUser": "bob", "TargetUser": "alice"})));
-    assert!(!fires(neq, json!({"SourceUser": "bob", "TargetUser": "bob"})));
+    assert!(fires(
+        neq,
+        json!({"SourceUser": "bob", "TargetUser": "alice"})
+    ));
+    assert!(!fires(
+        neq,
+        json!({"SourceUser": "bob", "TargetUser": "bob"})
+    ));
 }
 
 #[test]
 fn expand_placeholders() {
     let d = "    sel:\n        User|expand: '%Administrators%'\n    condition: sel";
     let mut options = LoadOptions::default();
-    options.placeholders.insert("Administrators".into(), vec!["adm_*".into(), "root".into()]);
+    options
+        .placeholders
+        .insert("Administrators".into(), vec!["adm_*".into(), "root".into()]);
     assert!(fires_with(d, json!({"User": "ADM_bob"}), &options));
     assert!(fires_with(d, json!({"User": "root"}), &options));
     assert!(!fires_with(d, json!({"User": "bob"}), &options));
@@ -256,21 +395,34 @@ fn time_modifiers() {
     let d = "    sel:\n        UtcTime|hour|gte: 22\n    condition: sel";
     assert!(fires(d, json!({"UtcTime": "2026-04-17 23:10:00.000"})));
     assert!(!fires(d, json!({"UtcTime": "2026-04-17 21:59:59.000"})));
-    assert!(fires("    sel:\n        T|year: 2026\n        T|month: 4\n        T|day: 17\n        T|minute: 24\n    condition: sel", json!({"T": "2026-04-17T05:24:53Z"})));
-    assert!(fires("    sel:\n        T|week: 16\n    condition: sel", json!({"T": "2026-04-17"})));
+    assert!(fires(
+        "    sel:\n        T|year: 2026\n        T|month: 4\n        T|day: 17\n        T|minute: 24\n    condition: sel",
+        json!({"T": "2026-04-17T05:24:53Z"})
+    ));
+    assert!(fires(
+        "    sel:\n        T|week: 16\n    condition: sel",
+        json!({"T": "2026-04-17"})
+    ));
 }
 
 #[test]
 fn keywords() {
-    let d = "    keywords:\n        - 'event::clear'\n        - 'event::drop'\n    condition: keywords";
+    let d =
+        "    keywords:\n        - 'event::clear'\n        - 'event::drop'\n    condition: keywords";
     assert!(fires(d, json!({"A": "mimikatz # EVENT::Clear now"})));
     assert!(fires(d, json!({"nested": {"b": "x event::drop"}})));
     assert!(!fires(d, json!({"A": "event:clear"})));
     let all = "    keywords_cmdlet:\n        '|all':\n            - 'OabVirtualDirectory'\n            - ' -ExternalUrl '\n    condition: keywords_cmdlet";
-    assert!(fires(all, json!({"A": "Set-OabVirtualDirectory", "B": "x -ExternalUrl y"})));
+    assert!(fires(
+        all,
+        json!({"A": "Set-OabVirtualDirectory", "B": "x -ExternalUrl y"})
+    ));
     assert!(!fires(all, json!({"A": "Set-OabVirtualDirectory"})));
     // A number keyword matches numeric values too.
-    assert!(fires("    keywords:\n        - 4625\n    condition: keywords", json!({"EventID": 4625})));
+    assert!(fires(
+        "    keywords:\n        - 4625\n    condition: keywords",
+        json!({"EventID": 4625})
+    ));
 }
 
 #[test]
@@ -280,42 +432,79 @@ fn lists_of_maps_and_list_fields() {
     assert!(fires(d, json!({"Description": "A test executable"})));
     assert!(!fires(d, json!({"Image": "c:\\other.exe"})));
     // A field holding several values matches when any value does.
-    assert!(fires("    sel:\n        Tag: b\n    condition: sel", json!({"Tag": ["a", "b"]})));
+    assert!(fires(
+        "    sel:\n        Tag: b\n    condition: sel",
+        json!({"Tag": ["a", "b"]})
+    ));
     // `all` over a multi-valued field: each pattern may match a different value.
-    assert!(fires("    sel:\n        Tag|all:\n            - a\n            - b\n    condition: sel", json!({"Tag": ["a", "b"]})));
+    assert!(fires(
+        "    sel:\n        Tag|all:\n            - a\n            - b\n    condition: sel",
+        json!({"Tag": ["a", "b"]})
+    ));
 }
 
 #[test]
 fn field_names_lose_their_spaces() {
     let d = "    sel:\n        SAM User Account: 'bob'\n    condition: sel";
     assert!(fires(d, json!({"SAMUserAccount": "bob"})));
-    assert!(fires(d, json!({"SAM User Account": "bob"})), "event field names with spaces match too");
+    assert!(
+        fires(d, json!({"SAM User Account": "bob"})),
+        "event field names with spaces match too"
+    );
 }
 
 #[test]
 fn condition_grammar() {
     let sels = "    selection1:\n        A: 1\n    selection2:\n        B: 1\n    filter_x:\n        C: 1\n    _private:\n        D: 1\n";
-    let check = |cond: &str, ev: serde_json::Value| fires(&format!("{sels}    condition: {cond}"), ev);
+    let check =
+        |cond: &str, ev: serde_json::Value| fires(&format!("{sels}    condition: {cond}"), ev);
     assert!(check("selection1 and not filter_x", json!({"A": 1})));
-    assert!(!check("selection1 and not filter_x", json!({"A": 1, "C": 1})));
+    assert!(!check(
+        "selection1 and not filter_x",
+        json!({"A": 1, "C": 1})
+    ));
     assert!(check("1 of selection*", json!({"B": 1})));
     assert!(!check("all of selection*", json!({"B": 1})));
     assert!(check("all of selection*", json!({"A": 1, "B": 1})));
     assert!(check("1 of them", json!({"C": 1})));
-    assert!(!check("1 of them", json!({"D": 1})), "`them` skips identifiers starting with _");
-    assert!(check("_private", json!({"D": 1})), "they can still be named explicitly");
+    assert!(
+        !check("1 of them", json!({"D": 1})),
+        "`them` skips identifiers starting with _"
+    );
+    assert!(
+        check("_private", json!({"D": 1})),
+        "they can still be named explicitly"
+    );
     assert!(check("all of them", json!({"A": 1, "B": 1, "C": 1})));
-    assert!(check("selection1 or selection2 and filter_x", json!({"A": 1})), "and binds tighter than or");
-    assert!(!check("(selection1 or selection2) and filter_x", json!({"A": 1})));
+    assert!(
+        check("selection1 or selection2 and filter_x", json!({"A": 1})),
+        "and binds tighter than or"
+    );
+    assert!(!check(
+        "(selection1 or selection2) and filter_x",
+        json!({"A": 1})
+    ));
     assert!(check("not not selection1", json!({"A": 1})));
     assert!(check("2 of selection* or filter_x", json!({"C": 1})));
     assert!(check("2 of them", json!({"A": 1, "C": 1})));
     assert!(!check("2 of them", json!({"A": 1})));
     // Several conditions are OR-ed.
-    assert!(fires(&format!("{sels}    condition:\n        - selection1\n        - selection2"), json!({"B": 1})));
-    assert!(unsupported(&format!("{sels}    condition: selection1 and nope")).contains("unknown search identifier 'nope'"));
-    assert!(unsupported(&format!("{sels}    condition: 1 of zzz*")).contains("matches no search identifier"));
-    assert!(unsupported(&format!("{sels}    condition: selection1 | count() > 5")).contains("correlation"));
+    assert!(fires(
+        &format!("{sels}    condition:\n        - selection1\n        - selection2"),
+        json!({"B": 1})
+    ));
+    assert!(
+        unsupported(&format!("{sels}    condition: selection1 and nope"))
+            .contains("unknown search identifier 'nope'")
+    );
+    assert!(
+        unsupported(&format!("{sels}    condition: 1 of zzz*"))
+            .contains("matches no search identifier")
+    );
+    assert!(
+        unsupported(&format!("{sels}    condition: selection1 | count() > 5"))
+            .contains("correlation")
+    );
 }
 
 #[test]
@@ -324,22 +513,48 @@ fn filters_suppress_listed_rules() {
     let (engine, _) = engine_with(yaml, &LoadOptions::default());
     let mut s = engine.new_scratch();
     let mut out = Vec::new();
-    engine.matches(&json!({"Image": "c:\\rar.exe", "User": "bob"}), &mut s, &mut out);
+    engine.matches(
+        &json!({"Image": "c:\\rar.exe", "User": "bob"}),
+        &mut s,
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
     out.clear();
-    engine.matches(&json!({"Image": "c:\\rar.exe", "User": "adm_bob"}), &mut s, &mut out);
-    assert!(out.is_empty(), "the filter's condition names what to suppress (spec example)");
+    engine.matches(
+        &json!({"Image": "c:\\rar.exe", "User": "adm_bob"}),
+        &mut s,
+        &mut out,
+    );
+    assert!(
+        out.is_empty(),
+        "the filter's condition names what to suppress (spec example)"
+    );
 }
 
 #[test]
 fn invalid_rules_are_reported_not_dropped() {
     let mut set = RuleSet::default();
     set.add_text(Path::new("bad.yml"), "title: x\nlogsource: {product: a}\ndetection:\n    sel:\n        A|nomod: 1\n    condition: sel\n", &LoadOptions::default());
-    set.add_text(Path::new("bad2.yml"), "title: [unclosed\n", &LoadOptions::default());
-    set.add_text(Path::new("bad3.yml"), "logsource: {product: a}\ndetection: {sel: {A: 1}, condition: sel}\n", &LoadOptions::default());
-    let reasons: Vec<String> = set.invalid.iter().map(|r| format!("{} {:?}", r.path.display(), r.outcome)).collect();
+    set.add_text(
+        Path::new("bad2.yml"),
+        "title: [unclosed\n",
+        &LoadOptions::default(),
+    );
+    set.add_text(
+        Path::new("bad3.yml"),
+        "logsource: {product: a}\ndetection: {sel: {A: 1}, condition: sel}\n",
+        &LoadOptions::default(),
+    );
+    let reasons: Vec<String> = set
+        .invalid
+        .iter()
+        .map(|r| format!("{} {:?}", r.path.display(), r.outcome))
+        .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
-    assert!(reasons[0].contains("unknown modifier 'nomod'"), "{reasons:?}");
+    assert!(
+        reasons[0].contains("unknown modifier 'nomod'"),
+        "{reasons:?}"
+    );
     assert!(reasons[1].contains("YAML"), "{reasons:?}");
     assert!(reasons[2].contains("missing 'title'"), "{reasons:?}");
 }
@@ -359,7 +574,11 @@ fn builtin_routing_sends_process_creation_to_sysmon_and_security_4688() {
     out.clear();
     let security = json!({"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\Windows\\System32\\whoami.exe"});
     engine.matches(&security, &mut s, &mut out);
-    assert_eq!(out.len(), 1, "Security 4688 through the Image→NewProcessName mapping");
+    assert_eq!(
+        out.len(),
+        1,
+        "Security 4688 through the Image→NewProcessName mapping"
+    );
     out.clear();
     let wrong_id = json!({"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 11, "Image": "C:\\Windows\\System32\\whoami.exe"});
     engine.matches(&wrong_id, &mut s, &mut out);
