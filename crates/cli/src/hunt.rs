@@ -145,7 +145,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     let active = loaded.count(|o| *o == dozor_sigma::Outcome::Active);
     if loaded.detector.engine().rules().is_empty() {
         bail!(
-            "no usable rules under {:?} (run `dozor rules lint` to see why)",
+            "no usable rules under {:?} after the --min-level/--status filters (run `dozor rules lint` to see every rule's status)",
             args.source.rules
         );
     }

@@ -540,7 +540,7 @@ impl Engine {
                 variants.push((*entry, tree));
             }
             if let Some(e) = error {
-                report.push((rule.meta, Outcome::Unsupported(e), notes));
+                report.push((rule.meta, Outcome::Invalid(e), notes));
                 continue;
             }
             for f in &my_filters {
