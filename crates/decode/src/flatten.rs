@@ -162,6 +162,8 @@ pub(crate) struct WinFlattener {
     payload_mask: u64,
     /// Attributes of payload elements, added at the end unless their name is taken.
     pending_attrs: Vec<(String, Value)>,
+    /// `out.fields[..system_len]` came from `<System>` (which precedes the payload).
+    system_len: usize,
 }
 
 fn name_bit(name: &str) -> u64 {
@@ -373,6 +375,7 @@ impl WinFlattener {
             }
         }
         self.out.fields.push((field, value));
+        self.system_len = self.out.fields.len();
     }
 
     fn push_payload(&mut self, field: String, value: Value) {
@@ -386,6 +389,15 @@ impl WinFlattener {
             return;
         }
         self.payload_mask |= bit;
+        // A payload field shadows a System field of the same name (EID 104's UserData
+        // `Channel` is the log that was cleared, which is what rules mean by `Channel`); the
+        // System value stays available as `System_<name>` (and routing reads it there).
+        if let Some((name, _)) = self.out.fields[..self.system_len]
+            .iter_mut()
+            .find(|(n, _)| *n == field)
+        {
+            *name = format!("System_{name}");
+        }
         self.out.fields.push((field, value));
     }
 

@@ -277,3 +277,26 @@ fn format_detection() {
         InputFormat::Xml
     );
 }
+
+#[test]
+fn payload_fields_shadow_system_fields_of_the_same_name() {
+    // System log event 104: UserData's Channel is the log that was cleared.
+    let xml = r#"<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
+  <System><Provider Name="Microsoft-Windows-Eventlog"/><EventID>104</EventID><Channel>System</Channel><Computer>pc</Computer></System>
+  <UserData><LogFileCleared xmlns="http://manifests.microsoft.com/win/2004/08/windows/eventlog">
+    <SubjectUserName>bob</SubjectUserName><Channel>Microsoft-Windows-Sysmon/Operational</Channel><BackupPath></BackupPath>
+  </LogFileCleared></UserData>
+</Event>"#;
+    let e = parse_event_xml(xml).expect("xml");
+    assert_eq!(
+        e.get("Channel"),
+        Some(&s("Microsoft-Windows-Sysmon/Operational"))
+    );
+    assert_eq!(e.get("System_Channel"), Some(&s("System")));
+    assert_eq!(e.fields.iter().filter(|(n, _)| n == "Channel").count(), 1);
+    assert_eq!(
+        e.get("Computer"),
+        Some(&s("pc")),
+        "fields without a clash keep their name"
+    );
+}

@@ -133,7 +133,8 @@ pub struct Engine {
     routes_always: Vec<u32>,
     /// Unrouted rules evaluated on every event (only with `evaluate_unrouted`).
     rules_always: Vec<u32>,
-    channel_field: Option<FieldId>,
+    /// `Channel` and `System_Channel`: routes are dispatched on the event's log channel.
+    channel_fields: [FieldId; 2],
     prefilter: Option<Prefilter>,
     literal_rules: Vec<Vec<u32>>,
 }
@@ -170,6 +171,9 @@ impl std::fmt::Debug for Engine {
 
 struct Builder<'m> {
     mapping: &'m LogsourceMapping,
+    /// Compiling mapping conditions: a field `X` is also read from `System_X`, where decoders
+    /// put a System value that a payload field of the same name shadows.
+    routing: bool,
     field_ids: FxHashMap<Box<str>, FieldId>,
     field_names: Vec<Box<str>>,
     matchers: Vec<FieldMatcher>,
@@ -187,6 +191,9 @@ impl Builder<'_> {
     }
 
     fn map_field(&self, name: &str, entry: Option<usize>) -> Vec<String> {
+        if self.routing {
+            return vec![name.to_owned(), format!("System_{name}")];
+        }
         let lookup = |list: &[(String, Vec<String>)]| {
             list.iter()
                 .find(|(from, _)| from == name)
@@ -478,11 +485,12 @@ impl Engine {
     ) -> (Engine, Vec<(RuleMeta, Outcome, Vec<String>)>) {
         let mut b = Builder {
             mapping: &options.mapping,
+            routing: false,
             field_ids: FxHashMap::default(),
             field_names: Vec::new(),
             matchers: Vec::new(),
         };
-        let channel_field = b.field_id("Channel");
+        let channel_fields = [b.field_id("Channel"), b.field_id("System_Channel")];
         let mut routes: Vec<Route> = Vec::new();
         let mut route_of_entry: FxHashMap<usize, u32> = FxHashMap::default();
         let mut route_errors: FxHashMap<usize, String> = FxHashMap::default();
@@ -565,13 +573,18 @@ impl Engine {
                             Some(r) => *r,
                             None => {
                                 let cond = match &options.mapping.sources[e].conditions {
-                                    Some(sel) => match b.compile_selection(sel, None) {
-                                        Ok(n) => n,
-                                        Err(err) => {
-                                            route_errors.insert(e, err.clone());
-                                            Node::Const(false)
+                                    Some(sel) => {
+                                        b.routing = true;
+                                        let compiled = b.compile_selection(sel, None);
+                                        b.routing = false;
+                                        match compiled {
+                                            Ok(n) => n,
+                                            Err(err) => {
+                                                route_errors.insert(e, err.clone());
+                                                Node::Const(false)
+                                            }
                                         }
-                                    },
+                                    }
                                     None => Node::Const(true),
                                 };
                                 routes.push(Route {
@@ -639,7 +652,7 @@ impl Engine {
             routes_by_channel,
             routes_always,
             rules_always,
-            channel_field: Some(channel_field),
+            channel_fields,
             prefilter: None,
             literal_rules: Vec::new(),
         };
@@ -785,13 +798,20 @@ impl Engine {
         // Routes: by channel, then the always-checked ones.
         let active = routes_active;
         active.clear();
-        if let Some(cf) = self.channel_field {
+        // The log's own channel: `System_Channel` when a payload `Channel` shadows it.
+        let [channel, system_channel] = self.channel_fields;
+        let cf = if event.heads[system_channel as usize] != NO_VALUE {
+            system_channel
+        } else {
+            channel
+        };
+        {
             let mut v = event.heads[cf as usize];
             while v != NO_VALUE {
                 let sv = event.values[v as usize];
                 if let Some(rs) = self.routes_by_channel.get(ctx.lower(&sv)) {
                     for &r in rs {
-                        if ctx.eval(&self.routes[r as usize].condition) {
+                        if !active.contains(&r) && ctx.eval(&self.routes[r as usize].condition) {
                             active.push(r);
                         }
                     }

@@ -589,3 +589,35 @@ fn builtin_routing_sends_process_creation_to_sysmon_and_security_4688() {
     let (_, report) = Engine::build(set.rules, &set.filters, &EngineOptions::default());
     assert!(matches!(report[0].1, Outcome::Unrouted(_)));
 }
+
+#[test]
+fn payload_channel_shadows_the_log_channel_but_routing_uses_the_log() {
+    // Event 104 (a log was cleared) is written to the System log; its UserData `Channel` names
+    // the cleared log, which is what SigmaHQ's eventlog-cleared rules test. Decoders move the
+    // System value aside to `System_Channel`.
+    let yaml = "title: cleared\nid: 22222222-0000-0000-0000-000000000001\nlogsource: {product: windows, service: system}\ndetection:\n    sel:\n        EventID: 104\n        Channel: 'Microsoft-Windows-Sysmon/Operational'\n    condition: sel\n";
+    let mut set = RuleSet::default();
+    set.add_text(Path::new("r.yml"), yaml, &LoadOptions::default());
+    let (engine, _) = Engine::build(set.rules, &set.filters, &EngineOptions::default());
+    let mut s = engine.new_scratch();
+    let mut out = Vec::new();
+    let cleared_sysmon = json!({"System_Channel": "System", "EventID": 104, "Channel": "Microsoft-Windows-Sysmon/Operational"});
+    engine.matches(&cleared_sysmon, &mut s, &mut out);
+    assert_eq!(
+        out.len(),
+        1,
+        "routed by the log (System), matched on the payload Channel"
+    );
+    out.clear();
+    let cleared_other =
+        json!({"System_Channel": "System", "EventID": 104, "Channel": "Application"});
+    engine.matches(&cleared_other, &mut s, &mut out);
+    assert!(out.is_empty());
+    let from_sysmon_log =
+        json!({"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 104});
+    engine.matches(&from_sysmon_log, &mut s, &mut out);
+    assert!(
+        out.is_empty(),
+        "an event of the Sysmon log is not a System-log rule's event"
+    );
+}
