@@ -76,6 +76,9 @@ fn parse_status(s: &str) -> Result<Status, String> {
 /// Inputs above this size pay for the faster (DFA) prefilter at start-up.
 const LARGE_INPUT_BYTES: u64 = 64 << 20;
 
+/// Messages per batch sent from a worker to the writer.
+const MESSAGE_BATCH: usize = 256;
+
 /// What a worker reports.
 enum Msg {
     Hit(Box<Hit>),
@@ -199,7 +202,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     let mut correlation_inputs: Vec<(u32, Box<FlatEvent>)> = Vec::new();
 
     let hunt_started = cpu_time::ProcessTime::try_now().ok();
-    let (tx, rx) = bounded::<Msg>(4096);
+    let (tx, rx) = bounded::<Vec<Msg>>(64);
     let detector = &loaded.detector;
     let engine = detector.engine();
     std::thread::scope(|scope| -> Result<()> {
@@ -216,7 +219,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
             });
             drop(tx);
         });
-        for msg in rx {
+        for msg in rx.into_iter().flatten() {
             match msg {
                 Msg::Hit(hit) => {
                     *summary
@@ -319,22 +322,30 @@ fn hunt_file(
     detector: &dozor_sigma::Detector,
     scratch: &mut dozor_sigma::Scratch,
     matched: &mut Vec<u32>,
-    tx: &crossbeam_channel::Sender<Msg>,
+    tx: &crossbeam_channel::Sender<Vec<Msg>>,
 ) {
     let engine = detector.engine();
     let mut detect_seconds = 0.0;
     let file: Arc<Path> = Arc::from(path);
     let (mut events, mut errors) = (0u64, 0u64);
+    // Messages go out in batches: one wake-up of the writer per batch, not per detection.
+    let mut batch: Vec<Msg> = Vec::new();
+    let flush = |batch: &mut Vec<Msg>| {
+        if !batch.is_empty() {
+            let _ = tx.send(std::mem::take(batch));
+        }
+    };
     let reader = match dozor_decode::read_path(path, options) {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Msg::Error(e.to_string()));
-            let _ = tx.send(Msg::FileDone {
+            batch.push(Msg::Error(e.to_string()));
+            batch.push(Msg::FileDone {
                 events: 0,
                 errors: 1,
                 fatal: true,
                 detect_seconds,
             });
+            flush(&mut batch);
             return;
         }
     };
@@ -343,18 +354,21 @@ fn hunt_file(
             Ok(e) => e,
             Err(e) => {
                 errors += 1;
-                let _ = tx.send(Msg::Error(e.to_string()));
+                batch.push(Msg::Error(e.to_string()));
                 continue;
             }
         };
         events += 1;
+        if batch.len() >= MESSAGE_BATCH {
+            flush(&mut batch);
+        }
         matched.clear();
         let detect_started = Instant::now();
         engine.matches(&event, scratch, matched);
         detect_seconds += detect_started.elapsed().as_secs_f64();
         for &rule in matched.iter() {
             if detector.feeds_correlation(rule) {
-                let _ = tx.send(Msg::CorrelationInput {
+                batch.push(Msg::CorrelationInput {
                     rule,
                     event: Box::new(event.clone()),
                 });
@@ -362,16 +376,17 @@ fn hunt_file(
             if detector.reports_standalone(rule) {
                 let meta = &engine.rules()[rule as usize];
                 let hit = Hit::detection(HitRule::from_meta(meta), &event, file.clone());
-                let _ = tx.send(Msg::Hit(Box::new(hit)));
+                batch.push(Msg::Hit(Box::new(hit)));
             }
         }
     }
-    let _ = tx.send(Msg::FileDone {
+    batch.push(Msg::FileDone {
         events,
         errors,
         fatal: false,
         detect_seconds,
     });
+    flush(&mut batch);
 }
 
 fn print_summary(s: &Summary) {

@@ -76,7 +76,40 @@ pub struct Hit {
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<CorrelationInfo>,
-    pub event: serde_json::Value,
+    /// The matched event, serialized as an object (repeated names become arrays).
+    #[serde(serialize_with = "serialize_event")]
+    pub event: Option<FlatEvent>,
+}
+
+fn serialize_event<S: serde::Serializer>(
+    event: &Option<FlatEvent>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let Some(e) = event else {
+        return s.serialize_none();
+    };
+    let mut map = s.serialize_map(None)?;
+    let mut done: Vec<bool> = vec![false; e.fields.len()];
+    for (i, (name, value)) in e.fields.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        let repeats: Vec<usize> = (i + 1..e.fields.len())
+            .filter(|&j| e.fields[j].0 == *name)
+            .collect();
+        if repeats.is_empty() {
+            map.serialize_entry(name.as_str(), value)?;
+        } else {
+            let mut all = vec![value];
+            for j in repeats {
+                done[j] = true;
+                all.push(&e.fields[j].1);
+            }
+            map.serialize_entry(name.as_str(), &all)?;
+        }
+    }
+    map.end()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,7 +143,7 @@ impl Hit {
             record_id: field_text(e, "EventRecordID"),
             file: Some(file.display().to_string()),
             correlation: None,
-            event: e.to_json(),
+            event: Some(e.clone()),
         }
     }
 
@@ -136,7 +169,7 @@ impl Hit {
                 first: iso(hit.first_millis),
                 last: iso(hit.last_millis),
             }),
-            event: serde_json::Value::Null,
+            event: None,
         }
     }
 
@@ -151,13 +184,10 @@ impl Hit {
             );
         }
         let mut parts = Vec::new();
-        if let serde_json::Value::Object(map) = &self.event {
+        if let Some(event) = &self.event {
             for f in DETAIL_FIELDS {
-                if let Some(v) = map.get(*f) {
-                    let text = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
+                if let Some(v) = event.get(f) {
+                    let text = v.to_text();
                     if !text.is_empty() {
                         parts.push(format!("{f}: {text}"));
                     }

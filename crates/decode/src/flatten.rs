@@ -6,6 +6,7 @@
 //! [`WinFlattener::end`] it. The flattener applies the naming rules (see the crate README), so
 //! the same record gives the same [`FlatEvent`] whatever it was read from.
 
+use compact_str::{CompactString, format_compact};
 use dozor_event::{FlatEvent, Value};
 
 use crate::time::parse_timestamp_millis;
@@ -126,7 +127,7 @@ fn is_numeric_system(field: &str) -> bool {
 }
 
 /// The field name of a System element's attribute.
-fn system_attr_name(elem: &str, attr: &str) -> String {
+fn system_attr_name(elem: &str, attr: &str) -> CompactString {
     let known = match (elem, attr) {
         ("TimeCreated", "SystemTime") => "TimeCreated",
         ("Provider", "EventSourceName") => "EventSourceName",
@@ -139,14 +140,14 @@ fn system_attr_name(elem: &str, attr: &str) -> String {
         ("Correlation", "RelatedActivityID") => "Correlation_RelatedActivityID",
         ("EventID", "Qualifiers") => "EventID_Qualifiers",
         _ => {
-            let mut name = String::with_capacity(elem.len() + 1 + attr.len());
+            let mut name = CompactString::with_capacity(elem.len() + 1 + attr.len());
             name.push_str(elem);
             name.push('_');
             name.push_str(attr);
             return name;
         }
     };
-    known.to_owned()
+    CompactString::const_new(known)
 }
 
 /// Flattens one Windows event described as an element stream.
@@ -161,7 +162,7 @@ pub(crate) struct WinFlattener {
     /// A one-word Bloom filter of the names pushed since `payload_start`.
     payload_mask: u64,
     /// Attributes of payload elements, added at the end unless their name is taken.
-    pending_attrs: Vec<(String, Value)>,
+    pending_attrs: Vec<(CompactString, Value)>,
     /// `out.fields[..system_len]` came from `<System>` (which precedes the payload).
     system_len: usize,
 }
@@ -222,10 +223,12 @@ impl WinFlattener {
                 parent.value = Acc::None;
             } else if depth >= 3 {
                 // Mixed content: the parent's text so far is a value of its own.
-                mixed = parent
-                    .value
-                    .take()
-                    .map(|v| (self.names[parent.name_start..parent.name_end].to_owned(), v));
+                mixed = parent.value.take().map(|v| {
+                    (
+                        CompactString::from(&self.names[parent.name_start..parent.name_end]),
+                        v,
+                    )
+                });
             } else {
                 parent.value = Acc::None;
             }
@@ -291,11 +294,11 @@ impl WinFlattener {
                 self.push_system(field, value.to_value());
             }
             Some(Section::RenderingInfo) => {
-                let field = format!("RenderingInfo_{elem}_{name}");
+                let field = format_compact!("RenderingInfo_{elem}_{name}");
                 self.pending_attrs.push((field, value.to_value()));
             }
             _ => {
-                let field = format!("{elem}_{name}");
+                let field = format_compact!("{elem}_{name}");
                 self.pending_attrs.push((field, value.to_value()));
             }
         }
@@ -336,8 +339,8 @@ impl WinFlattener {
                     _ => &self.names[frame.name_start..frame.name_end],
                 };
                 let field = match self.section {
-                    Some(Section::RenderingInfo) => format!("RenderingInfo_{name}"),
-                    _ => name.to_owned(),
+                    Some(Section::RenderingInfo) => format_compact!("RenderingInfo_{name}"),
+                    _ => CompactString::from(name),
                 };
                 self.push_leaf(field, value);
             }
@@ -345,7 +348,7 @@ impl WinFlattener {
         self.names.truncate(frame.name_start);
     }
 
-    fn push_leaf(&mut self, field: String, value: Value) {
+    fn push_leaf(&mut self, field: CompactString, value: Value) {
         if self.section == Some(Section::System) {
             self.push_system(field, value);
         } else {
@@ -353,7 +356,7 @@ impl WinFlattener {
         }
     }
 
-    fn push_system(&mut self, field: String, value: Value) {
+    fn push_system(&mut self, field: CompactString, value: Value) {
         let value = if is_numeric_system(&field) {
             match value {
                 Value::Str(s) => match s.parse::<i64>() {
@@ -378,7 +381,7 @@ impl WinFlattener {
         self.system_len = self.out.fields.len();
     }
 
-    fn push_payload(&mut self, field: String, value: Value) {
+    fn push_payload(&mut self, field: CompactString, value: Value) {
         let bit = name_bit(&field);
         if self.payload_mask & bit != 0
             && let Some((_, slot)) = self.out.fields[self.payload_start..]
@@ -396,7 +399,7 @@ impl WinFlattener {
             .iter_mut()
             .find(|(n, _)| *n == field)
         {
-            *name = format!("System_{name}");
+            *name = format_compact!("System_{name}");
         }
         self.out.fields.push((field, value));
     }

@@ -671,7 +671,7 @@ pub(crate) fn flatten_winlogbeat(object: &Map<String, Json>) -> FlatEvent {
                 && name != "xml_name"
                 && let Some(v) = json_leaf_value(value, true)
             {
-                out.fields.push((name.to_owned(), v));
+                out.fields.push((name.into(), v));
             }
         }
     }
@@ -743,7 +743,7 @@ fn walk_generic(value: &Json, path: &mut String, out: &mut FlatEvent) {
         }
         Json::Array(items) if items.is_empty() => {}
         Json::Array(items) => match json_leaf_value(value, false) {
-            Some(list) => out.fields.push((path.clone(), list)),
+            Some(list) => out.fields.push((path.as_str().into(), list)),
             None => {
                 for item in items {
                     walk_generic(item, path, out);
@@ -752,7 +752,7 @@ fn walk_generic(value: &Json, path: &mut String, out: &mut FlatEvent) {
         },
         scalar => {
             if let Some(v) = json_leaf_value(scalar, false) {
-                out.fields.push((path.clone(), v));
+                out.fields.push((path.as_str().into(), v));
             }
         }
     }

@@ -9,6 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A field name: short names (nearly all) are stored inline, without an allocation.
+pub type FieldName = compact_str::CompactString;
+
 /// A borrowed leaf value, as the detection engine sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldValue<'a> {
@@ -112,7 +115,7 @@ pub struct FlatEvent {
     /// Event time, milliseconds since the Unix epoch.
     pub timestamp_millis: Option<i64>,
     /// Leaf fields in document order. Names may repeat; each occurrence is a value.
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(FieldName, Value)>,
 }
 
 impl FlatEvent {
@@ -120,7 +123,7 @@ impl FlatEvent {
         Self::default()
     }
 
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+    pub fn push(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) {
         self.fields.push((name.into(), value.into()));
     }
 
@@ -134,14 +137,14 @@ impl FlatEvent {
         let mut map = serde_json::Map::new();
         for (name, value) in &self.fields {
             let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-            match map.get_mut(name) {
+            match map.get_mut(name.as_str()) {
                 Some(serde_json::Value::Array(items)) => items.push(json),
                 Some(existing) => {
                     let first = existing.take();
                     *existing = serde_json::Value::Array(vec![first, json]);
                 }
                 None => {
-                    map.insert(name.clone(), json);
+                    map.insert(name.to_string(), json);
                 }
             }
         }
