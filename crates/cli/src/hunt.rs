@@ -121,6 +121,16 @@ struct Summary {
     top_rules: Vec<(String, String, u64)>,
 }
 
+impl Summary {
+    fn count(&mut self, hit: &Hit, by_rule: &mut BTreeMap<(String, String), u64>) {
+        *self.by_level.entry(hit.rule.level.to_string()).or_default() += 1;
+        *by_rule
+            .entry((hit.rule.title.clone(), hit.rule.id.clone()))
+            .or_default() += 1;
+        self.detections += 1;
+    }
+}
+
 pub fn run(args: HuntArgs) -> Result<u8> {
     let started = Instant::now();
     let statuses = if args.status.is_empty() {
@@ -222,14 +232,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         for msg in rx.into_iter().flatten() {
             match msg {
                 Msg::Hit(hit) => {
-                    *summary
-                        .by_level
-                        .entry(hit.rule.level.to_string())
-                        .or_default() += 1;
-                    *hits_by_rule
-                        .entry((hit.rule.title.clone(), hit.rule.id.clone()))
-                        .or_default() += 1;
-                    summary.detections += 1;
+                    summary.count(&hit, &mut hits_by_rule);
                     writer.write(*hit)?;
                 }
                 Msg::CorrelationInput { rule, event } => correlation_inputs.push((rule, event)),
@@ -276,14 +279,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
             let meta = &loaded.detector.correlation_rules()[hit.correlation];
             let first = hit.event_refs.first().and_then(|&r| events.get(r as usize));
             let hit = Hit::correlation(meta, &hit, first.map(|e| e.as_ref()));
-            *summary
-                .by_level
-                .entry(hit.rule.level.to_string())
-                .or_default() += 1;
-            *hits_by_rule
-                .entry((hit.rule.title.clone(), hit.rule.id.clone()))
-                .or_default() += 1;
-            summary.detections += 1;
+            summary.count(&hit, &mut hits_by_rule);
             summary.correlation_detections += 1;
             writer.write(hit)?;
         }

@@ -414,43 +414,24 @@ pub fn build_field_spec(
     });
     if let Some(part) = time_part {
         for v in raw {
-            let value = match v {
-                RawValue::Int(i) => *i,
-                RawValue::Str(s) => s.trim().parse().map_err(|_| ValueError::BadValue {
+            let value = raw_number(v, "time")?;
+            if value.fract() != 0.0 {
+                return Err(ValueError::BadValue {
                     modifier: "time",
-                    message: format!("'{s}' is not a number"),
-                })?,
-                _ => {
-                    return Err(ValueError::BadValue {
-                        modifier: "time",
-                        message: "expects a number".into(),
-                    });
-                }
-            };
+                    message: format!("{value} is not a whole number"),
+                });
+            }
             spec.values.push(ValueSpec::Time {
                 part,
                 op: num_op.unwrap_or(NumOp::Eq),
-                value,
+                value: value as i64,
             });
         }
         return Ok(spec);
     }
     if let Some(op) = num_op {
         for v in raw {
-            let value = match v {
-                RawValue::Int(i) => *i as f64,
-                RawValue::Float(f) => *f,
-                RawValue::Str(s) => s.trim().parse().map_err(|_| ValueError::BadValue {
-                    modifier: "lt/lte/gt/gte",
-                    message: format!("'{s}' is not a number"),
-                })?,
-                _ => {
-                    return Err(ValueError::BadValue {
-                        modifier: "lt/lte/gt/gte",
-                        message: "expects a number".into(),
-                    });
-                }
-            };
+            let value = raw_number(v, "lt/lte/gt/gte")?;
             spec.values.push(ValueSpec::Num {
                 op,
                 value,
@@ -546,6 +527,22 @@ pub fn build_field_spec(
         }
     }
     Ok(spec)
+}
+
+/// A rule value read as a number (numeric modifiers accept numbers written as text too).
+fn raw_number(v: &RawValue, modifier: &'static str) -> Result<f64, ValueError> {
+    match v {
+        RawValue::Int(i) => Ok(*i as f64),
+        RawValue::Float(f) => Ok(*f),
+        RawValue::Str(s) => s.trim().parse().map_err(|_| ValueError::BadValue {
+            modifier,
+            message: format!("'{s}' is not a number"),
+        }),
+        _ => Err(ValueError::BadValue {
+            modifier,
+            message: "expects a number".into(),
+        }),
+    }
 }
 
 fn apply_modifier(m: Modifier, variants: Vec<SigmaString>) -> Result<Vec<SigmaString>, ValueError> {
