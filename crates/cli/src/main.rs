@@ -55,7 +55,7 @@ enum RulesCommand {
 #[derive(Args, Clone)]
 pub struct RuleSource {
     /// Sigma rule files or directories (searched recursively for .yml/.yaml).
-    #[arg(long = "rules", short = 'r', required = true, num_args = 1..)]
+    #[arg(long = "rules", short = 'r', num_args = 1..)]
     pub rules: Vec<PathBuf>,
     /// Extra logsource mapping files, added to the built-in mapping.
     #[arg(long = "mapping")]

@@ -50,6 +50,9 @@ pub fn load_rules(
                 .context("reading mapping")?,
         );
     }
+    if source.rules.is_empty() {
+        bail!("no rules given: name rule files or directories with --rules");
+    }
     for p in &source.rules {
         if !p.exists() {
             bail!("rules path {} does not exist", p.display());
@@ -68,6 +71,8 @@ pub fn load_rules(
 
 #[derive(Args)]
 pub struct LintArgs {
+    /// Rule files or directories (the same as --rules).
+    paths: Vec<PathBuf>,
     #[command(flatten)]
     source: RuleSource,
     /// Output format.
@@ -93,7 +98,8 @@ fn outcome_name(o: &Outcome) -> &'static str {
     }
 }
 
-pub fn lint(args: LintArgs) -> Result<u8> {
+pub fn lint(mut args: LintArgs) -> Result<u8> {
+    args.source.rules.extend(args.paths.drain(..));
     let loaded = load_rules(&args.source, &|_| true, false)?;
     let mut out = std::io::stdout().lock();
     let mut totals: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();

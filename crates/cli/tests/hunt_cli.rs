@@ -255,7 +255,7 @@ fn lint_reports_every_problem_with_its_reason() {
         "cloud.yml",
         "title: Cloud\nid: c1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n    sel:\n        eventName: x\n    condition: sel\n",
     );
-    let o = dozor(&["rules", "lint", "--rules", dir.path().to_str().unwrap()]);
+    let o = dozor(&["rules", "lint", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "invalid rules → exit 1");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
