@@ -99,7 +99,7 @@ fn outcome_name(o: &Outcome) -> &'static str {
 }
 
 pub fn lint(mut args: LintArgs) -> Result<u8> {
-    args.source.rules.extend(args.paths.drain(..));
+    args.source.rules.append(&mut args.paths);
     let loaded = load_rules(&args.source, &|_| true, false)?;
     let mut out = std::io::stdout().lock();
     let mut totals: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();
