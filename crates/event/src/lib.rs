@@ -238,3 +238,170 @@ mod tests {
         assert_eq!(e.to_json(), serde_json::json!({"Data": ["a", "b"]}));
     }
 }
+
+/// The view of a normalized (ECS-aligned) event that detection rules read.
+///
+/// Every leaf is kept by its dotted path (`process.command_line`, for rules on agent events
+/// through a field mapping), and Windows events also get their native names back, as Sigma
+/// rules for Windows expect them: `EventID`, `Channel`, `Provider_Name`, `Computer`,
+/// `EventRecordID` from `winlog.*`, and every `winlog.event_data.X` / `winlog.user_data.X` as
+/// `X`. The time comes from `@timestamp`.
+pub fn detection_view(doc: &serde_json::Value) -> FlatEvent {
+    let mut out = FlatEvent::new();
+    doc.visit_fields(&mut |name, value| {
+        out.fields
+            .push((FieldName::from(name), Value::from_field(value)));
+    });
+    if let Some(winlog) = doc.get("winlog") {
+        for (from, to) in [
+            ("event_id", "EventID"),
+            ("channel", "Channel"),
+            ("provider_name", "Provider_Name"),
+            ("computer", "Computer"),
+            ("computer_name", "Computer"),
+            ("record_id", "EventRecordID"),
+        ] {
+            if let Some(v) = winlog.get(from) {
+                v.visit_fields(&mut |_, value| {
+                    out.fields
+                        .push((FieldName::from(to), Value::from_field(value)))
+                });
+            }
+        }
+        for section in ["event_data", "user_data"] {
+            if let Some(serde_json::Value::Object(data)) = winlog.get(section) {
+                for (name, v) in data {
+                    v.visit_fields(&mut |_, value| {
+                        out.fields
+                            .push((FieldName::from(name.as_str()), Value::from_field(value)))
+                    });
+                }
+            }
+        }
+    }
+    out.timestamp_millis = doc
+        .get("@timestamp")
+        .and_then(|t| t.as_str())
+        .and_then(|t| parse_rfc3339_millis(t));
+    out
+}
+
+impl Value {
+    fn from_field(v: FieldValue<'_>) -> Value {
+        match v {
+            FieldValue::Null => Value::Null,
+            FieldValue::Bool(b) => Value::Bool(b),
+            FieldValue::Int(i) => Value::Int(i),
+            FieldValue::Float(x) => Value::Float(x),
+            FieldValue::Str(s) => Value::Str(s.to_owned()),
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time (`2026-04-17T05:24:53.092Z`, offsets allowed).
+pub fn parse_rfc3339_millis(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut millis = 0i64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let ms: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = ms.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_minutes = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let h = (h1 - b'0') as i64 * 10 + (h2 - b'0') as i64;
+            let m = (m1 - b'0') as i64 * 10 + (m2 - b'0') as i64;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            if *sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute - offset_minutes) * 60_000 + second * 1000 + millis)
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn windows_names_come_back_from_winlog() {
+        let doc = serde_json::json!({
+            "@timestamp": "2026-04-17T05:24:53.092Z",
+            "event": {"id": "0190d2e4-0000-7000-8000-000000000000"},
+            "process": {"executable": "C:\\Windows\\System32\\whoami.exe"},
+            "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+                       "event_data": {"Image": "C:\\Windows\\System32\\whoami.exe", "ProcessId": 42}}
+        });
+        let v = detection_view(&doc);
+        assert_eq!(v.get("EventID"), Some(&Value::Int(1)));
+        assert_eq!(
+            v.get("Channel"),
+            Some(&Value::from("Microsoft-Windows-Sysmon/Operational"))
+        );
+        assert_eq!(
+            v.get("Image"),
+            Some(&Value::from("C:\\Windows\\System32\\whoami.exe"))
+        );
+        assert_eq!(v.get("ProcessId"), Some(&Value::Int(42)));
+        assert_eq!(
+            v.get("process.executable"),
+            Some(&Value::from("C:\\Windows\\System32\\whoami.exe"))
+        );
+        assert_eq!(v.timestamp_millis, Some(1_776_403_493_092));
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_millis("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(
+            parse_rfc3339_millis("2000-03-01T00:00:00.5Z"),
+            Some(951_868_800_500)
+        );
+        assert_eq!(parse_rfc3339_millis("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_millis("yesterday"), None);
+    }
+}
