@@ -282,7 +282,7 @@ pub fn detection_view(doc: &serde_json::Value) -> FlatEvent {
     out.timestamp_millis = doc
         .get("@timestamp")
         .and_then(|t| t.as_str())
-        .and_then(|t| parse_rfc3339_millis(t));
+        .and_then(parse_rfc3339_millis);
     out
 }
 
