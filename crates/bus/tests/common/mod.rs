@@ -1,0 +1,347 @@
+//! Test harnesses: one per backend, each making consumers on one queue with
+//! unique names, and deleting everything it made at the end.
+
+#![allow(dead_code)]
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use dozor_bus::{Bus, MemoryBus, MemoryConfig, NatsBus, NatsConfig, RedisBus, RedisConfig};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+pub const REDIS_ENV: &str = "DOZOR_TEST_REDIS_URL";
+pub const NATS_ENV: &str = "DOZOR_TEST_NATS_URL";
+
+/// What a scenario asks of the queue.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    /// Capacity in messages.
+    pub capacity: u64,
+    /// Visibility timeout / claim idle / ack wait.
+    pub timeout: Duration,
+    /// Connect through a TCP proxy that the test can cut.
+    pub proxied: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            capacity: 10_000,
+            timeout: Duration::from_secs(1),
+            proxied: false,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// A consumer on the shared queue, as a worker process named `name`
+    /// would make it.
+    async fn consumer(&self, name: &str) -> Arc<dyn Bus>;
+    /// Deletes what the test made on the server.
+    async fn cleanup(&self);
+    fn params(&self) -> Params;
+    /// Cuts every connection made through the proxy (proxied harnesses).
+    async fn cut_connections(&self) {}
+    /// Connections the proxy accepted so far (proxied harnesses).
+    fn connections_made(&self) -> usize {
+        0
+    }
+}
+
+/// Unique suffix: process id, time, counter. Only `[0-9a-z_]`.
+pub fn unique() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{:x}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs a scenario and cleans up even when it panics.
+pub async fn guarded(
+    harness: Arc<dyn Harness>,
+    scenario: impl FnOnce(Arc<dyn Harness>) -> BoxFuture<'static, ()>,
+) {
+    let result = AssertUnwindSafe(scenario(harness.clone()))
+        .catch_unwind()
+        .await;
+    harness.cleanup().await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+// ---------------------------------------------------------------- memory
+
+pub struct MemoryHarness {
+    bus: MemoryBus,
+    params: Params,
+}
+
+impl MemoryHarness {
+    pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
+        let bus = MemoryBus::new(MemoryConfig {
+            max_messages: usize::try_from(params.capacity).expect("capacity fits"),
+            max_bytes: 0,
+            visibility_timeout: params.timeout,
+        })
+        .expect("memory bus");
+        Some(Arc::new(MemoryHarness { bus, params }))
+    }
+}
+
+#[async_trait]
+impl Harness for MemoryHarness {
+    async fn consumer(&self, _name: &str) -> Arc<dyn Bus> {
+        Arc::new(self.bus.clone())
+    }
+    async fn cleanup(&self) {}
+    fn params(&self) -> Params {
+        self.params
+    }
+}
+
+// ---------------------------------------------------------------- proxy
+
+/// A TCP proxy on 127.0.0.1 whose connections the test can cut.
+pub struct Proxy {
+    pub port: u16,
+    pub accepted: Arc<AtomicUsize>,
+    accept: JoinHandle<()>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let tracked = conns.clone();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().await.push(task);
+            }
+        });
+        Proxy {
+            port,
+            accepted,
+            accept,
+            conns,
+        }
+    }
+
+    pub async fn cut(&self) {
+        for task in self.conns.lock().await.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        if let Ok(mut conns) = self.conns.try_lock() {
+            for task in conns.drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// `scheme://[userinfo@]host:port[/rest]` → (`host:port`, same URL through
+/// 127.0.0.1:`port`).
+fn via_proxy(url: &str, port: u16) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("url with scheme");
+    let (userinfo, hostpart) = match rest.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), rest),
+    };
+    let (hostport, path) = match hostpart.find('/') {
+        Some(i) => (&hostpart[..i], &hostpart[i..]),
+        None => (hostpart, ""),
+    };
+    (
+        hostport.to_owned(),
+        format!("{scheme}://{userinfo}127.0.0.1:{port}{path}"),
+    )
+}
+
+// ---------------------------------------------------------------- redis
+
+pub struct RedisHarness {
+    config: RedisConfig,
+    direct_url: String,
+    params: Params,
+    proxy: Option<Proxy>,
+}
+
+impl RedisHarness {
+    pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
+        let Ok(url) = std::env::var(REDIS_ENV) else {
+            println!("skipped: {REDIS_ENV} not set");
+            return None;
+        };
+        let id = unique();
+        let (proxy, bus_url) = if params.proxied {
+            let (target, _) = via_proxy(&url, 0);
+            let proxy = Proxy::start(target).await;
+            let (_, proxied) = via_proxy(&url, proxy.port);
+            (Some(proxy), proxied)
+        } else {
+            (None, url.clone())
+        };
+        let config = RedisConfig {
+            url: bus_url,
+            stream: format!("dozor:test:{id}"),
+            group: format!("g_{id}"),
+            consumer: String::new(),
+            max_len: params.capacity,
+            claim_idle: params.timeout,
+        };
+        Some(Arc::new(RedisHarness {
+            config,
+            direct_url: url,
+            params,
+            proxy,
+        }))
+    }
+}
+
+#[async_trait]
+impl Harness for RedisHarness {
+    async fn consumer(&self, name: &str) -> Arc<dyn Bus> {
+        let mut config = self.config.clone();
+        config.consumer = name.to_owned();
+        Arc::new(RedisBus::connect(config).await.expect("redis bus"))
+    }
+
+    async fn cleanup(&self) {
+        let client = redis::Client::open(self.direct_url.as_str()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection for cleanup");
+        let _: i64 = redis::cmd("DEL")
+            .arg(&self.config.stream)
+            .query_async(&mut conn)
+            .await
+            .expect("DEL stream");
+    }
+
+    fn params(&self) -> Params {
+        self.params
+    }
+
+    async fn cut_connections(&self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.cut().await;
+        }
+    }
+
+    fn connections_made(&self) -> usize {
+        self.proxy
+            .as_ref()
+            .map_or(0, |p| p.accepted.load(Ordering::Relaxed))
+    }
+}
+
+// ---------------------------------------------------------------- nats
+
+pub struct NatsHarness {
+    config: NatsConfig,
+    direct_url: String,
+    params: Params,
+    proxy: Option<Proxy>,
+}
+
+impl NatsHarness {
+    pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
+        let Ok(url) = std::env::var(NATS_ENV) else {
+            println!("skipped: {NATS_ENV} not set");
+            return None;
+        };
+        let id = unique();
+        let (proxy, bus_url) = if params.proxied {
+            let (target, _) = via_proxy(&url, 0);
+            let proxy = Proxy::start(target).await;
+            let (_, proxied) = via_proxy(&url, proxy.port);
+            (Some(proxy), proxied)
+        } else {
+            (None, url.clone())
+        };
+        let config = NatsConfig {
+            url: bus_url,
+            stream: format!("DOZOR_TEST_{id}"),
+            subject: format!("dozor.test.{id}"),
+            durable: format!("workers_{id}"),
+            max_msgs: params.capacity,
+            max_bytes: 0,
+            ack_wait: params.timeout,
+        };
+        Some(Arc::new(NatsHarness {
+            config,
+            direct_url: url,
+            params,
+            proxy,
+        }))
+    }
+}
+
+#[async_trait]
+impl Harness for NatsHarness {
+    async fn consumer(&self, _name: &str) -> Arc<dyn Bus> {
+        Arc::new(
+            NatsBus::connect(self.config.clone())
+                .await
+                .expect("nats bus"),
+        )
+    }
+
+    async fn cleanup(&self) {
+        let client = async_nats::connect(self.direct_url.as_str())
+            .await
+            .expect("nats connection for cleanup");
+        let jetstream = async_nats::jetstream::new(client);
+        // The stream may not exist if the scenario failed before connecting.
+        let _ = jetstream.delete_stream(&self.config.stream).await;
+    }
+
+    fn params(&self) -> Params {
+        self.params
+    }
+
+    async fn cut_connections(&self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.cut().await;
+        }
+    }
+
+    fn connections_made(&self) -> usize {
+        self.proxy
+            .as_ref()
+            .map_or(0, |p| p.accepted.load(Ordering::Relaxed))
+    }
+}
