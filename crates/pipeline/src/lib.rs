@@ -1,0 +1,466 @@
+//! Pipeline workers: take batches of normalized events from the bus, enrich them, run the
+//! Sigma rules (and correlations), store events and alerts in one transaction, acknowledge
+//! the messages, and announce the alerts.
+//!
+//! ```text
+//! bus.receive ─► parse ─► enrich (GeoIP/ASN) ─► detect (Sigma + correlations)
+//!      ▲                                              │
+//!      └──── ack ◄── store.store_batch (one commit) ◄─┘ ──► alert notices (SSE)
+//! ```
+//!
+//! Delivery is at least once: a message is acknowledged only after the store committed, and
+//! the store ignores events it already has (and their detections), so a redelivered batch —
+//! after a worker crash — changes nothing.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dozor_bus::{Bus, Delivery};
+use dozor_enrich::Enricher;
+use dozor_sigma::Detector;
+use dozor_store::{AlertChange, Detection, Level, NewEvent, Store};
+use serde_json::Value as Json;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+/// How a worker batches and aggregates.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Bus messages taken per cycle (each message is one ingest batch).
+    pub messages_per_cycle: usize,
+    /// How long a receive waits for the first message.
+    pub receive_wait: Duration,
+    /// Repeats of a rule on an agent within this window fold into one alert.
+    pub alert_window: Duration,
+    /// How often the enabled/disabled state of rules is re-read from the store.
+    pub rule_state_refresh: Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            messages_per_cycle: 32,
+            receive_wait: Duration::from_millis(200),
+            alert_window: Duration::from_secs(600),
+            rule_state_refresh: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("bus: {0}")]
+    Bus(#[from] dozor_bus::BusError),
+    #[error("store: {0}")]
+    Store(#[from] dozor_store::StoreError),
+    #[error("worker task failed: {0}")]
+    Task(String),
+}
+
+/// An alert that was opened or updated, for live subscribers (SSE).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AlertNotice {
+    pub change: &'static str,
+    pub alert: dozor_store::Alert,
+}
+
+/// Counters and the event-to-alert latency histogram, shared with `/metrics`.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub messages: AtomicU64,
+    pub bad_messages: AtomicU64,
+    pub events: AtomicU64,
+    pub bad_events: AtomicU64,
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub detections: AtomicU64,
+    pub alerts_created: AtomicU64,
+    pub alerts_updated: AtomicU64,
+    /// Time from ingest (`event.ingested`) to the commit that stored the event's alert.
+    pub alert_latency: Histogram,
+    /// Time from ingest to the commit of the event itself.
+    pub store_latency: Histogram,
+}
+
+/// A fixed-bucket latency histogram in the Prometheus style (cumulative on export).
+#[derive(Debug)]
+pub struct Histogram {
+    /// Upper bounds in seconds.
+    pub bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    total: AtomicU64,
+}
+
+const LATENCY_BOUNDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            bounds: LATENCY_BOUNDS,
+            counts: LATENCY_BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound, then (+Inf count, sum in seconds).
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let mut acc = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .zip(&self.counts)
+            .map(|(b, c)| {
+                acc += c.load(Ordering::Relaxed);
+                (*b, acc)
+            })
+            .collect();
+        let total = self.total.load(Ordering::Relaxed);
+        (
+            buckets,
+            total,
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        )
+    }
+
+    /// The smallest bucket bound below which at least `q` of the observations fall.
+    pub fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let (buckets, total, _) = self.snapshot();
+        if total == 0 {
+            return None;
+        }
+        let want = (q * total as f64).ceil() as u64;
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= want)
+            .map(|(b, _)| *b)
+            .or(Some(f64::INFINITY))
+    }
+}
+
+/// One pipeline worker. Several can run in one process or in many processes (consumer
+/// groups); correlation state is per worker.
+pub struct Worker {
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    enricher: Option<Arc<Enricher>>,
+    detector: Arc<Mutex<Detector>>,
+    options: PipelineOptions,
+    notices: broadcast::Sender<AlertNotice>,
+    stats: Arc<PipelineStats>,
+    disabled_rules: Mutex<(HashSet<String>, Option<std::time::Instant>)>,
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn level_of(l: dozor_sigma::Level) -> Level {
+    match l {
+        dozor_sigma::Level::Informational => Level::Informational,
+        dozor_sigma::Level::Low => Level::Low,
+        dozor_sigma::Level::Medium => Level::Medium,
+        dozor_sigma::Level::High => Level::High,
+        dozor_sigma::Level::Critical => Level::Critical,
+    }
+}
+
+/// What the CPU-bound part of a cycle produced.
+struct Prepared {
+    events: Vec<NewEvent>,
+    detections: Vec<Detection>,
+    bad_messages: u64,
+    bad_events: u64,
+}
+
+impl Worker {
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        store: Arc<dyn Store>,
+        enricher: Option<Arc<Enricher>>,
+        detector: Detector,
+        options: PipelineOptions,
+        notices: broadcast::Sender<AlertNotice>,
+        stats: Arc<PipelineStats>,
+    ) -> Self {
+        Worker {
+            bus,
+            store,
+            enricher,
+            detector: Arc::new(Mutex::new(detector)),
+            options,
+            notices,
+            stats,
+            disabled_rules: Mutex::new((HashSet::new(), None)),
+        }
+    }
+
+    /// Runs until `shutdown` turns true. Errors of one cycle are logged and retried after a
+    /// pause: the messages stay on the bus and are redelivered.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            tokio::select! {
+                result = self.process_once() => {
+                    if let Err(e) = result {
+                        tracing::error!("pipeline cycle failed, will retry: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn disabled_rules(&self) -> HashSet<String> {
+        let stale = {
+            let guard = self
+                .disabled_rules
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            guard
+                .1
+                .is_none_or(|t| t.elapsed() >= self.options.rule_state_refresh)
+        };
+        if stale {
+            match self.store.list_rule_states().await {
+                Ok(states) => {
+                    let set: HashSet<String> = states
+                        .into_iter()
+                        .filter(|s| !s.enabled)
+                        .map(|s| s.rule_id)
+                        .collect();
+                    let mut guard = self
+                        .disabled_rules
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    *guard = (set, Some(std::time::Instant::now()));
+                }
+                Err(e) => tracing::warn!("reading rule states: {e}"),
+            }
+        }
+        self.disabled_rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// One cycle: receive, process, commit, ack. Returns the number of events processed.
+    pub async fn process_once(&self) -> Result<usize, PipelineError> {
+        let deliveries = self
+            .bus
+            .receive(self.options.messages_per_cycle, self.options.receive_wait)
+            .await?;
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let disabled = self.disabled_rules().await;
+        let ids: Vec<_> = deliveries.iter().map(|d| d.id.clone()).collect();
+        let detector = self.detector.clone();
+        let enricher = self.enricher.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare(deliveries, &detector, enricher.as_deref(), &disabled)
+        })
+        .await
+        .map_err(|e| PipelineError::Task(e.to_string()))?;
+
+        let report = match self
+            .store
+            .store_batch(
+                &prepared.events,
+                &prepared.detections,
+                self.options.alert_window,
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(dozor_store::StoreError::InvalidArgument(reason)) => {
+                // The batch itself is bad: retrying can never succeed, so it is dropped (acked)
+                // and counted instead of blocking the queue.
+                tracing::error!("dropping a batch the store refuses: {reason}");
+                self.bus.ack(&ids).await?;
+                self.stats
+                    .bad_messages
+                    .fetch_add(ids.len() as u64, Ordering::Relaxed);
+                return Ok(0);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let committed = now_millis();
+        self.bus.ack(&ids).await?;
+
+        let s = &self.stats;
+        s.messages.fetch_add(ids.len() as u64, Ordering::Relaxed);
+        s.bad_messages
+            .fetch_add(prepared.bad_messages, Ordering::Relaxed);
+        s.bad_events
+            .fetch_add(prepared.bad_events, Ordering::Relaxed);
+        s.events
+            .fetch_add(prepared.events.len() as u64, Ordering::Relaxed);
+        s.stored
+            .fetch_add(report.inserted as u64, Ordering::Relaxed);
+        s.duplicates
+            .fetch_add(report.duplicates as u64, Ordering::Relaxed);
+        s.detections
+            .fetch_add(report.detections_recorded as u64, Ordering::Relaxed);
+        s.alerts_created
+            .fetch_add(report.alerts_created as u64, Ordering::Relaxed);
+        s.alerts_updated
+            .fetch_add(report.alerts_updated as u64, Ordering::Relaxed);
+        for e in &prepared.events {
+            s.store_latency
+                .observe((committed - e.received_at) as f64 / 1000.0);
+        }
+        let detected: HashSet<Uuid> = prepared.detections.iter().map(|d| d.event_id).collect();
+        for e in prepared.events.iter().filter(|e| detected.contains(&e.id)) {
+            s.alert_latency
+                .observe((committed - e.received_at) as f64 / 1000.0);
+        }
+        for outcome in report.alerts {
+            let change = match outcome.change {
+                AlertChange::Created => "created",
+                AlertChange::Updated => "updated",
+            };
+            // No subscriber is not an error.
+            let _ = self.notices.send(AlertNotice {
+                change,
+                alert: outcome.alert,
+            });
+        }
+        Ok(prepared.events.len())
+    }
+}
+
+/// Parses, enriches and runs detection over one cycle's messages (CPU-bound).
+fn prepare(
+    deliveries: Vec<Delivery>,
+    detector: &Mutex<Detector>,
+    enricher: Option<&Enricher>,
+    disabled: &HashSet<String>,
+) -> Prepared {
+    let mut out = Prepared {
+        events: Vec::new(),
+        detections: Vec::new(),
+        bad_messages: 0,
+        bad_events: 0,
+    };
+    let mut detector = detector.lock().unwrap_or_else(|p| p.into_inner());
+    let mut scratch = detector.engine().new_scratch();
+    let mut matched = Vec::new();
+    let mut hits = Vec::new();
+    let received_default = now_millis();
+    for delivery in deliveries {
+        let docs: Vec<Json> = match serde_json::from_slice(&delivery.payload) {
+            Ok(Json::Array(items)) => items,
+            Ok(single @ Json::Object(_)) => vec![single],
+            Ok(_) | Err(_) => {
+                // A message no worker can ever read: drop it (acked) rather than block the queue.
+                tracing::error!(
+                    "dropping an unreadable bus message ({} bytes)",
+                    delivery.payload.len()
+                );
+                out.bad_messages += 1;
+                continue;
+            }
+        };
+        for mut doc in docs {
+            let Some(id) = doc
+                .pointer("/event/id")
+                .and_then(Json::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                out.bad_events += 1;
+                continue;
+            };
+            if let Some(e) = enricher {
+                e.enrich(&mut doc);
+            }
+            let view = dozor_event::detection_view(&doc);
+            let ts = view.timestamp_millis.unwrap_or(received_default);
+            let received_at = doc
+                .pointer("/event/ingested")
+                .and_then(Json::as_str)
+                .and_then(dozor_event::parse_rfc3339_millis)
+                .unwrap_or(received_default);
+            let agent_id = doc
+                .pointer("/agent/id")
+                .and_then(Json::as_str)
+                .map(str::to_owned);
+            matched.clear();
+            detector.engine().matches(&view, &mut scratch, &mut matched);
+            for &rule in &matched {
+                let meta = &detector.engine().rules()[rule as usize];
+                if disabled.contains(&meta.id) {
+                    continue;
+                }
+                let own = detector
+                    .reports_standalone(rule)
+                    .then(|| detection(meta, agent_id.clone(), id, ts));
+                if detector.feeds_correlation(rule) {
+                    hits.clear();
+                    detector.correlate(rule, &view, 0, &mut hits);
+                    for hit in &hits {
+                        let cmeta = &detector.correlation_rules()[hit.correlation];
+                        if !disabled.contains(&cmeta.id) {
+                            out.detections
+                                .push(detection(cmeta, agent_id.clone(), id, ts));
+                        }
+                    }
+                }
+                out.detections.extend(own);
+            }
+            out.events.push(NewEvent {
+                id,
+                ts,
+                received_at,
+                agent_id,
+                doc,
+            });
+        }
+    }
+    out
+}
+
+fn detection(
+    meta: &dozor_sigma::RuleMeta,
+    agent_id: Option<String>,
+    event_id: Uuid,
+    ts: i64,
+) -> Detection {
+    Detection {
+        rule_id: if meta.id.is_empty() {
+            meta.title.clone()
+        } else {
+            meta.id.clone()
+        },
+        rule_title: meta.title.clone(),
+        level: level_of(meta.level),
+        tags: meta.tags.clone(),
+        agent_id,
+        event_id,
+        ts,
+    }
+}

@@ -1,0 +1,118 @@
+//! A worker over the real in-memory bus and a real SQLite store: events are stored once,
+//! detections become aggregated alerts, redelivery changes nothing, bad messages are dropped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dozor_bus::{BusConfig, MemoryConfig};
+use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
+use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet};
+use dozor_store::{AlertQuery, StoreConfig, sqlite::SqliteConfig};
+use serde_json::json;
+
+const RULE: &str = "title: Whoami
+id: 6b2e0a4c-0000-4000-8000-000000000001
+level: medium
+tags: [attack.discovery, attack.t1033]
+logsource: {product: windows, category: process_creation}
+detection:
+    sel:
+        Image|endswith: '\\whoami.exe'
+    condition: sel
+";
+
+fn detector() -> Detector {
+    let mut set = RuleSet::default();
+    set.add_text(Path::new("whoami.yml"), RULE, &LoadOptions::default());
+    Detector::build(set, &EngineOptions::default(), &DetectorOptions::default()).0
+}
+
+fn event(n: u32, image: &str) -> serde_json::Value {
+    json!({
+        "@timestamp": format!("2026-04-17T05:24:{:02}.000Z", n % 60),
+        "event": {"id": format!("01900000-0000-7000-8000-{:012}", n), "kind": "event", "category": ["process"],
+                  "ingested": "2026-04-17T05:25:00.000Z"},
+        "agent": {"id": "agent-1"},
+        "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+                   "event_data": {"Image": image, "CommandLine": "whoami /all"}},
+    })
+}
+
+#[tokio::test]
+async fn events_are_stored_once_and_detections_become_one_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(dir.path())))
+        .await
+        .expect("store");
+    let bus = dozor_bus::connect(&BusConfig::Memory(MemoryConfig {
+        max_messages: 100,
+        max_bytes: 0,
+        visibility_timeout: Duration::from_millis(200),
+    }))
+    .await
+    .expect("bus");
+    let (notices, mut rx) = tokio::sync::broadcast::channel(16);
+    let stats = Arc::new(PipelineStats::default());
+    let worker = Worker::new(
+        bus.clone(),
+        store.clone(),
+        None,
+        detector(),
+        PipelineOptions::default(),
+        notices,
+        stats.clone(),
+    );
+
+    let batch = json!([
+        event(1, "C:\\Windows\\System32\\whoami.exe"),
+        event(2, "C:\\Windows\\notepad.exe"),
+        event(3, "C:\\Windows\\System32\\whoami.exe")
+    ]);
+    let payload = Bytes::from(serde_json::to_vec(&batch).expect("json"));
+    bus.publish(payload.clone()).await.expect("publish");
+    bus.publish(Bytes::from_static(b"{not json"))
+        .await
+        .expect("publish");
+    let mut processed = 0;
+    while processed < 3 {
+        processed += worker.process_once().await.expect("cycle");
+    }
+    assert_eq!(store.count_events(None, None).await.expect("count"), 3);
+    let alerts = store
+        .list_alerts(&AlertQuery::default())
+        .await
+        .expect("alerts");
+    assert_eq!(
+        alerts.alerts.len(),
+        1,
+        "two detections on one agent fold into one alert"
+    );
+    let alert = &alerts.alerts[0];
+    assert_eq!(alert.count, 2);
+    assert_eq!(alert.rule_title, "Whoami");
+    assert!(alert.tags.contains(&"attack.t1033".to_owned()));
+    let notice = rx.try_recv().expect("a notice for the alert");
+    assert_eq!(notice.change, "created");
+
+    // The same batch again (a redelivery after a crash): nothing changes.
+    bus.publish(payload).await.expect("publish");
+    while worker.process_once().await.expect("cycle") == 0 {}
+    assert_eq!(store.count_events(None, None).await.expect("count"), 3);
+    let alerts = store
+        .list_alerts(&AlertQuery::default())
+        .await
+        .expect("alerts");
+    assert_eq!(
+        alerts.alerts[0].count, 2,
+        "a redelivered batch does not count detections twice"
+    );
+    assert_eq!(
+        stats
+            .bad_messages
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(bus.depth().await.expect("depth"), 0, "everything acked");
+}

@@ -1,0 +1,252 @@
+//! Logic shared by both backends (no SQL dialect specifics beyond the builder).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use crate::cursor;
+use crate::error::{Result, StoreError};
+use crate::query::sql::{Param, SqlBuilder};
+use crate::types::*;
+
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Detections grouped for a batch: (rule id, event id) pairs deduplicated, only events in
+/// `inserted`, sorted by event time (then rule id). Returns them and the skipped count.
+pub(crate) fn batch_detections<'a>(
+    detections: &'a [Detection],
+    inserted: &HashSet<Uuid>,
+) -> (Vec<&'a Detection>, usize) {
+    let mut seen = HashSet::new();
+    let mut keep: Vec<&Detection> = detections
+        .iter()
+        .filter(|d| inserted.contains(&d.event_id) && seen.insert((d.rule_id.as_str(), d.event_id)))
+        .collect();
+    keep.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.rule_id.cmp(&b.rule_id)));
+    let skipped = detections.len() - keep.len();
+    (keep, skipped)
+}
+
+/// Accumulates the alerts a batch touched (first-touch order, final state).
+#[derive(Default)]
+pub(crate) struct BatchAlerts {
+    order: Vec<i64>,
+    map: HashMap<i64, DetectionOutcome>,
+    rules: BTreeMap<String, (i64, i64)>,
+}
+
+impl BatchAlerts {
+    pub(crate) fn add(&mut self, o: DetectionOutcome, ts: i64) {
+        let r = self.rules.entry(o.alert.rule_id.clone()).or_insert((0, ts));
+        r.0 += 1;
+        r.1 = r.1.max(ts);
+        match self.map.get_mut(&o.alert.id) {
+            Some(prev) => prev.alert = o.alert,
+            None => {
+                self.order.push(o.alert.id);
+                self.map.insert(o.alert.id, o);
+            }
+        }
+    }
+
+    /// (rule id, hits, latest hit time).
+    pub(crate) fn rule_hits(&self) -> impl Iterator<Item = (&str, i64, i64)> {
+        self.rules.iter().map(|(k, (n, t))| (k.as_str(), *n, *t))
+    }
+
+    pub(crate) fn finish(mut self, report: &mut BatchReport) {
+        for id in self.order {
+            if let Some(o) = self.map.remove(&id) {
+                match o.change {
+                    AlertChange::Created => report.alerts_created += 1,
+                    AlertChange::Updated => report.alerts_updated += 1,
+                }
+                report.alerts.push(o);
+            }
+        }
+    }
+}
+
+pub(crate) fn validate_detection(d: &Detection) -> Result<()> {
+    if d.rule_id.trim().is_empty() {
+        return Err(StoreError::InvalidArgument(
+            "detection has an empty rule_id".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn histogram_buckets(hq: &HistogramQuery) -> Result<usize> {
+    if hq.bucket_ms <= 0 {
+        return Err(StoreError::InvalidArgument(
+            "histogram bucket must be > 0 ms".into(),
+        ));
+    }
+    if hq.to <= hq.from {
+        return Err(StoreError::InvalidArgument(
+            "histogram range is empty (to <= from)".into(),
+        ));
+    }
+    let span = hq.to.saturating_sub(hq.from);
+    let n = span / hq.bucket_ms + i64::from(span % hq.bucket_ms != 0);
+    if n > MAX_HISTOGRAM_BUCKETS {
+        return Err(StoreError::InvalidArgument(format!(
+            "histogram would have {n} buckets (max {MAX_HISTOGRAM_BUCKETS})"
+        )));
+    }
+    Ok(n as usize)
+}
+
+pub(crate) fn fill_histogram(hq: &HistogramQuery, counts: Vec<u64>) -> Vec<HistogramBucket> {
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, count)| HistogramBucket {
+            start: hq.from + i as i64 * hq.bucket_ms,
+            count,
+        })
+        .collect()
+}
+
+pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) -> Result<()> {
+    if !aq.statuses.is_empty() {
+        b.push(" AND status IN (");
+        for (i, s) in aq.statuses.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.push_bind(Param::Text(s.as_str().to_owned()));
+        }
+        b.push(")");
+    }
+    if let Some(min) = aq.min_level {
+        b.push(" AND level IN (");
+        for (i, l) in Level::ALL.iter().filter(|l| **l >= min).enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.push_bind(Param::Text(l.as_str().to_owned()));
+        }
+        b.push(")");
+    }
+    for (col, v) in [
+        ("rule_id", &aq.rule_id),
+        ("agent_id", &aq.agent_id),
+        ("assignee", &aq.assignee),
+    ] {
+        if let Some(v) = v {
+            b.push(" AND ")
+                .push(col)
+                .push(" = ")
+                .push_bind(Param::Text(v.clone()));
+        }
+    }
+    if let Some(from) = aq.from {
+        b.push(" AND last_seen >= ").push_bind(Param::Int(from));
+    }
+    if let Some(to) = aq.to {
+        b.push(" AND last_seen < ").push_bind(Param::Int(to));
+    }
+    if let Some(c) = &aq.cursor {
+        let (last_seen, id) = cursor::decode_alert(c)?;
+        b.push(" AND (last_seen, id) < (")
+            .push_bind(Param::Int(last_seen))
+            .push(", ")
+            .push_bind(Param::Int(id))
+            .push(")");
+    }
+    Ok(())
+}
+
+pub(crate) fn alert_page(alerts: &mut Vec<Alert>, limit: u32) -> AlertPage {
+    let next_cursor = if alerts.len() > limit as usize {
+        alerts.truncate(limit as usize);
+        alerts
+            .last()
+            .map(|a| cursor::encode_alert(a.last_seen, a.id))
+    } else {
+        None
+    };
+    AlertPage {
+        alerts: std::mem::take(alerts),
+        next_cursor,
+    }
+}
+
+pub(crate) fn audit_filters(b: &mut SqlBuilder, aq: &AuditQuery) {
+    if let Some(from) = aq.from {
+        b.push(" AND at >= ").push_bind(Param::Int(from));
+    }
+    if let Some(to) = aq.to {
+        b.push(" AND at < ").push_bind(Param::Int(to));
+    }
+    if let Some(a) = &aq.actor {
+        b.push(" AND actor = ").push_bind(Param::Text(a.clone()));
+    }
+    if let Some(a) = &aq.action {
+        b.push(" AND action = ").push_bind(Param::Text(a.clone()));
+    }
+    if let Some(id) = aq.before_id {
+        b.push(" AND id < ").push_bind(Param::Int(id));
+    }
+    b.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(Param::Int(i64::from(clamp_limit(aq.limit))));
+}
+
+pub(crate) fn check_transition(id: i64, from: AlertStatus, to: AlertStatus) -> Result<()> {
+    if from.can_change_to(to) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidTransition {
+            id,
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+    }
+}
+
+pub(crate) fn validate_comment(body: &str) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(StoreError::InvalidArgument("comment is empty".into()));
+    }
+    if body.len() > 64 * 1024 {
+        return Err(StoreError::InvalidArgument(
+            "comment is longer than 64 KiB".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_token_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(StoreError::InvalidArgument(
+            "token name must be 1..200 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn token_usable(info: &TokenInfo, now: i64) -> bool {
+    info.revoked_at.is_none() && info.expires_at.is_none_or(|e| e > now)
+}
+
+pub(crate) fn fill_stats(
+    stats: &mut StoreStats,
+    by_status: Vec<(String, i64)>,
+    by_level: Vec<(String, i64)>,
+) -> Result<()> {
+    for (s, n) in by_status {
+        let s = AlertStatus::from_str(&s).map_err(|e| corrupt("alert status", e))?;
+        stats.alerts_by_status.insert(s, n.max(0) as u64);
+    }
+    let mut levels = BTreeMap::new();
+    for (l, n) in by_level {
+        let l = Level::from_str(&l).map_err(|e| corrupt("alert level", e))?;
+        levels.insert(l, n.max(0) as u64);
+    }
+    stats.open_alerts_by_level.extend(levels);
+    Ok(())
+}

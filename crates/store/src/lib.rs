@@ -1,0 +1,194 @@
+//! Dozor storage: one async [`Store`] trait, two backends.
+//!
+//! * [`sqlite::SqliteStore`] — embedded default: one database file in a data directory, WAL,
+//!   one writer connection plus a reader pool.
+//! * [`postgres::PgStore`] — PostgreSQL for scale: `jsonb` documents, several workers may share it.
+//!
+//! Both apply their embedded migrations on open. The server holds an `Arc<dyn Store>` made by
+//! [`open`]. All times are milliseconds since the Unix epoch (UTC).
+//!
+//! The pipeline worker commits a whole bus batch with [`Store::store_batch`]: events are inserted
+//! idempotently by id and a detection is folded into the alerts only if its event was new, all in
+//! one transaction — so a redelivered batch changes nothing and the bus message is acked after
+//! the commit.
+
+#![warn(missing_docs)]
+
+mod common;
+mod cursor;
+mod derive;
+pub mod error;
+pub mod postgres;
+pub mod query;
+pub mod sqlite;
+mod token;
+pub mod types;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use error::{Result, StoreError};
+pub use token::TOKEN_PREFIX;
+pub use types::*;
+
+/// The storage the server talks to. Implemented by [`sqlite::SqliteStore`] and
+/// [`postgres::PgStore`]; the behaviour is the same on both (one test suite runs against both).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    // ------------------------------------------------------------ events
+
+    /// Inserts events idempotently by id (`ON CONFLICT DO NOTHING`), in one transaction.
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<InsertReport>;
+
+    /// One event by id.
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>>;
+
+    /// Searches events, newest first, with keyset pagination.
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage>;
+
+    /// Events per time bucket over `[from, to)` (every bucket present, empty ones with 0).
+    async fn event_histogram(&self, query: &HistogramQuery) -> Result<Vec<HistogramBucket>>;
+
+    /// Events with `from <= ts < to` (both optional).
+    async fn count_events(&self, from: Option<i64>, to: Option<i64>) -> Result<u64>;
+
+    // ------------------------------------------------------------ pipeline
+
+    /// Commits one pipeline batch atomically: inserts the events idempotently, then records
+    /// each detection whose event was newly inserted by this call (in event-time order) into
+    /// the alerts (see [`Store::record_detection`]) and bumps its rule's state. Detections
+    /// whose event was a duplicate, is not in `events`, or that repeat a (rule, event) pair
+    /// are skipped — so storing the same batch again changes nothing.
+    async fn store_batch(
+        &self,
+        events: &[NewEvent],
+        detections: &[Detection],
+        window: Duration,
+    ) -> Result<BatchReport>;
+
+    // ------------------------------------------------------------ alerts
+
+    /// Folds a detection into the open alert (status new or acknowledged) of the same rule and
+    /// agent whose `[first_seen - window, last_seen + window]` contains the detection's time
+    /// (the latest such alert), or opens a new alert. Bumps the rule's hit count. Not
+    /// idempotent by itself: the pipeline uses [`Store::store_batch`].
+    async fn record_detection(
+        &self,
+        detection: &Detection,
+        window: Duration,
+    ) -> Result<DetectionOutcome>;
+
+    /// One alert.
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
+
+    /// Alerts, newest `last_seen` first, with keyset pagination.
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage>;
+
+    /// Moves an alert through the workflow (see [`AlertStatus::can_change_to`]) and records
+    /// the step in its history.
+    async fn set_alert_status(
+        &self,
+        id: i64,
+        to: AlertStatus,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Alert>;
+
+    /// Sets or clears the assignee.
+    async fn assign_alert(&self, id: i64, assignee: Option<&str>) -> Result<Alert>;
+
+    /// Adds a comment to an alert.
+    async fn add_comment(&self, alert_id: i64, author: &str, body: &str) -> Result<Comment>;
+
+    /// An alert's comments, oldest first.
+    async fn comments(&self, alert_id: i64) -> Result<Vec<Comment>>;
+
+    /// An alert's status changes, oldest first.
+    async fn status_history(&self, alert_id: i64) -> Result<Vec<StatusChange>>;
+
+    // ------------------------------------------------------------ rules
+
+    /// Enables or disables a rule (creating its state row if needed).
+    async fn set_rule_enabled(&self, rule_id: &str, enabled: bool) -> Result<RuleState>;
+
+    /// A rule's state, `None` if it never fired and was never toggled.
+    async fn rule_state(&self, rule_id: &str) -> Result<Option<RuleState>>;
+
+    /// Every rule state, by rule id.
+    async fn list_rule_states(&self) -> Result<Vec<RuleState>>;
+
+    // ------------------------------------------------------------ tokens
+
+    /// Creates an API token; the plaintext secret is returned only here.
+    async fn create_token(&self, token: &NewToken) -> Result<CreatedToken>;
+
+    /// The token a presented secret belongs to, if it exists, is not revoked and not expired.
+    /// Records the use (at most once a minute per token).
+    async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>>;
+
+    /// Revokes a token; `false` if no such (unrevoked) token.
+    async fn revoke_token(&self, id: i64) -> Result<bool>;
+
+    /// Every token (never the secrets), by id.
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+
+    // ------------------------------------------------------------ audit
+
+    /// Appends to the audit log (which cannot be changed or deleted through SQL either).
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
+
+    /// Reads the audit log, newest first.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    // ------------------------------------------------------------ retention, stats
+
+    /// Deletes events with `ts < cutoff` and closed alerts with `last_seen < cutoff` (with
+    /// their comments and history), in short chunks so writers are never blocked for long.
+    async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport>;
+
+    /// Counts for the API and metrics.
+    async fn stats(&self) -> Result<StoreStats>;
+
+    /// Closes the connections (waits for running operations).
+    async fn close(&self);
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// Embedded SQLite.
+    Sqlite(sqlite::SqliteConfig),
+    /// PostgreSQL.
+    Postgres(postgres::PgConfig),
+}
+
+impl StoreConfig {
+    /// `postgres://…` / `postgresql://…` → PostgreSQL; `sqlite:DIR` or a plain path → SQLite
+    /// in that data directory.
+    pub fn from_location(location: &str) -> Self {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            StoreConfig::Postgres(postgres::PgConfig::new(location))
+        } else {
+            let dir = location
+                .strip_prefix("sqlite://")
+                .or_else(|| location.strip_prefix("sqlite:"))
+                .unwrap_or(location);
+            StoreConfig::Sqlite(sqlite::SqliteConfig::new(PathBuf::from(dir)))
+        }
+    }
+}
+
+/// Opens (creating and migrating as needed) the configured store.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
+    Ok(match config {
+        StoreConfig::Sqlite(c) => Arc::new(sqlite::SqliteStore::open(c).await?),
+        StoreConfig::Postgres(c) => Arc::new(postgres::PgStore::open(c).await?),
+    })
+}

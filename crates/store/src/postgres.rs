@@ -1,0 +1,998 @@
+//! PostgreSQL backend: `jsonb` documents, bulk inserts through `UNNEST`, several worker
+//! processes may share one database (alert aggregation takes a transaction-scoped advisory lock
+//! per rule and agent, so concurrent batches never open two alerts for the same repeat).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row, SqlSafeStr};
+use tracing::{debug, info};
+use uuid::Uuid;
+
+use crate::common::*;
+use crate::derive::derive;
+use crate::error::{Result, StoreError};
+use crate::query::sql::{Dialect, Param, SqlBuilder};
+use crate::types::*;
+use crate::{Store, cursor, query, token};
+
+const INSERT_CHUNK: usize = 1000;
+const PURGE_CHUNK: i64 = 10_000;
+const TOKEN_TOUCH_MS: i64 = 60_000;
+
+/// PostgreSQL settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    /// `postgres://user@host:port/db?...`
+    pub url: String,
+    /// Keep all tables in this schema (created if missing; sets `search_path`). Lower-case
+    /// letters, digits and `_`, starting with a letter or `_`.
+    pub schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long an operation waits for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl PgConfig {
+    /// Defaults for a URL.
+    pub fn new(url: &str) -> Self {
+        PgConfig {
+            url: url.to_owned(),
+            schema: None,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        AssertSqlSafe(include_str!("../migrations/postgres/0001_init.sql")).into_sql_str(),
+        false,
+    )])
+}
+
+type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
+
+fn q(sql: &'static str) -> Query {
+    sqlx::query(sql)
+}
+
+fn dynamic(b: SqlBuilder) -> Query {
+    let mut query = sqlx::query(AssertSqlSafe(b.sql));
+    for p in b.params {
+        query = match p {
+            Param::Text(s) => query.bind(s),
+            Param::Int(i) => query.bind(i),
+            Param::Real(f) => query.bind(f),
+            Param::Uuid(u) => query.bind(u),
+            Param::TextArray(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// Whether a schema name is a plain lower-case identifier (it is spliced into DDL).
+pub fn valid_schema_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
+}
+
+/// PostgreSQL text cannot hold NUL: replace it (in strings and keys) with U+FFFD.
+fn strip_nul(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(map);
+                for (k, mut val) in old {
+                    strip_nul(&mut val);
+                    map.insert(k.replace('\0', "\u{FFFD}"), val);
+                }
+            } else {
+                map.values_mut().for_each(strip_nul);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn no_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+fn event_from_row(row: &PgRow) -> Result<StoredEvent> {
+    let Json(doc): Json<Value> = row.try_get("doc")?;
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        ts: row.try_get("ts")?,
+        received_at: row.try_get("received_at")?,
+        agent_id: row.try_get("agent_id")?,
+        doc,
+    })
+}
+
+const ALERT_COLS: &str = "id, rule_id, rule_title, level, tags, agent_id, first_seen, last_seen, \
+    count, event_ids, status, assignee, created_at, updated_at";
+
+fn alert_from_row(row: &PgRow) -> Result<Alert> {
+    let level: String = row.try_get("level")?;
+    let status: String = row.try_get("status")?;
+    Ok(Alert {
+        id: row.try_get("id")?,
+        rule_id: row.try_get("rule_id")?,
+        rule_title: row.try_get("rule_title")?,
+        level: Level::from_str(&level).map_err(|e| corrupt("alert level", e))?,
+        tags: row.try_get("tags")?,
+        agent_id: row.try_get("agent_id")?,
+        first_seen: row.try_get("first_seen")?,
+        last_seen: row.try_get("last_seen")?,
+        count: row.try_get("count")?,
+        event_ids: row.try_get("event_ids")?,
+        status: AlertStatus::from_str(&status).map_err(|e| corrupt("alert status", e))?,
+        assignee: row.try_get("assignee")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn rule_from_row(row: &PgRow) -> Result<RuleState> {
+    Ok(RuleState {
+        rule_id: row.try_get("rule_id")?,
+        enabled: row.try_get("enabled")?,
+        hit_count: row.try_get("hit_count")?,
+        last_hit: row.try_get("last_hit")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const TOKEN_COLS: &str = "id, name, role, created_at, expires_at, last_used_at, revoked_at";
+
+fn token_from_row(row: &PgRow) -> Result<TokenInfo> {
+    let role: String = row.try_get("role")?;
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::from_str(&role).map_err(|e| corrupt("token role", e))?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn audit_from_row(row: &PgRow) -> Result<AuditEntry> {
+    let Json(details): Json<Value> = row.try_get("details")?;
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        details,
+    })
+}
+
+fn comment_from_row(row: &PgRow) -> Result<Comment> {
+    Ok(Comment {
+        id: row.try_get("id")?,
+        alert_id: row.try_get("alert_id")?,
+        author: row.try_get("author")?,
+        body: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn change_from_row(row: &PgRow) -> Result<StatusChange> {
+    let from: String = row.try_get("from_status")?;
+    let to: String = row.try_get("to_status")?;
+    Ok(StatusChange {
+        id: row.try_get("id")?,
+        alert_id: row.try_get("alert_id")?,
+        actor: row.try_get("actor")?,
+        from: AlertStatus::from_str(&from).map_err(|e| corrupt("history status", e))?,
+        to: AlertStatus::from_str(&to).map_err(|e| corrupt("history status", e))?,
+        note: row.try_get("note")?,
+        changed_at: row.try_get("changed_at")?,
+    })
+}
+
+/// Advisory-lock key of one (rule, agent) aggregation slot.
+fn aggregation_lock_key(rule_id: &str, agent_id: Option<&str>) -> i64 {
+    let mut h = Sha256::new();
+    h.update(b"dozor-alert\x1f");
+    h.update(rule_id.as_bytes());
+    match agent_id {
+        Some(a) => {
+            h.update(b"\x1f");
+            h.update(a.as_bytes());
+        }
+        None => h.update(b"\x1e"),
+    }
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}
+
+impl PgStore {
+    /// Connects, creates the schema if configured, applies migrations.
+    pub async fn open(config: &PgConfig) -> Result<Self> {
+        let mut options = PgConnectOptions::from_str(&config.url)?;
+        if let Some(schema) = &config.schema {
+            if !valid_schema_name(schema) {
+                return Err(StoreError::InvalidArgument(format!(
+                    "schema name {schema:?} must be a lower-case identifier"
+                )));
+            }
+            let mut conn = options.connect().await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&mut conn)
+            .await?;
+            conn.close().await?;
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        migrator().run(&pool).await?;
+        info!(schema = ?config.schema, "postgres store open");
+        Ok(PgStore { pool })
+    }
+
+    /// The connection pool (for callers that need raw access, e.g. tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn insert_events_tx(
+        conn: &mut PgConnection,
+        events: &[NewEvent],
+    ) -> Result<HashSet<Uuid>> {
+        // Insert in id order so concurrent batches with overlapping ids cannot deadlock.
+        let mut sorted: Vec<&NewEvent> = events.iter().collect();
+        sorted.sort_by_key(|e| e.id);
+        let mut inserted = HashSet::with_capacity(events.len());
+        for chunk in sorted.chunks(INSERT_CHUNK) {
+            let n = chunk.len();
+            let mut ids = Vec::with_capacity(n);
+            let mut ts = Vec::with_capacity(n);
+            let mut received = Vec::with_capacity(n);
+            let mut agents: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut kinds: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut categories: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut actions: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut codes: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut docs: Vec<String> = Vec::with_capacity(n);
+            for e in chunk {
+                let mut text = serde_json::to_string(&e.doc)
+                    .map_err(|err| StoreError::InvalidArgument(format!("JSON: {err}")))?;
+                let d = if text.contains("\\u0000") {
+                    let mut doc = e.doc.clone();
+                    strip_nul(&mut doc);
+                    text = serde_json::to_string(&doc)
+                        .map_err(|err| StoreError::InvalidArgument(format!("JSON: {err}")))?;
+                    derive(&doc)
+                } else {
+                    derive(&e.doc)
+                };
+                ids.push(e.id);
+                ts.push(e.ts);
+                received.push(e.received_at);
+                agents.push(e.agent_id.as_deref().map(no_nul));
+                kinds.push(d.kind);
+                categories.push(
+                    (!d.categories.is_empty())
+                        .then(|| serde_json::to_string(&d.categories).unwrap_or_default()),
+                );
+                actions.push(d.action);
+                codes.push(d.code);
+                docs.push(text);
+            }
+            let rows = q("INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, doc) \
+                 SELECT u.id, u.ts, u.received_at, u.agent_id, u.kind, \
+                   CASE WHEN u.category IS NULL THEN NULL \
+                     ELSE ARRAY(SELECT jsonb_array_elements_text(u.category::jsonb)) END, \
+                   u.action, u.code, u.doc::jsonb \
+                 FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
+                   $7::text[], $8::text[], $9::text[]) \
+                   AS u(id, ts, received_at, agent_id, kind, category, action, code, doc) \
+                 ON CONFLICT (id) DO NOTHING RETURNING id")
+            .bind(ids)
+            .bind(ts)
+            .bind(received)
+            .bind(agents)
+            .bind(kinds)
+            .bind(categories)
+            .bind(actions)
+            .bind(codes)
+            .bind(docs)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                inserted.insert(row.try_get::<Uuid, _>(0)?);
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// Takes the aggregation locks of these detections, in key order (no deadlocks).
+    async fn lock_slots_tx(conn: &mut PgConnection, detections: &[&Detection]) -> Result<()> {
+        let mut keys: Vec<i64> = detections
+            .iter()
+            .map(|d| aggregation_lock_key(&d.rule_id, d.agent_id.as_deref()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            q("SELECT pg_advisory_xact_lock($1)")
+                .bind(k)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn record_tx(
+        conn: &mut PgConnection,
+        d: &Detection,
+        window_ms: i64,
+        now: i64,
+    ) -> Result<DetectionOutcome> {
+        validate_detection(d)?;
+        let rule_id = no_nul(&d.rule_id);
+        let agent_id = d.agent_id.as_deref().map(no_nul);
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM alerts WHERE rule_id = $1 AND agent_id IS NOT DISTINCT FROM $2 \
+             AND status IN ('new', 'acknowledged') AND last_seen >= $3 AND first_seen <= $4 \
+             ORDER BY last_seen DESC, id DESC LIMIT 1 FOR UPDATE",
+        )
+        .bind(&rule_id)
+        .bind(&agent_id)
+        .bind(d.ts.saturating_sub(window_ms))
+        .bind(d.ts.saturating_add(window_ms))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = open {
+            let sql = format!(
+                "UPDATE alerts SET count = count + 1, first_seen = LEAST(first_seen, $1), \
+                 last_seen = GREATEST(last_seen, $1), \
+                 event_ids = CASE WHEN cardinality(event_ids) < $2 \
+                   THEN array_append(event_ids, $3) ELSE event_ids END, \
+                 updated_at = $4 WHERE id = $5 RETURNING {ALERT_COLS}"
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(d.ts)
+                .bind(MAX_ALERT_EVENT_IDS as i64)
+                .bind(d.event_id)
+                .bind(now)
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+            return Ok(DetectionOutcome {
+                change: AlertChange::Updated,
+                alert: alert_from_row(&row)?,
+            });
+        }
+        let tags: Vec<String> = d.tags.iter().map(|t| no_nul(t)).collect();
+        let sql = format!(
+            "INSERT INTO alerts (rule_id, rule_title, level, tags, agent_id, first_seen, last_seen, \
+             count, event_ids, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 1, ARRAY[$7]::uuid[], 'new', $8, $8) RETURNING {ALERT_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(&rule_id)
+            .bind(no_nul(&d.rule_title))
+            .bind(d.level.as_str())
+            .bind(tags)
+            .bind(&agent_id)
+            .bind(d.ts)
+            .bind(d.event_id)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(DetectionOutcome {
+            change: AlertChange::Created,
+            alert: alert_from_row(&row)?,
+        })
+    }
+
+    async fn bump_rule_tx(
+        conn: &mut PgConnection,
+        rule_id: &str,
+        hits: i64,
+        last_hit: i64,
+        now: i64,
+    ) -> Result<()> {
+        q(
+            "INSERT INTO rule_state (rule_id, enabled, hit_count, last_hit, updated_at) \
+           VALUES ($1, TRUE, $2, $3, $4) ON CONFLICT (rule_id) DO UPDATE SET \
+           hit_count = rule_state.hit_count + excluded.hit_count, \
+           last_hit = GREATEST(rule_state.last_hit, excluded.last_hit), \
+           updated_at = excluded.updated_at",
+        )
+        .bind(no_nul(rule_id))
+        .bind(hits)
+        .bind(last_hit)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    fn event_filters(
+        b: &mut SqlBuilder,
+        from: Option<i64>,
+        to: Option<i64>,
+        agent_id: Option<&str>,
+        query_text: Option<&str>,
+    ) -> Result<()> {
+        b.push(" WHERE TRUE");
+        if let Some(from) = from {
+            b.push(" AND e.ts >= ").push_bind(Param::Int(from));
+        }
+        if let Some(to) = to {
+            b.push(" AND e.ts < ").push_bind(Param::Int(to));
+        }
+        if let Some(agent) = agent_id {
+            b.push(" AND e.agent_id = ")
+                .push_bind(Param::Text(no_nul(agent)));
+        }
+        if let Some(expr) = query_text.map(query::parse).transpose()?.flatten() {
+            b.push(" AND ");
+            b.push_expr(&expr);
+        }
+        Ok(())
+    }
+}
+
+/// Text parameters must not contain NUL on PostgreSQL.
+fn clean_params(b: &mut SqlBuilder) {
+    for p in &mut b.params {
+        match p {
+            Param::Text(s) if s.contains('\0') => *s = no_nul(s),
+            Param::TextArray(v) => v.iter_mut().for_each(|s| *s = no_nul(s)),
+            _ => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<InsertReport> {
+        if events.is_empty() {
+            return Ok(InsertReport::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        let inserted = Self::insert_events_tx(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(InsertReport {
+            inserted: inserted.len(),
+            duplicates: events.len() - inserted.len(),
+        })
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>> {
+        let row = q("SELECT id, ts, received_at, agent_id, doc FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage> {
+        let limit = clamp_limit(query.limit);
+        let mut b = SqlBuilder::new(Dialect::Postgres);
+        b.push("SELECT e.id, e.ts, e.received_at, e.agent_id, e.doc FROM events e");
+        Self::event_filters(
+            &mut b,
+            query.from,
+            query.to,
+            query.agent_id.as_deref(),
+            query.query.as_deref(),
+        )?;
+        if let Some(c) = &query.cursor {
+            let (ts, id) = cursor::decode_event(c)?;
+            b.push(" AND (e.ts, e.id) < (")
+                .push_bind(Param::Int(ts))
+                .push(", ")
+                .push_bind(Param::Uuid(id))
+                .push(")");
+        }
+        b.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
+            .push_bind(Param::Int(i64::from(limit) + 1));
+        clean_params(&mut b);
+        let rows = dynamic(b).fetch_all(&self.pool).await?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| cursor::encode_event(e.ts, e.id))
+        } else {
+            None
+        };
+        Ok(EventPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    async fn event_histogram(&self, hq: &HistogramQuery) -> Result<Vec<HistogramBucket>> {
+        let n = histogram_buckets(hq)?;
+        let mut b = SqlBuilder::new(Dialect::Postgres);
+        b.push("SELECT (e.ts - ")
+            .push_bind(Param::Int(hq.from))
+            .push(") / ")
+            .push_bind(Param::Int(hq.bucket_ms))
+            .push(" AS b, count(*) AS n FROM events e");
+        Self::event_filters(
+            &mut b,
+            Some(hq.from),
+            Some(hq.to),
+            hq.agent_id.as_deref(),
+            hq.query.as_deref(),
+        )?;
+        b.push(" GROUP BY b");
+        clean_params(&mut b);
+        let rows = dynamic(b).fetch_all(&self.pool).await?;
+        let mut counts = vec![0u64; n];
+        for row in rows {
+            let i: i64 = row.try_get("b")?;
+            let c: i64 = row.try_get("n")?;
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                *slot = c.max(0) as u64;
+            }
+        }
+        Ok(fill_histogram(hq, counts))
+    }
+
+    async fn count_events(&self, from: Option<i64>, to: Option<i64>) -> Result<u64> {
+        let mut b = SqlBuilder::new(Dialect::Postgres);
+        b.push("SELECT count(*) FROM events e");
+        Self::event_filters(&mut b, from, to, None, None)?;
+        let n: i64 = dynamic(b).fetch_one(&self.pool).await?.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn store_batch(
+        &self,
+        events: &[NewEvent],
+        detections: &[Detection],
+        window: Duration,
+    ) -> Result<BatchReport> {
+        let window_ms = duration_ms(window);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let inserted = Self::insert_events_tx(&mut tx, events).await?;
+        let (todo, skipped) = batch_detections(detections, &inserted);
+        let mut report = BatchReport {
+            inserted: inserted.len(),
+            duplicates: events.len() - inserted.len(),
+            detections_recorded: todo.len(),
+            detections_skipped: skipped,
+            ..BatchReport::default()
+        };
+        Self::lock_slots_tx(&mut tx, &todo).await?;
+        let mut alerts = BatchAlerts::default();
+        for d in todo {
+            let o = Self::record_tx(&mut tx, d, window_ms, now).await?;
+            alerts.add(o, d.ts);
+        }
+        for (rule, hits, last) in alerts.rule_hits() {
+            Self::bump_rule_tx(&mut tx, rule, hits, last, now).await?;
+        }
+        tx.commit().await?;
+        alerts.finish(&mut report);
+        debug!(
+            inserted = report.inserted,
+            duplicates = report.duplicates,
+            alerts_created = report.alerts_created,
+            alerts_updated = report.alerts_updated,
+            "batch stored"
+        );
+        Ok(report)
+    }
+
+    async fn record_detection(
+        &self,
+        detection: &Detection,
+        window: Duration,
+    ) -> Result<DetectionOutcome> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        Self::lock_slots_tx(&mut tx, &[detection]).await?;
+        let o = Self::record_tx(&mut tx, detection, duration_ms(window), now).await?;
+        Self::bump_rule_tx(&mut tx, &detection.rule_id, 1, detection.ts, now).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>> {
+        let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    async fn list_alerts(&self, aq: &AlertQuery) -> Result<AlertPage> {
+        let limit = clamp_limit(aq.limit);
+        let mut b = SqlBuilder::new(Dialect::Postgres);
+        b.push("SELECT ")
+            .push(ALERT_COLS)
+            .push(" FROM alerts WHERE TRUE");
+        alert_filters(&mut b, aq)?;
+        b.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
+            .push_bind(Param::Int(i64::from(limit) + 1));
+        clean_params(&mut b);
+        let rows = dynamic(b).fetch_all(&self.pool).await?;
+        let mut alerts = rows
+            .iter()
+            .map(alert_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(alert_page(&mut alerts, limit))
+    }
+
+    async fn set_alert_status(
+        &self,
+        id: i64,
+        to: AlertStatus,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Alert> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM alerts WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let from = current
+            .ok_or_else(|| StoreError::NotFound(format!("alert {id}")))
+            .and_then(|s| AlertStatus::from_str(&s).map_err(|e| corrupt("alert status", e)))?;
+        check_transition(id, from, to)?;
+        let sql = format!(
+            "UPDATE alerts SET status = $1, updated_at = $2 WHERE id = $3 RETURNING {ALERT_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        q("INSERT INTO alert_status_history (alert_id, actor, from_status, to_status, note, changed_at) \
+           VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(no_nul(actor))
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(note.map(no_nul))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        alert_from_row(&row)
+    }
+
+    async fn assign_alert(&self, id: i64, assignee: Option<&str>) -> Result<Alert> {
+        let sql = format!(
+            "UPDATE alerts SET assignee = $1, updated_at = $2 WHERE id = $3 RETURNING {ALERT_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(assignee.map(no_nul))
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => alert_from_row(&r),
+            None => Err(StoreError::NotFound(format!("alert {id}"))),
+        }
+    }
+
+    async fn add_comment(&self, alert_id: i64, author: &str, body: &str) -> Result<Comment> {
+        validate_comment(body)?;
+        let row = q(
+            "INSERT INTO alert_comments (alert_id, author, body, created_at) \
+                     SELECT id, $2, $3, $4 FROM alerts WHERE id = $1 \
+                     RETURNING id, alert_id, author, body, created_at",
+        )
+        .bind(alert_id)
+        .bind(no_nul(author))
+        .bind(no_nul(body))
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => comment_from_row(&r),
+            None => Err(StoreError::NotFound(format!("alert {alert_id}"))),
+        }
+    }
+
+    async fn comments(&self, alert_id: i64) -> Result<Vec<Comment>> {
+        q("SELECT id, alert_id, author, body, created_at FROM alert_comments WHERE alert_id = $1 ORDER BY id")
+            .bind(alert_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(comment_from_row)
+            .collect()
+    }
+
+    async fn status_history(&self, alert_id: i64) -> Result<Vec<StatusChange>> {
+        q(
+            "SELECT id, alert_id, actor, from_status, to_status, note, changed_at \
+           FROM alert_status_history WHERE alert_id = $1 ORDER BY id",
+        )
+        .bind(alert_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(change_from_row)
+        .collect()
+    }
+
+    async fn set_rule_enabled(&self, rule_id: &str, enabled: bool) -> Result<RuleState> {
+        let row = q("INSERT INTO rule_state (rule_id, enabled, hit_count, updated_at) VALUES ($1, $2, 0, $3) \
+                     ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at \
+                     RETURNING rule_id, enabled, hit_count, last_hit, updated_at")
+        .bind(no_nul(rule_id))
+        .bind(enabled)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        rule_from_row(&row)
+    }
+
+    async fn rule_state(&self, rule_id: &str) -> Result<Option<RuleState>> {
+        let row = q("SELECT rule_id, enabled, hit_count, last_hit, updated_at FROM rule_state WHERE rule_id = $1")
+            .bind(no_nul(rule_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rule_from_row).transpose()
+    }
+
+    async fn list_rule_states(&self) -> Result<Vec<RuleState>> {
+        q("SELECT rule_id, enabled, hit_count, last_hit, updated_at FROM rule_state ORDER BY rule_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rule_from_row)
+            .collect()
+    }
+
+    async fn create_token(&self, t: &NewToken) -> Result<CreatedToken> {
+        validate_token_name(&t.name)?;
+        let (secret, hash) = token::generate()?;
+        let sql = format!(
+            "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {TOKEN_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(no_nul(&t.name))
+            .bind(t.role.as_str())
+            .bind(hash)
+            .bind(now_ms())
+            .bind(t.expires_at)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(CreatedToken {
+            info: token_from_row(&row)?,
+            secret,
+        })
+    }
+
+    async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
+        let Some(hash) = token::hash_presented(secret) else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = $1");
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut info = token_from_row(&row)?;
+        let now = now_ms();
+        if !token_usable(&info, now) {
+            return Ok(None);
+        }
+        if info.last_used_at.is_none_or(|t| now - t >= TOKEN_TOUCH_MS) {
+            q("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(info.id)
+                .execute(&self.pool)
+                .await?;
+            info.last_used_at = Some(now);
+        }
+        Ok(Some(info))
+    }
+
+    async fn revoke_token(&self, id: i64) -> Result<bool> {
+        let r = q("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
+        let mut details = if e.details.is_null() {
+            Value::Object(Default::default())
+        } else {
+            e.details.clone()
+        };
+        strip_nul(&mut details);
+        let row = q("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5) \
+                     RETURNING id, at, actor, action, target, details")
+        .bind(now_ms())
+        .bind(no_nul(&e.actor))
+        .bind(no_nul(&e.action))
+        .bind(e.target.as_deref().map(no_nul))
+        .bind(Json(details))
+        .fetch_one(&self.pool)
+        .await?;
+        audit_from_row(&row)
+    }
+
+    async fn list_audit(&self, aq: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut b = SqlBuilder::new(Dialect::Postgres);
+        b.push("SELECT id, at, actor, action, target, details FROM audit_log WHERE TRUE");
+        audit_filters(&mut b, aq);
+        clean_params(&mut b);
+        dynamic(b)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport> {
+        let mut report = PurgeReport::default();
+        loop {
+            let n =
+                q("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < $1 LIMIT $2)")
+                    .bind(cutoff)
+                    .bind(PURGE_CHUNK)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+            report.events += n;
+            if n < PURGE_CHUNK as u64 {
+                break;
+            }
+        }
+        loop {
+            let n = q("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
+                       WHERE status IN ('resolved', 'false_positive') AND last_seen < $1 LIMIT $2)")
+            .bind(cutoff)
+            .bind(PURGE_CHUNK)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            report.alerts += n;
+            if n < PURGE_CHUNK as u64 {
+                break;
+            }
+        }
+        if report.events + report.alerts > 0 {
+            info!(
+                events = report.events,
+                alerts = report.alerts,
+                cutoff,
+                "purged"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        let mut stats = StoreStats::empty(total.max(0) as u64);
+        let by_status = q("SELECT status, count(*) FROM alerts GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let by_level = q(
+            "SELECT level, count(*) FROM alerts WHERE status IN ('new', 'acknowledged') GROUP BY level",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        fill_stats(
+            &mut stats,
+            rows_to_counts(&by_status)?,
+            rows_to_counts(&by_level)?,
+        )?;
+        Ok(stats)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn rows_to_counts(rows: &[PgRow]) -> Result<Vec<(String, i64)>> {
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn schema_names() {
+        assert!(valid_schema_name("dozor_test_1a"));
+        assert!(!valid_schema_name("Dozor"));
+        assert!(!valid_schema_name("a\"; DROP"));
+        assert!(!valid_schema_name(""));
+        assert!(!valid_schema_name("1abc"));
+    }
+
+    #[test]
+    fn nul_is_replaced() {
+        let mut v = json!({"a\u{0}": ["x\u{0}y", {"k": "\u{0}"}]});
+        strip_nul(&mut v);
+        assert_eq!(v, json!({"a\u{FFFD}": ["x\u{FFFD}y", {"k": "\u{FFFD}"}]}));
+    }
+
+    #[test]
+    fn lock_keys_differ() {
+        assert_ne!(
+            aggregation_lock_key("r", Some("a")),
+            aggregation_lock_key("r", None)
+        );
+        assert_eq!(
+            aggregation_lock_key("r", Some("a")),
+            aggregation_lock_key("r", Some("a"))
+        );
+    }
+}

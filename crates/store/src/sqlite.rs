@@ -1,0 +1,913 @@
+//! Embedded SQLite backend: one database file in a data directory, WAL, `synchronous=NORMAL`,
+//! a single writer connection (so writers queue in the process instead of failing with
+//! `SQLITE_BUSY`) and a pool of `query_only` reader connections.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
+    SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite};
+use tracing::{debug, info};
+use uuid::Uuid;
+
+use crate::common::*;
+use crate::derive::derive;
+use crate::error::{Result, StoreError};
+use crate::query::sql::{Dialect, Param, SqlBuilder};
+use crate::types::*;
+use crate::{Store, cursor, query, token};
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE: &str = "dozor.db";
+const INSERT_CHUNK: usize = 100;
+const PURGE_CHUNK: i64 = 5_000;
+const TOKEN_TOUCH_MS: i64 = 60_000;
+
+/// SQLite settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// Data directory (created if missing); the database is `DIR/dozor.db`.
+    pub data_dir: PathBuf,
+    /// Reader connections.
+    pub readers: u32,
+    /// How long a connection waits for a lock held by another process.
+    pub busy_timeout: Duration,
+    /// Page cache per connection, MiB.
+    pub cache_mib: u32,
+}
+
+impl SqliteConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            data_dir: data_dir.into(),
+            readers: 4,
+            busy_timeout: Duration::from_secs(10),
+            cache_mib: 32,
+        }
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        AssertSqlSafe(include_str!("../migrations/sqlite/0001_init.sql")).into_sql_str(),
+        false,
+    )])
+}
+
+type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
+
+fn q(sql: &'static str) -> Query {
+    sqlx::query(sql)
+}
+
+fn dynamic(b: SqlBuilder) -> Query {
+    let mut query = sqlx::query(AssertSqlSafe(b.sql));
+    for p in b.params {
+        query = match p {
+            Param::Text(s) => query.bind(s),
+            Param::Int(i) => query.bind(i),
+            Param::Real(f) => query.bind(f),
+            Param::Uuid(u) => query.bind(u),
+            Param::TextArray(v) => query.bind(serde_json::to_string(&v).unwrap_or_default()),
+        };
+    }
+    query
+}
+
+fn json_text(v: &Value) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::InvalidArgument(format!("JSON: {e}")))
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<StoredEvent> {
+    let doc: String = row.try_get("doc")?;
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        ts: row.try_get("ts")?,
+        received_at: row.try_get("received_at")?,
+        agent_id: row.try_get("agent_id")?,
+        doc: serde_json::from_str(&doc).map_err(|e| corrupt("event doc", e))?,
+    })
+}
+
+const ALERT_COLS: &str = "id, rule_id, rule_title, level, tags, agent_id, first_seen, last_seen, \
+    count, event_ids, status, assignee, created_at, updated_at";
+
+fn alert_from_row(row: &SqliteRow) -> Result<Alert> {
+    let tags: String = row.try_get("tags")?;
+    let ids: String = row.try_get("event_ids")?;
+    let level: String = row.try_get("level")?;
+    let status: String = row.try_get("status")?;
+    Ok(Alert {
+        id: row.try_get("id")?,
+        rule_id: row.try_get("rule_id")?,
+        rule_title: row.try_get("rule_title")?,
+        level: Level::from_str(&level).map_err(|e| corrupt("alert level", e))?,
+        tags: serde_json::from_str(&tags).map_err(|e| corrupt("alert tags", e))?,
+        agent_id: row.try_get("agent_id")?,
+        first_seen: row.try_get("first_seen")?,
+        last_seen: row.try_get("last_seen")?,
+        count: row.try_get("count")?,
+        event_ids: serde_json::from_str(&ids).map_err(|e| corrupt("alert event ids", e))?,
+        status: AlertStatus::from_str(&status).map_err(|e| corrupt("alert status", e))?,
+        assignee: row.try_get("assignee")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn rule_from_row(row: &SqliteRow) -> Result<RuleState> {
+    Ok(RuleState {
+        rule_id: row.try_get("rule_id")?,
+        enabled: row.try_get("enabled")?,
+        hit_count: row.try_get("hit_count")?,
+        last_hit: row.try_get("last_hit")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const TOKEN_COLS: &str = "id, name, role, created_at, expires_at, last_used_at, revoked_at";
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenInfo> {
+    let role: String = row.try_get("role")?;
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::from_str(&role).map_err(|e| corrupt("token role", e))?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry> {
+    let details: String = row.try_get("details")?;
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        details: serde_json::from_str(&details).map_err(|e| corrupt("audit details", e))?,
+    })
+}
+
+fn comment_from_row(row: &SqliteRow) -> Result<Comment> {
+    Ok(Comment {
+        id: row.try_get("id")?,
+        alert_id: row.try_get("alert_id")?,
+        author: row.try_get("author")?,
+        body: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn change_from_row(row: &SqliteRow) -> Result<StatusChange> {
+    let from: String = row.try_get("from_status")?;
+    let to: String = row.try_get("to_status")?;
+    Ok(StatusChange {
+        id: row.try_get("id")?,
+        alert_id: row.try_get("alert_id")?,
+        actor: row.try_get("actor")?,
+        from: AlertStatus::from_str(&from).map_err(|e| corrupt("history status", e))?,
+        to: AlertStatus::from_str(&to).map_err(|e| corrupt("history status", e))?,
+        note: row.try_get("note")?,
+        changed_at: row.try_get("changed_at")?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating the directory and database, applying migrations) a store.
+    pub async fn open(config: &SqliteConfig) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::Io {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let path = config.db_path();
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            .busy_timeout(config.busy_timeout)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma(
+                "cache_size",
+                format!("-{}", u64::from(config.cache_mib) * 1024),
+            )
+            .with_regexp();
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(120))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone().optimize_on_close(true, 400))
+            .await?;
+        migrator().run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(config.readers.max(1))
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))
+            .await?;
+        info!(path = %path.display(), "sqlite store open");
+        Ok(SqliteStore { writer, readers })
+    }
+
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so a concurrent
+    /// writer in another process (e.g. a CLI admin command) makes us wait (`busy_timeout`)
+    /// instead of failing half-way with `SQLITE_BUSY`.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn insert_events_tx(
+        conn: &mut SqliteConnection,
+        events: &[NewEvent],
+    ) -> Result<HashSet<Uuid>> {
+        let mut inserted = HashSet::with_capacity(events.len());
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, doc) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            }
+            sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                let d = derive(&e.doc);
+                let categories: Vec<&str> = d
+                    .categories
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| !c.contains(','))
+                    .collect();
+                let category = (!categories.is_empty()).then(|| categories.join(","));
+                query = query
+                    .bind(e.id)
+                    .bind(e.ts)
+                    .bind(e.received_at)
+                    .bind(e.agent_id.clone())
+                    .bind(d.kind)
+                    .bind(category)
+                    .bind(d.action)
+                    .bind(d.code)
+                    .bind(json_text(&e.doc)?);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                inserted.insert(row.try_get::<Uuid, _>(0)?);
+            }
+        }
+        Ok(inserted)
+    }
+
+    async fn record_tx(
+        conn: &mut SqliteConnection,
+        d: &Detection,
+        window_ms: i64,
+        now: i64,
+    ) -> Result<DetectionOutcome> {
+        validate_detection(d)?;
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM alerts WHERE rule_id = ? AND agent_id IS ? \
+             AND status IN ('new', 'acknowledged') AND last_seen >= ? AND first_seen <= ? \
+             ORDER BY last_seen DESC, id DESC LIMIT 1",
+        )
+        .bind(&d.rule_id)
+        .bind(&d.agent_id)
+        .bind(d.ts.saturating_sub(window_ms))
+        .bind(d.ts.saturating_add(window_ms))
+        .fetch_optional(&mut *conn)
+        .await?;
+        let event_id = d.event_id.to_string();
+        if let Some(id) = open {
+            let sql = format!(
+                "UPDATE alerts SET count = count + 1, first_seen = min(first_seen, ?), \
+                 last_seen = max(last_seen, ?), \
+                 event_ids = CASE WHEN json_array_length(event_ids) < ? \
+                   THEN json_insert(event_ids, '$[#]', ?) ELSE event_ids END, \
+                 updated_at = ? WHERE id = ? RETURNING {ALERT_COLS}"
+            );
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(d.ts)
+                .bind(d.ts)
+                .bind(MAX_ALERT_EVENT_IDS as i64)
+                .bind(event_id)
+                .bind(now)
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+            return Ok(DetectionOutcome {
+                change: AlertChange::Updated,
+                alert: alert_from_row(&row)?,
+            });
+        }
+        let sql = format!(
+            "INSERT INTO alerts (rule_id, rule_title, level, tags, agent_id, first_seen, last_seen, \
+             count, event_ids, status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, json_array(?), 'new', ?, ?) RETURNING {ALERT_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(&d.rule_id)
+            .bind(&d.rule_title)
+            .bind(d.level.as_str())
+            .bind(serde_json::to_string(&d.tags).unwrap_or_else(|_| "[]".into()))
+            .bind(&d.agent_id)
+            .bind(d.ts)
+            .bind(d.ts)
+            .bind(event_id)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(DetectionOutcome {
+            change: AlertChange::Created,
+            alert: alert_from_row(&row)?,
+        })
+    }
+
+    async fn bump_rule_tx(
+        conn: &mut SqliteConnection,
+        rule_id: &str,
+        hits: i64,
+        last_hit: i64,
+        now: i64,
+    ) -> Result<()> {
+        q(
+            "INSERT INTO rule_state (rule_id, enabled, hit_count, last_hit, updated_at) \
+           VALUES (?, 1, ?, ?, ?) ON CONFLICT (rule_id) DO UPDATE SET \
+           hit_count = hit_count + excluded.hit_count, \
+           last_hit = max(coalesce(last_hit, excluded.last_hit), excluded.last_hit), \
+           updated_at = excluded.updated_at",
+        )
+        .bind(rule_id.to_owned())
+        .bind(hits)
+        .bind(last_hit)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn alert_by_id(&self, id: i64) -> Result<Option<Alert>> {
+        let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    fn event_filters(
+        b: &mut SqlBuilder,
+        from: Option<i64>,
+        to: Option<i64>,
+        agent_id: Option<&str>,
+        query_text: Option<&str>,
+    ) -> Result<()> {
+        b.push(" WHERE 1 = 1");
+        if let Some(from) = from {
+            b.push(" AND e.ts >= ").push_bind(Param::Int(from));
+        }
+        if let Some(to) = to {
+            b.push(" AND e.ts < ").push_bind(Param::Int(to));
+        }
+        if let Some(agent) = agent_id {
+            b.push(" AND e.agent_id = ")
+                .push_bind(Param::Text(agent.to_owned()));
+        }
+        if let Some(expr) = query_text.map(query::parse).transpose()?.flatten() {
+            b.push(" AND ");
+            b.push_expr(&expr);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<InsertReport> {
+        if events.is_empty() {
+            return Ok(InsertReport::default());
+        }
+        let mut tx = self.write_tx().await?;
+        let inserted = Self::insert_events_tx(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(InsertReport {
+            inserted: inserted.len(),
+            duplicates: events.len() - inserted.len(),
+        })
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<StoredEvent>> {
+        let row = q("SELECT id, ts, received_at, agent_id, doc FROM events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn search_events(&self, query: &EventQuery) -> Result<EventPage> {
+        let limit = clamp_limit(query.limit);
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        b.push("SELECT e.id, e.ts, e.received_at, e.agent_id, e.doc FROM events e");
+        Self::event_filters(
+            &mut b,
+            query.from,
+            query.to,
+            query.agent_id.as_deref(),
+            query.query.as_deref(),
+        )?;
+        if let Some(c) = &query.cursor {
+            let (ts, id) = cursor::decode_event(c)?;
+            b.push(" AND (e.ts, e.id) < (")
+                .push_bind(Param::Int(ts))
+                .push(", ")
+                .push_bind(Param::Uuid(id))
+                .push(")");
+        }
+        b.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
+            .push_bind(Param::Int(i64::from(limit) + 1));
+        let rows = dynamic(b).fetch_all(&self.readers).await?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| cursor::encode_event(e.ts, e.id))
+        } else {
+            None
+        };
+        Ok(EventPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    async fn event_histogram(&self, hq: &HistogramQuery) -> Result<Vec<HistogramBucket>> {
+        let n = histogram_buckets(hq)?;
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        b.push("SELECT (e.ts - ")
+            .push_bind(Param::Int(hq.from))
+            .push(") / ")
+            .push_bind(Param::Int(hq.bucket_ms))
+            .push(" AS b, count(*) AS n FROM events e");
+        Self::event_filters(
+            &mut b,
+            Some(hq.from),
+            Some(hq.to),
+            hq.agent_id.as_deref(),
+            hq.query.as_deref(),
+        )?;
+        b.push(" GROUP BY b");
+        let rows = dynamic(b).fetch_all(&self.readers).await?;
+        let mut counts = vec![0u64; n];
+        for row in rows {
+            let i: i64 = row.try_get("b")?;
+            let c: i64 = row.try_get("n")?;
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                *slot = c.max(0) as u64;
+            }
+        }
+        Ok(fill_histogram(hq, counts))
+    }
+
+    async fn count_events(&self, from: Option<i64>, to: Option<i64>) -> Result<u64> {
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        b.push("SELECT count(*) FROM events e");
+        Self::event_filters(&mut b, from, to, None, None)?;
+        let n: i64 = dynamic(b).fetch_one(&self.readers).await?.try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn store_batch(
+        &self,
+        events: &[NewEvent],
+        detections: &[Detection],
+        window: Duration,
+    ) -> Result<BatchReport> {
+        let window_ms = duration_ms(window);
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let inserted = Self::insert_events_tx(&mut tx, events).await?;
+        let (todo, skipped) = batch_detections(detections, &inserted);
+        let mut report = BatchReport {
+            inserted: inserted.len(),
+            duplicates: events.len() - inserted.len(),
+            detections_recorded: todo.len(),
+            detections_skipped: skipped,
+            ..BatchReport::default()
+        };
+        let mut alerts = BatchAlerts::default();
+        for d in todo {
+            let o = Self::record_tx(&mut tx, d, window_ms, now).await?;
+            alerts.add(o, d.ts);
+        }
+        for (rule, hits, last) in alerts.rule_hits() {
+            Self::bump_rule_tx(&mut tx, rule, hits, last, now).await?;
+        }
+        tx.commit().await?;
+        alerts.finish(&mut report);
+        debug!(
+            inserted = report.inserted,
+            duplicates = report.duplicates,
+            alerts_created = report.alerts_created,
+            alerts_updated = report.alerts_updated,
+            "batch stored"
+        );
+        Ok(report)
+    }
+
+    async fn record_detection(
+        &self,
+        detection: &Detection,
+        window: Duration,
+    ) -> Result<DetectionOutcome> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let o = Self::record_tx(&mut tx, detection, duration_ms(window), now).await?;
+        Self::bump_rule_tx(&mut tx, &detection.rule_id, 1, detection.ts, now).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>> {
+        self.alert_by_id(id).await
+    }
+
+    async fn list_alerts(&self, aq: &AlertQuery) -> Result<AlertPage> {
+        let limit = clamp_limit(aq.limit);
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        b.push("SELECT ")
+            .push(ALERT_COLS)
+            .push(" FROM alerts WHERE 1 = 1");
+        alert_filters(&mut b, aq)?;
+        b.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
+            .push_bind(Param::Int(i64::from(limit) + 1));
+        let rows = dynamic(b).fetch_all(&self.readers).await?;
+        let mut alerts = rows
+            .iter()
+            .map(alert_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(alert_page(&mut alerts, limit))
+    }
+
+    async fn set_alert_status(
+        &self,
+        id: i64,
+        to: AlertStatus,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Alert> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let current: Option<String> = sqlx::query_scalar("SELECT status FROM alerts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let from = current
+            .ok_or_else(|| StoreError::NotFound(format!("alert {id}")))
+            .and_then(|s| AlertStatus::from_str(&s).map_err(|e| corrupt("alert status", e)))?;
+        check_transition(id, from, to)?;
+        let sql = format!(
+            "UPDATE alerts SET status = ?, updated_at = ? WHERE id = ? AND status = ? RETURNING {ALERT_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(from.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        q("INSERT INTO alert_status_history (alert_id, actor, from_status, to_status, note, changed_at) \
+           VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(id)
+        .bind(actor.to_owned())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(note.map(str::to_owned))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        alert_from_row(&row)
+    }
+
+    async fn assign_alert(&self, id: i64, assignee: Option<&str>) -> Result<Alert> {
+        let sql = format!(
+            "UPDATE alerts SET assignee = ?, updated_at = ? WHERE id = ? RETURNING {ALERT_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(assignee.map(str::to_owned))
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(r) => alert_from_row(&r),
+            None => Err(StoreError::NotFound(format!("alert {id}"))),
+        }
+    }
+
+    async fn add_comment(&self, alert_id: i64, author: &str, body: &str) -> Result<Comment> {
+        validate_comment(body)?;
+        let mut tx = self.write_tx().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM alerts WHERE id = ?")
+            .bind(alert_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("alert {alert_id}")));
+        }
+        let row = q(
+            "INSERT INTO alert_comments (alert_id, author, body, created_at) VALUES (?, ?, ?, ?) \
+                     RETURNING id, alert_id, author, body, created_at",
+        )
+        .bind(alert_id)
+        .bind(author.to_owned())
+        .bind(body.to_owned())
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        comment_from_row(&row)
+    }
+
+    async fn comments(&self, alert_id: i64) -> Result<Vec<Comment>> {
+        q("SELECT id, alert_id, author, body, created_at FROM alert_comments WHERE alert_id = ? ORDER BY id")
+            .bind(alert_id)
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(comment_from_row)
+            .collect()
+    }
+
+    async fn status_history(&self, alert_id: i64) -> Result<Vec<StatusChange>> {
+        q(
+            "SELECT id, alert_id, actor, from_status, to_status, note, changed_at \
+           FROM alert_status_history WHERE alert_id = ? ORDER BY id",
+        )
+        .bind(alert_id)
+        .fetch_all(&self.readers)
+        .await?
+        .iter()
+        .map(change_from_row)
+        .collect()
+    }
+
+    async fn set_rule_enabled(&self, rule_id: &str, enabled: bool) -> Result<RuleState> {
+        let row = q("INSERT INTO rule_state (rule_id, enabled, hit_count, updated_at) VALUES (?, ?, 0, ?) \
+                     ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at \
+                     RETURNING rule_id, enabled, hit_count, last_hit, updated_at")
+        .bind(rule_id.to_owned())
+        .bind(enabled)
+        .bind(now_ms())
+        .fetch_one(&self.writer)
+        .await?;
+        rule_from_row(&row)
+    }
+
+    async fn rule_state(&self, rule_id: &str) -> Result<Option<RuleState>> {
+        let row = q("SELECT rule_id, enabled, hit_count, last_hit, updated_at FROM rule_state WHERE rule_id = ?")
+            .bind(rule_id.to_owned())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(rule_from_row).transpose()
+    }
+
+    async fn list_rule_states(&self) -> Result<Vec<RuleState>> {
+        q("SELECT rule_id, enabled, hit_count, last_hit, updated_at FROM rule_state ORDER BY rule_id")
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(rule_from_row)
+            .collect()
+    }
+
+    async fn create_token(&self, t: &NewToken) -> Result<CreatedToken> {
+        validate_token_name(&t.name)?;
+        let (secret, hash) = token::generate()?;
+        let sql = format!(
+            "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING {TOKEN_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(t.name.clone())
+            .bind(t.role.as_str())
+            .bind(hash)
+            .bind(now_ms())
+            .bind(t.expires_at)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(CreatedToken {
+            info: token_from_row(&row)?,
+            secret,
+        })
+    }
+
+    async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
+        let Some(hash) = token::hash_presented(secret) else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?");
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut info = token_from_row(&row)?;
+        let now = now_ms();
+        if !token_usable(&info, now) {
+            return Ok(None);
+        }
+        if info.last_used_at.is_none_or(|t| now - t >= TOKEN_TOUCH_MS) {
+            q("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(info.id)
+                .execute(&self.writer)
+                .await?;
+            info.last_used_at = Some(now);
+        }
+        Ok(Some(info))
+    }
+
+    async fn revoke_token(&self, id: i64) -> Result<bool> {
+        let r = q("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
+        let details = if e.details.is_null() {
+            "{}".to_owned()
+        } else {
+            json_text(&e.details)?
+        };
+        let row = q(
+            "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?) \
+                     RETURNING id, at, actor, action, target, details",
+        )
+        .bind(now_ms())
+        .bind(e.actor.clone())
+        .bind(e.action.clone())
+        .bind(e.target.clone())
+        .bind(details)
+        .fetch_one(&self.writer)
+        .await?;
+        audit_from_row(&row)
+    }
+
+    async fn list_audit(&self, aq: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        b.push("SELECT id, at, actor, action, target, details FROM audit_log WHERE 1 = 1");
+        audit_filters(&mut b, aq);
+        dynamic(b)
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport> {
+        let mut report = PurgeReport::default();
+        loop {
+            let n =
+                q("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)")
+                    .bind(cutoff)
+                    .bind(PURGE_CHUNK)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected();
+            report.events += n;
+            if n < PURGE_CHUNK as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let n = q("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
+                       WHERE status IN ('resolved', 'false_positive') AND last_seen < ? LIMIT ?)")
+            .bind(cutoff)
+            .bind(PURGE_CHUNK)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            report.alerts += n;
+            if n < PURGE_CHUNK as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if report.events + report.alerts > 0 {
+            // Give freed pages back to the file system, a slice at a time.
+            loop {
+                let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                    .fetch_one(&self.writer)
+                    .await?;
+                if free == 0 {
+                    break;
+                }
+                q("PRAGMA incremental_vacuum(4096)")
+                    .execute(&self.writer)
+                    .await?;
+                let after: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+                    .fetch_one(&self.writer)
+                    .await?;
+                if after >= free {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            info!(
+                events = report.events,
+                alerts = report.alerts,
+                cutoff,
+                "purged"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.readers)
+            .await?;
+        let mut stats = StoreStats::empty(total.max(0) as u64);
+        let by_status = q("SELECT status, count(*) FROM alerts GROUP BY status")
+            .fetch_all(&self.readers)
+            .await?;
+        let by_level =
+            q("SELECT level, count(*) FROM alerts WHERE status IN ('new', 'acknowledged') GROUP BY level")
+                .fetch_all(&self.readers)
+                .await?;
+        fill_stats(
+            &mut stats,
+            rows_to_counts(&by_status)?,
+            rows_to_counts(&by_level)?,
+        )?;
+        Ok(stats)
+    }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn rows_to_counts(rows: &[SqliteRow]) -> Result<Vec<(String, i64)>> {
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+        .collect()
+}

@@ -1,0 +1,606 @@
+//! Values the store takes and returns.
+//!
+//! All times are milliseconds since the Unix epoch (UTC) as `i64`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// Most matched event ids one alert keeps (the first ones seen).
+pub const MAX_ALERT_EVENT_IDS: usize = 100;
+/// Default page size of searches and listings.
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+/// Largest page size of searches and listings.
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+/// Most buckets one histogram may have.
+pub const MAX_HISTOGRAM_BUCKETS: i64 = 10_000;
+
+pub(crate) fn clamp_limit(limit: u32) -> u32 {
+    if limit == 0 {
+        DEFAULT_PAGE_LIMIT
+    } else {
+        limit.min(MAX_PAGE_LIMIT)
+    }
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded SQLite (the default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+// ---------------------------------------------------------------- events
+
+/// A normalized event to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// `event.id`: the idempotency key.
+    pub id: Uuid,
+    /// Event time (`@timestamp`), ms.
+    pub ts: i64,
+    /// When the server received it, ms.
+    pub received_at: i64,
+    /// The agent the credential belongs to; `None` for API-token ingest.
+    pub agent_id: Option<String>,
+    /// The full normalized event (ECS-style nested object). `event.kind`, `event.category`,
+    /// `event.action` and `event.code` are copied from it into indexed columns.
+    pub doc: Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// `event.id`.
+    pub id: Uuid,
+    /// Event time, ms.
+    pub ts: i64,
+    /// Receive time, ms.
+    pub received_at: i64,
+    /// Agent id from the credential.
+    pub agent_id: Option<String>,
+    /// The normalized event document.
+    pub doc: Value,
+}
+
+/// Outcome of an idempotent event insert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsertReport {
+    /// Events stored now.
+    pub inserted: usize,
+    /// Events whose id was already stored (or repeated within the batch); not stored again.
+    pub duplicates: usize,
+}
+
+/// An event search: filters, query language, keyset pagination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventQuery {
+    /// Inclusive lower bound of the event time, ms.
+    pub from: Option<i64>,
+    /// Exclusive upper bound of the event time, ms.
+    pub to: Option<i64>,
+    /// Only events of this agent (the credential's agent id column).
+    pub agent_id: Option<String>,
+    /// A query in the Dozor query language (see the crate README); empty = everything.
+    pub query: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size; 0 = [`DEFAULT_PAGE_LIMIT`], capped at [`MAX_PAGE_LIMIT`].
+    pub limit: u32,
+}
+
+/// One page of events, newest first (ts desc, id desc).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<StoredEvent>,
+    /// Opaque cursor of the next page, `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Events per time bucket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistogramQuery {
+    /// Inclusive start, ms; the first bucket starts here.
+    pub from: i64,
+    /// Exclusive end, ms.
+    pub to: i64,
+    /// Bucket width, ms (> 0; at most [`MAX_HISTOGRAM_BUCKETS`] buckets).
+    pub bucket_ms: i64,
+    /// Only events of this agent.
+    pub agent_id: Option<String>,
+    /// Optional query-language filter.
+    pub query: Option<String>,
+}
+
+/// One histogram bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramBucket {
+    /// Bucket start, ms.
+    pub start: i64,
+    /// Events in `[start, start + bucket_ms)`.
+    pub count: u64,
+}
+
+// ---------------------------------------------------------------- alerts
+
+/// Sigma rule level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// informational
+    Informational,
+    /// low
+    Low,
+    /// medium
+    Medium,
+    /// high
+    High,
+    /// critical
+    Critical,
+}
+
+impl Level {
+    /// All levels, lowest first.
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+/// Alert triage status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Not looked at yet. Open: repeats fold into it.
+    New,
+    /// Someone is on it. Open: repeats fold into it.
+    Acknowledged,
+    /// Closed: handled.
+    Resolved,
+    /// Closed: not a real threat.
+    FalsePositive,
+}
+
+impl AlertStatus {
+    /// All statuses.
+    pub const ALL: [AlertStatus; 4] = [
+        AlertStatus::New,
+        AlertStatus::Acknowledged,
+        AlertStatus::Resolved,
+        AlertStatus::FalsePositive,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::New => "new",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+            AlertStatus::FalsePositive => "false_positive",
+        }
+    }
+
+    /// Open alerts absorb repeated detections; closed ones never change by themselves.
+    pub fn is_open(self) -> bool {
+        matches!(self, AlertStatus::New | AlertStatus::Acknowledged)
+    }
+
+    /// The workflow: new → acknowledged → resolved / false_positive; new may close at once;
+    /// acknowledged may go back to new; a closed alert may be reopened (→ new).
+    pub fn can_change_to(self, to: AlertStatus) -> bool {
+        use AlertStatus::*;
+        matches!(
+            (self, to),
+            (New, Acknowledged | Resolved | FalsePositive)
+                | (Acknowledged, New | Resolved | FalsePositive)
+                | (Resolved | FalsePositive, New)
+        )
+    }
+}
+
+/// API token role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Triage and hunt.
+    Analyst,
+    /// Read only.
+    Viewer,
+    /// May only send events.
+    AgentIngest,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Viewer => "viewer",
+            Role::AgentIngest => "agent-ingest",
+        }
+    }
+}
+
+macro_rules! str_enum {
+    ($t:ty, $what:literal, [$($v:expr),*]) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $t {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                [$($v),*]
+                    .into_iter()
+                    .find(|v: &$t| v.as_str() == s)
+                    .ok_or_else(|| StoreError::InvalidArgument(format!("unknown {} {:?}", $what, s)))
+            }
+        }
+    };
+}
+str_enum!(
+    Level,
+    "level",
+    [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical
+    ]
+);
+str_enum!(
+    AlertStatus,
+    "alert status",
+    [
+        AlertStatus::New,
+        AlertStatus::Acknowledged,
+        AlertStatus::Resolved,
+        AlertStatus::FalsePositive
+    ]
+);
+str_enum!(
+    Role,
+    "role",
+    [Role::Admin, Role::Analyst, Role::Viewer, Role::AgentIngest]
+);
+
+/// A rule matched an event: what the detection stage hands to the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Rule id (must not be empty).
+    pub rule_id: String,
+    /// Rule title.
+    pub rule_title: String,
+    /// Rule level.
+    pub level: Level,
+    /// Rule tags (ATT&CK: `attack.t1059.001`, ...).
+    pub tags: Vec<String>,
+    /// Agent of the matched event.
+    pub agent_id: Option<String>,
+    /// The matched event's id.
+    pub event_id: Uuid,
+    /// The matched event's time, ms.
+    pub ts: i64,
+}
+
+/// An alert: repeated detections of one rule on one agent, folded together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Alert id.
+    pub id: i64,
+    /// Rule id.
+    pub rule_id: String,
+    /// Rule title (as of the first detection).
+    pub rule_title: String,
+    /// Rule level (as of the first detection).
+    pub level: Level,
+    /// Rule tags (as of the first detection).
+    pub tags: Vec<String>,
+    /// Agent.
+    pub agent_id: Option<String>,
+    /// Earliest matched event time, ms.
+    pub first_seen: i64,
+    /// Latest matched event time, ms.
+    pub last_seen: i64,
+    /// Number of detections folded in.
+    pub count: i64,
+    /// The first [`MAX_ALERT_EVENT_IDS`] matched event ids.
+    pub event_ids: Vec<Uuid>,
+    /// Triage status.
+    pub status: AlertStatus,
+    /// Who works on it.
+    pub assignee: Option<String>,
+    /// Created, ms (wall clock).
+    pub created_at: i64,
+    /// Last changed, ms (wall clock).
+    pub updated_at: i64,
+}
+
+/// Whether a detection opened an alert or folded into an open one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertChange {
+    /// A new alert was opened.
+    Created,
+    /// An open alert absorbed the detection.
+    Updated,
+}
+
+/// Result of recording a detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectionOutcome {
+    /// Created or updated.
+    pub change: AlertChange,
+    /// The alert after the change.
+    pub alert: Alert,
+}
+
+/// Alert listing filter; newest `last_seen` first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertQuery {
+    /// Only these statuses (empty = all).
+    pub statuses: Vec<AlertStatus>,
+    /// Only this level and above.
+    pub min_level: Option<Level>,
+    /// Only this rule.
+    pub rule_id: Option<String>,
+    /// Only this agent.
+    pub agent_id: Option<String>,
+    /// Only this assignee.
+    pub assignee: Option<String>,
+    /// `last_seen >= from`, ms.
+    pub from: Option<i64>,
+    /// `last_seen < to`, ms.
+    pub to: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (see [`EventQuery::limit`]).
+    pub limit: u32,
+}
+
+/// One page of alerts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertPage {
+    /// The alerts.
+    pub alerts: Vec<Alert>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// A comment on an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// Comment id.
+    pub id: i64,
+    /// Alert id.
+    pub alert_id: i64,
+    /// Who wrote it.
+    pub author: String,
+    /// Text.
+    pub body: String,
+    /// When, ms.
+    pub created_at: i64,
+}
+
+/// One step of an alert's status history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// Row id.
+    pub id: i64,
+    /// Alert id.
+    pub alert_id: i64,
+    /// Who changed it.
+    pub actor: String,
+    /// Old status.
+    pub from: AlertStatus,
+    /// New status.
+    pub to: AlertStatus,
+    /// Optional reason.
+    pub note: Option<String>,
+    /// When, ms.
+    pub changed_at: i64,
+}
+
+// ---------------------------------------------------------------- batch
+
+/// Outcome of [`crate::Store::store_batch`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReport {
+    /// Events stored now.
+    pub inserted: usize,
+    /// Events already stored (or repeated in the batch).
+    pub duplicates: usize,
+    /// Detections recorded into alerts.
+    pub detections_recorded: usize,
+    /// Detections skipped: their event was a duplicate (so they were recorded when it was first
+    /// stored), it is not in this batch, or the same rule/event pair came twice.
+    pub detections_skipped: usize,
+    /// Alerts opened by this batch.
+    pub alerts_created: usize,
+    /// Alerts (opened earlier) that absorbed detections of this batch.
+    pub alerts_updated: usize,
+    /// Every alert the batch touched, in order of first touch, in its final state;
+    /// `change` is `Created` if the batch opened it.
+    pub alerts: Vec<DetectionOutcome>,
+}
+
+// ---------------------------------------------------------------- rules
+
+/// Per-rule state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleState {
+    /// Rule id.
+    pub rule_id: String,
+    /// Whether the rule runs.
+    pub enabled: bool,
+    /// Detections recorded.
+    pub hit_count: i64,
+    /// Event time of the latest detection, ms.
+    pub last_hit: Option<i64>,
+    /// Last changed, ms.
+    pub updated_at: i64,
+}
+
+// ---------------------------------------------------------------- tokens
+
+/// A token to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    /// Human name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Expiry, ms; `None` = never.
+    pub expires_at: Option<i64>,
+}
+
+/// A token as stored (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: i64,
+    /// Human name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Expiry, ms.
+    pub expires_at: Option<i64>,
+    /// Last successful verification, ms (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+    /// Revoked, ms.
+    pub revoked_at: Option<i64>,
+}
+
+/// A freshly created token: the only time the plaintext secret exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The stored token.
+    pub info: TokenInfo,
+    /// The secret to hand to the user once (`dzt_` + 43 base64url characters).
+    pub secret: String,
+}
+
+// ---------------------------------------------------------------- audit
+
+/// An audit record to append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    /// Who (user name, token name, `system`).
+    pub actor: String,
+    /// What (`alert.status`, `token.create`, ...).
+    pub action: String,
+    /// On what (`alert:42`, ...).
+    pub target: Option<String>,
+    /// Details (any JSON; `null` is stored as `{}`).
+    pub details: Value,
+}
+
+/// A stored audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When, ms.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: Option<String>,
+    /// Details.
+    pub details: Value,
+}
+
+/// Audit listing filter; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// `at >= from`.
+    pub from: Option<i64>,
+    /// `at < to`.
+    pub to: Option<i64>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only records with `id < before_id` (pagination: pass the last id seen).
+    pub before_id: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+}
+
+// ---------------------------------------------------------------- retention & stats
+
+/// What [`crate::Store::purge_before`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    /// Events with `ts` before the cutoff.
+    pub events: u64,
+    /// Closed (resolved / false positive) alerts with `last_seen` before the cutoff, with their
+    /// comments and history.
+    pub alerts: u64,
+}
+
+/// Counts for the API and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// All stored events.
+    pub events_total: u64,
+    /// Alerts per status (every status present, zero included).
+    pub alerts_by_status: BTreeMap<AlertStatus, u64>,
+    /// Open alerts per level (every level present, zero included).
+    pub open_alerts_by_level: BTreeMap<Level, u64>,
+}
+
+impl StoreStats {
+    pub(crate) fn empty(events_total: u64) -> Self {
+        StoreStats {
+            events_total,
+            alerts_by_status: AlertStatus::ALL.iter().map(|s| (*s, 0)).collect(),
+            open_alerts_by_level: Level::ALL.iter().map(|l| (*l, 0)).collect(),
+        }
+    }
+}

@@ -1,0 +1,1267 @@
+//! One behavioural suite, run against SQLite (always) and PostgreSQL (when
+//! `DOZOR_TEST_POSTGRES_URL` is set).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dozor_store::*;
+use serde_json::json;
+use uuid::Uuid;
+
+const WINDOW: Duration = Duration::from_secs(10 * 60);
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let h = crate::common::sqlite().await;
+                    crate::common::run(h, crate::scenarios::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(h) = crate::common::postgres().await else {
+                        eprintln!("skipped: {} not set", crate::common::PG_ENV);
+                        return;
+                    };
+                    crate::common::run(h, crate::scenarios::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    idempotent_inserts,
+    batch_redelivery_does_not_double_count,
+    concurrent_redelivery_counts_once,
+    batch_is_atomic,
+    alert_aggregation_window,
+    alert_event_ids_are_bounded,
+    alert_workflow_history_comments,
+    alert_listing_filters_and_pages,
+    rule_state,
+    tokens,
+    audit_log_is_append_only,
+    query_language,
+    query_errors_carry_position,
+    injection_attempts_are_harmless,
+    pagination_cursor_is_stable,
+    retention_purge,
+    histogram_and_stats,
+    odd_documents,
+);
+
+mod scenarios {
+    use super::*;
+
+    type S = Arc<dyn Store>;
+
+    async fn ids(s: &S, q: &str) -> HashSet<Uuid> {
+        let page = s
+            .search_events(&EventQuery {
+                query: Some(q.to_owned()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        page.events.iter().map(|e| e.id).collect()
+    }
+
+    pub async fn idempotent_inserts(s: S, _raw: Raw) {
+        let mut batch: Vec<NewEvent> = (0..50)
+            .map(|i| {
+                ev(
+                    T0 + i,
+                    Some("a1"),
+                    json!({"event": {"kind": "event"}, "n": i}),
+                )
+            })
+            .collect();
+        batch[49].id = batch[3].id; // a duplicate inside the batch
+        let r = s.insert_events(&batch).await.unwrap();
+        assert_eq!(
+            r,
+            InsertReport {
+                inserted: 49,
+                duplicates: 1
+            }
+        );
+        let r = s.insert_events(&batch).await.unwrap();
+        assert_eq!(
+            r,
+            InsertReport {
+                inserted: 0,
+                duplicates: 50
+            }
+        );
+        assert_eq!(s.count_events(None, None).await.unwrap(), 49);
+        assert_eq!(s.insert_events(&[]).await.unwrap(), InsertReport::default());
+
+        let got = s.get_event(batch[7].id).await.unwrap().unwrap();
+        assert_eq!(got.doc, batch[7].doc);
+        assert_eq!(
+            (got.ts, got.received_at),
+            (batch[7].ts, batch[7].received_at)
+        );
+        assert_eq!(got.agent_id.as_deref(), Some("a1"));
+        // the first copy wins
+        assert_eq!(s.get_event(batch[3].id).await.unwrap().unwrap().doc["n"], 3);
+        assert!(s.get_event(Uuid::now_v7()).await.unwrap().is_none());
+        assert_eq!(
+            s.count_events(Some(T0 + 10), Some(T0 + 20)).await.unwrap(),
+            10
+        );
+    }
+
+    pub async fn batch_redelivery_does_not_double_count(s: S, _raw: Raw) {
+        let e1 = ev(T0, Some("a1"), json!({"n": 1}));
+        let e2 = ev(T0 + MIN, Some("a1"), json!({"n": 2}));
+        let e3 = ev(T0 + 2 * MIN, Some("a2"), json!({"n": 3}));
+        let events = vec![e1.clone(), e2.clone(), e3.clone()];
+        let dets = vec![
+            det("r1", Some("a1"), &e1),
+            det("r1", Some("a1"), &e2),
+            det("r2", Some("a2"), &e3),
+            det("r1", Some("a1"), &e1), // the same pair twice in one batch counts once
+            det("r3", Some("a9"), &ev(T0, None, json!({}))), // event not in the batch
+        ];
+        let r = s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        assert_eq!((r.inserted, r.duplicates), (3, 0));
+        assert_eq!((r.detections_recorded, r.detections_skipped), (3, 2));
+        assert_eq!((r.alerts_created, r.alerts_updated), (2, 0));
+        assert_eq!(r.alerts.len(), 2);
+        let r1 = r.alerts.iter().find(|o| o.alert.rule_id == "r1").unwrap();
+        assert_eq!(r1.change, AlertChange::Created);
+        assert_eq!(r1.alert.count, 2);
+        assert_eq!(r1.alert.event_ids, vec![e1.id, e2.id]);
+        assert_eq!((r1.alert.first_seen, r1.alert.last_seen), (T0, T0 + MIN));
+
+        // The bus redelivers the same batch (e.g. the ack was lost): nothing changes.
+        let again = s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        assert_eq!((again.inserted, again.duplicates), (0, 3));
+        assert_eq!(
+            (again.detections_recorded, again.detections_skipped),
+            (0, 5)
+        );
+        assert!(again.alerts.is_empty());
+        let page = s.list_alerts(&AlertQuery::default()).await.unwrap();
+        assert_eq!(page.alerts.len(), 2);
+        let a = page.alerts.iter().find(|a| a.rule_id == "r1").unwrap();
+        assert_eq!(a.count, 2);
+        assert_eq!(s.rule_state("r1").await.unwrap().unwrap().hit_count, 2);
+        assert_eq!(s.rule_state("r2").await.unwrap().unwrap().hit_count, 1);
+        assert!(s.rule_state("r3").await.unwrap().is_none());
+
+        // A batch overlapping the old one: only the new event's detection counts.
+        let e4 = ev(T0 + 3 * MIN, Some("a2"), json!({"n": 4}));
+        let r = s
+            .store_batch(
+                &[e3.clone(), e4.clone()],
+                &[det("r2", Some("a2"), &e3), det("r2", Some("a2"), &e4)],
+                WINDOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.inserted, r.duplicates), (1, 1));
+        assert_eq!((r.detections_recorded, r.detections_skipped), (1, 1));
+        assert_eq!((r.alerts_created, r.alerts_updated), (0, 1));
+        assert_eq!(r.alerts[0].change, AlertChange::Updated);
+        assert_eq!(r.alerts[0].alert.count, 2);
+        let st = s.rule_state("r2").await.unwrap().unwrap();
+        assert_eq!((st.hit_count, st.last_hit), (2, Some(T0 + 3 * MIN)));
+        assert_eq!(s.count_events(None, None).await.unwrap(), 4);
+    }
+
+    pub async fn concurrent_redelivery_counts_once(s: S, _raw: Raw) {
+        // Two workers get the same batch at once (a redelivery racing the original).
+        let events: Vec<NewEvent> = (0..200)
+            .map(|i| ev(T0 + i * 1000, Some("a1"), json!({"i": i})))
+            .collect();
+        let dets: Vec<Detection> = events.iter().map(|e| det("r1", Some("a1"), e)).collect();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (s, events, dets) = (s.clone(), events.clone(), dets.clone());
+            tasks.push(tokio::spawn(async move {
+                s.store_batch(&events, &dets, WINDOW).await.unwrap()
+            }));
+        }
+        let mut inserted = 0;
+        let mut recorded = 0;
+        for t in tasks {
+            let r = t.await.unwrap();
+            inserted += r.inserted;
+            recorded += r.detections_recorded;
+        }
+        assert_eq!((inserted, recorded), (200, 200));
+        let page = s.list_alerts(&AlertQuery::default()).await.unwrap();
+        assert_eq!(page.alerts.len(), 1, "{:?}", page.alerts);
+        assert_eq!(page.alerts[0].count, 200);
+        assert_eq!(s.rule_state("r1").await.unwrap().unwrap().hit_count, 200);
+    }
+
+    pub async fn batch_is_atomic(s: S, _raw: Raw) {
+        let e1 = ev(T0, Some("a1"), json!({"n": 1}));
+        let e2 = ev(T0 + 1, Some("a1"), json!({"n": 2}));
+        let good = det("r1", Some("a1"), &e1);
+        let mut bad = det("r2", Some("a1"), &e2);
+        bad.rule_id = " ".into();
+        // the bad detection is processed after e1/e2 and r1 were written in the transaction
+        let err = s
+            .store_batch(&[e1.clone(), e2.clone()], &[good.clone(), bad], WINDOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");
+        assert_eq!(s.count_events(None, None).await.unwrap(), 0);
+        assert!(
+            s.list_alerts(&AlertQuery::default())
+                .await
+                .unwrap()
+                .alerts
+                .is_empty()
+        );
+        assert!(s.rule_state("r1").await.unwrap().is_none());
+        // the corrected batch goes through in full
+        let r = s.store_batch(&[e1, e2], &[good], WINDOW).await.unwrap();
+        assert_eq!((r.inserted, r.alerts_created), (2, 1));
+    }
+
+    pub async fn alert_aggregation_window(s: S, _raw: Raw) {
+        let rec = |d: Detection| {
+            let s = s.clone();
+            async move { s.record_detection(&d, WINDOW).await.unwrap() }
+        };
+        let a = rec(det_at("r", Some("h1"), T0)).await;
+        assert_eq!(a.change, AlertChange::Created);
+        assert_eq!((a.alert.count, a.alert.status), (1, AlertStatus::New));
+        let id1 = a.alert.id;
+
+        // 5 min later: folded
+        let b = rec(det_at("r", Some("h1"), T0 + 5 * MIN)).await;
+        assert_eq!(
+            (b.change, b.alert.id, b.alert.count),
+            (AlertChange::Updated, id1, 2)
+        );
+        assert_eq!((b.alert.first_seen, b.alert.last_seen), (T0, T0 + 5 * MIN));
+        // out of order but within the window before first_seen: folded, first_seen moves back
+        let c = rec(det_at("r", Some("h1"), T0 - 3 * MIN)).await;
+        assert_eq!(
+            (c.alert.id, c.alert.count, c.alert.first_seen),
+            (id1, 3, T0 - 3 * MIN)
+        );
+        assert_eq!(c.alert.last_seen, T0 + 5 * MIN);
+        // exactly on the edge (last_seen + window): folded
+        let d = rec(det_at("r", Some("h1"), T0 + 15 * MIN)).await;
+        assert_eq!(d.alert.id, id1);
+        // beyond the window: a new alert
+        let e = rec(det_at("r", Some("h1"), T0 + 26 * MIN)).await;
+        assert_eq!(e.change, AlertChange::Created);
+        let id2 = e.alert.id;
+        assert_ne!(id2, id1);
+        // a detection between both windows joins the latest alert
+        let f = rec(det_at("r", Some("h1"), T0 + 20 * MIN)).await;
+        assert_eq!(f.alert.id, id2);
+        // other agent / other rule / no agent: separate alerts; no agent folds with no agent
+        let g = rec(det_at("r", Some("h2"), T0 + 26 * MIN)).await;
+        let h = rec(det_at("other", Some("h1"), T0 + 26 * MIN)).await;
+        let i = rec(det_at("r", None, T0 + 26 * MIN)).await;
+        let j = rec(det_at("r", None, T0 + 27 * MIN)).await;
+        assert_eq!(g.change, AlertChange::Created);
+        assert_eq!(h.change, AlertChange::Created);
+        assert_eq!(i.change, AlertChange::Created);
+        assert_eq!((j.change, j.alert.id), (AlertChange::Updated, i.alert.id));
+        assert!(j.alert.agent_id.is_none());
+        // acknowledged is still open
+        s.set_alert_status(id2, AlertStatus::Acknowledged, "ann", None)
+            .await
+            .unwrap();
+        let k = rec(det_at("r", Some("h1"), T0 + 30 * MIN)).await;
+        assert_eq!((k.change, k.alert.id), (AlertChange::Updated, id2));
+        assert_eq!(k.alert.status, AlertStatus::Acknowledged);
+        // resolved is closed: repeats open a new alert
+        s.set_alert_status(id2, AlertStatus::Resolved, "ann", Some("fixed"))
+            .await
+            .unwrap();
+        let l = rec(det_at("r", Some("h1"), T0 + 31 * MIN)).await;
+        assert_eq!(l.change, AlertChange::Created);
+        assert_eq!(s.get_alert(id2).await.unwrap().unwrap().count, 3);
+        // the rule state counts every detection
+        let st = s.rule_state("r").await.unwrap().unwrap();
+        assert_eq!((st.hit_count, st.last_hit), (11, Some(T0 + 31 * MIN)));
+    }
+
+    pub async fn alert_event_ids_are_bounded(s: S, _raw: Raw) {
+        let events: Vec<NewEvent> = (0..(MAX_ALERT_EVENT_IDS as i64 + 7))
+            .map(|i| ev(T0 + i, Some("a"), json!({"i": i})))
+            .collect();
+        let dets: Vec<Detection> = events.iter().map(|e| det("r", Some("a"), e)).collect();
+        let r = s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        assert_eq!(r.alerts.len(), 1);
+        let a = &r.alerts[0].alert;
+        assert_eq!(a.count, MAX_ALERT_EVENT_IDS as i64 + 7);
+        assert_eq!(a.event_ids.len(), MAX_ALERT_EVENT_IDS);
+        let first: Vec<Uuid> = events[..MAX_ALERT_EVENT_IDS].iter().map(|e| e.id).collect();
+        assert_eq!(a.event_ids, first);
+        assert_eq!(s.get_alert(a.id).await.unwrap().unwrap(), *a);
+    }
+
+    pub async fn alert_workflow_history_comments(s: S, _raw: Raw) {
+        let a = s
+            .record_detection(&det_at("r", Some("h"), T0), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        // invalid: new -> new
+        let err = s
+            .set_alert_status(a.id, AlertStatus::New, "ann", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidTransition { .. }), "{err}");
+        let a1 = s
+            .set_alert_status(a.id, AlertStatus::Acknowledged, "ann", None)
+            .await
+            .unwrap();
+        assert_eq!(a1.status, AlertStatus::Acknowledged);
+        assert!(a1.updated_at >= a.updated_at);
+        let a2 = s.assign_alert(a.id, Some("ann")).await.unwrap();
+        assert_eq!(a2.assignee.as_deref(), Some("ann"));
+        let a3 = s
+            .set_alert_status(a.id, AlertStatus::FalsePositive, "bob", Some("admin tool"))
+            .await
+            .unwrap();
+        assert_eq!(a3.status, AlertStatus::FalsePositive);
+        // closed -> acknowledged is not allowed; reopening is
+        assert!(
+            s.set_alert_status(a.id, AlertStatus::Acknowledged, "bob", None)
+                .await
+                .is_err()
+        );
+        s.set_alert_status(a.id, AlertStatus::New, "cat", Some("reopened"))
+            .await
+            .unwrap();
+        let h = s.status_history(a.id).await.unwrap();
+        let steps: Vec<_> = h
+            .iter()
+            .map(|c| (c.actor.as_str(), c.from, c.to, c.note.as_deref()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("ann", AlertStatus::New, AlertStatus::Acknowledged, None),
+                (
+                    "bob",
+                    AlertStatus::Acknowledged,
+                    AlertStatus::FalsePositive,
+                    Some("admin tool")
+                ),
+                (
+                    "cat",
+                    AlertStatus::FalsePositive,
+                    AlertStatus::New,
+                    Some("reopened")
+                ),
+            ]
+        );
+        assert!(h.windows(2).all(|w| w[0].changed_at <= w[1].changed_at));
+
+        let c1 = s
+            .add_comment(a.id, "ann", "looks like psexec")
+            .await
+            .unwrap();
+        let c2 = s
+            .add_comment(a.id, "bob", "Проверил: это админ")
+            .await
+            .unwrap();
+        let cs = s.comments(a.id).await.unwrap();
+        assert_eq!(cs, vec![c1.clone(), c2]);
+        assert_eq!((c1.author.as_str(), c1.alert_id), ("ann", a.id));
+        assert!(matches!(
+            s.add_comment(a.id, "ann", "   ").await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        // unknown alerts
+        assert!(matches!(
+            s.add_comment(999_999, "ann", "x").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.set_alert_status(999_999, AlertStatus::Resolved, "ann", None)
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.assign_alert(999_999, None).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(s.get_alert(999_999).await.unwrap().is_none());
+        let cleared = s.assign_alert(a.id, None).await.unwrap();
+        assert!(cleared.assignee.is_none());
+    }
+
+    pub async fn alert_listing_filters_and_pages(s: S, _raw: Raw) {
+        let mut made = Vec::new();
+        for i in 0..30i64 {
+            let mut d = det_at(
+                &format!("r{}", i % 3),
+                Some(&format!("h{}", i % 2)),
+                T0 + i * 60 * MIN,
+            );
+            d.level = Level::ALL[(i % 5) as usize];
+            made.push(s.record_detection(&d, WINDOW).await.unwrap().alert);
+        }
+        s.set_alert_status(made[0].id, AlertStatus::Resolved, "x", None)
+            .await
+            .unwrap();
+        s.assign_alert(made[1].id, Some("ann")).await.unwrap();
+        let all = s
+            .list_alerts(&AlertQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.alerts.len(), 30);
+        assert!(all.next_cursor.is_none());
+        assert!(
+            all.alerts
+                .windows(2)
+                .all(|w| w[0].last_seen >= w[1].last_seen)
+        );
+
+        let q = |f: AlertQuery| {
+            let s = s.clone();
+            async move { s.list_alerts(&f).await.unwrap().alerts }
+        };
+        assert_eq!(
+            q(AlertQuery {
+                statuses: vec![AlertStatus::Resolved],
+                ..Default::default()
+            })
+            .await
+            .len(),
+            1
+        );
+        assert_eq!(
+            q(AlertQuery {
+                statuses: vec![AlertStatus::New, AlertStatus::Acknowledged],
+                ..Default::default()
+            })
+            .await
+            .len(),
+            29
+        );
+        let high = q(AlertQuery {
+            min_level: Some(Level::High),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(high.len(), 12);
+        assert!(high.iter().all(|a| a.level >= Level::High));
+        assert_eq!(
+            q(AlertQuery {
+                rule_id: Some("r1".into()),
+                agent_id: Some("h1".into()),
+                ..Default::default()
+            })
+            .await
+            .len(),
+            5
+        );
+        assert_eq!(
+            q(AlertQuery {
+                assignee: Some("ann".into()),
+                ..Default::default()
+            })
+            .await[0]
+                .id,
+            made[1].id
+        );
+        assert_eq!(
+            q(AlertQuery {
+                from: Some(T0 + 10 * 60 * MIN),
+                to: Some(T0 + 20 * 60 * MIN),
+                ..Default::default()
+            })
+            .await
+            .len(),
+            10
+        );
+        // pages of 7
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = s
+                .list_alerts(&AlertQuery {
+                    limit: 7,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            seen.extend(p.alerts.iter().map(|a| a.id));
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, all.alerts.iter().map(|a| a.id).collect::<Vec<_>>());
+        assert!(matches!(
+            s.list_alerts(&AlertQuery {
+                cursor: Some("garbage".into()),
+                ..Default::default()
+            })
+            .await,
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    pub async fn rule_state(s: S, _raw: Raw) {
+        assert!(s.rule_state("r").await.unwrap().is_none());
+        let st = s.set_rule_enabled("r", false).await.unwrap();
+        assert_eq!((st.enabled, st.hit_count, st.last_hit), (false, 0, None));
+        s.record_detection(&det_at("r", None, T0), WINDOW)
+            .await
+            .unwrap();
+        s.record_detection(&det_at("r", None, T0 - 5), WINDOW)
+            .await
+            .unwrap();
+        let st = s.rule_state("r").await.unwrap().unwrap();
+        assert_eq!(
+            (st.enabled, st.hit_count, st.last_hit),
+            (false, 2, Some(T0))
+        );
+        let st = s.set_rule_enabled("r", true).await.unwrap();
+        assert_eq!((st.enabled, st.hit_count), (true, 2));
+        s.record_detection(&det_at("a-first", None, T0), WINDOW)
+            .await
+            .unwrap();
+        let all = s.list_rule_states().await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|r| (r.rule_id.as_str(), r.enabled))
+                .collect::<Vec<_>>(),
+            vec![("a-first", true), ("r", true)]
+        );
+    }
+
+    pub async fn tokens(s: S, _raw: Raw) {
+        let t = s
+            .create_token(&NewToken {
+                name: "ci".into(),
+                role: Role::Analyst,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        assert!(t.secret.starts_with(TOKEN_PREFIX));
+        assert!(t.info.last_used_at.is_none());
+        let v = s.verify_token(&t.secret).await.unwrap().unwrap();
+        assert_eq!(
+            (v.id, v.role, v.name.as_str()),
+            (t.info.id, Role::Analyst, "ci")
+        );
+        assert!(v.last_used_at.is_some());
+        // the secret is stored nowhere
+        let listed = s.list_tokens().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(
+            !serde_json::to_string(&listed)
+                .unwrap()
+                .contains(&t.secret[4..])
+        );
+        assert_eq!(listed[0].last_used_at, v.last_used_at);
+
+        // wrong, garbage, truncated, case-changed
+        let mut wrong = t.secret.clone();
+        wrong.pop();
+        wrong.push(if t.secret.ends_with('A') { 'B' } else { 'A' });
+        for bad in [
+            wrong.as_str(),
+            "",
+            "dzt_",
+            "Bearer x",
+            &t.secret[..20],
+            &t.secret.to_uppercase(),
+        ] {
+            assert!(s.verify_token(bad).await.unwrap().is_none(), "{bad}");
+        }
+
+        let expired = s
+            .create_token(&NewToken {
+                name: "old".into(),
+                role: Role::Admin,
+                expires_at: Some(now_ms() - 1000),
+            })
+            .await
+            .unwrap();
+        assert!(s.verify_token(&expired.secret).await.unwrap().is_none());
+        let future = s
+            .create_token(&NewToken {
+                name: "agent".into(),
+                role: Role::AgentIngest,
+                expires_at: Some(now_ms() + 3_600_000),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            s.verify_token(&future.secret).await.unwrap().unwrap().role,
+            Role::AgentIngest
+        );
+        assert!(s.revoke_token(future.info.id).await.unwrap());
+        assert!(!s.revoke_token(future.info.id).await.unwrap());
+        assert!(!s.revoke_token(424242).await.unwrap());
+        assert!(s.verify_token(&future.secret).await.unwrap().is_none());
+        let listed = s.list_tokens().await.unwrap();
+        assert!(listed[2].revoked_at.is_some());
+        assert!(s.verify_token(&t.secret).await.unwrap().is_some());
+        assert!(matches!(
+            s.create_token(&NewToken {
+                name: " ".into(),
+                role: Role::Viewer,
+                expires_at: None
+            })
+            .await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+    }
+
+    pub async fn audit_log_is_append_only(s: S, raw: Raw) {
+        for (actor, action) in [
+            ("ann", "login"),
+            ("ann", "alert.status"),
+            ("bob", "token.create"),
+        ] {
+            s.append_audit(&NewAuditEntry {
+                actor: actor.into(),
+                action: action.into(),
+                target: Some("alert:1".into()),
+                details: json!({"from": "new", "to": "acknowledged", "ip": "10.0.0.1"}),
+            })
+            .await
+            .unwrap();
+        }
+        let null = s
+            .append_audit(&NewAuditEntry {
+                actor: "system".into(),
+                action: "purge".into(),
+                target: None,
+                details: serde_json::Value::Null,
+            })
+            .await
+            .unwrap();
+        assert_eq!(null.details, json!({}));
+        let all = s.list_audit(&AuditQuery::default()).await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            vec!["purge", "token.create", "alert.status", "login"]
+        );
+        assert_eq!(all[1].details["ip"], "10.0.0.1");
+        let ann = s
+            .list_audit(&AuditQuery {
+                actor: Some("ann".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ann.len(), 2);
+        let older = s
+            .list_audit(&AuditQuery {
+                before_id: Some(all[1].id),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(older.len(), 1);
+        assert_eq!(older[0].action, "alert.status");
+        // SQL cannot rewrite history either
+        let upd = raw.exec("UPDATE audit_log SET actor = 'mallory'").await;
+        assert!(upd.unwrap_err().contains("append-only"));
+        let del = raw.exec("DELETE FROM audit_log").await;
+        assert!(del.unwrap_err().contains("append-only"));
+        assert_eq!(s.list_audit(&AuditQuery::default()).await.unwrap().len(), 4);
+    }
+
+    /// A small corpus for the query language.
+    fn corpus() -> Vec<NewEvent> {
+        vec![
+            // 0: powershell with an encoded command, by a user
+            ev(
+                T0,
+                Some("h1"),
+                json!({
+                    "@timestamp": "2023-11-14T22:13:20Z",
+                    "event": {"kind": "event", "category": ["process"], "type": ["start"], "action": "process-created", "code": "4688"},
+                    "process": {"name": "PowerShell.EXE", "pid": 4242, "executable": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                                "command_line": "powershell.exe -EncodedCommand SQBFAFgA", "parent": {"name": "cmd.exe"}},
+                    "user": {"name": "alice"},
+                    "winlog": {"channel": "Security", "event_id": 4688, "event_data": {"LogonType": "10", "SubjectUserName": "alice"}},
+                    "tags": ["attack.t1059.001", "windows"]
+                }),
+            ),
+            // 1: powershell run by SYSTEM
+            ev(
+                T0 + 1,
+                Some("h2"),
+                json!({
+                    "event": {"kind": "event", "category": "process", "action": "process-created", "code": 4688},
+                    "process": {"name": "powershell.exe", "pid": 77},
+                    "user": {"name": "SYSTEM"},
+                    "winlog": {"event_id": 4688, "event_data": {"LogonType": "5"}}
+                }),
+            ),
+            // 2: network connection, no user, Cyrillic host
+            ev(
+                T0 + 2,
+                Some("h1"),
+                json!({
+                    "event": {"kind": "event", "category": ["network", "process"], "action": "connection-attempted", "code": "3"},
+                    "process": {"name": "svchost.exe", "pid": 900},
+                    "destination": {"ip": "10.1.2.3", "port": 445},
+                    "host": {"name": "Бухгалтерия-ПК"},
+                    "network": {"transport": "tcp", "tls": false},
+                    "message": "100%_done"
+                }),
+            ),
+            // 3: logon by a Cyrillic user
+            ev(
+                T0 + 3,
+                None,
+                json!({
+                    "event": {"kind": "event", "category": ["authentication"], "action": "logged-in", "outcome": "success"},
+                    "user": {"name": "Администратор"},
+                    "message": "100xydone",
+                    "winlog": {"event_id": 4624, "event_data": {"LogonType": " 3 "}}
+                }),
+            ),
+            // 4: file event with quotes and backslashes
+            ev(
+                T0 + 4,
+                Some("h3"),
+                json!({
+                    "event": {"kind": "alert", "category": ["file"], "action": "file-created"},
+                    "file": {"path": "C:\\Users\\bob\\AppData\\Local\\Temp\\x \"quoted\".ps1"},
+                    "process": {"name": "explorer.exe"},
+                    "network": {"tls": true}
+                }),
+            ),
+        ]
+    }
+
+    pub async fn query_language(s: S, _raw: Raw) {
+        let c = corpus();
+        s.insert_events(&c).await.unwrap();
+        let id = |i: usize| c[i].id;
+        let set = |xs: &[usize]| xs.iter().map(|i| id(*i)).collect::<HashSet<_>>();
+        let cases: Vec<(&str, Vec<usize>)> = vec![
+            ("", vec![0, 1, 2, 3, 4]),
+            ("process.name:powershell.exe", vec![0, 1]),
+            ("process.name:POWERSHELL.exe", vec![0, 1]),
+            (
+                "process.name:powershell.exe AND NOT user.name:SYSTEM",
+                vec![0],
+            ),
+            ("NOT user.name:SYSTEM", vec![0, 2, 3, 4]),
+            ("process.name:power*", vec![0, 1]),
+            ("process.name:*.EXE", vec![0, 1, 2, 4]),
+            ("process.name:*host*", vec![2]),
+            ("process.name:s*t.exe", vec![2]),
+            ("process.name:svchost OR user.name:alice", vec![0]),
+            (
+                "(process.name:svchost.exe OR user.name:alice) AND event.code:4688",
+                vec![0],
+            ),
+            (
+                "process.name:svchost.exe OR (user.name:alice AND event.code:3)",
+                vec![2],
+            ),
+            ("encodedcommand", vec![0]),
+            ("sqbfafga", vec![0]),
+            ("powershell NOT alice", vec![1]),
+            (r#""C:\Windows\System32""#, vec![0]),
+            (r"file.path:C:\Users\*\AppData\*", vec![4]),
+            (r#"file.path:"*\"quoted\"*""#, vec![4]),
+            (r#""x \"quoted\"""#, vec![4]),
+            ("user.name:администратор", vec![3]),
+            ("user.name:*МИН*", vec![3]),
+            ("АДМИНИСТРАТОР", vec![3]),
+            ("host.name:бухгалтерия*", vec![2]),
+            ("event.category:network", vec![2]),
+            ("event.category:PROCESS", vec![0, 1, 2]),
+            ("event.category:auth*", vec![3]),
+            ("event.type:start", vec![0]),
+            ("tags:attack.t1059*", vec![0]),
+            ("event.code:4688", vec![0, 1]),
+            ("event.action:process-*", vec![0, 1]),
+            ("event.kind:alert", vec![4]),
+            ("event.outcome:*", vec![3]),
+            ("process.parent.name:*", vec![0]),
+            ("winlog.event_id:>4000", vec![0, 1, 3]),
+            ("winlog.event_id:>=4688", vec![0, 1]),
+            ("winlog.event_id:<4688", vec![3]),
+            ("process.pid:<=900", vec![1, 2]),
+            ("winlog.event_data.LogonType:>=10", vec![0]),
+            ("winlog.event_data.LogonType:<5", vec![3]),
+            ("destination.port:445", vec![2]),
+            ("destination.ip:10.1.*", vec![2]),
+            ("network.tls:true", vec![4]),
+            ("network.tls:false", vec![2]),
+            ("process:*", vec![0, 1, 2, 4]),
+            ("process:svchost.exe", vec![]),
+            ("no.such.field:x", vec![]),
+            ("NOT no.such.field:x", vec![0, 1, 2, 3, 4]),
+            ("message:100%_done", vec![2]),
+            ("message:100*done", vec![2, 3]),
+            ("100%_", vec![2]),
+        ];
+        for (q, want) in cases {
+            assert_eq!(ids(&s, q).await, set(&want), "query {q:?}");
+        }
+        // combined with the agent filter and a time range
+        let page = s
+            .search_events(&EventQuery {
+                agent_id: Some("h1".into()),
+                from: Some(T0 + 1),
+                to: Some(T0 + 10),
+                query: Some("process.name:*".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![id(2)]
+        );
+    }
+
+    pub async fn query_errors_carry_position(s: S, _raw: Raw) {
+        for (q, col) in [
+            ("process.name:x AND", 19),
+            ("(a:1 OR b:2", 1),
+            ("a:>x", 4),
+            ("x \"open", 3),
+            ("bad'name:1", 4),
+        ] {
+            match s
+                .search_events(&EventQuery {
+                    query: Some(q.into()),
+                    ..Default::default()
+                })
+                .await
+            {
+                Err(StoreError::Query(e)) => {
+                    assert_eq!(e.column, col, "{q}: {e}");
+                    assert!(e.to_string().contains(&format!("column {col}")), "{e}");
+                }
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        let err = s
+            .event_histogram(&HistogramQuery {
+                from: 0,
+                to: 10,
+                bucket_ms: 1,
+                query: Some(")".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Query(_)));
+    }
+
+    pub async fn injection_attempts_are_harmless(s: S, _raw: Raw) {
+        let c = corpus();
+        s.insert_events(&c).await.unwrap();
+        let attempts = [
+            "a:'; DROP TABLE events;--",
+            "\"'); DROP TABLE events; --\"",
+            "process.name:\"x' OR '1'='1\"",
+            "process.name:*' OR 1=1 --",
+            "user.name:\"\\\"; DELETE FROM events; --\"",
+            "x:>1) OR (1=1",
+            "') OR 1=1; --",
+            "process.name:%",
+            "message:\\",
+            "a:$1",
+            "a:?",
+            "$$; DROP TABLE events; $$",
+            "'||(SELECT count(*) FROM events)||'",
+        ];
+        for q in attempts {
+            let r = s
+                .search_events(&EventQuery {
+                    query: Some(q.into()),
+                    ..Default::default()
+                })
+                .await;
+            match r {
+                Ok(page) => assert!(page.events.is_empty(), "{q}: {:?}", page.events),
+                Err(StoreError::Query(_)) => {}
+                Err(e) => panic!("{q}: {e}"),
+            }
+        }
+        // field names cannot carry SQL
+        assert!(matches!(
+            s.search_events(&EventQuery {
+                query: Some("a');DROP TABLE events;--:x".into()),
+                ..Default::default()
+            })
+            .await,
+            Err(StoreError::Query(_))
+        ));
+        // other string inputs are bound too
+        let page = s
+            .search_events(&EventQuery {
+                agent_id: Some("h1' OR '1'='1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.events.is_empty());
+        // `%` and `_` are literals, not LIKE wildcards
+        assert_eq!(ids(&s, "%").await, HashSet::from([c[2].id]));
+        assert_eq!(ids(&s, "message:100_done").await, HashSet::new());
+        audit_probe(&s).await;
+        assert_eq!(s.count_events(None, None).await.unwrap(), 5);
+        assert_eq!(ids(&s, "process.name:powershell.exe").await.len(), 2);
+    }
+
+    async fn audit_probe(s: &S) {
+        let e = s
+            .append_audit(&NewAuditEntry {
+                actor: "x'); DROP TABLE audit_log; --".into(),
+                action: "probe".into(),
+                target: Some("'".into()),
+                details: json!({"q": "'; DROP TABLE events; --"}),
+            })
+            .await
+            .unwrap();
+        assert_eq!(e.actor, "x'); DROP TABLE audit_log; --");
+        let rs = s
+            .list_audit(&AuditQuery {
+                actor: Some("x'); DROP TABLE audit_log; --".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rs.len(), 1);
+    }
+
+    pub async fn pagination_cursor_is_stable(s: S, _raw: Raw) {
+        // 250 events, many sharing a timestamp (ties are broken by id)
+        let events: Vec<NewEvent> = (0..250)
+            .map(|i| {
+                ev(
+                    T0 + (i / 7) * 1000,
+                    Some(if i % 2 == 0 { "a" } else { "b" }),
+                    json!({"i": i}),
+                )
+            })
+            .collect();
+        for chunk in events.chunks(60) {
+            s.insert_events(chunk).await.unwrap();
+        }
+        let mut expected: Vec<(i64, Uuid)> = events.iter().map(|e| (e.ts, e.id)).collect();
+        expected.sort();
+        expected.reverse();
+
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let p = s
+                .search_events(&EventQuery {
+                    limit: 40,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            pages += 1;
+            seen.extend(p.events.iter().map(|e| (e.ts, e.id)));
+            if pages == 2 {
+                // events arriving meanwhile that sort before the cursor must not duplicate or
+                // shift what the next pages return
+                s.insert_events(&[
+                    ev(T0 + 10_000_000, Some("a"), json!({"late": 1})),
+                    ev(T0 + 36 * 1000, Some("a"), json!({"late": 2})),
+                ])
+                .await
+                .unwrap();
+            }
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 7);
+        assert_eq!(seen, expected);
+
+        // filtered paging, and the same cursor twice gives the same page
+        let first = s
+            .search_events(&EventQuery {
+                agent_id: Some("b".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let q2 = EventQuery {
+            agent_id: Some("b".into()),
+            limit: 10,
+            cursor: first.next_cursor.clone(),
+            ..Default::default()
+        };
+        let a = s.search_events(&q2).await.unwrap();
+        let b = s.search_events(&q2).await.unwrap();
+        assert_eq!(a, b);
+        assert!(a.events.iter().all(|e| e.agent_id.as_deref() == Some("b")));
+        assert!(first.events.last().unwrap().ts >= a.events[0].ts);
+
+        for bad in ["", "not-a-cursor", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+            assert!(matches!(
+                s.search_events(&EventQuery {
+                    cursor: Some(bad.into()),
+                    ..Default::default()
+                })
+                .await,
+                Err(StoreError::InvalidCursor)
+            ));
+        }
+        // limits are clamped
+        let p = s
+            .search_events(&EventQuery {
+                limit: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.events.len(), DEFAULT_PAGE_LIMIT as usize);
+        let p = s
+            .search_events(&EventQuery {
+                limit: 1_000_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.events.len(), 252);
+    }
+
+    pub async fn retention_purge(s: S, _raw: Raw) {
+        let cutoff = T0 + 1000 * MIN;
+        let old: Vec<NewEvent> = (0..12_345)
+            .map(|i| ev(T0 + i, Some("a"), json!({"old": i})))
+            .collect();
+        let new: Vec<NewEvent> = (0..10)
+            .map(|i| ev(cutoff + i, Some("a"), json!({"new": i})))
+            .collect();
+        for chunk in old.chunks(2000) {
+            s.insert_events(chunk).await.unwrap();
+        }
+        s.insert_events(&new).await.unwrap();
+        // alerts: old closed (purged), old open (kept), new closed (kept)
+        let old_closed = s
+            .record_detection(&det_at("r1", Some("a"), T0), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        let old_open = s
+            .record_detection(&det_at("r2", Some("a"), T0), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        let new_closed = s
+            .record_detection(&det_at("r3", Some("a"), cutoff + 5), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        let old_fp = s
+            .record_detection(&det_at("r4", Some("a"), T0), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        s.set_alert_status(old_closed.id, AlertStatus::Resolved, "x", None)
+            .await
+            .unwrap();
+        s.set_alert_status(old_fp.id, AlertStatus::FalsePositive, "x", None)
+            .await
+            .unwrap();
+        s.set_alert_status(new_closed.id, AlertStatus::Resolved, "x", None)
+            .await
+            .unwrap();
+        s.add_comment(old_closed.id, "x", "bye").await.unwrap();
+
+        let r = s.purge_before(cutoff).await.unwrap();
+        assert_eq!(
+            r,
+            PurgeReport {
+                events: 12_345,
+                alerts: 2
+            }
+        );
+        assert_eq!(s.count_events(None, None).await.unwrap(), 10);
+        assert!(s.get_event(old[0].id).await.unwrap().is_none());
+        assert!(s.get_event(new[0].id).await.unwrap().is_some());
+        assert!(s.get_alert(old_closed.id).await.unwrap().is_none());
+        assert!(s.get_alert(old_fp.id).await.unwrap().is_none());
+        assert!(s.get_alert(old_open.id).await.unwrap().is_some());
+        assert!(s.get_alert(new_closed.id).await.unwrap().is_some());
+        assert!(s.comments(old_closed.id).await.unwrap().is_empty());
+        assert!(s.status_history(old_closed.id).await.unwrap().is_empty());
+        // idempotent
+        assert_eq!(
+            s.purge_before(cutoff).await.unwrap(),
+            PurgeReport::default()
+        );
+        // the store still works after freeing pages
+        s.insert_events(&[ev(cutoff + 100, None, json!({}))])
+            .await
+            .unwrap();
+        assert_eq!(s.count_events(None, None).await.unwrap(), 11);
+    }
+
+    pub async fn histogram_and_stats(s: S, _raw: Raw) {
+        let mut events = Vec::new();
+        for (bucket, n) in [(0i64, 3), (2, 5), (3, 1)] {
+            for i in 0..n {
+                events.push(ev(
+                    T0 + bucket * MIN + i,
+                    Some("a"),
+                    json!({"event": {"category": if i == 0 { "file" } else { "process" }}}),
+                ));
+            }
+        }
+        events.push(ev(T0 - 1, Some("a"), json!({}))); // outside the range
+        s.insert_events(&events).await.unwrap();
+        let h = s
+            .event_histogram(&HistogramQuery {
+                from: T0,
+                to: T0 + 4 * MIN + 1,
+                bucket_ms: MIN,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            h.iter()
+                .map(|b| (b.start - T0, b.count))
+                .collect::<Vec<_>>(),
+            vec![(0, 3), (MIN, 0), (2 * MIN, 5), (3 * MIN, 1), (4 * MIN, 0)]
+        );
+        let h = s
+            .event_histogram(&HistogramQuery {
+                from: T0,
+                to: T0 + 4 * MIN,
+                bucket_ms: 2 * MIN,
+                agent_id: Some("a".into()),
+                query: Some("event.category:process".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(h.iter().map(|b| b.count).collect::<Vec<_>>(), vec![2, 4]);
+        for bad in [
+            HistogramQuery {
+                from: 0,
+                to: 10,
+                bucket_ms: 0,
+                ..Default::default()
+            },
+            HistogramQuery {
+                from: 10,
+                to: 10,
+                bucket_ms: 1,
+                ..Default::default()
+            },
+            HistogramQuery {
+                from: 0,
+                to: 1_000_000_000,
+                bucket_ms: 1,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                s.event_histogram(&bad).await,
+                Err(StoreError::InvalidArgument(_))
+            ));
+        }
+
+        let mut d = det_at("r1", None, T0);
+        d.level = Level::Critical;
+        s.record_detection(&d, WINDOW).await.unwrap();
+        let a2 = s
+            .record_detection(&det_at("r2", None, T0), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        s.record_detection(&det_at("r3", None, T0), WINDOW)
+            .await
+            .unwrap();
+        s.set_alert_status(a2.id, AlertStatus::Resolved, "x", None)
+            .await
+            .unwrap();
+        let st = s.stats().await.unwrap();
+        assert_eq!(st.events_total, 10);
+        assert_eq!(st.alerts_by_status[&AlertStatus::New], 2);
+        assert_eq!(st.alerts_by_status[&AlertStatus::Resolved], 1);
+        assert_eq!(st.alerts_by_status[&AlertStatus::Acknowledged], 0);
+        assert_eq!(st.open_alerts_by_level[&Level::Critical], 1);
+        assert_eq!(st.open_alerts_by_level[&Level::Medium], 1);
+        assert_eq!(st.open_alerts_by_level[&Level::Low], 0);
+    }
+
+    pub async fn odd_documents(s: S, _raw: Raw) {
+        let nul = ev(
+            T0,
+            None,
+            json!({"process": {"name": "a\u{0}b"}, "k\u{0}": 1}),
+        );
+        let array = ev(T0 + 1, None, json!([1, 2, {"x": "y"}]));
+        let scalar = ev(T0 + 2, None, json!("just a string"));
+        let big = ev(
+            T0 + 3,
+            None,
+            json!({"n": 1e300, "neg": -12345678901234567i64, "deep": {"a": {"b": {"c": {"d": [[["deep-value"]]]}}}}}),
+        );
+        let empty_cat = ev(
+            T0 + 4,
+            None,
+            json!({"event": {"category": [], "code": null, "kind": {"nested": 1}}}),
+        );
+        let r = s
+            .insert_events(&[
+                nul.clone(),
+                array.clone(),
+                scalar.clone(),
+                big.clone(),
+                empty_cat.clone(),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(r.inserted, 5);
+        assert_eq!(s.get_event(array.id).await.unwrap().unwrap().doc, array.doc);
+        assert_eq!(
+            s.get_event(scalar.id).await.unwrap().unwrap().doc,
+            scalar.doc
+        );
+        let got = s.get_event(nul.id).await.unwrap().unwrap();
+        let name = got.doc["process"]["name"].as_str().unwrap().to_owned();
+        assert!(name == "a\u{0}b" || name == "a\u{FFFD}b", "{name:?}");
+        assert_eq!(ids(&s, "n:>1e299").await, HashSet::from([big.id]));
+        assert_eq!(ids(&s, "neg:<0").await, HashSet::from([big.id]));
+        assert_eq!(ids(&s, "deep-value").await, HashSet::from([big.id]));
+        assert_eq!(ids(&s, "just").await, HashSet::from([scalar.id]));
+        assert!(ids(&s, "event.category:*").await.is_empty());
+        // a query with a NUL in it is fine too
+        let _ = ids(&s, "process.name:\"a\u{0}b\"").await;
+    }
+}

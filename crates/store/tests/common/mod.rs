@@ -1,0 +1,161 @@
+//! Test harness: a fresh store per test. SQLite lives in a temp dir; PostgreSQL (when
+//! `DOZOR_TEST_POSTGRES_URL` is set) in a fresh schema that is dropped afterwards.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dozor_store::postgres::{PgConfig, PgStore};
+use dozor_store::sqlite::{SqliteConfig, SqliteStore};
+use dozor_store::{Detection, Level, NewEvent, Store};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use uuid::Uuid;
+
+pub const PG_ENV: &str = "DOZOR_TEST_POSTGRES_URL";
+
+/// Raw database access for checks the trait cannot make (e.g. that SQL cannot alter the audit log).
+#[derive(Clone, Debug)]
+pub enum Raw {
+    Sqlite(PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+impl Raw {
+    /// Executes one statement on a separate connection; `Err` carries the database message.
+    pub async fn exec(&self, sql: &str) -> Result<u64, String> {
+        match self {
+            Raw::Sqlite(path) => {
+                let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .connect()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let r = sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(|e| e.to_string());
+                let _ = c.close().await;
+                r
+            }
+            Raw::Postgres { url, schema } => {
+                let opts: sqlx::postgres::PgConnectOptions =
+                    url.parse().map_err(|e: sqlx::Error| e.to_string())?;
+                let mut c = opts
+                    .options([("search_path", schema.as_str())])
+                    .connect()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let r = sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(|e| e.to_string());
+                let _ = c.close().await;
+                r
+            }
+        }
+    }
+}
+
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    pub raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = SqliteConfig::new(dir.path().join("data"));
+    let store = SqliteStore::open(&config).await.expect("open sqlite store");
+    Harness {
+        store: Arc::new(store),
+        raw: Raw::Sqlite(config.db_path()),
+        _dir: Some(dir),
+    }
+}
+
+pub async fn postgres() -> Option<Harness> {
+    let url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+    let schema = format!("dozor_test_{}", Uuid::new_v4().simple());
+    let mut config = PgConfig::new(&url);
+    config.schema = Some(schema.clone());
+    config.max_connections = 4;
+    let store = PgStore::open(&config).await.expect("open postgres store");
+    Some(Harness {
+        store: Arc::new(store),
+        raw: Raw::Postgres { url, schema },
+        _dir: None,
+    })
+}
+
+/// Runs a test body, then closes the store and drops the Postgres schema — also when the body
+/// panics (the panic is re-raised afterwards).
+pub async fn run<F, Fut>(h: Harness, body: F)
+where
+    F: FnOnce(Arc<dyn Store>, Raw) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let result = tokio::spawn(body(h.store.clone(), h.raw.clone())).await;
+    h.store.close().await;
+    if let Raw::Postgres { url, schema } = &h.raw {
+        let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+        let mut c = opts.connect().await.expect("connect for cleanup");
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        )))
+        .execute(&mut c)
+        .await
+        .expect("drop test schema");
+        let _ = c.close().await;
+    }
+    drop(h);
+    if let Err(e) = result {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test task failed: {e}");
+    }
+}
+
+// ------------------------------------------------------------ builders
+
+pub const T0: i64 = 1_700_000_000_000;
+pub const MIN: i64 = 60_000;
+
+pub fn ev(ts: i64, agent: Option<&str>, doc: Value) -> NewEvent {
+    NewEvent {
+        id: Uuid::now_v7(),
+        ts,
+        received_at: ts + 5,
+        agent_id: agent.map(str::to_owned),
+        doc,
+    }
+}
+
+pub fn det(rule: &str, agent: Option<&str>, event: &NewEvent) -> Detection {
+    Detection {
+        rule_id: rule.to_owned(),
+        rule_title: format!("Rule {rule}"),
+        level: Level::High,
+        tags: vec!["attack.execution".into(), "attack.t1059.001".into()],
+        agent_id: agent.map(str::to_owned),
+        event_id: event.id,
+        ts: event.ts,
+    }
+}
+
+pub fn det_at(rule: &str, agent: Option<&str>, ts: i64) -> Detection {
+    Detection {
+        rule_id: rule.to_owned(),
+        rule_title: format!("Rule {rule}"),
+        level: Level::Medium,
+        tags: vec![],
+        agent_id: agent.map(str::to_owned),
+        event_id: Uuid::now_v7(),
+        ts,
+    }
+}
