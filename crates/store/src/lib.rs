@@ -149,7 +149,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ------------------------------------------------------------ retention, stats
 
-    /// Deletes events with `ts < cutoff` and closed alerts with `last_seen < cutoff` (with
+    /// Deletes events stored (`received_at`) before `cutoff` — so imported old logs live a full
+    /// retention period — and closed alerts with `last_seen < cutoff` (with
     /// their comments and history), in short chunks so writers are never blocked for long.
     async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport>;
 

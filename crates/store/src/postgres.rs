@@ -896,7 +896,7 @@ impl Store for PgStore {
         let mut report = PurgeReport::default();
         loop {
             let n =
-                q("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < $1 LIMIT $2)")
+                q("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < $1 LIMIT $2)")
                     .bind(cutoff)
                     .bind(PURGE_CHUNK)
                     .execute(&self.pool)

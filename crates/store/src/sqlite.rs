@@ -824,7 +824,7 @@ impl Store for SqliteStore {
         let mut report = PurgeReport::default();
         loop {
             let n =
-                q("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)")
+                q("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_at < ? LIMIT ?)")
                     .bind(cutoff)
                     .bind(PURGE_CHUNK)
                     .execute(&self.writer)

@@ -15,6 +15,8 @@ CREATE TABLE events (
     doc         JSONB   NOT NULL
 );
 CREATE INDEX events_ts ON events (ts DESC, id DESC);
+-- Retention counts from when the server stored an event, so imported old logs are kept.
+CREATE INDEX events_received ON events (received_at);
 CREATE INDEX events_agent_ts ON events (agent_id, ts DESC, id DESC);
 -- `event.category:x` compiles to `category @> ARRAY[x]`, served by this GIN index.
 CREATE INDEX events_category ON events USING GIN (category);

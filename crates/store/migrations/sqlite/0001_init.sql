@@ -17,6 +17,8 @@ CREATE TABLE events (
 );
 -- Search order (ts desc, id desc) and time ranges; retention deletes by ts.
 CREATE INDEX events_ts ON events (ts, id);
+-- Retention counts from when the server stored an event, so imported old logs are kept.
+CREATE INDEX events_received ON events (received_at);
 -- Per-agent timelines.
 CREATE INDEX events_agent_ts ON events (agent_id, ts, id);
 -- Dashboards and filters by category / event code within a time range.
