@@ -3,6 +3,7 @@
 mod hunt;
 mod output;
 mod rules;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,23 @@ enum Command {
     /// Exit codes: 0 = finished, nothing detected; 1 = finished with detections;
     /// 2 = error (bad arguments, no usable rules, unreadable inputs with --strict).
     Hunt(hunt::HuntArgs),
+    /// Run the server: HTTPS ingest, pipeline workers, storage and the REST API.
+    ///
+    /// Embedded default: SQLite in the data directory, an in-process queue, a CA and server
+    /// certificate created on first start, and an admin API token printed once.
+    Server(server::ServerCmd),
+    /// Manage API tokens in the server's store (run where the server's data is).
+    Tokens {
+        #[command(subcommand)]
+        command: server::TokensCmd,
+    },
+    /// Convert EVTX / event XML / JSON logs into normalized (ECS-aligned) events, one JSON
+    /// object per line on stdout — the shape `POST /api/v1/ingest` takes.
+    Convert {
+        /// Files or directories (recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Work with Sigma rules.
     Rules {
         #[command(subcommand)]
@@ -88,6 +106,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
+        Command::Server(cmd) => server::run(cmd),
+        Command::Convert { paths } => server::convert(&paths),
+        Command::Tokens { command } => server::tokens(command),
         Command::Rules {
             command: RulesCommand::Lint(args),
         } => rules::lint(args),

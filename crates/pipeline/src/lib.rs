@@ -215,6 +215,11 @@ impl Worker {
         }
     }
 
+    /// The worker's detector, for swapping in a reloaded rule set.
+    pub fn detector(&self) -> Arc<Mutex<Detector>> {
+        self.detector.clone()
+    }
+
     /// Runs until `shutdown` turns true. Errors of one cycle are logged and retried after a
     /// pause: the messages stay on the bus and are redelivered.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {

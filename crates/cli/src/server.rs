@@ -1,0 +1,618 @@
+//! `dozor server` and `dozor tokens`: wiring the server library, the store, the bus and the
+//! pipeline workers together. Nothing here decides behaviour; it only connects parts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use dozor_bus::{Bus, BusError};
+use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
+use dozor_server::{
+    AccessRole, BoxFuture, Config, Identity, IngestBatch, IngestSink, Server, ServerArgs, Services,
+    SinkError, SubmitOutcome, TokenVerifier, VerifierError,
+};
+use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet};
+use dozor_store::{NewToken, Store, StoreConfig};
+
+#[derive(Args)]
+pub struct ServerCmd {
+    #[command(flatten)]
+    pub args: ServerArgs,
+    /// Pipeline worker tasks in this process (roles `all` and `worker`).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Consumer name on a Redis/NATS bus; keep it stable per worker process so a restarted
+    /// worker resumes its own pending messages.
+    #[arg(long, env = "DOZOR_CONSUMER")]
+    pub consumer: Option<String>,
+    /// Name of the queue on a Redis/NATS bus (stream, group, subject and durable consumer are
+    /// derived from it), so several installations can share one Redis or NATS.
+    #[arg(long, env = "DOZOR_BUS_NAME", default_value = "dozor")]
+    pub bus_name: String,
+    /// Seconds after which a message taken by a worker that died is handed to another.
+    #[arg(long, env = "DOZOR_BUS_REDELIVERY_SECS", default_value_t = 30)]
+    pub bus_redelivery_secs: u64,
+}
+
+/// Queue budget per event of `limits.queue_capacity`.
+const QUEUE_BYTES_PER_EVENT: usize = 2048;
+
+/// Where the store lives, from the server configuration.
+fn store_config(config: &Config) -> StoreConfig {
+    let url = &config.database_url;
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        // The server names the database file; the store takes its directory.
+        let p = Path::new(path);
+        let dir = if p.extension().is_some_and(|e| e == "db") {
+            p.parent().unwrap_or(Path::new("."))
+        } else {
+            p
+        };
+        return StoreConfig::Sqlite(dozor_store::sqlite::SqliteConfig::new(dir));
+    }
+    StoreConfig::from_location(url)
+}
+
+fn bus_config(config: &Config, cmd: &ServerCmd, consumer: &str) -> dozor_bus::BusConfig {
+    let redelivery = Duration::from_secs(cmd.bus_redelivery_secs.max(1));
+    let name = &cmd.bus_name;
+    match &config.bus {
+        // `queue_capacity` counts events; a message is a batch of any size, so the in-memory
+        // queue is bounded by bytes (at ~2 KiB per event) rather than by messages.
+        dozor_server::config::BusConfig::Memory => {
+            dozor_bus::BusConfig::Memory(dozor_bus::MemoryConfig {
+                max_messages: 0,
+                max_bytes: config.limits.queue_capacity.max(1) * QUEUE_BYTES_PER_EVENT,
+                visibility_timeout: redelivery,
+            })
+        }
+        dozor_server::config::BusConfig::Redis(url) => {
+            let mut c = dozor_bus::RedisConfig::new(url.clone(), consumer.to_owned());
+            c.stream = format!("{name}:ingest");
+            c.group = format!("{name}-workers");
+            c.max_len = config.limits.queue_capacity.max(1) as u64;
+            c.claim_idle = redelivery;
+            dozor_bus::BusConfig::Redis(c)
+        }
+        dozor_server::config::BusConfig::Nats(url) => {
+            let mut c = dozor_bus::NatsConfig::new(url.clone());
+            let upper: String = name
+                .chars()
+                .map(|ch| {
+                    if ch.is_ascii_alphanumeric() {
+                        ch.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            c.stream = format!("{upper}_INGEST");
+            c.subject = format!("{}.ingest", name.replace(['.', '*', '>', ' '], "_"));
+            c.durable = format!("{}-workers", name.replace(['.', '*', '>', ' '], "_"));
+            c.max_msgs = config.limits.queue_capacity.max(1) as u64;
+            c.max_bytes = (config.limits.queue_capacity.max(1) * QUEUE_BYTES_PER_EVENT) as u64;
+            c.ack_wait = redelivery;
+            dozor_bus::BusConfig::Nats(c)
+        }
+    }
+}
+
+/// Ingest → bus: one message per accepted batch (a JSON array of events).
+struct BusSink {
+    bus: Arc<dyn Bus>,
+    depth: Arc<AtomicU64>,
+}
+
+impl IngestSink for BusSink {
+    fn submit(&self, batch: IngestBatch) -> BoxFuture<'_, Result<SubmitOutcome, SinkError>> {
+        Box::pin(async move {
+            let events: Vec<&serde_json::Value> = batch.events.iter().map(|e| &e.event).collect();
+            let payload =
+                serde_json::to_vec(&events).map_err(|e| SinkError::Unavailable(e.to_string()))?;
+            match self.bus.publish(payload.into()).await {
+                Ok(()) => {
+                    self.depth.fetch_add(1, Ordering::Relaxed);
+                    // Duplicates are found by the store, after the queue.
+                    Ok(SubmitOutcome::default())
+                }
+                Err(BusError::Full) => Err(SinkError::Full {
+                    retry_after: Duration::from_secs(2),
+                }),
+                Err(e) => Err(SinkError::Unavailable(e.to_string())),
+            }
+        })
+    }
+
+    fn queue_depth(&self) -> Option<u64> {
+        Some(self.depth.load(Ordering::Relaxed))
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.bus
+                .depth()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Bearer tokens checked against the store.
+struct StoreTokens {
+    store: Arc<dyn Store>,
+}
+
+impl TokenVerifier for StoreTokens {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
+        Box::pin(async move {
+            let info = self
+                .store
+                .verify_token(token)
+                .await
+                .map_err(|e| VerifierError(e.to_string()))?;
+            Ok(info.map(|t| Identity {
+                role: match t.role {
+                    dozor_store::Role::Admin => AccessRole::Admin,
+                    dozor_store::Role::Analyst => AccessRole::Analyst,
+                    dozor_store::Role::Viewer => AccessRole::Viewer,
+                    dozor_store::Role::AgentIngest => AccessRole::Agent,
+                },
+                subject: t.name,
+            }))
+        })
+    }
+}
+
+fn rule_paths(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut paths = dirs.to_vec();
+    if paths.is_empty() {
+        // The project's own rules ship with the sources; SigmaHQ directories are configured.
+        let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+        if builtin.is_dir() {
+            paths.push(builtin);
+        }
+    }
+    paths
+}
+
+fn load_detector(dirs: &[PathBuf]) -> (Detector, Vec<dozor_sigma::RuleReport>) {
+    let paths = rule_paths(dirs);
+    let set = RuleSet::load_paths(&paths, &LoadOptions::default());
+    let options = EngineOptions {
+        prefilter_dfa: true,
+        ..EngineOptions::default()
+    };
+    let (detector, reports) = Detector::build(set, &options, &DetectorOptions::default());
+    let bad = reports
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                dozor_sigma::Outcome::Invalid(_) | dozor_sigma::Outcome::Unsupported(_)
+            )
+        })
+        .count();
+    tracing::info!(
+        rules = detector.engine().rules().len(),
+        problems = bad,
+        "rules loaded from {paths:?}"
+    );
+    if bad > 0 {
+        tracing::warn!("{bad} rule documents could not be used (`dozor rules lint` lists them)");
+    }
+    (detector, reports)
+}
+
+/// The loaded rules as the API sees them; reloading swaps every worker's detector.
+struct Catalog {
+    dirs: Vec<PathBuf>,
+    reports: std::sync::RwLock<Vec<dozor_sigma::RuleReport>>,
+    detectors: Vec<Arc<std::sync::Mutex<Detector>>>,
+}
+
+impl dozor_server::RuleCatalog for Catalog {
+    fn list(&self) -> Vec<dozor_server::RuleInfo> {
+        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
+        reports
+            .iter()
+            .map(dozor_server::RuleInfo::from_report)
+            .collect()
+    }
+
+    fn yaml(&self, id: &str) -> Option<String> {
+        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
+        let report = reports
+            .iter()
+            .find(|r| r.id == id || (r.id.is_empty() && r.title == id))?;
+        // Documents of multi-document files are named `file.yml#N`.
+        let path = report.path.to_string_lossy();
+        let file = path.split('#').next().unwrap_or(&path);
+        std::fs::read_to_string(file).ok()
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<dozor_server::ReloadReport, String>> {
+        Box::pin(async move {
+            let dirs = self.dirs.clone();
+            let count = self.detectors.len().max(1);
+            let built = tokio::task::spawn_blocking(move || {
+                (0..count).map(|_| load_detector(&dirs)).collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut reports = Vec::new();
+            for (slot, (detector, r)) in self.detectors.iter().zip(built) {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = detector;
+                reports = r;
+            }
+            if self.detectors.is_empty() {
+                reports = load_detector(&self.dirs).1;
+            }
+            let summary = dozor_server::ReloadReport::from_reports(&reports);
+            *self.reports.write().unwrap_or_else(|p| p.into_inner()) = reports;
+            Ok(summary)
+        })
+    }
+
+    fn test(&self, rule_yaml: &str, events: Vec<serde_json::Value>) -> Result<Vec<usize>, String> {
+        let mut set = RuleSet::default();
+        set.add_text(
+            Path::new("<rule under test>"),
+            rule_yaml,
+            &LoadOptions::default(),
+        );
+        if let Some(bad) = set.invalid.first() {
+            return Err(format!("{:?}", bad.outcome));
+        }
+        let (detector, reports) =
+            Detector::build(set, &EngineOptions::default(), &DetectorOptions::default());
+        if let Some(r) = reports
+            .iter()
+            .find(|r| r.outcome != dozor_sigma::Outcome::Active)
+        {
+            return Err(format!("{:?}", r.outcome));
+        }
+        let engine = detector.engine();
+        let mut scratch = engine.new_scratch();
+        let mut hits = Vec::new();
+        let mut matched = Vec::new();
+        for (i, doc) in events.iter().enumerate() {
+            hits.clear();
+            engine.matches(&dozor_event::detection_view(doc), &mut scratch, &mut hits);
+            if !hits.is_empty() {
+                matched.push(i);
+            }
+        }
+        Ok(matched)
+    }
+}
+
+fn consumer_name(cmd: &ServerCmd) -> String {
+    cmd.consumer.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "dozor".into());
+        format!("{host}-worker")
+    })
+}
+
+/// Creates the first admin token when the store has none, and prints it once.
+async fn bootstrap_admin(store: &Arc<dyn Store>) -> Result<()> {
+    if !store.list_tokens().await?.is_empty() {
+        return Ok(());
+    }
+    let created = store
+        .create_token(&NewToken {
+            name: "initial-admin".into(),
+            role: dozor_store::Role::Admin,
+            expires_at: None,
+        })
+        .await?;
+    eprintln!();
+    eprintln!("================================================================================");
+    eprintln!(" First start: an admin API token was created. It is shown only this once:");
+    eprintln!();
+    eprintln!("     {}", created.secret);
+    eprintln!();
+    eprintln!(" Use it as `Authorization: Bearer <token>` or DOZOR_TOKEN for the CLI.");
+    eprintln!(" Create more with `dozor tokens create`; revoke this one when you have.");
+    eprintln!("================================================================================");
+    eprintln!();
+    Ok(())
+}
+
+pub fn run(cmd: ServerCmd) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(cmd))
+}
+
+async fn serve(cmd: ServerCmd) -> Result<u8> {
+    let config = Config::load(&cmd.args, std::env::vars()).context("configuration")?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = dozor_store::open(&store_config(&config))
+        .await
+        .context("opening the store")?;
+    bootstrap_admin(&store).await?;
+    let consumer = consumer_name(&cmd);
+    let bus = dozor_bus::connect(&bus_config(&config, &cmd, &consumer))
+        .await
+        .context("connecting the bus")?;
+
+    let (notices, _) = tokio::sync::broadcast::channel(1024);
+    let stats = Arc::new(PipelineStats::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let mut detectors = Vec::new();
+    let mut first_reports = None;
+    if config.role.runs_workers() {
+        let enricher = match (&config.geoip.city_db, &config.geoip.asn_db) {
+            (None, None) => None,
+            (city, asn) => Some(Arc::new(
+                dozor_enrich::Enricher::open(dozor_enrich::EnrichConfig {
+                    city_db: city.clone(),
+                    asn_db: asn.clone(),
+                    ..Default::default()
+                })
+                .context("opening GeoIP databases")?,
+            )),
+        };
+        let options = PipelineOptions {
+            alert_window: config.alert_aggregation_window,
+            ..PipelineOptions::default()
+        };
+        for i in 0..cmd.workers.max(1) {
+            let (detector, reports) = load_detector(&config.rules_dirs);
+            first_reports.get_or_insert(reports);
+            // Each worker is one consumer; on a shared bus they need distinct names.
+            let worker_bus = if i == 0 {
+                bus.clone()
+            } else {
+                dozor_bus::connect(&bus_config(&config, &cmd, &format!("{consumer}-{i}"))).await?
+            };
+            let worker = Worker::new(
+                worker_bus,
+                store.clone(),
+                enricher.clone(),
+                detector,
+                options.clone(),
+                notices.clone(),
+                stats.clone(),
+            );
+            detectors.push(worker.detector());
+            let rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move { worker.run(rx).await }));
+        }
+    }
+
+    // Retention: purge old events and closed alerts once an hour.
+    {
+        let store = store.clone();
+        let days = config.retention_days;
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let cutoff = chrono::Utc::now().timestamp_millis() - i64::from(days) * 86_400_000;
+                match store.purge_before(cutoff).await {
+                    Ok(r) => tracing::info!("retention purge: {r:?}"),
+                    Err(e) => tracing::warn!("retention purge failed: {e}"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    _ = rx.changed() => return,
+                }
+            }
+        }));
+    }
+
+    let depth = Arc::new(AtomicU64::new(0));
+    {
+        let bus = bus.clone();
+        let depth = depth.clone();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Ok(d) = bus.depth().await {
+                    depth.store(d, Ordering::Relaxed);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = rx.changed() => return,
+                }
+            }
+        }));
+    }
+    let sink = Arc::new(BusSink {
+        bus: bus.clone(),
+        depth,
+    });
+    let tokens = Arc::new(StoreTokens {
+        store: store.clone(),
+    });
+    let reports = match first_reports {
+        Some(r) => r,
+        None => load_detector(&config.rules_dirs).1,
+    };
+    let catalog = Arc::new(Catalog {
+        dirs: config.rules_dirs.clone(),
+        reports: std::sync::RwLock::new(reports),
+        detectors,
+    });
+    let api = Arc::new(dozor_server::ApiState {
+        store: store.clone(),
+        rules: catalog,
+        notices,
+        pipeline_stats: Some(stats),
+    });
+    let services = Services::new(sink, tokens).with_api(api);
+    let server = Server::bind(config, services)
+        .await
+        .context("starting the HTTP server")?;
+    eprintln!("dozor server listening on {}", server.base_url());
+    server
+        .run(dozor_server::shutdown_signal())
+        .await
+        .context("serving")?;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    store.close().await;
+    Ok(0)
+}
+
+#[derive(Subcommand)]
+pub enum TokensCmd {
+    /// Create an API token and print its secret once.
+    Create {
+        /// A name that says who or what uses it.
+        #[arg(long)]
+        name: String,
+        /// admin, analyst, viewer or agent-ingest.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Lifetime, e.g. 24h, 30d (default: no expiry).
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        args: ServerArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        args: ServerArgs,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        args: ServerArgs,
+    },
+}
+
+fn parse_lifetime(s: &str) -> Result<i64> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .with_context(|| format!("'{s}': expected a number and a unit (m, h, d)"))?;
+    let ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => bail!("'{s}': unit must be m, h or d"),
+    };
+    Ok(n * ms)
+}
+
+pub fn tokens(cmd: TokensCmd) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let args = match &cmd {
+            TokensCmd::Create { args, .. }
+            | TokensCmd::List { args }
+            | TokensCmd::Revoke { args, .. } => args,
+        };
+        let config = Config::load(args, std::env::vars()).context("configuration")?;
+        let store = dozor_store::open(&store_config(&config))
+            .await
+            .context("opening the store")?;
+        match cmd {
+            TokensCmd::Create {
+                name,
+                role,
+                expires,
+                ..
+            } => {
+                let role: dozor_store::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let expires_at = match expires {
+                    Some(e) => Some(chrono::Utc::now().timestamp_millis() + parse_lifetime(&e)?),
+                    None => None,
+                };
+                let created = store
+                    .create_token(&NewToken {
+                        name,
+                        role,
+                        expires_at,
+                    })
+                    .await?;
+                println!("{}", created.secret);
+                eprintln!(
+                    "token {} ({}) created; the secret above is not shown again",
+                    created.info.id,
+                    created.info.role.as_str()
+                );
+            }
+            TokensCmd::List { .. } => {
+                for t in store.list_tokens().await? {
+                    println!(
+                        "{}\t{}\t{}\t{:?}",
+                        t.id,
+                        t.name,
+                        t.role.as_str(),
+                        t.expires_at
+                    );
+                }
+            }
+            TokensCmd::Revoke { id, .. } => {
+                if !store.revoke_token(id).await? {
+                    bail!("no token with id {id}");
+                }
+                eprintln!("token {id} revoked");
+            }
+        }
+        store.close().await;
+        Ok(0)
+    })
+}
+
+/// `dozor convert`: decoded records as normalized events on stdout (NDJSON).
+pub fn convert(paths: &[PathBuf]) -> Result<u8> {
+    use std::io::Write;
+    let files = crate::rules::input_files(paths)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut written, mut errors) = (0u64, 0u64);
+    for file in files {
+        let events = match dozor_decode::read_path(&file, &dozor_decode::ReadOptions::default()) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("warning: {e}");
+                errors += 1;
+                continue;
+            }
+        };
+        for item in events {
+            match item
+                .map_err(|e| e.to_string())
+                .and_then(|flat| dozor_server::winlog::to_event(&flat))
+            {
+                Ok(event) => {
+                    serde_json::to_writer(&mut out, &event)?;
+                    out.write_all(b"\n")?;
+                    written += 1;
+                }
+                Err(e) => {
+                    eprintln!("warning: {}: {e}", file.display());
+                    errors += 1;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    eprintln!("{written} events written, {errors} errors");
+    Ok(if errors > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,398 @@
+//! Request plumbing shared by the API handlers: the authenticated caller and its rights,
+//! query parameters, path ids, JSON bodies, and store errors as problems.
+//!
+//! The caller extractor comes first in every handler, so a request without a valid
+//! credential gets 401 (and one the role may not make 403) before anything else about it is
+//! looked at.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::ApiState;
+use crate::app::AppState;
+use crate::auth::{Identity, Role, authenticate};
+use crate::problem::Problem;
+
+/// Reading: events, alerts, rules, stats, the stream (viewers and up).
+pub(crate) const READ: u8 = 0;
+/// Triage: alert workflow, comments, rule tests (analysts and admins).
+pub(crate) const TRIAGE: u8 = 1;
+/// Administration: rule enable/disable and reload (admins).
+pub(crate) const ADMIN: u8 = 2;
+
+/// Does this role have the right `need`?
+pub(crate) fn permits(role: Role, need: u8) -> bool {
+    match role {
+        Role::Agent => false,
+        Role::Viewer => need == READ,
+        Role::Analyst => need <= TRIAGE,
+        Role::Admin => true,
+    }
+}
+
+fn need_name(need: u8) -> &'static str {
+    match need {
+        READ => "a viewer, analyst or admin",
+        TRIAGE => "an analyst or admin",
+        _ => "an admin",
+    }
+}
+
+/// The authenticated caller, who has the right `NEED`, and the API's state.
+pub(crate) struct Caller<const NEED: u8> {
+    pub identity: Identity,
+    pub api: Arc<ApiState>,
+}
+
+impl<const NEED: u8> FromRequestParts<Arc<AppState>> for Caller<NEED> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
+        let path = parts.uri.path().to_owned();
+        let identity = authenticate(state.tokens.as_ref(), &parts.headers)
+            .await
+            .map_err(|p| p.instance(path.clone()))?;
+        if !permits(identity.role, NEED) {
+            let what = match identity.role {
+                Role::Agent => "agent credentials may only send events".to_owned(),
+                _ => format!(
+                    "this needs {} credential; {:?} is {}",
+                    need_name(NEED),
+                    identity.subject,
+                    role_name(identity.role)
+                ),
+            };
+            return Err(Problem::forbidden(what).instance(path));
+        }
+        let Some(api) = state.api.clone() else {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api-not-configured",
+                "Service unavailable",
+            )
+            .detail("api not configured: this server has no store or rules attached")
+            .instance(path));
+        };
+        Ok(Caller { identity, api })
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Agent => "an agent",
+        Role::Admin => "an admin",
+        Role::Analyst => "an analyst",
+        Role::Viewer => "a viewer",
+    }
+}
+
+/// `400 invalid-parameter` naming the parameter.
+pub(crate) fn bad_param(name: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-parameter",
+        "Invalid parameter",
+    )
+    .detail(detail)
+    .with("parameter", name)
+}
+
+/// The query string's parameters, in order (repeats kept).
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| Params(pairs))
+            .map_err(|e| {
+                Problem::bad_request("invalid-parameter", e.body_text()).instance(parts.uri.path())
+            })
+    }
+}
+
+impl Params {
+    /// Refuses parameters this route doesn't know (a typo should not silently widen a search).
+    pub fn only(&self, known: &[&str]) -> Result<(), Problem> {
+        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some((k, _)) => Err(bad_param(
+                k,
+                format!("unknown parameter {k:?} (known: {})", known.join(", ")),
+            )),
+        }
+    }
+
+    /// A single-valued parameter; empty counts as absent, a repeat is an error.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, Problem> {
+        let mut found = None;
+        for (k, v) in &self.0 {
+            if k == name {
+                if found.is_some() {
+                    return Err(bad_param(name, format!("{name} is given more than once")));
+                }
+                found = Some(v.as_str());
+            }
+        }
+        Ok(found.map(str::trim).filter(|v| !v.is_empty()))
+    }
+
+    /// A parameter that may repeat or list values separated by commas.
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    pub fn string(&self, name: &str) -> Result<Option<String>, Problem> {
+        Ok(self.get(name)?.map(str::to_owned))
+    }
+
+    /// A time: milliseconds since the Unix epoch, RFC 3339, `now` or `now-<duration>`
+    /// (`now-15m`, `now-24h`, `now-7d`).
+    pub fn time(&self, name: &str, now: i64) -> Result<Option<i64>, Problem> {
+        self.get(name)?
+            .map(|v| {
+                parse_time(v, now).ok_or_else(|| {
+                    bad_param(
+                        name,
+                        format!(
+                            "{name}: {v:?} is not a time (milliseconds since the epoch, RFC 3339, `now` or `now-<duration>` such as now-15m)"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit`: 1..=max, default `default`.
+    pub fn limit(&self, default: u32, max: u32) -> Result<u32, Problem> {
+        match self.get("limit")? {
+            None => Ok(default),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(bad_param(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {max}"),
+                )),
+            },
+        }
+    }
+}
+
+/// Milliseconds since the epoch, RFC 3339, `now`, `now-<duration>`.
+pub(crate) fn parse_time(text: &str, now: i64) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    if text == "now" {
+        return Some(now);
+    }
+    if let Some(ago) = text.strip_prefix("now-") {
+        let secs = crate::config::parse_duration_secs(ago)?;
+        let ms = i64::try_from(secs).ok()?.checked_mul(1000)?;
+        return now.checked_sub(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The `{id}` of the path.
+pub(crate) struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(PathId(id)),
+            Err(e) => {
+                Err(Problem::bad_request("invalid-parameter", e.body_text())
+                    .instance(parts.uri.path()))
+            }
+        }
+    }
+}
+
+impl PathId {
+    /// An alert id; anything else is a 404 (no such alert).
+    pub fn alert_id(&self) -> Result<i64, Problem> {
+        self.0
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| not_found(&format!("alert {}", self.0)))
+    }
+}
+
+pub(crate) fn not_found(what: &str) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(format!("no {what}"))
+}
+
+/// Largest JSON body the API reads.
+pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// A JSON request body, with problems for a wrong media type, too large a body, bad JSON
+/// (line and column) and missing or mistyped members.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let path = request.uri().path().to_owned();
+        if let Some(ct) = request.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(Problem::unsupported_media_type(format!(
+                    "send application/json, not {essence:?}"
+                ))
+                .with("supported_types", ["application/json"])
+                .instance(path));
+            }
+        }
+        // `api::route` sets the body limit of these routes to MAX_JSON_BODY.
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::too_large(
+                    "api.max_json_body",
+                    MAX_JSON_BODY as u64,
+                    "the JSON body is too large",
+                )
+            } else {
+                Problem::bad_request("unreadable-body", e.body_text())
+            }
+            .instance(path.clone())
+        })?;
+        serde_json::from_slice::<T>(&bytes)
+            .map(JsonBody)
+            .map_err(|e| {
+                use serde_json::error::Category;
+                match e.classify() {
+                    Category::Data => Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-body",
+                        "Invalid request body",
+                    )
+                    .detail(e.to_string()),
+                    _ => {
+                        Problem::bad_request("malformed-json", format!("the body is not JSON: {e}"))
+                            .with("line", e.line())
+                            .with("column", e.column())
+                    }
+                }
+                .instance(path.clone())
+            })
+    }
+}
+
+/// A store error as a problem: query syntax → 400 with the column, bad cursor → 400, not
+/// found → 404, workflow → 409; the database's own errors are logged and answered 500
+/// without details.
+pub(crate) fn store_problem(e: dozor_store::StoreError) -> Problem {
+    use dozor_store::StoreError;
+    match e {
+        StoreError::Query(q) => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query")
+                .detail(q.to_string())
+                .with("column", q.column)
+                .with("reason", &q.message)
+        }
+        StoreError::InvalidCursor => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor").detail(
+                "the cursor was not produced by this server for this listing (or was altered)",
+            )
+        }
+        StoreError::InvalidArgument(why) => Problem::bad_request("invalid-argument", why),
+        StoreError::NotFound(what) => not_found(&what),
+        StoreError::InvalidTransition { id, from, to } => {
+            let allowed: Vec<&str> = from
+                .parse::<dozor_store::AlertStatus>()
+                .map(|f| {
+                    dozor_store::AlertStatus::ALL
+                        .into_iter()
+                        .filter(|t| f.can_change_to(*t))
+                        .map(|t| t.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Problem::new(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Invalid status change",
+            )
+            .detail(format!("alert {id} can't go from {from} to {to}"))
+            .with("from", &from)
+            .with("to", &to)
+            .with("allowed", allowed)
+        }
+        other => {
+            tracing::error!("store: {other}");
+            Problem::internal("the store failed; see the server log")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_rights() {
+        for need in [READ, TRIAGE, ADMIN] {
+            assert!(!permits(Role::Agent, need));
+            assert!(permits(Role::Admin, need));
+        }
+        assert!(permits(Role::Viewer, READ));
+        assert!(!permits(Role::Viewer, TRIAGE));
+        assert!(permits(Role::Analyst, TRIAGE));
+        assert!(!permits(Role::Analyst, ADMIN));
+    }
+
+    #[test]
+    fn times() {
+        let now = 1_800_000_000_000;
+        assert_eq!(parse_time("123", now), Some(123));
+        assert_eq!(parse_time("now", now), Some(now));
+        assert_eq!(parse_time("now-15m", now), Some(now - 900_000));
+        assert_eq!(parse_time("now-1d", now), Some(now - 86_400_000));
+        assert_eq!(
+            parse_time("2026-05-01T12:00:00.123Z", now),
+            Some(1_777_636_800_123)
+        );
+        assert_eq!(parse_time("yesterday", now), None);
+        assert_eq!(parse_time("now-5x", now), None);
+    }
+
+    #[test]
+    fn params() {
+        let p = Params(vec![
+            ("status".into(), "new,acknowledged".into()),
+            ("status".into(), "resolved".into()),
+            ("q".into(), " ".into()),
+            ("limit".into(), "5000".into()),
+        ]);
+        assert_eq!(p.list("status"), ["new", "acknowledged", "resolved"]);
+        assert_eq!(p.get("q").unwrap(), None);
+        assert_eq!(p.get("status").unwrap_err().status, 400);
+        assert_eq!(p.limit(100, 1000).unwrap_err().status, 400);
+        assert_eq!(
+            p.only(&["status", "q"]).unwrap_err().slug(),
+            "invalid-parameter"
+        );
+        assert!(p.only(&["status", "q", "limit"]).is_ok());
+    }
+}

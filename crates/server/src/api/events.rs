@@ -1,0 +1,153 @@
+//! `GET /api/v1/events`, `/api/v1/events/{id}`, `/api/v1/events/histogram`.
+
+use axum::Json;
+use dozor_store::{DEFAULT_PAGE_LIMIT, EventQuery, HistogramQuery, MAX_HISTOGRAM_BUCKETS, now_ms};
+use uuid::Uuid;
+
+use super::access::{Caller, Params, PathId, READ, bad_param, not_found, store_problem};
+use super::types::{EventPage, Histogram, HistogramBucket, StoredEvent};
+use crate::problem::Problem;
+
+const DAY_MS: i64 = 86_400_000;
+/// Buckets an automatic interval aims at (at most).
+const AUTO_BUCKETS: i64 = 120;
+/// Intervals chosen automatically, seconds.
+const AUTO_INTERVALS: &[i64] = &[
+    1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800, 2_592_000,
+];
+
+pub(crate) async fn search(
+    caller: Caller<READ>,
+    params: Params,
+) -> Result<Json<EventPage>, Problem> {
+    params.only(&["q", "from", "to", "agent", "limit", "cursor"])?;
+    let now = now_ms();
+    let query = EventQuery {
+        from: params.time("from", now)?,
+        to: params.time("to", now)?,
+        agent_id: params.string("agent")?,
+        query: params.string("q")?,
+        cursor: params.string("cursor")?,
+        limit: params.limit(DEFAULT_PAGE_LIMIT, dozor_store::MAX_PAGE_LIMIT)?,
+    };
+    let page = caller
+        .api
+        .store
+        .search_events(&query)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(EventPage {
+        events: page.events.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<StoredEvent>, Problem> {
+    let what = || not_found(&format!("event {}", id.0));
+    let uuid = Uuid::parse_str(&id.0).map_err(|_| what())?;
+    match caller.api.store.get_event(uuid).await {
+        Ok(Some(event)) => Ok(Json(event.into())),
+        Ok(None) => Err(what()),
+        Err(e) => Err(store_problem(e)),
+    }
+}
+
+pub(crate) async fn histogram(
+    caller: Caller<READ>,
+    params: Params,
+) -> Result<Json<Histogram>, Problem> {
+    params.only(&["q", "from", "to", "agent", "interval"])?;
+    let now = now_ms();
+    let to = params.time("to", now)?.unwrap_or(now);
+    let from = params
+        .time("from", now)?
+        .unwrap_or(to.saturating_sub(DAY_MS));
+    if from >= to {
+        return Err(bad_param("from", "from must be before to"));
+    }
+    let span = to - from;
+    let interval_ms = match params.get("interval")? {
+        Some(text) => crate::config::parse_duration_secs(text)
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(|s| s.checked_mul(1000))
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                bad_param(
+                    "interval",
+                    format!(
+                        "interval: {text:?} is not a duration (30s, 5m, 1h, 1d; a number is seconds)"
+                    ),
+                )
+            })?,
+        None => auto_interval(span),
+    };
+    let start = from.div_euclid(interval_ms) * interval_ms;
+    let buckets = div_ceil(to - start, interval_ms);
+    if buckets > MAX_HISTOGRAM_BUCKETS {
+        return Err(bad_param(
+            "interval",
+            format!(
+                "{buckets} buckets of {}s: at most {MAX_HISTOGRAM_BUCKETS}; take a longer interval",
+                interval_ms / 1000
+            ),
+        ));
+    }
+    let query = HistogramQuery {
+        from: start,
+        to,
+        bucket_ms: interval_ms,
+        agent_id: params.string("agent")?,
+        query: params.string("q")?,
+    };
+    let buckets = caller
+        .api
+        .store
+        .event_histogram(&query)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(Histogram {
+        from: start,
+        to,
+        interval_ms,
+        total: buckets.iter().map(|b| b.count).sum(),
+        buckets: buckets
+            .into_iter()
+            .map(|b| HistogramBucket {
+                start: b.start,
+                count: b.count,
+            })
+            .collect(),
+    }))
+}
+
+/// `a / b` rounded up, for `a >= 0`, `b > 0`.
+fn div_ceil(a: i64, b: i64) -> i64 {
+    a / b + i64::from(a % b != 0)
+}
+
+/// The shortest of [`AUTO_INTERVALS`] giving at most [`AUTO_BUCKETS`] buckets.
+fn auto_interval(span_ms: i64) -> i64 {
+    AUTO_INTERVALS
+        .iter()
+        .map(|s| s * 1000)
+        .find(|ms| div_ceil(span_ms, *ms) <= AUTO_BUCKETS)
+        .unwrap_or_else(|| {
+            // Longer than 120 × 30 days: whole days, as few as fit.
+            div_ceil(div_ceil(span_ms, AUTO_BUCKETS), DAY_MS) * DAY_MS
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn automatic_intervals() {
+        assert_eq!(auto_interval(60_000), 1000);
+        assert_eq!(auto_interval(DAY_MS), 900_000);
+        assert_eq!(auto_interval(7 * DAY_MS), 3 * 3_600_000);
+        let huge = 100 * 365 * DAY_MS;
+        let i = auto_interval(huge);
+        assert!(div_ceil(huge, i) <= AUTO_BUCKETS && i % DAY_MS == 0);
+    }
+}

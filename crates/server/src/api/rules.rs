@@ -1,0 +1,219 @@
+//! `GET /api/v1/rules`, `/api/v1/rules/{id}`, and enable/disable, reload, test.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::http::StatusCode;
+use dozor_store::{EventQuery, MAX_PAGE_LIMIT, RuleState};
+use serde_json::json;
+
+use super::access::{ADMIN, Caller, JsonBody, PathId, READ, TRIAGE, not_found, store_problem};
+use super::types::{EnabledRequest, Rule, RuleDetail, RuleList, RuleTestRequest, RuleTestResult};
+use super::{ApiState, ReloadReport, RuleInfo, audit};
+use crate::problem::Problem;
+
+/// Events a rule test runs over by default, and at most.
+const TEST_EVENTS_DEFAULT: u32 = 1000;
+const TEST_EVENTS_MAX: u32 = 10_000;
+/// Largest rule a test takes.
+const MAX_RULE_BYTES: usize = 256 * 1024;
+
+fn rule(info: RuleInfo, state: Option<&RuleState>) -> Rule {
+    Rule {
+        info,
+        enabled: state.is_none_or(|s| s.enabled),
+        hit_count: state.map_or(0, |s| s.hit_count),
+        last_hit: state.and_then(|s| s.last_hit),
+    }
+}
+
+fn find(api: &ApiState, id: &str) -> Result<RuleInfo, Problem> {
+    api.rules
+        .list()
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| not_found(&format!("rule {id}")))
+}
+
+pub(crate) async fn list(caller: Caller<READ>) -> Result<Json<RuleList>, Problem> {
+    let states: HashMap<String, RuleState> = caller
+        .api
+        .store
+        .list_rule_states()
+        .await
+        .map_err(store_problem)?
+        .into_iter()
+        .map(|s| (s.rule_id.clone(), s))
+        .collect();
+    let rules = caller
+        .api
+        .rules
+        .list()
+        .into_iter()
+        .map(|info| {
+            let state = states.get(&info.id);
+            rule(info, state)
+        })
+        .collect();
+    Ok(Json(RuleList { rules }))
+}
+
+pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<RuleDetail>, Problem> {
+    let info = find(&caller.api, &id.0)?;
+    let state = caller
+        .api
+        .store
+        .rule_state(&id.0)
+        .await
+        .map_err(store_problem)?;
+    let yaml = caller.api.rules.yaml(&id.0);
+    Ok(Json(RuleDetail {
+        rule: rule(info, state.as_ref()),
+        yaml,
+    }))
+}
+
+pub(crate) async fn set_enabled(
+    caller: Caller<ADMIN>,
+    id: PathId,
+    JsonBody(request): JsonBody<EnabledRequest>,
+) -> Result<Json<Rule>, Problem> {
+    let info = find(&caller.api, &id.0)?;
+    let store = caller.api.store.as_ref();
+    let before = store.rule_state(&id.0).await.map_err(store_problem)?;
+    let state = store
+        .set_rule_enabled(&id.0, request.enabled)
+        .await
+        .map_err(store_problem)?;
+    audit(
+        &caller.api,
+        &caller.identity.subject,
+        if request.enabled {
+            "rule.enable"
+        } else {
+            "rule.disable"
+        },
+        format!("rule:{}", id.0),
+        json!({
+            "enabled": request.enabled,
+            "was_enabled": before.is_none_or(|s| s.enabled),
+            "title": info.title,
+        }),
+    )
+    .await?;
+    Ok(Json(rule(info, Some(&state))))
+}
+
+pub(crate) async fn reload(caller: Caller<ADMIN>) -> Result<Json<ReloadReport>, Problem> {
+    let result = caller.api.rules.reload().await;
+    let details = match &result {
+        Ok(report) => json!({"ok": true, "report": report}),
+        Err(why) => json!({"ok": false, "error": why}),
+    };
+    audit(
+        &caller.api,
+        &caller.identity.subject,
+        "rules.reload",
+        "rules".to_owned(),
+        details,
+    )
+    .await?;
+    match result {
+        Ok(report) => Ok(Json(report)),
+        Err(why) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reload-failed",
+            "Rules not reloaded",
+        )
+        .detail(why)),
+    }
+}
+
+pub(crate) async fn test(
+    caller: Caller<TRIAGE>,
+    JsonBody(request): JsonBody<RuleTestRequest>,
+) -> Result<Json<RuleTestResult>, Problem> {
+    let invalid = |detail: String| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "Invalid request body",
+        )
+        .detail(detail)
+    };
+    if request.rule.trim().is_empty() {
+        return Err(invalid("rule is empty".into()));
+    }
+    if request.rule.len() > MAX_RULE_BYTES {
+        return Err(invalid(format!(
+            "rule is longer than {} KiB",
+            MAX_RULE_BYTES / 1024
+        )));
+    }
+    let want = match request.limit {
+        None => TEST_EVENTS_DEFAULT,
+        Some(n) if (1..=TEST_EVENTS_MAX).contains(&n) => n,
+        Some(_) => {
+            return Err(invalid(format!(
+                "limit must be from 1 to {TEST_EVENTS_MAX}"
+            )));
+        }
+    };
+    let mut query = EventQuery {
+        query: request.query.filter(|q| !q.trim().is_empty()),
+        ..EventQuery::default()
+    };
+    let mut ids = Vec::new();
+    let mut docs = Vec::new();
+    loop {
+        let left = want - u32::try_from(ids.len()).unwrap_or(want);
+        if left == 0 {
+            break;
+        }
+        query.limit = left.min(MAX_PAGE_LIMIT);
+        let page = caller
+            .api
+            .store
+            .search_events(&query)
+            .await
+            .map_err(store_problem)?;
+        for event in page.events {
+            ids.push(event.id);
+            docs.push(event.doc);
+        }
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    let tested = docs.len();
+    let catalog = caller.api.rules.clone();
+    let yaml = request.rule;
+    let matched = tokio::task::spawn_blocking(move || catalog.test(&yaml, docs))
+        .await
+        .map_err(|e| Problem::internal(format!("rule test failed: {e}")))?
+        .map_err(|why| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-rule",
+                "The rule can't be used",
+            )
+            .detail(why)
+        })?;
+    let mut hit = vec![false; tested];
+    for i in matched {
+        if let Some(h) = hit.get_mut(i) {
+            *h = true;
+        }
+    }
+    let event_ids: Vec<_> = ids
+        .into_iter()
+        .zip(hit)
+        .filter_map(|(id, h)| h.then_some(id))
+        .collect();
+    Ok(Json(RuleTestResult {
+        tested,
+        matched: event_ids.len(),
+        event_ids,
+    }))
+}

@@ -1,0 +1,243 @@
+//! The HTTP application: shared state, the router (the operator API's handlers are in
+//! [`crate::api`]), and the small endpoints (health,
+//! readiness, metrics, CA certificate, event schema, OpenAPI document).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, watch};
+
+use crate::api::{self, ApiState};
+use crate::auth::TokenVerifier;
+use crate::config::{Limits, Role};
+use crate::ingest::{self, EVTX_PATH, INGEST_PATH};
+use crate::metrics::{self, Metrics, OPENMETRICS_TEXT};
+use crate::problem::Problem;
+use crate::schema::{EVENT_SCHEMA_JSON, EventValidator};
+use crate::sink::{BoxFuture, IngestSink};
+
+/// EVTX / XML uploads decoded at once; more wait their turn.
+pub const EVTX_DECODERS: usize = 2;
+
+/// How long one readiness check may take.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A route: method, path, and whether a process of a role serves it.
+pub type Route = (&'static str, &'static str, fn(Role) -> bool);
+
+/// Every route. The OpenAPI document must describe exactly these (a test checks it).
+pub const ROUTES: &[Route] = &[
+    ("GET", "/healthz", |_| true),
+    ("GET", "/readyz", |_| true),
+    ("GET", "/metrics", |_| true),
+    ("GET", "/api/v1/ca.pem", |r| r != Role::Worker),
+    ("GET", "/api/v1/schema/event.json", |r| r != Role::Worker),
+    ("GET", "/api/v1/openapi.json", |r| r != Role::Worker),
+    ("POST", INGEST_PATH, Role::runs_ingest),
+    ("POST", EVTX_PATH, Role::runs_ingest),
+    ("GET", api::EVENTS, Role::runs_api),
+    ("GET", api::EVENTS_HISTOGRAM, Role::runs_api),
+    ("GET", api::EVENT, Role::runs_api),
+    ("GET", api::ALERTS, Role::runs_api),
+    ("GET", api::ALERTS_STREAM, Role::runs_api),
+    ("GET", api::ALERT, Role::runs_api),
+    ("POST", api::ALERT_STATUS, Role::runs_api),
+    ("POST", api::ALERT_ASSIGNEE, Role::runs_api),
+    ("POST", api::ALERT_COMMENTS, Role::runs_api),
+    ("GET", api::RULES, Role::runs_api),
+    ("POST", api::RULES_RELOAD, Role::runs_api),
+    ("POST", api::RULES_TEST, Role::runs_api),
+    ("GET", api::RULE, Role::runs_api),
+    ("POST", api::RULE_ENABLED, Role::runs_api),
+    ("GET", api::STATS, Role::runs_api),
+];
+
+/// Something `/readyz` checks besides the sink (the store, the rule set, ...).
+pub trait ReadinessCheck: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// State shared by every request.
+pub(crate) struct AppState {
+    pub limits: Limits,
+    pub role: Role,
+    pub sink: Arc<dyn IngestSink>,
+    pub tokens: Arc<dyn TokenVerifier>,
+    pub validator: Arc<EventValidator>,
+    pub metrics: Metrics,
+    pub ca_pem: Arc<str>,
+    pub tmp_dir: PathBuf,
+    pub evtx_permits: Arc<Semaphore>,
+    pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+    /// False until the server accepts connections and again once it is shutting down.
+    pub accepting: Arc<AtomicBool>,
+    pub openapi: Arc<str>,
+    /// The operator API (`/api/v1/events`, alerts, rules, stats); `None` answers 503.
+    pub api: Option<Arc<ApiState>>,
+    /// Turns true when the server starts shutting down (ends live streams).
+    pub closing: watch::Receiver<bool>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`: the process is up and answering.
+    pub status: String,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    /// Each check's result (`ok` or why not).
+    pub checks: BTreeMap<String, String>,
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let role = state.role;
+    let mut router = Router::new();
+    for (method, path, served) in ROUTES {
+        if !served(role) {
+            continue;
+        }
+        let route = match (*method, *path) {
+            ("GET", "/healthz") => get(healthz),
+            ("GET", "/readyz") => get(readyz),
+            ("GET", "/metrics") => get(metrics_text),
+            ("GET", "/api/v1/ca.pem") => get(ca_pem),
+            ("GET", "/api/v1/schema/event.json") => get(event_schema),
+            ("GET", "/api/v1/openapi.json") => get(openapi),
+            ("POST", INGEST_PATH) => post(ingest::ingest_handler),
+            ("POST", EVTX_PATH) => post(ingest::evtx_handler),
+            (method, path) => match api::route(method, path) {
+                Some(route) => route,
+                None => continue,
+            },
+        };
+        router = router.route(path, route);
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track_latency,
+        ))
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn not_found(uri: Uri) -> Problem {
+    Problem::not_found(uri.path())
+}
+
+async fn method_not_allowed(uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+    )
+    .detail(format!("{} does not accept this method", uri.path()))
+    .instance(uri.path())
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let mut checks = BTreeMap::new();
+    let mut ready = true;
+    if !state.accepting.load(Ordering::SeqCst) {
+        ready = false;
+        checks.insert("server".to_owned(), "starting or shutting down".to_owned());
+    }
+    let sink = tokio::time::timeout(READY_CHECK_TIMEOUT, state.sink.ready()).await;
+    let mut record = |name: &str, result: Result<Result<(), String>, _>| {
+        let text = match result {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(why)) => why,
+            Err(_) => "timed out".to_owned(),
+        };
+        ready &= text == "ok";
+        checks.insert(name.to_owned(), text);
+    };
+    record("queue", sink);
+    for check in &state.readiness {
+        let result = tokio::time::timeout(READY_CHECK_TIMEOUT, check.check()).await;
+        record(check.name(), result);
+    }
+    if ready {
+        Json(Readiness {
+            status: "ready".into(),
+            checks,
+        })
+        .into_response()
+    } else {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready")
+            .detail("a readiness check failed")
+            .with("checks", checks)
+            .instance("/readyz")
+            .into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(depth) = state.sink.queue_depth() {
+        state.metrics.set_queue_depth(depth);
+    }
+    let mut text = state.metrics.render();
+    api::append_pipeline_metrics(state.api.as_deref(), &mut text);
+    ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response()
+}
+
+async fn ca_pem(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.ca_pem.to_string(),
+    )
+        .into_response()
+}
+
+async fn event_schema() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        EVENT_SCHEMA_JSON,
+    )
+        .into_response()
+}
+
+async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.to_string(),
+    )
+        .into_response()
+}

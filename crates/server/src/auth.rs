@@ -1,0 +1,185 @@
+//! Who is calling: [`TokenVerifier`] turns a bearer token into an [`Identity`]; the store's
+//! API tokens and agent enrollment implement it later, [`StaticTokens`] is the in-memory one.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, header};
+use serde::Serialize;
+
+use crate::problem::Problem;
+use crate::sink::BoxFuture;
+
+/// What a credential may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An enrolled agent: sends events about itself.
+    Agent,
+    /// An operator with every right, including imports of other collectors' logs.
+    Admin,
+    /// An operator who triages alerts and hunts.
+    Analyst,
+    /// An operator who only reads.
+    Viewer,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The agent id for agents, the account or token name for operators.
+    pub subject: String,
+    pub role: Role,
+}
+
+impl Identity {
+    pub fn agent(id: impl Into<String>) -> Identity {
+        Identity {
+            subject: id.into(),
+            role: Role::Agent,
+        }
+    }
+
+    pub fn operator(name: impl Into<String>, role: Role) -> Identity {
+        Identity {
+            subject: name.into(),
+            role,
+        }
+    }
+
+    /// The agent this credential speaks for: events it sends must be about this agent.
+    pub fn agent_id(&self) -> Option<&str> {
+        (self.role == Role::Agent).then_some(self.subject.as_str())
+    }
+}
+
+/// The verifier could not answer (e.g. the store is down); not the same as a bad token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("credential check unavailable: {0}")]
+pub struct VerifierError(pub String);
+
+/// Checks bearer tokens.
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// `Ok(None)` for an unknown, expired or revoked token.
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>>;
+}
+
+/// Tokens held in memory, compared by their SHA-256 digest (the tokens themselves are not
+/// kept).
+#[derive(Debug, Default, Clone)]
+pub struct StaticTokens {
+    by_digest: HashMap<[u8; 32], Identity>,
+}
+
+impl StaticTokens {
+    pub fn new() -> StaticTokens {
+        StaticTokens::default()
+    }
+
+    /// Adds a token.
+    pub fn with(mut self, token: &str, identity: Identity) -> StaticTokens {
+        self.insert(token, identity);
+        self
+    }
+
+    pub fn insert(&mut self, token: &str, identity: Identity) {
+        self.by_digest.insert(digest(token), identity);
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+impl TokenVerifier for StaticTokens {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
+        let found = self.by_digest.get(&digest(token)).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+/// The bearer token of a request: `Err` with a 401 problem when it is missing or malformed.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Problem::unauthorized(
+            "send an API or agent token as `Authorization: Bearer <token>`",
+            false,
+        ));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::unauthorized("the Authorization header is not text", true))?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Problem::unauthorized(
+            "the Authorization scheme must be Bearer",
+            true,
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() || token.len() > 4096 {
+        return Err(Problem::unauthorized(
+            "the bearer token is empty or too long",
+            true,
+        ));
+    }
+    Ok(token)
+}
+
+/// Authenticates a request by its bearer token.
+pub async fn authenticate(
+    verifier: &dyn TokenVerifier,
+    headers: &HeaderMap,
+) -> Result<Identity, Problem> {
+    let token = bearer_token(headers)?;
+    match verifier.verify(token).await {
+        Ok(Some(identity)) => Ok(identity),
+        Ok(None) => Err(Problem::unauthorized("the token is not valid", true)),
+        Err(e) => {
+            tracing::warn!("token check failed: {e}");
+            Err(Problem::unavailable(
+                "auth-unavailable",
+                "credentials can't be checked right now",
+                std::time::Duration::from_secs(5),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[tokio::test]
+    async fn bearer_tokens() {
+        let tokens = StaticTokens::new().with("s3cret", Identity::agent("a1"));
+        let mut h = HeaderMap::new();
+        assert_eq!(authenticate(&tokens, &h).await.unwrap_err().status, 401);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eHg6eXk="),
+        );
+        assert_eq!(authenticate(&tokens, &h).await.unwrap_err().status, 401);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer nope"),
+        );
+        assert_eq!(authenticate(&tokens, &h).await.unwrap_err().status, 401);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  s3cret "),
+        );
+        let id = authenticate(&tokens, &h).await.unwrap();
+        assert_eq!(id.agent_id(), Some("a1"));
+        assert_eq!(Identity::operator("root", Role::Admin).agent_id(), None);
+    }
+}

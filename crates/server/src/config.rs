@@ -1,0 +1,1257 @@
+//! Server configuration: defaults, a TOML file, `DOZOR_*` environment variables and
+//! command-line options, in that order of precedence (the last one wins).
+//!
+//! Every key is declared once in [`KEYS`] with its environment variable, default and
+//! documentation; [`reference_toml`] renders that table as an annotated config file (the
+//! README's reference is checked against it by a test). A value that does not parse or
+//! validate is reported with its key and where it came from:
+//!
+//! ```text
+//! limits.max_body_bytes (from environment variable DOZOR_MAX_BODY_BYTES): must be at least 1 KiB, got 12
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a server process does. `all` (the default) runs everything in one process with the
+/// in-process queue; the others split the work between processes that share PostgreSQL and
+/// Redis/NATS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Ingest, workers and the API in one process.
+    #[default]
+    All,
+    /// Only the ingest endpoints: validate and queue events.
+    Ingest,
+    /// Only the pipeline workers (decode, enrich, detect, store); serves health and metrics.
+    Worker,
+    /// Only the operator API and UI.
+    Api,
+}
+
+impl Role {
+    /// Does this process accept events (`POST /api/v1/ingest*`)?
+    pub fn runs_ingest(self) -> bool {
+        matches!(self, Role::All | Role::Ingest)
+    }
+    /// Does this process run pipeline workers that consume the queue?
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+    /// Does this process serve the operator API?
+    pub fn runs_api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Ingest => "ingest",
+            Role::Worker => "worker",
+            Role::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The event queue between ingest and the workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusConfig {
+    /// In-process bounded queue (only for `role = "all"`).
+    Memory,
+    /// Redis Streams at this URL (`redis://` or `rediss://`).
+    Redis(String),
+    /// NATS JetStream at this URL (`nats://` or `tls://`).
+    Nats(String),
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Serve HTTPS (the default). `false` serves plain HTTP and logs a warning at start.
+    pub enabled: bool,
+    /// Extra names and addresses for the built-in server certificate (`localhost`,
+    /// `127.0.0.1` and `::1` are always included).
+    pub hostnames: Vec<String>,
+    /// Use this certificate chain (PEM) instead of one issued by the built-in CA.
+    pub cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Validity of a server certificate issued by the built-in CA, in days. It is reissued at
+    /// start when fewer than 30 days are left or the hostnames changed.
+    pub server_cert_days: u32,
+}
+
+/// Limits that protect the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted ingest body, in bytes, both as sent and after decompression.
+    pub max_body_bytes: u64,
+    /// Largest accepted EVTX / XML upload, in bytes, as sent and after decompression.
+    pub max_evtx_bytes: u64,
+    /// Most events in one ingest batch.
+    pub max_batch_events: usize,
+    /// Capacity of the in-process queue, in events; ingest answers 503 when it is full.
+    pub queue_capacity: usize,
+}
+
+/// GeoIP databases (MaxMind DB format) for enrichment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GeoIpConfig {
+    pub city_db: Option<PathBuf>,
+    pub asn_db: Option<PathBuf>,
+}
+
+/// The whole server configuration, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub role: Role,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub bus: BusConfig,
+    pub rules_dirs: Vec<PathBuf>,
+    pub tls: TlsConfig,
+    pub limits: Limits,
+    pub retention_days: u32,
+    pub alert_aggregation_window: Duration,
+    pub geoip: GeoIpConfig,
+    /// Where each key that is not at its default came from.
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+impl Config {
+    /// Defaults, then `args.config` (or nothing), then the `DOZOR_*` variables among `env`,
+    /// then the command-line options in `args`.
+    pub fn load(
+        args: &ServerArgs,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut layers = Layers::default();
+        if let Some(path) = &args.config {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            layers.file(&text, path)?;
+        }
+        layers.env(env)?;
+        layers.cli(args);
+        layers.finish()
+    }
+
+    /// A configuration from TOML text alone (no environment), e.g. for tests.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut layers = Layers::default();
+        layers.file(text, Path::new("<inline>"))?;
+        layers.finish()
+    }
+
+    /// The defaults.
+    pub fn defaults() -> Config {
+        Layers::default()
+            .finish()
+            .unwrap_or_else(|e| unreachable_default(&e))
+    }
+
+    /// Where `key` came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// The directory of the built-in PKI: `<data_dir>/pki`.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.data_dir.join("pki")
+    }
+
+    /// Scratch space for uploads: `<data_dir>/tmp`.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+}
+
+#[cold]
+fn unreachable_default(e: &ConfigError) -> Config {
+    // The defaults are checked by a unit test; this only keeps `defaults()` panic-free.
+    tracing::error!("built-in defaults do not validate: {e}");
+    Config {
+        role: Role::All,
+        listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+        data_dir: PathBuf::from("dozor-data"),
+        database_url: "sqlite://dozor-data/dozor.db".into(),
+        bus: BusConfig::Memory,
+        rules_dirs: Vec::new(),
+        tls: TlsConfig {
+            enabled: true,
+            hostnames: Vec::new(),
+            cert_file: None,
+            key_file: None,
+            server_cert_days: 397,
+        },
+        limits: Limits {
+            max_body_bytes: 16 << 20,
+            max_evtx_bytes: 256 << 20,
+            max_batch_events: 10_000,
+            queue_capacity: 100_000,
+        },
+        retention_days: 30,
+        alert_aggregation_window: Duration::from_secs(300),
+        geoip: GeoIpConfig::default(),
+        origins: BTreeMap::new(),
+    }
+}
+
+/// Command-line options of `dozor server`; the binary flattens this into its own parser.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// Configuration file (TOML). Environment variables and options override it.
+    #[arg(long, short = 'c', env = "DOZOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What this process runs: all, ingest, worker or api.
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub role: Option<Role>,
+    /// Address to listen on, e.g. 0.0.0.0:8443.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data directory (database, PKI, scratch files).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS. Anyone on the network can then read and forge
+    /// traffic, tokens included: only for a loopback address or behind a TLS proxy.
+    #[arg(long)]
+    pub insecure_plain_http: bool,
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(&'static str),
+    Cli(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the default"),
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Cli(flag) => write!(f, "command-line option {flag}"),
+        }
+    }
+}
+
+/// A configuration error. Every variant says which key and which source are at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{key} (from {origin}): {message}")]
+    Invalid {
+        key: String,
+        origin: Origin,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The key at fault, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+    /// The source at fault, when known.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            ConfigError::Invalid { origin, .. } => Some(origin),
+            _ => None,
+        }
+    }
+}
+
+/// How a key's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Bool,
+    Integer,
+    /// Bytes: an integer or a string with a unit (`16MiB`, `512KiB`, `1GB`).
+    Size,
+    /// A duration: an integer number of seconds or a string (`90s`, `5m`, `2h`, `1d`).
+    Duration,
+    Path,
+    /// A list: a TOML array, or in the environment a comma-separated string (paths are
+    /// separated like `PATH`: `:` on Unix, `;` on Windows).
+    TextList,
+    PathList,
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDef {
+    /// Dotted TOML key (`limits.max_body_bytes` is `max_body_bytes` in `[limits]`).
+    pub key: &'static str,
+    /// The environment variable that overrides it.
+    pub env: &'static str,
+    pub kind: Kind,
+    /// The default as it would be written in the file (empty: unset).
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every configuration key.
+pub const KEYS: &[KeyDef] = &[
+    KeyDef {
+        key: "role",
+        env: "DOZOR_ROLE",
+        kind: Kind::Text,
+        default: "\"all\"",
+        doc: "What this process runs: all (everything in one process), ingest, worker or api. Split roles need a shared bus (redis:// or nats://) and database.",
+    },
+    KeyDef {
+        key: "listen",
+        env: "DOZOR_LISTEN",
+        kind: Kind::Text,
+        default: "\"0.0.0.0:8443\"",
+        doc: "Address and port of the HTTPS listener (IP:PORT; [::]:8443 for IPv6).",
+    },
+    KeyDef {
+        key: "data_dir",
+        env: "DOZOR_DATA_DIR",
+        kind: Kind::Path,
+        default: "\"dozor-data\"",
+        doc: "Data directory: the SQLite database, the built-in PKI (pki/) and upload scratch files (tmp/). Created with mode 0700.",
+    },
+    KeyDef {
+        key: "database_url",
+        env: "DOZOR_DATABASE_URL",
+        kind: Kind::Text,
+        default: "",
+        doc: "sqlite://PATH or postgres://USER@HOST/DB. Unset: sqlite://<data_dir>/dozor.db.",
+    },
+    KeyDef {
+        key: "bus",
+        env: "DOZOR_BUS",
+        kind: Kind::Text,
+        default: "\"memory\"",
+        doc: "Event queue: memory (in-process, role all only), redis://HOST:PORT (Redis Streams) or nats://HOST:PORT (NATS JetStream).",
+    },
+    KeyDef {
+        key: "rules_dirs",
+        env: "DOZOR_RULES_DIRS",
+        kind: Kind::PathList,
+        default: "[]",
+        doc: "Directories of Sigma rules loaded besides the built-in ones (each must exist).",
+    },
+    KeyDef {
+        key: "tls.enabled",
+        env: "DOZOR_TLS",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Serve HTTPS with a certificate from the built-in CA. false (DOZOR_TLS=off, or --insecure-plain-http) serves plain HTTP and logs a warning.",
+    },
+    KeyDef {
+        key: "tls.hostnames",
+        env: "DOZOR_TLS_HOSTNAMES",
+        kind: Kind::TextList,
+        default: "[]",
+        doc: "Extra DNS names and IP addresses in the server certificate; localhost, 127.0.0.1 and ::1 are always in it.",
+    },
+    KeyDef {
+        key: "tls.cert_file",
+        env: "DOZOR_TLS_CERT_FILE",
+        kind: Kind::Path,
+        default: "",
+        doc: "Serve this PEM certificate chain instead of one issued by the built-in CA (set tls.key_file too).",
+    },
+    KeyDef {
+        key: "tls.key_file",
+        env: "DOZOR_TLS_KEY_FILE",
+        kind: Kind::Path,
+        default: "",
+        doc: "The PEM private key of tls.cert_file.",
+    },
+    KeyDef {
+        key: "tls.server_cert_days",
+        env: "DOZOR_TLS_SERVER_CERT_DAYS",
+        kind: Kind::Integer,
+        default: "397",
+        doc: "Validity in days of server certificates issued by the built-in CA; reissued at start when fewer than 30 days are left or the hostnames changed.",
+    },
+    KeyDef {
+        key: "limits.max_body_bytes",
+        env: "DOZOR_MAX_BODY_BYTES",
+        kind: Kind::Size,
+        default: "\"16MiB\"",
+        doc: "Largest ingest request body, as sent and after decompression (413 beyond it).",
+    },
+    KeyDef {
+        key: "limits.max_evtx_bytes",
+        env: "DOZOR_MAX_EVTX_BYTES",
+        kind: Kind::Size,
+        default: "\"256MiB\"",
+        doc: "Largest EVTX / event XML upload, as sent and after decompression (413 beyond it). Uploads are spooled to <data_dir>/tmp, not held in memory.",
+    },
+    KeyDef {
+        key: "limits.max_batch_events",
+        env: "DOZOR_MAX_BATCH_EVENTS",
+        kind: Kind::Integer,
+        default: "10000",
+        doc: "Most events in one ingest batch (413 beyond it).",
+    },
+    KeyDef {
+        key: "limits.queue_capacity",
+        env: "DOZOR_QUEUE_CAPACITY",
+        kind: Kind::Integer,
+        default: "100000",
+        doc: "Events the queue holds before ingest answers 503 with Retry-After. At least limits.max_batch_events.",
+    },
+    KeyDef {
+        key: "storage.retention_days",
+        env: "DOZOR_RETENTION_DAYS",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "Days events are kept before they are deleted (alerts are kept).",
+    },
+    KeyDef {
+        key: "alerts.aggregation_window",
+        env: "DOZOR_ALERT_AGGREGATION_WINDOW",
+        kind: Kind::Duration,
+        default: "\"5m\"",
+        doc: "Matches of one rule on one host within this window are grouped into one alert (seconds, or 90s, 5m, 2h, 1d).",
+    },
+    KeyDef {
+        key: "geoip.city_db",
+        env: "DOZOR_GEOIP_CITY_DB",
+        kind: Kind::Path,
+        default: "",
+        doc: "GeoLite2/GeoIP2 City (or Country) .mmdb file for source/destination geo enrichment; unset: no geo enrichment.",
+    },
+    KeyDef {
+        key: "geoip.asn_db",
+        env: "DOZOR_GEOIP_ASN_DB",
+        kind: Kind::Path,
+        default: "",
+        doc: "GeoLite2/GeoIP2 ASN .mmdb file for autonomous-system enrichment; unset: none.",
+    },
+];
+
+/// An annotated config file with every key at its default (what `dozor server
+/// --print-config` prints).
+pub fn reference_toml() -> String {
+    let mut out = String::from(
+        "# Dozor server configuration. Every key is optional; shown here with its default.\n\
+         # Each key can be overridden by the environment variable named above it.\n",
+    );
+    let mut section = "";
+    for def in KEYS {
+        let (table, name) = match def.key.split_once('.') {
+            Some((table, name)) => (table, name),
+            None => ("", def.key),
+        };
+        if table != section {
+            out.push_str(&format!("\n[{table}]\n"));
+            section = table;
+        } else {
+            out.push('\n');
+        }
+        for line in wrap(def.doc, 94) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        out.push_str(&format!("# env: {}\n", def.env));
+        if def.default.is_empty() {
+            out.push_str(&format!("# {name} = ...\n"));
+        } else {
+            out.push_str(&format!("{name} = {}\n", def.default));
+        }
+    }
+    out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A raw value before it is parsed by its key's kind.
+#[derive(Debug, Clone)]
+enum Raw {
+    Toml(toml::Value),
+    Text(String),
+}
+
+#[derive(Default)]
+struct Layers {
+    values: BTreeMap<&'static str, (Raw, Origin)>,
+}
+
+fn key_def(key: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|d| d.key == key)
+}
+
+impl Layers {
+    fn file(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?;
+        let mut flat = Vec::new();
+        flatten_table(&table, "", &mut flat);
+        for (key, value) in flat {
+            let Some(def) = key_def(&key) else {
+                return Err(ConfigError::Invalid {
+                    message: match suggest(&key) {
+                        Some(near) => format!("unknown key (did you mean `{near}`?)"),
+                        None => "unknown key".into(),
+                    },
+                    key,
+                    origin: Origin::File(path.to_owned()),
+                });
+            };
+            self.values
+                .insert(def.key, (Raw::Toml(value), Origin::File(path.to_owned())));
+        }
+        Ok(())
+    }
+
+    fn env(&mut self, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        for (name, value) in env {
+            if let Some(def) = KEYS.iter().find(|d| d.env == name) {
+                self.values
+                    .insert(def.key, (Raw::Text(value), Origin::Env(def.env)));
+            }
+        }
+        Ok(())
+    }
+
+    fn cli(&mut self, args: &ServerArgs) {
+        if let Some(role) = args.role {
+            self.values.insert(
+                "role",
+                (Raw::Text(role.as_str().into()), Origin::Cli("--role")),
+            );
+        }
+        if let Some(listen) = &args.listen {
+            self.values.insert(
+                "listen",
+                (Raw::Text(listen.clone()), Origin::Cli("--listen")),
+            );
+        }
+        if let Some(dir) = &args.data_dir {
+            self.values.insert(
+                "data_dir",
+                (
+                    Raw::Text(dir.to_string_lossy().into_owned()),
+                    Origin::Cli("--data-dir"),
+                ),
+            );
+        }
+        if args.insecure_plain_http {
+            self.values.insert(
+                "tls.enabled",
+                (
+                    Raw::Text("off".into()),
+                    Origin::Cli("--insecure-plain-http"),
+                ),
+            );
+        }
+    }
+
+    fn finish(self) -> Result<Config, ConfigError> {
+        let p = Parsed {
+            values: self.values,
+        };
+        let role = match p.text("role")?.as_str() {
+            "all" => Role::All,
+            "ingest" => Role::Ingest,
+            "worker" => Role::Worker,
+            "api" => Role::Api,
+            other => {
+                return Err(p.invalid(
+                    "role",
+                    format!("expected all, ingest, worker or api, got {other:?}"),
+                ));
+            }
+        };
+        let listen_text = p.text("listen")?;
+        let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+            p.invalid(
+                "listen",
+                format!("expected IP:PORT such as 0.0.0.0:8443 or [::]:8443, got {listen_text:?}"),
+            )
+        })?;
+        let data_dir = p.path("data_dir")?.unwrap_or_default();
+        if data_dir.as_os_str().is_empty() {
+            return Err(p.invalid("data_dir", "must not be empty".into()));
+        }
+        let database_url = match p.opt_text("database_url")? {
+            Some(url) => {
+                let url = url.trim().to_owned();
+                let ok = ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|s| url.starts_with(s));
+                if !ok {
+                    return Err(p.invalid(
+                        "database_url",
+                        format!("expected sqlite://PATH or postgres://..., got {url:?}"),
+                    ));
+                }
+                url
+            }
+            None => format!("sqlite://{}", data_dir.join("dozor.db").display()),
+        };
+        let bus_text = p.text("bus")?;
+        let bus_text = bus_text.trim();
+        let bus = if bus_text == "memory" {
+            BusConfig::Memory
+        } else if bus_text.starts_with("redis://") || bus_text.starts_with("rediss://") {
+            BusConfig::Redis(bus_text.to_owned())
+        } else if bus_text.starts_with("nats://") || bus_text.starts_with("tls://") {
+            BusConfig::Nats(bus_text.to_owned())
+        } else {
+            return Err(p.invalid(
+                "bus",
+                format!("expected memory, redis://HOST:PORT or nats://HOST:PORT, got {bus_text:?}"),
+            ));
+        };
+        if bus == BusConfig::Memory && role != Role::All {
+            let key = if p.is_set("bus") { "bus" } else { "role" };
+            return Err(p.invalid(
+                key,
+                format!(
+                    "role {role} runs in a separate process, so the in-process queue (bus = \"memory\") can't connect it to the others: set bus to redis://... or nats://..."
+                ),
+            ));
+        }
+        let rules_dirs = p.path_list("rules_dirs")?;
+        for dir in &rules_dirs {
+            if !dir.is_dir() {
+                return Err(p.invalid(
+                    "rules_dirs",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+        }
+
+        let enabled = p.bool("tls.enabled")?;
+        let hostnames = p.text_list("tls.hostnames")?;
+        for name in &hostnames {
+            if !valid_hostname(name) {
+                return Err(p.invalid(
+                    "tls.hostnames",
+                    format!("{name:?} is neither a DNS name nor an IP address"),
+                ));
+            }
+        }
+        let cert_file = p.path("tls.cert_file")?;
+        let key_file = p.path("tls.key_file")?;
+        match (&cert_file, &key_file) {
+            (Some(_), None) => {
+                return Err(p.invalid(
+                    "tls.key_file",
+                    "must be set when tls.cert_file is set".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(p.invalid(
+                    "tls.cert_file",
+                    "must be set when tls.key_file is set".into(),
+                ));
+            }
+            _ => {}
+        }
+        for key in ["tls.cert_file", "tls.key_file"] {
+            if let Some(path) = p.path(key)?
+                && !path.is_file()
+            {
+                return Err(p.invalid(key, format!("{} is not a readable file", path.display())));
+            }
+        }
+        let server_cert_days = p.int("tls.server_cert_days", 31, 3650)? as u32;
+
+        let max_body_bytes = p.size("limits.max_body_bytes", 1 << 10, 1 << 30)?;
+        let max_evtx_bytes = p.size("limits.max_evtx_bytes", 64 << 10, 16 << 30)?;
+        let max_batch_events = p.int("limits.max_batch_events", 1, 1_000_000)? as usize;
+        let queue_capacity = p.int("limits.queue_capacity", 1, 100_000_000)? as usize;
+        if queue_capacity < max_batch_events {
+            let key = if p.is_set("limits.queue_capacity") {
+                "limits.queue_capacity"
+            } else {
+                "limits.max_batch_events"
+            };
+            return Err(p.invalid(
+                key,
+                format!(
+                    "limits.queue_capacity ({queue_capacity}) must be at least limits.max_batch_events ({max_batch_events}), or a full batch could never be queued"
+                ),
+            ));
+        }
+        let retention_days = p.int("storage.retention_days", 1, 36_500)? as u32;
+        let alert_aggregation_window = p.duration("alerts.aggregation_window", 1, 7 * 24 * 3600)?;
+        let mut geoip = GeoIpConfig::default();
+        for key in ["geoip.city_db", "geoip.asn_db"] {
+            let path = p.path(key)?;
+            if let Some(path) = &path
+                && !path.is_file()
+            {
+                return Err(p.invalid(key, format!("{} is not a readable file", path.display())));
+            }
+            if key == "geoip.city_db" {
+                geoip.city_db = path;
+            } else {
+                geoip.asn_db = path;
+            }
+        }
+        let origins = p
+            .values
+            .iter()
+            .map(|(k, (_, origin))| (*k, origin.clone()))
+            .collect();
+        Ok(Config {
+            role,
+            listen,
+            data_dir,
+            database_url,
+            bus,
+            rules_dirs,
+            tls: TlsConfig {
+                enabled,
+                hostnames,
+                cert_file,
+                key_file,
+                server_cert_days,
+            },
+            limits: Limits {
+                max_body_bytes,
+                max_evtx_bytes,
+                max_batch_events,
+                queue_capacity,
+            },
+            retention_days,
+            alert_aggregation_window,
+            geoip,
+            origins,
+        })
+    }
+}
+
+fn flatten_table(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            toml::Value::Table(inner) if !KEYS.iter().any(|d| d.key == key) => {
+                flatten_table(inner, &key, out)
+            }
+            other => out.push((key, other.clone())),
+        }
+    }
+}
+
+/// The known key nearest to an unknown one (same last segment, or one edit away).
+fn suggest(unknown: &str) -> Option<&'static str> {
+    let last = unknown.rsplit('.').next().unwrap_or(unknown);
+    KEYS.iter()
+        .map(|d| d.key)
+        .find(|k| k.rsplit('.').next() == Some(last))
+        .or_else(|| {
+            KEYS.iter()
+                .map(|d| d.key)
+                .find(|k| edit_distance(k, unknown) <= 2)
+        })
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn valid_hostname(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Values being parsed; each accessor falls back to the key's default.
+struct Parsed {
+    values: BTreeMap<&'static str, (Raw, Origin)>,
+}
+
+impl Parsed {
+    fn is_set(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    fn origin(&self, key: &str) -> Origin {
+        self.values
+            .get(key)
+            .map(|(_, o)| o.clone())
+            .unwrap_or(Origin::Default)
+    }
+
+    fn invalid(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: self.origin(key),
+            message,
+        }
+    }
+
+    /// The raw value, or the key's default parsed as TOML; `None` when unset without default.
+    fn raw(&self, key: &str) -> Result<Option<Raw>, ConfigError> {
+        if let Some((raw, _)) = self.values.get(key) {
+            return Ok(Some(raw.clone()));
+        }
+        let def = key_def(key).ok_or_else(|| self.invalid(key, "not a known key".into()))?;
+        if def.default.is_empty() {
+            return Ok(None);
+        }
+        let table: toml::Table = format!("v = {}", def.default)
+            .parse()
+            .map_err(|_| self.invalid(key, "the built-in default does not parse".into()))?;
+        Ok(table.get("v").cloned().map(Raw::Toml))
+    }
+
+    fn opt_text(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.raw(key)? {
+            None => Ok(None),
+            Some(Raw::Text(s)) => Ok(Some(s)),
+            Some(Raw::Toml(toml::Value::String(s))) => Ok(Some(s)),
+            Some(Raw::Toml(other)) => {
+                Err(self.invalid(key, format!("expected a string, got {}", other.type_str())))
+            }
+        }
+    }
+
+    fn text(&self, key: &str) -> Result<String, ConfigError> {
+        Ok(self.opt_text(key)?.unwrap_or_default())
+    }
+
+    fn path(&self, key: &str) -> Result<Option<PathBuf>, ConfigError> {
+        Ok(self
+            .opt_text(key)?
+            .filter(|s| !s.trim().is_empty())
+            .map(PathBuf::from))
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.raw(key)? {
+            Some(Raw::Toml(toml::Value::Boolean(b))) => Ok(b),
+            Some(Raw::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => Ok(true),
+                "off" | "false" | "no" | "0" => Ok(false),
+                _ => Err(self.invalid(key, format!("expected on or off, got {s:?}"))),
+            },
+            Some(Raw::Toml(other)) => Err(self.invalid(
+                key,
+                format!("expected true or false, got {}", other.type_str()),
+            )),
+            None => Ok(false),
+        }
+    }
+
+    fn int(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let value =
+            match self.raw(key)? {
+                Some(Raw::Toml(toml::Value::Integer(i))) => u64::try_from(i)
+                    .map_err(|_| self.invalid(key, format!("must not be negative, got {i}")))?,
+                Some(Raw::Text(s)) => s.trim().replace('_', "").parse::<u64>().map_err(|_| {
+                    self.invalid(key, format!("expected a whole number, got {s:?}"))
+                })?,
+                Some(Raw::Toml(other)) => {
+                    return Err(self.invalid(
+                        key,
+                        format!("expected a whole number, got {}", other.type_str()),
+                    ));
+                }
+                None => 0,
+            };
+        if value < min || value > max {
+            return Err(self.invalid(key, format!("must be between {min} and {max}, got {value}")));
+        }
+        Ok(value)
+    }
+
+    fn size(&self, key: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let value = match self.raw(key)? {
+            Some(Raw::Toml(toml::Value::Integer(i))) => u64::try_from(i)
+                .map_err(|_| self.invalid(key, format!("must not be negative, got {i}")))?,
+            Some(Raw::Toml(toml::Value::String(s))) | Some(Raw::Text(s)) => parse_size(&s)
+                .ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        format!("expected a size such as 16MiB, 512KiB or 1048576, got {s:?}"),
+                    )
+                })?,
+            Some(Raw::Toml(other)) => {
+                return Err(self.invalid(key, format!("expected a size, got {}", other.type_str())));
+            }
+            None => 0,
+        };
+        if value < min || value > max {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "must be between {} and {}, got {}",
+                    human_size(min),
+                    human_size(max),
+                    human_size(value)
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn duration(&self, key: &str, min_secs: u64, max_secs: u64) -> Result<Duration, ConfigError> {
+        let secs = match self.raw(key)? {
+            Some(Raw::Toml(toml::Value::Integer(i))) => u64::try_from(i)
+                .map_err(|_| self.invalid(key, format!("must not be negative, got {i}")))?,
+            Some(Raw::Toml(toml::Value::String(s))) | Some(Raw::Text(s)) => parse_duration_secs(&s)
+                .ok_or_else(|| {
+                    self.invalid(
+                        key,
+                        format!("expected a duration such as 300, 90s, 5m, 2h or 1d, got {s:?}"),
+                    )
+                })?,
+            Some(Raw::Toml(other)) => {
+                return Err(self.invalid(
+                    key,
+                    format!("expected a duration, got {}", other.type_str()),
+                ));
+            }
+            None => 0,
+        };
+        if secs < min_secs || secs > max_secs {
+            return Err(self.invalid(
+                key,
+                format!("must be between {min_secs}s and {max_secs}s, got {secs}s"),
+            ));
+        }
+        Ok(Duration::from_secs(secs))
+    }
+
+    fn list(&self, key: &str, paths: bool) -> Result<Vec<String>, ConfigError> {
+        match self.raw(key)? {
+            None => Ok(Vec::new()),
+            Some(Raw::Text(s)) if paths => Ok(std::env::split_paths(&s)
+                .map(|p| p.to_string_lossy().into_owned())
+                .filter(|p| !p.is_empty())
+                .collect()),
+            Some(Raw::Text(s)) => Ok(s
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect()),
+            Some(Raw::Toml(toml::Value::Array(items))) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(self.invalid(
+                        key,
+                        format!("item {i}: expected a string, got {}", other.type_str()),
+                    )),
+                })
+                .collect(),
+            Some(Raw::Toml(other)) => Err(self.invalid(
+                key,
+                format!("expected an array of strings, got {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn text_list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        self.list(key, false)
+    }
+
+    fn path_list(&self, key: &str) -> Result<Vec<PathBuf>, ConfigError> {
+        Ok(self
+            .list(key, true)?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect())
+    }
+}
+
+/// `16MiB`, `512 KiB`, `1GB`, `4096`, `10k` → bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim().replace('_', "");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "ki" | "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mi" | "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gi" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Bytes as the largest binary unit that divides them (`16 MiB`, `1500 bytes`).
+pub fn human_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// `300`, `90s`, `5m`, `2h`, `1d` → seconds.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Layers::default().finish().unwrap();
+        assert_eq!(c.role, Role::All);
+        assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
+        assert!(c.tls.enabled);
+        assert_eq!(c.limits.max_body_bytes, 16 << 20);
+        assert_eq!(c.limits.max_batch_events, 10_000);
+        assert_eq!(c.alert_aggregation_window, Duration::from_secs(300));
+        assert_eq!(c.database_url, "sqlite://dozor-data/dozor.db");
+        assert_eq!(c.bus, BusConfig::Memory);
+        assert_eq!(Config::defaults(), c);
+    }
+
+    #[test]
+    fn file_then_env_then_cli() {
+        let mut l = Layers::default();
+        l.file(
+            "listen = \"127.0.0.1:1\"\n[limits]\nmax_body_bytes = \"1MiB\"\nmax_batch_events = 5\n[tls]\nhostnames = [\"dozor.example\"]\n",
+            Path::new("/etc/dozor.toml"),
+        )
+        .unwrap();
+        l.env(env(&[
+            ("DOZOR_LISTEN", "127.0.0.1:2"),
+            ("DOZOR_TLS", "off"),
+            ("DOZOR_BUS", "memory"),
+            ("DOZOR_ALERT_AGGREGATION_WINDOW", "2h"),
+            ("UNRELATED", "x"),
+        ]))
+        .unwrap();
+        l.cli(&ServerArgs {
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        });
+        let c = l.finish().unwrap();
+        assert_eq!(c.listen.port(), 3);
+        assert_eq!(c.origin("listen"), Origin::Cli("--listen"));
+        assert_eq!(c.limits.max_body_bytes, 1 << 20);
+        assert_eq!(
+            c.origin("limits.max_body_bytes"),
+            Origin::File("/etc/dozor.toml".into())
+        );
+        assert!(!c.tls.enabled);
+        assert_eq!(c.origin("tls.enabled"), Origin::Env("DOZOR_TLS"));
+        assert_eq!(c.tls.hostnames, vec!["dozor.example".to_string()]);
+        assert_eq!(c.alert_aggregation_window, Duration::from_secs(7200));
+        assert_eq!(c.origin("role"), Origin::Default);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_source() {
+        let mut l = Layers::default();
+        l.env(env(&[("DOZOR_MAX_BODY_BYTES", "12")])).unwrap();
+        let e = l.finish().unwrap_err();
+        assert_eq!(e.key(), Some("limits.max_body_bytes"));
+        assert_eq!(e.origin(), Some(&Origin::Env("DOZOR_MAX_BODY_BYTES")));
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "limits.max_body_bytes (from environment variable DOZOR_MAX_BODY_BYTES): must be between 1 KiB"
+            ),
+            "{text}"
+        );
+
+        let e = Config::from_toml("[limits]\nmax_batch_events = \"many\"\n").unwrap_err();
+        assert_eq!(e.key(), Some("limits.max_batch_events"));
+        assert!(matches!(e.origin(), Some(Origin::File(_))));
+        assert!(e.to_string().contains("expected a whole number"), "{e}");
+
+        let e = Config::from_toml("[limits]\nmax_body_bites = 5\n").unwrap_err();
+        assert_eq!(e.key(), Some("limits.max_body_bites"));
+        assert!(
+            e.to_string()
+                .contains("did you mean `limits.max_body_bytes`"),
+            "{e}"
+        );
+
+        let e = Config::from_toml("listen = \"localhost\"").unwrap_err();
+        assert_eq!(e.key(), Some("listen"));
+
+        let e = Config::from_toml("listen = ").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
+
+        let mut l = Layers::default();
+        l.env(env(&[("DOZOR_TLS", "maybe")])).unwrap();
+        let e = l.finish().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tls.enabled (from environment variable DOZOR_TLS): expected on or off, got \"maybe\""
+        );
+    }
+
+    #[test]
+    fn cross_key_rules() {
+        let e = Config::from_toml("role = \"worker\"").unwrap_err();
+        assert_eq!(e.key(), Some("role"));
+        assert!(e.to_string().contains("in-process queue"), "{e}");
+        let c = Config::from_toml("role = \"worker\"\nbus = \"nats://127.0.0.1:4222\"").unwrap();
+        assert_eq!(c.bus, BusConfig::Nats("nats://127.0.0.1:4222".into()));
+        assert!(c.role.runs_workers() && !c.role.runs_ingest());
+
+        let e = Config::from_toml("[limits]\nqueue_capacity = 10").unwrap_err();
+        assert_eq!(e.key(), Some("limits.queue_capacity"));
+
+        let e = Config::from_toml("[tls]\ncert_file = \"/nonexistent.pem\"").unwrap_err();
+        assert_eq!(e.key(), Some("tls.key_file"));
+
+        let e = Config::from_toml("[geoip]\ncity_db = \"/nonexistent.mmdb\"").unwrap_err();
+        assert_eq!(e.key(), Some("geoip.city_db"));
+        assert!(e.to_string().contains("not a readable file"));
+
+        let e = Config::from_toml("[tls]\nhostnames = [\"bad name\"]").unwrap_err();
+        assert_eq!(e.key(), Some("tls.hostnames"));
+
+        let e = Config::from_toml("database_url = \"mysql://x\"").unwrap_err();
+        assert_eq!(e.key(), Some("database_url"));
+    }
+
+    #[test]
+    fn reference_config_parses_to_the_defaults() {
+        let text = reference_toml();
+        let c = Config::from_toml(&text).unwrap();
+        let mut d = Config::defaults();
+        d.origins = c.origins.clone();
+        assert_eq!(c, d);
+        for def in KEYS {
+            assert!(text.contains(def.env), "{}", def.env);
+            assert!(def.env.starts_with("DOZOR_"));
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_key() {
+        let readme = include_str!("../README.md");
+        for def in KEYS {
+            assert!(
+                readme.contains(&format!("| `{}` | `{}`", def.key, def.env)),
+                "README.md lacks a row for {} / {}",
+                def.key,
+                def.env
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("16MiB"), Some(16 << 20));
+        assert_eq!(parse_size("512 KiB"), Some(512 << 10));
+        assert_eq!(parse_size("1_000"), Some(1000));
+        assert_eq!(parse_size("1GB"), Some(1_000_000_000));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("99999999999999999999GiB"), None);
+        assert_eq!(human_size(16 << 20), "16 MiB");
+        assert_eq!(human_size(1500), "1500 bytes");
+        assert_eq!(parse_duration_secs("5m"), Some(300));
+        assert_eq!(parse_duration_secs("1d"), Some(86_400));
+        assert_eq!(parse_duration_secs("10"), Some(10));
+        assert_eq!(parse_duration_secs("1y"), None);
+    }
+}

@@ -1,0 +1,1447 @@
+//! The operator API (`/api/v1/` events, alerts, rules, stats, the SSE stream) over real HTTPS,
+//! with a real SQLite store in a temporary directory and tokens created in that store.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Client, Response, pinned_connector, test_env};
+use dozor_pipeline::{AlertNotice, PipelineStats};
+use dozor_server::{
+    AccessRole, ApiState, BoxFuture, Identity, MemorySink, ReloadReport, RuleCatalog, RuleInfo,
+    Server, ServerError, Services, TokenVerifier, VerifierError,
+};
+use dozor_store::sqlite::SqliteConfig;
+use dozor_store::{Detection, Level, NewEvent, NewToken, Role, Store, StoreConfig};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------- fixtures
+
+/// Store tokens → identities (what the binary does too).
+struct StoreTokens(Arc<dyn Store>);
+
+impl TokenVerifier for StoreTokens {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
+        Box::pin(async move {
+            let info = self
+                .0
+                .verify_token(token)
+                .await
+                .map_err(|e| VerifierError(e.to_string()))?;
+            Ok(info.map(|t| Identity {
+                subject: t.name,
+                role: match t.role {
+                    Role::Admin => AccessRole::Admin,
+                    Role::Analyst => AccessRole::Analyst,
+                    Role::Viewer => AccessRole::Viewer,
+                    Role::AgentIngest => AccessRole::Agent,
+                },
+            }))
+        })
+    }
+}
+
+/// Rules in memory. A "rule" is `contains: TEXT`: it matches the events whose JSON contains
+/// TEXT; anything else is an invalid rule.
+struct FakeRules {
+    rules: Mutex<Vec<RuleInfo>>,
+    reloads: AtomicUsize,
+}
+
+fn rule_info(id: &str, title: &str, level: &str, outcome: &str) -> RuleInfo {
+    RuleInfo {
+        id: id.into(),
+        title: title.into(),
+        description: String::new(),
+        level: Some(level.into()),
+        status: Some("test".into()),
+        tags: vec!["attack.execution".into()],
+        author: "tests".into(),
+        path: format!("rules/{id}.yml"),
+        logsource: Default::default(),
+        kind: "detection".into(),
+        outcome: outcome.into(),
+        reason: (outcome != "active").then(|| "no mapping".to_owned()),
+    }
+}
+
+impl FakeRules {
+    fn new() -> FakeRules {
+        FakeRules {
+            rules: Mutex::new(vec![
+                rule_info("r-powershell", "PowerShell", "high", "active"),
+                rule_info("r-curl", "Curl", "low", "active"),
+                rule_info("r-unrouted", "Unrouted", "medium", "unrouted"),
+            ]),
+            reloads: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl RuleCatalog for FakeRules {
+    fn list(&self) -> Vec<RuleInfo> {
+        self.rules.lock().unwrap().clone()
+    }
+
+    fn yaml(&self, id: &str) -> Option<String> {
+        self.list()
+            .iter()
+            .any(|r| r.id == id)
+            .then(|| format!("title: {id}\ncontains: x\n"))
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, String>> {
+        Box::pin(async move {
+            let n = self.reloads.fetch_add(1, Ordering::SeqCst);
+            if n > 0 {
+                return Err("rules directory vanished".into());
+            }
+            let documents = self.list().len();
+            Ok(ReloadReport {
+                documents,
+                active: documents - 1,
+                unrouted: 1,
+                ..ReloadReport::default()
+            })
+        })
+    }
+
+    fn test(&self, rule_yaml: &str, events: Vec<Value>) -> Result<Vec<usize>, String> {
+        let needle = rule_yaml
+            .trim()
+            .strip_prefix("contains:")
+            .ok_or_else(|| "line 1: expected `contains:`".to_owned())?
+            .trim();
+        Ok(events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.to_string().contains(needle))
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+struct Tokens {
+    admin: String,
+    analyst: String,
+    viewer: String,
+    agent: String,
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    notices: broadcast::Sender<AlertNotice>,
+    stats: Arc<PipelineStats>,
+    tokens: Tokens,
+    addr: std::net::SocketAddr,
+    ca_pem: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+async fn token(store: &dyn Store, name: &str, role: Role) -> String {
+    store
+        .create_token(&NewToken {
+            name: name.into(),
+            role,
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .secret
+}
+
+impl Env {
+    async fn start() -> Env {
+        Env::start_with(&[], true).await
+    }
+
+    async fn start_with(env: &[(&str, &str)], with_api: bool) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(
+            dir.path().join("store"),
+        )))
+        .await
+        .unwrap();
+        let tokens = Tokens {
+            admin: token(store.as_ref(), "alice-admin", Role::Admin).await,
+            analyst: token(store.as_ref(), "bob-analyst", Role::Analyst).await,
+            viewer: token(store.as_ref(), "carol-viewer", Role::Viewer).await,
+            agent: token(store.as_ref(), "agent-7", Role::AgentIngest).await,
+        };
+        let (notices, _) = broadcast::channel(64);
+        let stats = Arc::new(PipelineStats::default());
+        let config = common::config(dir.path(), test_env(env)).unwrap();
+        let mut services = Services::new(
+            Arc::new(MemorySink::new(1000)),
+            Arc::new(StoreTokens(store.clone())),
+        );
+        if with_api {
+            services = services.with_api(Arc::new(ApiState {
+                store: store.clone(),
+                rules: Arc::new(FakeRules::new()),
+                notices: notices.clone(),
+                pipeline_stats: Some(stats.clone()),
+            }));
+        }
+        let server = Server::bind(config, services).await.unwrap();
+        let addr = server.local_addr();
+        let ca_pem = server.ca_certificate_pem().to_owned();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Env {
+            _dir: dir,
+            store,
+            notices,
+            stats,
+            tokens,
+            addr,
+            ca_pem,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            tls: Some(pinned_connector(&self.ca_pem)),
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Response {
+        let auth = format!("Bearer {token}");
+        self.client()
+            .send("GET", path, &[("authorization", &auth)], Vec::new())
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        let auth = format!("Bearer {token}");
+        self.client()
+            .send(
+                "POST",
+                path,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                body.to_string().into_bytes(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server; fails if that takes longer than `within`.
+    async fn stop_within(mut self, within: Duration) {
+        let _ = self.shutdown.take().unwrap().send(());
+        tokio::time::timeout(within, self.handle.take().unwrap())
+            .await
+            .expect("server stopped in time")
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn stop(self) {
+        self.stop_within(Duration::from_secs(15)).await;
+    }
+}
+
+fn problem(r: &Response, status: u16, slug: &str) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/problem+json");
+    let p = r.json();
+    assert_eq!(p["type"], format!("urn:dozor:problem:{slug}"), "{p}");
+    assert_eq!(p["status"], status);
+    p
+}
+
+fn ok(r: &Response) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+const MINUTE: i64 = 60_000;
+
+fn base_time() -> i64 {
+    // Two hours ago, on a whole hour: events fall in "the last 24 hours" and histogram
+    // buckets are predictable.
+    let now = dozor_store::now_ms();
+    (now - 2 * 3_600_000) / 3_600_000 * 3_600_000
+}
+
+/// 25 events, one a minute: every 5th runs powershell.exe (on agent-2), the others curl.
+fn events(base: i64) -> Vec<NewEvent> {
+    (0..25)
+        .map(|i| {
+            let powershell = i % 5 == 0;
+            let name = if powershell { "powershell.exe" } else { "curl" };
+            let agent = if powershell { "agent-2" } else { "agent-1" };
+            NewEvent {
+                id: Uuid::now_v7(),
+                ts: base + i * MINUTE,
+                received_at: base + i * MINUTE + 10,
+                agent_id: Some(agent.into()),
+                doc: json!({
+                    "@timestamp": base + i * MINUTE,
+                    "event": {"kind": "event", "category": ["process"], "code": if powershell {"4688"} else {"1"}},
+                    "host": {"name": format!("ws{}", i % 3)},
+                    "process": {"name": name, "pid": 1000 + i, "command_line": format!("{name} -n {i}")},
+                    "user": {"name": if i % 2 == 0 {"SYSTEM"} else {"ivan"}},
+                }),
+            }
+        })
+        .collect()
+}
+
+fn detection(rule: &str, level: Level, event: &NewEvent) -> Detection {
+    Detection {
+        rule_id: rule.into(),
+        rule_title: format!("Rule {rule}"),
+        level,
+        tags: vec!["attack.t1059.001".into()],
+        agent_id: event.agent_id.clone(),
+        event_id: event.id,
+        ts: event.ts,
+    }
+}
+
+/// Stores the events and one alert of `r-powershell` (all five powershell events, one agent).
+async fn seed(env: &Env) -> (Vec<NewEvent>, i64) {
+    let evs = events(base_time());
+    let detections: Vec<_> = evs
+        .iter()
+        .filter(|e| e.doc["process"]["name"] == "powershell.exe")
+        .map(|e| detection("r-powershell", Level::High, e))
+        .collect();
+    let report = env
+        .store
+        .store_batch(&evs, &detections, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!((report.inserted, report.alerts_created), (25, 1));
+    (evs, report.alerts[0].alert.id)
+}
+
+// ---------------------------------------------------------------- events
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_search_pagination_and_histogram() {
+    let env = Env::start().await;
+    let (evs, _) = seed(&env).await;
+    let v = &env.tokens.viewer;
+
+    // Query language.
+    let page = ok(&env
+        .get(
+            "/api/v1/events?q=process.name:powershell.exe%20AND%20NOT%20user.name:ivan",
+            v,
+        )
+        .await);
+    let names: Vec<_> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["doc"]["process"]["pid"].as_i64().unwrap())
+        .collect();
+    // powershell at i = 0, 5, 10, 15, 20; SYSTEM at even i: 0, 10, 20; newest first.
+    assert_eq!(names, [1020, 1010, 1000]);
+    assert!(page["next_cursor"].is_null());
+    let page = ok(&env.get("/api/v1/events?q=%22-n%2017%22", v).await);
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    let page = ok(&env.get("/api/v1/events?agent=agent-2&limit=2", v).await);
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][0]["agent_id"], "agent-2");
+
+    // A syntax error says where.
+    let r = env
+        .get("/api/v1/events?q=process.name:%20AND%20(x", v)
+        .await;
+    let p = problem(&r, 400, "invalid-query");
+    assert!(p["column"].as_u64().unwrap() >= 1, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("column"), "{p}");
+
+    // Pagination: 25 events in pages of 10, no repeats, newest first throughout.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/events?limit=10&cursor={c}"),
+            None => "/api/v1/events?limit=10".to_owned(),
+        };
+        let page = ok(&env.get(&path, v).await);
+        pages += 1;
+        for e in page["events"].as_array().unwrap() {
+            seen.push((
+                e["ts"].as_i64().unwrap(),
+                e["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen.len()), (3, 25));
+    assert!(seen.windows(2).all(|w| w[0].0 > w[1].0));
+    let expected: Vec<_> = evs.iter().rev().map(|e| e.id.to_string()).collect();
+    assert_eq!(
+        seen.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+        expected
+    );
+
+    // Time range: RFC 3339 and milliseconds.
+    let base = base_time();
+    let from = chrono::DateTime::from_timestamp_millis(base + 10 * MINUTE)
+        .unwrap()
+        .to_rfc3339();
+    let r = env
+        .get(
+            &format!(
+                "/api/v1/events?from={}&to={}",
+                from.replace('+', "%2B"),
+                base + 20 * MINUTE
+            ),
+            v,
+        )
+        .await;
+    assert_eq!(ok(&r)["events"].as_array().unwrap().len(), 10);
+
+    // Parameter problems.
+    problem(
+        &env.get("/api/v1/events?cursor=garbage", v).await,
+        400,
+        "invalid-cursor",
+    );
+    let p = problem(
+        &env.get("/api/v1/events?limit=0", v).await,
+        400,
+        "invalid-parameter",
+    );
+    assert_eq!(p["parameter"], "limit");
+    let p = problem(
+        &env.get("/api/v1/events?qq=x", v).await,
+        400,
+        "invalid-parameter",
+    );
+    assert_eq!(p["parameter"], "qq");
+    problem(
+        &env.get("/api/v1/events?from=yesterday", v).await,
+        400,
+        "invalid-parameter",
+    );
+    problem(
+        &env.get("/api/v1/events?q=a&q=b", v).await,
+        400,
+        "invalid-parameter",
+    );
+
+    // One event.
+    let id = evs[3].id;
+    let e = ok(&env.get(&format!("/api/v1/events/{id}"), v).await);
+    assert_eq!(e["id"], id.to_string());
+    assert_eq!(e["doc"]["process"]["pid"], 1003);
+    assert_eq!(e["received_at"], evs[3].received_at);
+    problem(
+        &env.get(&format!("/api/v1/events/{}", Uuid::now_v7()), v)
+            .await,
+        404,
+        "not-found",
+    );
+    problem(
+        &env.get("/api/v1/events/not-a-uuid", v).await,
+        404,
+        "not-found",
+    );
+
+    // Histogram: 25 events over 25 minutes in 5-minute buckets.
+    let h = ok(&env
+        .get(
+            &format!(
+                "/api/v1/events/histogram?from={base}&to={}&interval=5m",
+                base + 30 * MINUTE
+            ),
+            v,
+        )
+        .await);
+    assert_eq!(h["interval_ms"], 300_000);
+    assert_eq!(h["from"], base);
+    assert_eq!(h["total"], 25);
+    let counts: Vec<_> = h["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [5, 5, 5, 5, 5, 0]);
+    let h = ok(&env
+        .get(
+            &format!(
+                "/api/v1/events/histogram?from={base}&to={}&interval=5m&q=process.name:powershell.exe",
+                base + 30 * MINUTE
+            ),
+            v,
+        )
+        .await);
+    assert_eq!(h["total"], 5);
+    // Default: the last 24 hours, automatic interval (15 min → 96 or 97 buckets).
+    let h = ok(&env.get("/api/v1/events/histogram", v).await);
+    assert_eq!(h["interval_ms"], 900_000);
+    assert_eq!(h["total"], 25);
+    let r = env
+        .get("/api/v1/events/histogram?from=0&to=now&interval=1s", v)
+        .await;
+    let p = problem(&r, 400, "invalid-parameter");
+    assert_eq!(p["parameter"], "interval");
+    problem(
+        &env.get("/api/v1/events/histogram?q=(", v).await,
+        400,
+        "invalid-query",
+    );
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- alerts
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_workflow_comments_and_audit() {
+    let env = Env::start().await;
+    let (evs, id) = seed(&env).await;
+    let t = &env.tokens;
+
+    let page = ok(&env
+        .get("/api/v1/alerts?status=new&min_level=high", &t.viewer)
+        .await);
+    assert_eq!(page["alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(page["alerts"][0]["id"], id);
+    assert_eq!(page["alerts"][0]["count"], 5);
+    assert_eq!(page["alerts"][0]["level"], "high");
+    let page = ok(&env
+        .get("/api/v1/alerts?min_level=critical", &t.viewer)
+        .await);
+    assert!(page["alerts"].as_array().unwrap().is_empty());
+    let page = ok(&env
+        .get("/api/v1/alerts?status=resolved,false_positive", &t.viewer)
+        .await);
+    assert!(page["alerts"].as_array().unwrap().is_empty());
+    problem(
+        &env.get("/api/v1/alerts?status=closed", &t.viewer).await,
+        400,
+        "invalid-parameter",
+    );
+    problem(
+        &env.get("/api/v1/alerts?min_level=severe", &t.viewer).await,
+        400,
+        "invalid-parameter",
+    );
+
+    // Detail: the matched events come along.
+    let d = ok(&env.get(&format!("/api/v1/alerts/{id}"), &t.viewer).await);
+    assert_eq!(d["alert"]["status"], "new");
+    let ids: Vec<_> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<_> = evs
+        .iter()
+        .filter(|e| e.doc["process"]["name"] == "powershell.exe")
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(d["comments"].as_array().unwrap().is_empty());
+    assert!(d["missing_events"].as_array().unwrap().is_empty());
+    problem(
+        &env.get("/api/v1/alerts/999", &t.viewer).await,
+        404,
+        "not-found",
+    );
+    problem(
+        &env.get("/api/v1/alerts/abc", &t.viewer).await,
+        404,
+        "not-found",
+    );
+
+    // Workflow: new → acknowledged → resolved; resolved → acknowledged is refused.
+    let status = format!("/api/v1/alerts/{id}/status");
+    let a = ok(&env
+        .post(
+            &status,
+            &t.analyst,
+            json!({"status": "acknowledged", "comment": "looking"}),
+        )
+        .await);
+    assert_eq!(a["status"], "acknowledged");
+    let a = ok(&env
+        .post(&status, &t.admin, json!({"status": "resolved"}))
+        .await);
+    assert_eq!(a["status"], "resolved");
+    let r = env
+        .post(&status, &t.analyst, json!({"status": "acknowledged"}))
+        .await;
+    let p = problem(&r, 409, "invalid-transition");
+    assert_eq!(
+        (p["from"].as_str(), p["to"].as_str()),
+        (Some("resolved"), Some("acknowledged"))
+    );
+    assert_eq!(p["allowed"], json!(["new"]));
+    let r = env
+        .post(&status, &t.analyst, json!({"status": "resolved"}))
+        .await;
+    problem(&r, 409, "invalid-transition");
+    let r = env
+        .post(&status, &t.analyst, json!({"status": "closed"}))
+        .await;
+    problem(&r, 422, "invalid-body");
+    let r = env.post(&status, &t.analyst, json!({})).await;
+    problem(&r, 422, "invalid-body");
+    let r = env
+        .post(
+            "/api/v1/alerts/999/status",
+            &t.analyst,
+            json!({"status": "acknowledged"}),
+        )
+        .await;
+    problem(&r, 404, "not-found");
+    let auth = format!("Bearer {}", t.analyst);
+    let r = env
+        .client()
+        .send(
+            "POST",
+            &status,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            b"{\"status\": \n nope".to_vec(),
+        )
+        .await
+        .unwrap();
+    let p = problem(&r, 400, "malformed-json");
+    assert_eq!(p["line"], 2);
+    let r = env
+        .client()
+        .send(
+            "POST",
+            &status,
+            &[("authorization", &auth), ("content-type", "text/plain")],
+            b"{\"status\": \"new\"}".to_vec(),
+        )
+        .await
+        .unwrap();
+    problem(&r, 415, "unsupported-media-type");
+    // Reopen.
+    let a = ok(&env
+        .post(&status, &t.analyst, json!({"status": "new"}))
+        .await);
+    assert_eq!(a["status"], "new");
+
+    // Assignee and comments.
+    let a = ok(&env
+        .post(
+            &format!("/api/v1/alerts/{id}/assignee"),
+            &t.analyst,
+            json!({"assignee": "bob"}),
+        )
+        .await);
+    assert_eq!(a["assignee"], "bob");
+    let page = ok(&env.get("/api/v1/alerts?assignee=bob", &t.viewer).await);
+    assert_eq!(page["alerts"].as_array().unwrap().len(), 1);
+    let a = ok(&env
+        .post(
+            &format!("/api/v1/alerts/{id}/assignee"),
+            &t.analyst,
+            json!({"assignee": null}),
+        )
+        .await);
+    assert!(a["assignee"].is_null());
+    let comments = format!("/api/v1/alerts/{id}/comments");
+    let r = env
+        .post(
+            &comments,
+            &t.analyst,
+            json!({"text": "Это encoded PowerShell"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let c = r.json();
+    assert_eq!(c["author"], "bob-analyst");
+    assert_eq!(c["text"], "Это encoded PowerShell");
+    problem(
+        &env.post(&comments, &t.analyst, json!({"text": "  "})).await,
+        422,
+        "invalid-body",
+    );
+    problem(
+        &env.post(
+            "/api/v1/alerts/999/comments",
+            &t.analyst,
+            json!({"text": "x"}),
+        )
+        .await,
+        404,
+        "not-found",
+    );
+
+    let long = "x".repeat(100 * 1024);
+    problem(
+        &env.post(&comments, &t.analyst, json!({ "text": long }))
+            .await,
+        422,
+        "invalid-body",
+    );
+    // Over 1 MiB. The server answers before reading the rest, so the client may see the
+    // connection close while still writing: try a few times, every answer must be the 413.
+    let huge = json!({ "text": "x".repeat(1024 * 1024 + 10) }).to_string();
+    let auth = format!("Bearer {}", t.analyst);
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let sent = env
+            .client()
+            .send(
+                "POST",
+                &comments,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                huge.clone().into_bytes(),
+            )
+            .await;
+        if let Ok(r) = sent {
+            answers.push(r);
+        }
+    }
+    assert!(!answers.is_empty(), "no answer to an oversized body");
+    let problems: Vec<Value> = answers
+        .iter()
+        .map(|r| problem(r, 413, "too-large"))
+        .collect();
+    let p = &problems[0];
+    assert_eq!(p["limit"], 1024 * 1024);
+    let d = ok(&env.get(&format!("/api/v1/alerts/{id}"), &t.viewer).await);
+    assert_eq!(d["comments"][0]["text"], "Это encoded PowerShell");
+    let history: Vec<_> = d["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["actor"].as_str().unwrap().to_owned(),
+                h["from"].as_str().unwrap().to_owned(),
+                h["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let own = |a: &str, f: &str, t: &str| (a.to_owned(), f.to_owned(), t.to_owned());
+    assert_eq!(
+        history,
+        [
+            own("bob-analyst", "new", "acknowledged"),
+            own("alice-admin", "acknowledged", "resolved"),
+            own("bob-analyst", "resolved", "new"),
+        ]
+    );
+    assert_eq!(d["history"][0]["comment"], "looking");
+
+    // Every change is in the audit log, by who made it; refused changes are not.
+    let mut audit = env
+        .store
+        .list_audit(&dozor_store::AuditQuery::default())
+        .await
+        .unwrap();
+    audit.reverse();
+    let entries: Vec<_> = audit
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_deref()))
+        .collect();
+    let target = format!("alert:{id}");
+    let t = Some(target.as_str());
+    assert_eq!(
+        entries,
+        [
+            ("bob-analyst", "alert.status", t),
+            ("alice-admin", "alert.status", t),
+            ("bob-analyst", "alert.status", t),
+            ("bob-analyst", "alert.assign", t),
+            ("bob-analyst", "alert.assign", t),
+            ("bob-analyst", "alert.comment", t),
+        ]
+    );
+    assert_eq!(audit[0].details["from"], "new");
+    assert_eq!(audit[0].details["to"], "acknowledged");
+    assert_eq!(audit[0].details["comment"], "looking");
+    assert_eq!(audit[3].details["to"], "bob");
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- SSE
+
+/// Opens a streaming GET with this bearer token; returns the status and the body to read from.
+async fn open_stream(env: &Env, path: &str, token: &str) -> (u16, hyper::HeaderMap, Incoming) {
+    open_stream_auth(env, path, Some(&format!("Bearer {token}"))).await
+}
+
+async fn open_stream_auth(
+    env: &Env,
+    path: &str,
+    authorization: Option<&str>,
+) -> (u16, hyper::HeaderMap, Incoming) {
+    let tcp = tokio::net::TcpStream::connect(env.addr).await.unwrap();
+    let tls = pinned_connector(&env.ca_pem)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut request = hyper::Request::get(path)
+        .header("host", format!("localhost:{}", env.addr.port()))
+        .header("accept", "text/event-stream");
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let request = request.body(Empty::<Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.into_body())
+}
+
+/// Reads the stream until `buffer` contains `needle` (or the stream ends / times out).
+async fn read_until(body: &mut Incoming, buffer: &mut String, needle: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !buffer.contains(needle) {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    buffer.push_str(&String::from_utf8_lossy(data));
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn alert_of(store_alert: &dozor_store::Alert, level: Level, rule: &str) -> dozor_store::Alert {
+    let mut a = store_alert.clone();
+    a.level = level;
+    a.rule_id = rule.into();
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_stream_delivers_notices_and_ends_on_shutdown() {
+    let env = Env::start().await;
+    let (_, id) = seed(&env).await;
+    let alert = env.store.get_alert(id).await.unwrap().unwrap();
+
+    let (status, headers, mut body) =
+        open_stream(&env, "/api/v1/alerts/stream", &env.tokens.viewer).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/event-stream");
+    let mut text = String::new();
+    assert!(
+        read_until(&mut body, &mut text, ": connected").await,
+        "{text}"
+    );
+
+    // A filtered subscriber on the side.
+    let (status, _, mut high_only) = open_stream(
+        &env,
+        "/api/v1/alerts/stream?min_level=critical",
+        &env.tokens.analyst,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut high_text = String::new();
+    assert!(read_until(&mut high_only, &mut high_text, ": connected").await);
+
+    env.notices
+        .send(AlertNotice {
+            change: "created",
+            alert: alert.clone(),
+        })
+        .unwrap();
+    env.notices
+        .send(AlertNotice {
+            change: "updated",
+            alert: alert_of(&alert, Level::Critical, "r-critical"),
+        })
+        .unwrap();
+    assert!(
+        read_until(&mut body, &mut text, "r-critical").await,
+        "{text}"
+    );
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter(|block| block.contains("event: alert"))
+        .map(|block| {
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .expect("data line");
+            serde_json::from_str(data).unwrap()
+        })
+        .collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert_eq!(events[0]["change"], "created");
+    assert_eq!(events[0]["alert"]["id"], id);
+    assert_eq!(events[0]["alert"]["rule_id"], "r-powershell");
+    assert_eq!(events[1]["change"], "updated");
+    assert_eq!(events[1]["alert"]["level"], "critical");
+
+    assert!(read_until(&mut high_only, &mut high_text, "r-critical").await);
+    assert!(
+        !high_text.contains("\"rule_id\":\"r-powershell\""),
+        "{high_text}"
+    );
+    assert_eq!(high_text.matches("event: alert").count(), 1, "{high_text}");
+
+    // Refused before streaming.
+    let (status, _, _) = open_stream(&env, "/api/v1/alerts/stream", &env.tokens.agent).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = open_stream(&env, "/api/v1/alerts/stream", "nope").await;
+    assert_eq!(status, 401);
+    let (status, _, _) = open_stream(
+        &env,
+        "/api/v1/alerts/stream?min_level=x",
+        &env.tokens.viewer,
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Shutdown ends the streams at once instead of waiting out the grace period.
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(env.stop_within(Duration::from_secs(5)));
+    assert!(!read_until(&mut body, &mut text, "never sent").await);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the stream did not end"
+    );
+    stopping.await.unwrap();
+}
+
+// ---------------------------------------------------------------- roles
+
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+enum Need {
+    Read,
+    Triage,
+    Admin,
+}
+
+/// Every API route, the right it needs, and a request that is valid apart from the right.
+fn route_table(alert: i64, event: Uuid) -> Vec<(&'static str, String, Need, Value)> {
+    vec![
+        ("GET", "/api/v1/events".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/events/histogram".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/api/v1/events/{event}"),
+            Need::Read,
+            Value::Null,
+        ),
+        ("GET", "/api/v1/alerts".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/alerts/stream".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/api/v1/alerts/{alert}"),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            format!("/api/v1/alerts/{alert}/status"),
+            Need::Triage,
+            json!({"status": "acknowledged"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/alerts/{alert}/assignee"),
+            Need::Triage,
+            json!({"assignee": "x"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/alerts/{alert}/comments"),
+            Need::Triage,
+            json!({"text": "x"}),
+        ),
+        ("GET", "/api/v1/rules".into(), Need::Read, Value::Null),
+        (
+            "POST",
+            "/api/v1/rules/reload".into(),
+            Need::Admin,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/rules/test".into(),
+            Need::Triage,
+            json!({"rule": "contains: curl"}),
+        ),
+        (
+            "GET",
+            "/api/v1/rules/r-curl".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/rules/r-curl/enabled".into(),
+            Need::Admin,
+            json!({"enabled": true}),
+        ),
+        ("GET", "/api/v1/stats".into(), Need::Read, Value::Null),
+    ]
+}
+
+/// The route pattern of a concrete path of the table.
+fn pattern(path: &str, alert: i64, event: Uuid) -> String {
+    path.replace(&event.to_string(), "{id}")
+        .replace(&format!("/alerts/{alert}"), "/alerts/{id}")
+        .replace("/rules/r-curl", "/rules/{id}")
+}
+
+async fn status_of(
+    env: &Env,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &Value,
+) -> Response {
+    if path.ends_with("/stream") {
+        // Don't wait for the end of an open stream: the status is enough.
+        let (status, headers, _) = open_stream_auth(env, path, auth).await;
+        return Response {
+            status,
+            headers,
+            body: Bytes::new(),
+        };
+    }
+    let mut headers = vec![("content-type", "application/json")];
+    let header;
+    if let Some(a) = auth {
+        header = a.to_owned();
+        headers.push(("authorization", &header));
+    }
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    env.client()
+        .send(method, path, &headers, body)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_what_a_role_may_not_do() {
+    let env = Env::start().await;
+    let (evs, alert) = seed(&env).await;
+    let table = route_table(alert, evs[0].id);
+
+    // The table covers every API route the server has.
+    let mut covered: Vec<String> = table
+        .iter()
+        .map(|(m, p, _, _)| format!("{m} {}", pattern(p, alert, evs[0].id)))
+        .collect();
+    covered.sort();
+    let mut routes: Vec<String> = dozor_server::ROUTES
+        .iter()
+        .filter(|(_, p, _)| {
+            p.starts_with("/api/v1/")
+                && !p.starts_with("/api/v1/ingest")
+                && ![
+                    "/api/v1/ca.pem",
+                    "/api/v1/schema/event.json",
+                    "/api/v1/openapi.json",
+                ]
+                .contains(p)
+        })
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    routes.sort();
+    assert_eq!(covered, routes);
+
+    let t = &env.tokens;
+    let bearer = |s: &str| format!("Bearer {s}");
+    let callers: Vec<(&str, Option<String>, Option<Need>)> = vec![
+        ("no credential", None, None),
+        ("unknown token", Some(bearer("dzt_not-a-real-token")), None),
+        ("basic auth", Some("Basic YWRtaW46YWRtaW4=".into()), None),
+        ("agent", Some(bearer(&t.agent)), None),
+        ("viewer", Some(bearer(&t.viewer)), Some(Need::Read)),
+        ("analyst", Some(bearer(&t.analyst)), Some(Need::Triage)),
+        ("admin", Some(bearer(&t.admin)), Some(Need::Admin)),
+    ];
+    for (method, path, need, body) in &table {
+        for (who, auth, has) in &callers {
+            let r = status_of(&env, method, path, auth.as_deref(), body).await;
+            let what = format!("{who} {method} {path}: {} {}", r.status, r.text());
+            let expected = match has {
+                None if *who == "agent" => 403,
+                None => 401,
+                Some(has) if has < need => 403,
+                Some(_) => 0,
+            };
+            match expected {
+                401 => {
+                    assert_eq!(r.status, 401, "{what}");
+                    assert!(r.header("www-authenticate").starts_with("Bearer"), "{what}");
+                    assert_eq!(
+                        r.header("content-type"),
+                        "application/problem+json",
+                        "{what}"
+                    );
+                }
+                403 => {
+                    assert_eq!(r.status, 403, "{what}");
+                    assert_eq!(
+                        r.header("content-type"),
+                        "application/problem+json",
+                        "{what}"
+                    );
+                }
+                // Allowed: done (or, for a second status change, refused by the workflow).
+                _ => assert!([200, 201, 409].contains(&r.status), "{what}"),
+            }
+        }
+    }
+    // Refused attempts changed nothing: only the allowed ones are in the audit log.
+    let audit = env
+        .store
+        .list_audit(&dozor_store::AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.actor == "alice-admin" || e.actor == "bob-analyst")
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_api_state_routes_answer_503_after_authentication() {
+    let env = Env::start_with(&[], false).await;
+    let r = env.get("/api/v1/events", &env.tokens.viewer).await;
+    let p = problem(&r, 503, "api-not-configured");
+    assert!(p["detail"].as_str().unwrap().contains("api not configured"));
+    problem(
+        &env.get("/api/v1/events", "wrong").await,
+        401,
+        "unauthorized",
+    );
+    problem(
+        &env.get("/api/v1/rules", &env.tokens.agent).await,
+        403,
+        "forbidden",
+    );
+    // Ingest and the public documents still work; metrics have no pipeline section.
+    assert_eq!(env.client().get("/healthz").await.status, 200);
+    let m = env.client().get("/metrics").await.text();
+    assert!(!m.contains("dozor_pipeline_events_total"));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_roles_decide_which_routes_exist() {
+    let bus = ("DOZOR_BUS", "redis://127.0.0.1:6379");
+    let env = Env::start_with(&[("DOZOR_ROLE", "ingest"), bus], true).await;
+    problem(
+        &env.get("/api/v1/alerts", &env.tokens.admin).await,
+        404,
+        "not-found",
+    );
+    env.stop().await;
+    let env = Env::start_with(&[("DOZOR_ROLE", "api"), bus], true).await;
+    ok(&env.get("/api/v1/alerts", &env.tokens.admin).await);
+    problem(
+        &env.post("/api/v1/ingest", &env.tokens.agent, json!([]))
+            .await,
+        404,
+        "not-found",
+    );
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- rules, stats, metrics
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_listing_enable_disable_reload_and_test() {
+    let env = Env::start().await;
+    let (evs, _) = seed(&env).await;
+    let t = &env.tokens;
+
+    let list = ok(&env.get("/api/v1/rules", &t.viewer).await);
+    let rules = list["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 3);
+    let ps = rules.iter().find(|r| r["id"] == "r-powershell").unwrap();
+    assert_eq!(
+        (ps["enabled"].as_bool(), ps["hit_count"].as_i64()),
+        (Some(true), Some(5))
+    );
+    assert_eq!(ps["last_hit"], evs[20].ts);
+    assert_eq!(ps["level"], "high");
+    assert_eq!(ps["outcome"], "active");
+    let curl = rules.iter().find(|r| r["id"] == "r-curl").unwrap();
+    assert_eq!(
+        (curl["enabled"].as_bool(), curl["hit_count"].as_i64()),
+        (Some(true), Some(0))
+    );
+    let unrouted = rules.iter().find(|r| r["id"] == "r-unrouted").unwrap();
+    assert_eq!(unrouted["reason"], "no mapping");
+
+    // Disable, see it in the listing and the audit log, enable again.
+    let r = ok(&env
+        .post(
+            "/api/v1/rules/r-curl/enabled",
+            &t.admin,
+            json!({"enabled": false}),
+        )
+        .await);
+    assert_eq!(r["enabled"], false);
+    let list = ok(&env.get("/api/v1/rules", &t.viewer).await);
+    let curl = list["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "r-curl")
+        .unwrap()
+        .clone();
+    assert_eq!(curl["enabled"], false);
+    let state = env.store.rule_state("r-curl").await.unwrap().unwrap();
+    assert!(!state.enabled);
+    let stats = ok(&env.get("/api/v1/stats", &t.viewer).await);
+    assert_eq!(
+        stats["rules"],
+        json!({"total": 3, "active_enabled": 1, "disabled": 1, "not_active": 1})
+    );
+    ok(&env
+        .post(
+            "/api/v1/rules/r-curl/enabled",
+            &t.admin,
+            json!({"enabled": true}),
+        )
+        .await);
+    let d = ok(&env.get("/api/v1/rules/r-curl", &t.viewer).await);
+    assert_eq!(d["enabled"], true);
+    assert_eq!(d["yaml"], "title: r-curl\ncontains: x\n");
+    assert_eq!(d["title"], "Curl");
+    problem(
+        &env.get("/api/v1/rules/nope", &t.viewer).await,
+        404,
+        "not-found",
+    );
+    problem(
+        &env.post(
+            "/api/v1/rules/nope/enabled",
+            &t.admin,
+            json!({"enabled": false}),
+        )
+        .await,
+        404,
+        "not-found",
+    );
+    problem(
+        &env.post(
+            "/api/v1/rules/r-curl/enabled",
+            &t.admin,
+            json!({"enabled": "no"}),
+        )
+        .await,
+        422,
+        "invalid-body",
+    );
+
+    // Reload: the report, then a failure; both audited.
+    let report = ok(&env
+        .post("/api/v1/rules/reload", &t.admin, Value::Null)
+        .await);
+    assert_eq!(report["documents"], 3);
+    assert_eq!(report["unrouted"], 1);
+    let p = problem(
+        &env.post("/api/v1/rules/reload", &t.admin, Value::Null)
+            .await,
+        500,
+        "reload-failed",
+    );
+    assert_eq!(p["detail"], "rules directory vanished");
+
+    let audit = env
+        .store
+        .list_audit(&dozor_store::AuditQuery::default())
+        .await
+        .unwrap();
+    let actions: Vec<_> = audit
+        .iter()
+        .rev()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("alice-admin", "rule.disable", Some("rule:r-curl")),
+            ("alice-admin", "rule.enable", Some("rule:r-curl")),
+            ("alice-admin", "rules.reload", Some("rules")),
+            ("alice-admin", "rules.reload", Some("rules")),
+        ]
+    );
+    assert_eq!(audit[0].details["ok"], false);
+    assert_eq!(audit[1].details["report"]["documents"], 3);
+
+    // Test a rule over stored events.
+    let r = ok(&env
+        .post(
+            "/api/v1/rules/test",
+            &t.analyst,
+            json!({"rule": "contains: powershell.exe"}),
+        )
+        .await);
+    assert_eq!(
+        (r["tested"].as_u64(), r["matched"].as_u64()),
+        (Some(25), Some(5))
+    );
+    let expected: Vec<_> = evs
+        .iter()
+        .rev()
+        .filter(|e| e.doc["process"]["name"] == "powershell.exe")
+        .map(|e| json!(e.id.to_string()))
+        .collect();
+    assert_eq!(r["event_ids"], json!(expected));
+    let r = ok(&env
+        .post(
+            "/api/v1/rules/test",
+            &t.analyst,
+            json!({"rule": "contains: SYSTEM", "query": "process.name:powershell.exe", "limit": 2}),
+        )
+        .await);
+    // The two newest powershell events are i = 20 (SYSTEM) and 15 (ivan).
+    assert_eq!(
+        (r["tested"].as_u64(), r["matched"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(r["event_ids"], json!([evs[20].id.to_string()]));
+    let p = problem(
+        &env.post(
+            "/api/v1/rules/test",
+            &t.analyst,
+            json!({"rule": "title: x"}),
+        )
+        .await,
+        422,
+        "invalid-rule",
+    );
+    assert_eq!(p["detail"], "line 1: expected `contains:`");
+    problem(
+        &env.post(
+            "/api/v1/rules/test",
+            &t.analyst,
+            json!({"rule": "contains: x", "query": "a:"}),
+        )
+        .await,
+        400,
+        "invalid-query",
+    );
+    problem(
+        &env.post(
+            "/api/v1/rules/test",
+            &t.analyst,
+            json!({"rule": "contains: x", "limit": 0}),
+        )
+        .await,
+        422,
+        "invalid-body",
+    );
+    problem(
+        &env.post("/api/v1/rules/test", &t.analyst, json!({"rule": ""}))
+            .await,
+        422,
+        "invalid-body",
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_pipeline_metrics() {
+    let env = Env::start().await;
+    let (_, id) = seed(&env).await;
+    env.store
+        .set_alert_status(id, dozor_store::AlertStatus::Acknowledged, "x", None)
+        .await
+        .unwrap();
+    env.stats.events.fetch_add(25, Ordering::Relaxed);
+    env.stats.alerts_created.fetch_add(1, Ordering::Relaxed);
+    env.stats.alert_latency.observe(0.04);
+
+    let s = ok(&env.get("/api/v1/stats", &env.tokens.viewer).await);
+    assert_eq!(s["events_total"], 25);
+    assert_eq!(s["events_last_24h"], 25);
+    assert_eq!(
+        s["alerts_by_status"],
+        json!({"new": 0, "acknowledged": 1, "resolved": 0, "false_positive": 0})
+    );
+    assert_eq!(s["open_alerts_by_level"]["high"], 1);
+    assert_eq!(s["open_alerts_by_level"]["critical"], 0);
+    assert_eq!(s["pipeline"]["events_processed"], 25);
+    assert_eq!(s["pipeline"]["alerts_created"], 1);
+
+    let m = env.client().get("/metrics").await;
+    assert_eq!(m.status, 200);
+    let text = m.text();
+    for needle in [
+        "dozor_pipeline_events_total 25\n",
+        "dozor_pipeline_alerts_created_total 1\n",
+        "dozor_pipeline_events_stored_total 0\n",
+        "dozor_pipeline_detections_total 0\n",
+        "dozor_event_to_alert_latency_seconds_bucket{le=\"0.05\"} 1\n",
+        "dozor_event_to_alert_latency_seconds_count 1\n",
+        "dozor_ingest_events_accepted_total 0\n",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(text.matches("# EOF").count(), 1);
+
+    // The OpenAPI document describes the API routes.
+    let doc = env.client().get("/api/v1/openapi.json").await.json();
+    assert!(doc["paths"]["/api/v1/alerts/{id}/status"]["post"]["responses"]["409"].is_object());
+    assert!(doc["components"]["schemas"]["AlertNotice"].is_object());
+    env.stop().await;
+}

@@ -1,0 +1,273 @@
+//! A real server on 127.0.0.1 (ephemeral port, temporary data directory) and a small HTTP(S)
+//! client that trusts only the server's own CA.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dozor_server::{
+    AccessRole, Config, Identity, MemorySink, Server, ServerArgs, ServerError, Services,
+    StaticTokens,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::http::{HeaderMap, Method, Request};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const AGENT_TOKEN: &str = "agent-token-0123456789";
+pub const AGENT_ID: &str = "agent-1";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
+pub const VIEWER_TOKEN: &str = "viewer-token-0123456789";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub ca_pem: String,
+    pub sink: Arc<MemorySink>,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+pub fn tokens() -> StaticTokens {
+    StaticTokens::new()
+        .with(AGENT_TOKEN, Identity::agent(AGENT_ID))
+        .with(ADMIN_TOKEN, Identity::operator("admin", AccessRole::Admin))
+        .with(
+            VIEWER_TOKEN,
+            Identity::operator("viewer", AccessRole::Viewer),
+        )
+}
+
+/// Test limits: small bodies and batches so the limits are easy to reach.
+pub fn test_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("DOZOR_MAX_BODY_BYTES".to_string(), "64KiB".to_string()),
+        ("DOZOR_MAX_BATCH_EVENTS".to_string(), "100".to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+pub fn config(
+    data_dir: &Path,
+    env: Vec<(String, String)>,
+) -> Result<Config, dozor_server::ConfigError> {
+    let args = ServerArgs {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(data_dir.to_owned()),
+        ..ServerArgs::default()
+    };
+    Config::load(&args, env)
+}
+
+impl TestServer {
+    pub async fn start(data_dir: &Path, env: Vec<(String, String)>) -> TestServer {
+        Self::start_with(
+            config(data_dir, env).expect("config"),
+            Arc::new(MemorySink::new(100_000)),
+        )
+        .await
+    }
+
+    pub async fn start_with(config: Config, sink: Arc<MemorySink>) -> TestServer {
+        let data_dir = config.data_dir.clone();
+        let services = Services::new(sink.clone(), Arc::new(tokens()));
+        let server = Server::bind(config, services).await.expect("bind");
+        let addr = server.local_addr();
+        let tls = server.is_tls();
+        let ca_pem = server.ca_certificate_pem().to_owned();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            tls,
+            ca_pem,
+            sink,
+            data_dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            tls: self.tls.then(|| pinned_connector(&self.ca_pem)),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("join").expect("server run");
+        }
+    }
+}
+
+/// A TLS connector that trusts only `ca_pem`.
+pub fn pinned_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("add CA");
+    }
+    connector_with_roots(roots)
+}
+
+pub fn connector_with_roots(roots: rustls::RootCertStore) -> tokio_rustls::TlsConnector {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+pub struct Client {
+    pub addr: SocketAddr,
+    pub tls: Option<tokio_rustls::TlsConnector>,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Client {
+    /// Sends one request on a new connection, to the name `localhost`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Response, String> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        match &self.tls {
+            Some(connector) => {
+                let name = ServerName::try_from("localhost").expect("name");
+                let stream = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("tls: {e}"))?;
+                exchange(stream, self.addr, method, path, headers, body).await
+            }
+            None => exchange(tcp, self.addr, method, path, headers, body).await,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send("GET", path, &[], Vec::new()).await.expect("GET")
+    }
+
+    /// POST with the agent token.
+    pub async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> Response {
+        self.send(
+            "POST",
+            path,
+            &[
+                ("content-type", content_type),
+                ("authorization", &format!("Bearer {AGENT_TOKEN}")),
+            ],
+            body,
+        )
+        .await
+        .expect("POST")
+    }
+}
+
+async fn exchange<S>(
+    stream: S,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Response, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).expect("method"))
+        .uri(path)
+        .header("host", format!("localhost:{}", addr.port()));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("request: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// `../shared` beside the repository (or `$DOZOR_SHARED_DIR`), when present.
+pub fn shared_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("DOZOR_SHARED_DIR") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.is_dir(),
+            "DOZOR_SHARED_DIR={} does not exist",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    dir.is_dir().then_some(dir)
+}
