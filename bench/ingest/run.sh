@@ -22,7 +22,7 @@ trap 'pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 [[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$root" && cargo build --release -p dozor-cli >&2)
 "$dozor" convert "$shared/datasets/evtx-to-mitre-attack" > "$work/events.ndjson" 2>/dev/null || true
 echo "templates: $(wc -l < "$work/events.ndjson") normalized events from the MITRE corpus" >&2
-rules="$shared/sigma/rules,$shared/sigma/rules-emerging-threats,$shared/sigma/rules-threat-hunting"
+rules="$shared/sigma/rules:$shared/sigma/rules-emerging-threats:$shared/sigma/rules-threat-hunting"
 
 port=18700
 start_server() { # mode name -> sets pid, url, token
@@ -32,12 +32,12 @@ start_server() { # mode name -> sets pid, url, token
     mkdir -p "$data"
     local envs=(DOZOR_RULES_DIRS="$rules" DOZOR_LOG=warn DOZOR_QUEUE_CAPACITY=200000)
     if [[ $mode == postgres ]]; then
-        local db="dozor_bench_$$_$name"
+        local db="dozor_bench_$$_${name//-/_}"
         psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $db" >/dev/null
-        envs+=(DOZOR_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" DOZOR_BUS=redis://127.0.0.1:6379 DOZOR_BUS_NAME="bench$$$name")
+        envs+=(DOZOR_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" DOZOR_BUS=redis://127.0.0.1:6379 DOZOR_BUS_NAME="bench$$${name//-/_}")
         dbs+=("$db")
     fi
-    env "${envs[@]}" "$dozor" server --data-dir "$data" --listen "127.0.0.1:$port" --workers 1 > "$data/log" 2>&1 &
+    env "${envs[@]}" "$dozor" server --data-dir "$data" --listen "127.0.0.1:$port" --workers "${WORKERS:-2}" > "$data/log" 2>&1 &
     pid=$!
     for _ in $(seq 1 120); do grep -q "listening on" "$data/log" && break; sleep 0.5; done
     url="https://127.0.0.1:$port"
@@ -52,7 +52,7 @@ wait_stored() { # n -> seconds waited
     echo "$(date +%s.%N) - $t0" | bc
 }
 quantiles() { # prints p50 p99 upper bounds of the event-to-alert latency histogram
-    curl -s "$url/metrics" | python3 -c '
+    curl -s --cacert "$ca" "$url/metrics" | python3 -c '
 import sys,re
 b=[]
 for l in sys.stdin:
@@ -62,7 +62,7 @@ tot=b[-1][1] if b else 0
 def q(p):
     if not tot: return "n/a"
     for le,c in b:
-        if c>=p*tot: return "≤ %gs"%le
+        if c>=p*tot: return "≤%gs"%le
 print(q(0.5), q(0.99), tot)'
 }
 dbs=()

@@ -2,6 +2,7 @@
 
 mod hunt;
 mod output;
+mod remote;
 mod rules;
 mod server;
 
@@ -54,10 +55,27 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Work with Sigma rules.
+    /// Work with Sigma rules: lint local files, or list, show, switch, reload and test the
+    /// rules of a running server.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Search a running server's events (`--server`, `--token`, `--ca`; see `events search -h`).
+    ///
+    /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
+    /// or verified, or bad arguments).
+    Events {
+        #[command(subcommand)]
+        command: remote::EventsCmd,
+    },
+    /// Triage a running server's alerts: list, show, ack, resolve, assign, comment, watch.
+    ///
+    /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
+    /// or verified, or bad arguments).
+    Alerts {
+        #[command(subcommand)]
+        command: remote::AlertsCmd,
     },
 }
 
@@ -67,6 +85,8 @@ enum RulesCommand {
     ///
     /// Exit codes: 0 = every rule loads; 1 = some rules are invalid or unsupported; 2 = error.
     Lint(rules::LintArgs),
+    #[command(flatten)]
+    Remote(remote::RulesCmd),
 }
 
 /// Where rules come from and how they are routed; shared by `hunt` and `rules lint`.
@@ -112,6 +132,11 @@ fn main() -> ExitCode {
         Command::Rules {
             command: RulesCommand::Lint(args),
         } => rules::lint(args),
+        Command::Rules {
+            command: RulesCommand::Remote(cmd),
+        } => remote::rules(cmd),
+        Command::Events { command } => remote::events(command),
+        Command::Alerts { command } => remote::alerts(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

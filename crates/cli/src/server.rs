@@ -213,10 +213,22 @@ fn load_detector(dirs: &[PathBuf]) -> (Detector, Vec<dozor_sigma::RuleReport>) {
     (detector, reports)
 }
 
+fn meta_index(detector: &Detector) -> std::collections::HashMap<PathBuf, dozor_sigma::RuleMeta> {
+    let engine = detector.engine();
+    engine
+        .rules()
+        .iter()
+        .chain(detector.correlation_rules())
+        .map(|m| (m.path.clone(), m.clone()))
+        .collect()
+}
+
 /// The loaded rules as the API sees them; reloading swaps every worker's detector.
 struct Catalog {
     dirs: Vec<PathBuf>,
     reports: std::sync::RwLock<Vec<dozor_sigma::RuleReport>>,
+    /// Metadata of the compiled rules by report path (level, status, tags, logsource).
+    metas: std::sync::RwLock<std::collections::HashMap<PathBuf, dozor_sigma::RuleMeta>>,
     detectors: Vec<Arc<std::sync::Mutex<Detector>>>,
 }
 
@@ -250,12 +262,19 @@ impl dozor_server::RuleCatalog for Catalog {
             .await
             .map_err(|e| e.to_string())?;
             let mut reports = Vec::new();
+            let mut metas = None;
             for (slot, (detector, r)) in self.detectors.iter().zip(built) {
+                metas.get_or_insert_with(|| meta_index(&detector));
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = detector;
                 reports = r;
             }
             if self.detectors.is_empty() {
-                reports = load_detector(&self.dirs).1;
+                let (detector, r) = load_detector(&self.dirs);
+                metas = Some(meta_index(&detector));
+                reports = r;
+            }
+            if let Some(m) = metas {
+                *self.metas.write().unwrap_or_else(|p| p.into_inner()) = m;
             }
             let summary = dozor_server::ReloadReport::from_reports(&reports);
             *self.reports.write().unwrap_or_else(|p| p.into_inner()) = reports;
@@ -377,8 +396,10 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
         for i in 0..cmd.workers.max(1) {
             let (detector, reports) = load_detector(&config.rules_dirs);
             first_reports.get_or_insert(reports);
-            // Each worker is one consumer; on a shared bus they need distinct names.
-            let worker_bus = if i == 0 {
+            // The in-process queue is shared by its workers; on Redis/NATS each worker is a
+            // consumer of its own, with a distinct name.
+            let shared = matches!(config.bus, dozor_server::config::BusConfig::Memory);
+            let worker_bus = if i == 0 || shared {
                 bus.clone()
             } else {
                 dozor_bus::connect(&bus_config(&config, &cmd, &format!("{consumer}-{i}"))).await?
@@ -442,13 +463,17 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
     let tokens = Arc::new(StoreTokens {
         store: store.clone(),
     });
-    let reports = match first_reports {
-        Some(r) => r,
-        None => load_detector(&config.rules_dirs).1,
+    let (reports, metas) = match (first_reports, detectors.first()) {
+        (Some(r), Some(d)) => (r, meta_index(&d.lock().unwrap_or_else(|p| p.into_inner()))),
+        _ => {
+            let (detector, r) = load_detector(&config.rules_dirs);
+            (r, meta_index(&detector))
+        }
     };
     let catalog = Arc::new(Catalog {
         dirs: config.rules_dirs.clone(),
         reports: std::sync::RwLock::new(reports),
+        metas: std::sync::RwLock::new(metas),
         detectors,
     });
     let api = Arc::new(dozor_server::ApiState {
@@ -474,6 +499,27 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
     Ok(0)
 }
 
+/// Where the server's data is (tokens are managed directly in its store).
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// The server's configuration file.
+    #[arg(long, short = 'c', env = "DOZOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The server's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn server_args(&self) -> ServerArgs {
+        ServerArgs {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            ..ServerArgs::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum TokensCmd {
     /// Create an API token and print its secret once.
@@ -488,18 +534,18 @@ pub enum TokensCmd {
         #[arg(long)]
         expires: Option<String>,
         #[command(flatten)]
-        args: ServerArgs,
+        args: StoreArgs,
     },
     /// List tokens (never their secrets).
     List {
         #[command(flatten)]
-        args: ServerArgs,
+        args: StoreArgs,
     },
     /// Revoke a token by id.
     Revoke {
         id: i64,
         #[command(flatten)]
-        args: ServerArgs,
+        args: StoreArgs,
     },
 }
 
@@ -527,7 +573,8 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
             | TokensCmd::List { args }
             | TokensCmd::Revoke { args, .. } => args,
         };
-        let config = Config::load(args, std::env::vars()).context("configuration")?;
+        let config =
+            Config::load(&args.server_args(), std::env::vars()).context("configuration")?;
         let store = dozor_store::open(&store_config(&config))
             .await
             .context("opening the store")?;

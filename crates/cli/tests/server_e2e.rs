@@ -399,3 +399,48 @@ async fn worker_killed_mid_stream_on_nats_loses_and_duplicates_nothing() {
             .await;
     }
 }
+
+#[test]
+fn tokens_command_creates_lists_and_revokes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dozor"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, secret, _) = run(&[
+        "tokens",
+        "create",
+        "--name",
+        "soc-viewer",
+        "--role",
+        "viewer",
+        "--expires",
+        "24h",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(secret.trim().starts_with("dzt_"), "{secret}");
+    let (code, list, _) = run(&["tokens", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        list.contains("soc-viewer") && list.contains("viewer") && !list.contains(secret.trim()),
+        "{list}"
+    );
+    let id = list.split_whitespace().next().expect("id");
+    let (code, _, err) = run(&["tokens", "revoke", id]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&["tokens", "revoke", "999"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no token with id 999"), "{err}");
+    let (code, _, err) = run(&["tokens", "create", "--name", "x", "--role", "root"]);
+    assert_eq!(code, Some(2), "an unknown role is refused: {err}");
+}
