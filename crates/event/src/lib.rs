@@ -239,50 +239,63 @@ mod tests {
     }
 }
 
-/// The view of a normalized (ECS-aligned) event that detection rules read.
+/// A normalized (ECS-aligned) event as detection rules read it, without copying anything.
 ///
-/// Every leaf is kept by its dotted path (`process.command_line`, for rules on agent events
-/// through a field mapping), and Windows events also get their native names back, as Sigma
-/// rules for Windows expect them: `EventID`, `Channel`, `Provider_Name`, `Computer`,
+/// Every leaf is visited by its dotted path (`process.command_line`, for rules on agent events
+/// through a field mapping), and Windows events also show their native names, as Sigma rules
+/// for Windows expect them: `EventID`, `Channel`, `Provider_Name`, `Computer`,
 /// `EventRecordID` from `winlog.*`, and every `winlog.event_data.X` / `winlog.user_data.X` as
 /// `X`. The time comes from `@timestamp`.
-pub fn detection_view(doc: &serde_json::Value) -> FlatEvent {
-    let mut out = FlatEvent::new();
-    doc.visit_fields(&mut |name, value| {
-        out.fields
-            .push((FieldName::from(name), Value::from_field(value)));
-    });
-    if let Some(winlog) = doc.get("winlog") {
-        for (from, to) in [
-            ("event_id", "EventID"),
-            ("channel", "Channel"),
-            ("provider_name", "Provider_Name"),
-            ("computer", "Computer"),
-            ("computer_name", "Computer"),
-            ("record_id", "EventRecordID"),
-        ] {
-            if let Some(v) = winlog.get(from) {
-                v.visit_fields(&mut |_, value| {
-                    out.fields
-                        .push((FieldName::from(to), Value::from_field(value)))
-                });
+#[derive(Debug, Clone, Copy)]
+pub struct NormalizedEvent<'a>(pub &'a serde_json::Value);
+
+const WINLOG_NATIVE: &[(&str, &str)] = &[
+    ("event_id", "EventID"),
+    ("channel", "Channel"),
+    ("provider_name", "Provider_Name"),
+    ("computer", "Computer"),
+    ("computer_name", "Computer"),
+    ("record_id", "EventRecordID"),
+];
+
+impl EventFields for NormalizedEvent<'_> {
+    fn visit_fields<'b>(&'b self, visit: &mut dyn FnMut(&str, FieldValue<'b>)) {
+        let doc: &'b serde_json::Value = self.0;
+        doc.visit_fields(visit);
+        let Some(winlog) = doc.get("winlog") else {
+            return;
+        };
+        for (from, to) in WINLOG_NATIVE {
+            if let Some(v) = winlog.get(*from) {
+                v.visit_fields(&mut |_, value| visit(to, value));
             }
         }
         for section in ["event_data", "user_data"] {
             if let Some(serde_json::Value::Object(data)) = winlog.get(section) {
                 for (name, v) in data {
-                    v.visit_fields(&mut |_, value| {
-                        out.fields
-                            .push((FieldName::from(name.as_str()), Value::from_field(value)))
-                    });
+                    v.visit_fields(&mut |_, value| visit(name, value));
                 }
             }
         }
     }
-    out.timestamp_millis = doc
-        .get("@timestamp")
-        .and_then(|t| t.as_str())
-        .and_then(parse_rfc3339_millis);
+
+    fn timestamp_millis(&self) -> Option<i64> {
+        self.0
+            .get("@timestamp")
+            .and_then(|t| t.as_str())
+            .and_then(parse_rfc3339_millis)
+    }
+}
+
+/// [`NormalizedEvent`] copied into a [`FlatEvent`].
+pub fn detection_view(doc: &serde_json::Value) -> FlatEvent {
+    let view = NormalizedEvent(doc);
+    let mut out = FlatEvent::new();
+    view.visit_fields(&mut |name, value| {
+        out.fields
+            .push((FieldName::from(name), Value::from_field(value)));
+    });
+    out.timestamp_millis = view.timestamp_millis();
     out
 }
 

@@ -403,8 +403,8 @@ fn prepare(
             if let Some(e) = enricher {
                 e.enrich(&mut doc);
             }
-            let view = dozor_event::detection_view(&doc);
-            let ts = view.timestamp_millis.unwrap_or(received_default);
+            let view = dozor_event::NormalizedEvent(&doc);
+            let ts = dozor_event::EventFields::timestamp_millis(&view).unwrap_or(received_default);
             let received_at = doc
                 .pointer("/event/ingested")
                 .and_then(Json::as_str)
