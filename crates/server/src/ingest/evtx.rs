@@ -13,9 +13,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use dozor_decode::{DecodeError, InputFormat, ReadOptions};
 
-use super::{IngestReport, Prepared, body, may_ingest, now_text, submit};
+use super::{IngestReport, Prepared, body, now_text, submit};
 use crate::app::AppState;
-use crate::auth::authenticate;
 use crate::problem::Problem;
 use crate::winlog;
 
@@ -53,18 +52,7 @@ pub(crate) async fn ingest_evtx(
     headers: &HeaderMap,
     mut body: Body,
 ) -> Result<IngestReport, Problem> {
-    let checked = match authenticate(state.tokens.as_ref(), headers).await {
-        Ok(sender) => may_ingest(&sender).map(|()| sender),
-        Err(p) => Err(p),
-    };
-    let sender = match checked {
-        Ok(sender) => sender,
-        Err(problem) => {
-            // Read what the client is still sending, so it sees the answer, not a reset.
-            body::linger(&mut body).await;
-            return Err(problem);
-        }
-    };
+    let sender = super::authorize(state, headers, &mut body).await?;
     let declared = declared_format(headers)?;
     let encoding = body::content_encoding(headers)?;
 

@@ -204,6 +204,23 @@ pub fn now_text(now: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Which roles may send events: agents (their own events) and admins (imports).
+/// The sender of an ingest request, if its credential may send events. On refusal the body
+/// is read and dropped first, so the client sees the answer rather than a reset connection.
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &mut Body,
+) -> Result<Identity, Problem> {
+    let checked = match authenticate(state.tokens.as_ref(), headers).await {
+        Ok(sender) => may_ingest(&sender).map(|()| sender),
+        Err(p) => Err(p),
+    };
+    if checked.is_err() {
+        body::linger(body).await;
+    }
+    checked
+}
+
 fn may_ingest(identity: &Identity) -> Result<(), Problem> {
     match identity.role {
         Role::Agent | Role::Admin => Ok(()),
@@ -252,18 +269,7 @@ async fn ingest(
     headers: &HeaderMap,
     mut body: Body,
 ) -> Result<IngestReport, Problem> {
-    let checked = match authenticate(state.tokens.as_ref(), headers).await {
-        Ok(sender) => may_ingest(&sender).map(|()| sender),
-        Err(p) => Err(p),
-    };
-    let sender = match checked {
-        Ok(sender) => sender,
-        Err(problem) => {
-            // Read what the client is still sending, so it sees the answer, not a reset.
-            body::linger(&mut body).await;
-            return Err(problem);
-        }
-    };
+    let sender = authorize(state, headers, &mut body).await?;
     let format = parse::batch_format(headers)?;
     let encoding = body::content_encoding(headers)?;
     let limit = state.limits.max_body_bytes;
