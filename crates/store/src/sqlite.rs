@@ -2,7 +2,7 @@
 //! a single writer connection (so writers queue in the process instead of failing with
 //! `SQLITE_BUSY`) and a pool of `query_only` reader connections.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -251,8 +251,25 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         events: &[NewEvent],
     ) -> Result<HashSet<Uuid>> {
+        // Which ids are new is worked out from the few that already exist rather than with
+        // `RETURNING id`: sqlx hands every returned row from SQLite's thread to ours one at a
+        // time, which cost more than the insert itself. The write lock taken by `BEGIN
+        // IMMEDIATE` keeps this exact: nobody else can insert between the two statements.
         let mut inserted = HashSet::with_capacity(events.len());
         for chunk in events.chunks(INSERT_CHUNK) {
+            let mut probe = String::from("SELECT id FROM events WHERE id IN (");
+            for i in 0..chunk.len() {
+                probe.push_str(if i == 0 { "?" } else { ",?" });
+            }
+            probe.push(')');
+            let mut query = sqlx::query(AssertSqlSafe(probe));
+            for e in chunk {
+                query = query.bind(e.id);
+            }
+            let mut known: HashSet<Uuid> = HashSet::new();
+            for row in query.fetch_all(&mut *conn).await? {
+                known.insert(row.try_get::<Uuid, _>(0)?);
+            }
             let mut sql = String::from(
                 "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, doc) VALUES ",
             );
@@ -262,7 +279,7 @@ impl SqliteStore {
                 }
                 sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
             }
-            sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            sql.push_str(" ON CONFLICT (id) DO NOTHING");
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
                 let d = derive(&e.doc);
@@ -284,11 +301,32 @@ impl SqliteStore {
                     .bind(d.code)
                     .bind(json_text(&e.doc)?);
             }
-            for row in query.fetch_all(&mut *conn).await? {
-                inserted.insert(row.try_get::<Uuid, _>(0)?);
+            query.execute(&mut *conn).await?;
+            // The first occurrence of an id in the batch is the one stored.
+            for e in chunk {
+                if !known.contains(&e.id) && known.insert(e.id) {
+                    inserted.insert(e.id);
+                }
             }
         }
         Ok(inserted)
+    }
+
+    /// Writes an alert whose detections were folded in memory by `store_batch`.
+    async fn write_folded_tx(conn: &mut SqliteConnection, alert: &Alert) -> Result<()> {
+        let ids: Vec<String> = alert.event_ids.iter().map(Uuid::to_string).collect();
+        sqlx::query(
+            "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, event_ids = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(alert.count)
+        .bind(alert.first_seen)
+        .bind(alert.last_seen)
+        .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+        .bind(alert.updated_at)
+        .bind(alert.id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     async fn record_tx(
@@ -534,9 +572,46 @@ impl Store for SqliteStore {
             ..BatchReport::default()
         };
         let mut alerts = BatchAlerts::default();
+        // Detections of one rule on one agent fold into the alert the first of them found or
+        // opened in memory, and that alert row is written once: a batch with thousands of
+        // detections would otherwise cost several statements each.
+        let mut current: HashMap<(String, Option<String>), (Alert, bool)> = HashMap::new();
         for d in todo {
+            validate_detection(d)?;
+            let key = (d.rule_id.clone(), d.agent_id.clone());
+            if let Some((alert, dirty)) = current.get_mut(&key) {
+                if d.ts >= alert.first_seen.saturating_sub(window_ms)
+                    && d.ts <= alert.last_seen.saturating_add(window_ms)
+                {
+                    alert.count += 1;
+                    alert.first_seen = alert.first_seen.min(d.ts);
+                    alert.last_seen = alert.last_seen.max(d.ts);
+                    if alert.event_ids.len() < MAX_ALERT_EVENT_IDS {
+                        alert.event_ids.push(d.event_id);
+                    }
+                    alert.updated_at = now;
+                    *dirty = true;
+                    alerts.add(
+                        DetectionOutcome {
+                            change: AlertChange::Updated,
+                            alert: alert.clone(),
+                        },
+                        d.ts,
+                    );
+                    continue;
+                }
+                if *dirty {
+                    Self::write_folded_tx(&mut tx, alert).await?;
+                }
+            }
             let o = Self::record_tx(&mut tx, d, window_ms, now).await?;
+            current.insert(key, (o.alert.clone(), false));
             alerts.add(o, d.ts);
+        }
+        for (alert, dirty) in current.values() {
+            if *dirty {
+                Self::write_folded_tx(&mut tx, alert).await?;
+            }
         }
         for (rule, hits, last) in alerts.rule_hits() {
             Self::bump_rule_tx(&mut tx, rule, hits, last, now).await?;
