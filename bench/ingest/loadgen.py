@@ -3,13 +3,22 @@
 
 Posts realistic batches of normalized events to POST /api/v1/ingest over HTTPS with the
 server's CA pinned, at a target rate or as fast as the server takes them, from several
-connections. Each event gets a fresh UUID so nothing is a duplicate. Prints one JSON line.
+connections. Each event gets a fresh UUIDv7 (time-ordered, as agents make them) so nothing
+is a duplicate. Prints one JSON line.
 
 usage: loadgen.py --url https://127.0.0.1:PORT --token T --ca ca.pem --events FILE.ndjson
                   [--total N] [--rate EPS] [--batch 1000] [--connections 4]
 """
-import argparse, http.client, json, ssl, sys, threading, time, uuid
+import argparse, http.client, json, os, ssl, sys, threading, time, uuid
 from urllib.parse import urlparse
+
+
+def uuid7():
+    """A UUIDv7 (time-ordered), as Dozor agents make them."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def main():
@@ -53,7 +62,7 @@ def main():
                 t = templates[(b * a.batch + i) % len(templates)]
                 e = dict(t)
                 e["event"] = dict(t.get("event", {}))
-                e["event"]["id"] = str(uuid.uuid4())
+                e["event"]["id"] = uuid7()
                 e["event"].pop("ingested", None)
                 e["event"].pop("agent_id_status", None)
                 e["@timestamp"] = now
