@@ -444,3 +444,82 @@ fn tokens_command_creates_lists_and_revokes() {
     let (code, _, err) = run(&["tokens", "create", "--name", "x", "--role", "root"]);
     assert_eq!(code, Some(2), "an unknown role is refused: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing() {
+    let Ok(url) = std::env::var("DOZOR_TEST_REDIS_URL") else {
+        println!("skipped: DOZOR_TEST_REDIS_URL not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let rules = rules_dir(dir.path());
+    let name = format!("dozor-e2e-full-{}", std::process::id());
+    // An ingest process with no worker behind it and room for 3 batches.
+    let env = [
+        ("DOZOR_BUS", url.as_str()),
+        ("DOZOR_BUS_NAME", name.as_str()),
+        ("DOZOR_QUEUE_CAPACITY", "3"),
+        ("DOZOR_MAX_BATCH_EVENTS", "1"),
+    ];
+    let ingest = start(&data, &rules, &["--role", "ingest"], &env);
+    let token = ingest.token.clone().expect("token");
+    let ca = fetch_ca(&ingest, dir.path());
+    let mut codes = Vec::new();
+    for n in 0..5u64 {
+        let body = ndjson(&[event(9000 + n, "C:\\Windows\\notepad.exe")]);
+        let (code, body) = curl(
+            &ingest,
+            &ca,
+            Some(&token),
+            "POST",
+            "/api/v1/ingest",
+            Some(("application/x-ndjson", &body)),
+        );
+        if code == 503 {
+            assert!(
+                body.contains("queue") || body.contains("full"),
+                "the refusal says why: {body}"
+            );
+        }
+        codes.push(code);
+    }
+    assert_eq!(
+        codes,
+        vec![202, 202, 202, 503, 503],
+        "three batches fit, then back-pressure"
+    );
+    // Retry-After is set on the refusal.
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "--cacert"])
+        .arg(&ca)
+        .args([
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/x-ndjson",
+        ])
+        .arg("--data-binary")
+        .arg(String::from_utf8(ndjson(&[event(9100, "C:\\x.exe")])).expect("utf8"))
+        .arg(format!("{}/api/v1/ingest", ingest.base_url))
+        .output()
+        .expect("curl");
+    let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        headers.contains(" 503") && headers.contains("retry-after:"),
+        "{headers}"
+    );
+    // A worker drains the three accepted batches: exactly those are stored.
+    let worker = start(
+        &data,
+        &rules,
+        &["--role", "worker", "--consumer", "full-test"],
+        &env,
+    );
+    assert_eq!(wait_for_events(&data, 3, Duration::from_secs(30)).await, 3);
+    drop(worker);
+    drop(ingest);
+    let _ = Command::new("redis-cli")
+        .args(["-u", &url, "DEL", &format!("{name}:ingest")])
+        .output();
+}
