@@ -70,6 +70,69 @@ impl BatchAlerts {
     }
 }
 
+/// Folds a batch's detections of one rule on one agent into the alert the first of them found
+/// or opened, in memory, so each alert row is written once per batch (a batch with thousands
+/// of detections would otherwise cost several statements each). The backend records a
+/// detection the fold does not absorb, and writes the alerts the fold changed.
+#[derive(Default)]
+pub(crate) struct AlertFold {
+    /// Per (rule, agent): the group's current alert and whether the fold changed it.
+    current: HashMap<(String, Option<String>), (Alert, bool)>,
+}
+
+impl AlertFold {
+    /// Absorbs `d` into its group's current alert when `d` falls within `window_ms` of it.
+    pub(crate) fn fold(
+        &mut self,
+        d: &Detection,
+        window_ms: i64,
+        now: i64,
+    ) -> Option<DetectionOutcome> {
+        let (alert, dirty) = self
+            .current
+            .get_mut(&(d.rule_id.clone(), d.agent_id.clone()))?;
+        if d.ts < alert.first_seen.saturating_sub(window_ms)
+            || d.ts > alert.last_seen.saturating_add(window_ms)
+        {
+            return None;
+        }
+        alert.count += 1;
+        alert.first_seen = alert.first_seen.min(d.ts);
+        alert.last_seen = alert.last_seen.max(d.ts);
+        if alert.event_ids.len() < MAX_ALERT_EVENT_IDS {
+            alert.event_ids.push(d.event_id);
+        }
+        alert.updated_at = now;
+        *dirty = true;
+        Some(DetectionOutcome {
+            change: AlertChange::Updated,
+            alert: alert.clone(),
+        })
+    }
+
+    /// Before `d` (which the fold did not absorb) is recorded in the database: its group's
+    /// current alert, if the fold changed it and it must be written first.
+    pub(crate) fn take_changed(&mut self, d: &Detection) -> Option<Alert> {
+        let (alert, dirty) = self
+            .current
+            .remove(&(d.rule_id.clone(), d.agent_id.clone()))?;
+        dirty.then_some(alert)
+    }
+
+    /// Makes `alert`, just recorded in the database for `d`, its group's current alert.
+    pub(crate) fn recorded(&mut self, d: &Detection, alert: Alert) {
+        self.current
+            .insert((d.rule_id.clone(), d.agent_id.clone()), (alert, false));
+    }
+
+    /// The alerts the fold changed and that must still be written.
+    pub(crate) fn into_changed(self) -> impl Iterator<Item = Alert> {
+        self.current
+            .into_values()
+            .filter_map(|(a, dirty)| dirty.then_some(a))
+    }
+}
+
 pub(crate) fn validate_detection(d: &Detection) -> Result<()> {
     if d.rule_id.trim().is_empty() {
         return Err(StoreError::InvalidArgument(

@@ -2,7 +2,7 @@
 //! processes may share one database (alert aggregation takes a transaction-scoped advisory lock
 //! per rule and agent, so concurrent batches never open two alerts for the same repeat).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -620,46 +620,22 @@ impl Store for PgStore {
         };
         Self::lock_slots_tx(&mut tx, &todo).await?;
         let mut alerts = BatchAlerts::default();
-        // As on SQLite: a batch's detections of one rule on one agent fold into the alert the
-        // first of them found or opened, in memory (the advisory locks above keep that alert
-        // ours until commit), and that row is written once.
-        let mut current: HashMap<(String, Option<String>), (Alert, bool)> = HashMap::new();
+        let mut fold = AlertFold::default();
         for d in todo {
             validate_detection(d)?;
-            let key = (d.rule_id.clone(), d.agent_id.clone());
-            if let Some((alert, dirty)) = current.get_mut(&key) {
-                if d.ts >= alert.first_seen.saturating_sub(window_ms)
-                    && d.ts <= alert.last_seen.saturating_add(window_ms)
-                {
-                    alert.count += 1;
-                    alert.first_seen = alert.first_seen.min(d.ts);
-                    alert.last_seen = alert.last_seen.max(d.ts);
-                    if alert.event_ids.len() < MAX_ALERT_EVENT_IDS {
-                        alert.event_ids.push(d.event_id);
-                    }
-                    alert.updated_at = now;
-                    *dirty = true;
-                    alerts.add(
-                        DetectionOutcome {
-                            change: AlertChange::Updated,
-                            alert: alert.clone(),
-                        },
-                        d.ts,
-                    );
-                    continue;
-                }
-                if *dirty {
-                    Self::write_folded_tx(&mut tx, alert).await?;
-                }
+            if let Some(o) = fold.fold(d, window_ms, now) {
+                alerts.add(o, d.ts);
+                continue;
+            }
+            if let Some(changed) = fold.take_changed(d) {
+                Self::write_folded_tx(&mut tx, &changed).await?;
             }
             let o = Self::record_tx(&mut tx, d, window_ms, now).await?;
-            current.insert(key, (o.alert.clone(), false));
+            fold.recorded(d, o.alert.clone());
             alerts.add(o, d.ts);
         }
-        for (alert, dirty) in current.values() {
-            if *dirty {
-                Self::write_folded_tx(&mut tx, alert).await?;
-            }
+        for changed in fold.into_changed() {
+            Self::write_folded_tx(&mut tx, &changed).await?;
         }
         for (rule, hits, last) in alerts.rule_hits() {
             Self::bump_rule_tx(&mut tx, rule, hits, last, now).await?;

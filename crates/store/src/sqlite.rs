@@ -2,7 +2,7 @@
 //! a single writer connection (so writers queue in the process instead of failing with
 //! `SQLITE_BUSY`) and a pool of `query_only` reader connections.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -572,46 +572,22 @@ impl Store for SqliteStore {
             ..BatchReport::default()
         };
         let mut alerts = BatchAlerts::default();
-        // Detections of one rule on one agent fold into the alert the first of them found or
-        // opened in memory, and that alert row is written once: a batch with thousands of
-        // detections would otherwise cost several statements each.
-        let mut current: HashMap<(String, Option<String>), (Alert, bool)> = HashMap::new();
+        let mut fold = AlertFold::default();
         for d in todo {
             validate_detection(d)?;
-            let key = (d.rule_id.clone(), d.agent_id.clone());
-            if let Some((alert, dirty)) = current.get_mut(&key) {
-                if d.ts >= alert.first_seen.saturating_sub(window_ms)
-                    && d.ts <= alert.last_seen.saturating_add(window_ms)
-                {
-                    alert.count += 1;
-                    alert.first_seen = alert.first_seen.min(d.ts);
-                    alert.last_seen = alert.last_seen.max(d.ts);
-                    if alert.event_ids.len() < MAX_ALERT_EVENT_IDS {
-                        alert.event_ids.push(d.event_id);
-                    }
-                    alert.updated_at = now;
-                    *dirty = true;
-                    alerts.add(
-                        DetectionOutcome {
-                            change: AlertChange::Updated,
-                            alert: alert.clone(),
-                        },
-                        d.ts,
-                    );
-                    continue;
-                }
-                if *dirty {
-                    Self::write_folded_tx(&mut tx, alert).await?;
-                }
+            if let Some(o) = fold.fold(d, window_ms, now) {
+                alerts.add(o, d.ts);
+                continue;
+            }
+            if let Some(changed) = fold.take_changed(d) {
+                Self::write_folded_tx(&mut tx, &changed).await?;
             }
             let o = Self::record_tx(&mut tx, d, window_ms, now).await?;
-            current.insert(key, (o.alert.clone(), false));
+            fold.recorded(d, o.alert.clone());
             alerts.add(o, d.ts);
         }
-        for (alert, dirty) in current.values() {
-            if *dirty {
-                Self::write_folded_tx(&mut tx, alert).await?;
-            }
+        for changed in fold.into_changed() {
+            Self::write_folded_tx(&mut tx, &changed).await?;
         }
         for (rule, hits, last) in alerts.rule_hits() {
             Self::bump_rule_tx(&mut tx, rule, hits, last, now).await?;
