@@ -43,7 +43,8 @@ enum Command {
     /// Embedded default: SQLite in the data directory, an in-process queue, a CA and server
     /// certificate created on first start, and an admin API token printed once.
     Server(server::ServerCmd),
-    /// Manage API tokens in the server's store (run where the server's data is).
+    /// Manage API and agent enrollment tokens in the server's store (run where the server's
+    /// data is).
     Tokens {
         #[command(subcommand)]
         command: server::TokensCmd,
@@ -76,6 +77,14 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         command: remote::AlertsCmd,
+    },
+    /// A running server's agents: list with status, show one, revoke.
+    ///
+    /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
+    /// or verified, or bad arguments).
+    Agents {
+        #[command(subcommand)]
+        command: remote::AgentsCmd,
     },
 }
 
@@ -137,6 +146,7 @@ fn main() -> ExitCode {
         } => remote::rules(cmd),
         Command::Events { command } => remote::events(command),
         Command::Alerts { command } => remote::alerts(command),
+        Command::Agents { command } => remote::agents(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1649,3 +1649,167 @@ mod tests {
         assert_eq!(p.line(""), Some(("message".to_owned(), "x\ny".to_owned())));
     }
 }
+
+// ---------------------------------------------------------------- agents
+
+#[derive(Subcommand)]
+pub enum AgentsCmd {
+    /// List enrolled agents with their status (online / degraded / offline / revoked).
+    #[command(after_help = EXIT_CODES)]
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show an agent: facts, status, health and its last heartbeat (resources, spool).
+    #[command(after_help = EXIT_CODES)]
+    Show {
+        /// The agent id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke an agent (admin): the server refuses its certificate from now on.
+    #[command(after_help = EXIT_CODES)]
+    Revoke {
+        /// The agent id.
+        id: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn agents_table(agents: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            vec![
+                text(a.get("id")),
+                text(a.get("hostname")),
+                text(a.get("status")),
+                format!("{} {}", text(a.get("os_type")), text(a.get("os_version"))),
+                text(a.get("agent_version")),
+                time(a.get("last_seen")),
+                text(a.get("ips")),
+                text(a.get("health")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "HOSTNAME",
+            "STATUS",
+            "OS",
+            "VERSION",
+            "LAST SEEN",
+            "IPS",
+            "HEALTH",
+        ],
+        &rows,
+    )
+}
+
+fn agent_detail(agent: &Value) -> String {
+    let hb = agent.get("last_heartbeat").cloned().unwrap_or(Value::Null);
+    let mut out = key_values(&[
+        ("id", text(agent.get("id"))),
+        ("hostname", text(agent.get("hostname"))),
+        ("status", text(agent.get("status"))),
+        (
+            "os",
+            format!(
+                "{} {} {}",
+                text(agent.get("os_type")),
+                text(agent.get("os_name")),
+                text(agent.get("os_version"))
+            ),
+        ),
+        ("arch", text(agent.get("arch"))),
+        ("version", text(agent.get("agent_version"))),
+        ("ips", text(agent.get("ips"))),
+        ("enrolled", time(agent.get("enrolled_at"))),
+        ("re-enrolled", time(agent.get("reenrolled_at"))),
+        (
+            "certificate until",
+            time(agent.get("certificate_not_after")),
+        ),
+        ("last seen", time(agent.get("last_seen"))),
+        ("offline since", time(agent.get("offline_since"))),
+        ("revoked", time(agent.get("revoked_at"))),
+        ("revoked by", text(agent.get("revoked_by"))),
+        ("health", text(agent.get("health"))),
+        ("cpu %", text(at(&hb, "resources.cpu_percent"))),
+        ("memory used", text(at(&hb, "resources.memory.used_bytes"))),
+        ("spool queued", text(at(&hb, "spool.queued_events"))),
+        ("spool dropped", text(at(&hb, "spool.dropped_events"))),
+        ("events sent", text(at(&hb, "transport.events_sent"))),
+    ]);
+    if let Some(collectors) = hb.get("collectors").and_then(Value::as_object) {
+        out.push_str("\ncollectors:\n");
+        for (name, state) in collectors {
+            out.push_str(&format!(
+                "  {name}: {} {}\n",
+                text(state.get("state")),
+                text(state.get("message"))
+            ));
+        }
+    }
+    out
+}
+
+pub fn agents(cmd: AgentsCmd) -> Result<u8> {
+    match cmd {
+        AgentsCmd::List { remote } => {
+            let client = Client::connect(&remote, false)?;
+            let list = client.get("/api/v1/agents", &[])?;
+            match client.format {
+                Format::Json => emit_json(&list)?,
+                Format::Table => {
+                    let agents = list["agents"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                    if agents.is_empty() {
+                        eprintln!("no agents are enrolled");
+                    } else {
+                        emit(&agents_table(agents))?;
+                        eprintln!(
+                            "{} agents: {} online, {} degraded, {} offline, {} revoked",
+                            agents.len(),
+                            text(list.get("online")),
+                            text(list.get("degraded")),
+                            text(list.get("offline")),
+                            text(list.get("revoked"))
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        AgentsCmd::Show { id, remote } => {
+            let client = Client::connect(&remote, false)?;
+            let agent = client.get(&format!("/api/v1/agents/{}", segment(&id)), &[])?;
+            match client.format {
+                Format::Json => emit_json(&agent)?,
+                Format::Table => emit(&agent_detail(&agent))?,
+            }
+            Ok(0)
+        }
+        AgentsCmd::Revoke { id, reason, remote } => {
+            let client = Client::connect(&remote, false)?;
+            let agent = client.post(
+                &format!("/api/v1/agents/{}/revoke", segment(&id)),
+                &json!({ "reason": reason }),
+            )?;
+            match client.format {
+                Format::Json => emit_json(&agent)?,
+                Format::Table => eprintln!(
+                    "agent {} ({}) is revoked: the server refuses its certificate",
+                    text(agent.get("id")),
+                    text(agent.get("hostname"))
+                ),
+            }
+            Ok(0)
+        }
+    }
+}

@@ -160,14 +160,18 @@ impl TokenVerifier for StoreTokens {
                 .verify_token(token)
                 .await
                 .map_err(|e| VerifierError(e.to_string()))?;
-            Ok(info.map(|t| Identity {
-                role: match t.role {
+            Ok(info.and_then(|t| {
+                let role = match t.role {
                     dozor_store::Role::Admin => AccessRole::Admin,
                     dozor_store::Role::Analyst => AccessRole::Analyst,
                     dozor_store::Role::Viewer => AccessRole::Viewer,
-                    dozor_store::Role::AgentIngest => AccessRole::Agent,
-                },
-                subject: t.name,
+                    // Agents authenticate with their enrollment certificate only.
+                    dozor_store::Role::AgentIngest => return None,
+                };
+                Some(Identity {
+                    role,
+                    subject: t.name,
+                })
             }))
         })
     }
@@ -476,6 +480,15 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
         metas: std::sync::RwLock::new(metas),
         detectors,
     });
+    if config.role.runs_api() {
+        tasks.push(tokio::spawn(dozor_server::agents::watch_offline(
+            store.clone(),
+            config.agents.clone(),
+            config.alert_aggregation_window,
+            notices.clone(),
+            stop_rx.clone(),
+        )));
+    }
     let api = Arc::new(dozor_server::ApiState {
         store: store.clone(),
         rules: catalog,
@@ -487,6 +500,16 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
         .await
         .context("starting the HTTP server")?;
     eprintln!("dozor server listening on {}", server.base_url());
+    if server.is_tls() {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        if let Ok(der) = CertificateDer::from_pem_slice(server.ca_certificate_pem().as_bytes()) {
+            eprintln!(
+                "CA certificate SHA-256 (agents pin it: dozor-agent enroll --ca-sha256 ...): {}",
+                sha256_hex(der.as_ref())
+            );
+        }
+    }
     server
         .run(dozor_server::shutdown_signal())
         .await
@@ -522,28 +545,37 @@ impl StoreArgs {
 
 #[derive(Subcommand)]
 pub enum TokensCmd {
-    /// Create an API token and print its secret once.
+    /// Create a token and print its secret once: an agent enrollment token (the default,
+    /// `dze_…`, for `dozor-agent enroll`) or, with --role admin|analyst|viewer, an API token
+    /// (`dzt_…`).
     Create {
-        /// A name that says who or what uses it.
+        /// A name that says who or what uses it [default: enrollment, or the role].
         #[arg(long)]
-        name: String,
-        /// admin, analyst, viewer or agent-ingest.
-        #[arg(long, default_value = "viewer")]
+        name: Option<String>,
+        /// enroll (agent enrollment), admin, analyst or viewer.
+        #[arg(long, default_value = "enroll")]
         role: String,
-        /// Lifetime, e.g. 24h, 30d (default: no expiry).
+        /// Lifetime, e.g. 30m, 24h, 30d (default: no expiry; enrollment tokens should expire).
         #[arg(long)]
         expires: Option<String>,
+        /// Enrollment tokens: how many agents may enroll with it (default: unlimited).
+        #[arg(long)]
+        uses: Option<u32>,
         #[command(flatten)]
         args: StoreArgs,
     },
-    /// List tokens (never their secrets).
+    /// List tokens (never their secrets): ID, NAME, ROLE, EXPIRES and, for enrollment tokens,
+    /// USES (used/allowed).
     List {
         #[command(flatten)]
         args: StoreArgs,
     },
-    /// Revoke a token by id.
+    /// Revoke a token by id (an enrollment token with --enrollment).
     Revoke {
         id: i64,
+        /// The id is an enrollment token's (role `enroll` in the list).
+        #[arg(long)]
+        enrollment: bool,
         #[command(flatten)]
         args: StoreArgs,
     },
@@ -560,7 +592,16 @@ fn parse_lifetime(s: &str) -> Result<i64> {
         "d" => 86_400_000,
         _ => bail!("'{s}': unit must be m, h or d"),
     };
+    if n <= 0 {
+        bail!("'{s}': the lifetime must be positive");
+    }
     Ok(n * ms)
+}
+
+fn expiry_text(at: Option<i64>) -> String {
+    at.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "never".to_owned())
 }
 
 pub fn tokens(cmd: TokensCmd) -> Result<u8> {
@@ -583,41 +624,94 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                 name,
                 role,
                 expires,
+                uses,
                 ..
             } => {
-                let role: dozor_store::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let expires_at = match expires {
                     Some(e) => Some(chrono::Utc::now().timestamp_millis() + parse_lifetime(&e)?),
                     None => None,
                 };
-                let created = store
-                    .create_token(&NewToken {
-                        name,
-                        role,
-                        expires_at,
-                    })
-                    .await?;
-                println!("{}", created.secret);
-                eprintln!(
-                    "token {} ({}) created; the secret above is not shown again",
-                    created.info.id,
-                    created.info.role.as_str()
-                );
+                if role == "enroll" {
+                    if uses == Some(0) {
+                        bail!("--uses must be at least 1");
+                    }
+                    let created = store
+                        .create_enrollment_token(&dozor_store::NewEnrollmentToken {
+                            name: name.unwrap_or_else(|| "enrollment".to_owned()),
+                            expires_at,
+                            max_uses: uses,
+                            created_by: format!("cli:{}", whoami()),
+                        })
+                        .await?;
+                    println!("{}", created.secret);
+                    eprintln!(
+                        "enrollment token {} created (expires: {}, uses: {}); the secret above is not shown again.\n\
+                         On each host: dozor-agent enroll --server https://THIS-SERVER:8443 --token <secret> --ca-sha256 {}",
+                        created.info.id,
+                        expiry_text(created.info.expires_at),
+                        uses.map_or("unlimited".to_owned(), |u| u.to_string()),
+                        ca_fingerprint(&config).unwrap_or_else(|| "<see dozor server's first start>".into())
+                    );
+                } else {
+                    if uses.is_some() {
+                        bail!("--uses applies to enrollment tokens (--role enroll) only");
+                    }
+                    let role: dozor_store::Role =
+                        role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if role == dozor_store::Role::AgentIngest {
+                        bail!(
+                            "agent-ingest tokens are no longer accepted: agents enroll with an enrollment token (dozor tokens create --expires 24h --uses 10) and send events with their client certificate"
+                        );
+                    }
+                    let created = store
+                        .create_token(&NewToken {
+                            name: name.unwrap_or_else(|| role.as_str().to_owned()),
+                            role,
+                            expires_at,
+                        })
+                        .await?;
+                    println!("{}", created.secret);
+                    eprintln!(
+                        "token {} ({}) created; the secret above is not shown again",
+                        created.info.id,
+                        created.info.role.as_str()
+                    );
+                }
             }
             TokensCmd::List { .. } => {
                 for t in store.list_tokens().await? {
                     println!(
-                        "{}\t{}\t{}\t{:?}",
+                        "{}\t{}\t{}\t{}{}",
                         t.id,
                         t.name,
                         t.role.as_str(),
-                        t.expires_at
+                        expiry_text(t.expires_at),
+                        if t.revoked_at.is_some() { "\trevoked" } else { "" }
+                    );
+                }
+                for t in store.list_enrollment_tokens().await? {
+                    println!(
+                        "{}\t{}\tenroll\t{}\t{}/{}{}",
+                        t.id,
+                        t.name,
+                        expiry_text(t.expires_at),
+                        t.uses,
+                        t.max_uses.map_or("unlimited".to_owned(), |m| m.to_string()),
+                        if t.revoked_at.is_some() { "\trevoked" } else { "" }
                     );
                 }
             }
-            TokensCmd::Revoke { id, .. } => {
-                if !store.revoke_token(id).await? {
-                    bail!("no token with id {id}");
+            TokensCmd::Revoke { id, enrollment, .. } => {
+                let revoked = if enrollment {
+                    store.revoke_enrollment_token(id).await?
+                } else {
+                    store.revoke_token(id).await?
+                };
+                if !revoked {
+                    bail!(
+                        "no {}token with id {id}",
+                        if enrollment { "enrollment " } else { "" }
+                    );
                 }
                 eprintln!("token {id} revoked");
             }
@@ -625,6 +719,29 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
         store.close().await;
         Ok(0)
     })
+}
+
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// SHA-256 of the built-in CA certificate (DER), for agents to pin at enrollment.
+fn ca_fingerprint(config: &Config) -> Option<String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(config.pki_dir().join("ca.crt.pem")).ok()?;
+    let der = CertificateDer::from_pem_slice(&pem).ok()?;
+    Some(sha256_hex(der.as_ref()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `dozor convert`: decoded records as normalized events on stdout (NDJSON).

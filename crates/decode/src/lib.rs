@@ -32,6 +32,7 @@ mod json;
 mod json_file;
 mod text;
 mod time;
+pub mod winlog;
 mod xml;
 
 use std::fs::File;

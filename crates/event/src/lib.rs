@@ -5,6 +5,9 @@
 //! field names: `EventID`, `Channel`, `Image`, ...), while ECS-style JSON documents can be
 //! read directly as nested `serde_json::Value`s whose leaves are visited by dotted path.
 
+#[cfg(feature = "validator")]
+pub mod schema;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -66,6 +66,9 @@ pub struct AlertNotice {
     pub alert: dozor_store::Alert,
 }
 
+/// How long a stopping worker keeps draining the queue.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
 /// Counters and the event-to-alert latency histogram, shared with `/metrics`.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
@@ -222,19 +225,26 @@ impl Worker {
 
     /// Runs until `shutdown` turns true. Errors of one cycle are logged and retried after a
     /// pause: the messages stay on the bus and are redelivered.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                return;
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) {
+        // A cycle is never cancelled halfway (its receive waits at most `receive_wait`), so a
+        // batch taken from the queue is always committed and acked.
+        while !*shutdown.borrow() {
+            if let Err(e) = self.process_once().await {
+                tracing::error!("pipeline cycle failed, will retry: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            tokio::select! {
-                result = self.process_once() => {
-                    if let Err(e) = result {
-                        tracing::error!("pipeline cycle failed, will retry: {e}");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
+        }
+        // Drain what the queue still holds: the in-process queue dies with the process, and
+        // ingest has stopped accepting by now.
+        let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+        while std::time::Instant::now() < deadline {
+            match self.process_once().await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!("pipeline drain failed: {e}");
+                    break;
                 }
-                _ = shutdown.changed() => return,
             }
         }
     }

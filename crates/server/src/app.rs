@@ -61,6 +61,11 @@ pub const ROUTES: &[Route] = &[
     ("GET", api::RULE, Role::runs_api),
     ("POST", api::RULE_ENABLED, Role::runs_api),
     ("GET", api::STATS, Role::runs_api),
+    ("GET", api::AGENTS, Role::runs_api),
+    ("GET", api::AGENT, Role::runs_api),
+    ("POST", api::AGENT_REVOKE, Role::runs_api),
+    ("POST", api::AGENT_ENROLL, Role::runs_ingest),
+    ("POST", api::AGENT_HEARTBEAT, Role::runs_ingest),
 ];
 
 /// Something `/readyz` checks besides the sink (the store, the rule set, ...).
@@ -86,6 +91,8 @@ pub(crate) struct AppState {
     pub openapi: Arc<str>,
     /// The operator API (`/api/v1/events`, alerts, rules, stats); `None` answers 503.
     pub api: Option<Arc<ApiState>>,
+    /// Enrollment, agent certificates and heartbeats; `None` (no TLS or no store) answers 503.
+    pub agents: Option<Arc<crate::agents::AgentRegistry>>,
     /// Turns true when the server starts shutting down (ends live streams).
     pub closing: watch::Receiver<bool>,
 }

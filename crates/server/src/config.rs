@@ -110,6 +110,30 @@ pub struct GeoIpConfig {
     pub asn_db: Option<PathBuf>,
 }
 
+/// Agent enrollment and liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentsConfig {
+    /// How often agents send a heartbeat (told to them in every heartbeat answer).
+    pub heartbeat_interval: Duration,
+    /// Silent this long: degraded.
+    pub degraded_after: Duration,
+    /// Silent this long: offline, and an alert is raised.
+    pub offline_after: Duration,
+    /// Validity of agent certificates, days.
+    pub certificate_days: u32,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            heartbeat_interval: Duration::from_secs(30),
+            degraded_after: Duration::from_secs(90),
+            offline_after: Duration::from_secs(300),
+            certificate_days: 365,
+        }
+    }
+}
+
 /// The whole server configuration, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -124,6 +148,7 @@ pub struct Config {
     pub retention_days: u32,
     pub alert_aggregation_window: Duration,
     pub geoip: GeoIpConfig,
+    pub agents: AgentsConfig,
     /// Where each key that is not at its default came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -205,6 +230,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
         retention_days: 30,
         alert_aggregation_window: Duration::from_secs(300),
         geoip: GeoIpConfig::default(),
+        agents: AgentsConfig::default(),
         origins: BTreeMap::new(),
     }
 }
@@ -436,6 +462,34 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Duration,
         default: "\"5m\"",
         doc: "Matches of one rule on one host within this window are grouped into one alert (seconds, or 90s, 5m, 2h, 1d).",
+    },
+    KeyDef {
+        key: "agents.heartbeat_interval",
+        env: "DOZOR_AGENT_HEARTBEAT_INTERVAL",
+        kind: Kind::Duration,
+        default: "\"30s\"",
+        doc: "How often agents send a heartbeat with their health and resource usage (agents learn it from the server).",
+    },
+    KeyDef {
+        key: "agents.degraded_after",
+        env: "DOZOR_AGENT_DEGRADED_AFTER",
+        kind: Kind::Duration,
+        default: "\"90s\"",
+        doc: "An agent silent this long (or reporting a problem) is shown as degraded.",
+    },
+    KeyDef {
+        key: "agents.offline_after",
+        env: "DOZOR_AGENT_OFFLINE_AFTER",
+        kind: Kind::Duration,
+        default: "\"5m\"",
+        doc: "An agent silent this long is offline and an alert (rule dozor-agent-offline) is raised once; it is back online at its next heartbeat.",
+    },
+    KeyDef {
+        key: "agents.certificate_days",
+        env: "DOZOR_AGENT_CERTIFICATE_DAYS",
+        kind: Kind::Integer,
+        default: "365",
+        doc: "Validity in days of the client certificates issued to agents at enrollment (agents renew them with `dozor-agent enroll --renew`).",
     },
     KeyDef {
         key: "geoip.city_db",
@@ -720,6 +774,22 @@ impl Layers {
         }
         let retention_days = p.int("storage.retention_days", 1, 36_500)? as u32;
         let alert_aggregation_window = p.duration("alerts.aggregation_window", 1, 7 * 24 * 3600)?;
+        let agents = AgentsConfig {
+            heartbeat_interval: p.duration("agents.heartbeat_interval", 1, 24 * 3600)?,
+            degraded_after: p.duration("agents.degraded_after", 1, 30 * 24 * 3600)?,
+            offline_after: p.duration("agents.offline_after", 1, 30 * 24 * 3600)?,
+            certificate_days: p.int("agents.certificate_days", 1, 3650)? as u32,
+        };
+        if agents.offline_after <= agents.degraded_after {
+            return Err(p.invalid(
+                "agents.offline_after",
+                format!(
+                    "agents.offline_after ({}s) must be longer than agents.degraded_after ({}s)",
+                    agents.offline_after.as_secs(),
+                    agents.degraded_after.as_secs()
+                ),
+            ));
+        }
         let mut geoip = GeoIpConfig::default();
         for key in ["geoip.city_db", "geoip.asn_db"] {
             let path = p.path(key)?;
@@ -762,6 +832,7 @@ impl Layers {
             retention_days,
             alert_aggregation_window,
             geoip,
+            agents,
             origins,
         })
     }

@@ -43,12 +43,13 @@ pub mod schema;
 mod server;
 pub mod sink;
 mod tls;
-pub mod winlog;
+pub use dozor_decode::winlog;
 
+pub mod agents;
 pub use api::{ApiState, ReloadReport, RuleCatalog, RuleInfo};
 pub use app::{EVTX_DECODERS, Health, ROUTES, Readiness, ReadinessCheck, Route};
 pub use auth::{Identity, Role as AccessRole, StaticTokens, TokenVerifier, VerifierError};
-pub use config::{Config, ConfigError, Role, ServerArgs};
+pub use config::{AgentsConfig, Config, ConfigError, Role, ServerArgs};
 pub use ingest::{IngestReport, Rejection};
 pub use metrics::{Metrics, MetricsBuilder};
 pub use problem::{Problem, ProblemDocument};

@@ -43,6 +43,17 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "agent_certificate",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "The client certificate the built-in CA issued to the agent at enrollment"
+                        .into(),
+                ),
+                extensions: None,
+                deprecated: None,
+            },
+        );
     }
 }
 
@@ -82,7 +93,8 @@ application/json, or one event per line as application/x-ndjson. The body may be
 (Content-Encoding). Each event is validated alone: valid events are queued even when others are rejected, \
 and the answer is 202 with a report (rejected events are listed with their index, a JSON pointer and a \
 message, and should not be sent again). agent.id is set from the credential; an event that names another \
-agent is rejected. event.id is the idempotency key: sending a batch again is safe.",
+agent is rejected. event.id is the idempotency key: sending a batch again is safe. Agents authenticate with \
+their client certificate (mTLS); operators importing other collectors' events with an admin bearer token.",
     request_body(description = "The events", content(("application/json"), ("application/x-ndjson"))),
     params(
         ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity"),
@@ -100,7 +112,7 @@ agent is rejected. event.id is the idempotency key: sending a batch again is saf
             body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before sending again"))),
     ),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("agent_certificate" = [])))]
 fn ingest() {}
 
 #[utoipa::path(post, path = "/api/v1/ingest/evtx", tag = "ingest",

@@ -175,6 +175,7 @@ impl Server {
         .await
         .map_err(|e| ServerError::Task(e.to_string()))??;
 
+        let has_tls = pki.server.is_some();
         let tls = match pki.server {
             Some(server) => Some(TlsAcceptor::from(crate::tls::server_config(
                 server, &pki.ca,
@@ -198,7 +199,17 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let ca_pem: Arc<str> = Arc::from(pki.ca.cert_pem());
+        let ca = Arc::new(pki.ca);
+        let ca_pem: Arc<str> = Arc::from(ca.cert_pem());
+        // Agents authenticate with client certificates, so enrollment needs TLS (and a store).
+        let agents = match (&services.api, has_tls) {
+            (Some(api), true) => Some(Arc::new(crate::agents::AgentRegistry::new(
+                api.store.clone(),
+                ca.clone(),
+                config.agents.clone(),
+            ))),
+            _ => None,
+        };
         let accepting = Arc::new(AtomicBool::new(false));
         let (closing, closing_rx) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -215,6 +226,7 @@ impl Server {
             accepting: accepting.clone(),
             openapi: Arc::from(crate::openapi::document().to_string()),
             api: services.api,
+            agents,
             closing: closing_rx,
         });
         Ok(Server {

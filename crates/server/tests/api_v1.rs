@@ -1027,6 +1027,19 @@ fn route_table(alert: i64, event: Uuid) -> Vec<(&'static str, String, Need, Valu
             json!({"enabled": true}),
         ),
         ("GET", "/api/v1/stats".into(), Need::Read, Value::Null),
+        ("GET", "/api/v1/agents".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/agents/agent-x".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/agents/agent-x/revoke".into(),
+            Need::Admin,
+            json!({"reason": "test"}),
+        ),
     ]
 }
 
@@ -1035,6 +1048,7 @@ fn pattern(path: &str, alert: i64, event: Uuid) -> String {
     path.replace(&event.to_string(), "{id}")
         .replace(&format!("/alerts/{alert}"), "/alerts/{id}")
         .replace("/rules/r-curl", "/rules/{id}")
+        .replace("/agents/agent-x", "/agents/{id}")
 }
 
 async fn status_of(
@@ -1074,6 +1088,21 @@ async fn status_of(
 async fn every_route_refuses_what_a_role_may_not_do() {
     let env = Env::start().await;
     let (evs, alert) = seed(&env).await;
+    env.store
+        .insert_agent(&dozor_store::NewAgent {
+            id: "agent-x".into(),
+            facts: dozor_store::AgentFacts {
+                hostname: "ws-1".into(),
+                os_type: "linux".into(),
+                agent_version: "0.1.0".into(),
+                ..Default::default()
+            },
+            cert_sha256: "ab".repeat(32),
+            cert_not_after: 0,
+            enrolled_by: "token:1".into(),
+        })
+        .await
+        .unwrap();
     let table = route_table(alert, evs[0].id);
 
     // The table covers every API route the server has.
@@ -1087,6 +1116,8 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         .filter(|(_, p, _)| {
             p.starts_with("/api/v1/")
                 && !p.starts_with("/api/v1/ingest")
+                // Agents' own routes: enrollment token / client certificate, not bearer tokens.
+                && !["/api/v1/agents/enroll", "/api/v1/agents/heartbeat"].contains(p)
                 && ![
                     "/api/v1/ca.pem",
                     "/api/v1/schema/event.json",

@@ -313,3 +313,112 @@ pub(crate) fn fill_stats(
     stats.open_alerts_by_level.extend(levels);
     Ok(())
 }
+
+pub(crate) fn validate_new_enrollment_token(t: &NewEnrollmentToken) -> Result<()> {
+    validate_token_name(&t.name)?;
+    if t.max_uses == Some(0) {
+        return Err(StoreError::InvalidArgument(
+            "enrollment token max_uses must be at least 1 (or unlimited)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Why a token that the conditional redeem did not update was refused.
+pub(crate) fn enrollment_refusal(
+    revoked_at: Option<i64>,
+    expires_at: Option<i64>,
+    now: i64,
+) -> EnrollmentRefusal {
+    if revoked_at.is_some() {
+        EnrollmentRefusal::Revoked
+    } else if expires_at.is_some_and(|e| e <= now) {
+        EnrollmentRefusal::Expired
+    } else {
+        // Uses only grow, so a token that is neither revoked nor expired has none left.
+        EnrollmentRefusal::UsedUp
+    }
+}
+
+/// `u32` counters are stored as 64-bit integers.
+pub(crate) fn stored_u32(what: &str, v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|e| corrupt(what, e))
+}
+
+fn check_text(what: &str, v: &str, required: bool, max: usize) -> Result<()> {
+    if required && v.trim().is_empty() {
+        return Err(StoreError::InvalidArgument(format!("{what} is empty")));
+    }
+    if v.len() > max {
+        return Err(StoreError::InvalidArgument(format!(
+            "{what} is longer than {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_agent_id(id: &str) -> Result<()> {
+    check_text("agent id", id, true, 128)
+}
+
+pub(crate) fn validate_facts(f: &AgentFacts) -> Result<()> {
+    check_text("hostname", &f.hostname, true, 255)?;
+    check_text("os_type", &f.os_type, true, 64)?;
+    check_text("agent_version", &f.agent_version, true, 64)?;
+    for (what, v) in [
+        ("os_name", &f.os_name),
+        ("os_version", &f.os_version),
+        ("arch", &f.arch),
+    ] {
+        if let Some(v) = v {
+            check_text(what, v, false, 255)?;
+        }
+    }
+    if f.ips.len() > 1024 {
+        return Err(StoreError::InvalidArgument(
+            "more than 1024 IP addresses".into(),
+        ));
+    }
+    for ip in &f.ips {
+        check_text("IP address", ip, false, 64)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_health(health: &[String]) -> Result<()> {
+    if health.len() > 256 {
+        return Err(StoreError::InvalidArgument(
+            "more than 256 health problems".into(),
+        ));
+    }
+    for h in health {
+        check_text("health problem", h, false, 1024)?;
+    }
+    Ok(())
+}
+
+/// The certificate fingerprint as stored: 64 hex digits, lower-case.
+pub(crate) fn cert_fingerprint(hex: &str) -> Result<String> {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::InvalidArgument(
+            "cert_sha256 must be 64 hex digits".into(),
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// The case-insensitive lookup key of a hostname (Unicode lower case, the same on both
+/// backends; SQLite's own `lower()` only folds ASCII).
+pub(crate) fn hostname_key(hostname: &str) -> String {
+    hostname.to_lowercase()
+}
+
+/// Agents in listing order: hostname case-insensitively, then hostname, then id.
+pub(crate) fn sort_agents(agents: &mut [Agent]) {
+    agents.sort_by(|a, b| {
+        hostname_key(&a.facts.hostname)
+            .cmp(&hostname_key(&b.facts.hostname))
+            .then_with(|| a.facts.hostname.cmp(&b.facts.hostname))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The object does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// An object with this key already exists (e.g. an agent id).
+    #[error("{0} already exists")]
+    Conflict(String),
     /// The alert workflow does not allow this status change.
     #[error("alert {id}: status cannot change from {from} to {to}")]
     InvalidTransition {

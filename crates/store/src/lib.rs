@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use error::{Result, StoreError};
-pub use token::TOKEN_PREFIX;
+pub use token::{ENROLLMENT_TOKEN_PREFIX, TOKEN_PREFIX};
 pub use types::*;
 
 /// The storage the server talks to. Implemented by [`sqlite::SqliteStore`] and
@@ -138,6 +138,83 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every token (never the secrets), by id.
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+
+    // ------------------------------------------------------------ enrollment tokens
+
+    /// Creates an agent enrollment token (`dze_…`); the plaintext secret is returned only
+    /// here. The name is validated like API token names; `max_uses: Some(0)` is
+    /// `InvalidArgument`.
+    async fn create_enrollment_token(
+        &self,
+        token: &NewEnrollmentToken,
+    ) -> Result<CreatedEnrollmentToken>;
+
+    /// Atomically uses the token once (`uses += 1`, `last_used_at = now`) if it exists, is not
+    /// revoked, not expired and has uses left; otherwise says why not. Concurrent redeems
+    /// never exceed `max_uses` (one conditional `UPDATE … RETURNING`, then a `SELECT` for the
+    /// reason only if nothing was updated). A secret that is not shaped like an enrollment
+    /// token (an API token included) is `Unknown` without a database lookup.
+    async fn redeem_enrollment_token(
+        &self,
+        secret: &str,
+    ) -> Result<std::result::Result<EnrollmentTokenInfo, EnrollmentRefusal>>;
+
+    /// Every enrollment token (never the secrets), by id.
+    async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>>;
+
+    /// Revokes an enrollment token; `false` if no such (unrevoked) token.
+    async fn revoke_enrollment_token(&self, id: i64) -> Result<bool>;
+
+    // ------------------------------------------------------------ agents
+
+    /// Registers a newly enrolled agent (`enrolled_at` = `last_seen` = now). An existing id
+    /// (revoked or not) is [`StoreError::Conflict`]; invalid facts, id or fingerprint are
+    /// `InvalidArgument`.
+    async fn insert_agent(&self, agent: &NewAgent) -> Result<Agent>;
+
+    /// Re-enrollment of an existing, unrevoked agent: replaces `cert_sha256`,
+    /// `cert_not_after` and the facts and sets `reenrolled_at` = now (the id, `enrolled_at`,
+    /// `enrolled_by`, `last_seen` and `offline_since` stay). `None` if there is no such
+    /// unrevoked agent.
+    async fn reenroll_agent(
+        &self,
+        id: &str,
+        facts: &AgentFacts,
+        cert_sha256: &str,
+        cert_not_after: i64,
+    ) -> Result<Option<Agent>>;
+
+    /// One agent (revoked ones included).
+    async fn get_agent(&self, id: &str) -> Result<Option<Agent>>;
+
+    /// Every agent (revoked ones included), ordered by hostname case-insensitively, then
+    /// hostname, then id.
+    async fn list_agents(&self) -> Result<Vec<Agent>>;
+
+    /// Unrevoked agents with this hostname (case-insensitive, Unicode lower case), oldest
+    /// enrollment first — for duplicate-hostname handling.
+    async fn agents_with_hostname(&self, hostname: &str) -> Result<Vec<Agent>>;
+
+    /// Records a heartbeat of an unrevoked agent: facts, health, document,
+    /// `last_seen = max(last_seen, hb.at)`, `offline_since = NULL`. Returns the agent as it
+    /// was **before** the update (so the caller sees whether it was offline), or `None` if
+    /// the agent is unknown or revoked.
+    async fn record_heartbeat(&self, id: &str, hb: &AgentHeartbeat) -> Result<Option<Agent>>;
+
+    /// Events arrived from the agent: `last_seen = max(last_seen, at)` and
+    /// `offline_since = NULL`. Cheap (writes nothing if neither changes); unknown or revoked
+    /// agents are ignored. Meant to be called at most every few seconds per agent.
+    async fn touch_agent(&self, id: &str, at: i64) -> Result<()>;
+
+    /// Revokes an agent (`revoked_at` = now, `revoked_by` = actor); `false` if it is unknown
+    /// or already revoked.
+    async fn revoke_agent(&self, id: &str, actor: &str) -> Result<bool>;
+
+    /// Atomically marks every unrevoked agent with `last_seen < silent_before` and no
+    /// `offline_since` as offline (`offline_since` = now) and returns exactly those agents
+    /// (after the update, in [`Store::list_agents`] order). When several server processes run
+    /// this at once, each agent going offline is returned to exactly one of them.
+    async fn mark_agents_offline(&self, silent_before: i64) -> Result<Vec<Agent>>;
 
     // ------------------------------------------------------------ audit
 

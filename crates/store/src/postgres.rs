@@ -60,13 +60,22 @@ pub struct PgStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(include_str!("../migrations/postgres/0001_init.sql")).into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/postgres/0001_init.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "agents".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/postgres/0002_agents.sql")).into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
@@ -178,6 +187,105 @@ fn token_from_row(row: &PgRow) -> Result<TokenInfo> {
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const ENROLL_COLS: &str =
+    "id, name, created_at, created_by, expires_at, max_uses, uses, last_used_at, revoked_at";
+
+fn enrollment_from_row(row: &PgRow) -> Result<EnrollmentTokenInfo> {
+    let max_uses: Option<i64> = row.try_get("max_uses")?;
+    Ok(EnrollmentTokenInfo {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        expires_at: row.try_get("expires_at")?,
+        max_uses: max_uses
+            .map(|m| stored_u32("enrollment token max_uses", m))
+            .transpose()?,
+        uses: stored_u32("enrollment token uses", row.try_get("uses")?)?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const AGENT_COLS: &str = "id, hostname, os_type, os_name, os_version, arch, agent_version, ips, \
+    enrolled_at, enrolled_by, cert_sha256, cert_not_after, reenrolled_at, last_seen, \
+    last_heartbeat, health, offline_since, revoked_at, revoked_by";
+
+/// [`AGENT_COLS`] qualified with a table alias.
+fn agent_cols_of(alias: &str) -> String {
+    AGENT_COLS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SET` list of the facts columns with placeholders `$first..$first+7`; bind with
+/// [`bind_facts`].
+fn facts_set(first: usize) -> String {
+    [
+        "hostname",
+        "hostname_key",
+        "os_type",
+        "os_name",
+        "os_version",
+        "arch",
+        "agent_version",
+        "ips",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, c)| format!("{c} = ${}", first + i))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn bind_facts(query: Query, f: &AgentFacts) -> Query {
+    let hostname = no_nul(&f.hostname);
+    let key = hostname_key(&hostname);
+    query
+        .bind(hostname)
+        .bind(key)
+        .bind(no_nul(&f.os_type))
+        .bind(f.os_name.as_deref().map(no_nul))
+        .bind(f.os_version.as_deref().map(no_nul))
+        .bind(f.arch.as_deref().map(no_nul))
+        .bind(no_nul(&f.agent_version))
+        .bind(Json(f.ips.iter().map(|s| no_nul(s)).collect::<Vec<_>>()))
+}
+
+fn string_list(what: &str, row: &PgRow, col: &str) -> Result<Vec<String>> {
+    let Json(v): Json<Value> = row.try_get(col)?;
+    serde_json::from_value(v).map_err(|e| corrupt(what, e))
+}
+
+fn agent_from_row(row: &PgRow) -> Result<Agent> {
+    let heartbeat: Option<Json<Value>> = row.try_get("last_heartbeat")?;
+    Ok(Agent {
+        id: row.try_get("id")?,
+        facts: AgentFacts {
+            hostname: row.try_get("hostname")?,
+            os_type: row.try_get("os_type")?,
+            os_name: row.try_get("os_name")?,
+            os_version: row.try_get("os_version")?,
+            arch: row.try_get("arch")?,
+            agent_version: row.try_get("agent_version")?,
+            ips: string_list("agent ips", row, "ips")?,
+        },
+        enrolled_at: row.try_get("enrolled_at")?,
+        enrolled_by: row.try_get("enrolled_by")?,
+        cert_sha256: row.try_get("cert_sha256")?,
+        cert_not_after: row.try_get("cert_not_after")?,
+        reenrolled_at: row.try_get("reenrolled_at")?,
+        last_seen: row.try_get("last_seen")?,
+        last_heartbeat: heartbeat.map(|Json(v)| v),
+        health: string_list("agent health", row, "health")?,
+        offline_since: row.try_get("offline_since")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revoked_by: row.try_get("revoked_by")?,
     })
 }
 
@@ -823,7 +931,7 @@ impl Store for PgStore {
 
     async fn create_token(&self, t: &NewToken) -> Result<CreatedToken> {
         validate_token_name(&t.name)?;
-        let (secret, hash) = token::generate()?;
+        let (secret, hash) = token::generate(token::TOKEN_PREFIX)?;
         let sql = format!(
             "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {TOKEN_COLS}"
@@ -843,7 +951,7 @@ impl Store for PgStore {
     }
 
     async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
-        let Some(hash) = token::hash_presented(secret) else {
+        let Some(hash) = token::hash_presented(token::TOKEN_PREFIX, secret) else {
             return Ok(None);
         };
         let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = $1");
@@ -887,6 +995,246 @@ impl Store for PgStore {
             .iter()
             .map(token_from_row)
             .collect()
+    }
+
+    async fn create_enrollment_token(
+        &self,
+        t: &NewEnrollmentToken,
+    ) -> Result<CreatedEnrollmentToken> {
+        validate_new_enrollment_token(t)?;
+        let (secret, hash) = token::generate(token::ENROLLMENT_TOKEN_PREFIX)?;
+        let sql = format!(
+            "INSERT INTO enrollment_tokens (name, secret_hash, created_at, created_by, expires_at, max_uses) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {ENROLL_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(no_nul(&t.name))
+            .bind(hash)
+            .bind(now_ms())
+            .bind(no_nul(&t.created_by))
+            .bind(t.expires_at)
+            .bind(t.max_uses.map(i64::from))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(CreatedEnrollmentToken {
+            info: enrollment_from_row(&row)?,
+            secret,
+        })
+    }
+
+    async fn redeem_enrollment_token(
+        &self,
+        secret: &str,
+    ) -> Result<std::result::Result<EnrollmentTokenInfo, EnrollmentRefusal>> {
+        let Some(hash) = token::hash_presented(token::ENROLLMENT_TOKEN_PREFIX, secret) else {
+            return Ok(Err(EnrollmentRefusal::Unknown));
+        };
+        let now = now_ms();
+        // A concurrent redeem of the same token waits for our row lock and then re-checks the
+        // WHERE clause against the updated row (READ COMMITTED), so `uses` never passes
+        // `max_uses`.
+        let sql = format!(
+            "UPDATE enrollment_tokens SET uses = uses + 1, last_used_at = $1 \
+             WHERE secret_hash = $2 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $1) \
+             AND (max_uses IS NULL OR uses < max_uses) RETURNING {ENROLL_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Ok(enrollment_from_row(&row)?));
+        }
+        let row = q("SELECT revoked_at, expires_at FROM enrollment_tokens WHERE secret_hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Err(match row {
+            None => EnrollmentRefusal::Unknown,
+            Some(r) => enrollment_refusal(r.try_get("revoked_at")?, r.try_get("expires_at")?, now),
+        }))
+    }
+
+    async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>> {
+        let sql = format!("SELECT {ENROLL_COLS} FROM enrollment_tokens ORDER BY id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(enrollment_from_row)
+            .collect()
+    }
+
+    async fn revoke_enrollment_token(&self, id: i64) -> Result<bool> {
+        let r =
+            q("UPDATE enrollment_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn insert_agent(&self, a: &NewAgent) -> Result<Agent> {
+        validate_agent_id(&a.id)?;
+        validate_facts(&a.facts)?;
+        let cert = cert_fingerprint(&a.cert_sha256)?;
+        let sql = format!(
+            "INSERT INTO agents (hostname, hostname_key, os_type, os_name, os_version, arch, \
+             agent_version, ips, id, enrolled_at, enrolled_by, cert_sha256, cert_not_after, last_seen) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $10) \
+             ON CONFLICT (id) DO NOTHING RETURNING {AGENT_COLS}"
+        );
+        let row = bind_facts(sqlx::query(AssertSqlSafe(sql)), &a.facts)
+            .bind(no_nul(&a.id))
+            .bind(now_ms())
+            .bind(no_nul(&a.enrolled_by))
+            .bind(cert)
+            .bind(a.cert_not_after)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => agent_from_row(&r),
+            None => Err(StoreError::Conflict(format!("agent {}", a.id))),
+        }
+    }
+
+    async fn reenroll_agent(
+        &self,
+        id: &str,
+        facts: &AgentFacts,
+        cert_sha256: &str,
+        cert_not_after: i64,
+    ) -> Result<Option<Agent>> {
+        validate_facts(facts)?;
+        let cert = cert_fingerprint(cert_sha256)?;
+        let sql = format!(
+            "UPDATE agents SET {}, cert_sha256 = $9, cert_not_after = $10, reenrolled_at = $11 \
+             WHERE id = $12 AND revoked_at IS NULL RETURNING {AGENT_COLS}",
+            facts_set(1)
+        );
+        let row = bind_facts(sqlx::query(AssertSqlSafe(sql)), facts)
+            .bind(cert)
+            .bind(cert_not_after)
+            .bind(now_ms())
+            .bind(no_nul(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn get_agent(&self, id: &str) -> Result<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLS} FROM agents WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(no_nul(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn list_agents(&self) -> Result<Vec<Agent>> {
+        // The three columns are COLLATE "C": byte order, the same as SQLite's.
+        let sql = format!("SELECT {AGENT_COLS} FROM agents ORDER BY hostname_key, hostname, id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    async fn agents_with_hostname(&self, hostname: &str) -> Result<Vec<Agent>> {
+        let sql = format!(
+            "SELECT {AGENT_COLS} FROM agents WHERE hostname_key = $1 AND revoked_at IS NULL \
+             ORDER BY enrolled_at, id"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(hostname_key(&no_nul(hostname)))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    async fn record_heartbeat(&self, id: &str, hb: &AgentHeartbeat) -> Result<Option<Agent>> {
+        validate_facts(&hb.facts)?;
+        validate_health(&hb.health)?;
+        let doc = (!hb.doc.is_null()).then(|| {
+            let mut doc = hb.doc.clone();
+            strip_nul(&mut doc);
+            Json(doc)
+        });
+        let health: Vec<String> = hb.health.iter().map(|h| no_nul(h)).collect();
+        // One statement: the subquery locks the row and yields it as it was before the
+        // update, which RETURNING hands back.
+        let sql = format!(
+            "UPDATE agents a SET {}, health = $9, last_heartbeat = $10, \
+             last_seen = GREATEST(a.last_seen, $11), offline_since = NULL \
+             FROM (SELECT {AGENT_COLS} FROM agents WHERE id = $12 AND revoked_at IS NULL FOR UPDATE) prev \
+             WHERE a.id = prev.id RETURNING {}",
+            facts_set(1),
+            agent_cols_of("prev")
+        );
+        let row = bind_facts(sqlx::query(AssertSqlSafe(sql)), &hb.facts)
+            .bind(Json(health))
+            .bind(doc)
+            .bind(hb.at)
+            .bind(no_nul(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn touch_agent(&self, id: &str, at: i64) -> Result<()> {
+        q(
+            "UPDATE agents SET last_seen = GREATEST(last_seen, $1), offline_since = NULL \
+           WHERE id = $2 AND revoked_at IS NULL AND (last_seen < $1 OR offline_since IS NOT NULL)",
+        )
+        .bind(at)
+        .bind(no_nul(id))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_agent(&self, id: &str, actor: &str) -> Result<bool> {
+        let r = q(
+            "UPDATE agents SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(no_nul(actor))
+        .bind(no_nul(id))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mark_agents_offline(&self, silent_before: i64) -> Result<Vec<Agent>> {
+        // The candidates are locked in id order (no deadlocks between sweeps); rows another
+        // transaction holds are skipped (a concurrent sweep marks them; a heartbeat makes them
+        // live). FOR UPDATE re-checks the conditions on the newest row version, so an agent is
+        // marked, and returned, by exactly one caller.
+        let sql = format!(
+            "WITH silent AS (SELECT id FROM agents \
+               WHERE revoked_at IS NULL AND offline_since IS NULL AND last_seen < $2 \
+               ORDER BY id FOR UPDATE SKIP LOCKED) \
+             UPDATE agents a SET offline_since = $1 FROM silent \
+             WHERE a.id = silent.id AND a.offline_since IS NULL RETURNING {}",
+            agent_cols_of("a")
+        );
+        let mut agents = sqlx::query(AssertSqlSafe(sql))
+            .bind(now_ms())
+            .bind(silent_before)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        sort_agents(&mut agents);
+        Ok(agents)
     }
 
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {

@@ -69,13 +69,22 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(include_str!("../migrations/sqlite/0001_init.sql")).into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/sqlite/0001_init.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "agents".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/sqlite/0002_agents.sql")).into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
@@ -161,6 +170,78 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenInfo> {
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const ENROLL_COLS: &str =
+    "id, name, created_at, created_by, expires_at, max_uses, uses, last_used_at, revoked_at";
+
+fn enrollment_from_row(row: &SqliteRow) -> Result<EnrollmentTokenInfo> {
+    let max_uses: Option<i64> = row.try_get("max_uses")?;
+    Ok(EnrollmentTokenInfo {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        expires_at: row.try_get("expires_at")?,
+        max_uses: max_uses
+            .map(|m| stored_u32("enrollment token max_uses", m))
+            .transpose()?,
+        uses: stored_u32("enrollment token uses", row.try_get("uses")?)?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const AGENT_COLS: &str = "id, hostname, os_type, os_name, os_version, arch, agent_version, ips, \
+    enrolled_at, enrolled_by, cert_sha256, cert_not_after, reenrolled_at, last_seen, \
+    last_heartbeat, health, offline_since, revoked_at, revoked_by";
+
+/// `SET` list of the facts columns; bind with [`bind_facts`].
+const FACTS_SET: &str = "hostname = ?, hostname_key = ?, os_type = ?, os_name = ?, \
+    os_version = ?, arch = ?, agent_version = ?, ips = ?";
+
+fn bind_facts(query: Query, f: &AgentFacts) -> Query {
+    query
+        .bind(f.hostname.clone())
+        .bind(hostname_key(&f.hostname))
+        .bind(f.os_type.clone())
+        .bind(f.os_name.clone())
+        .bind(f.os_version.clone())
+        .bind(f.arch.clone())
+        .bind(f.agent_version.clone())
+        .bind(serde_json::to_string(&f.ips).unwrap_or_else(|_| "[]".into()))
+}
+
+fn agent_from_row(row: &SqliteRow) -> Result<Agent> {
+    let ips: String = row.try_get("ips")?;
+    let health: String = row.try_get("health")?;
+    let heartbeat: Option<String> = row.try_get("last_heartbeat")?;
+    Ok(Agent {
+        id: row.try_get("id")?,
+        facts: AgentFacts {
+            hostname: row.try_get("hostname")?,
+            os_type: row.try_get("os_type")?,
+            os_name: row.try_get("os_name")?,
+            os_version: row.try_get("os_version")?,
+            arch: row.try_get("arch")?,
+            agent_version: row.try_get("agent_version")?,
+            ips: serde_json::from_str(&ips).map_err(|e| corrupt("agent ips", e))?,
+        },
+        enrolled_at: row.try_get("enrolled_at")?,
+        enrolled_by: row.try_get("enrolled_by")?,
+        cert_sha256: row.try_get("cert_sha256")?,
+        cert_not_after: row.try_get("cert_not_after")?,
+        reenrolled_at: row.try_get("reenrolled_at")?,
+        last_seen: row.try_get("last_seen")?,
+        last_heartbeat: heartbeat
+            .map(|h| serde_json::from_str(&h))
+            .transpose()
+            .map_err(|e| corrupt("agent heartbeat", e))?,
+        health: serde_json::from_str(&health).map_err(|e| corrupt("agent health", e))?,
+        offline_since: row.try_get("offline_since")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revoked_by: row.try_get("revoked_by")?,
     })
 }
 
@@ -773,7 +854,7 @@ impl Store for SqliteStore {
 
     async fn create_token(&self, t: &NewToken) -> Result<CreatedToken> {
         validate_token_name(&t.name)?;
-        let (secret, hash) = token::generate()?;
+        let (secret, hash) = token::generate(token::TOKEN_PREFIX)?;
         let sql = format!(
             "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?) RETURNING {TOKEN_COLS}"
@@ -793,7 +874,7 @@ impl Store for SqliteStore {
     }
 
     async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
-        let Some(hash) = token::hash_presented(secret) else {
+        let Some(hash) = token::hash_presented(token::TOKEN_PREFIX, secret) else {
             return Ok(None);
         };
         let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?");
@@ -837,6 +918,245 @@ impl Store for SqliteStore {
             .iter()
             .map(token_from_row)
             .collect()
+    }
+
+    async fn create_enrollment_token(
+        &self,
+        t: &NewEnrollmentToken,
+    ) -> Result<CreatedEnrollmentToken> {
+        validate_new_enrollment_token(t)?;
+        let (secret, hash) = token::generate(token::ENROLLMENT_TOKEN_PREFIX)?;
+        let sql = format!(
+            "INSERT INTO enrollment_tokens (name, secret_hash, created_at, created_by, expires_at, max_uses) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING {ENROLL_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(t.name.clone())
+            .bind(hash)
+            .bind(now_ms())
+            .bind(t.created_by.clone())
+            .bind(t.expires_at)
+            .bind(t.max_uses.map(i64::from))
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(CreatedEnrollmentToken {
+            info: enrollment_from_row(&row)?,
+            secret,
+        })
+    }
+
+    async fn redeem_enrollment_token(
+        &self,
+        secret: &str,
+    ) -> Result<std::result::Result<EnrollmentTokenInfo, EnrollmentRefusal>> {
+        let Some(hash) = token::hash_presented(token::ENROLLMENT_TOKEN_PREFIX, secret) else {
+            return Ok(Err(EnrollmentRefusal::Unknown));
+        };
+        let now = now_ms();
+        // One statement on the single writer: the check and the increment cannot interleave
+        // with another redeem.
+        let sql = format!(
+            "UPDATE enrollment_tokens SET uses = uses + 1, last_used_at = ? \
+             WHERE secret_hash = ? AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > ?) \
+             AND (max_uses IS NULL OR uses < max_uses) RETURNING {ENROLL_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(hash.clone())
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Ok(enrollment_from_row(&row)?));
+        }
+        let row = q("SELECT revoked_at, expires_at FROM enrollment_tokens WHERE secret_hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(Err(match row {
+            None => EnrollmentRefusal::Unknown,
+            Some(r) => enrollment_refusal(r.try_get("revoked_at")?, r.try_get("expires_at")?, now),
+        }))
+    }
+
+    async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>> {
+        let sql = format!("SELECT {ENROLL_COLS} FROM enrollment_tokens ORDER BY id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(enrollment_from_row)
+            .collect()
+    }
+
+    async fn revoke_enrollment_token(&self, id: i64) -> Result<bool> {
+        let r =
+            q("UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn insert_agent(&self, a: &NewAgent) -> Result<Agent> {
+        validate_agent_id(&a.id)?;
+        validate_facts(&a.facts)?;
+        let cert = cert_fingerprint(&a.cert_sha256)?;
+        let now = now_ms();
+        let sql = format!(
+            "INSERT INTO agents (hostname, hostname_key, os_type, os_name, os_version, arch, \
+             agent_version, ips, id, enrolled_at, enrolled_by, cert_sha256, cert_not_after, last_seen) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO NOTHING RETURNING {AGENT_COLS}"
+        );
+        let row = bind_facts(sqlx::query(AssertSqlSafe(sql)), &a.facts)
+            .bind(a.id.clone())
+            .bind(now)
+            .bind(a.enrolled_by.clone())
+            .bind(cert)
+            .bind(a.cert_not_after)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(r) => agent_from_row(&r),
+            None => Err(StoreError::Conflict(format!("agent {}", a.id))),
+        }
+    }
+
+    async fn reenroll_agent(
+        &self,
+        id: &str,
+        facts: &AgentFacts,
+        cert_sha256: &str,
+        cert_not_after: i64,
+    ) -> Result<Option<Agent>> {
+        validate_facts(facts)?;
+        let cert = cert_fingerprint(cert_sha256)?;
+        let sql = format!(
+            "UPDATE agents SET {FACTS_SET}, cert_sha256 = ?, cert_not_after = ?, reenrolled_at = ? \
+             WHERE id = ? AND revoked_at IS NULL RETURNING {AGENT_COLS}"
+        );
+        let row = bind_facts(sqlx::query(AssertSqlSafe(sql)), facts)
+            .bind(cert)
+            .bind(cert_not_after)
+            .bind(now_ms())
+            .bind(id.to_owned())
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn get_agent(&self, id: &str) -> Result<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLS} FROM agents WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn list_agents(&self) -> Result<Vec<Agent>> {
+        let sql = format!("SELECT {AGENT_COLS} FROM agents ORDER BY hostname_key, hostname, id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    async fn agents_with_hostname(&self, hostname: &str) -> Result<Vec<Agent>> {
+        let sql = format!(
+            "SELECT {AGENT_COLS} FROM agents WHERE hostname_key = ? AND revoked_at IS NULL \
+             ORDER BY enrolled_at, id"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(hostname_key(hostname))
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    async fn record_heartbeat(&self, id: &str, hb: &AgentHeartbeat) -> Result<Option<Agent>> {
+        validate_facts(&hb.facts)?;
+        validate_health(&hb.health)?;
+        let doc = (!hb.doc.is_null())
+            .then(|| json_text(&hb.doc))
+            .transpose()?;
+        let health = serde_json::to_string(&hb.health).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.write_tx().await?;
+        let sql = format!("SELECT {AGENT_COLS} FROM agents WHERE id = ? AND revoked_at IS NULL");
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let before = agent_from_row(&row)?;
+        let sql = format!(
+            "UPDATE agents SET {FACTS_SET}, health = ?, last_heartbeat = ?, \
+             last_seen = max(last_seen, ?), offline_since = NULL WHERE id = ?"
+        );
+        bind_facts(sqlx::query(AssertSqlSafe(sql)), &hb.facts)
+            .bind(health)
+            .bind(doc)
+            .bind(hb.at)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(before))
+    }
+
+    async fn touch_agent(&self, id: &str, at: i64) -> Result<()> {
+        q(
+            "UPDATE agents SET last_seen = max(last_seen, ?), offline_since = NULL \
+           WHERE id = ? AND revoked_at IS NULL AND (last_seen < ? OR offline_since IS NOT NULL)",
+        )
+        .bind(at)
+        .bind(id.to_owned())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_agent(&self, id: &str, actor: &str) -> Result<bool> {
+        let r = q(
+            "UPDATE agents SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(actor.to_owned())
+        .bind(id.to_owned())
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mark_agents_offline(&self, silent_before: i64) -> Result<Vec<Agent>> {
+        // One statement on the single writer (and SQLite's file lock across processes): an
+        // agent is marked, and returned, by exactly one caller.
+        let sql = format!(
+            "UPDATE agents SET offline_since = ? \
+             WHERE revoked_at IS NULL AND offline_since IS NULL AND last_seen < ? \
+             RETURNING {AGENT_COLS}"
+        );
+        let mut agents = sqlx::query(AssertSqlSafe(sql))
+            .bind(now_ms())
+            .bind(silent_before)
+            .fetch_all(&self.writer)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        sort_agents(&mut agents);
+        Ok(agents)
     }
 
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {

@@ -523,6 +523,158 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
+// ---------------------------------------------------------------- enrollment tokens
+
+/// An agent enrollment token to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEnrollmentToken {
+    /// Human name (1..200 bytes, like API token names).
+    pub name: String,
+    /// Expiry, ms; `None` = never.
+    pub expires_at: Option<i64>,
+    /// How many enrollments it allows; `None` = unlimited, `Some(0)` is refused.
+    pub max_uses: Option<u32>,
+    /// Who created it (user or token name).
+    pub created_by: String,
+}
+
+/// An enrollment token as stored (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentTokenInfo {
+    /// Token id.
+    pub id: i64,
+    /// Human name.
+    pub name: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// Expiry, ms.
+    pub expires_at: Option<i64>,
+    /// Allowed enrollments; `None` = unlimited.
+    pub max_uses: Option<u32>,
+    /// Successful enrollments so far.
+    pub uses: u32,
+    /// Last successful enrollment, ms.
+    pub last_used_at: Option<i64>,
+    /// Revoked, ms.
+    pub revoked_at: Option<i64>,
+}
+
+/// A freshly created enrollment token: the only time the plaintext secret exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedEnrollmentToken {
+    /// The stored token.
+    pub info: EnrollmentTokenInfo,
+    /// The secret to hand to the installer once (`dze_` + 43 base64url characters).
+    pub secret: String,
+}
+
+/// Why a presented enrollment token was not accepted (for a clear error to the agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentRefusal {
+    /// No such token (or not shaped like one).
+    #[error("unknown enrollment token")]
+    Unknown,
+    /// Past its expiry.
+    #[error("enrollment token has expired")]
+    Expired,
+    /// Revoked by an administrator.
+    #[error("enrollment token has been revoked")]
+    Revoked,
+    /// All its uses are spent.
+    #[error("enrollment token has no uses left")]
+    UsedUp,
+}
+
+// ---------------------------------------------------------------- agents
+
+/// What an agent says about itself (at enrollment and in every heartbeat).
+///
+/// The store refuses (`InvalidArgument`) a blank `hostname`, `os_type` or `agent_version`,
+/// a hostname over 255 bytes, `os_type`/`agent_version` over 64 bytes, the optional texts over
+/// 255 bytes, more than 1,024 IPs or an IP text over 64 bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentFacts {
+    /// Host name as the agent reports it (case kept; looked up case-insensitively).
+    pub hostname: String,
+    /// `linux`, `windows`, ...
+    pub os_type: String,
+    /// Distribution / product name, e.g. `Ubuntu`, `Windows Server 2022 Standard`.
+    pub os_name: Option<String>,
+    /// OS version, e.g. `22.04`, `10.0.20348`.
+    pub os_version: Option<String>,
+    /// CPU architecture, e.g. `x86_64`.
+    pub arch: Option<String>,
+    /// The agent's own version.
+    pub agent_version: String,
+    /// The host's IP addresses, as text.
+    pub ips: Vec<String>,
+}
+
+/// A newly enrolled agent to register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAgent {
+    /// Agent id, made by the server (e.g. a UUID); 1..128 bytes.
+    pub id: String,
+    /// What the agent reported.
+    pub facts: AgentFacts,
+    /// SHA-256 of the DER client certificate, 64 hex digits (stored lower-case).
+    pub cert_sha256: String,
+    /// The certificate's `notAfter`, ms.
+    pub cert_not_after: i64,
+    /// How it enrolled: `token:<id>` or `reenroll`.
+    pub enrolled_by: String,
+}
+
+/// A registered agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Agent id.
+    pub id: String,
+    /// What the agent last reported (enrollment, re-enrollment or heartbeat).
+    pub facts: AgentFacts,
+    /// First enrollment, ms.
+    pub enrolled_at: i64,
+    /// How it enrolled: `token:<id>` or `reenroll`.
+    pub enrolled_by: String,
+    /// SHA-256 (lower-case hex) of the current client certificate.
+    pub cert_sha256: String,
+    /// The current certificate's `notAfter`, ms.
+    pub cert_not_after: i64,
+    /// Last re-enrollment (certificate replaced), ms.
+    pub reenrolled_at: Option<i64>,
+    /// Latest heartbeat or event time, ms; `enrolled_at` until the first heartbeat/ingest.
+    pub last_seen: i64,
+    /// The last heartbeat document (resources, spool, collectors), as sent.
+    pub last_heartbeat: Option<Value>,
+    /// Problems the agent reported in its last heartbeat (empty = healthy).
+    pub health: Vec<String>,
+    /// Set by [`crate::Store::mark_agents_offline`], cleared by the next heartbeat or ingest.
+    pub offline_since: Option<i64>,
+    /// Revoked, ms.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+/// One heartbeat of an agent.
+///
+/// `health` may hold at most 256 entries of at most 1,024 bytes each. A `null` `doc` clears
+/// [`Agent::last_heartbeat`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentHeartbeat {
+    /// What the agent reports about itself now.
+    pub facts: AgentFacts,
+    /// Problems it reports (empty = healthy).
+    pub health: Vec<String>,
+    /// The whole heartbeat document, kept as sent.
+    pub doc: Value,
+    /// When it arrived, ms.
+    pub at: i64,
+}
+
 // ---------------------------------------------------------------- audit
 
 /// An audit record to append.

@@ -5,31 +5,39 @@
 
 use utoipa::OpenApi;
 
+use super::agents::{AgentList, AgentView, RevokeRequest};
 use super::types::{
     Alert, AlertDetail, AlertPage, AssigneeRequest, Comment, CommentRequest, EnabledRequest,
     EventPage, Histogram, HistogramBucket, PipelineCounts, Rule, RuleCounts, RuleDetail, RuleList,
     RuleTestRequest, RuleTestResult, Stats, StatusChange, StatusRequest, StoredEvent, StreamNotice,
 };
 use super::{ReloadReport, RuleInfo, RuleLogSource};
+use crate::agents::{
+    AgentStatus, DuplicateAgent, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse,
+};
 use crate::problem::ProblemDocument as Problem;
 
 #[derive(OpenApi)]
 #[openapi(
     paths(
         events, event, histogram, alerts, alert, alert_stream, alert_status, alert_assignee,
-        alert_comments, rules, rule, rule_enabled, rules_reload, rules_test, stats
+        alert_comments, rules, rule, rule_enabled, rules_reload, rules_test, stats, agents, agent,
+        agent_revoke, agent_enroll, agent_heartbeat
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
         StatusChange, StatusRequest, AssigneeRequest, CommentRequest, Rule, RuleInfo,
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,
-        RuleTestResult, Stats, RuleCounts, PipelineCounts, StreamNotice
+        RuleTestResult, Stats, RuleCounts, PipelineCounts, StreamNotice, AgentView, AgentList,
+        RevokeRequest, AgentStatus, EnrollRequest, EnrollResponse, DuplicateAgent,
+        HeartbeatRequest, HeartbeatResponse
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),
         (name = "alerts", description = "Alerts and their workflow; the live stream. Changes need an analyst or admin token and are audited."),
         (name = "rules", description = "Sigma rules: state, enable/disable and reload (admin), test (analyst+)."),
-        (name = "stats", description = "Counts for dashboards.")
+        (name = "stats", description = "Counts for dashboards."),
+        (name = "agents", description = "Agent enrollment (token + CSR), heartbeats (agent certificate) and the registry (operators).")
     )
 )]
 pub(crate) struct ApiV1Doc;
@@ -274,3 +282,70 @@ fn rules_test() {}
     ),
     security(("bearer" = [])))]
 fn stats() {}
+
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
+    description = "Every enrolled agent with its status: online, degraded (silent longer than agents.degraded_after \
+or reporting a problem), offline (silent longer than agents.offline_after) or revoked.",
+    responses(
+        (status = 200, description = "The agents and counts per status", body = AgentList),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn agents() {}
+
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent with its last heartbeat (resources, spool, collectors)", body = AgentView),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn agent() {}
+
+#[utoipa::path(post, path = "/api/v1/agents/{id}/revoke", tag = "agents",
+    description = "Revokes an agent (admin, audited): its certificate is refused from then on, for events and \
+heartbeats alike. Revoking a revoked agent changes nothing.",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body(content = Option<RevokeRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The agent after the change", body = AgentView),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn agent_revoke() {}
+
+#[utoipa::path(post, path = "/api/v1/agents/enroll", tag = "agents",
+    description = "Enrolls an agent: an enrollment token (`dozor tokens create --expires 24h --uses 10`) and a \
+PKCS#10 CSR in; a new agent id and a client certificate signed by the server's CA out. Without a token, an \
+enrolled agent presenting its current certificate renews it (same id). Other agents with the same hostname are \
+listed in `duplicates` (and revoked with `replace_duplicates`). Audited.",
+    request_body(content = EnrollRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Enrolled", body = EnrollResponse),
+        (status = 400, description = "Not JSON, or the CSR can't be used", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The token is unknown, expired, revoked or used up; or the certificate is not an agent's current one", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A member is missing or mistyped", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Enrollment needs TLS and a store", body = Problem, content_type = "application/problem+json"),
+    ))]
+fn agent_enroll() {}
+
+#[utoipa::path(post, path = "/api/v1/agents/heartbeat", tag = "agents",
+    description = "An agent's heartbeat: facts, health problems, resource usage, spool and collector state. \
+The answer tells the agent when to send the next one.",
+    request_body(content = HeartbeatRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded", body = HeartbeatResponse),
+        (status = 401, description = "No, or not a current agent's, client certificate", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A member is missing or mistyped", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Enrollment needs TLS and a store", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("agent_certificate" = [])))]
+fn agent_heartbeat() {}

@@ -17,6 +17,11 @@
 //! | `POST /api/v1/rules/reload` | admin | re-read the rule directories (audited) |
 //! | `POST /api/v1/rules/test` | analyst+ | run a rule given as YAML over stored events |
 //! | `GET /api/v1/stats` | viewer+ | counts for dashboards |
+//! | `GET /api/v1/agents` | viewer+ | the agent registry with each agent's status |
+//! | `GET /api/v1/agents/{id}` | viewer+ | one agent with its last heartbeat |
+//! | `POST /api/v1/agents/{id}/revoke` | admin | refuse the agent's certificate from now on (audited) |
+//! | `POST /api/v1/agents/enroll` | enrollment token | CSR in, client certificate out |
+//! | `POST /api/v1/agents/heartbeat` | agent certificate | health and resource usage |
 //!
 //! Every route needs a bearer token (401 without, 403 for a role that may not: agents may
 //! only send events); errors are [`Problem`](crate::Problem) documents. The API reaches the rest
@@ -24,6 +29,7 @@
 //! notices of the pipeline and, for `/metrics`, the pipeline counters.
 
 mod access;
+pub(crate) mod agents;
 mod alerts;
 pub(crate) mod doc;
 mod events;
@@ -278,6 +284,10 @@ pub(crate) const RULES_TEST: &str = "/api/v1/rules/test";
 pub(crate) const RULE: &str = "/api/v1/rules/{id}";
 pub(crate) const RULE_ENABLED: &str = "/api/v1/rules/{id}/enabled";
 pub(crate) const STATS: &str = "/api/v1/stats";
+pub(crate) const AGENTS: &str = "/api/v1/agents";
+pub(crate) const AGENT: &str = "/api/v1/agents/{id}";
+pub(crate) const AGENT_REVOKE: &str = "/api/v1/agents/{id}/revoke";
+pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
 
 /// The handler of an API route in [`crate::ROUTES`].
 pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
@@ -297,6 +307,11 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("GET", RULE) => get(rules::one),
         ("POST", RULE_ENABLED) => post(rules::set_enabled).layer(body_limit()),
         ("GET", STATS) => get(stats::stats),
+        ("GET", AGENTS) => get(agents::list),
+        ("GET", AGENT) => get(agents::one),
+        ("POST", AGENT_REVOKE) => post(agents::revoke).layer(body_limit()),
+        ("POST", AGENT_ENROLL) => post(agents::enroll).layer(body_limit()),
+        ("POST", AGENT_HEARTBEAT) => post(agents::heartbeat).layer(body_limit()),
         _ => return None,
     })
 }

@@ -50,9 +50,10 @@ fn describe(e: &DecodeError) -> String {
 pub(crate) async fn ingest_evtx(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    client_certificates: &[rustls_pki_types::CertificateDer<'static>],
     mut body: Body,
 ) -> Result<IngestReport, Problem> {
-    let sender = super::authorize(state, headers, &mut body).await?;
+    let sender = super::authorize(state, headers, client_certificates, &mut body).await?;
     let declared = declared_format(headers)?;
     let encoding = body::content_encoding(headers)?;
 

@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -27,6 +28,7 @@ use crate::app::AppState;
 use crate::auth::{Identity, Role, authenticate};
 use crate::problem::Problem;
 use crate::schema::{EventValidator, FieldError};
+use crate::server::ConnectionInfo;
 use crate::sink::{IngestBatch, IngestEvent, SinkError};
 
 pub const INGEST_PATH: &str = "/api/v1/ingest";
@@ -206,14 +208,32 @@ pub fn now_text(now: chrono::DateTime<chrono::Utc>) -> String {
 /// Which roles may send events: agents (their own events) and admins (imports).
 /// The sender of an ingest request, if its credential may send events. On refusal the body
 /// is read and dropped first, so the client sees the answer rather than a reset connection.
+///
+/// An agent is known by its client certificate (checked against the agent registry); anyone
+/// else by a bearer token.
 pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
+    client_certificates: &[CertificateDer<'static>],
     body: &mut Body,
 ) -> Result<Identity, Problem> {
-    let checked = match authenticate(state.tokens.as_ref(), headers).await {
-        Ok(sender) => may_ingest(&sender).map(|()| sender),
-        Err(p) => Err(p),
+    let by_certificate = match (&state.agents, client_certificates.is_empty()) {
+        (Some(registry), false) => match registry.identify(client_certificates).await {
+            Ok(Some(agent)) => {
+                registry.touch(&agent.subject).await;
+                Some(Ok(agent))
+            }
+            Ok(None) => None,
+            Err(p) => Some(Err(p)),
+        },
+        _ => None,
+    };
+    let checked = match by_certificate {
+        Some(result) => result,
+        None => match authenticate(state.tokens.as_ref(), headers).await {
+            Ok(sender) => may_ingest(&sender).map(|()| sender),
+            Err(p) => Err(p),
+        },
     };
     if checked.is_err() {
         body::linger(body).await;
@@ -233,22 +253,38 @@ fn may_ingest(identity: &Identity) -> Result<(), Problem> {
 
 pub(crate) async fn ingest_handler(
     State(state): State<Arc<AppState>>,
+    connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(&state, INGEST_PATH, ingest(&state, &headers, body).await)
+    let certs = client_certificates(connection);
+    respond(
+        &state,
+        INGEST_PATH,
+        ingest(&state, &headers, &certs, body).await,
+    )
 }
 
 pub(crate) async fn evtx_handler(
     State(state): State<Arc<AppState>>,
+    connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let certs = client_certificates(connection);
     respond(
         &state,
         EVTX_PATH,
-        evtx::ingest_evtx(&state, &headers, body).await,
+        evtx::ingest_evtx(&state, &headers, &certs, body).await,
     )
+}
+
+fn client_certificates(
+    connection: Option<Extension<ConnectionInfo>>,
+) -> Vec<CertificateDer<'static>> {
+    connection
+        .map(|Extension(c)| c.client_certificates)
+        .unwrap_or_default()
 }
 
 fn respond(state: &AppState, path: &str, result: Result<IngestReport, Problem>) -> Response {
@@ -267,9 +303,10 @@ fn respond(state: &AppState, path: &str, result: Result<IngestReport, Problem>) 
 async fn ingest(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    client_certificates: &[CertificateDer<'static>],
     mut body: Body,
 ) -> Result<IngestReport, Problem> {
-    let sender = authorize(state, headers, &mut body).await?;
+    let sender = authorize(state, headers, client_certificates, &mut body).await?;
     let format = parse::batch_format(headers)?;
     let encoding = body::content_encoding(headers)?;
     let limit = state.limits.max_body_bytes;

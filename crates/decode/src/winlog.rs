@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use dozor_decode::{FlatEvent, Value as FlatValue};
+use crate::{FlatEvent, Value as FlatValue};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -626,7 +626,7 @@ fn map_ecs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::EventValidator;
+    use dozor_event::schema::EventValidator;
 
     fn flat(fields: &[(&str, FlatValue)]) -> FlatEvent {
         let mut e = FlatEvent::new();

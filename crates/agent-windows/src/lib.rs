@@ -1,0 +1,21 @@
+//! The Windows-only glue of the Dozor agent (`dozor-agent`).
+//!
+//! - [`eventlog`]: subscribes to Windows Event Log channels (Sysmon, Security, System,
+//!   PowerShell), renders each event to XML and hands it to the agent, persisting one bookmark
+//!   per channel so that nothing is skipped across restarts; [`xml_to_event`] turns the XML into
+//!   the normalized (ECS-aligned) event.
+//! - [`service`]: installs, uninstalls and runs the agent as the `DozorAgent` Windows service.
+//!
+//! This is the one crate of the workspace allowed `unsafe` (Win32 FFI). `unsafe` is denied
+//! crate-wide and allowed only in the two `cfg(windows)` FFI modules; everything that can be
+//! plain Rust (XPath building, bookmark files, XML conversion, service arguments) is, and is
+//! tested on Linux. On other systems the Windows entry points return `Unsupported`.
+
+pub mod eventlog;
+pub mod service;
+
+mod convert;
+
+pub use convert::xml_to_event;
+pub use eventlog::{ChannelQuery, EventLogError, Subscription, default_queries, run};
+pub use service::{SERVICE_NAME, ServiceError, install, run_as_service, uninstall};

@@ -1,0 +1,772 @@
+//! Agents: enrollment (token + CSR → client certificate), identity from the client certificate,
+//! heartbeats, status, and the offline watch that raises an alert when an agent goes silent.
+//!
+//! An agent is known by the certificate the built-in CA issued it at enrollment: its subject CN
+//! is the agent id and the registry keeps the SHA-256 of the one certificate currently valid
+//! for that id. A request with another certificate for the same id (an older one replaced by
+//! re-enrollment, or one of a revoked agent) is refused. Lookups are cached for
+//! [`IDENTITY_CACHE_TTL`]; a revocation through this process drops the entry at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dozor_store::{
+    Agent, AgentFacts, AgentHeartbeat, Detection, EnrollmentRefusal, Level, NewAgent, NewEvent,
+    Store, now_ms,
+};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::config::AgentsConfig;
+use crate::pki::CertificateAuthority;
+use crate::problem::Problem;
+
+/// How long a certificate → agent lookup is trusted before the store is asked again (the
+/// longest a revocation made by another server process takes to reach this one).
+pub const IDENTITY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// `last_seen` is written at most this often per agent from ingest traffic.
+const TOUCH_EVERY: Duration = Duration::from_secs(5);
+
+/// The rule id of the alert raised when an agent goes offline.
+pub const OFFLINE_RULE_ID: &str = "dozor-agent-offline";
+const OFFLINE_RULE_TITLE: &str = "Dozor agent offline";
+
+/// Longest hostname, OS string, version or health message accepted from an agent.
+const MAX_FACT: usize = 256;
+/// Most IPs and health messages kept per agent.
+const MAX_LIST: usize = 64;
+/// Largest heartbeat document kept.
+const MAX_HEARTBEAT_BYTES: usize = 64 * 1024;
+
+/// An agent's status, derived from its record and the configured thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    /// Heard from within `agents.degraded_after` and reporting no problem.
+    Online,
+    /// Silent longer than `agents.degraded_after`, or reporting a problem.
+    Degraded,
+    /// Silent longer than `agents.offline_after`.
+    Offline,
+    /// Its certificate is refused.
+    Revoked,
+}
+
+impl AgentStatus {
+    pub fn of(agent: &Agent, now: i64, config: &AgentsConfig) -> AgentStatus {
+        if agent.revoked_at.is_some() {
+            return AgentStatus::Revoked;
+        }
+        let silent = now.saturating_sub(agent.last_seen).max(0) as u128;
+        if agent.offline_since.is_some() || silent >= config.offline_after.as_millis() {
+            AgentStatus::Offline
+        } else if silent >= config.degraded_after.as_millis() || !agent.health.is_empty() {
+            AgentStatus::Degraded
+        } else {
+            AgentStatus::Online
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Online => "online",
+            AgentStatus::Degraded => "degraded",
+            AgentStatus::Offline => "offline",
+            AgentStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// `POST /api/v1/agents/enroll`.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// An enrollment token (`dze_…`, from `dozor tokens create`). Not needed to renew: an
+    /// enrolled agent presenting its current certificate gets a new one for the same id.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// PKCS#10 certificate signing request, PEM, made with the agent's own new key.
+    pub csr_pem: String,
+    /// What the agent says about its host.
+    #[schema(value_type = Object)]
+    pub facts: AgentFacts,
+    /// Revoke other agents enrolled with the same hostname (a reinstalled host). Without it
+    /// they stay and the answer lists them in `duplicates`.
+    #[serde(default)]
+    pub replace_duplicates: bool,
+}
+
+/// Another agent with the same hostname.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DuplicateAgent {
+    pub id: String,
+    pub last_seen: i64,
+    /// True when this enrollment revoked it (`replace_duplicates`).
+    pub revoked: bool,
+}
+
+/// The answer to an enrollment.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EnrollResponse {
+    pub agent_id: String,
+    /// The client certificate, PEM, signed by the server's CA.
+    pub certificate_pem: String,
+    /// The CA certificate to pin, PEM.
+    pub ca_pem: String,
+    /// Certificate expiry, ms since the epoch.
+    pub certificate_not_after: i64,
+    /// True when an enrolled agent renewed its certificate (same id).
+    pub renewed: bool,
+    pub heartbeat_interval_secs: u64,
+    /// Other unrevoked agents with the same hostname.
+    pub duplicates: Vec<DuplicateAgent>,
+}
+
+/// `POST /api/v1/agents/heartbeat`: the agent's facts and health; everything else it sends
+/// (resources, spool, collectors) is kept as the last heartbeat document.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct HeartbeatRequest {
+    #[schema(value_type = Object)]
+    pub facts: AgentFacts,
+    /// Problems the agent reports (a collector down, events dropped from a full spool, ...).
+    #[serde(default)]
+    pub health: Vec<String>,
+    /// Resource usage, spool and collector state, as the agent reports them.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatResponse {
+    pub agent_id: String,
+    pub status: AgentStatus,
+    /// When to send the next heartbeat.
+    pub heartbeat_interval_secs: u64,
+    pub server_time: i64,
+    /// The certificate the agent presented expires then (ms); it should renew when a third
+    /// of its validity is left.
+    pub certificate_not_after: i64,
+}
+
+struct Cached {
+    /// `None`: the certificate is not (or no longer) an agent's.
+    agent: Option<String>,
+    at: Instant,
+}
+
+/// The agent registry as the HTTP handlers use it.
+pub struct AgentRegistry {
+    store: Arc<dyn Store>,
+    ca: Arc<CertificateAuthority>,
+    config: AgentsConfig,
+    by_cert: Mutex<HashMap<[u8; 32], Cached>>,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl std::fmt::Debug for AgentRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentRegistry")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The agent id in a certificate's subject CN and its expiry (ms).
+fn certificate_subject(der: &[u8]) -> Option<(String, i64)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
+    let not_after = cert.validity().not_after.timestamp() * 1000;
+    Some((cn.to_owned(), not_after))
+}
+
+fn unauthorized(detail: impl Into<String>) -> Problem {
+    Problem::unauthorized(detail, true)
+}
+
+fn store_unavailable(e: dozor_store::StoreError) -> Problem {
+    tracing::warn!("agent registry: {e}");
+    Problem::unavailable(
+        "registry-unavailable",
+        "the agent registry can't be read right now",
+        Duration::from_secs(5),
+    )
+}
+
+fn clip(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(MAX_FACT) {
+        Some((i, _)) => text[..i].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// Facts as the registry keeps them: trimmed, bounded, IPs that parse.
+fn clean_facts(facts: &AgentFacts) -> Result<AgentFacts, Problem> {
+    let hostname = clip(&facts.hostname);
+    if hostname.is_empty() {
+        return Err(Problem::bad_request(
+            "invalid-body",
+            "facts.hostname must not be empty",
+        ));
+    }
+    Ok(AgentFacts {
+        hostname,
+        os_type: clip(&facts.os_type).to_ascii_lowercase(),
+        os_name: facts.os_name.as_deref().map(clip),
+        os_version: facts.os_version.as_deref().map(clip),
+        arch: facts.arch.as_deref().map(clip),
+        agent_version: clip(&facts.agent_version),
+        ips: facts
+            .ips
+            .iter()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .take(MAX_LIST)
+            .cloned()
+            .collect(),
+    })
+}
+
+impl AgentRegistry {
+    pub fn new(
+        store: Arc<dyn Store>,
+        ca: Arc<CertificateAuthority>,
+        config: AgentsConfig,
+    ) -> AgentRegistry {
+        AgentRegistry {
+            store,
+            ca,
+            config,
+            by_cert: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &AgentsConfig {
+        &self.config
+    }
+
+    /// The agent a verified client certificate belongs to. `Ok(None)` without a certificate;
+    /// a 401 problem for a certificate that is not (or no longer) an agent's.
+    ///
+    /// The TLS layer has already checked that the chain leads to the built-in CA and is
+    /// within its validity; here the certificate must also be the agent's current one and
+    /// the agent not revoked.
+    pub async fn identify(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Result<Option<Identity>, Problem> {
+        let Some(leaf) = chain.first() else {
+            return Ok(None);
+        };
+        let digest = sha256(leaf.as_ref());
+        if let Some(cached) = self
+            .by_cert
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            .filter(|c| c.at.elapsed() < IDENTITY_CACHE_TTL)
+        {
+            return match &cached.agent {
+                Some(id) => Ok(Some(Identity::agent(id.clone()))),
+                None => Err(unauthorized(
+                    "this client certificate is revoked or was replaced by a newer enrollment",
+                )),
+            };
+        }
+        let Some((agent_id, _)) = certificate_subject(leaf.as_ref()) else {
+            return Err(unauthorized(
+                "the client certificate has no agent id in its subject",
+            ));
+        };
+        let agent = self
+            .store
+            .get_agent(&agent_id)
+            .await
+            .map_err(store_unavailable)?;
+        let valid = agent
+            .as_ref()
+            .is_some_and(|a| a.revoked_at.is_none() && a.cert_sha256 == hex(&digest));
+        self.by_cert
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                digest,
+                Cached {
+                    agent: valid.then(|| agent_id.clone()),
+                    at: Instant::now(),
+                },
+            );
+        match (valid, agent) {
+            (true, _) => Ok(Some(Identity::agent(agent_id))),
+            (false, Some(a)) if a.revoked_at.is_some() => Err(unauthorized(format!(
+                "agent {agent_id} is revoked; enroll again with a new token"
+            ))),
+            (false, Some(_)) => Err(unauthorized(format!(
+                "this certificate of agent {agent_id} was replaced by a newer enrollment"
+            ))),
+            (false, None) => Err(unauthorized(format!("agent {agent_id} is not enrolled"))),
+        }
+    }
+
+    /// Records that events arrived from `agent_id` (at most every few seconds per agent).
+    pub async fn touch(&self, agent_id: &str) {
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            if touched
+                .get(agent_id)
+                .is_some_and(|t| t.elapsed() < TOUCH_EVERY)
+            {
+                return;
+            }
+            if touched.len() > 100_000 {
+                touched.clear();
+            }
+            touched.insert(agent_id.to_owned(), Instant::now());
+        }
+        if let Err(e) = self.store.touch_agent(agent_id, now_ms()).await {
+            tracing::warn!(agent_id, "recording last_seen failed: {e}");
+        }
+    }
+
+    /// Forgets cached lookups of an agent (after a revocation).
+    pub fn forget(&self, agent_id: &str) {
+        self.by_cert
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, c| c.agent.as_deref() != Some(agent_id));
+    }
+
+    /// Enrolls (with a token) or renews (with the current certificate, `renewing`).
+    pub async fn enroll(
+        &self,
+        request: EnrollRequest,
+        renewing: Option<&Identity>,
+    ) -> Result<EnrollResponse, Problem> {
+        let facts = clean_facts(&request.facts)?;
+        let days = self.config.certificate_days;
+        if let Some(identity) = renewing {
+            let agent_id = identity.subject.clone();
+            let (certificate_pem, sha, not_after) =
+                self.issue(&request.csr_pem, &agent_id, days)?;
+            let renewed = self
+                .store
+                .reenroll_agent(&agent_id, &facts, &sha, not_after)
+                .await
+                .map_err(store_unavailable)?;
+            if renewed.is_none() {
+                return Err(unauthorized(format!("agent {agent_id} is revoked")));
+            }
+            self.forget(&agent_id);
+            self.audit(
+                &format!("agent:{agent_id}"),
+                "agent.renew",
+                &agent_id,
+                json!({ "hostname": facts.hostname, "certificate_sha256": sha }),
+            )
+            .await;
+            return Ok(EnrollResponse {
+                agent_id,
+                certificate_pem,
+                ca_pem: self.ca.cert_pem().to_owned(),
+                certificate_not_after: not_after,
+                renewed: true,
+                heartbeat_interval_secs: self.config.heartbeat_interval.as_secs(),
+                duplicates: Vec::new(),
+            });
+        }
+
+        let Some(token) = request.token.as_deref().map(str::trim) else {
+            return Err(unauthorized(
+                "enrollment needs a token (dozor tokens create --expires 24h --uses 10)",
+            ));
+        };
+        let token = match self
+            .store
+            .redeem_enrollment_token(token)
+            .await
+            .map_err(store_unavailable)?
+        {
+            Ok(info) => info,
+            Err(refusal) => {
+                let why = match refusal {
+                    EnrollmentRefusal::Unknown => "the enrollment token is not valid",
+                    EnrollmentRefusal::Expired => "the enrollment token has expired",
+                    EnrollmentRefusal::Revoked => "the enrollment token was revoked",
+                    EnrollmentRefusal::UsedUp => "the enrollment token has no uses left",
+                };
+                return Err(unauthorized(why));
+            }
+        };
+        // The CSR is checked before anything is written.
+        let agent_id = Uuid::now_v7().to_string();
+        let (certificate_pem, sha, not_after) = self.issue(&request.csr_pem, &agent_id, days)?;
+
+        let mut duplicates = Vec::new();
+        for other in self
+            .store
+            .agents_with_hostname(&facts.hostname)
+            .await
+            .map_err(store_unavailable)?
+        {
+            let mut revoked = false;
+            if request.replace_duplicates {
+                let actor = format!("agent:{agent_id}");
+                revoked = self
+                    .store
+                    .revoke_agent(&other.id, &actor)
+                    .await
+                    .map_err(store_unavailable)?;
+                self.forget(&other.id);
+                self.audit(
+                    &actor,
+                    "agent.revoke",
+                    &other.id,
+                    json!({ "reason": "replaced by a new enrollment of the same hostname", "hostname": facts.hostname }),
+                )
+                .await;
+            }
+            duplicates.push(DuplicateAgent {
+                id: other.id,
+                last_seen: other.last_seen,
+                revoked,
+            });
+        }
+        let agent = self
+            .store
+            .insert_agent(&NewAgent {
+                id: agent_id.clone(),
+                facts: facts.clone(),
+                cert_sha256: sha.clone(),
+                cert_not_after: not_after,
+                enrolled_by: format!("token:{}", token.id),
+            })
+            .await
+            .map_err(store_unavailable)?;
+        self.audit(
+            &format!("token:{}:{}", token.id, token.name),
+            "agent.enroll",
+            &agent.id,
+            json!({
+                "hostname": facts.hostname,
+                "os_type": facts.os_type,
+                "certificate_sha256": sha,
+                "duplicates": duplicates.iter().map(|d| &d.id).collect::<Vec<_>>(),
+            }),
+        )
+        .await;
+        if !duplicates.is_empty() {
+            tracing::warn!(
+                agent_id,
+                hostname = facts.hostname,
+                "enrolled a host name that is already enrolled ({} other agents)",
+                duplicates.len()
+            );
+        }
+        Ok(EnrollResponse {
+            agent_id,
+            certificate_pem,
+            ca_pem: self.ca.cert_pem().to_owned(),
+            certificate_not_after: not_after,
+            renewed: false,
+            heartbeat_interval_secs: self.config.heartbeat_interval.as_secs(),
+            duplicates,
+        })
+    }
+
+    /// Signs the CSR: (certificate PEM, SHA-256 of its DER in hex, not-after ms).
+    fn issue(
+        &self,
+        csr_pem: &str,
+        agent_id: &str,
+        days: u32,
+    ) -> Result<(String, String, i64), Problem> {
+        if csr_pem.len() > 16 * 1024 {
+            return Err(Problem::bad_request(
+                "invalid-csr",
+                "csr_pem is larger than 16 KiB",
+            ));
+        }
+        let pem = self
+            .ca
+            .issue_client_certificate(csr_pem, agent_id, days)
+            .map_err(|e| {
+                Problem::bad_request("invalid-csr", format!("csr_pem can't be used: {e}"))
+            })?;
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
+            Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "issue-failed",
+                "Certificate issue failed",
+            )
+            .detail(e.to_string())
+        })?;
+        let not_after = certificate_subject(der.as_ref())
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| now_ms() + i64::from(days) * 86_400_000);
+        Ok((pem, hex(&sha256(der.as_ref())), not_after))
+    }
+
+    /// Records a heartbeat from an authenticated agent.
+    pub async fn heartbeat(
+        &self,
+        identity: &Identity,
+        request: HeartbeatRequest,
+        presented: &CertificateDer<'static>,
+    ) -> Result<HeartbeatResponse, Problem> {
+        let facts = clean_facts(&request.facts)?;
+        let health: Vec<String> = request
+            .health
+            .iter()
+            .map(|h| clip(h))
+            .filter(|h| !h.is_empty())
+            .take(MAX_LIST)
+            .collect();
+        let mut doc = Value::Object(request.rest);
+        if serde_json::to_vec(&doc).map_or(0, |v| v.len()) > MAX_HEARTBEAT_BYTES {
+            doc = json!({ "truncated": true });
+        }
+        let now = now_ms();
+        let hb = AgentHeartbeat {
+            facts,
+            health,
+            doc,
+            at: now,
+        };
+        let before = self
+            .store
+            .record_heartbeat(&identity.subject, &hb)
+            .await
+            .map_err(store_unavailable)?
+            .ok_or_else(|| unauthorized(format!("agent {} is revoked", identity.subject)))?;
+        if before.offline_since.is_some() {
+            tracing::info!(agent_id = identity.subject, "agent is back online");
+            self.audit(
+                &format!("agent:{}", identity.subject),
+                "agent.online",
+                &identity.subject,
+                json!({ "offline_since": before.offline_since, "hostname": hb.facts.hostname }),
+            )
+            .await;
+        }
+        let after = Agent {
+            last_seen: now,
+            offline_since: None,
+            health: hb.health.clone(),
+            ..before
+        };
+        Ok(HeartbeatResponse {
+            agent_id: identity.subject.clone(),
+            status: AgentStatus::of(&after, now, &self.config),
+            heartbeat_interval_secs: self.config.heartbeat_interval.as_secs(),
+            server_time: now,
+            certificate_not_after: certificate_subject(presented.as_ref())
+                .map(|(_, t)| t)
+                .unwrap_or(after.cert_not_after),
+        })
+    }
+
+    async fn audit(&self, actor: &str, action: &str, target: &str, details: Value) {
+        let entry = dozor_store::NewAuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: Some(format!("agent:{target}")),
+            details,
+        };
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(?entry, "audit log write failed: {e}");
+        }
+    }
+}
+
+/// The event stored with an agent-offline alert.
+fn offline_event(agent: &Agent, now: i64) -> NewEvent {
+    let since = agent.offline_since.unwrap_or(now);
+    // One id per offline period: a retried store of the same period changes nothing.
+    let id = Uuid::new_v5(
+        &Uuid::from_u128(0x2d0c_7a51_93e4_4f0b_8c6d_1e5a_b3f2_9a07),
+        format!("{}\n{}", agent.id, agent.last_seen).as_bytes(),
+    );
+    let at = chrono::DateTime::from_timestamp_millis(since)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let last = chrono::DateTime::from_timestamp_millis(agent.last_seen)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let doc = json!({
+        "@timestamp": at,
+        "message": format!(
+            "agent {} on {} has been silent since {last}",
+            agent.id, agent.facts.hostname
+        ),
+        "event": {
+            "id": id.to_string(),
+            "kind": "alert",
+            "category": ["host"],
+            "type": ["info"],
+            "action": "agent-offline",
+            "module": "dozor",
+            "dataset": "agent",
+        },
+        "agent": { "id": agent.id, "name": agent.facts.hostname, "version": agent.facts.agent_version },
+        "host": { "name": agent.facts.hostname, "hostname": agent.facts.hostname, "ip": agent.facts.ips },
+    });
+    NewEvent {
+        id,
+        ts: since,
+        received_at: now,
+        agent_id: Some(agent.id.clone()),
+        doc,
+    }
+}
+
+/// Marks agents silent longer than `agents.offline_after` offline and raises one alert per
+/// agent per offline period (rule [`OFFLINE_RULE_ID`]). Several server processes may run it:
+/// the store hands each newly offline agent to exactly one of them. Returns the alerts made.
+pub async fn check_offline(
+    store: &dyn Store,
+    config: &AgentsConfig,
+    alert_window: Duration,
+) -> Result<Vec<dozor_store::DetectionOutcome>, dozor_store::StoreError> {
+    let now = now_ms();
+    let silent_before = now - config.offline_after.as_millis() as i64;
+    let gone = store.mark_agents_offline(silent_before).await?;
+    let mut outcomes = Vec::new();
+    for agent in gone {
+        let event = offline_event(&agent, now);
+        let detection = Detection {
+            rule_id: OFFLINE_RULE_ID.to_owned(),
+            rule_title: OFFLINE_RULE_TITLE.to_owned(),
+            level: Level::High,
+            tags: Vec::new(),
+            agent_id: Some(agent.id.clone()),
+            event_id: event.id,
+            ts: event.ts,
+        };
+        tracing::warn!(
+            agent_id = agent.id,
+            hostname = agent.facts.hostname,
+            "agent went offline"
+        );
+        let report = store
+            .store_batch(std::slice::from_ref(&event), &[detection], alert_window)
+            .await?;
+        outcomes.extend(report.alerts);
+    }
+    Ok(outcomes)
+}
+
+/// Runs [`check_offline`] until `stop` turns true, publishing the alerts to `notices`.
+pub async fn watch_offline(
+    store: Arc<dyn Store>,
+    config: AgentsConfig,
+    alert_window: Duration,
+    notices: tokio::sync::broadcast::Sender<dozor_pipeline::AlertNotice>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let every =
+        (config.offline_after / 4).clamp(Duration::from_millis(500), Duration::from_secs(15));
+    loop {
+        match check_offline(store.as_ref(), &config, alert_window).await {
+            Ok(outcomes) => {
+                for outcome in outcomes {
+                    let change = match outcome.change {
+                        dozor_store::AlertChange::Created => "created",
+                        dozor_store::AlertChange::Updated => "updated",
+                    };
+                    let _ = notices.send(dozor_pipeline::AlertNotice {
+                        change,
+                        alert: outcome.alert,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!("offline check failed: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(last_seen: i64) -> Agent {
+        Agent {
+            id: "a".into(),
+            facts: AgentFacts {
+                hostname: "h".into(),
+                os_type: "linux".into(),
+                os_name: None,
+                os_version: None,
+                arch: None,
+                agent_version: "0".into(),
+                ips: vec![],
+            },
+            enrolled_at: 0,
+            enrolled_by: "token:1".into(),
+            cert_sha256: String::new(),
+            cert_not_after: 0,
+            reenrolled_at: None,
+            last_seen,
+            last_heartbeat: None,
+            health: vec![],
+            offline_since: None,
+            revoked_at: None,
+            revoked_by: None,
+        }
+    }
+
+    #[test]
+    fn status_follows_thresholds() {
+        let c = AgentsConfig::default(); // degraded 90 s, offline 300 s
+        let now = 1_000_000_000;
+        assert_eq!(AgentStatus::of(&agent(now), now, &c), AgentStatus::Online);
+        assert_eq!(
+            AgentStatus::of(&agent(now - 91_000), now, &c),
+            AgentStatus::Degraded
+        );
+        assert_eq!(
+            AgentStatus::of(&agent(now - 301_000), now, &c),
+            AgentStatus::Offline
+        );
+        let mut sick = agent(now);
+        sick.health = vec!["spool full".into()];
+        assert_eq!(AgentStatus::of(&sick, now, &c), AgentStatus::Degraded);
+        let mut gone = agent(now);
+        gone.offline_since = Some(now);
+        assert_eq!(AgentStatus::of(&gone, now, &c), AgentStatus::Offline);
+        gone.revoked_at = Some(now);
+        assert_eq!(AgentStatus::of(&gone, now, &c), AgentStatus::Revoked);
+    }
+
+    #[test]
+    fn offline_event_is_valid_and_stable() {
+        let a = agent(5_000);
+        let e1 = offline_event(&a, 10_000);
+        let e2 = offline_event(&a, 20_000);
+        assert_eq!(e1.id, e2.id, "one id per offline period");
+        let v = crate::schema::EventValidator::new().unwrap();
+        assert_eq!(v.validate(&e1.doc), vec![]);
+    }
+}
