@@ -585,12 +585,13 @@ fn parse_lifetime(s: &str) -> Result<i64> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n
         .parse()
-        .with_context(|| format!("'{s}': expected a number and a unit (m, h, d)"))?;
+        .with_context(|| format!("'{s}': expected a number and a unit (s, m, h, d)"))?;
     let ms = match unit {
+        "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => bail!("'{s}': unit must be m, h or d"),
+        _ => bail!("'{s}': unit must be s, m, h or d"),
     };
     if n <= 0 {
         bail!("'{s}': the lifetime must be positive");

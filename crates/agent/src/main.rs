@@ -1,0 +1,315 @@
+//! `dozor-agent`: the Dozor endpoint agent.
+
+mod config;
+mod identity;
+mod runner;
+#[cfg(windows)]
+mod windows;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::{AgentConfig, REFERENCE, default_config_path};
+use crate::identity::{CaTrust, EnrollOptions, Identity};
+use crate::runner::StatusFile;
+
+#[derive(Parser)]
+#[command(
+    name = "dozor-agent",
+    version,
+    about = "Dozor endpoint agent: collects process, network, file, authentication (and on Windows, Event Log) telemetry and sends it to a Dozor server over mutual TLS"
+)]
+struct Cli {
+    /// Configuration file [default: /etc/dozor-agent/agent.toml, Windows:
+    /// C:\ProgramData\Dozor\agent.toml; a missing default file means defaults].
+    #[arg(long, short = 'c', global = true, env = "DOZOR_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enroll with a server: make a key pair, send a certificate request with an enrollment
+    /// token, store the client certificate and pin the server's CA.
+    ///
+    /// Without --token, renews the certificate of an enrolled agent (same agent id).
+    Enroll {
+        /// The server, https://HOST:PORT.
+        #[arg(long)]
+        server: Option<String>,
+        /// Enrollment token (`dze_…`, from `dozor tokens create --expires 24h --uses 10`).
+        #[arg(long, env = "DOZOR_ENROLL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// SHA-256 of the server's CA certificate (`dozor server` prints it): the CA the
+        /// server presents must match it.
+        #[arg(long, conflicts_with = "ca_file")]
+        ca_sha256: Option<String>,
+        /// The server's CA certificate (PEM), e.g. copied from its data directory.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Revoke other agents enrolled under this hostname (a reinstalled host).
+        #[arg(long)]
+        replace: bool,
+        /// Enroll again even though this host is already enrolled (a new agent id).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the agent in the foreground (or, with --service, under the Windows service manager).
+    Run {
+        /// Started by the Windows service manager.
+        #[arg(long, hide = true)]
+        service: bool,
+    },
+    /// Show the agent's identity and the running agent's counters.
+    Status {
+        /// Print the status file as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a configuration file with every key at its default.
+    PrintConfig,
+    /// Register the Windows service (DozorAgent) that runs `dozor-agent run --service`.
+    InstallService,
+    /// Remove the Windows service.
+    UninstallService,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config_path = cli.config.clone().unwrap_or_else(default_config_path);
+    let config = match AgentConfig::load(&config_path, cli.config.is_some()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DOZOR_AGENT_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command, config, &config_path) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Command, config: AgentConfig, config_path: &std::path::Path) -> Result<u8> {
+    match command {
+        Command::Enroll {
+            server,
+            token,
+            ca_sha256,
+            ca_file,
+            replace,
+            force,
+        } => {
+            let dir = config.identity_dir();
+            let existing = Identity::load(&dir).ok();
+            let server = match (server, &existing) {
+                (Some(s), _) => s,
+                (None, Some(id)) => id.record.server.clone(),
+                (None, None) => bail!("--server https://HOST:PORT is needed to enroll"),
+            };
+            if token.is_some()
+                && let Some(id) = &existing
+                && !force
+            {
+                bail!(
+                    "this host is already enrolled as agent {} with {}; renew its certificate with `dozor-agent enroll` (no token), or enroll anew with --force (a new agent id; add --replace to revoke the old one)",
+                    id.record.agent_id,
+                    id.record.server
+                );
+            }
+            let trust = match (ca_sha256, ca_file) {
+                (Some(fp), _) => CaTrust::Fingerprint(fp),
+                (None, Some(f)) => CaTrust::File(f),
+                (None, None) => CaTrust::FirstUse,
+            };
+            let (identity, answer) = identity::enroll(
+                &dir,
+                &EnrollOptions {
+                    server,
+                    token,
+                    trust,
+                    replace_duplicates: replace,
+                    timeout: Duration::from_secs(30),
+                },
+            )?;
+            let renewed = answer["renewed"].as_bool().unwrap_or(false);
+            println!(
+                "{} agent {} with {}; certificate valid until {}",
+                if renewed { "renewed" } else { "enrolled as" },
+                identity.record.agent_id,
+                identity.record.server,
+                chrono::DateTime::from_timestamp_millis(identity.record.certificate_not_after)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            );
+            if let Some(duplicates) = answer["duplicates"].as_array()
+                && !duplicates.is_empty()
+            {
+                eprintln!(
+                    "note: {} other agent(s) are enrolled with this hostname: {}{}",
+                    duplicates.len(),
+                    duplicates
+                        .iter()
+                        .filter_map(|d| d["id"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if replace {
+                        " (revoked)"
+                    } else {
+                        " (use --replace to revoke them)"
+                    }
+                );
+            }
+            Ok(0)
+        }
+        Command::Run { service } => {
+            if service {
+                #[cfg(windows)]
+                return windows::run_service(config).map(|()| 0);
+                #[cfg(not(windows))]
+                bail!(
+                    "--service is for the Windows service manager; on Linux use the systemd unit"
+                );
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, stop.clone())
+                    .context("installing the signal handler")?;
+            }
+            runner::run(config, stop)?;
+            Ok(0)
+        }
+        Command::Status { json } => status(&config, json),
+        Command::PrintConfig => {
+            print!("{REFERENCE}");
+            Ok(0)
+        }
+        Command::InstallService => {
+            #[cfg(windows)]
+            {
+                let exe = std::env::current_exe().context("locating dozor-agent.exe")?;
+                dozor_agent_windows::service::install(&exe, config_path)
+                    .context("registering the service")?;
+                println!(
+                    "service {} registered",
+                    dozor_agent_windows::service::SERVICE_NAME
+                );
+                Ok(0)
+            }
+            #[cfg(not(windows))]
+            {
+                let _ = config_path;
+                bail!(
+                    "install-service is for Windows; on Linux install deploy/systemd/dozor-agent.service"
+                )
+            }
+        }
+        Command::UninstallService => {
+            #[cfg(windows)]
+            {
+                dozor_agent_windows::service::uninstall().context("removing the service")?;
+                println!("service removed");
+                Ok(0)
+            }
+            #[cfg(not(windows))]
+            bail!("uninstall-service is for Windows")
+        }
+    }
+}
+
+fn status(config: &AgentConfig, json: bool) -> Result<u8> {
+    let identity = Identity::load(&config.identity_dir());
+    let file = std::fs::read_to_string(config.status_file())
+        .ok()
+        .and_then(|t| serde_json::from_str::<StatusFile>(&t).ok());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "enrolled": identity.is_ok(),
+                "identity": identity.as_ref().ok().map(|i| &i.record),
+                "status": file,
+            }))?
+        );
+        return Ok(if identity.is_ok() { 0 } else { 1 });
+    }
+    let identity = match identity {
+        Ok(i) => i,
+        Err(e) => {
+            println!("not enrolled: {e:#}");
+            return Ok(1);
+        }
+    };
+    let time = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    println!("agent id        {}", identity.record.agent_id);
+    println!("server          {}", identity.record.server);
+    println!(
+        "certificate     valid until {}",
+        time(Some(identity.record.certificate_not_after))
+    );
+    let Some(s) = file else {
+        println!("running         no status yet (the agent has not run)");
+        return Ok(0);
+    };
+    let age = chrono::Utc::now().timestamp_millis() - s.updated_at;
+    let running = !s.stopped && age < 10_000;
+    println!(
+        "running         {}",
+        if running {
+            format!("yes (pid {}, since {})", s.pid, time(Some(s.started_at)))
+        } else {
+            format!("no (last status {})", time(Some(s.updated_at)))
+        }
+    );
+    println!(
+        "events          collected {}, spooled {}, sent {}, rejected {}",
+        s.events_collected, s.events_spooled, s.events_sent, s.events_rejected
+    );
+    println!(
+        "spool           {} chunks waiting ({} bytes); dropped when full: {} chunks ({} bytes)",
+        s.spool_records, s.spool_bytes, s.spool_dropped_records, s.spool_dropped_bytes
+    );
+    println!("last sent       {}", time(s.last_success_at));
+    println!("last heartbeat  {}", time(s.last_heartbeat_at));
+    if s.certificate_refused {
+        println!("WARNING         the server refuses this agent's certificate (revoked?)");
+    }
+    if let Some(e) = &s.last_error {
+        println!("last error      {e}");
+    }
+    if let Some(collectors) = s.collectors.as_object() {
+        for (name, state) in collectors {
+            println!(
+                "collector       {name}: {}{}",
+                state["state"].as_str().unwrap_or("?"),
+                state["message"]
+                    .as_str()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(0)
+}

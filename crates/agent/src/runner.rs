@@ -1,0 +1,774 @@
+//! `dozor-agent run`: collectors → channel → spooler (ids, agent/host fields, disk spool) →
+//! sender (batches, zstd, mutual TLS, retries) — plus heartbeats and the status file.
+//!
+//! Every event is on disk before it is sent and removed from the disk only after the server
+//! accepted its batch, so a server outage, a network failure or an agent crash loses nothing
+//! that reached the spool; the server stores each event id once, so a batch sent twice (the
+//! answer was lost) is stored once.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use dozor_spool::{FsyncPolicy, RecordId, Spool};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::config::AgentConfig;
+use crate::identity::{Identity, facts_json, problem_text};
+
+/// Events waiting between the collectors and the spooler.
+const CHANNEL_CAPACITY: usize = 10_000;
+/// The spooler writes a chunk at least this often while events arrive.
+const CHUNK_EVERY: Duration = Duration::from_millis(200);
+/// How often the status file is rewritten.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+/// Counters shared by the agent's threads (and written to the status file).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub events_collected: AtomicU64,
+    pub events_spooled: AtomicU64,
+    pub events_sent: AtomicU64,
+    pub events_rejected: AtomicU64,
+    pub batches_sent: AtomicU64,
+    pub send_failures: AtomicU64,
+    pub last_success_at: AtomicI64,
+    pub last_heartbeat_at: AtomicI64,
+    pub last_error: Mutex<Option<String>>,
+    /// The server refuses this agent's certificate (revoked or replaced).
+    pub refused: AtomicBool,
+}
+
+impl Counters {
+    fn error(&self, message: String) {
+        tracing::warn!("{message}");
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    }
+    fn clear_error(&self) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// The status file (`status.json` in the state directory) that `dozor-agent status` reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusFile {
+    pub pid: u32,
+    pub version: String,
+    pub agent_id: String,
+    pub server: String,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub stopped: bool,
+    pub events_collected: u64,
+    pub events_spooled: u64,
+    pub events_sent: u64,
+    pub events_rejected: u64,
+    pub batches_sent: u64,
+    pub send_failures: u64,
+    pub spool_records: u64,
+    pub spool_bytes: u64,
+    pub spool_dropped_records: u64,
+    pub spool_dropped_bytes: u64,
+    pub last_success_at: Option<i64>,
+    pub last_heartbeat_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub certificate_refused: bool,
+    pub collectors: Value,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn nonzero(v: i64) -> Option<i64> {
+    (v != 0).then_some(v)
+}
+
+/// Sets `key` in `object` when absent.
+fn set_default(object: &mut Map<String, Value>, key: &str, value: Value) {
+    object.entry(key.to_owned()).or_insert(value);
+}
+
+/// Adds what the agent knows to a collector's event: `event.id` (UUIDv7) when the collector
+/// set none, `agent.*` and `host.*`.
+pub fn stamp(mut event: Value, agent_id: &str, host: &Value) -> Value {
+    let Some(object) = event.as_object_mut() else {
+        return event;
+    };
+    let ev = object
+        .entry("event")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(ev) = ev.as_object_mut() {
+        set_default(ev, "id", Value::String(uuid::Uuid::now_v7().to_string()));
+    }
+    object.insert(
+        "agent".to_owned(),
+        json!({
+            "id": agent_id,
+            "type": "dozor",
+            "version": env!("CARGO_PKG_VERSION"),
+            "name": host["hostname"],
+        }),
+    );
+    let h = object
+        .entry("host")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let (Some(h), Some(defaults)) = (h.as_object_mut(), host.as_object()) {
+        for (k, v) in defaults {
+            match (h.get_mut(k), v) {
+                (Some(Value::Object(mine)), Value::Object(theirs)) => {
+                    for (k2, v2) in theirs {
+                        set_default(mine, k2, v2.clone());
+                    }
+                }
+                (Some(_), _) => {}
+                (None, v) => {
+                    h.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    event
+}
+
+/// `host.*` as the agent stamps it on every event (facts that could not be read are left out).
+pub fn host_fields(facts: &dozor_collect::HostFacts) -> Value {
+    let mut os = Map::new();
+    os.insert("type".into(), json!(facts.os_type));
+    os.insert(
+        "family".into(),
+        json!(if facts.os_type == "windows" {
+            "windows"
+        } else {
+            "linux"
+        }),
+    );
+    for (key, value) in [
+        ("name", &facts.os_name),
+        ("version", &facts.os_version),
+        ("platform", &facts.os_platform),
+        ("full", &facts.os_full),
+        ("kernel", &facts.kernel),
+    ] {
+        if !value.is_empty() {
+            os.insert(key.into(), json!(value));
+        }
+    }
+    let mut host = json!({
+        "name": facts.hostname,
+        "hostname": facts.hostname,
+        "os": os,
+    });
+    if !facts.arch.is_empty() {
+        host["architecture"] = json!(facts.arch);
+    }
+    if !facts.ips.is_empty() {
+        host["ip"] = json!(facts.ips);
+    }
+    host
+}
+
+struct Shared {
+    config: AgentConfig,
+    identity: Identity,
+    counters: Counters,
+    spool: Mutex<Spool>,
+    /// Wakes the sender when a full batch is waiting.
+    wake: (Sender<()>, Receiver<()>),
+    stop: Arc<AtomicBool>,
+    health: dozor_collect::Health,
+    started_at: i64,
+}
+
+impl Shared {
+    fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the agent until `stop` turns true.
+pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
+    let identity = Identity::load(&config.identity_dir())?;
+    let spool = Spool::open(
+        config.spool_dir(),
+        dozor_spool::SpoolConfig {
+            max_bytes: config.spool.max_bytes,
+            segment_bytes: config.spool.segment_bytes,
+            fsync: if config.spool.fsync == "always" {
+                FsyncPolicy::EveryAppend
+            } else {
+                FsyncPolicy::Never
+            },
+        },
+    )
+    .with_context(|| format!("opening the spool in {}", config.spool_dir().display()))?;
+    if !spool.is_empty() {
+        tracing::info!(
+            records = spool.len(),
+            bytes = spool.bytes(),
+            "spool holds events from before the restart; sending them first"
+        );
+    }
+    let facts = dozor_collect::host_facts();
+    let host = host_fields(&facts);
+    tracing::info!(
+        agent_id = identity.record.agent_id,
+        server = identity.record.server,
+        "dozor-agent starting"
+    );
+    let shared = Arc::new(Shared {
+        counters: Counters::default(),
+        spool: Mutex::new(spool),
+        wake: bounded(1),
+        stop: stop.clone(),
+        health: dozor_collect::Health::default(),
+        started_at: now_ms(),
+        identity,
+        config,
+    });
+
+    let (events_tx, events_rx) = bounded::<Value>(CHANNEL_CAPACITY);
+    let shutdown = dozor_collect::Shutdown::new();
+    std::fs::create_dir_all(shared.config.collector_state_dir())
+        .with_context(|| format!("creating {}", shared.config.collector_state_dir().display()))?;
+    let collectors = dozor_collect::start(
+        &shared.config.collect,
+        dozor_collect::CollectorContext {
+            sender: events_tx.clone(),
+            shutdown: shutdown.clone(),
+            state_dir: shared.config.collector_state_dir(),
+            health: shared.health.clone(),
+        },
+    )
+    .context("starting the collectors")?;
+    #[cfg(windows)]
+    let eventlog = crate::windows::start_eventlog(
+        &shared.config,
+        events_tx.clone(),
+        shutdown.clone(),
+        shared.health.clone(),
+    );
+    drop(events_tx);
+
+    let spooler = {
+        let shared = shared.clone();
+        let host = host.clone();
+        spawn("spooler", move || spooler(&shared, &events_rx, &host))?
+    };
+    let sender = {
+        let shared = shared.clone();
+        spawn("sender", move || sender(&shared))?
+    };
+    let heartbeat = {
+        let shared = shared.clone();
+        spawn("heartbeat", move || heartbeat(&shared, &facts))?
+    };
+
+    while !stop.load(Ordering::SeqCst) {
+        write_status(&shared, false);
+        let deadline = Instant::now() + STATUS_EVERY;
+        while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    tracing::info!("stopping: collectors first, then the spool is flushed");
+    shutdown.trigger();
+    for c in collectors {
+        let _ = c.join();
+    }
+    #[cfg(windows)]
+    if let Some(e) = eventlog {
+        let _ = e.join();
+    }
+    // The spooler ends when every collector has dropped its sender and the channel is empty.
+    let _ = spooler.join();
+    let _ = shared.wake.0.try_send(());
+    let _ = sender.join();
+    let _ = heartbeat.join();
+    if let Err(e) = shared.spool().flush() {
+        tracing::error!("flushing the spool: {e}");
+    }
+    write_status(&shared, true);
+    Ok(())
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .with_context(|| format!("starting the {name} thread"))
+}
+
+/// Collects events into chunks (NDJSON, at most one batch worth) and appends each chunk to
+/// the spool as one record.
+fn spooler(shared: &Shared, events: &Receiver<Value>, host: &Value) {
+    let agent_id = shared.identity.record.agent_id.clone();
+    let max = shared.config.transport.batch_max_events;
+    let mut chunk: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut in_chunk = 0usize;
+    let mut chunk_started = Instant::now();
+    loop {
+        let timeout = if in_chunk == 0 {
+            Duration::from_millis(500)
+        } else {
+            CHUNK_EVERY.saturating_sub(chunk_started.elapsed())
+        };
+        let disconnected = match events.recv_timeout(timeout) {
+            Ok(event) => {
+                shared
+                    .counters
+                    .events_collected
+                    .fetch_add(1, Ordering::Relaxed);
+                if in_chunk == 0 {
+                    chunk_started = Instant::now();
+                }
+                let event = stamp(event, &agent_id, host);
+                if serde_json::to_writer(&mut chunk, &event).is_ok() {
+                    chunk.push(b'\n');
+                    in_chunk += 1;
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let due = in_chunk > 0 && (in_chunk >= max || chunk_started.elapsed() >= CHUNK_EVERY);
+        if due || (disconnected && in_chunk > 0) {
+            let mut spool = shared.spool();
+            match spool.append(&chunk) {
+                Ok(_) => {
+                    shared
+                        .counters
+                        .events_spooled
+                        .fetch_add(in_chunk as u64, Ordering::Relaxed);
+                }
+                Err(e) => shared
+                    .counters
+                    .error(format!("spool write failed, {in_chunk} events lost: {e}")),
+            }
+            let waiting = spool.len();
+            drop(spool);
+            chunk.clear();
+            in_chunk = 0;
+            if waiting as usize * 4 >= max.max(4) || disconnected {
+                let _ = shared.wake.0.try_send(());
+            }
+        }
+        if disconnected {
+            return;
+        }
+    }
+}
+
+/// Outcome of one send.
+enum Sent {
+    /// The server took the batch (some events may have been rejected as invalid).
+    Accepted { rejected: u64 },
+    /// Try again later (network, 5xx, 503/429 with Retry-After).
+    Retry(Option<Duration>),
+    /// The batch is too large for the server: send fewer records.
+    TooLarge,
+    /// The server will never take this batch (malformed): drop it.
+    Bad(String),
+    /// The certificate is refused.
+    Refused(String),
+}
+
+fn post_batch(client: &ureq::Agent, url: &str, body: &[u8], zstd_level: i32) -> Sent {
+    let (payload, encoding) = if zstd_level > 0 {
+        match zstd::bulk::compress(body, zstd_level) {
+            Ok(c) => (c, Some("zstd")),
+            Err(_) => (body.to_vec(), None),
+        }
+    } else {
+        (body.to_vec(), None)
+    };
+    let mut request = client
+        .post(url)
+        .header("Content-Type", "application/x-ndjson");
+    if let Some(e) = encoding {
+        request = request.header("Content-Encoding", e);
+    }
+    let mut response = match request.send(payload.as_slice()) {
+        Ok(r) => r,
+        Err(e) => return Sent::Retry(None).with_log(format!("sending to {url}: {e}")),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(8 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    match status {
+        200..=299 => {
+            let report: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let rejected = report["rejected"].as_array().map_or(0, |r| {
+                for item in r.iter().take(5) {
+                    tracing::warn!("the server rejected an event: {item}");
+                }
+                r.len() as u64
+            });
+            Sent::Accepted { rejected }
+        }
+        401 | 403 => Sent::Refused(problem_text(status, &text)),
+        413 => Sent::TooLarge,
+        408 | 429 | 500..=599 => Sent::Retry(retry_after)
+            .with_log(format!("server busy: {}", problem_text(status, &text))),
+        _ => Sent::Bad(problem_text(status, &text)),
+    }
+}
+
+impl Sent {
+    fn with_log(self, message: String) -> Sent {
+        tracing::debug!("{message}");
+        LAST_TRANSPORT_ERROR.with(|e| *e.borrow_mut() = Some(message));
+        self
+    }
+}
+
+thread_local! {
+    static LAST_TRANSPORT_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Exponential backoff with ±50 % jitter.
+fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let base = initial
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(max)
+        .as_millis() as u64;
+    let mut r = [0u8; 8];
+    let _ = getrandom::fill(&mut r);
+    let jitter = u64::from_le_bytes(r) % (base.max(2));
+    Duration::from_millis(base / 2 + jitter)
+}
+
+fn sleep_unless_stopped(shared: &Shared, d: Duration) {
+    let deadline = Instant::now() + d;
+    while Instant::now() < deadline && !shared.stopping() {
+        std::thread::sleep(Duration::from_millis(50).min(deadline - Instant::now()));
+    }
+}
+
+/// Sends spooled chunks in batches; acknowledges them in the spool once the server took them.
+fn sender(shared: &Shared) {
+    let t = &shared.config.transport;
+    let client = match shared.identity.client(
+        Duration::from_secs(t.connect_timeout_secs),
+        Duration::from_secs(t.request_timeout_secs),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.counters.error(format!("TLS client: {e:#}"));
+            return;
+        }
+    };
+    let url = format!("{}/api/v1/ingest", shared.identity.record.server);
+    let mut attempt = 0u32;
+    let mut records_per_batch = 64usize;
+    loop {
+        // Wait for a full batch or the batch delay.
+        let _ = shared.wake.1.recv_timeout(t.batch_max_delay());
+        let stopping = shared.stopping();
+        loop {
+            let records = match shared.spool().peek(records_per_batch) {
+                Ok(r) => r,
+                Err(e) => {
+                    shared.counters.error(format!("spool read failed: {e}"));
+                    break;
+                }
+            };
+            if records.is_empty() {
+                break;
+            }
+            let mut body = Vec::new();
+            let mut events = 0u64;
+            let mut last = RecordId(0);
+            for (id, payload) in &records {
+                let n = payload.iter().filter(|&&b| b == b'\n').count();
+                if events > 0 && events as usize + n > t.batch_max_events {
+                    break;
+                }
+                body.extend_from_slice(payload);
+                events += n as u64;
+                last = *id;
+            }
+            match post_batch(&client, &url, &body, t.zstd_level) {
+                Sent::Accepted { rejected } => {
+                    if let Err(e) = shared.spool().ack(last) {
+                        shared.counters.error(format!("spool ack failed: {e}"));
+                    }
+                    let c = &shared.counters;
+                    c.events_sent
+                        .fetch_add(events - rejected, Ordering::Relaxed);
+                    c.events_rejected.fetch_add(rejected, Ordering::Relaxed);
+                    c.batches_sent.fetch_add(1, Ordering::Relaxed);
+                    c.last_success_at.store(now_ms(), Ordering::Relaxed);
+                    if attempt > 0 || c.refused.swap(false, Ordering::Relaxed) {
+                        tracing::info!("the server takes events again");
+                        c.clear_error();
+                    }
+                    attempt = 0;
+                    records_per_batch = (records_per_batch * 2).min(64);
+                }
+                Sent::TooLarge if records_per_batch > 1 => {
+                    records_per_batch /= 2;
+                }
+                Sent::TooLarge => {
+                    shared.counters.error(format!(
+                        "the server refuses a single chunk of {events} events as too large; dropping it (lower transport.batch_max_events)"
+                    ));
+                    let _ = shared.spool().ack(last);
+                }
+                Sent::Bad(why) => {
+                    shared.counters.error(format!(
+                        "the server refused a batch of {events} events for good: {why}"
+                    ));
+                    shared
+                        .counters
+                        .events_rejected
+                        .fetch_add(events, Ordering::Relaxed);
+                    let _ = shared.spool().ack(last);
+                }
+                Sent::Refused(why) => {
+                    shared.counters.refused.store(true, Ordering::Relaxed);
+                    shared
+                        .counters
+                        .send_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    shared.counters.error(format!(
+                        "the server refuses this agent's certificate ({why}); events stay in the spool"
+                    ));
+                    if stopping {
+                        return;
+                    }
+                    sleep_unless_stopped(shared, Duration::from_secs(t.max_backoff_secs));
+                }
+                Sent::Retry(after) => {
+                    shared
+                        .counters
+                        .send_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Some(e) = LAST_TRANSPORT_ERROR.with(|e| e.borrow_mut().take()) {
+                        shared.counters.error(e);
+                    }
+                    if stopping {
+                        return;
+                    }
+                    let wait = after.unwrap_or_else(|| {
+                        backoff(
+                            attempt,
+                            Duration::from_millis(t.initial_backoff_ms),
+                            Duration::from_secs(t.max_backoff_secs),
+                        )
+                    });
+                    attempt = attempt.saturating_add(1);
+                    sleep_unless_stopped(shared, wait);
+                }
+            }
+            if shared.stopping() && !stopping {
+                break;
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+fn spool_json(stats: &dozor_spool::SpoolStats) -> Value {
+    json!({
+        "queued_records": stats.records,
+        "queued_bytes": stats.bytes,
+        "disk_bytes": stats.disk_bytes,
+        "dropped_records": stats.dropped_records,
+        "dropped_bytes": stats.dropped_bytes,
+        "corrupt_skipped": stats.corrupt_skipped,
+    })
+}
+
+/// Problems worth showing on the server as `degraded`.
+fn problems(shared: &Shared, stats: &dozor_spool::SpoolStats) -> Vec<String> {
+    let mut out = shared.health.problems();
+    if stats.dropped_records > 0 {
+        out.push(format!(
+            "spool full: {} chunks ({} bytes) of the oldest events were dropped",
+            stats.dropped_records, stats.dropped_bytes
+        ));
+    }
+    if stats.bytes > shared.config.spool.max_bytes / 2 {
+        out.push(format!(
+            "spool more than half full ({} of {} bytes)",
+            stats.bytes, shared.config.spool.max_bytes
+        ));
+    }
+    out
+}
+
+fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
+    let t = &shared.config.transport;
+    let client = match shared.identity.client(
+        Duration::from_secs(t.connect_timeout_secs),
+        Duration::from_secs(t.request_timeout_secs.min(30)),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.counters.error(format!("TLS client: {e:#}"));
+            return;
+        }
+    };
+    let url = format!("{}/api/v1/agents/heartbeat", shared.identity.record.server);
+    let mut sampler = dozor_collect::ResourceSampler::new();
+    let mut interval = Duration::from_secs(t.heartbeat_interval_secs);
+    let mut facts = facts.clone();
+    let mut beats = 0u64;
+    while !shared.stopping() {
+        if beats > 0 && beats.is_multiple_of(20) {
+            facts = dozor_collect::host_facts();
+        }
+        beats += 1;
+        let stats = shared.spool().stats();
+        let c = &shared.counters;
+        let body = json!({
+            "facts": facts_json(&facts),
+            "health": problems(shared, &stats),
+            "resources": sampler.sample(5),
+            "spool": spool_json(&stats),
+            "transport": {
+                "events_collected": c.events_collected.load(Ordering::Relaxed),
+                "events_sent": c.events_sent.load(Ordering::Relaxed),
+                "events_rejected": c.events_rejected.load(Ordering::Relaxed),
+                "batches_sent": c.batches_sent.load(Ordering::Relaxed),
+                "send_failures": c.send_failures.load(Ordering::Relaxed),
+                "last_error": *c.last_error.lock().unwrap_or_else(|p| p.into_inner()),
+            },
+            "collectors": shared.health.snapshot(),
+        });
+        let sent = client
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(serde_json::to_vec(&body).unwrap_or_default().as_slice());
+        match sent {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let text = response
+                    .body_mut()
+                    .with_config()
+                    .limit(1 << 20)
+                    .read_to_string()
+                    .unwrap_or_default();
+                if status == 200 {
+                    c.last_heartbeat_at.store(now_ms(), Ordering::Relaxed);
+                    if let Ok(answer) = serde_json::from_str::<Value>(&text)
+                        && let Some(secs) = answer["heartbeat_interval_secs"].as_u64()
+                    {
+                        interval = Duration::from_secs(secs.clamp(1, 3600));
+                    }
+                } else if status == 401 || status == 403 {
+                    c.refused.store(true, Ordering::Relaxed);
+                    c.error(format!(
+                        "heartbeat refused: {}",
+                        problem_text(status, &text)
+                    ));
+                } else {
+                    tracing::debug!("heartbeat: {}", problem_text(status, &text));
+                }
+            }
+            Err(e) => tracing::debug!("heartbeat: {e}"),
+        }
+        sleep_unless_stopped(shared, interval);
+    }
+}
+
+fn write_status(shared: &Shared, stopped: bool) {
+    let stats = shared.spool().stats();
+    let c = &shared.counters;
+    let status = StatusFile {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        agent_id: shared.identity.record.agent_id.clone(),
+        server: shared.identity.record.server.clone(),
+        started_at: shared.started_at,
+        updated_at: now_ms(),
+        stopped,
+        events_collected: c.events_collected.load(Ordering::Relaxed),
+        events_spooled: c.events_spooled.load(Ordering::Relaxed),
+        events_sent: c.events_sent.load(Ordering::Relaxed),
+        events_rejected: c.events_rejected.load(Ordering::Relaxed),
+        batches_sent: c.batches_sent.load(Ordering::Relaxed),
+        send_failures: c.send_failures.load(Ordering::Relaxed),
+        spool_records: stats.records,
+        spool_bytes: stats.bytes,
+        spool_dropped_records: stats.dropped_records,
+        spool_dropped_bytes: stats.dropped_bytes,
+        last_success_at: nonzero(c.last_success_at.load(Ordering::Relaxed)),
+        last_heartbeat_at: nonzero(c.last_heartbeat_at.load(Ordering::Relaxed)),
+        last_error: c
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        certificate_refused: c.refused.load(Ordering::Relaxed),
+        collectors: serde_json::to_value(shared.health.snapshot()).unwrap_or(Value::Null),
+    };
+    let path = shared.config.status_file();
+    let tmp = path.with_extension("json.tmp");
+    if let Ok(text) = serde_json::to_vec_pretty(&status)
+        && std::fs::write(&tmp, text).is_ok()
+    {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamping_adds_id_agent_and_host_without_overwriting() {
+        let host =
+            json!({"name": "h1", "hostname": "h1", "os": {"type": "linux", "family": "linux"}});
+        let e = stamp(
+            json!({"event": {"kind": "event"}, "host": {"os": {"type": "windows"}}}),
+            "a1",
+            &host,
+        );
+        let id = e["event"]["id"].as_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+        assert_eq!(e["agent"]["id"], "a1");
+        assert_eq!(e["host"]["name"], "h1");
+        assert_eq!(
+            e["host"]["os"]["type"], "windows",
+            "the collector's value wins"
+        );
+        assert_eq!(e["host"]["os"]["family"], "linux");
+        let kept = stamp(json!({"event": {"id": "x"}}), "a1", &host);
+        assert_eq!(kept["event"]["id"], "x");
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let i = Duration::from_millis(100);
+        let m = Duration::from_secs(10);
+        for attempt in 0..20 {
+            let b = backoff(attempt, i, m);
+            let base = (100u64 << attempt.min(16)).min(10_000);
+            assert!(
+                b.as_millis() as u64 >= base / 2 && (b.as_millis() as u64) < base / 2 + base.max(2)
+            );
+        }
+    }
+}
