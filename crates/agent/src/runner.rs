@@ -180,6 +180,8 @@ struct Shared {
     /// Wakes the sender when a full batch is waiting.
     wake: (Sender<()>, Receiver<()>),
     stop: Arc<AtomicBool>,
+    /// The spooler wrote its last chunk (set after `stop`): the sender's final round.
+    spooler_done: AtomicBool,
     health: dozor_collect::Health,
     started_at: i64,
 }
@@ -228,6 +230,7 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
         spool: Mutex::new(spool),
         wake: bounded(1),
         stop: stop.clone(),
+        spooler_done: AtomicBool::new(false),
         health: dozor_collect::Health::default(),
         started_at: now_ms(),
         identity,
@@ -260,7 +263,11 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
     let spooler = {
         let shared = shared.clone();
         let host = host.clone();
-        spawn("spooler", move || spooler(&shared, &events_rx, &host))?
+        spawn("spooler", move || {
+            spooler(&shared, &events_rx, &host);
+            shared.spooler_done.store(true, Ordering::SeqCst);
+            let _ = shared.wake.0.try_send(());
+        })?
     };
     let sender = {
         let shared = shared.clone();
@@ -482,7 +489,8 @@ fn sender(shared: &Shared) {
     loop {
         // Wait for a full batch or the batch delay.
         let _ = shared.wake.1.recv_timeout(t.batch_max_delay());
-        let stopping = shared.stopping();
+        // After the spooler's last chunk, one final round sends what the server will take.
+        let stopping = shared.spooler_done.load(Ordering::SeqCst);
         loop {
             let records = match shared.spool().peek(records_per_batch) {
                 Ok(r) => r,
@@ -579,7 +587,7 @@ fn sender(shared: &Shared) {
                     sleep_unless_stopped(shared, wait);
                 }
             }
-            if shared.stopping() && !stopping {
+            if !stopping && shared.spooler_done.load(Ordering::SeqCst) {
                 break;
             }
         }

@@ -323,6 +323,17 @@ fn agent_end_to_end() {
         ("DOZOR_AGENT_DEGRADED_AFTER", "5s"),
         ("DOZOR_AGENT_OFFLINE_AFTER", "120s"),
     ];
+    // A Linux Sigma rule on the agent's process events (routed by the built-in mapping:
+    // product linux + process_creation → host.os.type, event.category, ECS field names).
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("e2e.yml"),
+        "title: E2E sleeper\nid: 5b7c2f4e-0000-4000-8000-0000000000e2\nlevel: medium\n\
+         logsource: {product: linux, category: process_creation}\n\
+         detection:\n  sel:\n    Image|endswith: '/sleep'\n    CommandLine|contains: ' 3.'\n  condition: sel\n",
+    )
+    .unwrap();
     let server = start_server(&data, port, &env);
     let admin = server
         .token
@@ -421,6 +432,24 @@ fn agent_end_to_end() {
         sha256_hex(&std::fs::read(&exe).unwrap())
     );
     let _ = sleeper.wait();
+    // ... and the server's pipeline turned it into an alert of that rule on this agent.
+    let alert = wait_for("the Sigma alert", Duration::from_secs(30), || {
+        api(
+            &url,
+            &ca,
+            &admin,
+            "/api/v1/alerts?rule=5b7c2f4e-0000-4000-8000-0000000000e2",
+        )["alerts"]
+            .as_array()
+            .and_then(|a| a.first().cloned())
+    });
+    assert_eq!(alert["agent_id"], agent_id);
+    assert!(
+        alert["event_ids"]
+            .as_array()
+            .is_some_and(|ids| ids.contains(&proc_event["id"])),
+        "{alert}"
+    );
 
     // --- a file written in the watched directory, with its hash.
     let content = format!("dozor e2e {}\n", std::process::id());
