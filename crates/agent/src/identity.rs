@@ -233,6 +233,27 @@ pub fn facts_json(facts: &dozor_collect::HostFacts) -> Value {
     })
 }
 
+/// POSTs a JSON body: the answer's status and text (at most `limit` bytes), or the transport
+/// error.
+pub fn post_json(
+    client: &ureq::Agent,
+    url: &str,
+    body: &Value,
+    limit: u64,
+) -> Result<(u16, String), ureq::Error> {
+    let mut response = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(serde_json::to_vec(body).unwrap_or_default().as_slice())?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()?;
+    Ok((status, text))
+}
+
 /// Reads a problem+json answer into one line.
 pub fn problem_text(status: u16, body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
@@ -359,18 +380,8 @@ pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, Value)> 
         "replace_duplicates": options.replace_duplicates,
     });
     let url = format!("{server}/api/v1/agents/enroll");
-    let mut response = client
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .send(serde_json::to_vec(&body)?.as_slice())
-        .with_context(|| format!("connecting to {url}"))?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .context("reading the enrollment answer")?;
+    let (status, text) =
+        post_json(&client, &url, &body, 1 << 20).with_context(|| format!("enrolling at {url}"))?;
     if status != 200 {
         bail!("enrollment refused: {}", problem_text(status, &text));
     }

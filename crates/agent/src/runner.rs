@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::AgentConfig;
-use crate::identity::{Identity, facts_json, problem_text};
+use crate::identity::{Identity, facts_json, post_json, problem_text};
 
 /// Events waiting between the collectors and the spooler.
 const CHANNEL_CAPACITY: usize = 10_000;
@@ -665,19 +665,8 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
             },
             "collectors": shared.health.snapshot(),
         });
-        let sent = client
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .send(serde_json::to_vec(&body).unwrap_or_default().as_slice());
-        match sent {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let text = response
-                    .body_mut()
-                    .with_config()
-                    .limit(1 << 20)
-                    .read_to_string()
-                    .unwrap_or_default();
+        match post_json(&client, &url, &body, 1 << 20) {
+            Ok((status, text)) => {
                 if status == 200 {
                     c.last_heartbeat_at.store(now_ms(), Ordering::Relaxed);
                     if let Ok(answer) = serde_json::from_str::<Value>(&text)

@@ -38,37 +38,46 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Server {
-    child: Child,
-    url: String,
-    token: Option<String>,
-}
+/// A child process killed when dropped, stopped gracefully by [`Running::stop`].
+struct Running(Child);
 
-impl Drop for Server {
+impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
-impl Server {
-    /// SIGTERM and wait: the server drains its queue into the store before it exits.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+impl Running {
+    /// SIGTERM, then wait (at most 30 s) for a successful exit.
+    fn stop(mut self, what: &str) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                assert!(status.success(), "{what} exited with {status}");
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("dozor server did not stop within 30 s of SIGTERM");
+        panic!("{what} did not stop within 30 s of SIGTERM");
     }
 }
 
-// The child is waited for by `Server`'s Drop.
+struct Server {
+    process: Running,
+    url: String,
+    token: Option<String>,
+}
+
+impl Server {
+    /// The server drains its queue into the store before it exits.
+    fn stop(self) {
+        self.process.stop("dozor server");
+    }
+}
+
+// The child is waited for by `Running`'s Drop.
 #[allow(clippy::zombie_processes)]
 fn start_server(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
     let rules = data.with_file_name("rules");
@@ -110,7 +119,7 @@ fn start_server(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
         if let Some(url) = line.strip_prefix("dozor server listening on ") {
             std::thread::spawn(move || while rx.recv().is_ok() {});
             return Server {
-                child,
+                process: Running(child),
                 url: url.trim().to_owned(),
                 token,
             };
@@ -118,31 +127,11 @@ fn start_server(data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
     }
 }
 
-struct Agent {
-    child: Child,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+struct Agent(Running);
 
 impl Agent {
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "dozor-agent exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("dozor-agent did not stop within 30 s of SIGTERM");
+    fn stop(self) {
+        self.0.stop("dozor-agent");
     }
 }
 
@@ -162,7 +151,7 @@ fn start_agent(config: &Path, log: &Path) -> Agent {
         .stderr(log)
         .spawn()
         .expect("spawn dozor-agent");
-    Agent { child }
+    Agent(Running(child))
 }
 
 /// curl with the server's CA pinned: (status, body).

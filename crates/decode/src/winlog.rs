@@ -109,6 +109,53 @@ fn text_of(value: Option<&FlatValue>) -> Option<String> {
     (!trimmed.is_empty() && trimmed != "-").then_some(text)
 }
 
+/// The null SID: Windows' "no account" in SID fields.
+const NULL_SID: &str = "S-1-0-0";
+
+/// Text of the payload field `name`: [`text_of`], and also `None` for the null SID in SID
+/// fields (names ending in `Sid`).
+fn field_text(name: &str, value: Option<&FlatValue>) -> Option<String> {
+    text_of(value).filter(|t| !(name.ends_with("Sid") && t.trim() == NULL_SID))
+}
+
+/// The CN of a distinguished name (`CN=bob,OU=Users,DC=corp,DC=local` → `bob`, with `\,` and
+/// `\2C` escapes undone); other text as is. `None` for an empty CN.
+fn common_name(name: &str) -> Option<String> {
+    let trimmed = name.trim();
+    let Some(rest) = trimmed
+        .get(..3)
+        .filter(|p| p.eq_ignore_ascii_case("CN="))
+        .and(trimmed.get(3..))
+    else {
+        return Some(name.to_owned());
+    };
+    let mut cn = Vec::new();
+    let mut bytes = rest.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\\' => {
+                // `\,` or `\2C`.
+                let Some(next) = bytes.next() else { break };
+                let low = bytes
+                    .clone()
+                    .next()
+                    .and_then(|l| char::from(l).to_digit(16));
+                match (char::from(next).to_digit(16), low) {
+                    (Some(high), Some(low)) => {
+                        bytes.next();
+                        cn.extend(u8::try_from(high * 16 + low).ok());
+                    }
+                    _ => cn.push(next),
+                }
+            }
+            b',' | b'+' => break,
+            _ => cn.push(b),
+        }
+    }
+    let cn = String::from_utf8_lossy(&cn).trim().to_owned();
+    (!cn.is_empty()).then_some(cn)
+}
+
 /// A non-negative integer from a number, decimal text or `0x` hex text.
 fn uint_of(value: Option<&FlatValue>) -> Option<u64> {
     match value? {
@@ -239,6 +286,12 @@ const LOGON_EVENTS: &[u64] = &[
     4624, 4625, 4634, 4647, 4768, 4769, 4770, 4771, 4776, 4778, 4779, 4800, 4801,
 ];
 
+/// Security events about a group's members: Target* is the group, Member* the account.
+const GROUP_MEMBER_EVENTS: &[u64] = &[4728, 4729, 4732, 4733, 4756, 4757];
+
+/// Security events about a user account, whose SID is `TargetSid`.
+const ACCOUNT_EVENTS: &[u64] = &[4720, 4722, 4723, 4724, 4725, 4726, 4738, 4740, 4767, 4781];
+
 /// `event.category` and `event.type` of a Windows event.
 pub fn classify(
     channel: &str,
@@ -297,7 +350,7 @@ pub fn to_event(flat: &FlatEvent) -> Result<Value, String> {
     let parts = split(flat);
     let sys = |name: &str| find(&parts.system, name);
     let pay = |name: &str| find(&parts.payload, name);
-    let ptext = |name: &str| text_of(pay(name));
+    let ptext = |name: &str| field_text(name, pay(name));
 
     let mut doc = Map::new();
 
@@ -465,13 +518,18 @@ fn map_ecs(
     );
     set_text(doc, "process.working_directory", text("CurrentDirectory"));
     set_text(doc, "process.integrity_level", text("IntegrityLevel"));
+    let security = channel == "Security";
+    // Security writes pid 0 for "no process" (ProcessId 0x0 of a network logon).
+    let pid = |name: &str| uint(name).filter(|pid| *pid != 0 || !security);
     // Security 4688: NewProcessId is the new process, ProcessId its creator.
-    if let Some(pid) = uint("NewProcessId") {
-        set(doc, "process.pid", json!(pid));
-        if let Some(parent) = uint("ProcessId") {
+    if uint("NewProcessId").is_some() {
+        if let Some(pid) = pid("NewProcessId") {
+            set(doc, "process.pid", json!(pid));
+        }
+        if let Some(parent) = pid("ProcessId") {
             set(doc, "process.parent.pid", json!(parent));
         }
-    } else if let Some(pid) = uint("ProcessId").or_else(|| uint("SourceProcessId")) {
+    } else if let Some(pid) = pid("ProcessId").or_else(|| pid("SourceProcessId")) {
         set(doc, "process.pid", json!(pid));
     }
     if let Some(exe) = text("ParentImage").or_else(|| text("ParentProcessName")) {
@@ -483,7 +541,7 @@ fn map_ecs(
         text("ParentCommandLine"),
     );
     set_text(doc, "process.parent.entity_id", text("ParentProcessGuid"));
-    if let Some(pid) = uint("ParentProcessId") {
+    if let Some(pid) = pid("ParentProcessId") {
         set(doc, "process.parent.pid", json!(pid));
     }
 
@@ -524,7 +582,7 @@ fn map_ecs(
             None => set(doc, "user.name", json!(user)),
         }
     }
-    let logon = channel == "Security" && LOGON_EVENTS.contains(&event_id);
+    let logon = security && LOGON_EVENTS.contains(&event_id);
     let (primary, secondary) = if logon {
         ("Target", None)
     } else {
@@ -535,14 +593,31 @@ fn map_ecs(
         set_text(doc, "user.domain", text(&format!("{primary}DomainName")));
         set_text(doc, "user.id", text(&format!("{primary}UserSid")));
     }
-    if let Some(target) = secondary {
+    if security && GROUP_MEMBER_EVENTS.contains(&event_id) {
+        // The group, and the account added or removed (MemberName is a DN or `-`).
+        set_text(doc, "group.name", text("TargetUserName"));
+        set_text(doc, "group.domain", text("TargetDomainName"));
+        set_text(doc, "group.id", text("TargetSid"));
+        set_text(
+            doc,
+            "user.target.name",
+            text("MemberName").and_then(|n| common_name(&n)),
+        );
+        set_text(doc, "user.target.id", text("MemberSid"));
+    } else if let Some(target) = secondary {
         set_text(doc, "user.target.name", text(&format!("{target}UserName")));
         set_text(
             doc,
             "user.target.domain",
             text(&format!("{target}DomainName")),
         );
-        set_text(doc, "user.target.id", text(&format!("{target}UserSid")));
+        let account = security && ACCOUNT_EVENTS.contains(&event_id);
+        set_text(
+            doc,
+            "user.target.id",
+            text(&format!("{target}UserSid"))
+                .or_else(|| account.then(|| text(&format!("{target}Sid"))).flatten()),
+        );
     }
 
     // The network.
@@ -826,5 +901,235 @@ mod tests {
         assert_eq!(v["file"]["name"], "evil.PS1");
         assert_eq!(v["file"]["extension"], "ps1");
         assert_eq!(v["file"]["directory"], "C:\\Users\\x");
+    }
+
+    fn security(event_id: i64, fields: &[(&str, &str)]) -> Value {
+        let mut all = vec![
+            ("EventID", FlatValue::Int(event_id)),
+            ("TimeCreated", s("2024-03-01T10:00:00Z")),
+            ("EventRecordID", FlatValue::Int(7)),
+            ("Channel", s("Security")),
+            ("Computer", s("dc1.corp.local")),
+        ];
+        all.extend(fields.iter().map(|(n, v)| (*n, s(v))));
+        let v = to_event(&flat(&all)).unwrap();
+        assert_eq!(EventValidator::new().unwrap().validate(&v), vec![], "{v:#}");
+        v
+    }
+
+    #[test]
+    fn null_sid_is_no_account() {
+        assert_eq!(field_text("TargetUserSid", Some(&s("S-1-0-0"))), None);
+        assert_eq!(field_text("MemberSid", Some(&s(" S-1-0-0 "))), None);
+        assert_eq!(field_text("TargetSid", Some(&s("-"))), None);
+        assert_eq!(
+            field_text("SubjectUserSid", Some(&s("S-1-5-18"))).as_deref(),
+            Some("S-1-5-18")
+        );
+        // Only SID fields: other text that happens to read S-1-0-0 stays.
+        assert_eq!(
+            field_text("TargetUserName", Some(&s("S-1-0-0"))).as_deref(),
+            Some("S-1-0-0")
+        );
+
+        // 4625: an unknown account has the null SID.
+        let v = security(
+            4625,
+            &[
+                ("SubjectUserSid", "S-1-0-0"),
+                ("SubjectUserName", "-"),
+                ("TargetUserSid", "S-1-0-0"),
+                ("TargetUserName", "administrator"),
+                ("TargetDomainName", "WS-017"),
+                ("ProcessId", "0x0"),
+                ("ProcessName", "-"),
+            ],
+        );
+        assert_eq!(v["user"]["name"], "administrator");
+        assert_eq!(v["user"]["domain"], "WS-017");
+        assert!(v["user"].get("id").is_none(), "{v:#}");
+        // Sigma rules still see the value as Windows wrote it.
+        assert_eq!(v["winlog"]["event_data"]["TargetUserSid"], "S-1-0-0");
+
+        // 4688 without a target account: no user.target at all.
+        let v = security(
+            4688,
+            &[
+                ("SubjectUserSid", "S-1-5-21-1-2-3-1001"),
+                ("SubjectUserName", "alice"),
+                ("SubjectDomainName", "CORP"),
+                ("NewProcessId", "0x1d18"),
+                ("NewProcessName", "C:\\Windows\\System32\\whoami.exe"),
+                ("ProcessId", "0x1588"),
+                ("TargetUserSid", "S-1-0-0"),
+                ("TargetUserName", "-"),
+                ("TargetDomainName", "-"),
+                ("TargetLogonId", "0x0"),
+            ],
+        );
+        assert_eq!(v["user"]["id"], "S-1-5-21-1-2-3-1001");
+        assert_eq!(v["user"]["name"], "alice");
+        assert!(v["user"].get("target").is_none(), "{v:#}");
+    }
+
+    #[test]
+    fn group_membership_changes() {
+        // 4732: a local group; MemberName is `-`.
+        let v = security(
+            4732,
+            &[
+                ("MemberName", "-"),
+                ("MemberSid", "S-1-5-21-1-2-3-1104"),
+                ("TargetUserName", "Administrators"),
+                ("TargetDomainName", "Builtin"),
+                ("TargetSid", "S-1-5-32-544"),
+                ("SubjectUserSid", "S-1-5-21-1-2-3-500"),
+                ("SubjectUserName", "Administrator"),
+                ("SubjectDomainName", "CORP"),
+                ("PrivilegeList", "-"),
+            ],
+        );
+        assert_eq!(
+            v["group"],
+            json!({"name": "Administrators", "domain": "Builtin", "id": "S-1-5-32-544"})
+        );
+        assert_eq!(v["user"]["target"], json!({"id": "S-1-5-21-1-2-3-1104"}));
+        assert_eq!(v["user"]["name"], "Administrator");
+        assert_eq!(v["user"]["domain"], "CORP");
+        assert_eq!(v["user"]["id"], "S-1-5-21-1-2-3-500");
+        assert_eq!(v["event"]["type"], json!(["group", "change"]));
+
+        // 4728 / 4729 / 4756 / 4757 / 4733: a domain group; MemberName is a DN.
+        for id in [4728, 4729, 4733, 4756, 4757] {
+            let v = security(
+                id,
+                &[
+                    ("MemberName", "CN=Smith\\, Bob,OU=Staff,DC=corp,DC=local"),
+                    ("MemberSid", "S-1-5-21-1-2-3-1105"),
+                    ("TargetUserName", "Domain Admins"),
+                    ("TargetDomainName", "CORP"),
+                    ("TargetSid", "S-1-5-21-1-2-3-512"),
+                    ("SubjectUserSid", "S-1-5-21-1-2-3-500"),
+                    ("SubjectUserName", "Administrator"),
+                    ("SubjectDomainName", "CORP"),
+                ],
+            );
+            assert_eq!(v["group"]["name"], "Domain Admins", "{id}");
+            assert_eq!(v["group"]["domain"], "CORP", "{id}");
+            assert_eq!(v["group"]["id"], "S-1-5-21-1-2-3-512", "{id}");
+            assert_eq!(
+                v["user"]["target"],
+                json!({"name": "Smith, Bob", "id": "S-1-5-21-1-2-3-1105"}),
+                "{id}"
+            );
+            assert_eq!(v["user"]["name"], "Administrator", "{id}");
+        }
+
+        // A member without a SID: no user.target.id.
+        let v = security(
+            4733,
+            &[
+                ("MemberName", "CN=bob,OU=Staff,DC=corp,DC=local"),
+                ("MemberSid", "S-1-0-0"),
+                ("TargetUserName", "Remote Desktop Users"),
+                ("TargetSid", "S-1-5-32-555"),
+            ],
+        );
+        assert_eq!(v["user"]["target"], json!({"name": "bob"}));
+        assert!(v["group"].get("domain").is_none(), "{v:#}");
+    }
+
+    #[test]
+    fn common_names_of_members() {
+        let cn = |n: &str| common_name(n);
+        assert_eq!(cn("CN=bob,OU=Users,DC=corp").as_deref(), Some("bob"));
+        assert_eq!(cn("cn=bob").as_deref(), Some("bob"));
+        assert_eq!(cn("CN=a\\,b\\2Cc,DC=x").as_deref(), Some("a,b,c"));
+        assert_eq!(
+            cn("CN=J\\C3\\A9r\\C3\\B4me,DC=x").as_deref(),
+            Some("Jérôme")
+        );
+        assert_eq!(cn("CN=x+UID=1,DC=y").as_deref(), Some("x"));
+        assert_eq!(cn("CN=,DC=y"), None);
+        assert_eq!(cn("CORP\\bob").as_deref(), Some("CORP\\bob"));
+    }
+
+    #[test]
+    fn account_events_target_sid() {
+        for id in [4720, 4722, 4723, 4724, 4725, 4726, 4738, 4740, 4767, 4781] {
+            let v = security(
+                id,
+                &[
+                    ("TargetUserName", "svc-backup2"),
+                    ("TargetDomainName", "CORP"),
+                    ("TargetSid", "S-1-5-21-1-2-3-1104"),
+                    ("SubjectUserSid", "S-1-5-21-1-2-3-500"),
+                    ("SubjectUserName", "Administrator"),
+                    ("SubjectDomainName", "CORP"),
+                ],
+            );
+            assert_eq!(
+                v["user"]["target"],
+                json!({"name": "svc-backup2", "domain": "CORP", "id": "S-1-5-21-1-2-3-1104"}),
+                "{id}"
+            );
+            assert_eq!(v["user"]["id"], "S-1-5-21-1-2-3-500", "{id}");
+            assert!(v.get("group").is_none(), "{id}");
+        }
+        // TargetUserSid, when there is one, comes first.
+        let v = security(
+            4724,
+            &[
+                ("TargetUserSid", "S-1-5-21-1-2-3-1001"),
+                ("TargetSid", "S-1-5-21-1-2-3-1104"),
+            ],
+        );
+        assert_eq!(v["user"]["target"]["id"], "S-1-5-21-1-2-3-1001");
+        // Elsewhere TargetSid is not a user's (4731: a group was created).
+        let v = security(
+            4731,
+            &[
+                ("TargetUserName", "Backup Ops"),
+                ("TargetSid", "S-1-5-21-1-2-3-1200"),
+            ],
+        );
+        assert!(v["user"]["target"].get("id").is_none(), "{v:#}");
+    }
+
+    #[test]
+    fn security_pid_zero_is_no_process() {
+        for id in [4624, 4625] {
+            let v = security(
+                id,
+                &[
+                    ("TargetUserSid", "S-1-5-21-1-2-3-1001"),
+                    ("TargetUserName", "alice"),
+                    ("ProcessId", "0x0"),
+                    ("ProcessName", "-"),
+                ],
+            );
+            assert!(v.get("process").is_none(), "{v:#}");
+            assert_eq!(v["winlog"]["event_data"]["ProcessId"], "0x0");
+        }
+        let v = security(4624, &[("ProcessId", "0")]);
+        assert!(v.get("process").is_none(), "{v:#}");
+        // The System process (4) is a process.
+        let v = security(4624, &[("ProcessId", "0x4")]);
+        assert_eq!(v["process"]["pid"], 4);
+        // 4688 with a creator pid 0: the new process only.
+        let v = security(4688, &[("NewProcessId", "0x1d18"), ("ProcessId", "0x0")]);
+        assert_eq!(v["process"], json!({"pid": 0x1d18}));
+        let v = security(4688, &[("NewProcessId", "0x0"), ("ProcessId", "0x1588")]);
+        assert_eq!(v["process"], json!({"parent": {"pid": 0x1588}}));
+
+        // Sysmon pids are what they say, 0 included.
+        let e = flat(&[
+            ("EventID", FlatValue::Int(3)),
+            ("TimeCreated", s("2019-01-01T00:00:00Z")),
+            ("Channel", s(SYSMON)),
+            ("ProcessId", FlatValue::Int(0)),
+        ]);
+        let v = to_event(&e).unwrap();
+        assert_eq!(v["process"]["pid"], 0);
     }
 }
