@@ -804,5 +804,33 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
     assert_eq!(list["revoked"], 1, "{list}");
     let old_agent = api(&url, &ca, &admin, &format!("/api/v1/agents/{agent_id}"));
     assert_eq!(old_agent["status"], "revoked");
+    // The operator's view: `dozor agents list` and `show`.
+    let cli = |args: &[&str]| {
+        let out = Command::new(dozor_bin())
+            .args(args)
+            .args(["--server", &url, "--token", &admin, "--ca"])
+            .arg(&ca)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (table, summary) = cli(&["agents", "list"]);
+    assert!(
+        table.contains(&agent_id) && table.contains(&new_id),
+        "{table}"
+    );
+    assert!(table.contains("revoked"), "{table}");
+    assert!(summary.contains("2 agents"), "{summary}");
+    let (detail, _) = cli(&["agents", "show", &agent_id]);
+    assert!(detail.contains("revoked by"), "{detail}");
+    assert!(detail.contains("cpu %"), "{detail}");
     server.stop();
 }
