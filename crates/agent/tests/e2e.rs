@@ -581,6 +581,39 @@ fn agent_end_to_end() {
         s["status"]["send_failures"]
     );
 
+    // --- with the agent's own certificate, an event that claims another agent is rejected
+    // (and the valid one next to it kept).
+    let cert = identity_dir.join("cert.pem");
+    let key = identity_dir.join("key.pem");
+    let body = format!(
+        r#"{{"@timestamp":"2026-11-21T10:00:00Z","event":{{"id":"{}","kind":"event","category":["host"],"type":["info"]}}}}"#,
+        uuid::Uuid::now_v7()
+    );
+    let cert_args = |body: &str| {
+        vec![
+            "--cert".to_owned(),
+            cert.display().to_string(),
+            "--key".to_owned(),
+            key.display().to_string(),
+            "-H".to_owned(),
+            "Content-Type: application/x-ndjson".to_owned(),
+            "--data-binary".to_owned(),
+            body.to_owned(),
+        ]
+    };
+    let spoofed = format!(
+        r#"{{"@timestamp":"2026-11-21T10:00:00Z","event":{{"id":"{}","kind":"event","category":["host"],"type":["info"]}},"agent":{{"id":"someone-else"}}}}"#,
+        uuid::Uuid::now_v7()
+    );
+    let args = cert_args(&format!("{body}\n{spoofed}\n"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status_code, text) = curl(&url, &ca, &args, "/api/v1/ingest");
+    assert_eq!(status_code, 202, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["accepted"], 1, "{report}");
+    assert_eq!(report["rejected"][0]["index"], 1, "{report}");
+    assert!(report.to_string().contains("/agent/id"), "{report}");
+
     // --- revocation: the certificate is refused from then on.
     let (code, _, err) = {
         let out = Command::new(dozor_bin())
@@ -598,24 +631,6 @@ fn agent_end_to_end() {
         )
     };
     assert_eq!(code, 0, "agents revoke: {err}");
-    let cert = identity_dir.join("cert.pem");
-    let key = identity_dir.join("key.pem");
-    let body = format!(
-        r#"{{"@timestamp":"2026-11-21T10:00:00Z","event":{{"id":"{}","kind":"event"}}}}"#,
-        uuid::Uuid::now_v7()
-    );
-    let cert_args = |body: &str| {
-        vec![
-            "--cert".to_owned(),
-            cert.display().to_string(),
-            "--key".to_owned(),
-            key.display().to_string(),
-            "-H".to_owned(),
-            "Content-Type: application/x-ndjson".to_owned(),
-            "--data-binary".to_owned(),
-            body.to_owned(),
-        ]
-    };
     let args = cert_args(&body);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (status_code, text) = curl(&url, &ca, &args, "/api/v1/ingest");
