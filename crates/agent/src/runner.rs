@@ -174,7 +174,12 @@ pub fn host_fields(facts: &dozor_collect::HostFacts) -> Value {
 
 struct Shared {
     config: AgentConfig,
+    /// Agent id and server (they never change while the agent runs).
     identity: Identity,
+    /// The credentials in use: replaced when the certificate is renewed, which bumps
+    /// `generation` so the sender rebuilds its client.
+    current: Mutex<Identity>,
+    generation: AtomicU64,
     counters: Counters,
     spool: Mutex<Spool>,
     /// Wakes the sender when a full batch is waiting.
@@ -190,6 +195,15 @@ impl Shared {
     fn spool(&self) -> std::sync::MutexGuard<'_, Spool> {
         self.spool.lock().unwrap_or_else(|p| p.into_inner())
     }
+    /// An HTTP client with the current client certificate.
+    fn client(&self, request_timeout: Duration) -> Result<ureq::Agent> {
+        let t = &self.config.transport;
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .client(Duration::from_secs(t.connect_timeout_secs), request_timeout)
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
@@ -233,6 +247,8 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
         spooler_done: AtomicBool::new(false),
         health: dozor_collect::Health::default(),
         started_at: now_ms(),
+        current: Mutex::new(identity.clone()),
+        generation: AtomicU64::new(0),
         identity,
         config,
     });
@@ -473,10 +489,9 @@ fn sleep_unless_stopped(shared: &Shared, d: Duration) {
 /// Sends spooled chunks in batches; acknowledges them in the spool once the server took them.
 fn sender(shared: &Shared) {
     let t = &shared.config.transport;
-    let client = match shared.identity.client(
-        Duration::from_secs(t.connect_timeout_secs),
-        Duration::from_secs(t.request_timeout_secs),
-    ) {
+    let request_timeout = Duration::from_secs(t.request_timeout_secs);
+    let mut generation = shared.generation.load(Ordering::SeqCst);
+    let mut client = match shared.client(request_timeout) {
         Ok(c) => c,
         Err(e) => {
             shared.counters.error(format!("TLS client: {e:#}"));
@@ -489,6 +504,14 @@ fn sender(shared: &Shared) {
     loop {
         // Wait for a full batch or the batch delay.
         let _ = shared.wake.1.recv_timeout(t.batch_max_delay());
+        // A renewed certificate: connect with it from now on.
+        let now_generation = shared.generation.load(Ordering::SeqCst);
+        if now_generation != generation
+            && let Ok(renewed) = shared.client(request_timeout)
+        {
+            client = renewed;
+            generation = now_generation;
+        }
         // After the spooler's last chunk, one final round sends what the server will take.
         let stopping = shared.spooler_done.load(Ordering::SeqCst);
         loop {
@@ -628,10 +651,8 @@ fn problems(shared: &Shared, stats: &dozor_spool::SpoolStats) -> Vec<String> {
 
 fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
     let t = &shared.config.transport;
-    let client = match shared.identity.client(
-        Duration::from_secs(t.connect_timeout_secs),
-        Duration::from_secs(t.request_timeout_secs.min(30)),
-    ) {
+    let request_timeout = Duration::from_secs(t.request_timeout_secs.min(30));
+    let mut client = match shared.client(request_timeout) {
         Ok(c) => c,
         Err(e) => {
             shared.counters.error(format!("TLS client: {e:#}"));
@@ -669,10 +690,12 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
             Ok((status, text)) => {
                 if status == 200 {
                     c.last_heartbeat_at.store(now_ms(), Ordering::Relaxed);
-                    if let Ok(answer) = serde_json::from_str::<Value>(&text)
-                        && let Some(secs) = answer["heartbeat_interval_secs"].as_u64()
-                    {
+                    let answer = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+                    if let Some(secs) = answer["heartbeat_interval_secs"].as_u64() {
                         interval = Duration::from_secs(secs.clamp(1, 3600));
+                    }
+                    if let Some(renewed) = renew_if_due(shared, &answer) {
+                        client = renewed;
                     }
                 } else if status == 401 || status == 403 {
                     c.refused.store(true, Ordering::Relaxed);
@@ -687,6 +710,57 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
             Err(e) => tracing::debug!("heartbeat: {e}"),
         }
         sleep_unless_stopped(shared, interval);
+    }
+}
+
+/// Is a certificate valid from `issued` to `not_after` due for renewal at `now` (a third of
+/// its validity, at most 30 days, left)?
+fn renewal_due(issued: i64, not_after: i64, now: i64) -> bool {
+    let validity = (not_after - issued).max(0);
+    let margin = (validity / 3).min(30 * 86_400_000);
+    not_after > 0 && now >= not_after - margin
+}
+
+/// Renews the certificate (same agent id) when a heartbeat answer says it is due; returns a
+/// client with the new one. A failure is logged and tried again at the next heartbeat.
+fn renew_if_due(shared: &Shared, answer: &Value) -> Option<ureq::Agent> {
+    let not_after = answer["certificate_not_after"].as_i64()?;
+    let issued = shared
+        .current
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .record
+        .enrolled_at;
+    if !renewal_due(issued, not_after, now_ms()) {
+        return None;
+    }
+    let options = crate::identity::EnrollOptions {
+        server: shared.identity.record.server.clone(),
+        token: None,
+        trust: crate::identity::CaTrust::FirstUse,
+        replace_duplicates: false,
+        timeout: Duration::from_secs(shared.config.transport.connect_timeout_secs.max(10)),
+    };
+    match crate::identity::enroll(&shared.config.identity_dir(), &options) {
+        Ok((renewed, _)) => {
+            tracing::info!(
+                not_after = renewed.record.certificate_not_after,
+                "client certificate renewed"
+            );
+            *shared.current.lock().unwrap_or_else(|p| p.into_inner()) = renewed;
+            shared.generation.fetch_add(1, Ordering::SeqCst);
+            shared
+                .client(Duration::from_secs(
+                    shared.config.transport.request_timeout_secs.min(30),
+                ))
+                .ok()
+        }
+        Err(e) => {
+            shared
+                .counters
+                .error(format!("renewing the client certificate failed: {e:#}"));
+            None
+        }
     }
 }
 
@@ -754,6 +828,18 @@ mod tests {
         assert_eq!(e["host"]["os"]["family"], "linux");
         let kept = stamp(json!({"event": {"id": "x"}}), "a1", &host);
         assert_eq!(kept["event"]["id"], "x");
+    }
+
+    #[test]
+    fn renewal_is_due_in_the_last_third_at_most_30_days() {
+        let day = 86_400_000;
+        // one year: due in the last 30 days
+        assert!(!renewal_due(0, 365 * day, 300 * day));
+        assert!(renewal_due(0, 365 * day, 336 * day));
+        // three days: due in the last day
+        assert!(!renewal_due(0, 3 * day, 2 * day - 1));
+        assert!(renewal_due(0, 3 * day, 2 * day));
+        assert!(!renewal_due(0, 0, 5), "unknown expiry: never");
     }
 
     #[test]
