@@ -49,6 +49,12 @@ enum Command {
         #[command(subcommand)]
         command: server::TokensCmd,
     },
+    /// Manage operator accounts of the web dashboard in the server's store (run where the
+    /// server's data is).
+    Users {
+        #[command(subcommand)]
+        command: server::UsersCmd,
+    },
     /// Convert EVTX / event XML / JSON logs into normalized (ECS-aligned) events, one JSON
     /// object per line on stdout — the shape `POST /api/v1/ingest` takes.
     Convert {
@@ -138,6 +144,7 @@ fn main() -> ExitCode {
         Command::Server(cmd) => server::run(cmd),
         Command::Convert { paths } => server::convert(&paths),
         Command::Tokens { command } => server::tokens(command),
+        Command::Users { command } => server::users(command),
         Command::Rules {
             command: RulesCommand::Lint(args),
         } => rules::lint(args),

@@ -328,28 +328,70 @@ fn consumer_name(cmd: &ServerCmd) -> String {
     })
 }
 
-/// Creates the first admin token when the store has none, and prints it once.
+/// On first start: creates the first operator account (user `admin`, a generated password)
+/// and an admin API token, and prints both once.
 async fn bootstrap_admin(store: &Arc<dyn Store>) -> Result<()> {
-    if !store.list_tokens().await?.is_empty() {
-        return Ok(());
+    let mut lines = Vec::new();
+    if store.count_users().await? == 0 {
+        let password = dozor_server::password::generate();
+        let hash = dozor_server::password::hash(&password)?;
+        store
+            .create_user(&dozor_store::NewUser {
+                username: "admin".into(),
+                password_hash: hash,
+                role: dozor_store::Role::Admin,
+                language: None,
+                created_by: "first-start".into(),
+            })
+            .await?;
+        lines.push(" First start: the web dashboard's first administrator was created:".to_owned());
+        lines.push(String::new());
+        lines.push("     user:     admin".to_owned());
+        lines.push(format!("     password: {password}"));
+        lines.push(String::new());
+        lines.push(
+            " Sign in at https://<this server>/login and change the password under Profile."
+                .to_owned(),
+        );
+        lines.push(" More accounts: `dozor users create NAME --role analyst`.".to_owned());
     }
-    let created = store
-        .create_token(&NewToken {
-            name: "initial-admin".into(),
-            role: dozor_store::Role::Admin,
-            expires_at: None,
-        })
-        .await?;
-    eprintln!();
-    eprintln!("================================================================================");
-    eprintln!(" First start: an admin API token was created. It is shown only this once:");
-    eprintln!();
-    eprintln!("     {}", created.secret);
-    eprintln!();
-    eprintln!(" Use it as `Authorization: Bearer <token>` or DOZOR_TOKEN for the CLI.");
-    eprintln!(" Create more with `dozor tokens create`; revoke this one when you have.");
-    eprintln!("================================================================================");
-    eprintln!();
+    if store.list_tokens().await?.is_empty() {
+        let created = store
+            .create_token(&NewToken {
+                name: "initial-admin".into(),
+                role: dozor_store::Role::Admin,
+                expires_at: None,
+                owner: None,
+            })
+            .await?;
+        if !lines.is_empty() {
+            lines.push(String::new());
+        }
+        lines.push(" First start: an admin API token was created:".to_owned());
+        lines.push(String::new());
+        lines.push(format!("     {}", created.secret));
+        lines.push(String::new());
+        lines.push(
+            " Use it as `Authorization: Bearer <token>` or DOZOR_TOKEN for the CLI.".to_owned(),
+        );
+        lines.push(
+            " Create more with `dozor tokens create`; revoke this one when you have.".to_owned(),
+        );
+    }
+    if !lines.is_empty() {
+        eprintln!();
+        eprintln!(
+            "================================================================================"
+        );
+        eprintln!(" Shown only this once:");
+        for line in lines {
+            eprintln!("{line}");
+        }
+        eprintln!(
+            "================================================================================"
+        );
+        eprintln!();
+    }
     Ok(())
 }
 
@@ -480,12 +522,14 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
         metas: std::sync::RwLock::new(metas),
         detectors,
     });
+    let (agent_notices, _) = tokio::sync::broadcast::channel(1024);
     if config.role.runs_api() {
         tasks.push(tokio::spawn(dozor_server::agents::watch_offline(
             store.clone(),
             config.agents.clone(),
             config.alert_aggregation_window,
             notices.clone(),
+            agent_notices.clone(),
             stop_rx.clone(),
         )));
     }
@@ -494,6 +538,7 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
         rules: catalog,
         notices,
         pipeline_stats: Some(stats),
+        agent_notices,
     });
     let services = Services::new(sink, tokens).with_api(api);
     let server = Server::bind(config, services)
@@ -669,6 +714,7 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                             name: name.unwrap_or_else(|| role.as_str().to_owned()),
                             role,
                             expires_at,
+                            owner: None,
                         })
                         .await?;
                     println!("{}", created.secret);
@@ -715,6 +761,246 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                     );
                 }
                 eprintln!("token {id} revoked");
+            }
+        }
+        store.close().await;
+        Ok(0)
+    })
+}
+
+#[derive(Subcommand)]
+pub enum UsersCmd {
+    /// Create an operator account; prints a generated password once (or reads one from
+    /// standard input with --password-stdin).
+    Create {
+        /// User name (letters, digits, `.`, `_`, `-`, `@`).
+        name: String,
+        /// admin, analyst or viewer.
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        /// Read the password (at least 12 characters) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Interface language: en or ru (default: the browser's).
+        #[arg(long)]
+        language: Option<String>,
+        #[command(flatten)]
+        args: StoreArgs,
+    },
+    /// List operator accounts.
+    List {
+        #[command(flatten)]
+        args: StoreArgs,
+    },
+    /// Change a user's role.
+    SetRole {
+        name: String,
+        role: String,
+        #[command(flatten)]
+        args: StoreArgs,
+    },
+    /// Disable an account (its sessions end and its API tokens stop working).
+    Disable {
+        name: String,
+        #[command(flatten)]
+        args: StoreArgs,
+    },
+    /// Enable a disabled account.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        args: StoreArgs,
+    },
+    /// Set a new generated password (printed once; or --password-stdin); ends the user's
+    /// sessions.
+    ResetPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        args: StoreArgs,
+    },
+}
+
+fn operator_role(role: &str) -> Result<dozor_store::Role> {
+    match role.parse::<dozor_store::Role>() {
+        Ok(
+            r @ (dozor_store::Role::Admin | dozor_store::Role::Analyst | dozor_store::Role::Viewer),
+        ) => Ok(r),
+        _ => bail!("unknown role {role:?}: admin, analyst or viewer"),
+    }
+}
+
+/// The password to set: read from standard input, or generated (then printed).
+fn new_password(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the password from standard input")?;
+        let password = text.trim_end_matches(['\n', '\r']).to_owned();
+        Ok((password, false))
+    } else {
+        Ok((dozor_server::password::generate(), true))
+    }
+}
+
+pub fn users(cmd: UsersCmd) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let args = match &cmd {
+            UsersCmd::Create { args, .. }
+            | UsersCmd::List { args }
+            | UsersCmd::SetRole { args, .. }
+            | UsersCmd::Disable { args, .. }
+            | UsersCmd::Enable { args, .. }
+            | UsersCmd::ResetPassword { args, .. } => args,
+        };
+        let config =
+            Config::load(&args.server_args(), std::env::vars()).context("configuration")?;
+        let store = dozor_store::open(&store_config(&config))
+            .await
+            .context("opening the store")?;
+        let actor = format!("cli:{}", whoami());
+        let find = |name: String| {
+            let store = store.clone();
+            async move {
+                match store.find_user(&name).await? {
+                    Some((user, _)) => Ok(user),
+                    None => Err(anyhow::anyhow!("no user named {name:?}")),
+                }
+            }
+        };
+        let audit = |action: &'static str, target: String, details: serde_json::Value| {
+            let store = store.clone();
+            let actor = actor.clone();
+            async move {
+                store
+                    .append_audit(&dozor_store::NewAuditEntry {
+                        actor,
+                        action: action.to_owned(),
+                        target: Some(target),
+                        details,
+                    })
+                    .await
+            }
+        };
+        match cmd {
+            UsersCmd::Create {
+                name,
+                role,
+                password_stdin,
+                language,
+                ..
+            } => {
+                let role = operator_role(&role)?;
+                let (password, generated) = new_password(password_stdin)?;
+                let hash = dozor_server::password::hash(&password)?;
+                let user = store
+                    .create_user(&dozor_store::NewUser {
+                        username: name,
+                        password_hash: hash,
+                        role,
+                        language,
+                        created_by: actor.clone(),
+                    })
+                    .await?;
+                audit(
+                    "user.create",
+                    format!("user:{}", user.username),
+                    serde_json::json!({ "role": role.as_str() }),
+                )
+                .await?;
+                if generated {
+                    println!("{password}");
+                }
+                eprintln!(
+                    "user {} ({}) created{}",
+                    user.username,
+                    role.as_str(),
+                    if generated {
+                        "; the password above is not shown again"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            UsersCmd::List { .. } => {
+                for u in store.list_users().await? {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        u.id,
+                        u.username,
+                        u.role.as_str(),
+                        u.language.as_deref().unwrap_or("auto"),
+                        if u.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "enabled"
+                        }
+                    );
+                }
+            }
+            UsersCmd::SetRole { name, role, .. } => {
+                let role = operator_role(&role)?;
+                let user = find(name).await?;
+                store.set_user_role(user.id, role).await?;
+                audit(
+                    "user.role",
+                    format!("user:{}", user.username),
+                    serde_json::json!({ "from": user.role.as_str(), "to": role.as_str() }),
+                )
+                .await?;
+                eprintln!("{} is now {}", user.username, role.as_str());
+            }
+            UsersCmd::Disable { name, .. } => {
+                let user = find(name).await?;
+                store.set_user_disabled(user.id, true).await?;
+                audit(
+                    "user.disable",
+                    format!("user:{}", user.username),
+                    serde_json::json!({}),
+                )
+                .await?;
+                eprintln!(
+                    "{} is disabled: sessions ended, API tokens refused",
+                    user.username
+                );
+            }
+            UsersCmd::Enable { name, .. } => {
+                let user = find(name).await?;
+                store.set_user_disabled(user.id, false).await?;
+                audit(
+                    "user.enable",
+                    format!("user:{}", user.username),
+                    serde_json::json!({}),
+                )
+                .await?;
+                eprintln!("{} is enabled", user.username);
+            }
+            UsersCmd::ResetPassword {
+                name,
+                password_stdin,
+                ..
+            } => {
+                let user = find(name).await?;
+                let (password, generated) = new_password(password_stdin)?;
+                let hash = dozor_server::password::hash(&password)?;
+                store.set_user_password(user.id, &hash).await?;
+                audit(
+                    "user.password",
+                    format!("user:{}", user.username),
+                    serde_json::json!({}),
+                )
+                .await?;
+                if generated {
+                    println!("{password}");
+                }
+                eprintln!(
+                    "the password of {} was changed; their sessions ended",
+                    user.username
+                );
             }
         }
         store.close().await;

@@ -147,6 +147,7 @@ fn viewer_token(data: &Path) -> String {
                 name: "v".into(),
                 role: dozor_store::Role::Viewer,
                 expires_at: None,
+                owner: None,
             })
             .await
             .expect("create token");

@@ -83,6 +83,16 @@ impl AgentStatus {
     }
 }
 
+/// An agent's status changed or it was heard from (for `GET /api/v1/agents/stream`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentNotice {
+    pub id: String,
+    pub hostname: String,
+    pub status: AgentStatus,
+    /// ms since the epoch.
+    pub last_seen: i64,
+}
+
 /// `POST /api/v1/agents/enroll`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +175,7 @@ struct Cached {
 /// The agent registry as the HTTP handlers use it.
 pub struct AgentRegistry {
     store: Arc<dyn Store>,
+    notices: tokio::sync::broadcast::Sender<AgentNotice>,
     ca: Arc<CertificateAuthority>,
     config: AgentsConfig,
     by_cert: Mutex<HashMap<[u8; 32], Cached>>,
@@ -248,11 +259,13 @@ fn clean_facts(facts: &AgentFacts) -> Result<AgentFacts, Problem> {
 impl AgentRegistry {
     pub fn new(
         store: Arc<dyn Store>,
+        notices: tokio::sync::broadcast::Sender<AgentNotice>,
         ca: Arc<CertificateAuthority>,
         config: AgentsConfig,
     ) -> AgentRegistry {
         AgentRegistry {
             store,
+            notices,
             ca,
             config,
             by_cert: Mutex::new(HashMap::new()),
@@ -573,9 +586,17 @@ impl AgentRegistry {
             health: hb.health.clone(),
             ..before
         };
+        let status = AgentStatus::of(&after, now, &self.config);
+        // No subscriber is not an error.
+        let _ = self.notices.send(AgentNotice {
+            id: identity.subject.clone(),
+            hostname: after.facts.hostname.clone(),
+            status,
+            last_seen: now,
+        });
         Ok(HeartbeatResponse {
             agent_id: identity.subject.clone(),
-            status: AgentStatus::of(&after, now, &self.config),
+            status,
             heartbeat_interval_secs: self.config.heartbeat_interval.as_secs(),
             server_time: now,
             certificate_not_after: certificate_subject(presented.as_ref())
@@ -640,18 +661,19 @@ fn offline_event(agent: &Agent, now: i64) -> NewEvent {
 
 /// Marks agents silent longer than `agents.offline_after` offline and raises one alert per
 /// agent per offline period (rule [`OFFLINE_RULE_ID`]). Several server processes may run it:
-/// the store hands each newly offline agent to exactly one of them. Returns the alerts made.
+/// the store hands each newly offline agent to exactly one of them. Returns those agents and
+/// the alerts made.
 pub async fn check_offline(
     store: &dyn Store,
     config: &AgentsConfig,
     alert_window: Duration,
-) -> Result<Vec<dozor_store::DetectionOutcome>, dozor_store::StoreError> {
+) -> Result<(Vec<Agent>, Vec<dozor_store::DetectionOutcome>), dozor_store::StoreError> {
     let now = now_ms();
     let silent_before = now - config.offline_after.as_millis() as i64;
     let gone = store.mark_agents_offline(silent_before).await?;
     let mut outcomes = Vec::new();
-    for agent in gone {
-        let event = offline_event(&agent, now);
+    for agent in &gone {
+        let event = offline_event(agent, now);
         let detection = Detection {
             rule_id: OFFLINE_RULE_ID.to_owned(),
             rule_title: OFFLINE_RULE_TITLE.to_owned(),
@@ -671,7 +693,7 @@ pub async fn check_offline(
             .await?;
         outcomes.extend(report.alerts);
     }
-    Ok(outcomes)
+    Ok((gone, outcomes))
 }
 
 /// Runs [`check_offline`] until `stop` turns true, publishing the alerts to `notices`.
@@ -680,13 +702,22 @@ pub async fn watch_offline(
     config: AgentsConfig,
     alert_window: Duration,
     notices: tokio::sync::broadcast::Sender<dozor_pipeline::AlertNotice>,
+    agent_notices: tokio::sync::broadcast::Sender<AgentNotice>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let every =
         (config.offline_after / 4).clamp(Duration::from_millis(500), Duration::from_secs(15));
     loop {
         match check_offline(store.as_ref(), &config, alert_window).await {
-            Ok(outcomes) => {
+            Ok((gone, outcomes)) => {
+                for agent in gone {
+                    let _ = agent_notices.send(AgentNotice {
+                        id: agent.id,
+                        hostname: agent.facts.hostname,
+                        status: AgentStatus::Offline,
+                        last_seen: agent.last_seen,
+                    });
+                }
                 for outcome in outcomes {
                     let change = match outcome.change {
                         dozor_store::AlertChange::Created => "created",

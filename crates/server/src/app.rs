@@ -62,6 +62,7 @@ pub const ROUTES: &[Route] = &[
     ("POST", api::RULE_ENABLED, Role::runs_api),
     ("GET", api::STATS, Role::runs_api),
     ("GET", api::AGENTS, Role::runs_api),
+    ("GET", api::AGENTS_STREAM, Role::runs_api),
     ("GET", api::AGENT, Role::runs_api),
     ("POST", api::AGENT_REVOKE, Role::runs_api),
     ("POST", api::AGENT_ENROLL, Role::runs_ingest),
@@ -93,6 +94,10 @@ pub(crate) struct AppState {
     pub api: Option<Arc<ApiState>>,
     /// Enrollment, agent certificates and heartbeats; `None` (no TLS or no store) answers 503.
     pub agents: Option<Arc<crate::agents::AgentRegistry>>,
+    /// Serving HTTPS (cookies get the Secure flag).
+    pub tls: bool,
+    /// Failed logins per user name and address.
+    pub login_throttle: crate::session::LoginThrottle,
     /// Turns true when the server starts shutting down (ends live streams).
     pub closing: watch::Receiver<bool>,
 }
@@ -136,6 +141,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         };
         router = router.route(path, route);
     }
+    // The web dashboard: sign-in (and, on the API roles, the pages).
+    if role.runs_api() {
+        router = router
+            .merge(crate::session::router())
+            .merge(crate::ui::router());
+    }
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -156,6 +167,18 @@ async fn security_headers(mut response: Response) -> Response {
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    // Pages load only our own styles and scripts, are never framed, and leak no URLs.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 

@@ -43,9 +43,12 @@ pub mod schema;
 mod server;
 pub mod sink;
 mod tls;
+mod ui;
 pub use dozor_decode::winlog;
 
 pub mod agents;
+pub mod password;
+pub mod session;
 pub use api::{ApiState, ReloadReport, RuleCatalog, RuleInfo};
 pub use app::{EVTX_DECODERS, Health, ROUTES, Readiness, ReadinessCheck, Route};
 pub use auth::{Identity, Role as AccessRole, StaticTokens, TokenVerifier, VerifierError};

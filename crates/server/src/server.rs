@@ -205,6 +205,7 @@ impl Server {
         let agents = match (&services.api, has_tls) {
             (Some(api), true) => Some(Arc::new(crate::agents::AgentRegistry::new(
                 api.store.clone(),
+                api.agent_notices.clone(),
                 ca.clone(),
                 config.agents.clone(),
             ))),
@@ -227,6 +228,8 @@ impl Server {
             openapi: Arc::from(crate::openapi::document().to_string()),
             api: services.api,
             agents,
+            tls: has_tls,
+            login_throttle: Default::default(),
             closing: closing_rx,
         });
         Ok(Server {

@@ -159,6 +159,7 @@ async fn token(store: &dyn Store, name: &str, role: Role) -> String {
             name: name.into(),
             role,
             expires_at: None,
+            owner: None,
         })
         .await
         .unwrap()
@@ -196,6 +197,7 @@ impl Env {
                 rules: Arc::new(FakeRules::new()),
                 notices: notices.clone(),
                 pipeline_stats: Some(stats.clone()),
+                agent_notices: tokio::sync::broadcast::channel(16).0,
             }));
         }
         let server = Server::bind(config, services).await.unwrap();
@@ -1028,6 +1030,12 @@ fn route_table(alert: i64, event: Uuid) -> Vec<(&'static str, String, Need, Valu
         ),
         ("GET", "/api/v1/stats".into(), Need::Read, Value::Null),
         ("GET", "/api/v1/agents".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/agents/stream".into(),
+            Need::Read,
+            Value::Null,
+        ),
         (
             "GET",
             "/api/v1/agents/agent-x".into(),

@@ -422,3 +422,260 @@ pub(crate) fn sort_agents(agents: &mut [Agent]) {
             .then_with(|| a.id.cmp(&b.id))
     });
 }
+
+// ---------------------------------------------------------------- users and sessions
+
+/// How often `last_used_at` of a token and `last_seen_at` of a session are written at most.
+pub(crate) const TOUCH_MS: i64 = 60_000;
+/// Longest stored password hash (PHC string), bytes.
+const MAX_PASSWORD_HASH: usize = 1024;
+/// Longest CSRF token, bytes.
+const MAX_CSRF_TOKEN: usize = 256;
+/// Longest stored session client address, bytes.
+const MAX_SESSION_IP: usize = 128;
+/// Longest stored session user agent, bytes.
+const MAX_SESSION_USER_AGENT: usize = 512;
+/// Length of a session secret hash (SHA-256).
+const SESSION_HASH_LEN: usize = 32;
+
+/// The columns of a [`User`] (never the password hash).
+pub(crate) const USER_COLS: &str = "id, username, role, language, created_at, created_by, \
+    updated_at, last_login_at, disabled_at";
+/// The columns of a [`Session`] (never the secret hash).
+pub(crate) const SESSION_COLS: &str =
+    "id, user_id, csrf_token, created_at, expires_at, last_seen_at, ip, user_agent";
+
+/// A column list qualified with a table alias and renamed with a prefix:
+/// `id, name` → `t.id AS p_id, t.name AS p_name`.
+pub(crate) fn qualified(cols: &str, alias: &str, prefix: &str) -> String {
+    cols.split(',')
+        .map(|c| {
+            let c = c.trim();
+            format!("{alias}.{c} AS {prefix}{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A user name as stored (trimmed) and its case-insensitive key, or why it is refused.
+pub(crate) fn username_and_key(username: &str) -> Result<(String, String)> {
+    let name = username.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_USERNAME_CHARS {
+        return Err(StoreError::InvalidArgument(format!(
+            "user name must be 1..{MAX_USERNAME_CHARS} characters"
+        )));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(StoreError::InvalidArgument(
+            "user name may contain only letters, digits, '.', '_', '-' and '@'".into(),
+        ));
+    }
+    Ok((name.to_owned(), username_key(name)))
+}
+
+/// The case-insensitive lookup key of a (trimmed) user name: Unicode lower case, the same on
+/// both backends.
+pub(crate) fn username_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+pub(crate) fn validate_password_hash(hash: &str) -> Result<()> {
+    if !hash.starts_with('$')
+        || hash.len() > MAX_PASSWORD_HASH
+        || !hash.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(StoreError::InvalidArgument(format!(
+            "password hash must be a PHC string ('$…', printable ASCII, at most \
+             {MAX_PASSWORD_HASH} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_language(language: Option<&str>) -> Result<()> {
+    match language {
+        None => Ok(()),
+        Some(l) if USER_LANGUAGES.contains(&l) => Ok(()),
+        Some(l) => Err(StoreError::InvalidArgument(format!(
+            "unknown language {l:?} (expected one of {USER_LANGUAGES:?} or none)"
+        ))),
+    }
+}
+
+pub(crate) fn validate_user_role(role: Role) -> Result<()> {
+    if role.is_operator_role() {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidArgument(format!(
+            "a user cannot have the role {role} (admin, analyst or viewer)"
+        )))
+    }
+}
+
+/// A validated new user: (trimmed name, key).
+pub(crate) fn validate_new_user(u: &NewUser) -> Result<(String, String)> {
+    let names = username_and_key(&u.username)?;
+    validate_password_hash(&u.password_hash)?;
+    validate_user_role(u.role)?;
+    validate_language(u.language.as_deref())?;
+    check_text("created_by", &u.created_by, false, 255)?;
+    Ok(names)
+}
+
+/// What the last-administrator guard refuses.
+pub(crate) fn last_admin_error(action: &str) -> StoreError {
+    StoreError::InvalidArgument(format!(
+        "cannot {action} the last administrator (there must always be an enabled admin)"
+    ))
+}
+
+/// Whether changing a user from (`role`, `disabled`) to (`new_role`, `new_disabled`) takes an
+/// enabled administrator away.
+pub(crate) fn removes_admin(
+    role: Role,
+    disabled: bool,
+    new_role: Role,
+    new_disabled: bool,
+) -> bool {
+    role == Role::Admin && !disabled && (new_role != Role::Admin || new_disabled)
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn truncate_text(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// A validated new session: its `ip` and `user_agent` cut to size.
+pub(crate) fn validate_new_session(s: &NewSession) -> Result<(Option<String>, Option<String>)> {
+    if s.secret_hash.len() != SESSION_HASH_LEN {
+        return Err(StoreError::InvalidArgument(format!(
+            "session secret hash must be {SESSION_HASH_LEN} bytes (SHA-256)"
+        )));
+    }
+    if s.csrf_token.is_empty()
+        || s.csrf_token.len() > MAX_CSRF_TOKEN
+        || !s.csrf_token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(StoreError::InvalidArgument(format!(
+            "CSRF token must be 1..{MAX_CSRF_TOKEN} bytes of printable ASCII"
+        )));
+    }
+    Ok((
+        s.ip.as_deref().map(|v| truncate_text(v, MAX_SESSION_IP)),
+        s.user_agent
+            .as_deref()
+            .map(|v| truncate_text(v, MAX_SESSION_USER_AGENT)),
+    ))
+}
+
+/// Whether a presented session hash can be one (otherwise no lookup is needed).
+pub(crate) fn session_hash_shaped(hash: &[u8]) -> bool {
+    hash.len() == SESSION_HASH_LEN
+}
+
+/// A verified token as its bearer may use it: `None` if its owner is disabled or gone,
+/// otherwise its role capped by the owner's current role.
+pub(crate) fn effective_token(
+    mut info: TokenInfo,
+    owner_role: Option<&str>,
+    owner_disabled: bool,
+) -> Result<Option<TokenInfo>> {
+    if info.owner.is_none() {
+        return Ok(Some(info));
+    }
+    let Some(role) = owner_role else {
+        return Ok(None);
+    };
+    if owner_disabled {
+        return Ok(None);
+    }
+    let role = Role::from_str(role).map_err(|e| corrupt("user role", e))?;
+    info.role = info.role.capped_by(role);
+    Ok(Some(info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in [
+            "ann",
+            "  Ann.Smith@corp  ",
+            "оператор",
+            "Иван_1",
+            "a-b",
+            "x",
+        ] {
+            assert!(username_and_key(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            username_and_key(" ОПЕРАТОР ").unwrap(),
+            ("ОПЕРАТОР".to_owned(), "оператор".to_owned())
+        );
+        let long = "я".repeat(MAX_USERNAME_CHARS);
+        assert!(username_and_key(&long).is_ok());
+        for bad in [
+            "",
+            "   ",
+            "a b",
+            "a/b",
+            "ann\0",
+            "a'--",
+            "<script>",
+            "a\u{200b}b",
+            &"я".repeat(MAX_USERNAME_CHARS + 1),
+        ] {
+            assert!(
+                matches!(username_and_key(bad), Err(StoreError::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn password_hashes_and_languages() {
+        assert!(validate_password_hash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").is_ok());
+        for bad in [
+            "",
+            "hunter2",
+            "$ with space",
+            "$\0",
+            &format!("${}", "a".repeat(1024)),
+        ] {
+            assert!(validate_password_hash(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_language(None).is_ok());
+        assert!(validate_language(Some("ru")).is_ok());
+        assert!(validate_language(Some("de")).is_err());
+        assert!(validate_language(Some("EN")).is_err());
+        assert!(validate_user_role(Role::AgentIngest).is_err());
+    }
+
+    #[test]
+    fn text_is_cut_at_char_boundaries() {
+        assert_eq!(truncate_text("жж", 3), "ж");
+        assert_eq!(truncate_text("abc", 10), "abc");
+        assert_eq!(truncate_text("ж", 1), "");
+    }
+
+    #[test]
+    fn roles_are_capped() {
+        assert_eq!(Role::Admin.capped_by(Role::Analyst), Role::Analyst);
+        assert_eq!(Role::Viewer.capped_by(Role::Admin), Role::Viewer);
+        assert_eq!(Role::AgentIngest.capped_by(Role::Viewer), Role::AgentIngest);
+        assert!(removes_admin(Role::Admin, false, Role::Viewer, false));
+        assert!(removes_admin(Role::Admin, false, Role::Admin, true));
+        assert!(!removes_admin(Role::Admin, true, Role::Viewer, true));
+        assert!(!removes_admin(Role::Analyst, false, Role::Viewer, true));
+    }
+}

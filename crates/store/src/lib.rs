@@ -126,18 +126,93 @@ pub trait Store: Send + Sync + 'static {
 
     // ------------------------------------------------------------ tokens
 
-    /// Creates an API token; the plaintext secret is returned only here.
+    /// Creates an API token; the plaintext secret is returned only here. With an `owner`, the
+    /// user must exist ([`StoreError::NotFound`] otherwise).
     async fn create_token(&self, token: &NewToken) -> Result<CreatedToken>;
 
-    /// The token a presented secret belongs to, if it exists, is not revoked and not expired.
-    /// Records the use (at most once a minute per token).
+    /// The token a presented secret belongs to, if it exists, is not revoked, not expired and
+    /// its owner (if any) is not disabled. The returned role is what the bearer may do: the
+    /// token's role capped by its owner's current role ([`Role::capped_by`]; so an admin's
+    /// token demoted with its owner to analyst acts as analyst). Records the use (at most once
+    /// a minute per token).
     async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>>;
 
     /// Revokes a token; `false` if no such (unrevoked) token.
     async fn revoke_token(&self, id: i64) -> Result<bool>;
 
-    /// Every token (never the secrets), by id.
+    /// Every token (never the secrets), by id, with the roles they were created with.
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+
+    /// The tokens a user owns (revoked and expired ones included), by id.
+    async fn list_user_tokens(&self, user_id: i64) -> Result<Vec<TokenInfo>>;
+
+    /// Revokes a token of this user; `false` if the user owns no such unrevoked token (another
+    /// user's token is never touched).
+    async fn revoke_user_token(&self, user_id: i64, token_id: i64) -> Result<bool>;
+
+    // ------------------------------------------------------------ users
+
+    /// How many operator accounts exist (disabled ones included) — zero means the server must
+    /// bootstrap an administrator.
+    async fn count_users(&self) -> Result<u64>;
+
+    /// Creates an operator account. A name taken case-insensitively is
+    /// [`StoreError::Conflict`]; an invalid name, password hash, role (agent-ingest) or
+    /// language is `InvalidArgument`.
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+
+    /// One user by id.
+    async fn get_user(&self, id: i64) -> Result<Option<User>>;
+
+    /// For login only: the user with this name (trimmed, case-insensitive; disabled users
+    /// included, check [`User::disabled_at`]) and its password hash (PHC string). A name that
+    /// cannot exist gives `None` without a lookup.
+    async fn find_user(&self, username: &str) -> Result<Option<(User, String)>>;
+
+    /// Every user, by name case-insensitively.
+    async fn list_users(&self) -> Result<Vec<User>>;
+
+    /// Changes a user's role (admin, analyst or viewer; agent-ingest is `InvalidArgument`).
+    /// Demoting the last enabled administrator is `InvalidArgument` — checked in the same
+    /// transaction, so two concurrent demotions never leave no admin. `None` if no such user.
+    async fn set_user_role(&self, id: i64, role: Role) -> Result<Option<User>>;
+
+    /// Replaces a user's password hash (PHC string) and ends all its sessions, atomically.
+    /// `None` if no such user.
+    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<Option<User>>;
+
+    /// Sets a user's interface language: `None`, `"en"` or `"ru"`. `None` if no such user.
+    async fn set_user_language(&self, id: i64, language: Option<&str>) -> Result<Option<User>>;
+
+    /// Disables (ending all its sessions; its tokens stop verifying) or re-enables a user.
+    /// Disabling the last enabled administrator is `InvalidArgument` (checked atomically, like
+    /// [`Store::set_user_role`]). Disabling a disabled user keeps its `disabled_at`. `None` if
+    /// no such user.
+    async fn set_user_disabled(&self, id: i64, disabled: bool) -> Result<Option<User>>;
+
+    /// Records a successful login (`last_login_at = at`); unknown ids are ignored.
+    async fn record_login(&self, id: i64, at: i64) -> Result<()>;
+
+    // ------------------------------------------------------------ web sessions
+
+    /// Creates a web session (`created_at` = `last_seen_at` = now) for an enabled user
+    /// ([`StoreError::NotFound`] if the user does not exist, `InvalidArgument` if it is
+    /// disabled or the input is invalid; a secret hash already in use is `Conflict`).
+    async fn create_session(&self, session: &NewSession) -> Result<Session>;
+
+    /// The session of a presented cookie secret hash with its user, if the session exists, is
+    /// not expired (`expires_at > now`) and the user is not disabled. Updates `last_seen_at`
+    /// (at most once a minute, like tokens' `last_used_at`).
+    async fn find_session(&self, secret_hash: &[u8]) -> Result<Option<(Session, User)>>;
+
+    /// Ends a session (logout); `false` if there was none.
+    async fn delete_session(&self, secret_hash: &[u8]) -> Result<bool>;
+
+    /// Ends every session of a user; how many there were.
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64>;
+
+    /// Deletes the sessions with `expires_at <= now`; how many.
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64>;
 
     // ------------------------------------------------------------ enrollment tokens
 

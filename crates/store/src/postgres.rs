@@ -25,7 +25,9 @@ use crate::{Store, cursor, query, token};
 
 const INSERT_CHUNK: usize = 1000;
 const PURGE_CHUNK: i64 = 10_000;
-const TOKEN_TOUCH_MS: i64 = 60_000;
+/// Advisory-lock key serializing the changes the last-administrator guard checks
+/// (`"dozorusr"` as an integer).
+const USERS_LOCK_KEY: i64 = 0x646f_7a6f_7275_7372;
 
 /// PostgreSQL settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,13 @@ fn migrator() -> Migrator {
             "agents".into(),
             MigrationType::Simple,
             AssertSqlSafe(include_str!("../migrations/postgres/0002_agents.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "users".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/postgres/0003_users.sql")).into_sql_str(),
             false,
         ),
     ])
@@ -175,7 +184,8 @@ fn rule_from_row(row: &PgRow) -> Result<RuleState> {
     })
 }
 
-const TOKEN_COLS: &str = "id, name, role, created_at, expires_at, last_used_at, revoked_at";
+const TOKEN_COLS: &str =
+    "id, name, role, created_at, expires_at, last_used_at, revoked_at, user_id";
 
 fn token_from_row(row: &PgRow) -> Result<TokenInfo> {
     let role: String = row.try_get("role")?;
@@ -187,6 +197,37 @@ fn token_from_row(row: &PgRow) -> Result<TokenInfo> {
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        owner: row.try_get("user_id")?,
+    })
+}
+
+fn user_from_row(row: &PgRow) -> Result<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: Role::from_str(&role).map_err(|e| corrupt("user role", e))?,
+        language: row.try_get("language")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_at: row.try_get("updated_at")?,
+        last_login_at: row.try_get("last_login_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+/// A session from columns named `{prefix}id`, `{prefix}user_id`, ...
+fn session_from_row(row: &PgRow, prefix: &str) -> Result<Session> {
+    let col = |c: &str| format!("{prefix}{c}");
+    Ok(Session {
+        id: row.try_get(col("id").as_str())?,
+        user_id: row.try_get(col("user_id").as_str())?,
+        csrf_token: row.try_get(col("csrf_token").as_str())?,
+        created_at: row.try_get(col("created_at").as_str())?,
+        expires_at: row.try_get(col("expires_at").as_str())?,
+        last_seen_at: row.try_get(col("last_seen_at").as_str())?,
+        ip: row.try_get(col("ip").as_str())?,
+        user_agent: row.try_get(col("user_agent").as_str())?,
     })
 }
 
@@ -375,6 +416,82 @@ impl PgStore {
     /// The connection pool (for callers that need raw access, e.g. tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Changes a user's role and/or disabled state under the last-administrator guard. Every
+    /// such change takes one transaction-scoped advisory lock first, so they run one after
+    /// another; each statement after it (READ COMMITTED) sees the previous change committed,
+    /// and two concurrent demotions of the last two admins cannot both pass the count.
+    async fn change_user_guarded(
+        &self,
+        id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<Option<User>> {
+        if let Some(r) = role {
+            validate_user_role(r)?;
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        q("SELECT pg_advisory_xact_lock($1)")
+            .bind(USERS_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        let Some(row) = q("SELECT role, disabled_at FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored: String = row.try_get("role")?;
+        let current = Role::from_str(&stored).map_err(|e| corrupt("user role", e))?;
+        let disabled_at: Option<i64> = row.try_get("disabled_at")?;
+        let new_role = role.unwrap_or(current);
+        let new_disabled_at = match disabled {
+            Some(true) => disabled_at.or(Some(now)),
+            Some(false) => None,
+            None => disabled_at,
+        };
+        if removes_admin(
+            current,
+            disabled_at.is_some(),
+            new_role,
+            new_disabled_at.is_some(),
+        ) {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if others == 0 {
+                return Err(last_admin_error(if new_disabled_at.is_some() {
+                    "disable"
+                } else {
+                    "demote"
+                }));
+            }
+        }
+        let sql = format!(
+            "UPDATE users SET role = $1, disabled_at = $2, updated_at = $3 WHERE id = $4 \
+             RETURNING {USER_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(new_role.as_str())
+            .bind(new_disabled_at)
+            .bind(now)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if new_disabled_at.is_some() {
+            q("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        user_from_row(&row).map(Some)
     }
 
     async fn insert_events_tx(
@@ -932,9 +1049,11 @@ impl Store for PgStore {
     async fn create_token(&self, t: &NewToken) -> Result<CreatedToken> {
         validate_token_name(&t.name)?;
         let (secret, hash) = token::generate(token::TOKEN_PREFIX)?;
+        // The owner must exist (checked in the insert itself).
         let sql = format!(
-            "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING {TOKEN_COLS}"
+            "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at, user_id) \
+             SELECT $1, $2, $3, $4, $5, $6 \
+             WHERE $6 IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $6) RETURNING {TOKEN_COLS}"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(no_nul(&t.name))
@@ -942,19 +1061,30 @@ impl Store for PgStore {
             .bind(hash)
             .bind(now_ms())
             .bind(t.expires_at)
-            .fetch_one(&self.pool)
+            .bind(t.owner)
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(CreatedToken {
-            info: token_from_row(&row)?,
-            secret,
-        })
+        match row {
+            Some(row) => Ok(CreatedToken {
+                info: token_from_row(&row)?,
+                secret,
+            }),
+            None => Err(StoreError::NotFound(format!(
+                "user {}",
+                t.owner.unwrap_or_default()
+            ))),
+        }
     }
 
     async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
         let Some(hash) = token::hash_presented(token::TOKEN_PREFIX, secret) else {
             return Ok(None);
         };
-        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = $1");
+        let sql = format!(
+            "SELECT {}, u.role AS owner_role, u.disabled_at AS owner_disabled_at \
+             FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1",
+            qualified(TOKEN_COLS, "t", "")
+        );
         let Some(row) = sqlx::query(AssertSqlSafe(sql))
             .bind(hash)
             .fetch_optional(&self.pool)
@@ -962,12 +1092,22 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let mut info = token_from_row(&row)?;
         let now = now_ms();
+        let info = token_from_row(&row)?;
         if !token_usable(&info, now) {
             return Ok(None);
         }
-        if info.last_used_at.is_none_or(|t| now - t >= TOKEN_TOUCH_MS) {
+        let owner_role: Option<String> = row.try_get("owner_role")?;
+        let owner_disabled: Option<i64> = row.try_get("owner_disabled_at")?;
+        let Some(mut info) =
+            effective_token(info, owner_role.as_deref(), owner_disabled.is_some())?
+        else {
+            return Ok(None);
+        };
+        if info
+            .last_used_at
+            .is_none_or(|t| now.saturating_sub(t) >= TOUCH_MS)
+        {
             q("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(info.id)
@@ -995,6 +1135,242 @@ impl Store for PgStore {
             .iter()
             .map(token_from_row)
             .collect()
+    }
+
+    async fn list_user_tokens(&self, user_id: i64) -> Result<Vec<TokenInfo>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE user_id = $1 ORDER BY id");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_user_token(&self, user_id: i64, token_id: i64) -> Result<bool> {
+        let r = q(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(token_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn create_user(&self, u: &NewUser) -> Result<User> {
+        let (name, key) = validate_new_user(u)?;
+        let sql = format!(
+            "INSERT INTO users (username, username_key, password_hash, role, language, created_at, \
+             created_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $6) \
+             ON CONFLICT (username_key) DO NOTHING RETURNING {USER_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(&name)
+            .bind(key)
+            .bind(&u.password_hash)
+            .bind(u.role.as_str())
+            .bind(&u.language)
+            .bind(now_ms())
+            .bind(no_nul(&u.created_by))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => user_from_row(&r),
+            None => Err(StoreError::Conflict(format!("user {name}"))),
+        }
+    }
+
+    async fn get_user(&self, id: i64) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn find_user(&self, username: &str) -> Result<Option<(User, String)>> {
+        let Ok((_, key)) = username_and_key(username) else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {USER_COLS}, password_hash FROM users WHERE username_key = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        // username_key is COLLATE "C": byte order, the same as SQLite's.
+        let sql = format!("SELECT {USER_COLS} FROM users ORDER BY username_key, id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn set_user_role(&self, id: i64, role: Role) -> Result<Option<User>> {
+        self.change_user_guarded(id, Some(role), None).await
+    }
+
+    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<Option<User>> {
+        validate_password_hash(password_hash)?;
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLS}"
+        );
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(password_hash)
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        q("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        user_from_row(&row).map(Some)
+    }
+
+    async fn set_user_language(&self, id: i64, language: Option<&str>) -> Result<Option<User>> {
+        validate_language(language)?;
+        let sql = format!(
+            "UPDATE users SET language = $1, updated_at = $2 WHERE id = $3 RETURNING {USER_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(language)
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_disabled(&self, id: i64, disabled: bool) -> Result<Option<User>> {
+        self.change_user_guarded(id, None, Some(disabled)).await
+    }
+
+    async fn record_login(&self, id: i64, at: i64) -> Result<()> {
+        q("UPDATE users SET last_login_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<Session> {
+        let (ip, user_agent) = validate_new_session(s)?;
+        let now = now_ms();
+        // FOR SHARE waits for a concurrent disable (which holds the row FOR UPDATE) and then
+        // re-checks `disabled_at`, so a session is never added after the disable deleted them.
+        let sql = format!(
+            "WITH u AS (SELECT id FROM users WHERE id = $1 AND disabled_at IS NULL FOR SHARE) \
+             INSERT INTO sessions (user_id, secret_hash, csrf_token, created_at, expires_at, \
+             last_seen_at, ip, user_agent) SELECT u.id, $2, $3, $4, $5, $4, $6, $7 FROM u \
+             ON CONFLICT (secret_hash) DO NOTHING RETURNING {SESSION_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(s.user_id)
+            .bind(&s.secret_hash)
+            .bind(&s.csrf_token)
+            .bind(now)
+            .bind(s.expires_at)
+            .bind(ip.as_deref().map(no_nul))
+            .bind(user_agent.as_deref().map(no_nul))
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return session_from_row(&row, "");
+        }
+        // Nothing inserted: say why.
+        let user: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT disabled_at FROM users WHERE id = $1")
+                .bind(s.user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Err(match user {
+            None => StoreError::NotFound(format!("user {}", s.user_id)),
+            Some(Some(_)) => StoreError::InvalidArgument(format!("user {} is disabled", s.user_id)),
+            Some(None) => StoreError::Conflict("session".into()),
+        })
+    }
+
+    async fn find_session(&self, secret_hash: &[u8]) -> Result<Option<(Session, User)>> {
+        if !session_hash_shaped(secret_hash) {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let sql = format!(
+            "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.secret_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
+            qualified(SESSION_COLS, "s", "s_"),
+            qualified(USER_COLS, "u", "")
+        );
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(secret_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut session = session_from_row(&row, "s_")?;
+        let user = user_from_row(&row)?;
+        if now.saturating_sub(session.last_seen_at) >= TOUCH_MS {
+            q("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                .bind(now)
+                .bind(session.id)
+                .execute(&self.pool)
+                .await?;
+            session.last_seen_at = now;
+        }
+        Ok(Some((session, user)))
+    }
+
+    async fn delete_session(&self, secret_hash: &[u8]) -> Result<bool> {
+        if !session_hash_shaped(secret_hash) {
+            return Ok(false);
+        }
+        let r = q("DELETE FROM sessions WHERE secret_hash = $1")
+            .bind(secret_hash.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64> {
+        let r = q("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {
+        let r = q("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     async fn create_enrollment_token(

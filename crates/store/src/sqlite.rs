@@ -29,7 +29,6 @@ use crate::{Store, cursor, query, token};
 pub const DB_FILE: &str = "dozor.db";
 const INSERT_CHUNK: usize = 100;
 const PURGE_CHUNK: i64 = 5_000;
-const TOKEN_TOUCH_MS: i64 = 60_000;
 
 /// SQLite settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +81,13 @@ fn migrator() -> Migrator {
             "agents".into(),
             MigrationType::Simple,
             AssertSqlSafe(include_str!("../migrations/sqlite/0002_agents.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "users".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/sqlite/0003_users.sql")).into_sql_str(),
             false,
         ),
     ])
@@ -158,7 +164,8 @@ fn rule_from_row(row: &SqliteRow) -> Result<RuleState> {
     })
 }
 
-const TOKEN_COLS: &str = "id, name, role, created_at, expires_at, last_used_at, revoked_at";
+const TOKEN_COLS: &str =
+    "id, name, role, created_at, expires_at, last_used_at, revoked_at, user_id";
 
 fn token_from_row(row: &SqliteRow) -> Result<TokenInfo> {
     let role: String = row.try_get("role")?;
@@ -170,6 +177,37 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenInfo> {
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        owner: row.try_get("user_id")?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: Role::from_str(&role).map_err(|e| corrupt("user role", e))?,
+        language: row.try_get("language")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_at: row.try_get("updated_at")?,
+        last_login_at: row.try_get("last_login_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+/// A session from columns named `{prefix}id`, `{prefix}user_id`, ...
+fn session_from_row(row: &SqliteRow, prefix: &str) -> Result<Session> {
+    let col = |c: &str| format!("{prefix}{c}");
+    Ok(Session {
+        id: row.try_get(col("id").as_str())?,
+        user_id: row.try_get(col("user_id").as_str())?,
+        csrf_token: row.try_get(col("csrf_token").as_str())?,
+        created_at: row.try_get(col("created_at").as_str())?,
+        expires_at: row.try_get(col("expires_at").as_str())?,
+        last_seen_at: row.try_get(col("last_seen_at").as_str())?,
+        ip: row.try_get(col("ip").as_str())?,
+        user_agent: row.try_get(col("user_agent").as_str())?,
     })
 }
 
@@ -326,6 +364,77 @@ impl SqliteStore {
     /// instead of failing half-way with `SQLITE_BUSY`.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Changes a user's role and/or disabled state under the last-administrator guard. The
+    /// `BEGIN IMMEDIATE` transaction holds the database's write lock from the first read, so
+    /// the admin count cannot change before the update commits.
+    async fn change_user_guarded(
+        &self,
+        id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<Option<User>> {
+        if let Some(r) = role {
+            validate_user_role(r)?;
+        }
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let Some(row) = q("SELECT role, disabled_at FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored: String = row.try_get("role")?;
+        let current = Role::from_str(&stored).map_err(|e| corrupt("user role", e))?;
+        let disabled_at: Option<i64> = row.try_get("disabled_at")?;
+        let new_role = role.unwrap_or(current);
+        let new_disabled_at = match disabled {
+            Some(true) => disabled_at.or(Some(now)),
+            Some(false) => None,
+            None => disabled_at,
+        };
+        if removes_admin(
+            current,
+            disabled_at.is_some(),
+            new_role,
+            new_disabled_at.is_some(),
+        ) {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if others == 0 {
+                return Err(last_admin_error(if new_disabled_at.is_some() {
+                    "disable"
+                } else {
+                    "demote"
+                }));
+            }
+        }
+        let sql = format!(
+            "UPDATE users SET role = ?, disabled_at = ?, updated_at = ? WHERE id = ? \
+             RETURNING {USER_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(new_role.as_str())
+            .bind(new_disabled_at)
+            .bind(now)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if new_disabled_at.is_some() {
+            q("DELETE FROM sessions WHERE user_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        user_from_row(&row).map(Some)
     }
 
     async fn insert_events_tx(
@@ -855,9 +964,11 @@ impl Store for SqliteStore {
     async fn create_token(&self, t: &NewToken) -> Result<CreatedToken> {
         validate_token_name(&t.name)?;
         let (secret, hash) = token::generate(token::TOKEN_PREFIX)?;
+        // The owner must exist (checked in the insert itself).
         let sql = format!(
-            "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING {TOKEN_COLS}"
+            "INSERT INTO api_tokens (name, role, secret_hash, created_at, expires_at, user_id) \
+             SELECT ?, ?, ?, ?, ?, ? \
+             WHERE ? IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = ?) RETURNING {TOKEN_COLS}"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(t.name.clone())
@@ -865,19 +976,32 @@ impl Store for SqliteStore {
             .bind(hash)
             .bind(now_ms())
             .bind(t.expires_at)
-            .fetch_one(&self.writer)
+            .bind(t.owner)
+            .bind(t.owner)
+            .bind(t.owner)
+            .fetch_optional(&self.writer)
             .await?;
-        Ok(CreatedToken {
-            info: token_from_row(&row)?,
-            secret,
-        })
+        match row {
+            Some(row) => Ok(CreatedToken {
+                info: token_from_row(&row)?,
+                secret,
+            }),
+            None => Err(StoreError::NotFound(format!(
+                "user {}",
+                t.owner.unwrap_or_default()
+            ))),
+        }
     }
 
     async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
         let Some(hash) = token::hash_presented(token::TOKEN_PREFIX, secret) else {
             return Ok(None);
         };
-        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?");
+        let sql = format!(
+            "SELECT {}, u.role AS owner_role, u.disabled_at AS owner_disabled_at \
+             FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?",
+            qualified(TOKEN_COLS, "t", "")
+        );
         let Some(row) = sqlx::query(AssertSqlSafe(sql))
             .bind(hash)
             .fetch_optional(&self.readers)
@@ -885,12 +1009,22 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let mut info = token_from_row(&row)?;
         let now = now_ms();
+        let info = token_from_row(&row)?;
         if !token_usable(&info, now) {
             return Ok(None);
         }
-        if info.last_used_at.is_none_or(|t| now - t >= TOKEN_TOUCH_MS) {
+        let owner_role: Option<String> = row.try_get("owner_role")?;
+        let owner_disabled: Option<i64> = row.try_get("owner_disabled_at")?;
+        let Some(mut info) =
+            effective_token(info, owner_role.as_deref(), owner_disabled.is_some())?
+        else {
+            return Ok(None);
+        };
+        if info
+            .last_used_at
+            .is_none_or(|t| now.saturating_sub(t) >= TOUCH_MS)
+        {
             q("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
                 .bind(now)
                 .bind(info.id)
@@ -918,6 +1052,249 @@ impl Store for SqliteStore {
             .iter()
             .map(token_from_row)
             .collect()
+    }
+
+    async fn list_user_tokens(&self, user_id: i64) -> Result<Vec<TokenInfo>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE user_id = ? ORDER BY id");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_user_token(&self, user_id: i64, token_id: i64) -> Result<bool> {
+        let r = q(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(token_id)
+        .bind(user_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn create_user(&self, u: &NewUser) -> Result<User> {
+        let (name, key) = validate_new_user(u)?;
+        let now = now_ms();
+        let sql = format!(
+            "INSERT INTO users (username, username_key, password_hash, role, language, created_at, \
+             created_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (username_key) DO NOTHING RETURNING {USER_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(name.clone())
+            .bind(key)
+            .bind(u.password_hash.clone())
+            .bind(u.role.as_str())
+            .bind(u.language.clone())
+            .bind(now)
+            .bind(u.created_by.clone())
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(r) => user_from_row(&r),
+            None => Err(StoreError::Conflict(format!("user {name}"))),
+        }
+    }
+
+    async fn get_user(&self, id: i64) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn find_user(&self, username: &str) -> Result<Option<(User, String)>> {
+        let Ok((_, key)) = username_and_key(username) else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {USER_COLS}, password_hash FROM users WHERE username_key = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users ORDER BY username_key, id");
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn set_user_role(&self, id: i64, role: Role) -> Result<Option<User>> {
+        self.change_user_guarded(id, Some(role), None).await
+    }
+
+    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<Option<User>> {
+        validate_password_hash(password_hash)?;
+        let mut tx = self.write_tx().await?;
+        let sql = format!(
+            "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? RETURNING {USER_COLS}"
+        );
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(password_hash.to_owned())
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        q("DELETE FROM sessions WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        user_from_row(&row).map(Some)
+    }
+
+    async fn set_user_language(&self, id: i64, language: Option<&str>) -> Result<Option<User>> {
+        validate_language(language)?;
+        let sql = format!(
+            "UPDATE users SET language = ?, updated_at = ? WHERE id = ? RETURNING {USER_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(language.map(str::to_owned))
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_disabled(&self, id: i64, disabled: bool) -> Result<Option<User>> {
+        self.change_user_guarded(id, None, Some(disabled)).await
+    }
+
+    async fn record_login(&self, id: i64, at: i64) -> Result<()> {
+        q("UPDATE users SET last_login_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<Session> {
+        let (ip, user_agent) = validate_new_session(s)?;
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let user: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT disabled_at FROM users WHERE id = ?")
+                .bind(s.user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match user {
+            None => return Err(StoreError::NotFound(format!("user {}", s.user_id))),
+            Some(Some(_)) => {
+                return Err(StoreError::InvalidArgument(format!(
+                    "user {} is disabled",
+                    s.user_id
+                )));
+            }
+            Some(None) => {}
+        }
+        let sql = format!(
+            "INSERT INTO sessions (user_id, secret_hash, csrf_token, created_at, expires_at, \
+             last_seen_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (secret_hash) DO NOTHING RETURNING {SESSION_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(s.user_id)
+            .bind(s.secret_hash.clone())
+            .bind(s.csrf_token.clone())
+            .bind(now)
+            .bind(s.expires_at)
+            .bind(now)
+            .bind(ip)
+            .bind(user_agent)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::Conflict("session".into()));
+        };
+        tx.commit().await?;
+        session_from_row(&row, "")
+    }
+
+    async fn find_session(&self, secret_hash: &[u8]) -> Result<Option<(Session, User)>> {
+        if !session_hash_shaped(secret_hash) {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let sql = format!(
+            "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.secret_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL",
+            qualified(SESSION_COLS, "s", "s_"),
+            qualified(USER_COLS, "u", "")
+        );
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(secret_hash.to_vec())
+            .bind(now)
+            .fetch_optional(&self.readers)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut session = session_from_row(&row, "s_")?;
+        let user = user_from_row(&row)?;
+        if now.saturating_sub(session.last_seen_at) >= TOUCH_MS {
+            q("UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?")
+                .bind(now)
+                .bind(session.id)
+                .bind(now)
+                .execute(&self.writer)
+                .await?;
+            session.last_seen_at = now;
+        }
+        Ok(Some((session, user)))
+    }
+
+    async fn delete_session(&self, secret_hash: &[u8]) -> Result<bool> {
+        if !session_hash_shaped(secret_hash) {
+            return Ok(false);
+        }
+        let r = q("DELETE FROM sessions WHERE secret_hash = ?")
+            .bind(secret_hash.to_vec())
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64> {
+        let r = q("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {
+        let r = q("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     async fn create_enrollment_token(

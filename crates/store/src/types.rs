@@ -258,6 +258,33 @@ impl Role {
             Role::AgentIngest => "agent-ingest",
         }
     }
+
+    /// Whether an operator account may have this role (admin, analyst, viewer — not
+    /// agent-ingest).
+    pub fn is_operator_role(self) -> bool {
+        !matches!(self, Role::AgentIngest)
+    }
+
+    /// How much the role may do: admin 3 > analyst 2 > viewer 1 > agent-ingest 0 (which may
+    /// only send events, so it counts as the least).
+    pub fn privilege(self) -> u8 {
+        match self {
+            Role::Admin => 3,
+            Role::Analyst => 2,
+            Role::Viewer => 1,
+            Role::AgentIngest => 0,
+        }
+    }
+
+    /// The lower of this role and `ceiling` (by [`Role::privilege`]): what a token of this role
+    /// owned by a user with role `ceiling` may do.
+    pub fn capped_by(self, ceiling: Role) -> Role {
+        if ceiling.privilege() < self.privilege() {
+            ceiling
+        } else {
+            self
+        }
+    }
 }
 
 macro_rules! str_enum {
@@ -489,10 +516,15 @@ pub struct RuleState {
 pub struct NewToken {
     /// Human name.
     pub name: String,
-    /// Role.
+    /// Role. A token owned by a user never does more than its owner's current role allows
+    /// (see [`crate::Store::verify_token`]).
     pub role: Role,
     /// Expiry, ms; `None` = never.
     pub expires_at: Option<i64>,
+    /// The user (id) the token belongs to; `None` = a service token of no user. An unknown
+    /// user is [`crate::StoreError::NotFound`].
+    #[serde(default)]
+    pub owner: Option<i64>,
 }
 
 /// A token as stored (never the secret).
@@ -512,6 +544,9 @@ pub struct TokenInfo {
     pub last_used_at: Option<i64>,
     /// Revoked, ms.
     pub revoked_at: Option<i64>,
+    /// The user the token belongs to, if any.
+    #[serde(default)]
+    pub owner: Option<i64>,
 }
 
 /// A freshly created token: the only time the plaintext secret exists.
@@ -521,6 +556,97 @@ pub struct CreatedToken {
     pub info: TokenInfo,
     /// The secret to hand to the user once (`dzt_` + 43 base64url characters).
     pub secret: String,
+}
+
+// ---------------------------------------------------------------- users and sessions
+
+/// Longest user name, in characters.
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// The interface languages a user may choose.
+pub const USER_LANGUAGES: [&str; 2] = ["en", "ru"];
+
+/// An operator account to create.
+///
+/// The user name is trimmed and must be 1..=64 characters of letters and digits (any script,
+/// e.g. Cyrillic), `.`, `_`, `-` and `@`; it is unique case-insensitively (Unicode lower case).
+/// The store never sees a password: `password_hash` is the PHC string the server made (e.g.
+/// `$argon2id$v=19$…`; it must start with `$` and be printable ASCII, at most 1,024 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Login name (case kept for display, compared case-insensitively).
+    pub username: String,
+    /// PHC string of the password hash.
+    pub password_hash: String,
+    /// Admin, analyst or viewer (agent-ingest is refused).
+    pub role: Role,
+    /// Interface language: `None` (the browser's), `"en"` or `"ru"`.
+    pub language: Option<String>,
+    /// Who created it (user name, `bootstrap`, `cli`, ...).
+    pub created_by: String,
+}
+
+/// An operator account (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// User id.
+    pub id: i64,
+    /// Login name as created (trimmed).
+    pub username: String,
+    /// Admin, analyst or viewer.
+    pub role: Role,
+    /// Interface language (`"en"`, `"ru"`), `None` = the browser's.
+    pub language: Option<String>,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// Last change of role, password, language or disabled state, ms.
+    pub updated_at: i64,
+    /// Last successful login, ms.
+    pub last_login_at: Option<i64>,
+    /// Disabled since, ms; a disabled user has no sessions and its tokens do not verify.
+    pub disabled_at: Option<i64>,
+}
+
+/// A web session to create (after a successful login).
+///
+/// `secret_hash` must be 32 bytes; `csrf_token` 1..=256 bytes of printable ASCII. `ip` and
+/// `user_agent` are kept for display and cut to 128 and 512 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSession {
+    /// The user.
+    pub user_id: i64,
+    /// SHA-256 of the cookie secret (made by the server; the secret itself is never stored).
+    pub secret_hash: Vec<u8>,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// Expiry, ms.
+    pub expires_at: i64,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// Client `User-Agent` at login.
+    pub user_agent: Option<String>,
+}
+
+/// A web session (never the secret or its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Session id.
+    pub id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Expiry, ms.
+    pub expires_at: i64,
+    /// Last request seen, ms (updated at most once a minute).
+    pub last_seen_at: i64,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// Client `User-Agent` at login.
+    pub user_agent: Option<String>,
 }
 
 // ---------------------------------------------------------------- enrollment tokens

@@ -54,9 +54,21 @@ impl<const NEED: u8> FromRequestParts<Arc<AppState>> for Caller<NEED> {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
         let path = parts.uri.path().to_owned();
-        let identity = authenticate(state.tokens.as_ref(), &parts.headers)
-            .await
-            .map_err(|p| p.instance(path.clone()))?;
+        // A browser's session cookie stands in for a bearer token (never both: a request
+        // with an Authorization header is judged by the token alone).
+        let by_cookie = if parts.headers.contains_key(header::AUTHORIZATION) {
+            None
+        } else {
+            crate::session::cookie_identity(state, parts)
+                .await
+                .map_err(|p| p.instance(path.clone()))?
+        };
+        let identity = match by_cookie {
+            Some(identity) => identity,
+            None => authenticate(state.tokens.as_ref(), &parts.headers)
+                .await
+                .map_err(|p| p.instance(path.clone()))?,
+        };
         if !permits(identity.role, NEED) {
             let what = match identity.role {
                 Role::Agent => "agent credentials may only send events".to_owned(),

@@ -13,7 +13,8 @@ use super::types::{
 };
 use super::{ReloadReport, RuleInfo, RuleLogSource};
 use crate::agents::{
-    AgentStatus, DuplicateAgent, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse,
+    AgentNotice, AgentStatus, DuplicateAgent, EnrollRequest, EnrollResponse, HeartbeatRequest,
+    HeartbeatResponse,
 };
 use crate::problem::ProblemDocument as Problem;
 
@@ -22,7 +23,7 @@ use crate::problem::ProblemDocument as Problem;
     paths(
         events, event, histogram, alerts, alert, alert_stream, alert_status, alert_assignee,
         alert_comments, rules, rule, rule_enabled, rules_reload, rules_test, stats, agents, agent,
-        agent_revoke, agent_enroll, agent_heartbeat
+        agent_revoke, agent_enroll, agent_heartbeat, agent_stream
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
@@ -30,7 +31,7 @@ use crate::problem::ProblemDocument as Problem;
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,
         RuleTestResult, Stats, RuleCounts, PipelineCounts, StreamNotice, AgentView, AgentList,
         RevokeRequest, AgentStatus, EnrollRequest, EnrollResponse, DuplicateAgent,
-        HeartbeatRequest, HeartbeatResponse
+        HeartbeatRequest, HeartbeatResponse, AgentNotice
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),
@@ -349,3 +350,16 @@ The answer tells the agent when to send the next one.",
     ),
     security(("agent_certificate" = [])))]
 fn agent_heartbeat() {}
+
+#[utoipa::path(get, path = "/api/v1/agents/stream", tag = "agents",
+    description = "Server-Sent Events: `event: agent` with an AgentNotice (JSON) at every heartbeat and when an \
+agent goes offline; `event: lagged` with `{\"skipped\": n}` when this subscriber fell behind; keep-alive comments \
+every 15 s. Browsers signed in to the dashboard use their session cookie.",
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = AgentNotice),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn agent_stream() {}

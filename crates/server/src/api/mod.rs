@@ -18,6 +18,7 @@
 //! | `POST /api/v1/rules/test` | analyst+ | run a rule given as YAML over stored events |
 //! | `GET /api/v1/stats` | viewer+ | counts for dashboards |
 //! | `GET /api/v1/agents` | viewer+ | the agent registry with each agent's status |
+//! | `GET /api/v1/agents/stream` | viewer+ | Server-Sent Events: `agent` at every heartbeat and when an agent goes offline |
 //! | `GET /api/v1/agents/{id}` | viewer+ | one agent with its last heartbeat |
 //! | `POST /api/v1/agents/{id}/revoke` | admin | refuse the agent's certificate from now on (audited) |
 //! | `POST /api/v1/agents/enroll` | enrollment token | CSR in, client certificate out |
@@ -48,6 +49,12 @@ use crate::app::AppState;
 use crate::sink::BoxFuture;
 
 pub use metrics::PipelineCollector;
+
+/// Does `role` have the right `need` (READ 0, TRIAGE 1, ADMIN 2)? The web pages use the same
+/// rights as the API.
+pub(crate) fn access_permits(role: crate::auth::Role, need: u8) -> bool {
+    access::permits(role, need)
+}
 pub use types::*;
 
 /// What the API needs from the rest of Dozor. Put it in [`crate::Services::api`]; without it
@@ -61,6 +68,9 @@ pub struct ApiState {
     pub notices: tokio::sync::broadcast::Sender<dozor_pipeline::AlertNotice>,
     /// The pipeline's counters: exported on `/metrics` and in `/api/v1/stats` when set.
     pub pipeline_stats: Option<Arc<dozor_pipeline::PipelineStats>>,
+    /// Agent status changes (heartbeats, going offline); `GET /api/v1/agents/stream`
+    /// subscribes.
+    pub agent_notices: tokio::sync::broadcast::Sender<crate::agents::AgentNotice>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -285,6 +295,7 @@ pub(crate) const RULE: &str = "/api/v1/rules/{id}";
 pub(crate) const RULE_ENABLED: &str = "/api/v1/rules/{id}/enabled";
 pub(crate) const STATS: &str = "/api/v1/stats";
 pub(crate) const AGENTS: &str = "/api/v1/agents";
+pub(crate) const AGENTS_STREAM: &str = "/api/v1/agents/stream";
 pub(crate) const AGENT: &str = "/api/v1/agents/{id}";
 pub(crate) const AGENT_REVOKE: &str = "/api/v1/agents/{id}/revoke";
 pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
@@ -308,6 +319,7 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("POST", RULE_ENABLED) => post(rules::set_enabled).layer(body_limit()),
         ("GET", STATS) => get(stats::stats),
         ("GET", AGENTS) => get(agents::list),
+        ("GET", AGENTS_STREAM) => get(stream::agents),
         ("GET", AGENT) => get(agents::one),
         ("POST", AGENT_REVOKE) => post(agents::revoke).layer(body_limit()),
         ("POST", AGENT_ENROLL) => post(agents::enroll).layer(body_limit()),

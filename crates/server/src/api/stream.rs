@@ -15,6 +15,8 @@ use axum::http::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use dozor_pipeline::AlertNotice;
+
+use crate::agents::AgentNotice;
 use dozor_store::Level;
 use tokio::sync::{broadcast, watch};
 
@@ -44,10 +46,14 @@ impl Filter {
     }
 }
 
-struct Subscription {
-    notices: broadcast::Receiver<AlertNotice>,
+/// The event for a notice, `None` for one a subscriber does not want.
+type Select<T> = Box<dyn Fn(&T) -> Option<Event> + Send>;
+
+/// One subscriber's stream: the notices it wants, as SSE events, until the server closes.
+struct Subscription<T> {
+    notices: broadcast::Receiver<T>,
     closing: watch::Receiver<bool>,
-    filter: Filter,
+    select: Select<T>,
     greeted: bool,
 }
 
@@ -65,7 +71,7 @@ fn notice_event(notice: &AlertNotice) -> Option<Event> {
     }
 }
 
-impl Subscription {
+impl<T: Clone + Send + 'static> Subscription<T> {
     async fn next(&mut self) -> Option<Event> {
         if !self.greeted {
             self.greeted = true;
@@ -84,9 +90,7 @@ impl Subscription {
                 }
                 received = self.notices.recv() => match received {
                     Ok(notice) => {
-                        if self.filter.wants(&notice.alert)
-                            && let Some(event) = notice_event(&notice)
-                        {
+                        if let Some(event) = (self.select)(&notice) {
                             return Some(event);
                         }
                     }
@@ -123,18 +127,45 @@ pub(crate) async fn alerts(
             })
         })
         .transpose()?;
-    let subscription = Subscription {
+    let filter = Filter {
+        min_level,
+        rule: params.string("rule")?,
+        agent: params.string("agent")?,
+    };
+    Ok(sse(Subscription {
         // Subscribed before the answer goes out: nothing sent after the client has the
         // response headers is missed.
         notices: caller.api.notices.subscribe(),
         closing: state.closing.clone(),
-        filter: Filter {
-            min_level,
-            rule: params.string("rule")?,
-            agent: params.string("agent")?,
-        },
+        select: Box::new(move |notice: &AlertNotice| {
+            filter
+                .wants(&notice.alert)
+                .then(|| notice_event(notice))
+                .flatten()
+        }),
         greeted: false,
-    };
+    }))
+}
+
+/// `GET /api/v1/agents/stream`: `event: agent`, data `{id, hostname, status, last_seen}` at
+/// every heartbeat and when an agent goes offline; `lagged` as for alerts.
+pub(crate) async fn agents(
+    caller: Caller<READ>,
+    params: Params,
+    State(state): State<Arc<AppState>>,
+) -> Result<Response, Problem> {
+    params.only(&[])?;
+    Ok(sse(Subscription {
+        notices: caller.api.agent_notices.subscribe(),
+        closing: state.closing.clone(),
+        select: Box::new(|notice: &AgentNotice| {
+            Event::default().event("agent").json_data(notice).ok()
+        }),
+        greeted: false,
+    }))
+}
+
+fn sse<T: Clone + Send + 'static>(subscription: Subscription<T>) -> Response {
     let events = futures_util::stream::unfold(subscription, |mut s| async move {
         let event = s.next().await?;
         Some((Ok::<_, Infallible>(event), s))
@@ -146,5 +177,5 @@ pub(crate) async fn alerts(
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }

@@ -1,0 +1,387 @@
+//! The dashboard in a real headless Chromium (Debian `chromium` + `chromedriver`), against the
+//! real `dozor server`: sign in, see the alert a real EVTX event produced, change its status,
+//! search events, switch to Russian. Screenshots go to
+//! `$CARGO_TARGET_TMPDIR/ui-screenshots/` (the path is printed).
+//!
+//! Skips (saying so) only when chromedriver is not installed; `.ci/run` installs it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const RULE_TITLE: &str = "File Download Via Bitsadmin";
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("DOZOR_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Started {
+    _child: Killed,
+    url: String,
+    password: String,
+    token: String,
+}
+
+/// `dozor server` with a temp data dir; returns its URL and the first-start credentials.
+fn start_server(dir: &Path, rules: &Path) -> Started {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dozor"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("DOZOR_RULES_DIRS", rules)
+        .env("DOZOR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dozor server");
+    let stderr = child.stderr.take().expect("stderr");
+    let child = Killed(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut password, mut token) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("dozor server did not start");
+        if let Some(p) = line.trim().strip_prefix("password:") {
+            password = Some(p.trim().to_owned());
+        }
+        if let Some(t) = line.split_whitespace().find(|w| w.starts_with("dzt_")) {
+            token = Some(t.to_owned());
+        }
+        if let Some(url) = line.strip_prefix("dozor server listening on ") {
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+            return Started {
+                _child: child,
+                url: url.trim().to_owned(),
+                password: password.expect("first-start password printed"),
+                token: token.expect("first-start token printed"),
+            };
+        }
+    }
+}
+
+fn curl(url: &str, ca: &Path, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(ca)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn screenshot(client: &Client, dir: &Path, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn wait_text(client: &Client, what: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let source = client.source().await.unwrap_or_default();
+        if source.contains(needle) {
+            return source;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} ({needle:?}) at {:?}",
+            client.current_url().await.map(|u| u.to_string())
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser() {
+    let chromedriver = Path::new("/usr/bin/chromedriver");
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromedriver.exists() || !chromium.exists() {
+        println!(
+            "skipped: Debian chromium and chromium-driver are not installed (.ci/run installs them)"
+        );
+        return;
+    }
+    let evtx = shared_dir().join(
+        "sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download/d059842b-6b9d-4ed1-b5c3-5b89143c6ede.evtx",
+    );
+    let rule = shared_dir()
+        .join("sigma/rules/windows/process_creation/proc_creation_win_bitsadmin_download.yml");
+    assert!(evtx.is_file() && rule.is_file(), "../shared is needed");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::copy(&rule, rules.join("rule.yml")).unwrap();
+    let server = start_server(dir.path(), &rules);
+    let ca = dir.path().join("data/pki/ca.crt.pem");
+
+    // A real Sysmon event in, an alert out.
+    let (status, body) = curl(
+        &format!("{}/api/v1/ingest/evtx", server.url),
+        &ca,
+        &[
+            "-H",
+            &format!("Authorization: Bearer {}", server.token),
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", evtx.display()),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert_id = loop {
+        let (_, body) = curl(
+            &format!("{}/api/v1/alerts", server.url),
+            &ca,
+            &["-H", &format!("Authorization: Bearer {}", server.token)],
+        );
+        let page: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(id) = page["alerts"][0]["id"].as_i64() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no alert: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+
+    // The browser.
+    let port = free_port();
+    let driver = Killed(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver"),
+    );
+    let profile = dir.path().join("chromium-profile");
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    // The server's certificate comes from its own CA, which this throw-away profile does
+    // not know.
+    caps.insert("acceptInsecureCerts".into(), json!(true));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+                "--lang=en-US", format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {"intl.accept_languages": "en-US,en"},
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "chromedriver: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    println!("screenshots: {}", shots.display());
+
+    // Not signed in: the login page.
+    client
+        .goto(&format!("{}/ui/alerts", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the login page", "name=\"password\"").await;
+    screenshot(&client, &shots, "01-login").await;
+    // A wrong password is refused with a message, then the right one signs in.
+    client
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("wrong password!")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css(
+            "form button[type=submit], form input[type=submit]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&client, "the refusal", "Wrong user name or password.").await;
+    client
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(&server.password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css(
+            "form button[type=submit], form input[type=submit]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The alerts list shows the alert; it leads to its detail.
+    wait_text(&client, "the alert in the list", RULE_TITLE).await;
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/ui/alerts"),
+        "back where we wanted to go"
+    );
+    screenshot(&client, &shots, "02-alerts").await;
+    client
+        .goto(&format!("{}/ui/alerts/{alert_id}", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the alert detail", "bitsadmin").await;
+    screenshot(&client, &shots, "03-alert-detail").await;
+    client
+        .find(Locator::Css("form.workflow button[value=acknowledged]"))
+        .await
+        .expect("an acknowledge button")
+        .click()
+        .await
+        .unwrap();
+    // The change is real: the API says so, and the history shows it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = curl(
+            &format!("{}/api/v1/alerts/{alert_id}", server.url),
+            &ca,
+            &["-H", &format!("Authorization: Bearer {}", server.token)],
+        );
+        let detail: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if detail["alert"]["status"] == "acknowledged" {
+            assert!(
+                body.contains("admin"),
+                "the change is the signed-in user's: {body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "status not changed: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    screenshot(&client, &shots, "04-alert-acknowledged").await;
+
+    // Events search with the query language, a histogram and results.
+    client
+        .goto(&format!(
+            "{}/ui/events?q=process.command_line%3A*bitsadmin*&range=30d",
+            server.url
+        ))
+        .await
+        .unwrap();
+    let page = wait_text(&client, "search results", "bitsadmin").await;
+    assert!(page.contains("<svg"), "a histogram");
+    screenshot(&client, &shots, "05-events").await;
+    // A query that does not parse says so.
+    client
+        .goto(&format!("{}/ui/events?q=%28unbalanced", server.url))
+        .await
+        .unwrap();
+    screenshot(&client, &shots, "06-events-bad-query").await;
+
+    // Russian.
+    client
+        .goto(&format!("{}/ui/overview", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the overview", "user-menu").await;
+    screenshot(&client, &shots, "07-overview-en").await;
+    client
+        .find(Locator::Css("details.user-menu summary"))
+        .await
+        .expect("the user menu")
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form.lang-switch button[value=ru]"))
+        .await
+        .expect("a language switch")
+        .click()
+        .await
+        .unwrap();
+    let page = wait_text(&client, "the Russian overview", "lang=\"ru\"").await;
+    assert!(page.contains("Оповещения"), "Russian navigation");
+    screenshot(&client, &shots, "08-overview-ru").await;
+    client
+        .goto(&format!("{}/ui/alerts/{alert_id}", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the Russian alert page", "lang=\"ru\"").await;
+    screenshot(&client, &shots, "09-alert-ru").await;
+
+    client.close().await.unwrap();
+    drop(driver);
+    let mut f = std::fs::File::create(shots.join("README.txt")).unwrap();
+    writeln!(f, "screenshots of crates/cli/tests/ui_browser.rs").unwrap();
+}

@@ -1,0 +1,942 @@
+//! The dashboard's routes against a real SQLite store: sessions, rights, CSRF, the changes and
+//! their audit entries, flash messages, every page for every role.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use dozor_store::sqlite::SqliteConfig;
+use dozor_store::{
+    AgentFacts, AlertStatus, AuditQuery, Detection, Level, NewAgent, NewEvent, NewSession, NewUser,
+    Role, Store, StoreConfig, now_ms,
+};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tokio::sync::{Semaphore, broadcast, watch};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crate::api::{ApiState, RuleCatalog, RuleInfo};
+use crate::app::AppState;
+use crate::sink::BoxFuture;
+
+struct Rules;
+
+fn rule_info(id: &str, title: &str, level: &str) -> RuleInfo {
+    RuleInfo {
+        id: id.into(),
+        title: title.into(),
+        description: "Detects things".into(),
+        level: Some(level.into()),
+        status: Some("test".into()),
+        tags: vec!["attack.execution".into(), "attack.t1059.001".into()],
+        author: "tests".into(),
+        path: format!("rules/{id}.yml"),
+        logsource: Default::default(),
+        kind: "detection".into(),
+        outcome: "active".into(),
+        reason: None,
+    }
+}
+
+impl RuleCatalog for Rules {
+    fn list(&self) -> Vec<RuleInfo> {
+        vec![
+            rule_info("r-ps", "Encoded PowerShell", "high"),
+            rule_info("r/slash", "Rule with a slash", "low"),
+        ]
+    }
+
+    fn yaml(&self, id: &str) -> Option<String> {
+        Some(format!("title: {id}\n"))
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<crate::api::ReloadReport, String>> {
+        Box::pin(async { Err("not here".to_owned()) })
+    }
+
+    fn test(&self, _: &str, _: Vec<serde_json::Value>) -> Result<Vec<usize>, String> {
+        Ok(Vec::new())
+    }
+}
+
+struct Harness {
+    router: Router,
+    store: Arc<dyn Store>,
+    _closing: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+    user_id: i64,
+}
+
+const FAKE_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(
+        dir.path().join("db"),
+    )))
+    .await
+    .unwrap();
+    let (notices, _) = broadcast::channel(16);
+    let (agent_notices, _) = broadcast::channel(16);
+    let api = Arc::new(ApiState {
+        store: store.clone(),
+        rules: Arc::new(Rules),
+        notices,
+        pipeline_stats: None,
+        agent_notices,
+    });
+    let (closing_tx, closing) = watch::channel(false);
+    let state = Arc::new(AppState {
+        limits: crate::config::Config::defaults().limits,
+        role: crate::config::Role::All,
+        sink: Arc::new(crate::sink::MemorySink::new(100)),
+        tokens: Arc::new(crate::auth::StaticTokens::new()),
+        validator: Arc::new(crate::schema::EventValidator::new().unwrap()),
+        metrics: crate::metrics::Metrics::default(),
+        ca_pem: Arc::from(""),
+        tmp_dir: dir.path().join("tmp"),
+        evtx_permits: Arc::new(Semaphore::new(1)),
+        readiness: Vec::new(),
+        accepting: Arc::new(AtomicBool::new(true)),
+        openapi: Arc::from("{}"),
+        api: Some(api),
+        agents: None,
+        tls: false,
+        login_throttle: Default::default(),
+        closing,
+    });
+    let router = Router::new()
+        .merge(crate::session::router())
+        .merge(super::router())
+        .with_state(state);
+    seed(store.as_ref()).await;
+    Harness {
+        router,
+        store,
+        _closing: closing_tx,
+        _dir: dir,
+    }
+}
+
+async fn seed(store: &dyn Store) {
+    let now = now_ms();
+    store
+        .insert_agent(&NewAgent {
+            id: "agent-1".into(),
+            facts: AgentFacts {
+                hostname: "ws-01.corp".into(),
+                os_type: "linux".into(),
+                os_name: Some("Astra Linux".into()),
+                os_version: Some("1.8".into()),
+                arch: Some("x86_64".into()),
+                agent_version: "0.1.0".into(),
+                ips: vec!["10.0.0.5".into()],
+            },
+            cert_sha256: "ab".repeat(32),
+            cert_not_after: now + 300 * 86_400_000,
+            enrolled_by: "token:1".into(),
+        })
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    let mut detections = Vec::new();
+    for i in 0..30i64 {
+        let id = Uuid::now_v7();
+        let ts = now - i * 60_000;
+        events.push(NewEvent {
+            id,
+            ts,
+            received_at: ts,
+            agent_id: Some("agent-1".into()),
+            doc: json!({
+                "event": {"kind": "event", "category": ["process"], "action": "start"},
+                "host": {"name": "ws-01.corp"},
+                "process": {"name": "powershell.exe", "command_line": format!("powershell -enc <script>{i}")},
+                "user": {"name": "иванов"},
+            }),
+        });
+        detections.push(Detection {
+            rule_id: if i % 3 == 0 { "r/slash" } else { "r-ps" }.into(),
+            rule_title: "Encoded PowerShell".into(),
+            level: Level::High,
+            tags: vec!["attack.execution".into()],
+            // distinct agents make distinct alerts
+            agent_id: Some(format!("agent-{}", i % 5)),
+            event_id: id,
+            ts,
+        });
+    }
+    store
+        .store_batch(&events, &detections, Duration::from_secs(300))
+        .await
+        .unwrap();
+}
+
+impl Harness {
+    async fn login(&self, name: &str, role: Role) -> Session {
+        let user = self
+            .store
+            .create_user(&NewUser {
+                username: name.into(),
+                password_hash: FAKE_PHC.into(),
+                role,
+                language: None,
+                created_by: "tests".into(),
+            })
+            .await
+            .unwrap();
+        let secret: String = format!("{:032x}{:032x}", Uuid::new_v4().as_u128(), user.id);
+        let csrf = format!("csrf-{name}");
+        self.store
+            .create_session(&NewSession {
+                user_id: user.id,
+                secret_hash: ring::digest::digest(&ring::digest::SHA256, secret.as_bytes())
+                    .as_ref()
+                    .to_vec(),
+                csrf_token: csrf.clone(),
+                expires_at: now_ms() + 3_600_000,
+                ip: None,
+                user_agent: None,
+            })
+            .await
+            .unwrap();
+        Session {
+            cookie: format!("dozor_session={secret}"),
+            csrf,
+            user_id: user.id,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn get(
+        &self,
+        s: Option<&Session>,
+        path: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut r = Request::get(path);
+        if let Some(s) = s {
+            r = r.header(header::COOKIE, &s.cookie);
+        }
+        self.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(
+        &self,
+        s: Option<&Session>,
+        path: &str,
+        form: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut r =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(s) = s {
+            r = r.header(header::COOKIE, &s.cookie);
+        }
+        self.send(r.body(Body::from(form.to_owned())).unwrap())
+            .await
+    }
+
+    async fn first_alert(&self) -> dozor_store::Alert {
+        self.store
+            .list_alerts(&dozor_store::AlertQuery::default())
+            .await
+            .unwrap()
+            .alerts
+            .remove(0)
+    }
+
+    async fn audit_actions(&self) -> Vec<(String, String)> {
+        self.store
+            .list_audit(&AuditQuery {
+                limit: 1000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.actor, e.action))
+            .collect()
+    }
+}
+
+fn location(h: &axum::http::HeaderMap) -> &str {
+    h.get(header::LOCATION).unwrap().to_str().unwrap()
+}
+
+fn flash(h: &axum::http::HeaderMap) -> Option<String> {
+    h.get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("dozor_flash="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn pages_need_a_session() {
+    let h = harness().await;
+    let (status, headers, _) = h.get(None, "/ui/alerts?status=new").await;
+    assert!(status.is_redirection(), "{status}");
+    assert!(location(&headers).starts_with("/login?next=/ui/alerts"));
+    let (status, _, _) = h
+        .post(None, "/ui/alerts/bulk", "csrf=x&id=1&status=resolved")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // a forged cookie is no session
+    let forged = Session {
+        cookie: format!("dozor_session={}", "a".repeat(64)),
+        csrf: String::new(),
+        user_id: 0,
+    };
+    let (status, _, _) = h.get(Some(&forged), "/ui/").await;
+    assert!(status.is_redirection());
+    // the assets need none and may be cached
+    let (status, headers, body) = h.get(None, dozor_ui::CSS_PATH).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, dozor_ui::APP_CSS);
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let (_, headers, _) = h.get(None, dozor_ui::JS_PATH).await;
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+}
+
+#[tokio::test]
+async fn every_page_for_every_role() {
+    let h = harness().await;
+    let alert = h.first_alert().await;
+    for (name, role) in [
+        ("v", Role::Viewer),
+        ("a", Role::Analyst),
+        ("adm", Role::Admin),
+    ] {
+        let s = h.login(name, role).await;
+        let pages = [
+            "/ui/".to_owned(),
+            "/ui/alerts".to_owned(),
+            "/ui/alerts?status_any=1&sort=count&dir=asc&range=all".to_owned(),
+            format!("/ui/alerts/{}", alert.id),
+            "/ui/events".to_owned(),
+            "/ui/events?q=process.name%3Apowershell.exe&range=7d".to_owned(),
+            "/ui/events?range=custom&from=now-2h&to=now".to_owned(),
+            "/ui/agents".to_owned(),
+            "/ui/agents/agent-1".to_owned(),
+            "/ui/rules".to_owned(),
+            "/ui/rules/r-ps".to_owned(),
+            "/ui/rules/r%2Fslash".to_owned(),
+            "/ui/profile".to_owned(),
+        ];
+        for path in &pages {
+            let (status, headers, body) = h.get(Some(&s), path).await;
+            assert_eq!(status, StatusCode::OK, "{role:?} {path}");
+            assert!(
+                headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
+            assert!(body.contains("<html lang=\"en\">"), "{path}");
+            assert!(!body.contains("<script>0"), "{path}: unescaped event data");
+        }
+        for path in ["/ui/users", "/ui/audit"] {
+            let (status, _, _) = h.get(Some(&s), path).await;
+            let want = if role == Role::Admin {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status, want, "{role:?} {path}");
+        }
+        for path in [
+            "/ui/alerts/999999",
+            "/ui/alerts/x",
+            "/ui/agents/nope",
+            "/ui/rules/nope",
+            "/ui/nothing/here",
+        ] {
+            let (status, _, body) = h.get(Some(&s), path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert!(body.contains("Page not found"));
+        }
+    }
+    // the pages show the data
+    let s = h.login("reader", Role::Viewer).await;
+    let (_, _, body) = h.get(Some(&s), "/ui/agents").await;
+    assert!(body.contains("ws-01.corp") && body.contains("data-agent-id=\"agent-1\""));
+    let (_, _, body) = h.get(Some(&s), &format!("/ui/alerts/{}", alert.id)).await;
+    assert!(body.contains("powershell -enc &#60;script&#62;"));
+    let (_, _, body) = h.get(Some(&s), "/ui/events").await;
+    assert!(body.contains("30 events in range"), "histogram total");
+    let (_, _, body) = h.get(Some(&s), "/ui/").await;
+    assert!(body.contains("Encoded PowerShell"), "top rules");
+    assert!(body.matches("<svg").count() >= 4);
+}
+
+#[tokio::test]
+async fn language_follows_the_user_then_the_browser() {
+    let h = harness().await;
+    let s = h.login("olga", Role::Viewer).await;
+    let request = Request::get("/ui/")
+        .header(header::COOKIE, &s.cookie)
+        .header(header::ACCEPT_LANGUAGE, "ru-RU,ru;q=0.9,en;q=0.5")
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = h.send(request).await;
+    assert!(body.contains("<html lang=\"ru\">") && body.contains("Обзор"));
+    // the stored setting wins
+    let (status, headers, _) = h
+        .post(
+            Some(&s),
+            "/ui/profile/language",
+            &format!("csrf={}&language=en&return_to=%2Fui%2Fevents", s.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/events");
+    let request = Request::get("/ui/")
+        .header(header::COOKIE, &s.cookie)
+        .header(header::ACCEPT_LANGUAGE, "ru")
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = h.send(request).await;
+    assert!(body.contains("<html lang=\"en\">"));
+    let user = h.store.get_user(s.user_id).await.unwrap().unwrap();
+    assert_eq!(user.language.as_deref(), Some("en"));
+    assert!(
+        h.audit_actions()
+            .await
+            .contains(&("olga".into(), "user.language".into()))
+    );
+    // back to automatic
+    h.post(
+        Some(&s),
+        "/ui/profile/language",
+        &format!("csrf={}&language=auto", s.csrf),
+    )
+    .await;
+    assert_eq!(
+        h.store.get_user(s.user_id).await.unwrap().unwrap().language,
+        None
+    );
+}
+
+#[tokio::test]
+async fn changes_need_the_csrf_token_and_the_right_role() {
+    let h = harness().await;
+    let alert = h.first_alert().await;
+    let viewer = h.login("viewer", Role::Viewer).await;
+    let analyst = h.login("analyst", Role::Analyst).await;
+    let status_path = format!("/ui/alerts/{}/status", alert.id);
+    // a viewer may not, whatever the token
+    let (status, _, _) = h
+        .post(
+            Some(&viewer),
+            &status_path,
+            &format!("csrf={}&status=acknowledged", viewer.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // an analyst without, or with another session's token, may not either
+    for form in [
+        "status=acknowledged",
+        "csrf=&status=acknowledged",
+        "csrf=csrf-viewer&status=acknowledged",
+    ] {
+        let (status, _, body) = h.post(Some(&analyst), &status_path, form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{form}");
+        assert!(body.contains("The form has expired"));
+    }
+    // analysts may not switch rules, users are for admins
+    for (path, form) in [
+        ("/ui/rules/r-ps/enabled", "enabled=false"),
+        ("/ui/users", "username=x&role=viewer"),
+        ("/ui/users/1/role", "role=admin"),
+        ("/ui/users/1/disabled", "disabled=true"),
+        ("/ui/users/1/password", ""),
+    ] {
+        let (status, _, _) = h
+            .post(
+                Some(&analyst),
+                path,
+                &format!("csrf={}&{form}", analyst.csrf),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        h.store.get_alert(alert.id).await.unwrap().unwrap().status,
+        alert.status
+    );
+    assert!(
+        h.store
+            .rule_state("r-ps")
+            .await
+            .unwrap()
+            .is_none_or(|s| s.enabled)
+    );
+    assert!(
+        h.audit_actions().await.is_empty(),
+        "refused requests are not audited"
+    );
+}
+
+#[tokio::test]
+async fn the_alert_workflow() {
+    let h = harness().await;
+    let alert = h.first_alert().await;
+    let a = h.login("petrova", Role::Analyst).await;
+    let base = format!("/ui/alerts/{}", alert.id);
+    let (status, headers, _) = h
+        .post(
+            Some(&a),
+            &format!("{base}/status"),
+            &format!(
+                "csrf={}&status=acknowledged&note=%D1%81%D0%BC%D0%BE%D1%82%D1%80%D1%8E",
+                a.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), base);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.status_changed"));
+    let after = h.store.get_alert(alert.id).await.unwrap().unwrap();
+    assert_eq!(after.status, AlertStatus::Acknowledged);
+    let history = h.store.status_history(alert.id).await.unwrap();
+    assert_eq!(history[0].note.as_deref(), Some("смотрю"));
+    assert_eq!(history[0].actor, "petrova");
+    // a step the workflow does not allow
+    let (_, headers, _) = h
+        .post(
+            Some(&a),
+            &format!("{base}/status"),
+            &format!("csrf={}&status=acknowledged", a.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.invalid_transition"));
+    // the flash shows once on the next page, and the cookie is cleared
+    let request = Request::get(&base)
+        .header(
+            header::COOKIE,
+            format!("{}; dozor_flash=error.invalid_transition", a.cookie),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, body) = h.send(request).await;
+    assert!(body.contains("This status change is not allowed now."));
+    assert_eq!(flash(&headers).as_deref(), Some(""));
+    // an unknown flash key is not shown
+    let request = Request::get(&base)
+        .header(
+            header::COOKIE,
+            format!("{}; dozor_flash=%3Cscript%3E", a.cookie),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = h.send(request).await;
+    assert!(!body.contains("class=\"flash"));
+    // assign to me, then comment
+    h.post(
+        Some(&a),
+        &format!("{base}/assignee"),
+        &format!("csrf={}&assignee=&assignee_me=petrova", a.csrf),
+    )
+    .await;
+    assert_eq!(
+        h.store
+            .get_alert(alert.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .assignee
+            .as_deref(),
+        Some("petrova")
+    );
+    let (_, headers, _) = h
+        .post(
+            Some(&a),
+            &format!("{base}/comments"),
+            &format!("csrf={}&text=++", a.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.comment_empty"));
+    h.post(
+        Some(&a),
+        &format!("{base}/comments"),
+        &format!("csrf={}&text=%3Cb%3Ehi%3C%2Fb%3E", a.csrf),
+    )
+    .await;
+    let comments = h.store.comments(alert.id).await.unwrap();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body, "<b>hi</b>");
+    let (_, _, body) = h.get(Some(&a), &base).await;
+    assert!(body.contains("&#60;b&#62;hi&#60;/b&#62;"));
+    let actions = h.audit_actions().await;
+    for action in ["alert.status", "alert.assign", "alert.comment"] {
+        assert!(
+            actions.contains(&("petrova".into(), action.into())),
+            "{action}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bulk_status_changes() {
+    let h = harness().await;
+    let alerts = h
+        .store
+        .list_alerts(&dozor_store::AlertQuery::default())
+        .await
+        .unwrap()
+        .alerts;
+    assert!(alerts.len() >= 3);
+    let a = h.login("bulk", Role::Analyst).await;
+    // nothing selected
+    let (_, headers, _) = h
+        .post(
+            Some(&a),
+            "/ui/alerts/bulk",
+            &format!("csrf={}&status=resolved", a.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.bulk_none"));
+    let ids: String = alerts[..2]
+        .iter()
+        .map(|x| format!("&id={}", x.id))
+        .collect();
+    let (status, headers, _) = h
+        .post(
+            Some(&a),
+            "/ui/alerts/bulk",
+            &format!(
+                "csrf={}&status=resolved{ids}&return_to=%2Fui%2Falerts%3Fstatus%3Dnew",
+                a.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/alerts?status=new");
+    assert_eq!(flash(&headers).as_deref(), Some("flash.bulk_changed"));
+    for x in &alerts[..2] {
+        assert_eq!(
+            h.store.get_alert(x.id).await.unwrap().unwrap().status,
+            AlertStatus::Resolved
+        );
+    }
+    // resolved → acknowledged is not allowed: partial; an open redirect is refused
+    let ids: String = alerts[..3]
+        .iter()
+        .map(|x| format!("&id={}", x.id))
+        .collect();
+    let (_, headers, _) = h
+        .post(
+            Some(&a),
+            "/ui/alerts/bulk",
+            &format!(
+                "csrf={}&status=acknowledged{ids}&return_to=%2F%2Fevil.example%2F",
+                a.csrf
+            ),
+        )
+        .await;
+    assert_eq!(location(&headers), "/ui/alerts");
+    assert_eq!(flash(&headers).as_deref(), Some("error.bulk_partial"));
+    assert_eq!(
+        h.store
+            .get_alert(alerts[2].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        AlertStatus::Acknowledged
+    );
+    let audited = h
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(_, a)| a == "alert.status")
+        .count();
+    assert_eq!(audited, 3);
+}
+
+#[tokio::test]
+async fn admins_switch_rules_and_manage_users() {
+    let h = harness().await;
+    let admin = h.login("boss", Role::Admin).await;
+    let (status, headers, _) = h
+        .post(
+            Some(&admin),
+            "/ui/rules/r%2Fslash/enabled",
+            &format!("csrf={}&enabled=false&return_to=%2Fui%2Frules", admin.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/rules");
+    assert!(
+        !h.store
+            .rule_state("r/slash")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    let (_, _, body) = h.get(Some(&admin), "/ui/rules?outcome=disabled").await;
+    assert!(body.contains("Rule with a slash") && !body.contains("Encoded PowerShell"));
+    let (status, _, _) = h
+        .post(
+            Some(&admin),
+            "/ui/rules/nope/enabled",
+            &format!("csrf={}&enabled=false", admin.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // a user with a typed password: created, no secret shown
+    let (status, headers, _) = h
+        .post(
+            Some(&admin),
+            "/ui/users",
+            &format!(
+                "csrf={}&username=nina&role=analyst&password=a-long-enough-password",
+                admin.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.user_created"));
+    let nina = h.store.find_user("nina").await.unwrap().unwrap().0;
+    assert_eq!(nina.role, Role::Analyst);
+    // the same name again
+    let (_, headers, _) = h
+        .post(
+            Some(&admin),
+            "/ui/users",
+            &format!(
+                "csrf={}&username=NINA&role=viewer&password=a-long-enough-password",
+                admin.csrf
+            ),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.username_taken"));
+    // role, disable, reset (the new password is shown once, on the answer itself)
+    h.post(
+        Some(&admin),
+        &format!("/ui/users/{}/role", nina.id),
+        &format!("csrf={}&role=viewer", admin.csrf),
+    )
+    .await;
+    h.post(
+        Some(&admin),
+        &format!("/ui/users/{}/disabled", nina.id),
+        &format!("csrf={}&disabled=true", admin.csrf),
+    )
+    .await;
+    let nina = h.store.get_user(nina.id).await.unwrap().unwrap();
+    assert_eq!(nina.role, Role::Viewer);
+    assert!(nina.disabled_at.is_some());
+    let (status, _, body) = h
+        .post(
+            Some(&admin),
+            &format!("/ui/users/{}/password", nina.id),
+            &format!("csrf={}", admin.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("class=\"secret\""));
+    // one's own account is not changed from the list
+    let (_, headers, _) = h
+        .post(
+            Some(&admin),
+            &format!("/ui/users/{}/disabled", admin.user_id),
+            &format!("csrf={}&disabled=true", admin.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.self"));
+    let actions = h.audit_actions().await;
+    for action in [
+        "rule.disable",
+        "user.create",
+        "user.role",
+        "user.disable",
+        "user.password",
+    ] {
+        assert!(
+            actions.contains(&("boss".into(), action.into())),
+            "{action}"
+        );
+    }
+    let (_, _, body) = h.get(Some(&admin), "/ui/audit?action=user.role").await;
+    assert!(body.contains("Role changed") && !body.contains("Rule switched off"));
+}
+
+#[tokio::test]
+async fn personal_tokens() {
+    let h = harness().await;
+    let a = h.login("tok", Role::Analyst).await;
+    // no more than one's own role
+    let (status, _, _) = h
+        .post(
+            Some(&a),
+            "/ui/profile/tokens",
+            &format!("csrf={}&name=x&role=admin&expires=30", a.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = h
+        .post(
+            Some(&a),
+            "/ui/profile/tokens",
+            &format!("csrf={}&name=report+script&role=viewer&expires=30", a.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("dzt_"), "the secret is shown once");
+    let tokens = h.store.list_user_tokens(a.user_id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].name, "report script");
+    assert!(tokens[0].expires_at.is_some());
+    let (_, _, body) = h.get(Some(&a), "/ui/profile").await;
+    assert!(!body.contains("dzt_") && body.contains("report script"));
+    let (_, headers, _) = h
+        .post(
+            Some(&a),
+            &format!("/ui/profile/tokens/{}/revoke", tokens[0].id),
+            &format!("csrf={}", a.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("flash.token_revoked"));
+    assert!(
+        h.store.list_user_tokens(a.user_id).await.unwrap()[0]
+            .revoked_at
+            .is_some()
+    );
+    let actions = h.audit_actions().await;
+    assert!(actions.contains(&("tok".into(), "token.create".into())));
+    assert!(actions.contains(&("tok".into(), "token.revoke".into())));
+}
+
+#[tokio::test]
+async fn search_errors_are_shown_on_the_page() {
+    let h = harness().await;
+    let s = h.login("hunter", Role::Viewer).await;
+    let (status, _, body) = h.get(Some(&s), "/ui/events?q=process.name%3A").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Query error at column"), "{body}");
+    let (_, _, body) = h.get(Some(&s), "/ui/events?cursor=garbage").await;
+    assert!(body.contains("This page link is no longer valid"));
+    let (_, _, body) = h
+        .get(Some(&s), "/ui/events?range=custom&from=yesterday")
+        .await;
+    assert!(body.contains("The time could not be read"));
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?cursor=garbage").await;
+    assert!(body.contains("This page link is no longer valid"));
+    // the sidebar offers the page's values
+    let (_, _, body) = h.get(Some(&s), "/ui/events?q=host.name%3Aws-01.corp").await;
+    assert!(body.contains("q=host.name%3Aws-01.corp%20AND%20process.name%3Apowershell.exe"));
+}
+
+/// Render times of the overview, alert list and event search with a big store (ignored by
+/// default; `DOZOR_UI_BENCH_EVENTS`, default 1,000,000 events and 10,000 alerts):
+/// `cargo test -p dozor-server --release --lib ui::tests::bench_pages -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_pages() {
+    let total: usize = std::env::var("DOZOR_UI_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let h = harness().await;
+    let now = now_ms();
+    let span = 30 * 86_400_000i64;
+    let started = std::time::Instant::now();
+    let mut made = 0usize;
+    while made < total {
+        let n = 1000.min(total - made);
+        let mut events = Vec::with_capacity(n);
+        let mut detections = Vec::new();
+        for k in 0..n {
+            let i = made + k;
+            let ts = now - (i as i64 * 7919) % span;
+            let id = Uuid::from_u128(0xbe00_0000_0000 + i as u128);
+            let agent = format!("agent-{}", i % 100);
+            events.push(NewEvent {
+                id,
+                ts,
+                received_at: ts,
+                agent_id: Some(agent.clone()),
+                doc: json!({
+                    "event": {"kind": "event", "category": ["process"], "action": "start", "code": "4688"},
+                    "host": {"name": format!("ws-{:03}.corp", i % 100)},
+                    "user": {"name": if i.is_multiple_of(7) { "SYSTEM" } else { "ivanov" }},
+                    "process": {"name": if i.is_multiple_of(11) { "powershell.exe" } else { "cmd.exe" },
+                                "command_line": format!("cmd.exe /c echo {i} > C:\\Temp\\out-{i}.txt"),
+                                "pid": i % 65536, "parent": {"name": "explorer.exe"}},
+                    "source": {"ip": format!("10.{}.{}.{}", i % 7, i % 200, i % 250)},
+                }),
+            });
+            // one detection per 100 events: 10,000 alerts over 100 rules x 100 agents
+            if i.is_multiple_of(100) && i / 100 < 10_000 {
+                let r = (i / 100) % 100;
+                detections.push(Detection {
+                    rule_id: format!("bench-{r}"),
+                    rule_title: format!("Bench rule {r}"),
+                    level: Level::ALL[r % 5],
+                    tags: vec!["attack.execution".into()],
+                    agent_id: Some(format!("a{}", i / 10_000)),
+                    event_id: id,
+                    ts,
+                });
+            }
+        }
+        h.store
+            .store_batch(&events, &detections, Duration::from_secs(1))
+            .await
+            .unwrap();
+        made += n;
+    }
+    eprintln!("seeded {total} events in {:?}", started.elapsed());
+    let s = h.login("bench", Role::Analyst).await;
+    for path in [
+        "/ui/",
+        "/ui/alerts",
+        "/ui/alerts?status_any=1&range=all",
+        "/ui/events",
+        "/ui/events?q=process.name%3Apowershell.exe+AND+NOT+user.name%3ASYSTEM",
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            let (status, _, body) = h.get(Some(&s), path).await;
+            times.push(t.elapsed());
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(body.len() > 1000);
+        }
+        times.sort();
+        eprintln!(
+            "{path}: p50 {:?}, p95 {:?}, max {:?}",
+            times[times.len() / 2],
+            times[times.len() * 95 / 100],
+            times[times.len() - 1]
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The alert list: filters, sortable columns, paging, bulk status changes.
+
+use askama::Template;
+use dozor_store::{AlertStatus, Level};
+
+use super::layout::Layout;
+use super::{AlertRow, alert_row, level_key, render, status_key};
+use crate::i18n::Tr;
+use crate::view::{AlertsParams, AlertsView, PageCtx, Range, SortKey};
+
+pub(crate) struct Opt {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+pub(crate) struct SortLink {
+    pub href: String,
+    pub label: &'static str,
+    pub arrow: &'static str,
+    pub aria: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage<'a> {
+    l: Layout,
+    tr: Tr,
+    p: &'a AlertsParams,
+    statuses: Vec<Opt>,
+    levels: Vec<Opt>,
+    ranges: Vec<Opt>,
+    custom: bool,
+    rows: Vec<AlertRow>,
+    shown: String,
+    sort_time: SortLink,
+    sort_level: SortLink,
+    sort_rule: SortLink,
+    sort_count: SortLink,
+    sort_note: bool,
+    bulk_targets: Vec<Opt>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    refresh_href: String,
+    error: Option<&'static str>,
+}
+
+pub(crate) fn range_opts(tr: &Tr, current: Range) -> Vec<Opt> {
+    Range::ALL
+        .iter()
+        .map(|r| Opt {
+            value: r.code(),
+            label: tr.t(r.key()),
+            selected: *r == current,
+        })
+        .collect()
+}
+
+pub(crate) fn level_opts(tr: &Tr, current: Option<Level>) -> Vec<Opt> {
+    Level::ALL
+        .iter()
+        .map(|l| Opt {
+            value: l.as_str(),
+            label: tr.t(level_key(*l)),
+            selected: current == Some(*l),
+        })
+        .collect()
+}
+
+fn sort_link(p: &AlertsParams, key: SortKey, label: &'static str) -> SortLink {
+    let active = p.sort == key;
+    // a click on the active column flips the direction; another column starts descending
+    let asc = active && !p.asc;
+    let mut next = p.clone();
+    next.sort = key;
+    next.asc = asc;
+    next.cursor = p.cursor.clone();
+    SortLink {
+        href: next.query().url("/ui/alerts"),
+        label,
+        arrow: match (active, p.asc) {
+            (false, _) => "",
+            (true, false) => "▼",
+            (true, true) => "▲",
+        },
+        aria: match (active, p.asc) {
+            (false, _) => "none",
+            (true, false) => "descending",
+            (true, true) => "ascending",
+        },
+    }
+}
+
+/// The alert list page.
+pub fn alerts(ctx: &PageCtx, v: &AlertsView) -> String {
+    let tr = Tr::new(ctx.lang, ctx.now);
+    let l = Layout::new(ctx, &tr, "alerts", tr.t("alerts.title").to_owned());
+    let p = &v.params;
+    let mut sorted = v.alerts.clone();
+    p.sort_page(&mut sorted);
+    let rows: Vec<AlertRow> = sorted
+        .iter()
+        .map(|a| alert_row(&tr, a, &v.agent_names))
+        .collect();
+    let statuses = AlertStatus::ALL
+        .iter()
+        .map(|s| Opt {
+            value: s.as_str(),
+            label: tr.t(status_key(*s)),
+            selected: p.statuses.contains(s),
+        })
+        .collect();
+    let bulk_targets = [
+        (AlertStatus::Acknowledged, "action.acknowledge"),
+        (AlertStatus::Resolved, "action.resolve"),
+        (AlertStatus::FalsePositive, "action.false_positive"),
+        (AlertStatus::New, "action.reopen"),
+    ]
+    .iter()
+    .map(|(s, key)| Opt {
+        value: s.as_str(),
+        label: tr.t(key),
+        selected: false,
+    })
+    .collect();
+    let next_href = v.next_cursor.as_ref().map(|c| {
+        let mut q = p.clone();
+        q.cursor = Some(c.clone());
+        q.query().url("/ui/alerts")
+    });
+    let first_href = p.cursor.as_ref().map(|_| {
+        let mut q = p.clone();
+        q.cursor = None;
+        q.query().url("/ui/alerts")
+    });
+    let mut refresh = p.clone();
+    refresh.cursor = None;
+    let page = AlertsPage {
+        statuses,
+        levels: level_opts(&tr, p.min_level),
+        ranges: range_opts(&tr, p.time.range),
+        custom: p.time.range == Range::Custom,
+        shown: tr.tn("alerts.count", rows.len() as u64),
+        rows,
+        sort_time: sort_link(p, SortKey::Time, tr.t("col.last_seen")),
+        sort_level: sort_link(p, SortKey::Level, tr.t("col.level")),
+        sort_rule: sort_link(p, SortKey::Rule, tr.t("col.rule")),
+        sort_count: sort_link(p, SortKey::Count, tr.t("col.count")),
+        sort_note: p.sort != SortKey::Time || p.asc,
+        bulk_targets,
+        next_href,
+        first_href,
+        refresh_href: refresh.query().url("/ui/alerts"),
+        error: v.error.as_deref().and_then(|k| tr.lookup(k)),
+        p,
+        l,
+        tr,
+    };
+    render(&page)
+}

@@ -1,0 +1,1035 @@
+//! Every page rendered in both languages for every role with realistic sample data (hundreds
+//! of rows): structure, rights, escaping, charts, translations.
+
+use std::collections::HashMap;
+
+use dozor_store::{
+    Agent, AgentFacts, Alert, AlertStatus, AuditEntry, Comment, HistogramBucket, Level, Role,
+    StatusChange, StoredEvent, TokenInfo, User,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::catalog::CATALOG;
+use crate::*;
+
+const NOW: i64 = 1_795_000_000_000; // 2026-11-18
+const CSRF: &str = "c5rf70k3n";
+const XSS: &str = "<script>alert('x')</script>";
+
+fn ctx(lang: Lang, role: Role, path: &str) -> PageCtx {
+    PageCtx {
+        lang,
+        username: match role {
+            Role::Admin => "админ".to_owned(),
+            Role::Analyst => "petrova".to_owned(),
+            _ => "viewer1".to_owned(),
+        },
+        role,
+        csrf_token: CSRF.to_owned(),
+        path_and_query: path.to_owned(),
+        flash: Some("flash.status_changed".to_owned()),
+        now: NOW,
+    }
+}
+
+const TITLES: [&str; 6] = [
+    "Suspicious Encoded PowerShell Command Line",
+    "Mimikatz Use",
+    "Вход под учётной записью администратора ночью",
+    "Shadow Copies Deletion Using Operating Systems Utilities",
+    "Linux Reverse Shell Indicator",
+    "<img src=x onerror=alert(1)>",
+];
+
+fn alert(i: i64) -> Alert {
+    let level = Level::ALL[(i % 5) as usize];
+    Alert {
+        id: i + 1,
+        rule_id: format!("rule-{}", i % 17),
+        rule_title: TITLES[(i % 6) as usize].to_owned(),
+        level,
+        tags: vec![
+            "attack.execution".to_owned(),
+            "attack.t1059.001".to_owned(),
+            "attack.defense-evasion".to_owned(),
+            "cve.2021-44228".to_owned(),
+        ],
+        agent_id: (i % 7 != 0).then(|| format!("agent-{}", i % 40)),
+        first_seen: NOW - 3_600_000 * (i % 48) - 600_000,
+        last_seen: NOW - 3_600_000 * (i % 48),
+        count: 1 + i * 37 % 5000,
+        event_ids: vec![],
+        status: AlertStatus::ALL[(i % 4) as usize],
+        assignee: (i % 3 == 0).then(|| "petrova".to_owned()),
+        created_at: NOW - 3_600_000 * (i % 48) - 500_000,
+        updated_at: NOW,
+    }
+}
+
+fn event(i: i64) -> StoredEvent {
+    let cmd = if i == 3 {
+        format!("powershell.exe -c \"{XSS}\"")
+    } else {
+        format!("C:\\Windows\\System32\\cmd.exe /c whoami /priv #{i}")
+    };
+    StoredEvent {
+        id: Uuid::from_u128(0x1234_0000 + i as u128),
+        ts: NOW - i * 61_000,
+        received_at: NOW - i * 61_000 + 300,
+        agent_id: Some(format!("agent-{}", i % 40)),
+        doc: json!({
+            "@timestamp": "2026-11-18T10:00:00Z",
+            "event": {"kind": "event", "category": ["process"], "action": "process_started", "code": "4688"},
+            "host": {"name": format!("ws-{:03}.corp.local", i % 40)},
+            "user": {"name": if i % 4 == 0 { "SYSTEM" } else { "иванов" }},
+            "process": {"name": "cmd.exe", "pid": 4000 + i, "command_line": cmd,
+                        "parent": {"name": "explorer.exe"}},
+            "source": {"ip": format!("10.0.{}.{}", i % 3, i % 250)},
+            "winlog": {"channel": "Security", "event_id": 4688,
+                       "event_data": {"NewProcessName": "C:\\Windows\\System32\\cmd.exe"}},
+        }),
+    }
+}
+
+fn agent(i: i64) -> AgentRow {
+    let status = [
+        AgentStatus::Online,
+        AgentStatus::Online,
+        AgentStatus::Degraded,
+        AgentStatus::Offline,
+        AgentStatus::Revoked,
+    ][(i % 5) as usize];
+    AgentRow {
+        agent: Agent {
+            id: format!("agent-{i}"),
+            facts: AgentFacts {
+                hostname: format!("ws-{i:03}.corp.local"),
+                os_type: if i % 2 == 0 { "windows" } else { "linux" }.to_owned(),
+                os_name: Some(
+                    if i % 2 == 0 {
+                        "Windows 11 Pro"
+                    } else {
+                        "Astra Linux"
+                    }
+                    .to_owned(),
+                ),
+                os_version: Some("10.0.22631".to_owned()),
+                arch: Some("x86_64".to_owned()),
+                agent_version: "0.1.0".to_owned(),
+                ips: (0..(i % 6)).map(|k| format!("10.1.{i}.{k}")).collect(),
+            },
+            enrolled_at: NOW - 40 * 86_400_000,
+            enrolled_by: "token:1".to_owned(),
+            cert_sha256: "ab".repeat(32),
+            cert_not_after: NOW + (i % 400) * 86_400_000,
+            reenrolled_at: (i % 9 == 0).then_some(NOW - 86_400_000),
+            last_seen: NOW - (i % 5) * 100_000,
+            last_heartbeat: Some(json!({
+                "resources": {
+                    "cpu_percent": 37.5, "cpu_count": 8,
+                    "memory_total_bytes": 17_179_869_184u64, "memory_used_bytes": 9_663_676_416u64,
+                    "memory_available_bytes": 7_516_192_768u64,
+                    "swap_total_bytes": 2_147_483_648u64, "swap_used_bytes": 104_857_600u64,
+                    "load_average": [0.52, 0.61, 0.7],
+                    "disks": [{"mount": "/", "fs_type": "ext4", "total_bytes": 512_000_000_000u64, "used_bytes": 480_000_000_000u64},
+                              {"mount": "/home", "fs_type": "ext4", "total_bytes": 1_000_000_000_000u64, "used_bytes": 100_000_000_000u64}],
+                    "uptime_secs": 356_400,
+                    "top_cpu": [{"pid": 1234, "name": XSS, "cpu_percent": 12.5, "rss_bytes": 104_857_600u64}],
+                    "top_memory": [{"pid": 99, "name": "postgres", "cpu_percent": 0.5, "rss_bytes": 2_147_483_648u64}]
+                }
+            })),
+            health: if i % 5 == 2 {
+                vec!["collector fim: inotify watch limit reached".to_owned()]
+            } else {
+                vec![]
+            },
+            offline_since: (status == AgentStatus::Offline).then_some(NOW - 900_000),
+            revoked_at: (status == AgentStatus::Revoked).then_some(NOW - 86_400_000),
+            revoked_by: (status == AgentStatus::Revoked).then(|| "админ".to_owned()),
+        },
+        status,
+    }
+}
+
+fn rule(i: i64) -> RuleRow {
+    RuleRow {
+        id: format!("rule-{i}"),
+        title: TITLES[(i % 6) as usize].to_owned(),
+        description: "Detects a suspicious command line <b>bold</b>".to_owned(),
+        level: (i % 11 != 0).then(|| Level::ALL[(i % 5) as usize]),
+        status: Some(["stable", "test", "experimental", "deprecated"][(i % 4) as usize].to_owned()),
+        kind: ["detection", "correlation", "filter"][(i % 3) as usize].to_owned(),
+        outcome: ["active", "active", "unrouted", "unsupported", "invalid"][(i % 5) as usize]
+            .to_owned(),
+        reason: (i % 5 >= 2).then(|| "no logsource mapping for product: bsd".to_owned()),
+        tags: vec![
+            "attack.credential_access".to_owned(),
+            "attack.t1003.001".to_owned(),
+        ],
+        author: "Florian Roth".to_owned(),
+        path: format!("rules/windows/rule_{i}.yml"),
+        product: Some("windows".to_owned()),
+        category: Some("process_creation".to_owned()),
+        service: None,
+        enabled: i % 7 != 0,
+        hit_count: i * 13,
+        last_hit: (i % 2 == 0).then_some(NOW - i * 60_000),
+    }
+}
+
+fn overview_view() -> OverviewView {
+    OverviewView {
+        alerts_per_hour: (0..24)
+            .map(|h| LevelBucket {
+                start: NOW - (24 - h) * 3_600_000,
+                counts: [
+                    h as u64 % 3,
+                    5,
+                    (h as u64 * 7) % 11,
+                    h as u64 % 4,
+                    u64::from(h == 20) * 3,
+                ],
+            })
+            .collect(),
+        open_by_level: Level::ALL
+            .iter()
+            .map(|l| (*l, 7 * (*l as u64 + 1)))
+            .collect(),
+        alerts_by_status: AlertStatus::ALL.iter().map(|s| (*s, 12)).collect(),
+        top_rules: (0..10)
+            .map(|i| TopRule {
+                rule_id: format!("rule-{i}"),
+                title: TITLES[i % 6].to_owned(),
+                level: Level::ALL[i % 5],
+                alerts: 100 - i as u64,
+                detections: 1_234_567 - i as u64,
+            })
+            .collect(),
+        agents: AgentCounts {
+            online: 1210,
+            degraded: 3,
+            offline: 17,
+            revoked: 2,
+        },
+        ingest: (0..96)
+            .map(|i| HistogramBucket {
+                start: NOW - (96 - i) * 900_000,
+                count: 1000 + (i as u64 * 37) % 500,
+            })
+            .collect(),
+        ingest_bucket_ms: 900_000,
+        events_total: 1_000_000,
+        events_last_24h: 123_456,
+        rules: RuleCounts {
+            total: 3100,
+            active_enabled: 2400,
+            disabled: 12,
+            not_active: 688,
+        },
+    }
+}
+
+fn alerts_view() -> AlertsView {
+    let mut params = AlertsParams::parse(&[]);
+    params.cursor = Some("cur0".to_owned());
+    AlertsView {
+        params,
+        alerts: (0..300).map(alert).collect(),
+        agent_names: (0..40)
+            .map(|i| (format!("agent-{i}"), format!("ws-{i:03}.corp.local")))
+            .collect(),
+        next_cursor: Some("next+cursor/=".to_owned()),
+        error: None,
+    }
+}
+
+fn alert_detail_view() -> AlertDetailView {
+    let mut a = alert(4);
+    a.rule_title = XSS.to_owned();
+    AlertDetailView {
+        alert: a,
+        rule: Some(rule(4)),
+        agent_name: Some("ws-004.corp.local".to_owned()),
+        events: (0..100).map(event).collect(),
+        missing_events: 3,
+        comments: (0..20)
+            .map(|i| Comment {
+                id: i,
+                alert_id: 5,
+                author: "petrova".to_owned(),
+                body: if i == 1 {
+                    XSS.to_owned()
+                } else {
+                    "Проверила: это плановое обновление.".to_owned()
+                },
+                created_at: NOW - 1000 * i,
+            })
+            .collect(),
+        history: vec![
+            StatusChange {
+                id: 1,
+                alert_id: 5,
+                actor: "petrova".to_owned(),
+                from: AlertStatus::New,
+                to: AlertStatus::Acknowledged,
+                note: Some("смотрю".to_owned()),
+                changed_at: NOW - 5000,
+            },
+            StatusChange {
+                id: 2,
+                alert_id: 5,
+                actor: "petrova".to_owned(),
+                from: AlertStatus::Acknowledged,
+                to: AlertStatus::Resolved,
+                note: None,
+                changed_at: NOW - 4000,
+            },
+        ],
+        assignees: vec!["petrova".to_owned(), "админ".to_owned()],
+    }
+}
+
+fn events_view() -> EventsView {
+    EventsView {
+        params: EventsParams::parse(&[("q".to_owned(), "process.name:cmd.exe".to_owned())]),
+        query_error: None,
+        error: None,
+        histogram: (0..96)
+            .map(|i| HistogramBucket {
+                start: NOW - 86_400_000 + i * 900_000,
+                count: (i as u64 * 13) % 200,
+            })
+            .collect(),
+        bucket_ms: 900_000,
+        events: (0..500).map(event).collect(),
+        next_cursor: Some("evcursor".to_owned()),
+        agent_names: HashMap::new(),
+    }
+}
+
+fn users_view() -> UsersView {
+    UsersView {
+        users: (0..60)
+            .map(|i| User {
+                id: i,
+                username: if i == 0 {
+                    "админ".to_owned()
+                } else {
+                    format!("user{i}")
+                },
+                role: [Role::Admin, Role::Analyst, Role::Viewer][(i % 3) as usize],
+                language: None,
+                created_at: NOW - i * 86_400_000,
+                created_by: "bootstrap".to_owned(),
+                updated_at: NOW,
+                last_login_at: (i % 2 == 0).then_some(NOW - i * 60_000),
+                disabled_at: (i % 10 == 9).then_some(NOW - 1000),
+            })
+            .collect(),
+        new_password: Some(OneTimeSecret {
+            name: "user5".to_owned(),
+            secret: "Pa55-w0rd-<x>".to_owned(),
+        }),
+    }
+}
+
+fn audit_view() -> AuditView {
+    AuditView {
+        entries: (0..200)
+            .map(|i| AuditEntry {
+                id: 1000 - i,
+                at: NOW - i * 30_000,
+                actor: "petrova".to_owned(),
+                action: ["alert.status", "rule.disable", "login", "custom.thing"][(i % 4) as usize]
+                    .to_owned(),
+                target: Some(format!("alert:{i}")),
+                details: if i % 2 == 0 {
+                    json!({"from": "new", "to": "resolved", "x": XSS})
+                } else {
+                    json!({})
+                },
+            })
+            .collect(),
+        actor: String::new(),
+        action: String::new(),
+        next_before: Some(800),
+        paged: true,
+    }
+}
+
+fn profile_view(role: Role) -> ProfileView {
+    ProfileView {
+        language: Some(Lang::Ru),
+        tokens: (0..5)
+            .map(|i| TokenInfo {
+                id: i,
+                name: format!("script {i}"),
+                role,
+                created_at: NOW - 86_400_000,
+                expires_at: if i == 1 {
+                    Some(NOW - 1)
+                } else {
+                    Some(NOW + 86_400_000)
+                },
+                last_used_at: None,
+                revoked_at: (i == 2).then_some(NOW - 5),
+                owner: Some(1),
+            })
+            .collect(),
+        new_token: Some(OneTimeSecret {
+            name: "script 4".to_owned(),
+            secret: "dzt_secret".to_owned(),
+        }),
+    }
+}
+
+/// Every signed-in page for one role and language (name, html).
+fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
+    let c = |path: &str| ctx(lang, role, path);
+    let agents_view = AgentsView {
+        agents: (0..300).map(agent).collect(),
+        params: AgentsParams::default(),
+    };
+    let agent_view = AgentDetailView {
+        agent: agent(2),
+        recent_alerts: (0..20).map(alert).collect(),
+        recent_events: (0..50).map(event).collect(),
+    };
+    let rules_view = RulesView {
+        rules: (0..350).map(rule).collect(),
+        params: RulesParams::parse(&[("page".to_owned(), "2".to_owned())]),
+    };
+    let rule_view = RuleDetailView {
+        rule: rule(3),
+        yaml: Some(format!(
+            "title: test\ndetection:\n  sel:\n    CommandLine|contains: '{XSS}'\n"
+        )),
+        recent_alerts: (0..10).map(alert).collect(),
+    };
+    let mut pages = vec![
+        ("overview", overview(&c("/ui/"), &overview_view())),
+        (
+            "alerts",
+            alerts(&c("/ui/alerts?status=new"), &alerts_view()),
+        ),
+        (
+            "alert",
+            alert_detail(&c("/ui/alerts/5"), &alert_detail_view()),
+        ),
+        ("events", events(&c("/ui/events?q=x"), &events_view())),
+        ("agents", agents(&c("/ui/agents"), &agents_view)),
+        ("agent", agent_detail(&c("/ui/agents/agent-2"), &agent_view)),
+        ("rules", rules(&c("/ui/rules?page=2"), &rules_view)),
+        ("rule", rule_detail(&c("/ui/rules/rule-3"), &rule_view)),
+        ("profile", profile(&c("/ui/profile"), &profile_view(role))),
+    ];
+    if role == Role::Admin {
+        pages.push(("users", users(&c("/ui/users"), &users_view())));
+        pages.push(("audit", audit(&c("/ui/audit"), &audit_view())));
+    }
+    pages
+}
+
+const ROLES: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
+
+/// The `<form ...>...</form>` pieces of a page.
+fn forms(html: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<form") {
+        let from = &rest[start..];
+        let end = from.find("</form>").expect("unclosed form") + "</form>".len();
+        out.push(&from[..end]);
+        rest = &from[end..];
+    }
+    out
+}
+
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let len = tag[start..].find('"')?;
+    Some(&tag[start..start + len])
+}
+
+#[test]
+fn every_page_renders_in_both_languages_for_every_role() {
+    for lang in Lang::ALL {
+        for role in ROLES {
+            for (name, html) in all_pages(lang, role) {
+                assert!(html.starts_with("<!DOCTYPE html>"), "{name}");
+                assert!(html.trim_end().ends_with("</html>"), "{name}");
+                assert!(
+                    html.contains(&format!("<html lang=\"{}\">", lang.code())),
+                    "{name}"
+                );
+                assert!(!html.contains("template error"), "{name}");
+                for tag in [
+                    "table", "form", "details", "svg", "tbody", "ul", "dl", "main", "nav",
+                ] {
+                    let open = html.matches(&format!("<{tag}")).count()
+                        - html.matches(&format!("<{tag}-")).count();
+                    let close = html.matches(&format!("</{tag}>")).count();
+                    assert_eq!(open, close, "{name}: <{tag}> not balanced");
+                }
+            }
+        }
+    }
+    let misses = crate::i18n::MISSES.lock().unwrap().clone();
+    assert!(
+        misses.is_empty(),
+        "keys missing from the catalog: {misses:?}"
+    );
+}
+
+#[test]
+fn every_post_form_carries_the_csrf_token() {
+    for role in ROLES {
+        for (name, html) in all_pages(Lang::Ru, role) {
+            for form in forms(&html) {
+                let tag = &form[..form.find('>').unwrap()];
+                match attr(tag, "method") {
+                    Some("post") => assert!(
+                        form.contains(&format!(
+                            "<input type=\"hidden\" name=\"csrf\" value=\"{CSRF}\">"
+                        )),
+                        "{name}: POST form without the CSRF token: {tag}"
+                    ),
+                    Some("get") => {}
+                    other => panic!("{name}: form without a method ({other:?}): {tag}"),
+                }
+                let action = attr(tag, "action").unwrap();
+                assert!(action.starts_with('/'), "{name}: {action}");
+            }
+        }
+    }
+    let html = login(Lang::En, None, "", "logintoken", "/ui/alerts");
+    assert!(html.contains("name=\"csrf\" value=\"logintoken\""));
+    assert!(html.contains("name=\"next\" value=\"/ui/alerts\""));
+}
+
+fn post_actions(html: &str) -> Vec<String> {
+    forms(html)
+        .into_iter()
+        .filter_map(|f| {
+            let tag = &f[..f.find('>').unwrap()];
+            (attr(tag, "method") == Some("post")).then(|| attr(tag, "action").unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn forms_follow_the_roles() {
+    let always = |a: &str| a == "/logout" || a.starts_with("/ui/profile");
+    for role in ROLES {
+        for (name, html) in all_pages(Lang::En, role) {
+            for action in post_actions(&html) {
+                let allowed = always(&action)
+                    || match role {
+                        Role::Viewer => false,
+                        Role::Analyst => action.starts_with("/ui/alerts"),
+                        _ => true,
+                    };
+                assert!(allowed, "{role:?} sees a form for {action} on {name}");
+            }
+            if role == Role::Viewer {
+                assert!(!html.contains("select-all"), "{name}");
+                assert!(!html.contains("name=\"id\""), "{name}");
+            }
+        }
+    }
+    let admin = all_pages(Lang::En, Role::Admin);
+    let analyst = all_pages(Lang::En, Role::Analyst);
+    let page =
+        |pages: &[(&str, String)], n: &str| pages.iter().find(|p| p.0 == n).unwrap().1.clone();
+    assert!(
+        post_actions(&page(&admin, "rules"))
+            .iter()
+            .any(|a| a.ends_with("/enabled"))
+    );
+    assert!(
+        !post_actions(&page(&analyst, "rules"))
+            .iter()
+            .any(|a| a.ends_with("/enabled"))
+    );
+    assert!(post_actions(&page(&analyst, "alerts")).contains(&"/ui/alerts/bulk".to_owned()));
+    let detail = post_actions(&page(&analyst, "alert"));
+    for a in [
+        "/ui/alerts/5/status",
+        "/ui/alerts/5/assignee",
+        "/ui/alerts/5/comments",
+    ] {
+        assert!(detail.contains(&a.to_owned()), "{a}");
+    }
+    // admins see the admin sections in the navigation, others don't
+    assert!(page(&admin, "overview").contains("href=\"/ui/users\""));
+    assert!(!page(&analyst, "overview").contains("href=\"/ui/users\""));
+    assert!(page(&admin, "users").contains("/ui/users/1/role"));
+    // one's own account can't be disabled from the list
+    assert!(!page(&admin, "users").contains("/ui/users/0/disabled"));
+}
+
+#[test]
+fn workflow_buttons_follow_can_change_to() {
+    for status in AlertStatus::ALL {
+        let mut v = alert_detail_view();
+        v.alert.status = status;
+        let html = alert_detail(&ctx(Lang::En, Role::Analyst, "/ui/alerts/5"), &v);
+        for to in AlertStatus::ALL {
+            let button = format!("name=\"status\" value=\"{}\"", to.as_str());
+            assert_eq!(
+                html.contains(&button),
+                status.can_change_to(to),
+                "{status:?} → {to:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn event_data_is_escaped_everywhere() {
+    for role in ROLES {
+        for lang in Lang::ALL {
+            for (name, html) in all_pages(lang, role) {
+                assert!(!html.contains("<script>alert"), "{name}: unescaped script");
+                assert!(!html.contains("<img src=x"), "{name}: unescaped markup");
+                assert!(!html.contains("<b>bold"), "{name}: unescaped markup");
+                // no inline script, style or handler: the server's CSP forbids them
+                assert_eq!(html.matches("<script").count(), 1, "{name}");
+                assert!(!html.contains(" style="), "{name}");
+                for tag in tags(&html) {
+                    let lower = tag.to_ascii_lowercase();
+                    assert!(
+                        !lower.contains(" onerror=")
+                            && !lower.contains(" onclick=")
+                            && !lower.contains(" onload="),
+                        "{name}: handler in {tag}"
+                    );
+                }
+                assert!(
+                    !html.contains("http://") && !html.contains("https://"),
+                    "{name}"
+                );
+            }
+        }
+    }
+    let pages = all_pages(Lang::En, Role::Analyst);
+    let alert = &pages.iter().find(|p| p.0 == "alert").unwrap().1;
+    assert!(alert.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;"));
+    let page = error_page(Lang::En, 400, XSS);
+    assert!(!page.contains("<script>alert"));
+}
+
+#[test]
+fn charts_are_inline_svg() {
+    let pages = all_pages(Lang::Ru, Role::Viewer);
+    let get = |n: &str| pages.iter().find(|p| p.0 == n).unwrap().1.clone();
+    let overview = get("overview");
+    assert!(overview.matches("<svg class=\"chart").count() >= 4);
+    assert!(overview.contains("class=\"lv-critical\""));
+    assert!(overview.contains("<polyline"));
+    // numbers in Russian format inside the charts' tooltips and cards
+    assert!(overview.contains("1\u{a0}234\u{a0}567"));
+    let events = get("events");
+    assert!(events.contains("<svg class=\"chart bars\""));
+    let agent = get("agent");
+    assert!(agent.contains("<svg class=\"chart hbars\""));
+    assert!(agent.contains("ГиБ"));
+}
+
+/// The markup tags of a page (data is escaped, so every `<` starts one).
+fn tags(html: &str) -> Vec<&str> {
+    html.split('<')
+        .skip(1)
+        .map(|t| &t[..t.find('>').unwrap_or(t.len())])
+        .collect()
+}
+
+/// What a reader sees: text between tags and the texts of `title`, `placeholder`,
+/// `aria-label`, `data-confirm*` and `data-t-*` attributes.
+fn visible(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    for piece in html.split('<').skip(1) {
+        let (tag, text) = piece.split_once('>').unwrap_or((piece, ""));
+        for name in [
+            "title",
+            "placeholder",
+            "aria-label",
+            "data-confirm",
+            "data-confirm-click",
+        ] {
+            if let Some(v) = attr(tag, name) {
+                out.push_str(v);
+                out.push('\n');
+            }
+        }
+        for part in tag.split(" data-t-").skip(1) {
+            if let Some((_, v)) = part.split_once("=\"") {
+                out.push_str(&v[..v.find('"').unwrap_or(v.len())]);
+                out.push('\n');
+            }
+        }
+        out.push_str(text);
+        out.push('\n');
+    }
+    out
+}
+
+/// English catalog texts (their literal parts longer than 3 characters) that differ from the
+/// Russian ones.
+fn english_fragments() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (_, en, ru) in CATALOG {
+        if en == ru {
+            continue;
+        }
+        for form in en.split('|') {
+            for part in form.split(['{', '}']).step_by(2) {
+                let part = part.trim();
+                if part.chars().count() > 3 && !ru.contains(part) {
+                    out.push(part);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn russian_pages_have_no_english_left() {
+    let fragments = english_fragments();
+    let mut pages = Vec::new();
+    for role in ROLES {
+        pages.extend(all_pages(Lang::Ru, role));
+    }
+    pages.push((
+        "login",
+        login(Lang::Ru, Some(LoginError::Throttled(120)), "", "t", "/ui/"),
+    ));
+    pages.push(("error", error_page(Lang::Ru, 404, "error.not_found")));
+    let mut problems = Vec::new();
+    for (name, html) in &pages {
+        // what the data says stays as it is: leave out <pre> and <code> blocks and the
+        // sample data's own English words
+        let mut text = strip(html, "<pre", "</pre>");
+        text = visible(&strip(&text, "<code", "</code>"));
+        for t in TITLES {
+            text = text.replace(&crate::svg::esc(t), "").replace(t, "");
+        }
+        for f in &fragments {
+            if contains_word(&text, f) {
+                problems.push(format!("{name}: {f:?}"));
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(
+        problems.is_empty(),
+        "English text on Russian pages: {problems:#?}"
+    );
+    // and the check does find English where it is
+    let en = visible(&overview(
+        &ctx(Lang::En, Role::Admin, "/ui/"),
+        &overview_view(),
+    ));
+    assert!(fragments.iter().filter(|f| contains_word(&en, f)).count() > 20);
+}
+
+/// `needle` occurs in `text` not as part of an identifier (`agent-2`, `user.name`, `alert(`).
+fn contains_word(text: &str, needle: &str) -> bool {
+    let joins = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "-._/:@(#".contains(c));
+    text.match_indices(needle).any(|(i, _)| {
+        !joins(text[..i].chars().next_back()) && !joins(text[i + needle.len()..].chars().next())
+    })
+}
+
+fn strip(html: &str, open: &str, close: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(s) = rest.find(open) {
+        out.push_str(&rest[..s]);
+        match rest[s..].find(close) {
+            Some(e) => rest = &rest[s + e + close.len()..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn catalog_is_complete_and_used() {
+    let mut seen = std::collections::HashSet::new();
+    for (key, en, ru) in CATALOG {
+        assert!(seen.insert(*key), "duplicate key {key}");
+        assert!(!en.trim().is_empty() && !ru.trim().is_empty(), "{key}");
+        let (en_forms, ru_forms) = (en.split('|').count(), ru.split('|').count());
+        if en_forms > 1 || ru_forms > 1 {
+            assert_eq!((en_forms, ru_forms), (2, 3), "{key}: plural forms");
+        }
+        let holes = |s: &str| {
+            let mut v: Vec<String> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(h, _)| h.to_owned()))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        assert_eq!(holes(en), holes(ru), "{key}: placeholders differ");
+    }
+    let sources = sources();
+    for (key, _, _) in CATALOG {
+        let quoted = format!("\"{key}\"");
+        assert!(
+            sources.iter().any(|(_, text)| text.contains(&quoted)),
+            "catalog key {key} is not used"
+        );
+    }
+    // every key the sources ask for exists
+    for (path, text) in &sources {
+        for call in ["t(\"", "tn(\"", "tf(\""] {
+            for piece in text.split(call).skip(1) {
+                let key = &piece[..piece.find('"').unwrap()];
+                if key.contains('.') {
+                    assert!(
+                        translate(Lang::En, key).is_some(),
+                        "{path}: unknown key {key}"
+                    );
+                }
+            }
+        }
+    }
+    for key in FLASH_KEYS {
+        assert!(translate(Lang::Ru, key).is_some(), "{key}");
+    }
+}
+
+fn sources() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in ["src", "src/pages", "templates"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_file() && name != "catalog.rs" && name != "tests.rs" {
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn status_level_and_role_keys_exist() {
+    for l in Level::ALL {
+        assert!(translate(Lang::Ru, crate::pages::level_key(l)).is_some());
+    }
+    for s in AlertStatus::ALL {
+        assert!(translate(Lang::Ru, crate::pages::status_key(s)).is_some());
+        for to in AlertStatus::ALL {
+            assert!(translate(Lang::Ru, crate::pages::action_key(s, to)).is_some());
+        }
+    }
+    for r in [Role::Admin, Role::Analyst, Role::Viewer, Role::AgentIngest] {
+        assert!(translate(Lang::Ru, role_key(r)).is_some());
+    }
+}
+
+#[test]
+fn links_keep_filters_and_pages() {
+    let html = alerts(&ctx(Lang::En, Role::Viewer, "/ui/alerts"), &alerts_view());
+    assert!(
+        html.contains("cursor=next%2Bcursor%2F%3D"),
+        "next page link"
+    );
+    assert!(html.contains("rel=\"next\""));
+    assert!(html.contains("sort=level"));
+    assert!(html.contains(">First page</a>") || html.contains("First page"));
+    let ev = events(&ctx(Lang::En, Role::Viewer, "/ui/events"), &events_view());
+    // sidebar: a value adds field:value to the query
+    assert!(
+        ev.contains("q=process.name%3Acmd.exe%20AND%20user.name%3ASYSTEM"),
+        "sidebar link"
+    );
+    assert!(ev.contains("cursor=evcursor"));
+    // the language switch comes back to the same page
+    assert!(ev.contains("name=\"return_to\" value=\"/ui/events\""));
+    // active navigation
+    assert!(ev.contains("<a href=\"/ui/events\" class=\"active\" aria-current=\"page\">"));
+}
+
+#[test]
+fn query_errors_point_at_the_column() {
+    let mut v = events_view();
+    v.params.q = "process.name: AND".to_owned();
+    v.query_error = Some(QueryProblem {
+        column: Some(14),
+        message: "expected a value".to_owned(),
+    });
+    let html = events(&ctx(Lang::Ru, Role::Viewer, "/ui/events"), &v);
+    assert!(html.contains("Ошибка в запросе, позиция 14:"));
+    assert!(html.contains(&format!("process.name: AND\n{}^", " ".repeat(13))));
+}
+
+#[test]
+fn timeline_is_in_time_order() {
+    let html = alert_detail(
+        &ctx(Lang::En, Role::Viewer, "/ui/alerts/5"),
+        &alert_detail_view(),
+    );
+    let list = &html[html.find("<ol class=\"timeline\">").unwrap()..];
+    let list = &list[..list.find("</ol>").unwrap()];
+    let times: Vec<&str> = list
+        .split("<time datetime=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    assert!(times.len() > 40);
+    assert!(list.contains("and 80 more matched events"));
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    assert!(list.contains("Status changed by petrova: New → In progress"));
+}
+
+#[test]
+fn login_and_error_pages() {
+    let en = login(
+        Lang::En,
+        Some(LoginError::Invalid),
+        "bob<",
+        "tok",
+        "//evil.example",
+    );
+    assert!(en.contains("Wrong user name or password."));
+    assert!(en.contains("value=\"bob&#60;\""));
+    assert!(en.contains("name=\"next\" value=\"/ui/\""));
+    assert!(!en.contains("class=\"main-nav\""));
+    let ru = login(
+        Lang::Ru,
+        Some(LoginError::Throttled(120)),
+        "",
+        "tok",
+        "/ui/events",
+    );
+    assert!(ru.contains("Повторите через 2 мин."));
+    assert!(ru.contains("href=\"/login?next=%2Fui%2Fevents&#38;lang=en\""));
+    let e = error_page(Lang::Ru, 404, "error.not_found");
+    assert!(e.contains("Страница не найдена") && e.contains("Не найдено."));
+    let e = error_page(Lang::En, 502, "upstream said no");
+    assert!(e.contains("Server error") && e.contains("upstream said no"));
+}
+
+#[test]
+fn flash_messages() {
+    let mut c = ctx(Lang::Ru, Role::Analyst, "/ui/alerts");
+    c.flash = Some("error.invalid_transition".to_owned());
+    let html = overview(&c, &overview_view());
+    assert!(html.contains("class=\"flash flash-error\""));
+    assert!(html.contains("Такая смена статуса сейчас недопустима."));
+    c.flash = Some("no.such.key".to_owned());
+    let html = overview(&c, &OverviewView::default());
+    assert!(!html.contains("class=\"flash"));
+    assert!(!html.contains("no.such.key"));
+}
+
+#[test]
+fn empty_views_render() {
+    let c = ctx(Lang::Ru, Role::Admin, "/ui/");
+    for html in [
+        overview(&c, &OverviewView::default()),
+        alerts(&c, &AlertsView::default()),
+        events(&c, &EventsView::default()),
+        agents(&c, &AgentsView::default()),
+        rules(&c, &RulesView::default()),
+        audit(&c, &AuditView::default()),
+        profile(&c, &ProfileView::default()),
+    ] {
+        assert!(html.contains("</html>"));
+        assert!(html.contains("class=\"empty\""));
+    }
+    assert!(users(&c, &UsersView::default()).contains("</html>"));
+    let mut a = agent(1);
+    a.agent.last_heartbeat = None;
+    let html = agent_detail(
+        &c,
+        &AgentDetailView {
+            agent: a,
+            recent_alerts: vec![],
+            recent_events: vec![],
+        },
+    );
+    assert!(html.contains("Сигналов с данными о ресурсах пока не было."));
+}
+
+#[test]
+fn agents_carry_live_hooks() {
+    let view = AgentsView {
+        agents: (0..50).map(agent).collect(),
+        params: AgentsParams::parse(&[("status".to_owned(), "offline".to_owned())]),
+    };
+    let html = agents(
+        &ctx(Lang::En, Role::Viewer, "/ui/agents?status=offline"),
+        &view,
+    );
+    assert_eq!(html.matches("<tr data-agent-id=").count(), 10);
+    assert!(html.contains("data-role=\"dot\""));
+    assert!(html.contains("data-t-online=\"Online\""));
+    assert!(html.contains("class=\"dot ag-offline\""));
+}
+
+#[test]
+fn rendering_is_linear_enough() {
+    // 10x the rows must not cost much more than 10x the time (no quadratic work per row)
+    let c = ctx(Lang::Ru, Role::Admin, "/ui/alerts");
+    let time = |n: i64| {
+        let v = AlertsView {
+            alerts: (0..n).map(alert).collect(),
+            ..alerts_view()
+        };
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            std::hint::black_box(alerts(&c, &v));
+        }
+        start.elapsed()
+    };
+    let small = time(100);
+    let large = time(1000);
+    assert!(large < small * 40, "{small:?} vs {large:?}");
+}
+
+/// With `DOZOR_UI_SAMPLES=DIR`, writes every page (both languages, admin) and the assets
+/// under DIR as a server would serve them, for looking at them in a browser.
+#[test]
+fn write_samples() {
+    let Ok(dir) = std::env::var("DOZOR_UI_SAMPLES") else {
+        return;
+    };
+    let root = std::path::Path::new(&dir);
+    std::fs::create_dir_all(root.join("ui/static")).unwrap();
+    std::fs::write(root.join("ui/static/app.css"), APP_CSS).unwrap();
+    std::fs::write(root.join("ui/static/app.js"), APP_JS).unwrap();
+    for lang in Lang::ALL {
+        for role in [Role::Admin, Role::Viewer] {
+            for (name, html) in all_pages(lang, role) {
+                let file = format!("{name}-{}-{}.html", lang.code(), role.as_str());
+                std::fs::write(root.join("ui").join(file), html).unwrap();
+            }
+        }
+        let file = format!("login-{}.html", lang.code());
+        let html = login(lang, Some(LoginError::Invalid), "ivanov", "t", "/ui/");
+        std::fs::write(root.join("ui").join(file), html).unwrap();
+        let file = format!("error-{}.html", lang.code());
+        std::fs::write(
+            root.join("ui").join(file),
+            error_page(lang, 404, "error.not_found"),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,175 @@
+//! Links: query strings (percent-encoded) and query-language terms.
+
+use std::fmt::Write;
+
+/// Percent-encodes a query-string component (everything but unreserved characters).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment (an id in `/alerts/{id}`, `/rules/{id}`).
+pub fn segment(text: &str) -> String {
+    encode(text)
+}
+
+/// A query string built pair by pair; empty values are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// An empty query.
+    pub fn new() -> Query {
+        Query::default()
+    }
+
+    /// Adds `key=value` unless the value is empty.
+    pub fn push(&mut self, key: &str, value: impl AsRef<str>) -> &mut Query {
+        let value = value.as_ref();
+        if !value.is_empty() {
+            self.pairs.push((key.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Adds `key=value` for `Some`.
+    pub fn push_opt(&mut self, key: &str, value: Option<impl AsRef<str>>) -> &mut Query {
+        if let Some(v) = value {
+            self.push(key, v);
+        }
+        self
+    }
+
+    /// A copy without `key`, with `key=value` added.
+    pub fn with(&self, key: &str, value: impl AsRef<str>) -> Query {
+        let mut q = self.without(key);
+        q.push(key, value);
+        q
+    }
+
+    /// A copy without `key`.
+    pub fn without(&self, key: &str) -> Query {
+        Query {
+            pairs: self
+                .pairs
+                .iter()
+                .filter(|(k, _)| k != key)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// `path?k=v&...`, or `path` alone when empty.
+    pub fn url(&self, path: &str) -> String {
+        if self.pairs.is_empty() {
+            return path.to_owned();
+        }
+        let mut out = String::with_capacity(path.len() + 16 * self.pairs.len());
+        out.push_str(path);
+        for (i, (k, v)) in self.pairs.iter().enumerate() {
+            out.push(if i == 0 { '?' } else { '&' });
+            out.push_str(&encode(k));
+            out.push('=');
+            out.push_str(&encode(v));
+        }
+        out
+    }
+}
+
+/// A value as the query language reads it: bare when it is a plain word, quoted otherwise
+/// (`"C:\Program Files\x.exe"`, `"a \"b\""`). A `*` stays a wildcard either way.
+pub fn query_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.chars().all(|c| {
+            !c.is_whitespace() && !matches!(c, '"' | '(' | ')' | ':' | '\\' | '<' | '>' | '=')
+        })
+        && !matches!(value, "AND" | "OR" | "NOT");
+    if plain {
+        value.to_owned()
+    } else {
+        let mut out = String::with_capacity(value.len() + 2);
+        out.push('"');
+        for c in value.chars() {
+            if c == '"' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    }
+}
+
+/// `query AND field:value` (just `field:value` for an empty query; the old query in
+/// parentheses when it has an `OR`).
+pub fn add_term(query: &str, field: &str, value: &str) -> String {
+    let term = format!("{field}:{}", query_value(value));
+    let q = query.trim();
+    if q.is_empty() {
+        term
+    } else if q.contains(" OR ") {
+        format!("({q}) AND {term}")
+    } else {
+        format!("{q} AND {term}")
+    }
+}
+
+/// Is this a local path (`/...` but not `//...`)? Only such `return_to` targets are used.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding() {
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        let mut q = Query::new();
+        q.push("q", "process.name:cmd.exe")
+            .push("empty", "")
+            .push("status", "new");
+        assert_eq!(
+            q.url("/ui/events"),
+            "/ui/events?q=process.name%3Acmd.exe&status=new"
+        );
+        assert_eq!(
+            q.with("status", "x").url("/a"),
+            "/a?q=process.name%3Acmd.exe&status=x"
+        );
+        assert_eq!(Query::new().url("/a"), "/a");
+    }
+
+    #[test]
+    fn query_terms() {
+        assert_eq!(query_value("cmd.exe"), "cmd.exe");
+        assert_eq!(query_value("C:\\Windows\\x.exe"), "\"C:\\Windows\\x.exe\"");
+        assert_eq!(query_value("a \"b\""), "\"a \\\"b\\\"\"");
+        assert_eq!(query_value("OR"), "\"OR\"");
+        assert_eq!(query_value(""), "\"\"");
+        assert_eq!(add_term("", "user.name", "root"), "user.name:root");
+        assert_eq!(add_term("x", "user.name", "root"), "x AND user.name:root");
+        assert_eq!(
+            add_term("a OR b", "host.name", "pc 1"),
+            "(a OR b) AND host.name:\"pc 1\""
+        );
+    }
+
+    #[test]
+    fn local_paths() {
+        assert!(is_local_path("/ui/alerts?x=1"));
+        assert!(!is_local_path("//evil.example/"));
+        assert!(!is_local_path("https://evil.example/"));
+        assert!(!is_local_path("/\\evil"));
+    }
+}
