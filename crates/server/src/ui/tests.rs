@@ -114,10 +114,8 @@ async fn harness() -> Harness {
         login_throttle: Default::default(),
         closing,
     });
-    let router = Router::new()
-        .merge(crate::session::router())
-        .merge(super::router())
-        .with_state(state);
+    // The whole application: pages, sign-in and the JSON API.
+    let router = crate::app::router(state);
     seed(store.as_ref()).await;
     Harness {
         router,
@@ -500,6 +498,57 @@ async fn changes_need_the_csrf_token_and_the_right_role() {
         h.audit_actions().await.is_empty(),
         "refused requests are not audited"
     );
+}
+
+#[tokio::test]
+async fn the_api_takes_the_session_cookie_with_its_csrf_header() {
+    let h = harness().await;
+    let alert = h.first_alert().await;
+    let viewer = h.login("viewer", Role::Viewer).await;
+    let analyst = h.login("analyst", Role::Analyst).await;
+    // reading: any signed-in role
+    let (status, _, _) = h.get(Some(&viewer), "/api/v1/alerts").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = h.get(None, "/api/v1/alerts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let path = format!("/api/v1/alerts/{}/status", alert.id);
+    let change = |s: &Session, csrf: Option<&str>| {
+        let mut r = Request::post(path.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, &s.cookie);
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        r.body(Body::from(r#"{"status":"acknowledged"}"#)).unwrap()
+    };
+    // a change with the cookie but without the session's CSRF header: refused
+    let (status, _, body) = h.send(change(&analyst, None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _, _) = h.send(change(&analyst, Some("csrf-viewer"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // a viewer with its own token: still not its right
+    let (status, _, _) = h.send(change(&viewer, Some(&viewer.csrf))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // the analyst with its token: done, and audited as that user
+    let (status, _, body) = h.send(change(&analyst, Some(&analyst.csrf))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        h.audit_actions()
+            .await
+            .iter()
+            .any(|(actor, action)| actor == "analyst" && action == "alert.status")
+    );
+    // the admin-only API stays closed to analysts' cookies too
+    let (status, _, _) = h
+        .send(
+            Request::post("/api/v1/rules/reload")
+                .header(header::COOKIE, &analyst.cookie)
+                .header("x-csrf-token", &analyst.csrf)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
