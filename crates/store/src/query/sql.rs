@@ -298,6 +298,24 @@ impl SqlBuilder {
     fn doc_pattern(&mut self, path: &[String], pat: &Pattern) -> String {
         match self.dialect {
             Dialect::Sqlite => {
+                // Parsing JSON is the cost of a field match; a plain substring test on the
+                // document text rules out most rows first. It never changes the answer: a
+                // value that matches contains the pattern's literal (ASCII, case-insensitive
+                // like LIKE itself), and so does the document's JSON text of that value.
+                // Bound first: SQLite's `?` placeholders are positional.
+                let prefilter = pat
+                    .parts
+                    .iter()
+                    .filter(|s| s.is_ascii() && s.len() >= 3)
+                    .max_by_key(|s| s.len())
+                    .map(|literal| {
+                        let ph = self.bind(Param::Text(format!(
+                            "%{}%",
+                            like_escape(&json_escaped(literal))
+                        )));
+                        format!("e.doc LIKE {ph} ESCAPE '\\' AND ")
+                    })
+                    .unwrap_or_default();
                 let p1 = self.sqlite_path(path);
                 let p2 = self.sqlite_path(path);
                 let in_array = self.matches(
@@ -309,11 +327,11 @@ impl SqlBuilder {
                 let p3 = self.sqlite_path(path);
                 let m_scalar = self.matches(&format!("json_extract(e.doc, {p3})"), pat);
                 format!(
-                    "CASE json_type(e.doc, {p1}) \
+                    "({prefilter}CASE json_type(e.doc, {p1}) \
                      WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(e.doc, {p2}) AS j \
                        WHERE j.type NOT IN ('object', 'array', 'null') AND {in_array}) \
                      WHEN 'object' THEN 0 WHEN 'true' THEN {m_true} WHEN 'false' THEN {m_false} \
-                     ELSE {m_scalar} END"
+                     ELSE {m_scalar} END)"
                 )
             }
             Dialect::Postgres => {
