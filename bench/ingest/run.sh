@@ -52,7 +52,7 @@ wait_stored() { # n -> seconds waited
     echo "$(date +%s.%N) - $t0" | bc
 }
 quantiles() { # prints p50 p99 upper bounds of the event-to-alert latency histogram
-    curl -s --cacert "$ca" "$url/metrics" | python3 -c '
+    curl -s --cacert "$ca" -H "Authorization: Bearer $token" "$url/metrics" | python3 -c '
 import sys,re
 b=[]
 for l in sys.stdin:

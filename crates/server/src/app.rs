@@ -239,7 +239,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`: for operators (any role; Prometheus sends a viewer's token with
+/// `authorization` in its scrape config) — the counts say a lot about what is watched.
+async fn metrics_text(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    match crate::auth::authenticate(state.tokens.as_ref(), &headers).await {
+        Ok(identity) if identity.role != crate::auth::Role::Agent => {}
+        Ok(_) => {
+            return Problem::forbidden("agent credentials may only send events").into_response();
+        }
+        Err(problem) => return problem.into_response(),
+    }
     if let Some(depth) = state.sink.queue_depth() {
         state.metrics.set_queue_depth(depth);
     }

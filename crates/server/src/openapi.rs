@@ -69,8 +69,15 @@ fn healthz() {}
 fn readyz() {}
 
 #[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Prometheus/OpenMetrics text exposition",
-        body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+    description = "Prometheus/OpenMetrics text for operators: any viewer, analyst or admin token (set it as the \
+scrape config's `authorization`).",
+    responses(
+        (status = 200, description = "Prometheus/OpenMetrics text exposition",
+            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 fn metrics() {}
 
 #[utoipa::path(get, path = "/api/v1/ca.pem", tag = "meta",

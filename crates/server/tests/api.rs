@@ -175,7 +175,7 @@ async fn valid_events_are_accepted_beside_invalid_ones() {
     );
 
     // Metrics count all of it.
-    let m = client.get("/metrics").await;
+    let m = client.metrics().await;
     assert!(
         m.header("content-type")
             .starts_with("application/openmetrics-text")
@@ -363,7 +363,7 @@ async fn limits_answer_413_naming_the_limit() {
 
     // The server is fine afterwards.
     assert_eq!(client.get("/healthz").await.status, 200);
-    let m = client.get("/metrics").await.text();
+    let m = client.metrics().await.text();
     assert!(
         m.contains("dozor_ingest_requests_refused_total{reason=\"too-large\"} 3"),
         "{m}"

@@ -1214,7 +1214,7 @@ async fn without_api_state_routes_answer_503_after_authentication() {
     );
     // Ingest and the public documents still work; metrics have no pipeline section.
     assert_eq!(env.client().get("/healthz").await.status, 200);
-    let m = env.client().get("/metrics").await.text();
+    let m = env.get("/metrics", &env.tokens.viewer).await.text();
     assert!(!m.contains("dozor_pipeline_events_total"));
     env.stop().await;
 }
@@ -1461,7 +1461,7 @@ async fn stats_and_pipeline_metrics() {
     assert_eq!(s["pipeline"]["events_processed"], 25);
     assert_eq!(s["pipeline"]["alerts_created"], 1);
 
-    let m = env.client().get("/metrics").await;
+    let m = env.get("/metrics", &env.tokens.viewer).await;
     assert_eq!(m.status, 200);
     let text = m.text();
     for needle in [

@@ -195,6 +195,14 @@ impl Client {
         self.send("GET", path, &[], Vec::new()).await.expect("GET")
     }
 
+    /// `GET /metrics` with the admin token.
+    pub async fn metrics(&self) -> Response {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        self.send("GET", "/metrics", &[("authorization", &auth)], Vec::new())
+            .await
+            .expect("GET /metrics")
+    }
+
     /// POST with the agent token.
     pub async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> Response {
         self.send(
