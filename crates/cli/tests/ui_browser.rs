@@ -102,6 +102,25 @@ fn free_port() -> u16 {
         .port()
 }
 
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn screenshot(client: &Client, dir: &Path, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
@@ -230,60 +249,14 @@ async fn the_dashboard_in_a_real_browser() {
     wait_text(&client, "the login page", "name=\"password\"").await;
     screenshot(&client, &shots, "01-login").await;
     // A wrong password is refused with a message, then the right one signs in.
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys("wrong password!")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(
-            "form button[type=submit], form input[type=submit]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    const SUBMIT: &str = "form button[type=submit], form input[type=submit]";
+    type_into(&client, "input[name=username]", "admin").await;
+    type_into(&client, "input[name=password]", "wrong password!").await;
+    click(&client, SUBMIT).await;
     wait_text(&client, "the refusal", "Wrong user name or password.").await;
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .clear()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(&server.password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(
-            "form button[type=submit], form input[type=submit]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&client, "input[name=username]", "admin").await;
+    type_into(&client, "input[name=password]", &server.password).await;
+    click(&client, SUBMIT).await;
 
     // The alerts list shows the alert; it leads to its detail.
     wait_text(&client, "the alert in the list", RULE_TITLE).await;
@@ -303,13 +276,7 @@ async fn the_dashboard_in_a_real_browser() {
         .unwrap();
     wait_text(&client, "the alert detail", "bitsadmin").await;
     screenshot(&client, &shots, "03-alert-detail").await;
-    client
-        .find(Locator::Css("form.workflow button[value=acknowledged]"))
-        .await
-        .expect("an acknowledge button")
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form.workflow button[value=acknowledged]").await;
     // The change is real: the API says so, and the history shows it.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -356,20 +323,8 @@ async fn the_dashboard_in_a_real_browser() {
         .unwrap();
     wait_text(&client, "the overview", "user-menu").await;
     screenshot(&client, &shots, "07-overview-en").await;
-    client
-        .find(Locator::Css("details.user-menu summary"))
-        .await
-        .expect("the user menu")
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("form.lang-switch button[value=ru]"))
-        .await
-        .expect("a language switch")
-        .click()
-        .await
-        .unwrap();
+    click(&client, "details.user-menu summary").await;
+    click(&client, "form.lang-switch button[value=ru]").await;
     let page = wait_text(&client, "the Russian overview", "lang=\"ru\"").await;
     assert!(page.contains("Оповещения"), "Russian navigation");
     screenshot(&client, &shots, "08-overview-ru").await;
