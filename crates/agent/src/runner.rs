@@ -394,8 +394,11 @@ fn spooler(shared: &Shared, events: &Receiver<Value>, host: &Value) {
 enum Sent {
     /// The server took the batch (some events may have been rejected as invalid).
     Accepted { rejected: u64 },
-    /// Try again later (network, 5xx, 503/429 with Retry-After).
-    Retry(Option<Duration>),
+    /// Try again later (network, 5xx, 503/429 with Retry-After) — and why.
+    Retry {
+        after: Option<Duration>,
+        why: String,
+    },
     /// The batch is too large for the server: send fewer records.
     TooLarge,
     /// The server will never take this batch (malformed): drop it.
@@ -421,7 +424,12 @@ fn post_batch(client: &ureq::Agent, url: &str, body: &[u8], zstd_level: i32) -> 
     }
     let mut response = match request.send(payload.as_slice()) {
         Ok(r) => r,
-        Err(e) => return Sent::Retry(None).with_log(format!("sending to {url}: {e}")),
+        Err(e) => {
+            return Sent::Retry {
+                after: None,
+                why: format!("sending to {url}: {e}"),
+            };
+        }
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -449,22 +457,12 @@ fn post_batch(client: &ureq::Agent, url: &str, body: &[u8], zstd_level: i32) -> 
         }
         401 | 403 => Sent::Refused(problem_text(status, &text)),
         413 => Sent::TooLarge,
-        408 | 429 | 500..=599 => Sent::Retry(retry_after)
-            .with_log(format!("server busy: {}", problem_text(status, &text))),
+        408 | 429 | 500..=599 => Sent::Retry {
+            after: retry_after,
+            why: format!("server busy: {}", problem_text(status, &text)),
+        },
         _ => Sent::Bad(problem_text(status, &text)),
     }
-}
-
-impl Sent {
-    fn with_log(self, message: String) -> Sent {
-        tracing::debug!("{message}");
-        LAST_TRANSPORT_ERROR.with(|e| *e.borrow_mut() = Some(message));
-        self
-    }
-}
-
-thread_local! {
-    static LAST_TRANSPORT_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Exponential backoff with ±50 % jitter.
@@ -588,14 +586,12 @@ fn sender(shared: &Shared) {
                     }
                     sleep_unless_stopped(shared, Duration::from_secs(t.max_backoff_secs));
                 }
-                Sent::Retry(after) => {
+                Sent::Retry { after, why } => {
                     shared
                         .counters
                         .send_failures
                         .fetch_add(1, Ordering::Relaxed);
-                    if let Some(e) = LAST_TRANSPORT_ERROR.with(|e| e.borrow_mut().take()) {
-                        shared.counters.error(e);
-                    }
+                    shared.counters.error(why);
                     if stopping {
                         return;
                     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, hex, sha256};
 use crate::config::AgentsConfig;
 use crate::pki::CertificateAuthority;
 use crate::problem::Problem;
@@ -188,17 +188,6 @@ impl std::fmt::Debug for AgentRegistry {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The agent id in a certificate's subject CN and its expiry (ms).
@@ -605,16 +594,10 @@ impl AgentRegistry {
         })
     }
 
+    /// Agents' changes are recorded; a failed write is logged, never a refusal.
     async fn audit(&self, actor: &str, action: &str, target: &str, details: Value) {
-        let entry = dozor_store::NewAuditEntry {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: Some(format!("agent:{target}")),
-            details,
-        };
-        if let Err(e) = self.store.append_audit(&entry).await {
-            tracing::error!(?entry, "audit log write failed: {e}");
-        }
+        let target = format!("agent:{target}");
+        crate::api::append_audit(self.store.as_ref(), actor, action, target, details).await;
     }
 }
 

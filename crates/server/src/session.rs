@@ -23,13 +23,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use dozor_store::{NewAuditEntry, NewSession, now_ms};
+use dozor_store::{NewSession, now_ms};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::ApiState;
 use crate::app::AppState;
-use crate::auth::{Identity, Role};
+use crate::auth::{Identity, Role, hex, sha256};
 use crate::problem::Problem;
 use crate::server::ConnectionInfo;
 
@@ -56,14 +56,9 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256(text: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
-        .as_ref()
-        .to_vec()
+/// The stored form of a session secret.
+fn secret_hash(secret: &str) -> Vec<u8> {
+    sha256(secret.as_bytes()).to_vec()
 }
 
 /// Compares without an early exit on the first difference.
@@ -88,8 +83,19 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> HeaderValue {
+    set_cookie_at("/", name, value, max_age, secure)
+}
+
+/// A `Set-Cookie` value for `path`: HttpOnly, SameSite=Strict, Secure under TLS.
+pub(crate) fn set_cookie_at(
+    path: &str,
+    name: &str,
+    value: &str,
+    max_age: Duration,
+    secure: bool,
+) -> HeaderValue {
     let text = format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{}",
         max_age.as_secs(),
         if secure { "; Secure" } else { "" }
     );
@@ -192,14 +198,17 @@ async fn session_of(
     if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    api.store.find_session(&sha256(secret)).await.map_err(|e| {
-        tracing::warn!("session lookup failed: {e}");
-        Problem::unavailable(
-            "auth-unavailable",
-            "sessions can't be checked right now",
-            Duration::from_secs(5),
-        )
-    })
+    api.store
+        .find_session(&secret_hash(secret))
+        .await
+        .map_err(|e| {
+            tracing::warn!("session lookup failed: {e}");
+            Problem::unavailable(
+                "auth-unavailable",
+                "sessions can't be checked right now",
+                Duration::from_secs(5),
+            )
+        })
 }
 
 impl FromRequestParts<Arc<AppState>> for WebUser {
@@ -433,16 +442,10 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
+/// Sign-in events are recorded against the user; a failed write is logged, never a refusal.
 async fn audit(api: &ApiState, actor: &str, action: &str, details: serde_json::Value) {
-    let entry = NewAuditEntry {
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: Some(format!("user:{actor}")),
-        details,
-    };
-    if let Err(e) = api.store.append_audit(&entry).await {
-        tracing::error!(?entry, "audit log write failed: {e}");
-    }
+    let target = format!("user:{actor}");
+    crate::api::append_audit(api.store.as_ref(), actor, action, target, details).await;
 }
 
 async fn login(
@@ -511,7 +514,7 @@ async fn login(
     let secret = hex(&random_bytes::<32>());
     let session = NewSession {
         user_id: user.id,
-        secret_hash: sha256(&secret),
+        secret_hash: secret_hash(&secret),
         csrf_token: hex(&random_bytes::<32>()),
         expires_at: now_ms() + SESSION_LIFETIME.as_millis() as i64,
         ip: (!address.is_empty()).then(|| address.clone()),
@@ -557,7 +560,7 @@ async fn logout(
         return r;
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
-        let _ = user.api.store.delete_session(&sha256(secret)).await;
+        let _ = user.api.store.delete_session(&secret_hash(secret)).await;
     }
     audit(&user.api, &user.username, "logout", json!({})).await;
     let mut response = Redirect::to("/login").into_response();

@@ -15,6 +15,7 @@ use crate::agents::{
     AgentRegistry, AgentStatus, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse,
 };
 use crate::app::AppState;
+use crate::config::AgentsConfig;
 use crate::problem::Problem;
 use crate::server::ConnectionInfo;
 
@@ -170,13 +171,17 @@ pub(crate) async fn heartbeat(
         .map_err(|p| p.instance(HEARTBEAT))
 }
 
-fn status_of(state: &AppState, agent: &dozor_store::Agent, now: i64) -> AgentStatus {
-    let config = state
+/// The thresholds statuses are judged by (the defaults where no registry runs).
+fn thresholds(state: &AppState) -> AgentsConfig {
+    state
         .agents
         .as_ref()
         .map(|r| r.config().clone())
-        .unwrap_or_default();
-    AgentStatus::of(agent, now, &config)
+        .unwrap_or_default()
+}
+
+pub(crate) fn status_of(state: &AppState, agent: &dozor_store::Agent, now: i64) -> AgentStatus {
+    AgentStatus::of(agent, now, &thresholds(state))
 }
 
 pub(crate) async fn list(
@@ -184,6 +189,7 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<AgentList>, Problem> {
     let now = now_ms();
+    let config = thresholds(&state);
     let agents = caller
         .api
         .store
@@ -198,7 +204,7 @@ pub(crate) async fn list(
         revoked: 0,
     };
     for agent in agents {
-        let status = status_of(&state, &agent, now);
+        let status = AgentStatus::of(&agent, now, &config);
         match status {
             AgentStatus::Online => out.online += 1,
             AgentStatus::Degraded => out.degraded += 1,

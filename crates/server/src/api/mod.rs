@@ -328,6 +328,33 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
     })
 }
 
+/// Appends to the audit log; `false` (and the entry in the server log) when the log can't
+/// be written.
+pub(crate) async fn append_audit(
+    store: &dyn dozor_store::Store,
+    actor: &str,
+    action: &str,
+    target: String,
+    details: serde_json::Value,
+) -> bool {
+    let entry = dozor_store::NewAuditEntry {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: Some(target),
+        details,
+    };
+    match store.append_audit(&entry).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(
+                ?entry,
+                "audit log write failed after the change was made: {e}"
+            );
+            false
+        }
+    }
+}
+
 /// Appends to the audit log. The change it records is already made: if the log can't be
 /// written the caller gets a 500 that says so (and the server log has the entry).
 pub(crate) async fn audit(
@@ -337,27 +364,15 @@ pub(crate) async fn audit(
     target: String,
     details: serde_json::Value,
 ) -> Result<(), crate::Problem> {
-    let entry = dozor_store::NewAuditEntry {
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: Some(target),
-        details,
-    };
-    match api.store.append_audit(&entry).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::error!(
-                ?entry,
-                "audit log write failed after the change was made: {e}"
-            );
-            Err(crate::Problem::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "audit-failed",
-                "Audit log unavailable",
-            )
-            .detail("the change was made but could not be written to the audit log")
-            .with("applied", true))
-        }
+    match append_audit(api.store.as_ref(), actor, action, target, details).await {
+        true => Ok(()),
+        false => Err(crate::Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "audit-failed",
+            "Audit log unavailable",
+        )
+        .detail("the change was made but could not be written to the audit log")
+        .with("applied", true)),
     }
 }
 

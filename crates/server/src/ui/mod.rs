@@ -118,11 +118,13 @@ pub(crate) fn page_ctx(user: &WebUser, uri: &Uri, headers: &HeaderMap) -> dozor_
 }
 
 fn flash_cookie(key: &str, max_age: u32, secure: bool) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{FLASH_COOKIE}={key}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+    crate::session::set_cookie_at(
+        "/ui",
+        FLASH_COOKIE,
+        key,
+        std::time::Duration::from_secs(u64::from(max_age)),
+        secure,
+    )
 }
 
 /// An HTML page; clears the flash cookie the page has just shown.

@@ -55,12 +55,7 @@ fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
 
 /// The dashboard's status of an agent (the API's rules and thresholds).
 pub(crate) fn agent_status(state: &AppState, agent: &dozor_store::Agent, now: i64) -> AgentStatus {
-    let config = state
-        .agents
-        .as_ref()
-        .map(|r| r.config().clone())
-        .unwrap_or_default();
-    match crate::agents::AgentStatus::of(agent, now, &config) {
+    match crate::api::agents::status_of(state, agent, now) {
         crate::agents::AgentStatus::Online => AgentStatus::Online,
         crate::agents::AgentStatus::Degraded => AgentStatus::Degraded,
         crate::agents::AgentStatus::Offline => AgentStatus::Offline,
