@@ -36,6 +36,8 @@ pub struct AgentConfig {
     pub spool: SpoolConfig,
     /// Collectors (see the dozor-collect README for every key).
     pub collect: dozor_collect::CollectConfig,
+    /// Scanning of changed files, new processes' executables and scan-path commands.
+    pub scan: crate::scanner::ScanConfig,
     pub windows: WindowsConfig,
 }
 
@@ -47,6 +49,7 @@ impl Default for AgentConfig {
             transport: TransportConfig::default(),
             spool: SpoolConfig::default(),
             collect: dozor_collect::CollectConfig::default(),
+            scan: crate::scanner::ScanConfig::default(),
             windows: WindowsConfig::default(),
         }
     }
@@ -171,6 +174,7 @@ impl AgentConfig {
         if !matches!(self.spool.fsync.as_str(), "always" | "never") {
             bail!("spool.fsync must be \"always\" or \"never\"");
         }
+        self.scan.validate()?;
         Ok(())
     }
 
@@ -184,6 +188,10 @@ impl AgentConfig {
 
     pub fn collector_state_dir(&self) -> PathBuf {
         self.state_dir.join("collectors")
+    }
+
+    pub fn scan_state_dir(&self) -> PathBuf {
+        self.state_dir.join("scan")
     }
 
     pub fn status_file(&self) -> PathBuf {
@@ -218,6 +226,24 @@ level = "standard"            # minimal | standard | detailed
 # [collect.process] / [collect.network] / [collect.fim] / [collect.auth]: see crates/collect/README.md
 # [collect.fim]
 # paths = ["/etc", "/usr/bin"]
+
+[scan]
+enabled = true
+on_file_change = true          # files the FIM collector reports created / modified / renamed
+on_process_start = true        # the executable of every new process (verdicts cached by SHA-256)
+# yara_rules_dir = "/etc/dozor-agent/yara"   # local rules (*.yar, *.yara), besides the server's
+server_rules = true            # fetch and run the YARA rules managed on the server
+# clamd = "unix:/run/clamav/clamd.ctl"       # or "tcp:127.0.0.1:3310"; unset = no ClamAV
+known_bad = []                 # hash list files: one SHA-256 / SHA-1 / MD5 per line, optional name
+known_good = []                # files on this list are not given to YARA / ClamAV
+max_file_bytes = 33554432      # 32 MiB; larger files are not scanned
+yara_timeout_secs = 10
+cpu_budget_percent = 10        # average share of one core scanning may use
+upload_hashes = true           # hashes of scanned files in scan events
+upload_samples = "off"         # off | detected | unknown: send files to the server for its scan
+max_sample_bytes = 16777216    # 16 MiB
+cache_entries = 8192           # verdicts remembered by SHA-256
+queue = 1024                   # files waiting; beyond it requests are dropped (counted)
 
 [windows]
 eventlog = true               # Sysmon, Security (4624 4625 4688 4720 4732 1102), System 7045, PowerShell 4104

@@ -3,6 +3,7 @@
 mod config;
 mod identity;
 mod runner;
+mod scanner;
 #[cfg(windows)]
 mod windows;
 

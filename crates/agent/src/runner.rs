@@ -7,7 +7,7 @@
 //! answer was lost) is stored once.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -189,6 +189,8 @@ struct Shared {
     spooler_done: AtomicBool,
     health: dozor_collect::Health,
     started_at: i64,
+    /// The scanning thread's handles (absent when `scan.enabled = false`).
+    scanner: OnceLock<crate::scanner::ScannerHandle>,
 }
 
 impl Shared {
@@ -249,6 +251,7 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
         started_at: now_ms(),
         current: Mutex::new(identity.clone()),
         generation: AtomicU64::new(0),
+        scanner: OnceLock::new(),
         identity,
         config,
     });
@@ -274,6 +277,23 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
         shutdown.clone(),
         shared.health.clone(),
     );
+    let scanner = if shared.config.scan.enabled {
+        let (handle, join) = crate::scanner::start(crate::scanner::ScannerContext {
+            config: shared.config.scan.clone(),
+            events: events_tx.clone(),
+            shutdown: shutdown.clone(),
+            health: shared.health.clone(),
+            state_dir: shared.config.scan_state_dir(),
+            server: Arc::new(HttpLink {
+                shared: shared.clone(),
+            }),
+        })
+        .context("starting the scanner")?;
+        let _ = shared.scanner.set(handle);
+        Some(join)
+    } else {
+        None
+    };
     drop(events_tx);
 
     let spooler = {
@@ -305,6 +325,9 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
     shutdown.trigger();
     for c in collectors {
         let _ = c.join();
+    }
+    if let Some(s) = scanner {
+        let _ = s.join();
     }
     #[cfg(windows)]
     if let Some(e) = eventlog {
@@ -351,6 +374,9 @@ fn spooler(shared: &Shared, events: &Receiver<Value>, host: &Value) {
                     .fetch_add(1, Ordering::Relaxed);
                 if in_chunk == 0 {
                     chunk_started = Instant::now();
+                }
+                if let Some(scanner) = shared.scanner.get() {
+                    scanner.tap.offer(&event);
                 }
                 let event = stamp(event, &agent_id, host);
                 if serde_json::to_writer(&mut chunk, &event).is_ok() {
@@ -660,6 +686,7 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
     let mut interval = Duration::from_secs(t.heartbeat_interval_secs);
     let mut facts = facts.clone();
     let mut beats = 0u64;
+    let mut accepted_commands = std::collections::HashSet::new();
     while !shared.stopping() {
         if beats > 0 && beats.is_multiple_of(20) {
             facts = dozor_collect::host_facts();
@@ -681,6 +708,7 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
                 "last_error": *c.last_error.lock().unwrap_or_else(|p| p.into_inner()),
             },
             "collectors": shared.health.snapshot(),
+            "scan": shared.scanner.get().map(|s| s.stats.json()),
         });
         match post_json(&client, &url, &body, 1 << 20) {
             Ok((status, text)) => {
@@ -693,6 +721,7 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
                     if let Some(renewed) = renew_if_due(shared, &answer) {
                         client = renewed;
                     }
+                    take_commands(shared, &answer, &mut accepted_commands);
                 } else if status == 401 || status == 403 {
                     c.refused.store(true, Ordering::Relaxed);
                     c.error(format!(
@@ -706,6 +735,136 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
             Err(e) => tracing::debug!("heartbeat: {e}"),
         }
         sleep_unless_stopped(shared, interval);
+    }
+}
+
+/// Hands the commands and the YARA rules version of a heartbeat answer to the scanner.
+fn take_commands(
+    shared: &Shared,
+    answer: &Value,
+    accepted: &mut std::collections::HashSet<String>,
+) {
+    let scanner = shared.scanner.get();
+    if let (Some(s), Some(v)) = (scanner, answer["yara_rules_version"].as_str()) {
+        s.server_rules_version(v);
+    }
+    let Some(commands) = answer["commands"].as_array() else {
+        return;
+    };
+    for c in commands {
+        let Some(id) = c["id"].as_str() else { continue };
+        if accepted.contains(id) {
+            // Offered again while still running here: the result follows when it ends.
+            continue;
+        }
+        let kind = c["kind"].as_str().unwrap_or("");
+        let refuse = |why: String| {
+            tracing::warn!(command = id, "{why}");
+            let body = json!({ "status": "failed", "error": why, "result": {} });
+            if let Err(e) = (HttpLink { shared }).post_result(id, &body) {
+                tracing::warn!(command = id, "sending the command result: {e:#}");
+            }
+        };
+        match (kind, scanner) {
+            ("scan_path", Some(s)) => {
+                let Some(path) = c["args"]["path"].as_str() else {
+                    refuse("scan_path without args.path".to_owned());
+                    continue;
+                };
+                let recursive = c["args"]["recursive"].as_bool().unwrap_or(true);
+                if s.command(id.to_owned(), path.into(), recursive) {
+                    accepted.insert(id.to_owned());
+                } else {
+                    tracing::warn!(command = id, "scanner busy; the server will offer it again");
+                }
+            }
+            ("scan_path", None) => refuse("scanning is disabled on this agent (scan.enabled = false)".to_owned()),
+            (other, _) => refuse(format!("this agent does not know the command kind {other:?}")),
+        }
+    }
+}
+
+/// The scanner's calls to the server, over the agent's mutual-TLS client.
+struct HttpLink<S: std::ops::Deref<Target = Shared>> {
+    shared: S,
+}
+
+impl<S: std::ops::Deref<Target = Shared>> HttpLink<S> {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.shared.identity.record.server)
+    }
+
+    fn client(&self) -> Result<ureq::Agent> {
+        let t = &self.shared.config.transport;
+        self.shared
+            .client(Duration::from_secs(t.request_timeout_secs))
+    }
+
+    fn post_result(&self, id: &str, body: &Value) -> Result<()> {
+        let url = self.url(&format!("/api/v1/agents/commands/{id}/result"));
+        let (status, text) = post_json(&self.client()?, &url, body, 1 << 20)?;
+        if status >= 300 {
+            anyhow::bail!("{}", problem_text(status, &text));
+        }
+        Ok(())
+    }
+}
+
+impl<S: std::ops::Deref<Target = Shared> + Send + Sync> crate::scanner::ServerLink for HttpLink<S> {
+    fn yara_rules(&self) -> Result<Value> {
+        let mut response = self
+            .client()?
+            .get(&self.url("/api/v1/agents/yara-rules"))
+            .call()?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()?;
+        if status != 200 {
+            anyhow::bail!("{}", problem_text(status, &text));
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    fn has_sample(&self, sha256: &str) -> Result<bool> {
+        let response = self
+            .client()?
+            .head(&self.url(&format!("/api/v1/samples/{sha256}")))
+            .call()?;
+        match response.status().as_u16() {
+            200 | 204 => Ok(true),
+            404 => Ok(false),
+            other => anyhow::bail!("HEAD /api/v1/samples: HTTP {other}"),
+        }
+    }
+
+    fn upload_sample(&self, path: &std::path::Path, read_from: &std::path::Path, sha256: &str) -> Result<()> {
+        let file = std::fs::File::open(read_from)
+            .with_context(|| format!("opening {}", read_from.display()))?;
+        let mut response = self
+            .client()?
+            .post(&self.url("/api/v1/samples"))
+            .query("path", path.to_string_lossy())
+            .query("sha256", sha256)
+            .header("Content-Type", "application/octet-stream")
+            .send(file)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        if status >= 300 {
+            anyhow::bail!("{}", problem_text(status, &text));
+        }
+        Ok(())
+    }
+
+    fn command_result(&self, id: &str, body: &Value) -> Result<()> {
+        self.post_result(id, body)
     }
 }
 

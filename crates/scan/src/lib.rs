@@ -6,14 +6,25 @@
 //! - [`hashes`]: local known-bad and known-good lists of SHA-256 / SHA-1 / MD5 hashes and the
 //!   classification of files or buffers against them (each digest computed once, streaming,
 //!   with a size limit).
+//! - [`yara`] (feature `yara`): YARA rules through yara-x.
+//! - [`engine`]: one file through every configured engine; [`report`]: findings, their
+//!   severity, the events they become and the alerts those raise.
 //!
 //! Everything is blocking `std` I/O so the agent (plain threads, no async runtime) can use it.
-//! YARA (yara-x) is added later behind a cargo feature.
 
 pub mod clamd;
+pub mod engine;
 pub mod hashes;
+pub mod report;
+#[cfg(feature = "yara")]
+pub mod yara;
 
 pub use clamd::{ClamdAddress, ClamdClient, ClamdError, ClamdVersion, ScanReply, Verdict};
+pub use engine::{FileScanner, ScanOptions};
+pub use report::{
+    EngineFailure, EventContext, FileReport, Finding, ScanAlert, Severity, ThreatVerdict,
+    alert_of_event, finding_events,
+};
 pub use hashes::{
     DigestSet, Digests, HashAlgo, HashError, HashList, HashLists, HashMatch, HashVerdict, LineError,
 };
