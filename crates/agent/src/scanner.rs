@@ -604,7 +604,9 @@ impl Worker {
             .chain(self.rules_problem.clone())
             .collect();
         if problems.is_empty() {
-            self.ctx.health.set(HEALTH_NAME, CollectorState::Running, None);
+            self.ctx
+                .health
+                .set(HEALTH_NAME, CollectorState::Running, None);
         } else {
             self.ctx.health.set(
                 HEALTH_NAME,
@@ -736,8 +738,14 @@ impl Worker {
             first = false;
         }
         let (status, error) = if stopped {
-            ("failed", Some("the agent stopped during the scan".to_owned()))
-        } else if summary.files_scanned == 0 && summary.files_skipped == 0 && !summary.errors.is_empty() {
+            (
+                "failed",
+                Some("the agent stopped during the scan".to_owned()),
+            )
+        } else if summary.files_scanned == 0
+            && summary.files_skipped == 0
+            && !summary.errors.is_empty()
+        {
             ("failed", summary.errors.first().cloned())
         } else {
             ("done", None)
@@ -853,7 +861,11 @@ impl Worker {
             skip_known_good: true,
         })
         .with_hash_lists(lists);
-        if let Some(address) = c.clamd.as_deref().and_then(|a| a.parse::<ClamdAddress>().ok()) {
+        if let Some(address) = c
+            .clamd
+            .as_deref()
+            .and_then(|a| a.parse::<ClamdAddress>().ok())
+        {
             scanner = scanner.with_clamd(
                 ClamdClient::new(address)
                     .with_connect_timeout(Duration::from_secs(3))
@@ -865,7 +877,11 @@ impl Worker {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let rules_info = self.add_yara(&mut scanner, server_rules, &mut problems);
-        *self.stats.rules.lock().unwrap_or_else(PoisonError::into_inner) = json!({
+        *self
+            .stats
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = json!({
             "server_version": server_version,
             "engines": scanner.engines(),
             "yara": rules_info,
@@ -900,8 +916,10 @@ impl Worker {
                     f.get("name").and_then(Value::as_str),
                     f.get("source").and_then(Value::as_str),
                 ) {
+                    // The server's namespace (file name without extension), so the agent's and
+                    // the server's verdicts on the same rule raise the same alert rule id.
                     let stem = name.trim_end_matches(".yara").trim_end_matches(".yar");
-                    sources.push((format!("server/{stem}"), source.to_owned()));
+                    sources.push((stem.to_owned(), source.to_owned()));
                 }
             }
         }
@@ -910,7 +928,11 @@ impl Worker {
         }
         let load = dozor_scan::yara::YaraRules::compile_sources(&sources);
         for e in &load.errors {
-            tracing::error!("YARA rule file {} does not compile: {}", e.path.display(), e.message);
+            tracing::error!(
+                "YARA rule file {} does not compile: {}",
+                e.path.display(),
+                e.message
+            );
         }
         if !load.errors.is_empty() {
             problems.push(format!(
@@ -1069,7 +1091,10 @@ mod tests {
             Ok(())
         }
         fn command_result(&self, id: &str, body: &Value) -> anyhow::Result<()> {
-            self.results.lock().unwrap().push((id.to_owned(), body.clone()));
+            self.results
+                .lock()
+                .unwrap()
+                .push((id.to_owned(), body.clone()));
             Ok(())
         }
     }
@@ -1144,8 +1169,9 @@ mod tests {
     fn known_bad_file_becomes_an_event_and_a_clean_one_does_not() {
         let r = start_with(|c, dir| {
             let list = dir.join("bad.txt");
-            let sha = dozor_scan::Digests::of_bytes(b"evil payload", dozor_scan::DigestSet::SHA256_ONLY)
-                .sha256_hex();
+            let sha =
+                dozor_scan::Digests::of_bytes(b"evil payload", dozor_scan::DigestSet::SHA256_ONLY)
+                    .sha256_hex();
             std::fs::write(&list, format!("{sha} test dropper\n")).unwrap();
             c.known_bad = vec![list];
             c.upload_samples = "detected".into();
@@ -1163,8 +1189,14 @@ mod tests {
         assert_eq!(event["threat"]["severity"], "critical");
         assert_eq!(event["dozor"]["scan"]["trigger"], "file");
         assert!(event["file"]["hash"]["sha256"].is_string());
-        assert!(r.events.recv_timeout(Duration::from_millis(300)).is_err(), "clean file: no event");
-        assert!(wait_for(|| r.server.uploads.lock().unwrap().len() == 1), "detected sample uploaded");
+        assert!(
+            r.events.recv_timeout(Duration::from_millis(300)).is_err(),
+            "clean file: no event"
+        );
+        assert!(
+            wait_for(|| r.server.uploads.lock().unwrap().len() == 1),
+            "detected sample uploaded"
+        );
         assert_eq!(r.handle.stats.scanned.load(Ordering::Relaxed), 2);
     }
 
@@ -1202,12 +1234,24 @@ mod tests {
         let r = start_with(|c, dir| {
             c.clamd = Some(format!("unix:{}", dir.join("missing.sock").display()));
         });
-        assert!(wait_for(|| r.health.problems().iter().any(|p| p.contains("cannot connect"))),
-            "{:?}", r.health.problems());
+        assert!(
+            wait_for(|| r
+                .health
+                .problems()
+                .iter()
+                .any(|p| p.contains("cannot connect"))),
+            "{:?}",
+            r.health.problems()
+        );
         let f = r.dir.path().join("f.txt");
         std::fs::write(&f, b"data").unwrap();
         r.handle.tap.offer(&fim_event(&f));
-        assert!(wait_for(|| r.handle.stats.engine_errors.load(Ordering::Relaxed) == 1));
+        assert!(wait_for(|| r
+            .handle
+            .stats
+            .engine_errors
+            .load(Ordering::Relaxed)
+            == 1));
         assert_eq!(r.handle.stats.scanned.load(Ordering::Relaxed), 1);
     }
 
@@ -1225,8 +1269,12 @@ mod tests {
         assert!(r.handle.stats.dropped.load(Ordering::Relaxed) > 0);
         // A directory or a non-file event is never queued.
         let before = r.handle.stats.queued.load(Ordering::Relaxed);
-        r.handle.tap.offer(&json!({"event": {"action": "created"}, "file": {"path": "/tmp", "type": "dir"}}));
-        r.handle.tap.offer(&json!({"event": {"action": "deleted"}, "file": {"path": "/x", "type": "file"}}));
+        r.handle.tap.offer(
+            &json!({"event": {"action": "created"}, "file": {"path": "/tmp", "type": "dir"}}),
+        );
+        r.handle.tap.offer(
+            &json!({"event": {"action": "deleted"}, "file": {"path": "/x", "type": "file"}}),
+        );
         assert_eq!(r.handle.stats.queued.load(Ordering::Relaxed), before);
     }
 
@@ -1238,11 +1286,16 @@ mod tests {
             std::fs::write(&f, vec![i as u8; 4 << 20]).unwrap();
             r.handle.tap.offer(&fim_event(&f));
         }
-        assert!(wait_for(|| r.handle.stats.scanned.load(Ordering::Relaxed) >= 5));
+        assert!(wait_for(
+            || r.handle.stats.scanned.load(Ordering::Relaxed) >= 5
+        ));
         let busy = r.handle.stats.busy_ms.load(Ordering::Relaxed) as f64;
         let throttled = r.handle.stats.throttled_ms.load(Ordering::Relaxed) as f64;
         // 20 %: four times as long asleep as busy (the last scan's pause may still be running).
-        assert!(throttled >= busy * 2.0, "busy {busy} ms, throttled {throttled} ms");
+        assert!(
+            throttled >= busy * 2.0,
+            "busy {busy} ms, throttled {throttled} ms"
+        );
     }
 
     #[cfg(feature = "yara")]
@@ -1264,8 +1317,14 @@ mod tests {
             "files": [{"name": "team.yar", "source": "rule server_marker : apt { meta: score = 95 strings: $a = \"SERVER-MARKER\" condition: $a }"}],
         });
         r.handle.server_rules_version("v1");
-        assert!(wait_for(|| r.handle.stats.json()["rules"]["server_version"] == "v1"));
-        assert!(r.health.problems().iter().any(|p| p.contains("broken")), "{:?}", r.health.problems());
+        assert!(wait_for(
+            || r.handle.stats.json()["rules"]["server_version"] == "v1"
+        ));
+        assert!(
+            r.health.problems().iter().any(|p| p.contains("broken")),
+            "{:?}",
+            r.health.problems()
+        );
         let tree = r.dir.path().join("tree");
         std::fs::create_dir_all(tree.join("sub")).unwrap();
         std::fs::write(tree.join("a.txt"), b"xx SERVER-MARKER xx").unwrap();
@@ -1285,14 +1344,20 @@ mod tests {
             .iter()
             .map(|d| d["name"].as_str().unwrap())
             .collect();
-        assert!(names.contains(&"server/team.server_marker"), "{names:?}");
+        assert!(names.contains(&"team.server_marker"), "{names:?}");
         assert!(names.contains(&"local/local.local_marker"), "{names:?}");
         let events: Vec<Value> = r.events.try_iter().collect();
         assert_eq!(events.len(), 2);
-        let server_hit = events.iter().find(|e| e["threat"]["rule"]["name"] == "server_marker").unwrap();
+        let server_hit = events
+            .iter()
+            .find(|e| e["threat"]["rule"]["name"] == "server_marker")
+            .unwrap();
         assert_eq!(server_hit["threat"]["severity"], "critical");
         assert_eq!(server_hit["dozor"]["scan"]["command_id"], "cmd-1");
-        assert!(r.dir.path().join("state/server-yara-rules.json").exists(), "cached for restarts");
+        assert!(
+            r.dir.path().join("state/server-yara-rules.json").exists(),
+            "cached for restarts"
+        );
 
         // Non-recursive: only the top level.
         assert!(r.handle.command("cmd-2".into(), tree.clone(), false));

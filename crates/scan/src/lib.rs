@@ -16,17 +16,19 @@ pub mod clamd;
 pub mod engine;
 pub mod hashes;
 pub mod report;
+#[cfg(feature = "test-support")]
+pub mod testing;
 #[cfg(feature = "yara")]
 pub mod yara;
 
 pub use clamd::{ClamdAddress, ClamdClient, ClamdError, ClamdVersion, ScanReply, Verdict};
 pub use engine::{FileScanner, ScanOptions};
+pub use hashes::{
+    DigestSet, Digests, HashAlgo, HashError, HashList, HashLists, HashMatch, HashVerdict, LineError,
+};
 pub use report::{
     EngineFailure, EventContext, FileReport, Finding, ScanAlert, Severity, ThreatVerdict,
     alert_of_event, finding_events,
-};
-pub use hashes::{
-    DigestSet, Digests, HashAlgo, HashError, HashList, HashLists, HashMatch, HashVerdict, LineError,
 };
 
 /// Lowercase hex of `bytes`.

@@ -7,105 +7,17 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dozor_scan::clamd::{ClamdAddress, ClamdClient, ClamdError};
 use dozor_scan::hashes::{DigestSet, Digests, HashAlgo, HashList, HashLists};
+use dozor_scan::testing::{TestClamd, eicar, find_clamd, hex};
 
-/// How long clamd may take to load the (tiny) database and open its sockets.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// clamd's StreamMaxLength in the test config.
 const STREAM_MAX: usize = 1 << 20;
-
-fn find_clamd() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DOZOR_TEST_CLAMD") {
-        return Some(PathBuf::from(p));
-    }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join("clamd"))
-        .find(|p| p.is_file())
-}
-
-/// The EICAR test string, assembled at runtime so the source never holds it verbatim.
-fn eicar() -> Vec<u8> {
-    let pieces = [
-        "X5O!P%@AP[4\\",
-        "PZX54(P^)7CC)7}$",
-        "EICAR-STANDARD-",
-        "ANTIVIRUS-",
-        "TEST-FILE!$H",
-        "+H*",
-    ];
-    let s: String = pieces.concat();
-    assert_eq!(s.len(), 68);
-    s.into_bytes()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn free_tcp_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A clamd child process; terminated (and reaped) on drop.
-struct Clamd {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-    tcp: SocketAddr,
-}
-
-impl Clamd {
-    fn log(&self) -> String {
-        let mut out = String::new();
-        for name in ["clamd.log", "stderr.txt"] {
-            if let Ok(text) = fs::read_to_string(self.dir.path().join(name)) {
-                out.push_str(&format!("--- {name} ---\n{text}\n"));
-            }
-        }
-        out
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = rustix::process::Pid::from_child(&child);
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => return,
-                    Ok(None) if Instant::now() < deadline => {
-                        thread::sleep(Duration::from_millis(50))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Clamd {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 struct Samples {
     eicar: PathBuf,
@@ -191,80 +103,25 @@ fn write_samples_and_database(dir: &Path) -> Samples {
     }
 }
 
-fn start_clamd(binary: &Path) -> (Clamd, Samples) {
+fn start_clamd(binary: &Path) -> (TestClamd, Samples, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
-        .prefix("dozor-clamd-")
+        .prefix("dozor-clamd-samples-")
         .tempdir()
         .unwrap();
     let samples = write_samples_and_database(dir.path());
-    let socket = dir.path().join("clamd.sock");
-    let tcp = free_tcp_port();
-    let tmp = dir.path().join("tmp");
-    fs::create_dir_all(&tmp).unwrap();
-    let config = dir.path().join("clamd.conf");
-    fs::write(
-        &config,
-        format!(
-            "LocalSocket {socket}\n\
-             TCPSocket {port}\n\
-             TCPAddr 127.0.0.1\n\
-             DatabaseDirectory {db}\n\
-             TemporaryDirectory {tmp}\n\
-             PidFile {pid}\n\
-             LogFile {log}\n\
-             LogSyslog no\n\
-             LogTime yes\n\
-             Foreground yes\n\
-             StreamMaxLength 1M\n\
-             MaxThreads 4\n\
-             SelfCheck 0\n\
-             ConcurrentDatabaseReload no\n",
-            socket = socket.display(),
-            port = tcp.port(),
-            db = dir.path().join("db").display(),
-            tmp = tmp.display(),
-            pid = dir.path().join("clamd.pid").display(),
-            log = dir.path().join("clamd.log").display(),
-        ),
-    )
-    .unwrap();
-    let stderr = fs::File::create(dir.path().join("stderr.txt")).unwrap();
-    let child = Command::new(binary)
-        .arg(format!("--config-file={}", config.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let mut clamd = Clamd {
-        child: Some(child),
-        dir,
-        socket,
-        tcp,
-    };
-
-    let probe = ClamdClient::new(ClamdAddress::Unix(clamd.socket.clone()))
-        .with_connect_timeout(Duration::from_secs(1))
-        .with_read_timeout(Duration::from_secs(5));
-    let started = Instant::now();
-    loop {
-        if let Some(child) = clamd.child.as_mut()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            panic!("clamd exited during startup ({status}):\n{}", clamd.log());
-        }
-        match probe.ping() {
-            Ok(()) => break,
-            Err(e) if started.elapsed() > STARTUP_TIMEOUT => {
-                let log = clamd.log();
-                clamd.stop();
-                panic!("clamd did not answer PING within {STARTUP_TIMEOUT:?}: {e}\n{log}");
-            }
-            Err(_) => thread::sleep(Duration::from_millis(100)),
-        }
-    }
-    eprintln!("clamd ready after {:?}", started.elapsed());
-    (clamd, samples)
+    let db: Vec<(String, String)> = fs::read_dir(dir.path().join("db"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let db: Vec<(&str, String)> = db.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    let clamd = TestClamd::start(binary, &db, "1M");
+    (clamd, samples, dir)
 }
 
 #[test]
@@ -276,7 +133,7 @@ fn real_clamd() {
         );
         return;
     };
-    let (mut clamd, s) = start_clamd(&binary);
+    let (mut clamd, s, _samples_dir) = start_clamd(&binary);
     let unix = ClamdClient::new(ClamdAddress::Unix(clamd.socket.clone()))
         .with_connect_timeout(Duration::from_secs(2))
         .with_read_timeout(Duration::from_secs(30))
