@@ -312,5 +312,28 @@ fn status(config: &AgentConfig, json: bool) -> Result<u8> {
             );
         }
     }
+    if let Some(scan) = s.scan.as_object() {
+        let n = |k: &str| scan.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        println!(
+            "scanning        {} files ({} bytes), {} cache hits, {} skipped, {} dropped, {} detections, {} engine errors",
+            n("scanned"),
+            n("bytes"),
+            n("cache_hits"),
+            n("skipped"),
+            n("dropped"),
+            n("detections"),
+            n("engine_errors")
+        );
+        println!(
+            "scan time       busy {} ms, throttled {} ms, thread CPU {} ms; engines {}",
+            n("busy_ms"),
+            n("throttled_ms"),
+            n("cpu_ms"),
+            scan.get("rules")
+                .and_then(|r| r.get("engines"))
+                .map(serde_json::Value::to_string)
+                .unwrap_or_default()
+        );
+    }
     Ok(0)
 }

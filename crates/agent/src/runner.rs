@@ -78,6 +78,9 @@ pub struct StatusFile {
     pub last_error: Option<String>,
     pub certificate_refused: bool,
     pub collectors: Value,
+    /// The scanner's counters (absent when scanning is off, and in files of older agents).
+    #[serde(default)]
+    pub scan: Value,
 }
 
 fn now_ms() -> i64 {
@@ -778,8 +781,12 @@ fn take_commands(
                     tracing::warn!(command = id, "scanner busy; the server will offer it again");
                 }
             }
-            ("scan_path", None) => refuse("scanning is disabled on this agent (scan.enabled = false)".to_owned()),
-            (other, _) => refuse(format!("this agent does not know the command kind {other:?}")),
+            ("scan_path", None) => {
+                refuse("scanning is disabled on this agent (scan.enabled = false)".to_owned())
+            }
+            (other, _) => refuse(format!(
+                "this agent does not know the command kind {other:?}"
+            )),
         }
     }
 }
@@ -840,7 +847,12 @@ impl<S: std::ops::Deref<Target = Shared> + Send + Sync> crate::scanner::ServerLi
         }
     }
 
-    fn upload_sample(&self, path: &std::path::Path, read_from: &std::path::Path, sha256: &str) -> Result<()> {
+    fn upload_sample(
+        &self,
+        path: &std::path::Path,
+        read_from: &std::path::Path,
+        sha256: &str,
+    ) -> Result<()> {
         let file = std::fs::File::open(read_from)
             .with_context(|| format!("opening {}", read_from.display()))?;
         let mut response = self
@@ -949,6 +961,11 @@ fn write_status(shared: &Shared, stopped: bool) {
             .clone(),
         certificate_refused: c.refused.load(Ordering::Relaxed),
         collectors: serde_json::to_value(shared.health.snapshot()).unwrap_or(Value::Null),
+        scan: shared
+            .scanner
+            .get()
+            .map(|s| s.stats.json())
+            .unwrap_or(Value::Null),
     };
     let path = shared.config.status_file();
     let tmp = path.with_extension("json.tmp");

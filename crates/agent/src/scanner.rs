@@ -916,10 +916,16 @@ impl Worker {
                     f.get("name").and_then(Value::as_str),
                     f.get("source").and_then(Value::as_str),
                 ) {
-                    // The server's namespace (file name without extension), so the agent's and
-                    // the server's verdicts on the same rule raise the same alert rule id.
-                    let stem = name.trim_end_matches(".yara").trim_end_matches(".yar");
-                    sources.push((stem.to_owned(), source.to_owned()));
+                    // The server's namespace, so the agent's and the server's verdicts on the
+                    // same rule raise the same alert rule id.
+                    let namespace = match f.get("namespace").and_then(Value::as_str) {
+                        Some(ns) => ns.to_owned(),
+                        None => format!(
+                            "server/{}",
+                            name.trim_end_matches(".yara").trim_end_matches(".yar")
+                        ),
+                    };
+                    sources.push((namespace, source.to_owned()));
                 }
             }
         }
@@ -1344,7 +1350,7 @@ mod tests {
             .iter()
             .map(|d| d["name"].as_str().unwrap())
             .collect();
-        assert!(names.contains(&"team.server_marker"), "{names:?}");
+        assert!(names.contains(&"server/team.server_marker"), "{names:?}");
         assert!(names.contains(&"local/local.local_marker"), "{names:?}");
         let events: Vec<Value> = r.events.try_iter().collect();
         assert_eq!(events.len(), 2);

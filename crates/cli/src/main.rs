@@ -84,10 +84,11 @@ enum Command {
         #[command(subcommand)]
         command: remote::AlertsCmd,
     },
-    /// A running server's agents: list with status, show one, revoke.
+    /// A running server's agents: list with status, show one, revoke, scan a path on one,
+    /// list its commands.
     ///
     /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
-    /// or verified, or bad arguments).
+    /// or verified, or bad arguments); `agents scan --wait`: 1 = done with detections.
     Agents {
         #[command(subcommand)]
         command: remote::AgentsCmd,

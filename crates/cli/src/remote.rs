@@ -522,7 +522,7 @@ fn problem_message(status: u16, reason: &str, body: &str) -> String {
         ),
         403 => message.push_str(
             "\nhint: the token's role does not allow this: a viewer token reads; an analyst token \
-             also triages alerts and tests rules; an admin token also enables, disables and \
+             also triages alerts, tests rules and asks agents to scan; an admin token also enables, disables and \
              reloads rules",
         ),
         _ => {}
@@ -1679,6 +1679,256 @@ pub enum AgentsCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Ask an agent to scan a path on its host (analyst or admin; audited).
+    ///
+    /// The agent gets the command with its next heartbeat (every 30 s by default). With
+    /// --wait the command is followed until the agent reports (progress on stderr) and the
+    /// result is shown: files scanned and the detections (path, engine, name, severity).
+    #[command(after_help = SCAN_EXIT_CODES)]
+    Scan {
+        /// The agent id.
+        id: String,
+        /// Absolute path on the agent's host: /… (Unix) or C:\… (Windows).
+        path: String,
+        /// Scan only the directory itself, not its subdirectories.
+        #[arg(long)]
+        no_recursive: bool,
+        /// Wait for the result, at most SECS seconds [default: 600]. Put it last: a value
+        /// right after it is taken as SECS.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List an agent's commands (scans), newest first, with their status and result counts.
+    #[command(after_help = EXIT_CODES)]
+    Commands {
+        /// The agent id.
+        id: String,
+        /// How many, 1-200.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// The exit codes of `dozor agents scan`.
+const SCAN_EXIT_CODES: &str = "Exit codes: 0 = queued (without --wait), or done and nothing \
+detected; 1 = done with detections; 2 = error: the scan failed or expired on the agent, --wait \
+ran out, the server refused the request (401 = the token is not valid, 403 = its role is too \
+low), the server could not be reached or its certificate not verified, or bad arguments.";
+
+/// How often `agents scan --wait` asks the server.
+const SCAN_POLL: Duration = Duration::from_secs(2);
+
+/// A command's result counts in a few words (`-` when there is none yet).
+fn command_summary(command: &Value) -> String {
+    if let Some(error) = command.get("error").and_then(Value::as_str) {
+        return truncate(clean(error), 80);
+    }
+    let Some(summary) = command.get("summary").filter(|s| s.is_object()) else {
+        return "-".to_owned();
+    };
+    let mut parts = Vec::new();
+    for (key, one, many) in [
+        ("files_scanned", "file", "files"),
+        ("detections", "detection", "detections"),
+        ("errors", "error", "errors"),
+    ] {
+        if let Some(n) = summary.get(key).and_then(Value::as_u64) {
+            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn commands_table(commands: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = commands
+        .iter()
+        .map(|c| {
+            vec![
+                text(c.get("id")),
+                text(c.get("status")),
+                text(c.get("kind")),
+                truncate(text(at(c, "args.path")), 60),
+                text(c.get("requested_by")),
+                time(c.get("created_at")),
+                time(c.get("finished_at")),
+                command_summary(c),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATUS",
+            "KIND",
+            "PATH",
+            "REQUESTED BY",
+            "CREATED",
+            "FINISHED",
+            "RESULT",
+        ],
+        &rows,
+    )
+}
+
+/// A finished scan: its counts, detections and errors.
+fn scan_report(command: &Value) -> String {
+    let result = command.get("result").cloned().unwrap_or(Value::Null);
+    let mut out = key_values(&[
+        ("command", text(command.get("id"))),
+        ("agent", text(command.get("agent_id"))),
+        ("path", text(at(command, "args.path"))),
+        ("status", text(command.get("status"))),
+        ("files scanned", text(result.get("files_scanned"))),
+        ("files skipped", text(result.get("files_skipped"))),
+        ("bytes", text(result.get("bytes"))),
+        ("duration ms", text(result.get("duration_ms"))),
+    ]);
+    let detections = result
+        .get("detections")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if detections.is_empty() {
+        out.push_str("\nno detections\n");
+    } else {
+        let rows: Vec<Vec<String>> = detections
+            .iter()
+            .map(|d| {
+                vec![
+                    text(d.get("severity")),
+                    text(d.get("engine")),
+                    text(d.get("name")),
+                    text(d.get("verdict")),
+                    text(d.get("path")),
+                ]
+            })
+            .collect();
+        out.push_str(&format!("\n{} detections:\n", detections.len()));
+        out.push_str(&table(
+            &["SEVERITY", "ENGINE", "NAME", "VERDICT", "PATH"],
+            &rows,
+        ));
+    }
+    if let Some(errors) = result
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+    {
+        out.push_str(&format!("\n{} errors:\n", errors.len()));
+        for e in errors.iter().take(50) {
+            out.push_str(&format!("  {}\n", text(Some(e))));
+        }
+        if errors.len() > 50 {
+            out.push_str(&format!("  … and {} more\n", errors.len() - 50));
+        }
+    }
+    out
+}
+
+/// `agents scan`: queue the command; with `wait`, follow it to its end.
+fn scan(id: &str, path: &str, recursive: bool, wait: Option<u64>, remote: &Remote) -> Result<u8> {
+    let client = Client::connect(remote, false)?;
+    let created = client.post(
+        &format!("/api/v1/agents/{}/commands", segment(id)),
+        &json!({"kind": "scan_path", "args": {"path": path, "recursive": recursive}}),
+    )?;
+    let command_id = created
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the server's answer has no command id"))?
+        .to_owned();
+    let Some(wait) = wait else {
+        match client.format {
+            Format::Json => emit_json(&created)?,
+            Format::Table => {
+                emit(&format!("{}\n", clean(&command_id)))?;
+                eprintln!(
+                    "queued: agent {} gets the scan with its next heartbeat; follow it with \
+                     `dozor agents commands {}`",
+                    clean(id),
+                    clean(id)
+                );
+            }
+        }
+        return Ok(0);
+    };
+    eprintln!(
+        "queued command {}: waiting for agent {} to pick it up (at most {wait} s)",
+        clean(&command_id),
+        clean(id)
+    );
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(wait);
+    let mut last = (String::new(), 0);
+    let mut said_at = started;
+    let command = loop {
+        let command = client.get(&format!("/api/v1/commands/{}", segment(&command_id)), &[])?;
+        let status = command
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let attempts = command.get("attempts").and_then(Value::as_u64).unwrap_or(0);
+        if matches!(status.as_str(), "done" | "failed" | "expired") {
+            break command;
+        }
+        let now = std::time::Instant::now();
+        if (status.clone(), attempts) != last {
+            match status.as_str() {
+                "delivered" if attempts > 1 => eprintln!(
+                    "delivered again (attempt {attempts}): no result came after the last delivery"
+                ),
+                "delivered" => eprintln!("delivered to the agent: scanning"),
+                _ => {}
+            }
+            last = (status.clone(), attempts);
+            said_at = now;
+        } else if now.duration_since(said_at) >= Duration::from_secs(30) {
+            eprintln!(
+                "still {} after {} s",
+                clean(&status),
+                now.duration_since(started).as_secs()
+            );
+            said_at = now;
+        }
+        if now >= deadline {
+            bail!(
+                "command {} is still {} after {wait} s (it keeps going: see `dozor agents commands {}`)",
+                clean(&command_id),
+                clean(&status),
+                clean(id)
+            );
+        }
+        std::thread::sleep(SCAN_POLL.min(deadline.saturating_duration_since(now)));
+    };
+    let status = command.get("status").and_then(Value::as_str).unwrap_or("");
+    let detections = at(&command, "result.detections")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    match client.format {
+        Format::Json => emit_json(&command)?,
+        Format::Table if status == "done" => emit(&scan_report(&command))?,
+        Format::Table => {}
+    }
+    match status {
+        "done" => Ok(if detections > 0 { 1 } else { 0 }),
+        "failed" => bail!(
+            "the agent could not run the scan: {}",
+            text(command.get("error"))
+        ),
+        _ => bail!(
+            "the agent did not report a result after {} deliveries: the command expired",
+            text(command.get("attempts"))
+        ),
+    }
 }
 
 fn agents_table(agents: &[Value]) -> String {
@@ -1792,6 +2042,35 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
             match client.format {
                 Format::Json => emit_json(&agent)?,
                 Format::Table => emit(&agent_detail(&agent))?,
+            }
+            Ok(0)
+        }
+        AgentsCmd::Scan {
+            id,
+            path,
+            no_recursive,
+            wait,
+            remote,
+        } => scan(&id, &path, !no_recursive, wait, &remote),
+        AgentsCmd::Commands { id, limit, remote } => {
+            let client = Client::connect(&remote, false)?;
+            let list = client.get(
+                &format!("/api/v1/agents/{}/commands", segment(&id)),
+                &[("limit", limit.to_string())],
+            )?;
+            match client.format {
+                Format::Json => emit_json(&list)?,
+                Format::Table => {
+                    let commands = list["commands"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    if commands.is_empty() {
+                        eprintln!("agent {} has no commands", clean(&id));
+                    } else {
+                        emit(&commands_table(commands))?;
+                    }
+                }
             }
             Ok(0)
         }

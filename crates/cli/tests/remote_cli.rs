@@ -677,6 +677,222 @@ fn events_alerts_and_rules_against_a_running_server() {
     assert_ne!(notice["alert"]["id"], alert_id);
 }
 
+/// Runs `f` on the server's store (a second connection to its SQLite database).
+fn with_store<T>(data: &Path, f: impl AsyncFnOnce(&dyn dozor_store::Store) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = dozor_store::open(&dozor_store::StoreConfig::Sqlite(
+            dozor_store::sqlite::SqliteConfig::new(data),
+        ))
+        .await
+        .expect("open store");
+        let out = f(store.as_ref()).await;
+        store.close().await;
+        out
+    })
+}
+
+#[test]
+fn agents_scan_and_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::write(rules.join("whoami.yml"), RULE).expect("rule");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let server = start_server(&data, &rules);
+    let ca = fetch_ca(&server.url, dir.path());
+    let ctx = Ctx {
+        server: &server,
+        ca: ca.clone(),
+        home: home.clone(),
+    };
+    // An enrolled agent, as enrollment leaves it in the registry.
+    with_store(&data, async |store| {
+        store
+            .insert_agent(&dozor_store::NewAgent {
+                id: "agent-web".into(),
+                facts: dozor_store::AgentFacts {
+                    hostname: "web-01".into(),
+                    os_type: "linux".into(),
+                    agent_version: "0.1.0".into(),
+                    ..Default::default()
+                },
+                cert_sha256: "ab".repeat(32),
+                cert_not_after: i64::MAX / 2,
+                enrolled_by: "token:1".into(),
+            })
+            .await
+            .expect("insert agent");
+    });
+
+    // Queued: the command id on stdout, a note on stderr.
+    let out = ctx.ok(&["agents", "scan", "agent-web", "/srv/www"]);
+    let first = out.stdout.trim().to_owned();
+    assert_eq!(first.len(), 36, "{}", out.stdout);
+    assert!(out.stderr.contains("next heartbeat"), "{}", out.stderr);
+    let out = ctx.ok(&["agents", "commands", "agent-web"]);
+    let rows = lines(&out.stdout);
+    assert!(
+        rows[0].starts_with("ID") && rows[0].contains("REQUESTED BY"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains(&first) && rows[1].contains("pending") && rows[1].contains("/srv/www"),
+        "{}",
+        rows[1]
+    );
+
+    // Refusals name the problem: a relative path, an unknown agent, a viewer's token.
+    let out = ctx.fails(&["agents", "scan", "agent-web", "srv/www"]);
+    assert!(
+        out.stderr.contains("args.path must be absolute"),
+        "{}",
+        out.stderr
+    );
+    let out = ctx.fails(&["agents", "scan", "nope", "/srv"]);
+    assert!(out.stderr.contains("no agent nope"), "{}", out.stderr);
+    let viewer = viewer_token(&data);
+    let out = ctx.as_token(&viewer, &["agents", "scan", "agent-web", "/srv"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("asks agents to scan"), "{}", out.stderr);
+    let out = ctx.as_token(
+        &viewer,
+        &["agents", "commands", "agent-web", "--format", "json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["commands"].as_array().map(Vec::len), Some(1));
+
+    // --wait runs out while nobody answers: exit 2, and the command keeps going.
+    let out = ctx.fails(&[
+        "agents",
+        "scan",
+        "agent-web",
+        "/tmp",
+        "--no-recursive",
+        "--wait",
+        "3",
+    ]);
+    assert!(
+        out.stderr.contains("is still pending after 3 s"),
+        "{}",
+        out.stderr
+    );
+
+    // --wait follows the command while the agent (here: the store, as the heartbeat and the
+    // result route would) takes it and reports two detections: exit 1, the report on stdout.
+    let mut cmd = cli(&home);
+    cmd.args(["agents", "scan", "agent-web", "C:\\Users", "--wait", "60"])
+        .args(["--server", &server.url, "--token", &server.token, "--ca"])
+        .arg(&ca)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn dozor");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let result = serde_json::json!({
+        "files_scanned": 1203, "files_skipped": 4, "bytes": 73400320, "duration_ms": 5120,
+        "detections": [
+            {"path": "C:\\Users\\x\\eicar.com", "engine": "clamav",
+             "name": "Eicar-Test-Signature", "severity": "medium", "verdict": "malicious"},
+            {"path": "C:\\Users\\x\\shell.aspx", "engine": "yara", "name": "aspx_webshell",
+             "severity": "high", "verdict": "malicious"},
+        ],
+        "errors": ["C:\\Users\\Default: access denied"],
+    });
+    loop {
+        let done = with_store(&data, async |store| {
+            let all = store.list_agent_commands("agent-web", 100).await.unwrap();
+            let Some(c) = all.iter().find(|c| c.args["path"] == "C:\\Users") else {
+                return false;
+            };
+            let taken = store
+                .take_for_delivery(
+                    "agent-web",
+                    dozor_store::now_ms(),
+                    Duration::from_secs(600),
+                    3,
+                )
+                .await
+                .unwrap();
+            assert!(taken.iter().any(|t| t.id == c.id));
+            // let the CLI see it delivered before the result comes
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let finish = store
+                .finish_command(
+                    c.id,
+                    "agent-web",
+                    dozor_store::CommandStatus::Done,
+                    Some(&result),
+                    None,
+                )
+                .await
+                .unwrap();
+            assert!(matches!(finish, dozor_store::CommandFinish::Recorded(_)));
+            true
+        });
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the CLI queued no command");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("delivered to the agent"), "{stderr}");
+    assert!(stdout.contains("files scanned  1203"), "{stdout}");
+    assert!(stdout.contains("2 detections:"), "{stdout}");
+    let detection = stdout
+        .lines()
+        .find(|l| l.contains("aspx_webshell"))
+        .expect("the detection row");
+    assert!(
+        detection.starts_with("high")
+            && detection.contains("yara")
+            && detection.contains("shell.aspx"),
+        "{detection}"
+    );
+    assert!(
+        stdout.contains("1 errors:") && stdout.contains("access denied"),
+        "{stdout}"
+    );
+
+    // The listing shows the states and the counts.
+    let out = ctx.ok(&["agents", "commands", "agent-web"]);
+    let done = lines(&out.stdout)
+        .into_iter()
+        .find(|l| l.contains("C:\\Users"))
+        .expect("the scan's row")
+        .to_owned();
+    assert!(
+        done.contains("done") && done.contains("1203 files, 2 detections, 1 error"),
+        "{done}"
+    );
+    let out = ctx.ok(&[
+        "agents",
+        "commands",
+        "agent-web",
+        "--format",
+        "json",
+        "--limit",
+        "2",
+    ]);
+    let listed = out.json();
+    let commands = listed["commands"].as_array().expect("commands");
+    assert_eq!(commands.len(), 2);
+    assert_eq!(commands[0]["summary"]["detections"], 2);
+    assert_eq!(
+        commands[1]["args"],
+        serde_json::json!({"path": "/tmp", "recursive": false})
+    );
+}
+
 #[test]
 fn connection_problems_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,6 +1,8 @@
 //! Pipeline workers: take batches of normalized events from the bus, enrich them, run the
 //! Sigma rules (and correlations), store events and alerts in one transaction, acknowledge
-//! the messages, and announce the alerts.
+//! the messages, and announce the alerts. File scan findings (events of `dozor-scan` with a
+//! malicious or suspicious verdict, see `dozor_scan::alert_of_event`) raise alerts too, with
+//! the rule id `dozor-scan/<engine>/<rule or signature>` and the finding's severity as level.
 //!
 //! ```text
 //! bus.receive ─► parse ─► enrich (GeoIP/ASN) ─► detect (Sigma + correlations)
@@ -185,6 +187,17 @@ fn level_of(l: dozor_sigma::Level) -> Level {
         dozor_sigma::Level::Medium => Level::Medium,
         dozor_sigma::Level::High => Level::High,
         dozor_sigma::Level::Critical => Level::Critical,
+    }
+}
+
+/// The alert level of a file scan finding's severity.
+fn severity_level(s: dozor_scan::Severity) -> Level {
+    match s {
+        dozor_scan::Severity::Informational => Level::Informational,
+        dozor_scan::Severity::Low => Level::Low,
+        dozor_scan::Severity::Medium => Level::Medium,
+        dozor_scan::Severity::High => Level::High,
+        dozor_scan::Severity::Critical => Level::Critical,
     }
 }
 
@@ -446,6 +459,21 @@ fn prepare(
                     }
                 }
                 out.detections.extend(own);
+            }
+            // File scan verdicts (from agents and the server's sample scans) raise alerts
+            // of their own, folded like any other.
+            if let Some(alert) = dozor_scan::alert_of_event(&doc)
+                && !disabled.contains(&alert.rule_id)
+            {
+                out.detections.push(Detection {
+                    rule_id: alert.rule_id,
+                    rule_title: alert.title,
+                    level: severity_level(alert.level),
+                    tags: alert.tags,
+                    agent_id: agent_id.clone(),
+                    event_id: id,
+                    ts,
+                });
             }
             out.events.push(NewEvent {
                 id,

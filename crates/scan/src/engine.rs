@@ -184,8 +184,10 @@ mod tests {
         std::fs::write(&bad, b"pretend malware").unwrap();
         let good = dir.path().join("good.bin");
         std::fs::write(&good, b"vendor tool").unwrap();
-        let bad_sha = crate::Digests::of_bytes(b"pretend malware", DigestSet::SHA256_ONLY).sha256_hex();
-        let good_sha = crate::Digests::of_bytes(b"vendor tool", DigestSet::SHA256_ONLY).sha256_hex();
+        let bad_sha =
+            crate::Digests::of_bytes(b"pretend malware", DigestSet::SHA256_ONLY).sha256_hex();
+        let good_sha =
+            crate::Digests::of_bytes(b"vendor tool", DigestSet::SHA256_ONLY).sha256_hex();
         let (known_bad, errs) = HashList::parse_str("bad.txt", &format!("{bad_sha} dropper\n"));
         assert!(errs.is_empty());
         let (known_good, _) = HashList::parse_str("good.txt", &format!("{good_sha}\n"));
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(r.findings.len(), 1);
         assert_eq!(r.findings[0].name, "dropper");
         let h = r.hashes.as_ref().unwrap();
-        assert!(h.sha1.is_some() && h.md5.is_some(), "all digests for traceability");
+        assert!(
+            h.sha1.is_some() && h.md5.is_some(),
+            "all digests for traceability"
+        );
 
         let r = scanner.scan_file(&good);
         assert!(r.findings.is_empty());
@@ -227,6 +232,10 @@ mod tests {
         assert!(r.findings.is_empty());
         assert_eq!(r.errors.len(), 1);
         assert!(r.errors[0].unavailable, "{:?}", r.errors);
-        assert!(r.errors[0].message.contains("cannot connect"), "{}", r.errors[0].message);
+        assert!(
+            r.errors[0].message.contains("cannot connect"),
+            "{}",
+            r.errors[0].message
+        );
     }
 }

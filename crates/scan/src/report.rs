@@ -168,16 +168,13 @@ impl Finding {
 
     /// A YARA rule match, with its severity read from the rule's metadata (see the module
     /// documentation).
-    pub fn yara(
-        rule: &str,
-        namespace: &str,
-        tags: &[String],
-        meta: &[(String, Value)],
-    ) -> Finding {
+    pub fn yara(rule: &str, namespace: &str, tags: &[String], meta: &[(String, Value)]) -> Finding {
         let meta: Map<String, Value> = meta.iter().cloned().collect();
-        let named_level = ["severity", "level"]
-            .iter()
-            .find_map(|k| meta.get(*k).and_then(Value::as_str).and_then(Severity::parse));
+        let named_level = ["severity", "level"].iter().find_map(|k| {
+            meta.get(*k)
+                .and_then(Value::as_str)
+                .and_then(Severity::parse)
+        });
         let score = meta.get("score").and_then(|v| {
             v.as_f64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
@@ -437,9 +434,17 @@ pub fn alert_of_event(doc: &Value) -> Option<ScanAlert> {
         }
         _ => return None,
     };
-    let mut tags = vec![format!("dozor.scan.{engine}"), format!("dozor.verdict.{verdict}")];
+    let mut tags = vec![
+        format!("dozor.scan.{engine}"),
+        format!("dozor.verdict.{verdict}"),
+    ];
     if let Some(rule_tags) = threat.pointer("/rule/tags").and_then(Value::as_array) {
-        tags.extend(rule_tags.iter().filter_map(Value::as_str).map(str::to_owned));
+        tags.extend(
+            rule_tags
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned),
+        );
     }
     Some(ScanAlert {
         rule_id,
@@ -454,23 +459,35 @@ mod tests {
     use super::*;
 
     fn meta(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn yara_severity_comes_from_meta_and_defaults_to_high() {
         let f = Finding::yara("r", "ns", &[], &[]);
-        assert_eq!((f.severity, f.verdict), (Severity::High, ThreatVerdict::Malicious));
+        assert_eq!(
+            (f.severity, f.verdict),
+            (Severity::High, ThreatVerdict::Malicious)
+        );
         let f = Finding::yara("r", "ns", &[], &meta(&[("severity", json!("Critical"))]));
         assert_eq!(f.severity, Severity::Critical);
         let f = Finding::yara("r", "ns", &[], &meta(&[("level", json!("low"))]));
-        assert_eq!((f.severity, f.verdict), (Severity::Low, ThreatVerdict::Suspicious));
+        assert_eq!(
+            (f.severity, f.verdict),
+            (Severity::Low, ThreatVerdict::Suspicious)
+        );
         let f = Finding::yara("r", "ns", &[], &meta(&[("score", json!(75))]));
         assert_eq!(f.severity, Severity::High);
         let f = Finding::yara("r", "ns", &[], &meta(&[("score", json!("95"))]));
         assert_eq!(f.severity, Severity::Critical);
         let f = Finding::yara("r", "ns", &["Suspicious".into()], &[]);
-        assert_eq!((f.severity, f.verdict), (Severity::Medium, ThreatVerdict::Suspicious));
+        assert_eq!(
+            (f.severity, f.verdict),
+            (Severity::Medium, ThreatVerdict::Suspicious)
+        );
         let f = Finding::yara("r", "", &[], &meta(&[("severity", json!("bogus"))]));
         assert_eq!(f.severity, Severity::High);
         assert_eq!(f.rule_id(), "dozor-scan/yara/r");
@@ -486,10 +503,16 @@ mod tests {
             db_version: None,
         };
         let f = Finding::clamav(&v("Eicar-Test-Signature.UNOFFICIAL")).unwrap();
-        assert_eq!((f.severity, f.verdict), (Severity::High, ThreatVerdict::Malicious));
+        assert_eq!(
+            (f.severity, f.verdict),
+            (Severity::High, ThreatVerdict::Malicious)
+        );
         assert_eq!(f.detail.as_deref(), Some("ClamAV 1.4.6"));
         let f = Finding::clamav(&v("PUA.Win.Tool.Foo")).unwrap();
-        assert_eq!((f.severity, f.verdict), (Severity::Medium, ThreatVerdict::Suspicious));
+        assert_eq!(
+            (f.severity, f.verdict),
+            (Severity::Medium, ThreatVerdict::Suspicious)
+        );
         let mut clean = v("x");
         clean.infected = false;
         assert!(Finding::clamav(&clean).is_none());
@@ -508,7 +531,12 @@ mod tests {
                 md5: None,
             }),
             findings: vec![
-                Finding::yara("Evil", "team/rules", &["apt".into()], &meta(&[("severity", json!("critical"))])),
+                Finding::yara(
+                    "Evil",
+                    "team/rules",
+                    &["apt".into()],
+                    &meta(&[("severity", json!("critical"))]),
+                ),
                 Finding::known_bad(&crate::HashMatch {
                     algo: crate::HashAlgo::Sha256,
                     hash: "ab".repeat(32),
@@ -551,6 +579,24 @@ mod tests {
         let events = finding_events(&report, &ctx);
         assert!(events[0]["file"].get("hash").is_none());
         assert_eq!(events[0]["file"]["size"], 68);
+
+        let validator = dozor_event::schema::EventValidator::new().unwrap();
+        for mut e in finding_events(
+            &report,
+            &EventContext {
+                include_hashes: true,
+                ..ctx.clone()
+            },
+        ) {
+            // What the agent's spooler adds before sending.
+            e["event"]["id"] = json!("0190a6f2-8a7e-7c3e-9b1a-2f4d5e6f7a8b");
+            e["agent"] = json!({"id": "a1", "name": "host1", "type": "dozor-agent"});
+            e["host"] = json!({"name": "host1"});
+            e["process"] =
+                json!({"pid": 42, "executable": "/usr/bin/x", "hash": {"sha256": "ab".repeat(32)}});
+            let errors = validator.validate(&e);
+            assert!(errors.is_empty(), "{errors:?}\n{e:#}");
+        }
 
         let mut other = events[0].clone();
         other["event"]["module"] = json!("sysmon");

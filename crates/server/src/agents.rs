@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dozor_store::{
-    Agent, AgentFacts, AgentHeartbeat, Detection, EnrollmentRefusal, Level, NewAgent, NewEvent,
-    Store, now_ms,
+    Agent, AgentCommand, AgentFacts, AgentHeartbeat, CommandFinish, CommandStatus, Detection,
+    EnrollmentRefusal, Level, NewAgent, NewEvent, Store, now_ms,
 };
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -164,6 +164,38 @@ pub struct HeartbeatResponse {
     /// The certificate the agent presented expires then (ms); it should renew when a third
     /// of its validity is left.
     pub certificate_not_after: i64,
+    /// The version of the server's YARA rules (`GET /api/v1/agents/yara-rules`); an agent
+    /// whose rules have another version fetches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yara_rules_version: Option<String>,
+    /// Commands for the agent to run (absent when there are none). A command without a
+    /// result is handed out again after `agents.command_redeliver_after`, up to
+    /// `agents.command_max_attempts` times: run each id once. Report the outcome with
+    /// `POST /api/v1/agents/commands/{id}/result`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandDelivery>,
+}
+
+/// A command in a heartbeat answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandDelivery {
+    /// Command id (UUID); the result is reported under it.
+    pub id: String,
+    /// What to do: `scan_path`.
+    pub kind: String,
+    /// Its arguments; `scan_path`: `{"path": "/abs/path" or "C:\\dir", "recursive": true}`.
+    #[schema(value_type = Object)]
+    pub args: Value,
+}
+
+impl From<AgentCommand> for CommandDelivery {
+    fn from(c: AgentCommand) -> CommandDelivery {
+        CommandDelivery {
+            id: c.id.to_string(),
+            kind: c.kind,
+            args: c.args,
+        }
+    }
 }
 
 struct Cached {
@@ -576,6 +608,7 @@ impl AgentRegistry {
             ..before
         };
         let status = AgentStatus::of(&after, now, &self.config);
+        let commands = self.take_commands(&identity.subject, now).await;
         // No subscriber is not an error.
         let _ = self.notices.send(AgentNotice {
             id: identity.subject.clone(),
@@ -591,7 +624,105 @@ impl AgentRegistry {
             certificate_not_after: certificate_subject(presented.as_ref())
                 .map(|(_, t)| t)
                 .unwrap_or(after.cert_not_after),
+            commands,
+            yara_rules_version: None,
         })
+    }
+
+    /// The commands a heartbeat answer carries. The heartbeat is recorded already, so a store
+    /// failure here is logged, not a refusal: the commands stay where they are and come with
+    /// a later heartbeat.
+    async fn take_commands(&self, agent_id: &str, now: i64) -> Vec<CommandDelivery> {
+        match self
+            .store
+            .take_for_delivery(
+                agent_id,
+                now,
+                self.config.command_redeliver_after,
+                self.config.command_max_attempts,
+            )
+            .await
+        {
+            Ok(commands) => commands
+                .into_iter()
+                .inspect(|c| {
+                    tracing::info!(
+                        agent_id,
+                        command_id = %c.id,
+                        kind = c.kind,
+                        attempt = c.attempts,
+                        "command handed to the agent"
+                    );
+                })
+                .map(CommandDelivery::from)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(agent_id, "handing out commands failed: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records the result an authenticated agent reports for one of its commands (audited
+    /// as `agent.command.result` when recorded). `Ok(false)`: it had its result already and
+    /// nothing changed. Another agent's or an unknown command is a 404.
+    pub async fn finish_command(
+        &self,
+        identity: &Identity,
+        id: Uuid,
+        status: CommandStatus,
+        result: Option<&Value>,
+        error: Option<&str>,
+    ) -> Result<bool, Problem> {
+        let agent_id = identity.subject.as_str();
+        let outcome = self
+            .store
+            .finish_command(id, agent_id, status, result, error)
+            .await
+            .map_err(|e| match e {
+                dozor_store::StoreError::InvalidArgument(why) => Problem::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    "Invalid request body",
+                )
+                .detail(why),
+                other => store_unavailable(other),
+            })?;
+        match outcome {
+            CommandFinish::Recorded(command) => {
+                tracing::info!(agent_id, command_id = %id, status = %status, "command result recorded");
+                let summary = crate::api::commands::result_summary(command.result.as_ref());
+                self.audit(
+                    &format!("agent:{agent_id}"),
+                    "agent.command.result",
+                    agent_id,
+                    json!({
+                        "command_id": id,
+                        "kind": command.kind,
+                        "status": status,
+                        "summary": summary,
+                        "error": command.error.as_deref().map(clip),
+                    }),
+                )
+                .await;
+                Ok(true)
+            }
+            CommandFinish::AlreadyFinished(command) => {
+                tracing::info!(
+                    agent_id,
+                    command_id = %id,
+                    status = %command.status,
+                    "a command's result arrived again; the first one is kept"
+                );
+                Ok(false)
+            }
+            CommandFinish::Unknown => {
+                Err(
+                    Problem::new(axum::http::StatusCode::NOT_FOUND, "not-found", "Not found")
+                        .detail(format!("agent {agent_id} has no command {id}")),
+                )
+            }
+        }
     }
 
     /// Agents' changes are recorded; a failed write is logged, never a refusal.

@@ -67,6 +67,20 @@ pub const ROUTES: &[Route] = &[
     ("POST", api::AGENT_REVOKE, Role::runs_api),
     ("POST", api::AGENT_ENROLL, Role::runs_ingest),
     ("POST", api::AGENT_HEARTBEAT, Role::runs_ingest),
+    ("POST", api::AGENT_COMMANDS, Role::runs_api),
+    ("GET", api::AGENT_COMMANDS, Role::runs_api),
+    ("GET", api::COMMAND, Role::runs_api),
+    ("POST", api::AGENT_COMMAND_RESULT, Role::runs_ingest),
+    // File scanning: YARA rules (operators), rules and samples (agents).
+    ("GET", api::YARA_RULES, Role::runs_api),
+    ("GET", api::YARA_RULE, Role::runs_api),
+    ("PUT", api::YARA_RULE, Role::runs_api),
+    ("DELETE", api::YARA_RULE, Role::runs_api),
+    ("GET", api::AGENT_YARA_RULES, Role::runs_ingest),
+    ("POST", api::SAMPLES, Role::runs_ingest),
+    ("GET", api::SAMPLES, Role::runs_api),
+    ("GET", api::SAMPLE, Role::runs_api),
+    ("HEAD", api::SAMPLE, |r| r != Role::Worker),
 ];
 
 /// Something `/readyz` checks besides the sink (the store, the rule set, ...).
@@ -100,6 +114,8 @@ pub(crate) struct AppState {
     pub login_throttle: crate::session::LoginThrottle,
     /// Turns true when the server starts shutting down (ends live streams).
     pub closing: watch::Receiver<bool>,
+    /// Sample scanning and the YARA rules (`None` on worker-only processes).
+    pub scan: Option<Arc<crate::scan::ScanService>>,
 }
 
 /// `GET /healthz`.
@@ -114,7 +130,8 @@ pub struct Health {
 pub struct Readiness {
     /// `ready`.
     pub status: String,
-    /// Each check's result (`ok` or why not).
+    /// Each check's result (`ok` or why not). `clamd` (when `scan.clamd` is set) is `ok` or
+    /// `degraded: why` and never makes the server unready.
     pub checks: BTreeMap<String, String>,
 }
 
@@ -223,6 +240,12 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     for check in &state.readiness {
         let result = tokio::time::timeout(READY_CHECK_TIMEOUT, check.check()).await;
         record(check.name(), result);
+    }
+    // Reported, never a reason to be unready: samples are scanned without clamd meanwhile.
+    if let Some(scan) = &state.scan
+        && let Some(clamd) = scan.clamd_readiness().await
+    {
+        checks.insert("clamd".to_owned(), clamd);
     }
     if ready {
         Json(Readiness {

@@ -121,6 +121,11 @@ pub struct AgentsConfig {
     pub offline_after: Duration,
     /// Validity of agent certificates, days.
     pub certificate_days: u32,
+    /// A command delivered in a heartbeat answer without a result is delivered again after
+    /// this long.
+    pub command_redeliver_after: Duration,
+    /// A command delivered this many times without a result expires.
+    pub command_max_attempts: u32,
 }
 
 impl Default for AgentsConfig {
@@ -130,6 +135,43 @@ impl Default for AgentsConfig {
             degraded_after: Duration::from_secs(90),
             offline_after: Duration::from_secs(300),
             certificate_days: 365,
+            command_redeliver_after: Duration::from_secs(600),
+            command_max_attempts: 3,
+        }
+    }
+}
+
+/// File scanning on the server: YARA rules (managed through the API and served to agents),
+/// clamd, hash lists, and samples uploaded by agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanConfig {
+    /// The YARA rule files (`*.yar`, `*.yara`); created at start when missing.
+    pub yara_rules_dir: PathBuf,
+    /// clamd's address (`unix:/path` or `tcp:host:port`); `None`: no ClamAV.
+    pub clamd: Option<String>,
+    /// Known-bad hash list files (SHA-256 / SHA-1 / MD5, one a line).
+    pub known_bad: Vec<PathBuf>,
+    /// Known-good hash list files.
+    pub known_good: Vec<PathBuf>,
+    /// Accept sample uploads from agents (`POST /api/v1/samples`).
+    pub samples: bool,
+    /// Largest sample accepted, in bytes (also the scan limit).
+    pub max_sample_bytes: u64,
+    /// Where samples are kept (`<sha256>`, mode 0600); created at start when missing.
+    pub samples_dir: PathBuf,
+}
+
+impl ScanConfig {
+    /// The defaults for a data directory.
+    pub fn defaults_for(data_dir: &Path) -> ScanConfig {
+        ScanConfig {
+            yara_rules_dir: data_dir.join("yara"),
+            clamd: None,
+            known_bad: Vec::new(),
+            known_good: Vec::new(),
+            samples: true,
+            max_sample_bytes: 32 << 20,
+            samples_dir: data_dir.join("samples"),
         }
     }
 }
@@ -149,6 +191,7 @@ pub struct Config {
     pub alert_aggregation_window: Duration,
     pub geoip: GeoIpConfig,
     pub agents: AgentsConfig,
+    pub scan: ScanConfig,
     /// Where each key that is not at its default came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -231,6 +274,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
         alert_aggregation_window: Duration::from_secs(300),
         geoip: GeoIpConfig::default(),
         agents: AgentsConfig::default(),
+        scan: ScanConfig::defaults_for(Path::new("dozor-data")),
         origins: BTreeMap::new(),
     }
 }
@@ -492,6 +536,20 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Validity in days of the client certificates issued to agents at enrollment (agents renew them with `dozor-agent enroll --renew`).",
     },
     KeyDef {
+        key: "agents.command_redeliver_after",
+        env: "DOZOR_AGENT_COMMAND_REDELIVER_AFTER",
+        kind: Kind::Duration,
+        default: "\"10m\"",
+        doc: "A command (such as an on-demand scan) handed to an agent in a heartbeat answer that has no result this long later is handed out again.",
+    },
+    KeyDef {
+        key: "agents.command_max_attempts",
+        env: "DOZOR_AGENT_COMMAND_MAX_ATTEMPTS",
+        kind: Kind::Integer,
+        default: "3",
+        doc: "A command handed to an agent this many times without a result expires.",
+    },
+    KeyDef {
         key: "geoip.city_db",
         env: "DOZOR_GEOIP_CITY_DB",
         kind: Kind::Path,
@@ -504,6 +562,55 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Path,
         default: "",
         doc: "GeoLite2/GeoIP2 ASN .mmdb file for autonomous-system enrichment; unset: none.",
+    },
+    KeyDef {
+        key: "scan.yara_rules_dir",
+        env: "DOZOR_SCAN_YARA_RULES_DIR",
+        kind: Kind::Path,
+        default: "",
+        doc: "YARA rule files (*.yar, *.yara) managed through /api/v1/yara/rules, used for uploaded samples and served to agents. Unset: <data_dir>/yara (created at start).",
+    },
+    KeyDef {
+        key: "scan.clamd",
+        env: "DOZOR_SCAN_CLAMD",
+        kind: Kind::Text,
+        default: "",
+        doc: "clamd to scan samples with: unix:/run/clamav/clamd.ctl or tcp:HOST:PORT. Unset: no ClamAV. When clamd is down, scans answer without it and /readyz reports it degraded.",
+    },
+    KeyDef {
+        key: "scan.known_bad",
+        env: "DOZOR_SCAN_KNOWN_BAD",
+        kind: Kind::PathList,
+        default: "[]",
+        doc: "Known-bad hash list files (SHA-256, SHA-1 or MD5 per line, optional name after it); a match is a critical finding. Each must exist.",
+    },
+    KeyDef {
+        key: "scan.known_good",
+        env: "DOZOR_SCAN_KNOWN_GOOD",
+        kind: Kind::PathList,
+        default: "[]",
+        doc: "Known-good hash list files; a sample on it is not given to YARA or clamd. Each must exist.",
+    },
+    KeyDef {
+        key: "scan.samples",
+        env: "DOZOR_SCAN_SAMPLES",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Accept file samples from agents (POST /api/v1/samples): stored by SHA-256, scanned, findings raise alerts.",
+    },
+    KeyDef {
+        key: "scan.max_sample_bytes",
+        env: "DOZOR_SCAN_MAX_SAMPLE_BYTES",
+        kind: Kind::Size,
+        default: "\"32MiB\"",
+        doc: "Largest sample accepted, as sent and decompressed (413 beyond it).",
+    },
+    KeyDef {
+        key: "scan.samples_dir",
+        env: "DOZOR_SCAN_SAMPLES_DIR",
+        kind: Kind::Path,
+        default: "",
+        doc: "Where samples are kept, named by SHA-256, mode 0600 (never served back). Unset: <data_dir>/samples (created at start with mode 0700).",
     },
 ];
 
@@ -779,6 +886,12 @@ impl Layers {
             degraded_after: p.duration("agents.degraded_after", 1, 30 * 24 * 3600)?,
             offline_after: p.duration("agents.offline_after", 1, 30 * 24 * 3600)?,
             certificate_days: p.int("agents.certificate_days", 1, 3650)? as u32,
+            command_redeliver_after: p.duration(
+                "agents.command_redeliver_after",
+                1,
+                7 * 24 * 3600,
+            )?,
+            command_max_attempts: p.int("agents.command_max_attempts", 1, 100)? as u32,
         };
         if agents.offline_after <= agents.degraded_after {
             return Err(p.invalid(
@@ -804,6 +917,7 @@ impl Layers {
                 geoip.asn_db = path;
             }
         }
+        let scan = parse_scan(&p, &data_dir)?;
         let origins = p
             .values
             .iter()
@@ -833,9 +947,88 @@ impl Layers {
             alert_aggregation_window,
             geoip,
             agents,
+            scan,
             origins,
         })
     }
+}
+
+/// The `[scan]` section.
+fn parse_scan(p: &Parsed, data_dir: &Path) -> Result<ScanConfig, ConfigError> {
+    let defaults = ScanConfig::defaults_for(data_dir);
+    let mut dirs = Vec::new();
+    for (key, default) in [
+        ("scan.yara_rules_dir", defaults.yara_rules_dir),
+        ("scan.samples_dir", defaults.samples_dir),
+    ] {
+        let dir = p.path(key)?.unwrap_or(default);
+        if dir.exists() && !dir.is_dir() {
+            return Err(p.invalid(key, format!("{} is not a directory", dir.display())));
+        }
+        dirs.push(dir);
+    }
+    let samples_dir = dirs.pop().unwrap_or_default();
+    let yara_rules_dir = dirs.pop().unwrap_or_default();
+    let clamd = p
+        .opt_text("scan.clamd")?
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty());
+    if let Some(address) = &clamd
+        && let Err(why) = check_clamd_address(address)
+    {
+        return Err(p.invalid("scan.clamd", why));
+    }
+    let mut lists = Vec::new();
+    for key in ["scan.known_bad", "scan.known_good"] {
+        let paths = p.path_list(key)?;
+        for path in &paths {
+            if !path.is_file() {
+                return Err(p.invalid(key, format!("{} is not a readable file", path.display())));
+            }
+        }
+        lists.push(paths);
+    }
+    let known_good = lists.pop().unwrap_or_default();
+    let known_bad = lists.pop().unwrap_or_default();
+    Ok(ScanConfig {
+        yara_rules_dir,
+        clamd,
+        known_bad,
+        known_good,
+        samples: p.bool("scan.samples")?,
+        max_sample_bytes: p.size("scan.max_sample_bytes", 1 << 10, 4 << 30)?,
+        samples_dir,
+    })
+}
+
+/// `unix:/path` or `tcp:host:port` (the host is resolved when the server starts, not here).
+fn check_clamd_address(address: &str) -> Result<(), String> {
+    let expected = "expected unix:/path/to/clamd.ctl or tcp:HOST:PORT";
+    if let Some(path) = address.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(format!(
+                "{address:?}: the socket path is empty ({expected})"
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(hostport) = address.strip_prefix("tcp:") {
+        let Some((host, port)) = hostport.rsplit_once(':') else {
+            return Err(format!("{address:?}: missing :PORT ({expected})"));
+        };
+        if host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .is_empty()
+        {
+            return Err(format!("{address:?}: the host is empty ({expected})"));
+        }
+        return match port.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(()),
+            _ => Err(format!("{address:?}: invalid port {port:?} ({expected})")),
+        };
+    }
+    Err(format!("{address:?}: {expected}"))
 }
 
 fn flatten_table(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
@@ -1308,6 +1501,53 @@ mod tests {
                 def.env
             );
         }
+    }
+
+    #[test]
+    fn scan_section() {
+        let c = Config::from_toml("data_dir = \"/srv/dozor\"").unwrap();
+        assert_eq!(c.scan.yara_rules_dir, PathBuf::from("/srv/dozor/yara"));
+        assert_eq!(c.scan.samples_dir, PathBuf::from("/srv/dozor/samples"));
+        assert!(c.scan.samples);
+        assert_eq!(c.scan.max_sample_bytes, 32 << 20);
+        assert_eq!(c.scan.clamd, None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("bad.txt");
+        std::fs::write(&list, "").unwrap();
+        let mut l = Layers::default();
+        l.env(env(&[
+            ("DOZOR_SCAN_CLAMD", "unix:/run/clamav/clamd.ctl"),
+            ("DOZOR_SCAN_SAMPLES", "off"),
+            ("DOZOR_SCAN_MAX_SAMPLE_BYTES", "1MiB"),
+            ("DOZOR_SCAN_KNOWN_BAD", &list.display().to_string()),
+        ]))
+        .unwrap();
+        let c = l.finish().unwrap();
+        assert_eq!(c.scan.clamd.as_deref(), Some("unix:/run/clamav/clamd.ctl"));
+        assert!(!c.scan.samples);
+        assert_eq!(c.scan.max_sample_bytes, 1 << 20);
+        assert_eq!(c.scan.known_bad, vec![list.clone()]);
+
+        for bad in [
+            "clamd.sock",
+            "unix:",
+            "tcp:localhost",
+            "tcp::3310",
+            "tcp:h:99999",
+        ] {
+            let e = Config::from_toml(&format!("[scan]\nclamd = \"{bad}\"")).unwrap_err();
+            assert_eq!(e.key(), Some("scan.clamd"), "{bad}");
+            assert!(e.to_string().contains("unix:/path"), "{e}");
+        }
+        assert!(Config::from_toml("[scan]\nclamd = \"tcp:clamav.internal:3310\"").is_ok());
+        let e = Config::from_toml("[scan]\nknown_good = [\"/nonexistent.txt\"]").unwrap_err();
+        assert_eq!(e.key(), Some("scan.known_good"));
+        let e = Config::from_toml(&format!("[scan]\nsamples_dir = \"{}\"", list.display()))
+            .unwrap_err();
+        assert_eq!(e.key(), Some("scan.samples_dir"));
+        let e = Config::from_toml("[scan]\nmax_sample_bytes = 10").unwrap_err();
+        assert_eq!(e.key(), Some("scan.max_sample_bytes"));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`api`]: the operator REST API under `/api/v1/` (events search and histogram, alerts and
 //!   their workflow, the live alert stream (SSE), rules, stats) over the store, the rule
 //!   catalog and the pipeline's alert notices, given as an [`ApiState`];
+//! - [`scan`]: file scanning — the YARA rule directory (managed through `/api/v1/yara/rules`,
+//!   served to agents) and samples uploaded by agents, scanned with hash lists, YARA and clamd;
 //! - health (`/healthz`, `/readyz`), [`metrics`] (`/metrics`), [`openapi`]
 //!   (`/api/v1/openapi.json`), errors as [`Problem`] (`application/problem+json`).
 //!
@@ -39,6 +41,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pki;
 pub mod problem;
+pub mod scan;
 pub mod schema;
 mod server;
 pub mod sink;

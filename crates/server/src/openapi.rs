@@ -147,6 +147,7 @@ fn ingest_evtx() {}
 pub fn document() -> Value {
     let mut api = ApiDoc::openapi();
     api.merge(crate::api::doc::ApiV1Doc::openapi());
+    api.merge(crate::api::scan_doc::ScanDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
     let mut event: Value = serde_json::from_str(EVENT_SCHEMA_JSON).unwrap_or_else(|_| json!({}));
     let defs = event

@@ -98,6 +98,8 @@ pub enum ServerError {
     Schema(String),
     #[error("startup task failed: {0}")]
     Task(String),
+    #[error("file scanning: {0}")]
+    Scan(#[from] crate::scan::ScanSetupError),
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -155,7 +157,7 @@ impl Server {
     /// Prepares the data directory and the PKI, and binds the listener.
     pub async fn bind(config: Config, services: Services) -> Result<Server, ServerError> {
         let setup_config = config.clone();
-        let (pki, validator) = tokio::task::spawn_blocking(move || {
+        let (pki, validator, scan) = tokio::task::spawn_blocking(move || {
             let config = setup_config;
             prepare_data_dir(&config)?;
             let own = match (&config.tls.cert_file, &config.tls.key_file) {
@@ -170,7 +172,13 @@ impl Server {
                 own,
             )?;
             let validator = EventValidator::new().map_err(ServerError::Schema)?;
-            Ok::<_, ServerError>((pki, validator))
+            // Samples and YARA rules are for the processes agents and operators talk to.
+            let scan = if config.role != crate::config::Role::Worker {
+                Some(Arc::new(crate::scan::ScanService::start(&config.scan)?))
+            } else {
+                None
+            };
+            Ok::<_, ServerError>((pki, validator, scan))
         })
         .await
         .map_err(|e| ServerError::Task(e.to_string()))??;
@@ -213,6 +221,12 @@ impl Server {
         };
         let accepting = Arc::new(AtomicBool::new(false));
         let (closing, closing_rx) = watch::channel(false);
+        if let Some(scan) = &scan {
+            tokio::spawn(crate::scan::watch_rules(
+                Arc::downgrade(scan),
+                closing_rx.clone(),
+            ));
+        }
         let state = Arc::new(AppState {
             limits: config.limits,
             role: config.role,
@@ -231,6 +245,7 @@ impl Server {
             tls: has_tls,
             login_throttle: Default::default(),
             closing: closing_rx,
+            scan,
         });
         Ok(Server {
             listener,

@@ -957,7 +957,7 @@ enum Need {
 }
 
 /// Every API route, the right it needs, and a request that is valid apart from the right.
-fn route_table(alert: i64, event: Uuid) -> Vec<(&'static str, String, Need, Value)> {
+fn route_table(alert: i64, event: Uuid, command: Uuid) -> Vec<(&'static str, String, Need, Value)> {
     vec![
         ("GET", "/api/v1/events".into(), Need::Read, Value::Null),
         (
@@ -1044,19 +1044,71 @@ fn route_table(alert: i64, event: Uuid) -> Vec<(&'static str, String, Need, Valu
         ),
         (
             "POST",
+            "/api/v1/agents/agent-x/commands".into(),
+            Need::Triage,
+            json!({"kind": "scan_path", "args": {"path": "/tmp"}}),
+        ),
+        (
+            "GET",
+            "/api/v1/agents/agent-x/commands".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/api/v1/commands/{command}"),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
             "/api/v1/agents/agent-x/revoke".into(),
             Need::Admin,
             json!({"reason": "test"}),
         ),
+        // File scanning. A JSON string body is sent as text/plain; PUT comes before the
+        // GET and DELETE of the same file.
+        ("GET", "/api/v1/yara/rules".into(), Need::Read, Value::Null),
+        (
+            "PUT",
+            "/api/v1/yara/rules/route-table.yar".into(),
+            Need::Admin,
+            json!("rule RouteTable { condition: false }"),
+        ),
+        (
+            "GET",
+            "/api/v1/yara/rules/route-table.yar".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "DELETE",
+            "/api/v1/yara/rules/route-table.yar".into(),
+            Need::Admin,
+            Value::Null,
+        ),
+        ("GET", "/api/v1/samples".into(), Need::Triage, Value::Null),
+        (
+            "GET",
+            format!("/api/v1/samples/{SAMPLE_SHA256}"),
+            Need::Triage,
+            Value::Null,
+        ),
     ]
 }
 
+/// The sample the route table reads.
+const SAMPLE_SHA256: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// The route pattern of a concrete path of the table.
-fn pattern(path: &str, alert: i64, event: Uuid) -> String {
+fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
     path.replace(&event.to_string(), "{id}")
+        .replace(&command.to_string(), "{id}")
         .replace(&format!("/alerts/{alert}"), "/alerts/{id}")
         .replace("/rules/r-curl", "/rules/{id}")
         .replace("/agents/agent-x", "/agents/{id}")
+        .replace("/yara/rules/route-table.yar", "/yara/rules/{name}")
+        .replace(SAMPLE_SHA256, "{sha256}")
 }
 
 async fn status_of(
@@ -1081,10 +1133,14 @@ async fn status_of(
         header = a.to_owned();
         headers.push(("authorization", &header));
     }
-    let body = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
+    let body = match body {
+        Value::Null => Vec::new(),
+        // A text body (a YARA rule).
+        Value::String(text) => {
+            headers[0] = ("content-type", "text/plain");
+            text.clone().into_bytes()
+        }
+        other => other.to_string().into_bytes(),
     };
     env.client()
         .send(method, path, &headers, body)
@@ -1111,21 +1167,54 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         })
         .await
         .unwrap();
-    let table = route_table(alert, evs[0].id);
+    let command = env
+        .store
+        .create_command(&dozor_store::NewAgentCommand {
+            agent_id: "agent-x".into(),
+            kind: "scan_path".into(),
+            args: json!({"path": "/srv", "recursive": true}),
+            requested_by: "alice-admin".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    env.store
+        .record_sample(&dozor_store::NewSample {
+            sha256: SAMPLE_SHA256.into(),
+            size: 1,
+            agent_id: Some("agent-x".into()),
+            path: "/tmp/x".into(),
+            at: dozor_store::now_ms(),
+        })
+        .await
+        .unwrap();
+    let table = route_table(alert, evs[0].id, command);
 
     // The table covers every API route the server has.
     let mut covered: Vec<String> = table
         .iter()
-        .map(|(m, p, _, _)| format!("{m} {}", pattern(p, alert, evs[0].id)))
+        .map(|(m, p, _, _)| format!("{m} {}", pattern(p, alert, evs[0].id, command)))
         .collect();
     covered.sort();
     let mut routes: Vec<String> = dozor_server::ROUTES
         .iter()
-        .filter(|(_, p, _)| {
+        .filter(|(m, p, _)| {
             p.starts_with("/api/v1/")
+                // Agents' samples and rules: client certificate (tested in tests/scan.rs).
+                && !matches!(
+                    (*m, *p),
+                    ("POST", "/api/v1/samples")
+                        | ("HEAD", "/api/v1/samples/{sha256}")
+                        | ("GET", "/api/v1/agents/yara-rules")
+                )
                 && !p.starts_with("/api/v1/ingest")
                 // Agents' own routes: enrollment token / client certificate, not bearer tokens.
-                && !["/api/v1/agents/enroll", "/api/v1/agents/heartbeat"].contains(p)
+                && ![
+                    "/api/v1/agents/enroll",
+                    "/api/v1/agents/heartbeat",
+                    "/api/v1/agents/commands/{id}/result",
+                ]
+                .contains(p)
                 && ![
                     "/api/v1/ca.pem",
                     "/api/v1/schema/event.json",
@@ -1177,8 +1266,9 @@ async fn every_route_refuses_what_a_role_may_not_do() {
                         "{what}"
                     );
                 }
-                // Allowed: done (or, for a second status change, refused by the workflow).
-                _ => assert!([200, 201, 409].contains(&r.status), "{what}"),
+                // Allowed: done or queued (or, for a second status change, refused by the
+                // workflow).
+                _ => assert!([200, 201, 202, 204, 409].contains(&r.status), "{what}"),
             }
         }
     }

@@ -423,6 +423,69 @@ pub(crate) fn sort_agents(agents: &mut [Agent]) {
     });
 }
 
+// ---------------------------------------------------------------- agent commands
+
+/// Checks a new command; its `args` as JSON text.
+pub(crate) fn validate_new_command(c: &NewAgentCommand) -> Result<String> {
+    validate_agent_id(&c.agent_id)?;
+    check_text("command kind", &c.kind, true, 64)?;
+    check_text("requested_by", &c.requested_by, true, 256)?;
+    if !c.args.is_object() {
+        return Err(StoreError::InvalidArgument(
+            "command args must be a JSON object".into(),
+        ));
+    }
+    let args = serde_json::to_string(&c.args)
+        .map_err(|e| StoreError::InvalidArgument(format!("command args: {e}")))?;
+    if args.len() > MAX_COMMAND_ARGS_BYTES {
+        return Err(StoreError::InvalidArgument(format!(
+            "command args are longer than {MAX_COMMAND_ARGS_BYTES} bytes"
+        )));
+    }
+    Ok(args)
+}
+
+/// Checks a reported result; the result as JSON text.
+pub(crate) fn validate_finish(
+    status: CommandStatus,
+    result: Option<&serde_json::Value>,
+    error: Option<&str>,
+) -> Result<Option<String>> {
+    if !matches!(status, CommandStatus::Done | CommandStatus::Failed) {
+        return Err(StoreError::InvalidArgument(format!(
+            "a command is finished as done or failed, not {status}"
+        )));
+    }
+    if let Some(e) = error {
+        check_text("command error", e, false, MAX_COMMAND_ERROR_BYTES)?;
+    }
+    let Some(result) = result.filter(|r| !r.is_null()) else {
+        return Ok(None);
+    };
+    let text = serde_json::to_string(result)
+        .map_err(|e| StoreError::InvalidArgument(format!("command result: {e}")))?;
+    if text.len() > MAX_COMMAND_RESULT_BYTES {
+        return Err(StoreError::InvalidArgument(format!(
+            "command result is longer than {MAX_COMMAND_RESULT_BYTES} bytes"
+        )));
+    }
+    Ok(Some(text))
+}
+
+/// `redeliver_after` before `now`, ms (a delivery at or before it is due again).
+pub(crate) fn redeliver_cutoff(now: i64, redeliver_after: std::time::Duration) -> i64 {
+    now.saturating_sub(duration_ms(redeliver_after))
+}
+
+/// Commands in delivery order: oldest first.
+pub(crate) fn sort_commands(commands: &mut [AgentCommand]) {
+    commands.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
 // ---------------------------------------------------------------- users and sessions
 
 /// How often `last_used_at` of a token and `last_seen_at` of a session are written at most.

@@ -20,6 +20,7 @@ mod derive;
 pub mod error;
 pub mod postgres;
 pub mod query;
+pub mod samples;
 pub mod sqlite;
 mod token;
 pub mod types;
@@ -32,6 +33,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use error::{Result, StoreError};
+pub use samples::{MAX_SAMPLE_PATH, NewSample, Sample, SampleCursor, SampleQuery, is_sha256_hex};
 pub use token::{ENROLLMENT_TOKEN_PREFIX, TOKEN_PREFIX};
 pub use types::*;
 
@@ -291,6 +293,54 @@ pub trait Store: Send + Sync + 'static {
     /// this at once, each agent going offline is returned to exactly one of them.
     async fn mark_agents_offline(&self, silent_before: i64) -> Result<Vec<Agent>>;
 
+    // ------------------------------------------------------------ agent commands
+
+    /// Creates a `pending` command (new UUID v7 id, `created_at` = now) for an unrevoked
+    /// agent — checked in the same statement, so a concurrent revocation never leaves a
+    /// command behind; an unknown or revoked agent is [`StoreError::NotFound`]. Invalid
+    /// input is `InvalidArgument` (see [`NewAgentCommand`]).
+    async fn create_command(&self, command: &NewAgentCommand) -> Result<AgentCommand>;
+
+    /// An agent's commands, newest first (`limit` 0 = the default page size, at most
+    /// [`MAX_PAGE_LIMIT`]).
+    async fn list_agent_commands(&self, agent_id: &str, limit: u32) -> Result<Vec<AgentCommand>>;
+
+    /// One command.
+    async fn get_command(&self, id: Uuid) -> Result<Option<AgentCommand>>;
+
+    /// How many of an agent's commands wait for a result (`pending` or `delivered`).
+    async fn count_open_commands(&self, agent_id: &str) -> Result<u64>;
+
+    /// Atomically takes what an agent's heartbeat answer carries: its `pending` commands and
+    /// its `delivered` ones without a result whose last delivery is at least
+    /// `redeliver_after` before `now` and that were delivered fewer than `max_attempts` times
+    /// (at least 1). Those are marked `delivered` (`delivered_at` = now, `attempts` + 1) and
+    /// returned, oldest first. Due ones delivered `max_attempts` times already become
+    /// `expired` (`finished_at` = now) instead. Two concurrent calls never hand out the same
+    /// command.
+    async fn take_for_delivery(
+        &self,
+        agent_id: &str,
+        now: i64,
+        redeliver_after: Duration,
+        max_attempts: u32,
+    ) -> Result<Vec<AgentCommand>>;
+
+    /// Records the result an agent reports for its command: `status` (done or failed, else
+    /// `InvalidArgument`), `result` (JSON of at most [`MAX_COMMAND_RESULT_BYTES`]), `error`
+    /// (at most [`MAX_COMMAND_ERROR_BYTES`]), `finished_at` = now. Only the owning agent
+    /// finishes a command (another's is [`CommandFinish::Unknown`]), and only once: a
+    /// command that is done or failed already is left as it is
+    /// ([`CommandFinish::AlreadyFinished`]). An expired command takes a late result.
+    async fn finish_command(
+        &self,
+        id: Uuid,
+        agent_id: &str,
+        status: CommandStatus,
+        result: Option<&serde_json::Value>,
+        error: Option<&str>,
+    ) -> Result<CommandFinish>;
+
     // ------------------------------------------------------------ audit
 
     /// Appends to the audit log (which cannot be changed or deleted through SQL either).
@@ -298,6 +348,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads the audit log, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    // ------------------------------------------------------------ samples
+
+    /// Records an upload of a file sample: a new row (`uploads` = 1, `first_seen` =
+    /// `last_seen` = `at`, first and last agent the uploader) or, for a known SHA-256,
+    /// `uploads` + 1, `last_seen` = max(`last_seen`, `at`), last agent and path replaced.
+    /// Returns the sample after the change and whether it was new. An invalid SHA-256, a
+    /// path longer than [`MAX_SAMPLE_PATH`] or with NUL is `InvalidArgument`.
+    async fn record_sample(&self, sample: &NewSample) -> Result<(Sample, bool)>;
+
+    /// Stores the last scan verdict of a sample (`verdict_at` = `at`); `false` if there is no
+    /// such sample.
+    async fn set_sample_verdict(
+        &self,
+        sha256: &str,
+        verdict: &serde_json::Value,
+        at: i64,
+    ) -> Result<bool>;
+
+    /// One sample by SHA-256 (any case; `None` for a malformed one).
+    async fn get_sample(&self, sha256: &str) -> Result<Option<Sample>>;
+
+    /// Samples, newest `last_seen` first, with keyset pagination ([`SampleQuery::after`]).
+    async fn list_samples(&self, query: &SampleQuery) -> Result<Vec<Sample>>;
 
     // ------------------------------------------------------------ retention, stats
 

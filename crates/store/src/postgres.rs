@@ -20,8 +20,11 @@ use crate::common::*;
 use crate::derive::derive;
 use crate::error::{Result, StoreError};
 use crate::query::sql::{Dialect, Param, SqlBuilder};
+use crate::samples::{NewSample, Sample, SampleQuery};
 use crate::types::*;
 use crate::{Store, cursor, query, token};
+
+mod samples;
 
 const INSERT_CHUNK: usize = 1000;
 const PURGE_CHUNK: i64 = 10_000;
@@ -82,6 +85,23 @@ fn migrator() -> Migrator {
             "users".into(),
             MigrationType::Simple,
             AssertSqlSafe(include_str!("../migrations/postgres/0003_users.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "agent_commands".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!(
+                "../migrations/postgres/0004_agent_commands.sql"
+            ))
+            .into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            5,
+            "samples".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/postgres/0005_samples.sql")).into_sql_str(),
             false,
         ),
     ])
@@ -327,6 +347,30 @@ fn agent_from_row(row: &PgRow) -> Result<Agent> {
         offline_since: row.try_get("offline_since")?,
         revoked_at: row.try_get("revoked_at")?,
         revoked_by: row.try_get("revoked_by")?,
+    })
+}
+
+const COMMAND_COLS: &str = "id, agent_id, kind, args, status, requested_by, created_at, \
+    delivered_at, attempts, finished_at, result, error";
+
+fn command_from_row(row: &PgRow) -> Result<AgentCommand> {
+    let id: String = row.try_get("id")?;
+    let Json(args): Json<Value> = row.try_get("args")?;
+    let status: String = row.try_get("status")?;
+    let result: Option<Json<Value>> = row.try_get("result")?;
+    Ok(AgentCommand {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("command id", e))?,
+        agent_id: row.try_get("agent_id")?,
+        kind: row.try_get("kind")?,
+        args,
+        status: CommandStatus::from_str(&status).map_err(|e| corrupt("command status", e))?,
+        requested_by: row.try_get("requested_by")?,
+        created_at: row.try_get("created_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+        attempts: stored_u32("command attempts", row.try_get("attempts")?)?,
+        finished_at: row.try_get("finished_at")?,
+        result: result.map(|Json(v)| v),
+        error: row.try_get("error")?,
     })
 }
 
@@ -1613,6 +1657,165 @@ impl Store for PgStore {
         Ok(agents)
     }
 
+    async fn create_command(&self, c: &NewAgentCommand) -> Result<AgentCommand> {
+        validate_new_command(c)?;
+        let mut args = c.args.clone();
+        strip_nul(&mut args);
+        // The agent must exist and be unrevoked in the same statement; FOR SHARE holds off a
+        // concurrent revocation until the command is in.
+        let sql = format!(
+            "INSERT INTO agent_commands (id, agent_id, kind, args, status, requested_by, created_at) \
+             SELECT $1, id, $2, $3, 'pending', $4, $5 FROM agents \
+             WHERE id = $6 AND revoked_at IS NULL FOR SHARE \
+             RETURNING {COMMAND_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(Uuid::now_v7().to_string())
+            .bind(no_nul(&c.kind))
+            .bind(Json(args))
+            .bind(no_nul(&c.requested_by))
+            .bind(now_ms())
+            .bind(no_nul(&c.agent_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => command_from_row(&r),
+            None => Err(StoreError::NotFound(format!(
+                "unrevoked agent {}",
+                c.agent_id
+            ))),
+        }
+    }
+
+    async fn list_agent_commands(&self, agent_id: &str, limit: u32) -> Result<Vec<AgentCommand>> {
+        let sql = format!(
+            "SELECT {COMMAND_COLS} FROM agent_commands WHERE agent_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(no_nul(agent_id))
+            .bind(i64::from(clamp_limit(limit)))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect()
+    }
+
+    async fn get_command(&self, id: Uuid) -> Result<Option<AgentCommand>> {
+        let sql = format!("SELECT {COMMAND_COLS} FROM agent_commands WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(command_from_row).transpose()
+    }
+
+    async fn count_open_commands(&self, agent_id: &str) -> Result<u64> {
+        let n: i64 = q("SELECT count(*) FROM agent_commands \
+                        WHERE agent_id = $1 AND status IN ('pending', 'delivered')")
+        .bind(no_nul(agent_id))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn take_for_delivery(
+        &self,
+        agent_id: &str,
+        now: i64,
+        redeliver_after: Duration,
+        max_attempts: u32,
+    ) -> Result<Vec<AgentCommand>> {
+        let due = redeliver_cutoff(now, redeliver_after);
+        let max_attempts = i64::from(max_attempts.max(1));
+        let agent_id = no_nul(agent_id);
+        // Rows another transaction holds are skipped (a concurrent take hands them out);
+        // FOR UPDATE re-checks the conditions on the newest row version, and the UPDATEs
+        // repeat them, so a command is handed out (or expired) by exactly one caller.
+        let mut tx = self.pool.begin().await?;
+        q("WITH gone AS (SELECT id FROM agent_commands \
+             WHERE agent_id = $2 AND status = 'delivered' AND delivered_at <= $3 AND attempts >= $4 \
+             ORDER BY id FOR UPDATE SKIP LOCKED) \
+           UPDATE agent_commands c SET status = 'expired', finished_at = $1 FROM gone \
+           WHERE c.id = gone.id AND c.status = 'delivered'")
+        .bind(now)
+        .bind(agent_id.clone())
+        .bind(due)
+        .bind(max_attempts)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "WITH due AS (SELECT id FROM agent_commands \
+               WHERE agent_id = $2 AND (status = 'pending' \
+                 OR (status = 'delivered' AND delivered_at <= $3 AND attempts < $4)) \
+               ORDER BY id FOR UPDATE SKIP LOCKED) \
+             UPDATE agent_commands c SET status = 'delivered', delivered_at = $1, \
+               attempts = c.attempts + 1 FROM due \
+             WHERE c.id = due.id AND c.status IN ('pending', 'delivered') RETURNING {}",
+            qualified(COMMAND_COLS, "c", "")
+        );
+        let mut commands = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(agent_id)
+            .bind(due)
+            .bind(max_attempts)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        sort_commands(&mut commands);
+        Ok(commands)
+    }
+
+    async fn finish_command(
+        &self,
+        id: Uuid,
+        agent_id: &str,
+        status: CommandStatus,
+        result: Option<&Value>,
+        error: Option<&str>,
+    ) -> Result<CommandFinish> {
+        validate_finish(status, result, error)?;
+        let result = result.filter(|r| !r.is_null()).map(|r| {
+            let mut r = r.clone();
+            strip_nul(&mut r);
+            Json(r)
+        });
+        // One statement: a concurrent second finish waits for the row, then sees it done.
+        let sql = format!(
+            "UPDATE agent_commands SET status = $1, result = $2, error = $3, finished_at = $4 \
+             WHERE id = $5 AND agent_id = $6 AND status NOT IN ('done', 'failed') \
+             RETURNING {COMMAND_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .bind(result)
+            .bind(error.map(no_nul))
+            .bind(now_ms())
+            .bind(id.to_string())
+            .bind(no_nul(agent_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(CommandFinish::Recorded(command_from_row(&row)?));
+        }
+        let sql =
+            format!("SELECT {COMMAND_COLS} FROM agent_commands WHERE id = $1 AND agent_id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(no_nul(agent_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => CommandFinish::AlreadyFinished(command_from_row(&r)?),
+            None => CommandFinish::Unknown,
+        })
+    }
+
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
         let mut details = if e.details.is_null() {
             Value::Object(Default::default())
@@ -1643,6 +1846,22 @@ impl Store for PgStore {
             .iter()
             .map(audit_from_row)
             .collect()
+    }
+
+    async fn record_sample(&self, sample: &NewSample) -> Result<(Sample, bool)> {
+        self.record_sample_impl(sample).await
+    }
+
+    async fn set_sample_verdict(&self, sha256: &str, verdict: &Value, at: i64) -> Result<bool> {
+        self.set_sample_verdict_impl(sha256, verdict, at).await
+    }
+
+    async fn get_sample(&self, sha256: &str) -> Result<Option<Sample>> {
+        self.get_sample_impl(sha256).await
+    }
+
+    async fn list_samples(&self, query: &SampleQuery) -> Result<Vec<Sample>> {
+        self.list_samples_impl(query).await
     }
 
     async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport> {

@@ -22,8 +22,11 @@ use crate::common::*;
 use crate::derive::derive;
 use crate::error::{Result, StoreError};
 use crate::query::sql::{Dialect, Param, SqlBuilder};
+use crate::samples::{NewSample, Sample, SampleQuery};
 use crate::types::*;
 use crate::{Store, cursor, query, token};
+
+mod samples;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "dozor.db";
@@ -88,6 +91,21 @@ fn migrator() -> Migrator {
             "users".into(),
             MigrationType::Simple,
             AssertSqlSafe(include_str!("../migrations/sqlite/0003_users.sql")).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "agent_commands".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/sqlite/0004_agent_commands.sql"))
+                .into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            5,
+            "samples".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(include_str!("../migrations/sqlite/0005_samples.sql")).into_sql_str(),
             false,
         ),
     ])
@@ -280,6 +298,33 @@ fn agent_from_row(row: &SqliteRow) -> Result<Agent> {
         offline_since: row.try_get("offline_since")?,
         revoked_at: row.try_get("revoked_at")?,
         revoked_by: row.try_get("revoked_by")?,
+    })
+}
+
+const COMMAND_COLS: &str = "id, agent_id, kind, args, status, requested_by, created_at, \
+    delivered_at, attempts, finished_at, result, error";
+
+fn command_from_row(row: &SqliteRow) -> Result<AgentCommand> {
+    let id: String = row.try_get("id")?;
+    let args: String = row.try_get("args")?;
+    let status: String = row.try_get("status")?;
+    let result: Option<String> = row.try_get("result")?;
+    Ok(AgentCommand {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("command id", e))?,
+        agent_id: row.try_get("agent_id")?,
+        kind: row.try_get("kind")?,
+        args: serde_json::from_str(&args).map_err(|e| corrupt("command args", e))?,
+        status: CommandStatus::from_str(&status).map_err(|e| corrupt("command status", e))?,
+        requested_by: row.try_get("requested_by")?,
+        created_at: row.try_get("created_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+        attempts: stored_u32("command attempts", row.try_get("attempts")?)?,
+        finished_at: row.try_get("finished_at")?,
+        result: result
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| corrupt("command result", e))?,
+        error: row.try_get("error")?,
     })
 }
 
@@ -1536,6 +1581,150 @@ impl Store for SqliteStore {
         Ok(agents)
     }
 
+    async fn create_command(&self, c: &NewAgentCommand) -> Result<AgentCommand> {
+        let args = validate_new_command(c)?;
+        // The agent must exist and be unrevoked in the same statement (a revocation racing
+        // this leaves no command behind).
+        let sql = format!(
+            "INSERT INTO agent_commands (id, agent_id, kind, args, status, requested_by, created_at) \
+             SELECT ?, id, ?, ?, 'pending', ?, ? FROM agents WHERE id = ? AND revoked_at IS NULL \
+             RETURNING {COMMAND_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(Uuid::now_v7().to_string())
+            .bind(c.kind.clone())
+            .bind(args)
+            .bind(c.requested_by.clone())
+            .bind(now_ms())
+            .bind(c.agent_id.clone())
+            .fetch_optional(&self.writer)
+            .await?;
+        match row {
+            Some(r) => command_from_row(&r),
+            None => Err(StoreError::NotFound(format!(
+                "unrevoked agent {}",
+                c.agent_id
+            ))),
+        }
+    }
+
+    async fn list_agent_commands(&self, agent_id: &str, limit: u32) -> Result<Vec<AgentCommand>> {
+        let sql = format!(
+            "SELECT {COMMAND_COLS} FROM agent_commands WHERE agent_id = ? \
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(agent_id.to_owned())
+            .bind(i64::from(clamp_limit(limit)))
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect()
+    }
+
+    async fn get_command(&self, id: Uuid) -> Result<Option<AgentCommand>> {
+        let sql = format!("SELECT {COMMAND_COLS} FROM agent_commands WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(command_from_row).transpose()
+    }
+
+    async fn count_open_commands(&self, agent_id: &str) -> Result<u64> {
+        let n: i64 = q("SELECT count(*) FROM agent_commands \
+                        WHERE agent_id = ? AND status IN ('pending', 'delivered')")
+        .bind(agent_id.to_owned())
+        .fetch_one(&self.readers)
+        .await?
+        .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn take_for_delivery(
+        &self,
+        agent_id: &str,
+        now: i64,
+        redeliver_after: Duration,
+        max_attempts: u32,
+    ) -> Result<Vec<AgentCommand>> {
+        let due = redeliver_cutoff(now, redeliver_after);
+        let max_attempts = i64::from(max_attempts.max(1));
+        // One write transaction on the single writer (and SQLite's file lock across
+        // processes): a command is handed out by exactly one caller.
+        let mut tx = self.write_tx().await?;
+        q(
+            "UPDATE agent_commands SET status = 'expired', finished_at = ? \
+           WHERE agent_id = ? AND status = 'delivered' AND delivered_at <= ? AND attempts >= ?",
+        )
+        .bind(now)
+        .bind(agent_id.to_owned())
+        .bind(due)
+        .bind(max_attempts)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "UPDATE agent_commands SET status = 'delivered', delivered_at = ?, attempts = attempts + 1 \
+             WHERE agent_id = ? AND (status = 'pending' \
+               OR (status = 'delivered' AND delivered_at <= ? AND attempts < ?)) \
+             RETURNING {COMMAND_COLS}"
+        );
+        let mut commands = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(agent_id.to_owned())
+            .bind(due)
+            .bind(max_attempts)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        sort_commands(&mut commands);
+        Ok(commands)
+    }
+
+    async fn finish_command(
+        &self,
+        id: Uuid,
+        agent_id: &str,
+        status: CommandStatus,
+        result: Option<&Value>,
+        error: Option<&str>,
+    ) -> Result<CommandFinish> {
+        let result = validate_finish(status, result, error)?;
+        let sql = format!(
+            "UPDATE agent_commands SET status = ?, result = ?, error = ?, finished_at = ? \
+             WHERE id = ? AND agent_id = ? AND status NOT IN ('done', 'failed') \
+             RETURNING {COMMAND_COLS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .bind(result)
+            .bind(error.map(str::to_owned))
+            .bind(now_ms())
+            .bind(id.to_string())
+            .bind(agent_id.to_owned())
+            .fetch_optional(&self.writer)
+            .await?;
+        if let Some(row) = row {
+            return Ok(CommandFinish::Recorded(command_from_row(&row)?));
+        }
+        // Read on the writer: what the statement above saw, not a reader's older snapshot.
+        let sql =
+            format!("SELECT {COMMAND_COLS} FROM agent_commands WHERE id = ? AND agent_id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(agent_id.to_owned())
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(match row {
+            Some(r) => CommandFinish::AlreadyFinished(command_from_row(&r)?),
+            None => CommandFinish::Unknown,
+        })
+    }
+
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
         let details = if e.details.is_null() {
             "{}".to_owned()
@@ -1566,6 +1755,22 @@ impl Store for SqliteStore {
             .iter()
             .map(audit_from_row)
             .collect()
+    }
+
+    async fn record_sample(&self, sample: &NewSample) -> Result<(Sample, bool)> {
+        self.record_sample_impl(sample).await
+    }
+
+    async fn set_sample_verdict(&self, sha256: &str, verdict: &Value, at: i64) -> Result<bool> {
+        self.set_sample_verdict_impl(sha256, verdict, at).await
+    }
+
+    async fn get_sample(&self, sha256: &str) -> Result<Option<Sample>> {
+        self.get_sample_impl(sha256).await
+    }
+
+    async fn list_samples(&self, query: &SampleQuery) -> Result<Vec<Sample>> {
+        self.list_samples_impl(query).await
     }
 
     async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport> {

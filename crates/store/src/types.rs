@@ -801,6 +801,135 @@ pub struct AgentHeartbeat {
     pub at: i64,
 }
 
+// ---------------------------------------------------------------- agent commands
+
+/// Largest `result` of a command (its JSON text), bytes.
+pub const MAX_COMMAND_RESULT_BYTES: usize = 1024 * 1024;
+/// Largest `args` of a command (its JSON text), bytes.
+pub const MAX_COMMAND_ARGS_BYTES: usize = 64 * 1024;
+/// Longest `error` of a command, bytes.
+pub const MAX_COMMAND_ERROR_BYTES: usize = 64 * 1024;
+
+/// Where a command to an agent stands.
+///
+/// `pending` → `delivered` (in a heartbeat answer; again after the redelivery delay) →
+/// `done` / `failed` (reported by the agent) or `expired` (delivered the most times without a
+/// result). `done` and `failed` are final; an expired command still takes a late result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStatus {
+    /// Waiting for the agent's next heartbeat.
+    Pending,
+    /// Handed to the agent; no result yet.
+    Delivered,
+    /// The agent ran it.
+    Done,
+    /// The agent could not run it (`error` says why).
+    Failed,
+    /// Delivered the most times without a result.
+    Expired,
+}
+
+impl CommandStatus {
+    /// All statuses.
+    pub const ALL: [CommandStatus; 5] = [
+        CommandStatus::Pending,
+        CommandStatus::Delivered,
+        CommandStatus::Done,
+        CommandStatus::Failed,
+        CommandStatus::Expired,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Pending => "pending",
+            CommandStatus::Delivered => "delivered",
+            CommandStatus::Done => "done",
+            CommandStatus::Failed => "failed",
+            CommandStatus::Expired => "expired",
+        }
+    }
+
+    /// Nothing more happens to it by itself (done, failed or expired).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CommandStatus::Done | CommandStatus::Failed | CommandStatus::Expired
+        )
+    }
+}
+
+str_enum!(
+    CommandStatus,
+    "command status",
+    [
+        CommandStatus::Pending,
+        CommandStatus::Delivered,
+        CommandStatus::Done,
+        CommandStatus::Failed,
+        CommandStatus::Expired
+    ]
+);
+
+/// A command for an agent to create.
+///
+/// The store refuses (`InvalidArgument`) a blank `kind` or one over 64 bytes, a blank
+/// `requested_by` or one over 256 bytes, and `args` whose JSON is over
+/// [`MAX_COMMAND_ARGS_BYTES`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAgentCommand {
+    /// The agent that is to run it.
+    pub agent_id: String,
+    /// What to do: `scan_path`, ...
+    pub kind: String,
+    /// Its arguments (a JSON object).
+    pub args: Value,
+    /// Who asked (user or token name).
+    pub requested_by: String,
+}
+
+/// A command for an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCommand {
+    /// Command id (UUID v7, made by the store).
+    pub id: Uuid,
+    /// The agent that is to run it.
+    pub agent_id: String,
+    /// What to do.
+    pub kind: String,
+    /// Its arguments.
+    pub args: Value,
+    /// Where it stands.
+    pub status: CommandStatus,
+    /// Who asked.
+    pub requested_by: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Last handed to the agent, ms.
+    pub delivered_at: Option<i64>,
+    /// How often it was handed to the agent.
+    pub attempts: u32,
+    /// The result arrived (or it expired), ms.
+    pub finished_at: Option<i64>,
+    /// What the agent reported.
+    pub result: Option<Value>,
+    /// Why it failed, as the agent reported it.
+    pub error: Option<String>,
+}
+
+/// What [`crate::Store::finish_command`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandFinish {
+    /// The result is recorded; the command as it is now.
+    Recorded(AgentCommand),
+    /// The command already had its result (`done` or `failed`): nothing changed; the command
+    /// with the result recorded first.
+    AlreadyFinished(AgentCommand),
+    /// No such command of this agent (another agent's commands count as unknown).
+    Unknown,
+}
+
 // ---------------------------------------------------------------- audit
 
 /// An audit record to append.

@@ -255,6 +255,11 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("flash.token_created", "Token created.", "Токен создан."),
     ("flash.token_revoked", "Token revoked.", "Токен отозван."),
     (
+        "flash.scan_requested",
+        "Scan requested: the agent gets it with its next heartbeat.",
+        "Проверка запрошена: агент получит её со следующим сигналом.",
+    ),
+    (
         "error.csrf",
         "The form has expired. Reload the page and try again.",
         "Форма устарела. Обновите страницу и повторите.",
@@ -339,6 +344,21 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "error.failed",
         "The change could not be made. See the server log.",
         "Не удалось внести изменение. Подробности — в журнале сервера.",
+    ),
+    (
+        "error.scan_path",
+        "Give an absolute path: /… on Linux, C:\\… on Windows (up to 4096 characters).",
+        "Укажите абсолютный путь: /… в Linux, C:\\… в Windows (до 4096 символов).",
+    ),
+    (
+        "error.agent_revoked",
+        "This agent is revoked: it takes no commands.",
+        "Этот агент отозван и команд не принимает.",
+    ),
+    (
+        "error.too_many_commands",
+        "This agent has too many commands waiting for a result. Try again later.",
+        "У агента слишком много команд, ожидающих результата. Повторите позже.",
     ),
     // ---------------------------------------------------------------- overview
     ("overview.title", "Overview", "Обзор"),
@@ -757,6 +777,62 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "No events from this agent yet.",
         "От этого агента событий пока нет.",
     ),
+    ("agent.commands", "On-demand scans", "Проверки по запросу"),
+    ("agent.scan_path", "Scan path", "Проверить путь"),
+    (
+        "agent.scan_path_hint",
+        "/var/www or C:\\inetpub",
+        "/var/www или C:\\inetpub",
+    ),
+    (
+        "agent.scan_recursive",
+        "Including subdirectories",
+        "Включая подкаталоги",
+    ),
+    ("agent.scan", "Scan", "Проверить"),
+    (
+        "agent.scan_note",
+        "The agent gets the request with its next heartbeat; the result appears below.",
+        "Агент получит запрос со следующим сигналом; результат появится ниже.",
+    ),
+    (
+        "agent.no_commands",
+        "No scans were requested on this agent.",
+        "Проверок на этом агенте не запрашивали.",
+    ),
+    ("agent.cmd_requested", "Requested", "Запрошена"),
+    ("agent.cmd_what", "What", "Что"),
+    ("agent.cmd_by", "By", "Кем"),
+    ("agent.cmd_finished", "Finished", "Завершена"),
+    ("agent.cmd_result", "Result", "Результат"),
+    (
+        "agent.cmd_not_recursive",
+        "without subdirectories",
+        "без подкаталогов",
+    ),
+    ("agent.cmd_attempt", "attempt {n}", "попытка {n}"),
+    (
+        "agent.cmd_files",
+        "{n} file scanned|{n} files scanned",
+        "{n} файл проверен|{n} файла проверено|{n} файлов проверено",
+    ),
+    (
+        "agent.cmd_detections",
+        "{n} detection|{n} detections",
+        "{n} обнаружение|{n} обнаружения|{n} обнаружений",
+    ),
+    (
+        "agent.cmd_errors",
+        "{n} error|{n} errors",
+        "{n} ошибка|{n} ошибки|{n} ошибок",
+    ),
+    ("agent.cmd_more", "and {n} more", "и ещё {n}"),
+    ("command.kind.scan_path", "Path scan", "Проверка пути"),
+    ("command.status.pending", "Waiting", "Ожидает"),
+    ("command.status.delivered", "Delivered", "Доставлена"),
+    ("command.status.done", "Done", "Выполнена"),
+    ("command.status.failed", "Failed", "Не выполнена"),
+    ("command.status.expired", "Expired", "Истекла"),
     // ---------------------------------------------------------------- rules
     ("rules.title", "Rules", "Правила"),
     (

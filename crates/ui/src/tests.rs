@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use dozor_store::{
-    Agent, AgentFacts, Alert, AlertStatus, AuditEntry, Comment, HistogramBucket, Level, Role,
-    StatusChange, StoredEvent, TokenInfo, User,
+    Agent, AgentCommand, AgentFacts, Alert, AlertStatus, AuditEntry, CommandStatus, Comment,
+    HistogramBucket, Level, Role, StatusChange, StoredEvent, TokenInfo, User,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -149,6 +149,39 @@ fn agent(i: i64) -> AgentRow {
             revoked_by: (status == AgentStatus::Revoked).then(|| "админ".to_owned()),
         },
         status,
+    }
+}
+
+/// An on-demand scan in each status; the done ones found something (XSS in the data).
+fn command(i: i64) -> AgentCommand {
+    let status = CommandStatus::ALL[(i % 5) as usize];
+    let done = status == CommandStatus::Done;
+    AgentCommand {
+        id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128),
+        agent_id: "agent-2".to_owned(),
+        kind: "scan_path".to_owned(),
+        args: json!({"path": format!("/srv/www/{XSS}/{i}"), "recursive": i % 2 == 0}),
+        status,
+        requested_by: "petrova".to_owned(),
+        created_at: NOW - i * 600_000,
+        delivered_at: (status != CommandStatus::Pending).then_some(NOW - i * 600_000 + 30_000),
+        attempts: match status {
+            CommandStatus::Pending => 0,
+            CommandStatus::Expired => 3,
+            _ => 1,
+        },
+        finished_at: status.is_final().then_some(NOW - i * 600_000 + 90_000),
+        result: done.then(|| {
+            json!({
+                "files_scanned": 1203, "files_skipped": 4, "bytes": 73_400_320, "duration_ms": 5120,
+                "detections": (0..7).map(|k| json!({
+                    "path": format!("/srv/www/{XSS}/{k}.php"), "engine": "yara",
+                    "name": format!("webshell_{k}"), "severity": "high", "verdict": "malicious",
+                })).collect::<Vec<_>>(),
+                "errors": ["/srv/www/private: permission denied"],
+            })
+        }),
+        error: (status == CommandStatus::Failed).then(|| format!("{XSS}: no such file")),
     }
 }
 
@@ -395,6 +428,7 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
         agent: agent(2),
         recent_alerts: (0..20).map(alert).collect(),
         recent_events: (0..50).map(event).collect(),
+        commands: (0..10).map(command).collect(),
     };
     let rules_view = RulesView {
         rules: (0..350).map(rule).collect(),
@@ -528,7 +562,11 @@ fn forms_follow_the_roles() {
                 let allowed = always(&action)
                     || match role {
                         Role::Viewer => false,
-                        Role::Analyst => action.starts_with("/ui/alerts"),
+                        Role::Analyst => {
+                            action.starts_with("/ui/alerts")
+                                || (action.starts_with("/ui/agents/")
+                                    && action.ends_with("/commands"))
+                        }
                         _ => true,
                     };
                 assert!(allowed, "{role:?} sees a form for {action} on {name}");
@@ -963,9 +1001,64 @@ fn empty_views_render() {
             agent: a,
             recent_alerts: vec![],
             recent_events: vec![],
+            commands: vec![],
         },
     );
     assert!(html.contains("Сигналов с данными о ресурсах пока не было."));
+    assert!(html.contains("Проверок на этом агенте не запрашивали."));
+}
+
+#[test]
+fn the_scan_form_follows_the_role_and_the_commands_are_listed() {
+    let view = |agent: AgentRow| AgentDetailView {
+        agent,
+        recent_alerts: vec![],
+        recent_events: vec![],
+        commands: (0..10).map(command).collect(),
+    };
+    let page = |role: Role, lang: Lang, v: &AgentDetailView| {
+        agent_detail(&ctx(lang, role, "/ui/agents/agent-2"), v)
+    };
+    let live = view(agent(2));
+    for role in [Role::Analyst, Role::Admin] {
+        let html = page(role, Lang::En, &live);
+        assert!(
+            post_actions(&html).contains(&"/ui/agents/agent-2/commands".to_owned()),
+            "{role:?}"
+        );
+        assert!(html.contains("name=\"path\" required maxlength=\"4096\""));
+        assert!(html.contains("name=\"recursive\" value=\"1\" checked"));
+    }
+    // viewers see the table, not the form; nobody sees it for a revoked agent
+    let scan_forms = |html: &str| {
+        post_actions(html)
+            .into_iter()
+            .filter(|a| a.ends_with("/commands"))
+            .count()
+    };
+    let html = page(Role::Viewer, Lang::En, &live);
+    assert_eq!(scan_forms(&html), 0);
+    assert!(!html.contains("name=\"path\""));
+    assert_eq!(html.matches("<tr data-command-status=").count(), 10);
+    let revoked = view(agent(4));
+    assert_eq!(scan_forms(&page(Role::Admin, Lang::En, &revoked)), 0);
+
+    // statuses, counts, the first detections, errors; the data escaped
+    let html = page(Role::Viewer, Lang::En, &live);
+    for status in CommandStatus::ALL {
+        assert!(html.contains(&format!("class=\"st cs-{}\"", status.as_str())));
+    }
+    assert!(html.contains("1,203 files scanned · 7 detections · 1 error"));
+    assert!(html.contains("webshell_4") && !html.contains("webshell_5"));
+    assert!(html.contains("and 2 more"));
+    assert!(html.contains("attempt 3"));
+    assert!(html.contains("(without subdirectories)"));
+    assert!(html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;: no such file"));
+    assert!(!html.contains("<script>alert"));
+    let ru = page(Role::Analyst, Lang::Ru, &live);
+    assert!(ru.contains("1\u{a0}203 файла проверено · 7 обнаружений · 1 ошибка"));
+    assert!(ru.contains("Проверка пути") && ru.contains("Истекла") && ru.contains("и ещё 2"));
+    assert!(ru.contains("Проверить путь"));
 }
 
 #[test]

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use dozor_store::{
-    Agent, Alert, AlertStatus, AuditEntry, Comment, HistogramBucket, Level, Role, StatusChange,
-    StoredEvent, TokenInfo, User,
+    Agent, AgentCommand, Alert, AlertStatus, AuditEntry, Comment, HistogramBucket, Level, Role,
+    StatusChange, StoredEvent, TokenInfo, User,
 };
 
 use crate::i18n::Lang;
@@ -35,6 +35,7 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.language_saved",
     "flash.token_created",
     "flash.token_revoked",
+    "flash.scan_requested",
     "error.csrf",
     "error.forbidden",
     "error.not_found",
@@ -52,6 +53,9 @@ pub const FLASH_KEYS: &[&str] = &[
     "error.last_admin",
     "error.self",
     "error.token_name",
+    "error.scan_path",
+    "error.agent_revoked",
+    "error.too_many_commands",
     "error.failed",
 ];
 
@@ -668,6 +672,8 @@ pub struct AgentDetailView {
     pub recent_alerts: Vec<Alert>,
     /// Its latest events.
     pub recent_events: Vec<StoredEvent>,
+    /// Its latest commands (on-demand scans), newest first.
+    pub commands: Vec<AgentCommand>,
 }
 
 // ------------------------------------------------------------------ rules

@@ -13,8 +13,8 @@
 //! non-regular files (FIFOs, devices, sockets, directories) are refused without blocking. Files
 //! are read into a reused buffer, never memory-mapped: a mapped file that another process
 //! truncates would kill the process with `SIGBUS`. Each scan runs under yara-x's timeout, which
-//! counts whole seconds (a sub-second limit is rounded up to 1 s) and stops the scan between
-//! one and two ticks of yara-x's one-second heartbeat after the limit.
+//! counts whole seconds on a shared one-second heartbeat: a limit of N seconds (sub-second
+//! parts rounded up, at least 1 s) stops a scan after N to N+1 seconds.
 //!
 //! `include` statements are disabled: a rule text cannot pull in other files (an uploaded rule
 //! could otherwise read any file the agent can and show parts of it in an error message).
@@ -132,7 +132,8 @@ impl fmt::Display for RuleFileError {
 pub struct YaraLimits {
     /// Larger inputs are refused ([`YaraError::TooLarge`]) before they are read.
     pub max_file_bytes: u64,
-    /// Scan time limit ([`YaraError::Timeout`]); whole seconds, rounded up, at least 1 s.
+    /// Scan time limit ([`YaraError::Timeout`]): whole seconds (rounded up, at least 1 s); a
+    /// scan over a limit of N s is stopped N to N+1 s after it started.
     pub timeout: Duration,
 }
 
@@ -534,11 +535,20 @@ fn scan_with(scanner: &mut yara_x::Scanner<'_>, data: &[u8]) -> Result<Vec<YaraM
 fn new_scanner(rules: &yara_x::Rules, limits: YaraLimits) -> yara_x::Scanner<'_> {
     let mut scanner = yara_x::Scanner::new(rules);
     scanner
-        .set_timeout(limits.timeout.max(Duration::from_secs(1)))
+        .set_timeout(yara_x_timeout(limits.timeout))
         // Only the matching rules are reported, not every match of every pattern: patterns
         // that are only tested for presence stop being searched after their first match.
         .fast_scan(true);
     scanner
+}
+
+/// yara-x counts a timeout in ticks of a process-wide one-second heartbeat: a limit of N
+/// seconds fires at the N-th tick after the scan starts, i.e. after N-1 to N seconds (a 1 s
+/// limit cuts off a 10 ms scan that straddles a tick). One tick more makes it N to N+1 seconds,
+/// never less than asked. Sub-second parts round up; at least 1 s.
+fn yara_x_timeout(limit: Duration) -> Duration {
+    let secs = limit.as_secs() + u64::from(limit.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(1).saturating_add(1))
 }
 
 fn to_match(rule: &yara_x::Rule<'_, '_>) -> YaraMatch {

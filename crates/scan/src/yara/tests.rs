@@ -376,6 +376,7 @@ fn pathological_rule_times_out() {
         matches!(err, YaraError::Timeout { path: None, after } if after == Duration::from_secs(1)),
         "{err:?}"
     );
+    assert!(took >= Duration::from_secs(1), "cut off early: {took:?}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(err.to_string().contains("timed out after 1s"), "{err}");
     // The scanner is still usable afterwards.
@@ -575,4 +576,36 @@ fn modules_run_on_arbitrary_data() {
         let m = scanner.scan_file(Path::new("/bin/sh")).unwrap();
         assert!(m.is_empty() || m[0].rule == "m");
     }
+}
+
+#[test]
+fn short_scans_never_time_out_early() {
+    // yara-x's timeout fires on a shared one-second tick; a limit must not cut off a scan that
+    // merely straddles a tick. Many short scans over ~2.5 s straddle at least two ticks.
+    let src = r#"
+        rule loop_a_bit {
+            condition:
+                for any i in (0..filesize) : ( uint8(i) == 0xAB )
+        }
+    "#;
+    let load = YaraRules::compile_sources(&[("l".to_owned(), src.to_owned())]);
+    assert!(load.errors.is_empty(), "{:?}", load.errors);
+    let one_second = YaraLimits {
+        max_file_bytes: 64 << 20,
+        timeout: Duration::from_secs(1),
+    };
+    let mut scanner = load.rules.scanner(one_second);
+    let data = vec![0u8; 64 << 10];
+    let started = Instant::now();
+    let mut scans = 0;
+    while started.elapsed() < Duration::from_millis(2500) {
+        let r = scanner.scan_bytes(&data);
+        assert!(
+            r.is_ok(),
+            "scan {scans} after {:?}: {r:?}",
+            started.elapsed()
+        );
+        scans += 1;
+    }
+    assert!(scans > 10, "{scans}");
 }

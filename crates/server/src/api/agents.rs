@@ -97,7 +97,7 @@ pub struct RevokeRequest {
     pub reason: Option<String>,
 }
 
-fn registry(state: &AppState) -> Result<&Arc<AgentRegistry>, Problem> {
+pub(crate) fn registry(state: &AppState) -> Result<&Arc<AgentRegistry>, Problem> {
     state.agents.as_ref().ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -164,11 +164,12 @@ pub(crate) async fn heartbeat(
         )
         .instance(HEARTBEAT));
     };
-    registry
+    let mut answer = registry
         .heartbeat(&identity, request, &certs[0])
         .await
-        .map(Json)
-        .map_err(|p| p.instance(HEARTBEAT))
+        .map_err(|p| p.instance(HEARTBEAT))?;
+    answer.yara_rules_version = state.scan.as_ref().map(|s| s.version());
+    Ok(Json(answer))
 }
 
 /// The thresholds statuses are judged by (the defaults where no registry runs).

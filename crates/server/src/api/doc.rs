@@ -6,6 +6,10 @@
 use utoipa::OpenApi;
 
 use super::agents::{AgentList, AgentView, RevokeRequest};
+use super::commands::{
+    CommandList, CommandRequest, CommandResultAnswer, CommandResultRequest, CommandView,
+    ScanPathArgs,
+};
 use super::types::{
     Alert, AlertDetail, AlertPage, AssigneeRequest, Comment, CommentRequest, EnabledRequest,
     EventPage, Histogram, HistogramBucket, PipelineCounts, Rule, RuleCounts, RuleDetail, RuleList,
@@ -13,8 +17,8 @@ use super::types::{
 };
 use super::{ReloadReport, RuleInfo, RuleLogSource};
 use crate::agents::{
-    AgentNotice, AgentStatus, DuplicateAgent, EnrollRequest, EnrollResponse, HeartbeatRequest,
-    HeartbeatResponse,
+    AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
+    HeartbeatRequest, HeartbeatResponse,
 };
 use crate::problem::ProblemDocument as Problem;
 
@@ -23,7 +27,8 @@ use crate::problem::ProblemDocument as Problem;
     paths(
         events, event, histogram, alerts, alert, alert_stream, alert_status, alert_assignee,
         alert_comments, rules, rule, rule_enabled, rules_reload, rules_test, stats, agents, agent,
-        agent_revoke, agent_enroll, agent_heartbeat, agent_stream
+        agent_revoke, agent_enroll, agent_heartbeat, agent_stream, agent_command_create,
+        agent_command_list, command, agent_command_result
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
@@ -31,7 +36,8 @@ use crate::problem::ProblemDocument as Problem;
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,
         RuleTestResult, Stats, RuleCounts, PipelineCounts, StreamNotice, AgentView, AgentList,
         RevokeRequest, AgentStatus, EnrollRequest, EnrollResponse, DuplicateAgent,
-        HeartbeatRequest, HeartbeatResponse, AgentNotice
+        HeartbeatRequest, HeartbeatResponse, AgentNotice, CommandDelivery, CommandRequest,
+        ScanPathArgs, CommandView, CommandList, CommandResultRequest, CommandResultAnswer
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),
@@ -363,3 +369,79 @@ every 15 s. Browsers signed in to the dashboard use their session cookie.",
     ),
     security(("bearer" = [])))]
 fn agent_stream() {}
+
+#[utoipa::path(post, path = "/api/v1/agents/{id}/commands", tag = "agents",
+    description = "Queues a command for the agent (analyst or admin; audited as `agent.command`). The only kind \
+is `scan_path`: `{\"kind\": \"scan_path\", \"args\": {\"path\": \"/abs/path\", \"recursive\": true}}` — an absolute \
+path (`/…` or `C:\\…`), no NUL, at most 4096 characters; `recursive` defaults to true. The agent's next heartbeat \
+answer carries it (`commands`); without a result it is handed out again after `agents.command_redeliver_after`, \
+at most `agents.command_max_attempts` times, then it expires. A rejected body is a 422 `invalid-body` problem \
+whose `field` (`kind`, `args.path`, …) and `pointer` say which member is wrong. At most 20 commands of an agent \
+may wait for a result (409 `too-many-commands`).",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body(content = CommandRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued; `Location` is the command's URL", body = CommandView,
+            headers(("Location" = String, description = "/api/v1/commands/{id}"))),
+        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer or agent credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The agent is revoked (`agent-revoked`) or has too many commands waiting (`too-many-commands`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown kind, or a member missing or invalid (`field`, `pointer`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn agent_command_create() {}
+
+#[utoipa::path(get, path = "/api/v1/agents/{id}/commands", tag = "agents",
+    description = "The agent's commands, newest first, without their `result` (`summary` has its counts).",
+    params(
+        ("id" = String, Path, description = "Agent id"),
+        ("limit" = Option<u32>, Query, description = "How many, 1-200 (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The commands", body = CommandList),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn agent_command_list() {}
+
+#[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "agents",
+    description = "One command with its status and, once the agent reported it, its `result` or `error` \
+(poll it to wait for a scan).",
+    params(("id" = String, Path, description = "Command id (UUID)")),
+    responses(
+        (status = 200, description = "The command", body = CommandView),
+        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such command", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The API is not configured on this server", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+fn command() {}
+
+#[utoipa::path(post, path = "/api/v1/agents/commands/{id}/result", tag = "agents",
+    description = "An agent reports the outcome of one of its commands (client certificate only; audited as \
+`agent.command.result`): `{\"status\": \"done\" | \"failed\", \"result\": {…}, \"error\": \"…\"}`. `result` is at most \
+1 MiB of JSON (413 beyond it); `error` is cut to 8 KiB; other members are ignored. Only the first result counts: \
+a second one changes nothing and is answered `{\"recorded\": false}` — either way the agent is done with the \
+command. A late result of an expired command is still recorded.",
+    params(("id" = String, Path, description = "Command id (UUID), as in the heartbeat answer")),
+    request_body(content = CommandResultRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded, or the command had its result already", body = CommandResultAnswer),
+        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No, or not a current agent's, client certificate", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The agent has no such command (another agent's count as unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The result is larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`status` is not done or failed, or `result` is not an object (`field` says which)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Enrollment needs TLS and a store", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("agent_certificate" = [])))]
+fn agent_command_result() {}

@@ -22,7 +22,20 @@
 //! | `GET /api/v1/agents/{id}` | viewer+ | one agent with its last heartbeat |
 //! | `POST /api/v1/agents/{id}/revoke` | admin | refuse the agent's certificate from now on (audited) |
 //! | `POST /api/v1/agents/enroll` | enrollment token | CSR in, client certificate out |
-//! | `POST /api/v1/agents/heartbeat` | agent certificate | health and resource usage |
+//! | `POST /api/v1/agents/heartbeat` | agent certificate | health and resource usage; the answer carries the agent's commands |
+//! | `GET /api/v1/yara/rules` | viewer+ | the server's YARA rule files, each with its rule count or compile error, and the rules version |
+//! | `GET /api/v1/yara/rules/{name}` | viewer+ | one rule file's text |
+//! | `PUT /api/v1/yara/rules/{name}` | admin | create or replace a rule file (text/plain); 422 with yara-x's error when it does not compile (audited) |
+//! | `DELETE /api/v1/yara/rules/{name}` | admin | delete a rule file (audited) |
+//! | `GET /api/v1/agents/yara-rules` | agent certificate | the rule files that compile, for agents to run |
+//! | `POST /api/v1/samples?path=&sha256=` | agent certificate | upload a file sample: stored once by SHA-256, scanned, findings raise alerts |
+//! | `HEAD /api/v1/samples/{sha256}` | agent or viewer+ | 200 if the server has the sample, 404 if not |
+//! | `GET /api/v1/samples` | analyst+ | samples, newest first |
+//! | `GET /api/v1/samples/{sha256}` | analyst+ | one sample's metadata and last verdict (never its bytes) |
+//! | `POST /api/v1/agents/{id}/commands` | analyst+ | queue a command for the agent (`scan_path`; audited) |
+//! | `GET /api/v1/agents/{id}/commands` | viewer+ | the agent's commands, newest first |
+//! | `GET /api/v1/commands/{id}` | viewer+ | one command with its result |
+//! | `POST /api/v1/agents/commands/{id}/result` | agent certificate | the agent reports a command's outcome (audited) |
 //!
 //! Every route needs a bearer token (401 without, 403 for a role that may not: agents may
 //! only send events); errors are [`Problem`](crate::Problem) documents. The API reaches the rest
@@ -32,13 +45,17 @@
 mod access;
 pub(crate) mod agents;
 mod alerts;
+pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
 mod metrics;
 mod rules;
+pub(crate) mod samples;
+pub(crate) mod scan_doc;
 mod stats;
 mod stream;
 mod types;
+pub(crate) mod yara;
 
 use std::sync::Arc;
 
@@ -299,6 +316,11 @@ pub(crate) const AGENTS_STREAM: &str = "/api/v1/agents/stream";
 pub(crate) const AGENT: &str = "/api/v1/agents/{id}";
 pub(crate) const AGENT_REVOKE: &str = "/api/v1/agents/{id}/revoke";
 pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
+pub(crate) use samples::{SAMPLE, SAMPLES};
+pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
+pub(crate) const AGENT_COMMANDS: &str = "/api/v1/agents/{id}/commands";
+pub(crate) const AGENT_COMMAND_RESULT: &str = "/api/v1/agents/commands/{id}/result";
+pub(crate) const COMMAND: &str = "/api/v1/commands/{id}";
 
 /// The handler of an API route in [`crate::ROUTES`].
 pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
@@ -324,6 +346,33 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("POST", AGENT_REVOKE) => post(agents::revoke).layer(body_limit()),
         ("POST", AGENT_ENROLL) => post(agents::enroll).layer(body_limit()),
         ("POST", AGENT_HEARTBEAT) => post(agents::heartbeat).layer(body_limit()),
+        ("POST", AGENT_COMMANDS) => post(commands::create).layer(body_limit()),
+        ("GET", AGENT_COMMANDS) => get(commands::list),
+        ("GET", COMMAND) => get(commands::one),
+        ("POST", AGENT_COMMAND_RESULT) => {
+            post(commands::result).layer(commands::result_body_limit())
+        }
+        _ => return scan_route(method, path),
+    })
+}
+
+/// The file scanning routes (YARA rules, samples).
+fn scan_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
+    use axum::routing::{delete, head, put};
+    Some(match (method, path) {
+        ("GET", YARA_RULES) => get(yara::list),
+        ("GET", YARA_RULE) => get(yara::one),
+        // The body limit (1 MiB) is applied by the handler, with a problem naming it.
+        ("PUT", YARA_RULE) => put(yara::put),
+        ("DELETE", YARA_RULE) => delete(yara::delete),
+        ("GET", AGENT_YARA_RULES) => get(yara::for_agents),
+        // Streamed to a file with the `scan.max_sample_bytes` limit, not buffered.
+        ("POST", SAMPLES) => {
+            post(samples::upload).layer(axum::extract::DefaultBodyLimit::disable())
+        }
+        ("GET", SAMPLES) => get(samples::list),
+        ("GET", SAMPLE) => get(samples::one),
+        ("HEAD", SAMPLE) => head(samples::exists),
         _ => return None,
     })
 }

@@ -306,6 +306,50 @@ pub(crate) async fn rule_enabled(
     )
 }
 
+// ---------------------------------------------------------------- agents
+
+/// `POST /ui/agents/{id}/commands` (analysts, admins): `path`, `recursive` (checkbox, `1`).
+/// Queues a `scan_path` command through the API's own checks and audit
+/// (`crate::api::commands::request`).
+pub(crate) async fn agent_scan(
+    user: WebUser,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            require(&user, TRIAGE)?;
+            let form = Posted::check(&user, &body)?;
+            let back = format!("/ui/agents/{}", dozor_ui::url::segment(&id));
+            let Some(path) = form.get("path") else {
+                return Ok(see_other(&state, &back, "error.scan_path"));
+            };
+            let request = json!({
+                "kind": "scan_path",
+                "args": {"path": path, "recursive": form.get("recursive").is_some()},
+            });
+            match crate::api::commands::request(&user.api, &user.username, &id, &request).await {
+                Ok(_) => Ok(see_other(&state, &back, "flash.scan_requested")),
+                Err(p) => match p.slug() {
+                    "not-found" => Err(not_found(&user)),
+                    "invalid-body" => Ok(see_other(&state, &back, "error.scan_path")),
+                    "agent-revoked" => Ok(see_other(&state, &back, "error.agent_revoked")),
+                    "too-many-commands" => Ok(see_other(&state, &back, "error.too_many_commands")),
+                    // the command is queued but the audit log failed: say so, as the API does
+                    "audit-failed" => Err(error(
+                        user.lang,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "error.failed",
+                    )),
+                    _ => Ok(see_other(&state, &back, "error.failed")),
+                },
+            }
+        }
+        .await,
+    )
+}
+
 // ---------------------------------------------------------------- users (admins)
 
 fn operator_role(text: Option<&str>) -> Option<Role> {

@@ -63,6 +63,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/events", get(pages::events))
         .route("/ui/agents", get(pages::agents))
         .route("/ui/agents/{id}", get(pages::agent))
+        .route("/ui/agents/{id}/commands", post(actions::agent_scan))
         .route("/ui/rules", get(pages::rules))
         .route("/ui/rules/{id}", get(pages::rule))
         .route("/ui/rules/{id}/enabled", post(actions::rule_enabled))

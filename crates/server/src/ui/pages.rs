@@ -25,6 +25,8 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// Rows per page of the alert list and the event search.
 pub(crate) const PAGE_ROWS: u32 = 100;
+/// Commands (on-demand scans) shown on an agent's page.
+const AGENT_COMMANDS_SHOWN: u32 = 20;
 /// Histogram buckets the event search aims at (at most).
 const HISTOGRAM_BUCKETS: i64 = 120;
 /// Bucket widths the event histogram picks from, seconds.
@@ -507,8 +509,11 @@ pub(crate) async fn agent(
                 limit: 50,
                 ..EventQuery::default()
             };
-            let (alerts, events) =
-                tokio::join!(store.list_alerts(&alerts), store.search_events(&events));
+            let (alerts, events, commands) = tokio::join!(
+                store.list_alerts(&alerts),
+                store.search_events(&events),
+                store.list_agent_commands(&id, AGENT_COMMANDS_SHOWN),
+            );
             let view = AgentDetailView {
                 agent: AgentRow {
                     status: agent_status(&state, &agent, ctx.now),
@@ -516,6 +521,7 @@ pub(crate) async fn agent(
                 },
                 recent_alerts: alerts.map_err(failed(&user))?.alerts,
                 recent_events: events.map_err(failed(&user))?.events,
+                commands: commands.map_err(failed(&user))?,
             };
             Ok(page(&state, &ctx, dozor_ui::agent_detail(&ctx, &view)))
         }

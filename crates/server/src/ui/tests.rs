@@ -113,6 +113,7 @@ async fn harness() -> Harness {
         tls: false,
         login_throttle: Default::default(),
         closing,
+        scan: None,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
@@ -882,6 +883,104 @@ async fn personal_tokens() {
     let actions = h.audit_actions().await;
     assert!(actions.contains(&("tok".into(), "token.create".into())));
     assert!(actions.contains(&("tok".into(), "token.revoke".into())));
+}
+
+#[tokio::test]
+async fn analysts_request_scans_on_the_agent_page() {
+    let h = harness().await;
+    let viewer = h.login("viewer", Role::Viewer).await;
+    let analyst = h.login("analyst", Role::Analyst).await;
+    let form = "action=\"/ui/agents/agent-1/commands\"";
+    // the form is for analysts (and admins), the table for everyone
+    let (_, _, body) = h.get(Some(&analyst), "/ui/agents/agent-1").await;
+    assert!(body.contains(form) && body.contains("name=\"path\""));
+    assert!(body.contains("No scans were requested on this agent."));
+    let (_, _, body) = h.get(Some(&viewer), "/ui/agents/agent-1").await;
+    assert!(!body.contains(form) && !body.contains("name=\"path\""));
+    assert!(body.contains("On-demand scans"));
+
+    // a viewer may not, whatever the token; an analyst needs the session's CSRF token
+    let (status, _, _) = h
+        .post(
+            Some(&viewer),
+            "/ui/agents/agent-1/commands",
+            &format!("csrf={}&path=%2Fsrv&recursive=1", viewer.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/agents/agent-1/commands",
+            "csrf=csrf-viewer&path=%2Fsrv",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        h.store
+            .list_agent_commands("agent-1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // a path that is not absolute: back to the page with the reason
+    let (status, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/agents/agent-1/commands",
+            &format!("csrf={}&path=srv%2Fwww&recursive=1", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/agents/agent-1");
+    assert_eq!(flash(&headers).as_deref(), Some("error.scan_path"));
+
+    // queued, audited as the API does it; the checkbox left out scans the directory alone
+    let (status, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/agents/agent-1/commands",
+            &format!("csrf={}&path=C%3A%5CUsers%5CPublic", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.scan_requested"));
+    let commands = h.store.list_agent_commands("agent-1", 10).await.unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(
+        commands[0].args,
+        json!({"path": "C:\\Users\\Public", "recursive": false})
+    );
+    assert_eq!(commands[0].requested_by, "analyst");
+    assert!(
+        h.audit_actions()
+            .await
+            .contains(&("analyst".into(), "agent.command".into()))
+    );
+    let (_, _, body) = h.get(Some(&viewer), "/ui/agents/agent-1").await;
+    assert!(body.contains("C:\\Users\\Public") && body.contains("cs-pending"));
+
+    // unknown and revoked agents
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/agents/nope/commands",
+            &format!("csrf={}&path=%2Fsrv", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    h.store.revoke_agent("agent-1", "admin").await.unwrap();
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/agents/agent-1/commands",
+            &format!("csrf={}&path=%2Fsrv", analyst.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.agent_revoked"));
+    let (_, _, body) = h.get(Some(&analyst), "/ui/agents/agent-1").await;
+    assert!(!body.contains(form), "no form for a revoked agent");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use dozor_store::Agent;
+use dozor_store::{Agent, AgentCommand, CommandStatus};
 use serde_json::Value;
 
 use super::layout::Layout;
@@ -320,6 +320,121 @@ fn resources(tr: &Tr, hb: Option<&Value>) -> Option<Resources> {
     })
 }
 
+/// One command (an on-demand scan) as the agent page lists it.
+struct CommandRow {
+    created: When,
+    kind: String,
+    path: String,
+    recursive: bool,
+    status: &'static str,
+    status_text: &'static str,
+    /// "attempt N" when it was delivered more than once.
+    attempt: String,
+    requested_by: String,
+    finished: Option<When>,
+    /// Counts of a done scan.
+    summary: String,
+    /// Why it failed.
+    error: String,
+    /// The first detections: severity, name, engine, path.
+    detections: Vec<String>,
+    /// "and N more".
+    more: String,
+}
+
+fn command_status_key(s: CommandStatus) -> &'static str {
+    match s {
+        CommandStatus::Pending => "command.status.pending",
+        CommandStatus::Delivered => "command.status.delivered",
+        CommandStatus::Done => "command.status.done",
+        CommandStatus::Failed => "command.status.failed",
+        CommandStatus::Expired => "command.status.expired",
+    }
+}
+
+/// Detections shown per command.
+const SHOWN_DETECTIONS: usize = 5;
+
+fn command_row(tr: &Tr, c: &AgentCommand) -> CommandRow {
+    let result = c.result.as_ref();
+    let count = |key: &str| result.and_then(|r| r.get(key)).and_then(Value::as_u64);
+    let list = |key: &str| {
+        result
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let detections = list("detections");
+    let mut summary = Vec::new();
+    if c.status == CommandStatus::Done {
+        if let Some(n) = count("files_scanned") {
+            summary.push(tr.tn("agent.cmd_files", n));
+        }
+        summary.push(tr.tn("agent.cmd_detections", detections.len() as u64));
+        let errors = list("errors").len() as u64;
+        if errors > 0 {
+            summary.push(tr.tn("agent.cmd_errors", errors));
+        }
+    }
+    let text = |d: &Value, key: &str| {
+        d.get(key)
+            .and_then(Value::as_str)
+            .map(|s| clip(s, 200))
+            .unwrap_or_default()
+    };
+    CommandRow {
+        created: when(tr, c.created_at),
+        kind: match c.kind.as_str() {
+            "scan_path" => tr.t("command.kind.scan_path").to_owned(),
+            other => other.to_owned(),
+        },
+        path: c
+            .args
+            .get("path")
+            .and_then(Value::as_str)
+            .map(|p| clip(p, 300))
+            .unwrap_or_default(),
+        recursive: c
+            .args
+            .get("recursive")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        status: c.status.as_str(),
+        status_text: tr.t(command_status_key(c.status)),
+        attempt: if c.attempts > 1 {
+            tr.tf("agent.cmd_attempt", &[("n", &tr.num(c.attempts))])
+        } else {
+            String::new()
+        },
+        requested_by: c.requested_by.clone(),
+        finished: c.finished_at.map(|t| when(tr, t)),
+        summary: summary.join(" · "),
+        error: c.error.as_deref().map(|e| clip(e, 300)).unwrap_or_default(),
+        detections: detections
+            .iter()
+            .take(SHOWN_DETECTIONS)
+            .map(|d| {
+                format!(
+                    "{} · {} ({}) — {}",
+                    text(d, "severity"),
+                    text(d, "name"),
+                    text(d, "engine"),
+                    text(d, "path")
+                )
+            })
+            .collect(),
+        more: if detections.len() > SHOWN_DETECTIONS {
+            tr.tf(
+                "agent.cmd_more",
+                &[("n", &tr.num((detections.len() - SHOWN_DETECTIONS) as u64))],
+            )
+        } else {
+            String::new()
+        },
+    }
+}
+
 #[derive(Template)]
 #[template(path = "agent_detail.html")]
 struct AgentDetailPage {
@@ -340,6 +455,10 @@ struct AgentDetailPage {
     events: Vec<EventRow>,
     alerts_href: String,
     events_href: String,
+    commands: Vec<CommandRow>,
+    /// The "Scan path" form: an analyst or admin, and the agent is not revoked.
+    can_scan: bool,
+    scan_action: String,
 }
 
 /// One agent's page.
@@ -404,6 +523,9 @@ pub fn agent_detail(ctx: &PageCtx, v: &AgentDetailView) -> String {
             .collect(),
         alerts_href: alerts_q.url("/ui/alerts"),
         events_href: events_q.url("/ui/events"),
+        commands: v.commands.iter().map(|c| command_row(&tr, c)).collect(),
+        can_scan: l.triage && a.revoked_at.is_none(),
+        scan_action: format!("/ui/agents/{}/commands", segment(&a.id)),
         l,
         tr,
     })

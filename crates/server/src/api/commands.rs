@@ -1,0 +1,663 @@
+//! Commands from the server to agents (issue 6), first kind `scan_path`: an operator asks an
+//! agent to scan a path on demand.
+//!
+//! - `POST /api/v1/agents/{id}/commands` (analyst+, audited `agent.command`) queues one;
+//! - the agent's next heartbeat answer carries it (`commands`, see
+//!   [`crate::agents::HeartbeatResponse`]); without a result it is handed out again after
+//!   `agents.command_redeliver_after`, at most `agents.command_max_attempts` times, then it
+//!   expires;
+//! - the agent reports the outcome with `POST /api/v1/agents/commands/{id}/result` (its client
+//!   certificate only, its own commands only, once; audited `agent.command.result`);
+//! - `GET /api/v1/agents/{id}/commands` and `GET /api/v1/commands/{id}` (viewer+) show them.
+//!
+//! The dashboard's "Scan path" form goes through [`request`] as the API does.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dozor_store::{AgentCommand, CommandStatus, NewAgentCommand};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::ApiState;
+use super::access::{Caller, JsonBody, Params, PathId, READ, TRIAGE, not_found, store_problem};
+use crate::app::AppState;
+use crate::problem::Problem;
+use crate::server::ConnectionInfo;
+
+/// The command kinds the server knows.
+pub const KINDS: &[&str] = &["scan_path"];
+/// Longest `args.path` of a `scan_path` command, characters.
+pub const MAX_PATH_CHARS: usize = 4096;
+/// Most unfinished (pending or delivered) commands one agent may have.
+pub const MAX_OPEN_COMMANDS: usize = 20;
+/// Largest `result` an agent may report (its JSON text), bytes.
+pub const MAX_RESULT_BYTES: usize = dozor_store::MAX_COMMAND_RESULT_BYTES;
+/// Largest body of a result report: the result, an error text and some room.
+const MAX_RESULT_BODY: usize = MAX_RESULT_BYTES + 256 * 1024;
+/// Longest `error` kept of a result report, bytes (longer ones are cut).
+const MAX_ERROR_BYTES: usize = 8 * 1024;
+/// Default and largest page of `GET /api/v1/agents/{id}/commands`.
+const LIST_DEFAULT: u32 = 50;
+// (each row is read with its result, up to 1 MiB: the page stays small)
+const LIST_MAX: u32 = 200;
+
+/// `POST /api/v1/agents/{id}/commands`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// What to do: `scan_path`.
+    pub kind: String,
+    /// The kind's arguments.
+    pub args: ScanPathArgs,
+}
+
+/// The arguments of a `scan_path` command.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanPathArgs {
+    /// An absolute path on the agent's host: `/…` (Unix) or `C:\…` (Windows); no NUL, at most
+    /// 4096 characters.
+    pub path: String,
+    /// Scan the directory's subdirectories too (default true).
+    #[serde(default = "yes")]
+    pub recursive: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A command for an agent.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandView {
+    /// Command id (UUID).
+    pub id: String,
+    pub agent_id: String,
+    /// `scan_path`.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub args: Value,
+    /// `pending`, `delivered`, `done`, `failed` or `expired`.
+    pub status: String,
+    /// The user or token name that asked.
+    pub requested_by: String,
+    /// ms since the epoch.
+    pub created_at: i64,
+    /// Last handed to the agent (in a heartbeat answer), ms.
+    pub delivered_at: Option<i64>,
+    /// How often it was handed to the agent.
+    pub attempts: u32,
+    /// The result arrived, or the command expired, ms.
+    pub finished_at: Option<i64>,
+    /// What the agent reported (`scan_path`: `files_scanned`, `files_skipped`, `bytes`,
+    /// `duration_ms`, `detections` [{path, engine, name, severity, verdict}], `errors`).
+    /// Only in `GET /api/v1/commands/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// The result's counts: the numbers it has (`files_scanned`, `files_skipped`, `bytes`,
+    /// `duration_ms`) and the lengths of its lists (`detections`, `errors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
+    /// Why it failed, as the agent reported it.
+    pub error: Option<String>,
+}
+
+impl CommandView {
+    pub(crate) fn new(c: AgentCommand, with_result: bool) -> CommandView {
+        CommandView {
+            id: c.id.to_string(),
+            summary: result_summary(c.result.as_ref()),
+            result: if with_result { c.result } else { None },
+            agent_id: c.agent_id,
+            kind: c.kind,
+            args: c.args,
+            status: c.status.as_str().to_owned(),
+            requested_by: c.requested_by,
+            created_at: c.created_at,
+            delivered_at: c.delivered_at,
+            attempts: c.attempts,
+            finished_at: c.finished_at,
+            error: c.error,
+        }
+    }
+}
+
+/// `GET /api/v1/agents/{id}/commands`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandList {
+    /// Newest first; without `result` (see `summary`).
+    pub commands: Vec<CommandView>,
+}
+
+/// `POST /api/v1/agents/commands/{id}/result`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandResultRequest {
+    /// `done` (it ran; `result` says what it found) or `failed` (it could not run; `error`
+    /// says why).
+    pub status: String,
+    /// What it found, at most 1 MiB of JSON. `scan_path`: `files_scanned`, `files_skipped`,
+    /// `bytes`, `duration_ms`, `detections` [{path, engine, name, severity, verdict}],
+    /// `errors` [text].
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// Why it failed (cut to 8 KiB).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The answer to a result report.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandResultAnswer {
+    /// False when the command had its result already: nothing changed (the first result is
+    /// kept). Either way the agent is done with the command.
+    pub recorded: bool,
+}
+
+/// The counts of a command's result (see [`CommandView::summary`]).
+pub(crate) fn result_summary(result: Option<&Value>) -> Option<Value> {
+    let result = result?.as_object()?;
+    let mut out = Map::new();
+    for key in ["files_scanned", "files_skipped", "bytes", "duration_ms"] {
+        if let Some(n) = result.get(key).filter(|v| v.is_number()) {
+            out.insert(key.to_owned(), n.clone());
+        }
+    }
+    for key in ["detections", "errors"] {
+        if let Some(list) = result.get(key).and_then(Value::as_array) {
+            out.insert(key.to_owned(), json!(list.len()));
+        }
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// `422 invalid-body` naming the member (`field`: dotted, `pointer`: RFC 6901).
+fn invalid(field: &str, detail: impl Into<String>) -> Problem {
+    let pointer = if field.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "/{}",
+            field
+                .replace('~', "~0")
+                .replace('/', "~1")
+                .replace('.', "/")
+        )
+    };
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-body",
+        "Invalid request body",
+    )
+    .detail(detail)
+    .with("field", field)
+    .with("pointer", pointer)
+}
+
+/// Is this an absolute path of a Unix (`/…`) or Windows (`C:\…`, `C:/…`) host?
+pub(crate) fn is_absolute_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    path.starts_with('/')
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && matches!(b[2], b'\\' | b'/'))
+}
+
+/// Checks a `scan_path` command's arguments; the normalized arguments.
+fn scan_path_args(args: &Map<String, Value>) -> Result<Value, Problem> {
+    if let Some(k) = args
+        .keys()
+        .find(|k| !["path", "recursive"].contains(&k.as_str()))
+    {
+        return Err(invalid(
+            &format!("args.{k}"),
+            format!("scan_path takes path and recursive, not {k:?}"),
+        ));
+    }
+    let path = match args.get("path") {
+        None | Some(Value::Null) => return Err(invalid("args.path", "args.path is missing")),
+        Some(Value::String(p)) => p,
+        Some(_) => return Err(invalid("args.path", "args.path must be a string")),
+    };
+    if path.is_empty() {
+        return Err(invalid("args.path", "args.path is empty"));
+    }
+    if path.contains('\0') {
+        return Err(invalid("args.path", "args.path contains a NUL character"));
+    }
+    let chars = path.chars().count();
+    if chars > MAX_PATH_CHARS {
+        return Err(invalid(
+            "args.path",
+            format!("args.path has {chars} characters; at most {MAX_PATH_CHARS}"),
+        )
+        .with("limit", MAX_PATH_CHARS));
+    }
+    if !is_absolute_path(path) {
+        return Err(invalid(
+            "args.path",
+            format!(
+                "args.path must be absolute: /… on Unix or C:\\… on Windows, not {:?}",
+                path.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    let recursive = match args.get("recursive") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(invalid(
+                "args.recursive",
+                "args.recursive must be true or false",
+            ));
+        }
+    };
+    Ok(json!({ "path": path, "recursive": recursive }))
+}
+
+/// Checks a command request body: (kind, normalized args).
+fn parse_request(body: &Value) -> Result<(String, Value), Problem> {
+    let Some(body) = body.as_object() else {
+        return Err(invalid("", "the body must be a JSON object"));
+    };
+    if let Some(k) = body
+        .keys()
+        .find(|k| !["kind", "args"].contains(&k.as_str()))
+    {
+        return Err(invalid(
+            k,
+            format!("unknown member {k:?} (known: kind, args)"),
+        ));
+    }
+    let kind = match body.get("kind") {
+        None | Some(Value::Null) => return Err(invalid("kind", "kind is missing")),
+        Some(Value::String(k)) => k.as_str(),
+        Some(_) => return Err(invalid("kind", "kind must be a string")),
+    };
+    let empty = Map::new();
+    let args = match body.get("args") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(a)) => a,
+        Some(_) => return Err(invalid("args", "args must be a JSON object")),
+    };
+    match kind {
+        "scan_path" => Ok((kind.to_owned(), scan_path_args(args)?)),
+        other => Err(invalid(
+            "kind",
+            format!(
+                "unknown command kind {:?} (known: {})",
+                other.chars().take(64).collect::<String>(),
+                KINDS.join(", ")
+            ),
+        )
+        .with("known_kinds", KINDS)),
+    }
+}
+
+/// Queues a command for an agent as `actor` (an operator with the triage right) and audits it
+/// (`agent.command`): the API route and the dashboard's form both come here.
+pub(crate) async fn request(
+    api: &ApiState,
+    actor: &str,
+    agent_id: &str,
+    body: &Value,
+) -> Result<AgentCommand, Problem> {
+    let (kind, args) = parse_request(body)?;
+    let store = api.store.as_ref();
+    let agent = store
+        .get_agent(agent_id)
+        .await
+        .map_err(store_problem)?
+        .ok_or_else(|| not_found(&format!("agent {agent_id}")))?;
+    let revoked = || {
+        Problem::new(StatusCode::CONFLICT, "agent-revoked", "Agent revoked")
+            .detail(format!("agent {agent_id} is revoked: it takes no commands"))
+    };
+    if agent.revoked_at.is_some() {
+        return Err(revoked());
+    }
+    let open = store
+        .count_open_commands(agent_id)
+        .await
+        .map_err(store_problem)?;
+    if open >= MAX_OPEN_COMMANDS as u64 {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "too-many-commands",
+            "Too many commands",
+        )
+        .detail(format!(
+            "agent {agent_id} has {open} commands waiting for a result; at most {MAX_OPEN_COMMANDS} (they finish or expire after agents.command_max_attempts deliveries)"
+        ))
+        .with("limit", MAX_OPEN_COMMANDS));
+    }
+    let command = store
+        .create_command(&NewAgentCommand {
+            agent_id: agent_id.to_owned(),
+            kind,
+            args,
+            requested_by: actor.to_owned(),
+        })
+        .await
+        .map_err(|e| match e {
+            // revoked since the check above
+            dozor_store::StoreError::NotFound(_) => revoked(),
+            other => store_problem(other),
+        })?;
+    tracing::info!(
+        agent_id,
+        command_id = %command.id,
+        kind = command.kind,
+        actor,
+        "command queued"
+    );
+    super::audit(
+        api,
+        actor,
+        "agent.command",
+        format!("agent:{agent_id}"),
+        json!({
+            "command_id": command.id,
+            "kind": command.kind,
+            "path": command.args.get("path"),
+            "recursive": command.args.get("recursive"),
+            "hostname": agent.facts.hostname,
+        }),
+    )
+    .await?;
+    Ok(command)
+}
+
+/// `POST /api/v1/agents/{id}/commands` → 202 with the command.
+pub(crate) async fn create(
+    caller: Caller<TRIAGE>,
+    id: PathId,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let instance = format!("/api/v1/agents/{}/commands", id.0);
+    let command = request(&caller.api, &caller.identity.subject, &id.0, &body)
+        .await
+        .map_err(|p| p.instance(instance))?;
+    let location = format!("/api/v1/commands/{}", command.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(CommandView::new(command, true)),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/agents/{id}/commands?limit=N`: newest first.
+pub(crate) async fn list(
+    caller: Caller<READ>,
+    id: PathId,
+    params: Params,
+) -> Result<Json<CommandList>, Problem> {
+    let instance = format!("/api/v1/agents/{}/commands", id.0);
+    let at = |p: Problem| p.instance(instance.clone());
+    params.only(&["limit"]).map_err(at)?;
+    let limit = params.limit(LIST_DEFAULT, LIST_MAX).map_err(at)?;
+    let store = caller.api.store.as_ref();
+    if store
+        .get_agent(&id.0)
+        .await
+        .map_err(store_problem)?
+        .is_none()
+    {
+        return Err(at(not_found(&format!("agent {}", id.0))));
+    }
+    let commands = store
+        .list_agent_commands(&id.0, limit)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(CommandList {
+        commands: commands
+            .into_iter()
+            .map(|c| CommandView::new(c, false))
+            .collect(),
+    }))
+}
+
+/// `GET /api/v1/commands/{id}`: one command with its result.
+pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<CommandView>, Problem> {
+    let missing =
+        || not_found(&format!("command {}", id.0)).instance(format!("/api/v1/commands/{}", id.0));
+    let uuid = Uuid::parse_str(&id.0).map_err(|_| missing())?;
+    let command = caller
+        .api
+        .store
+        .get_command(uuid)
+        .await
+        .map_err(store_problem)?
+        .ok_or_else(missing)?;
+    Ok(Json(CommandView::new(command, true)))
+}
+
+/// `POST /api/v1/agents/commands/{id}/result`: only with the client certificate of the agent
+/// the command is for.
+pub(crate) async fn result(
+    State(state): State<Arc<AppState>>,
+    connection: Option<Extension<ConnectionInfo>>,
+    id: PathId,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CommandResultAnswer>, Problem> {
+    let instance = format!("/api/v1/agents/commands/{}/result", id.0);
+    let at = |p: Problem| p.instance(instance.clone());
+    let registry = super::agents::registry(&state).map_err(at)?;
+    let certs = connection
+        .map(|Extension(c)| c.client_certificates)
+        .unwrap_or_default();
+    let Some(identity) = registry.identify(&certs).await.map_err(at)? else {
+        return Err(at(Problem::unauthorized(
+            "command results need the agent's client certificate (dozor-agent enroll)",
+            false,
+        )));
+    };
+    let unknown = || {
+        at(
+            Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(format!(
+                "agent {} has no command {}",
+                identity.subject, id.0
+            )),
+        )
+    };
+    let uuid = Uuid::parse_str(&id.0).map_err(|_| unknown())?;
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(at(Problem::unsupported_media_type(format!(
+                "send application/json, not {essence:?}"
+            ))
+            .with("supported_types", ["application/json"])));
+        }
+    }
+    let bytes = body.map_err(|e| {
+        at(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::too_large(
+                "result",
+                MAX_RESULT_BYTES as u64,
+                "the result report is too large: the result may be at most 1 MiB of JSON",
+            )
+        } else {
+            Problem::bad_request("unreadable-body", e.body_text())
+        })
+    })?;
+    let report: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        at(
+            Problem::bad_request("malformed-json", format!("the body is not JSON: {e}"))
+                .with("line", e.line())
+                .with("column", e.column()),
+        )
+    })?;
+    let Some(report) = report.as_object() else {
+        return Err(at(invalid("", "the body must be a JSON object")));
+    };
+    let status = match report.get("status") {
+        None | Some(Value::Null) => return Err(at(invalid("status", "status is missing"))),
+        Some(Value::String(s)) if s == "done" => CommandStatus::Done,
+        Some(Value::String(s)) if s == "failed" => CommandStatus::Failed,
+        Some(other) => {
+            return Err(at(invalid(
+                "status",
+                format!(
+                    "status must be \"done\" or \"failed\", not {}",
+                    other.to_string().chars().take(40).collect::<String>()
+                ),
+            )));
+        }
+    };
+    let result = match report.get("result") {
+        None | Some(Value::Null) => None,
+        Some(r @ Value::Object(_)) => Some(r),
+        Some(_) => return Err(at(invalid("result", "result must be a JSON object"))),
+    };
+    if let Some(r) = result {
+        let size = serde_json::to_vec(r).map_or(usize::MAX, |v| v.len());
+        if size > MAX_RESULT_BYTES {
+            return Err(at(Problem::too_large(
+                "result",
+                MAX_RESULT_BYTES as u64,
+                format!("result is {size} bytes of JSON; at most {MAX_RESULT_BYTES}"),
+            )));
+        }
+    }
+    let error = match report.get("error") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) => Some(cut(e, MAX_ERROR_BYTES)).filter(|e| !e.is_empty()),
+        Some(_) => return Err(at(invalid("error", "error must be a string"))),
+    };
+    let recorded = registry
+        .finish_command(&identity, uuid, status, result, error)
+        .await
+        .map_err(at)?;
+    Ok(Json(CommandResultAnswer { recorded }))
+}
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+pub(crate) fn result_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(MAX_RESULT_BODY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_paths() {
+        for ok in ["/", "/var/www", "C:\\", "c:\\Users\\x", "D:/data", "/a b/ü"] {
+            assert!(is_absolute_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "var",
+            "./x",
+            "~/x",
+            "C:",
+            "C:x",
+            "\\\\server\\share",
+            "1:\\x",
+            " /x",
+            "ü:\\x",
+        ] {
+            assert!(!is_absolute_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_name_the_field() {
+        let field = |body: Value| {
+            parse_request(&body).unwrap_err().extensions["field"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(field(json!({"args": {"path": "/x"}})), "kind");
+        assert_eq!(field(json!({"kind": 1, "args": {"path": "/x"}})), "kind");
+        assert_eq!(field(json!({"kind": "rm_rf", "args": {}})), "kind");
+        assert_eq!(field(json!({"kind": "scan_path", "args": []})), "args");
+        assert_eq!(field(json!({"kind": "scan_path"})), "args.path");
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": "x"}})),
+            "args.path"
+        );
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": "/a\u{0}b"}})),
+            "args.path"
+        );
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": format!("/{}", "a".repeat(4096))}})),
+            "args.path"
+        );
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": "/x", "recursive": "yes"}})),
+            "args.recursive"
+        );
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": "/x", "depth": 2}})),
+            "args.depth"
+        );
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": "/x"}, "x": 1})),
+            "x"
+        );
+        let p = parse_request(&json!({"kind": "scan_path", "args": {"path": "/x"}, "x": 1}))
+            .unwrap_err();
+        assert_eq!(p.extensions["pointer"], "/x");
+        let p = parse_request(&json!({"kind": "scan_path", "args": {"path": 1}})).unwrap_err();
+        assert_eq!(
+            (p.status, p.extensions["pointer"].as_str()),
+            (422, Some("/args/path"))
+        );
+
+        let (kind, args) =
+            parse_request(&json!({"kind": "scan_path", "args": {"path": "C:\\Temp"}})).unwrap();
+        assert_eq!(kind, "scan_path");
+        assert_eq!(args, json!({"path": "C:\\Temp", "recursive": true}));
+        let path = format!("/{}", "ж".repeat(4095));
+        let (_, args) = parse_request(
+            &json!({"kind": "scan_path", "args": {"path": path, "recursive": false}}),
+        )
+        .unwrap();
+        assert_eq!(args["recursive"], false);
+    }
+
+    #[test]
+    fn summaries_count() {
+        let r = json!({"files_scanned": 10, "files_skipped": 1, "bytes": 2048, "duration_ms": 7,
+            "detections": [{"path": "/x"}, {"path": "/y"}], "errors": [], "other": [1]});
+        assert_eq!(
+            result_summary(Some(&r)),
+            Some(
+                json!({"files_scanned": 10, "files_skipped": 1, "bytes": 2048,
+                "duration_ms": 7, "detections": 2, "errors": 0})
+            )
+        );
+        assert_eq!(result_summary(Some(&json!({"x": 1}))), None);
+        assert_eq!(result_summary(Some(&json!([1]))), None);
+        assert_eq!(result_summary(None), None);
+        assert_eq!(cut("жжж", 5), "жж");
+        assert_eq!(cut("abc", 5), "abc");
+    }
+}

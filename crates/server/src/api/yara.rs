@@ -1,0 +1,344 @@
+//! YARA rules: operators read and (admins) change the server's rule files; agents fetch the
+//! rules that compile. See [`crate::scan`] for the directory, namespaces and the version.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::access::{ADMIN, Caller, PathId, READ, bad_param, not_found};
+use super::audit;
+use crate::app::AppState;
+use crate::problem::Problem;
+use crate::scan::{MAX_RULE_UPLOAD_BYTES, RuleChangeError, ScanService, valid_rule_name};
+use crate::server::ConnectionInfo;
+
+pub(crate) const YARA_RULES: &str = "/api/v1/yara/rules";
+pub(crate) const YARA_RULE: &str = "/api/v1/yara/rules/{name}";
+pub(crate) const AGENT_YARA_RULES: &str = "/api/v1/agents/yara-rules";
+
+/// One rule file.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct YaraRuleInfo {
+    /// File name (`[A-Za-z0-9_.-]`, `.yar` or `.yara`).
+    pub name: String,
+    /// Its YARA namespace, `server/<name without extension>`: alerts of its rules have the
+    /// rule id `dozor-scan/yara/<namespace>.<rule>`.
+    pub namespace: String,
+    /// Bytes.
+    pub size: u64,
+    /// Last modification, ms since the epoch.
+    pub modified: i64,
+    /// Rules in it (0 when it does not compile).
+    pub rule_count: usize,
+    /// Why the file is not used: yara-x's error naming the file, line and column.
+    pub error: Option<String>,
+}
+
+/// `GET /api/v1/yara/rules`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct YaraRuleList {
+    /// The rules version agents are told in heartbeat answers: SHA-256 over the files that
+    /// compile.
+    pub version: String,
+    /// Rules in use (all files that compile).
+    pub rule_count: usize,
+    /// Every rule file, by name, the ones that do not compile included.
+    pub rules: Vec<YaraRuleInfo>,
+    /// Files of the directory that can't be used at all (`name: why`), e.g. names the API
+    /// can't manage or symbolic links.
+    pub errors: Vec<String>,
+}
+
+/// The answer to a rule change.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct YaraRuleChange {
+    pub name: String,
+    /// The rules version after the change.
+    pub version: String,
+    /// Rules in the file.
+    pub rule_count: usize,
+    /// The file is new.
+    pub created: bool,
+}
+
+/// One file of `GET /api/v1/agents/yara-rules`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentRuleFile {
+    /// File name on the server.
+    pub name: String,
+    /// The namespace to compile it in (`server/<name without extension>`), so that alerts
+    /// have the same rule ids wherever the rule matched.
+    pub namespace: String,
+    /// The rule text.
+    pub source: String,
+}
+
+/// `GET /api/v1/agents/yara-rules`: the server's rules that compile.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentYaraRules {
+    /// The same version as `yara_rules_version` in heartbeat answers.
+    pub version: String,
+    pub files: Vec<AgentRuleFile>,
+}
+
+pub(crate) fn service(state: &AppState) -> Result<&Arc<ScanService>, Problem> {
+    state.scan.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "scan-not-configured",
+            "Service unavailable",
+        )
+        .detail("file scanning is not set up in this server process")
+    })
+}
+
+pub(crate) async fn list(
+    _caller: Caller<READ>,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<YaraRuleList>, Problem> {
+    let set = service(&state)?.rules();
+    Ok(Json(YaraRuleList {
+        version: set.version.clone(),
+        rule_count: set.rule_count,
+        rules: set
+            .files
+            .iter()
+            .map(|f| YaraRuleInfo {
+                name: f.name.clone(),
+                namespace: f.namespace.clone(),
+                size: f.size,
+                modified: f.modified,
+                rule_count: f.rule_count,
+                error: f.error.clone(),
+            })
+            .collect(),
+        errors: set.problems.clone(),
+    }))
+}
+
+/// The rule file's text (also of a file that does not compile, so it can be fixed).
+pub(crate) async fn one(
+    _caller: Caller<READ>,
+    State(state): State<Arc<AppState>>,
+    name: PathId,
+) -> Result<Response, Problem> {
+    let set = service(&state)?.rules();
+    let file = set
+        .file(&name.0)
+        .ok_or_else(|| not_found(&format!("YARA rule file {:?}", name.0)))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        file.source.to_string(),
+    )
+        .into_response())
+}
+
+/// Reads a rule text body: text/plain (or no Content-Type), UTF-8, at most
+/// [`MAX_RULE_UPLOAD_BYTES`].
+async fn rule_text(headers: &HeaderMap, body: Body) -> Result<String, Problem> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim().to_owned();
+        if !["text/plain", "text/x-yara", "application/octet-stream"].contains(&essence.as_str()) {
+            return Err(Problem::unsupported_media_type(format!(
+                "send the rule text as text/plain, not {essence:?}"
+            ))
+            .with("supported_types", ["text/plain"]));
+        }
+    }
+    let too_large = || {
+        Problem::too_large(
+            "yara.max_rule_bytes",
+            MAX_RULE_UPLOAD_BYTES as u64,
+            format!("a rule file may have at most {MAX_RULE_UPLOAD_BYTES} bytes"),
+        )
+    };
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_RULE_UPLOAD_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, MAX_RULE_UPLOAD_BYTES)
+        .await
+        .map_err(|e| {
+            let inner = e.into_inner();
+            if inner.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                Problem::bad_request("unreadable-body", inner.to_string())
+            }
+        })?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-rule",
+            "Invalid YARA rule",
+        )
+        .detail(format!("the rule text is not UTF-8 ({e})"))
+    })
+}
+
+/// Creates or replaces a rule file: compiled first, stored only when it compiles (audited).
+pub(crate) async fn put(
+    caller: Caller<ADMIN>,
+    State(state): State<Arc<AppState>>,
+    name: PathId,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<YaraRuleChange>, Problem> {
+    let service = service(&state)?;
+    let name = name.0;
+    if !valid_rule_name(&name) {
+        return Err(bad_param(
+            "name",
+            format!(
+                "{name:?} is not a rule file name: 1 to 100 of A-Z a-z 0-9 _ . - ending in .yar or .yara"
+            ),
+        ));
+    }
+    let text = rule_text(&headers, body).await?;
+    let size = text.len();
+    let change = service
+        .put_rule(&name, text)
+        .await
+        .map_err(|e| change_problem(&name, e))?;
+    audit(
+        &caller.api,
+        &caller.identity.subject,
+        "yara.rule.put",
+        format!("yara-rule:{name}"),
+        json!({
+            "created": change.created,
+            "size": size,
+            "sha256": change.sha256,
+            "rule_count": change.rule_count,
+            "version": change.version,
+        }),
+    )
+    .await?;
+    tracing::info!(
+        actor = caller.identity.subject,
+        file = name,
+        version = change.version,
+        "YARA rule file written"
+    );
+    Ok(Json(YaraRuleChange {
+        name,
+        version: change.version,
+        rule_count: change.rule_count,
+        created: change.created,
+    }))
+}
+
+/// Deletes a rule file (audited).
+pub(crate) async fn delete(
+    caller: Caller<ADMIN>,
+    State(state): State<Arc<AppState>>,
+    name: PathId,
+) -> Result<StatusCode, Problem> {
+    let service = service(&state)?;
+    let name = name.0;
+    if !valid_rule_name(&name) {
+        return Err(not_found(&format!("YARA rule file {name:?}")));
+    }
+    let change = service
+        .delete_rule(&name)
+        .await
+        .map_err(|e| change_problem(&name, e))?;
+    audit(
+        &caller.api,
+        &caller.identity.subject,
+        "yara.rule.delete",
+        format!("yara-rule:{name}"),
+        json!({ "version": change.version }),
+    )
+    .await?;
+    tracing::info!(
+        actor = caller.identity.subject,
+        file = name,
+        version = change.version,
+        "YARA rule file deleted"
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn change_problem(name: &str, e: RuleChangeError) -> Problem {
+    match e {
+        RuleChangeError::Invalid {
+            message,
+            line,
+            column,
+        } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-rule",
+            "Invalid YARA rule",
+        )
+        .detail(message)
+        .with("name", name)
+        .with("line", line)
+        .with("column", column),
+        RuleChangeError::Conflict(why) => {
+            Problem::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(why)
+        }
+        RuleChangeError::NotFound(_) => not_found(&format!("YARA rule file {name:?}")),
+        RuleChangeError::Io(why) => {
+            tracing::error!("YARA rule change: {why}");
+            Problem::internal(why)
+        }
+    }
+}
+
+/// `GET /api/v1/agents/yara-rules`: only with an agent's client certificate. Answers `ETag`
+/// (the version) and 304 to a matching `If-None-Match`.
+pub(crate) async fn for_agents(
+    State(state): State<Arc<AppState>>,
+    connection: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let registry = super::agents::registry(&state).map_err(|p| p.instance(AGENT_YARA_RULES))?;
+    let certs = connection
+        .map(|Extension(c)| c.client_certificates)
+        .unwrap_or_default();
+    if registry
+        .identify(&certs)
+        .await
+        .map_err(|p| p.instance(AGENT_YARA_RULES))?
+        .is_none()
+    {
+        return Err(Problem::unauthorized(
+            "the rules are served to agents with their client certificate (dozor-agent enroll)",
+            false,
+        )
+        .instance(AGENT_YARA_RULES));
+    }
+    let set = service(&state)?.rules();
+    let etag = format!("\"{}\"", set.version);
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if cached {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let doc = AgentYaraRules {
+        version: set.version.clone(),
+        files: set
+            .good_files()
+            .map(|f| AgentRuleFile {
+                name: f.name.clone(),
+                namespace: f.namespace.clone(),
+                source: f.source.to_string(),
+            })
+            .collect(),
+    };
+    Ok(([(header::ETAG, etag)], Json(doc)).into_response())
+}
