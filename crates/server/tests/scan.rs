@@ -14,7 +14,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use dozor_store::sqlite::SqliteConfig;
 use dozor_store::{AlertQuery, Level, NewToken, Role, Store, StoreConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use dozor_scan::testing::{TestClamd, eicar, find_clamd};
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -851,135 +851,20 @@ async fn samples_can_be_switched_off() {
 
 // ---------------------------------------------------------------- ClamAV
 
-fn find_clamd() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DOZOR_TEST_CLAMD") {
-        return Some(PathBuf::from(p));
-    }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join("clamd"))
-        .find(|p| p.is_file())
-}
-
-/// The EICAR test file, assembled at runtime so the source never holds it verbatim.
-fn eicar() -> Vec<u8> {
-    let pieces = [
-        "X5O!P%@AP[4\\",
-        "PZX54(P^)7CC)7}$",
-        "EICAR-STANDARD-",
-        "ANTIVIRUS-",
-        "TEST-FILE!$H",
-        "+H*",
-    ];
-    let s: String = pieces.concat();
-    assert_eq!(s.len(), 68);
-    s.into_bytes()
-}
-
-/// A clamd child on a private socket with a database written here; killed on drop.
-struct Clamd {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Clamd {
-    fn start(binary: &Path) -> Clamd {
-        let dir = tempfile::Builder::new()
-            .prefix("dozor-clamd-")
-            .tempdir()
-            .unwrap();
-        let db = dir.path().join("db");
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir_all(&db).unwrap();
-        std::fs::create_dir_all(&tmp).unwrap();
-        // EICAR as an MD5 hash signature (`md5:size:name`), computed here.
-        let eicar = eicar();
-        let md5 = dozor_scan::Digests::of_bytes(&eicar, dozor_scan::DigestSet::ALL)
-            .md5_hex()
-            .unwrap();
-        std::fs::write(
-            db.join("dozor-test.hdb"),
+/// A real clamd whose database knows EICAR (as an MD5 hash signature computed here).
+fn start_clamd(binary: &Path) -> TestClamd {
+    let eicar = eicar();
+    let md5 = dozor_scan::Digests::of_bytes(&eicar, dozor_scan::DigestSet::ALL)
+        .md5_hex()
+        .unwrap();
+    TestClamd::start(
+        binary,
+        &[(
+            "dozor-test.hdb",
             format!("{md5}:{}:Eicar-Test-Signature\n", eicar.len()),
-        )
-        .unwrap();
-        let socket = dir.path().join("clamd.sock");
-        let config = dir.path().join("clamd.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "LocalSocket {socket}\nDatabaseDirectory {db}\nTemporaryDirectory {tmp}\n\
-                 PidFile {pid}\nLogFile {log}\nLogSyslog no\nForeground yes\n\
-                 StreamMaxLength 1M\nMaxThreads 4\nSelfCheck 0\nConcurrentDatabaseReload no\n",
-                socket = socket.display(),
-                db = db.display(),
-                tmp = tmp.display(),
-                pid = dir.path().join("clamd.pid").display(),
-                log = dir.path().join("clamd.log").display(),
-            ),
-        )
-        .unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-        let child = Command::new(binary)
-            .arg(format!("--config-file={}", config.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut clamd = Clamd {
-            child: Some(child),
-            dir,
-            socket,
-        };
-        let probe =
-            dozor_scan::ClamdClient::new(dozor_scan::ClamdAddress::Unix(clamd.socket.clone()))
-                .with_connect_timeout(Duration::from_secs(1))
-                .with_read_timeout(Duration::from_secs(5));
-        let started = Instant::now();
-        loop {
-            if let Some(child) = clamd.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("clamd exited during startup ({status}):\n{}", clamd.log());
-            }
-            match probe.ping() {
-                Ok(()) => break,
-                Err(e) if started.elapsed() > Duration::from_secs(90) => {
-                    let log = clamd.log();
-                    clamd.stop();
-                    panic!("clamd did not answer PING within 90 s: {e}\n{log}");
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-        eprintln!("clamd ready after {:?}", started.elapsed());
-        clamd
-    }
-
-    fn log(&self) -> String {
-        ["clamd.log", "stderr.txt"]
-            .iter()
-            .filter_map(|n| std::fs::read_to_string(self.dir.path().join(n)).ok())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Clamd {
-    fn drop(&mut self) {
-        self.stop();
-    }
+        )],
+        "1M",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -991,8 +876,8 @@ async fn clamd_findings_raise_alerts_and_clamd_down_is_reported() {
         );
         return;
     };
-    let mut clamd = Clamd::start(&binary);
-    let address = format!("unix:{}", clamd.socket.display());
+    let mut clamd = start_clamd(&binary);
+    let address = clamd.address_text();
     // A known-bad list with one file's SHA-256.
     let lists = tempfile::tempdir().unwrap();
     let listed = format!("known bad content {}\n", std::process::id()).into_bytes();
