@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{Client, Response, pinned_connector, test_env};
 use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
+use dozor_scan::testing::{TestClamd, eicar, find_clamd};
 use dozor_server::{
     AccessRole, ApiState, BoxFuture, Identity, IngestBatch, IngestSink, ReloadReport, RuleCatalog,
     RuleInfo, Server, ServerError, Services, SinkError, SubmitOutcome, TokenVerifier,
@@ -29,7 +30,6 @@ use dozor_store::sqlite::SqliteConfig;
 use dozor_store::{AlertQuery, Level, NewToken, Role, Store, StoreConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use dozor_scan::testing::{TestClamd, eicar, find_clamd};
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
