@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 use dozor_bus::{Bus, BusError};
 use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
 use dozor_server::{
-    AccessRole, BoxFuture, Config, Identity, IngestBatch, IngestSink, Server, ServerArgs, Services,
-    SinkError, SubmitOutcome, TokenVerifier, VerifierError,
+    BoxFuture, Config, IngestBatch, IngestSink, Server, ServerArgs, Services, SinkError,
+    SubmitOutcome,
 };
 use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet};
 use dozor_store::{NewToken, Store, StoreConfig};
@@ -140,39 +140,6 @@ impl IngestSink for BusSink {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// Bearer tokens checked against the store.
-struct StoreTokens {
-    store: Arc<dyn Store>,
-}
-
-impl TokenVerifier for StoreTokens {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
-        Box::pin(async move {
-            let info = self
-                .store
-                .verify_token(token)
-                .await
-                .map_err(|e| VerifierError(e.to_string()))?;
-            Ok(info.and_then(|t| {
-                let role = match t.role {
-                    dozor_store::Role::Admin => AccessRole::Admin,
-                    dozor_store::Role::Analyst => AccessRole::Analyst,
-                    dozor_store::Role::Viewer => AccessRole::Viewer,
-                    // Agents authenticate with their enrollment certificate only.
-                    dozor_store::Role::AgentIngest => return None,
-                };
-                Some(Identity {
-                    role,
-                    subject: t.name,
-                })
-            }))
         })
     }
 }
@@ -506,9 +473,7 @@ async fn serve(cmd: ServerCmd) -> Result<u8> {
         bus: bus.clone(),
         depth,
     });
-    let tokens = Arc::new(StoreTokens {
-        store: store.clone(),
-    });
+    let tokens = Arc::new(dozor_server::StoreTokens(store.clone()));
     let (reports, metas) = match (first_reports, detectors.first()) {
         (Some(r), Some(d)) => (r, meta_index(&d.lock().unwrap_or_else(|p| p.into_inner()))),
         _ => {

@@ -116,6 +116,37 @@ impl TokenVerifier for StaticTokens {
     }
 }
 
+/// Bearer tokens checked against the store (what `dozor server` uses). Agents authenticate
+/// with their enrollment certificate only, so `agent-ingest` tokens never verify.
+pub struct StoreTokens(pub std::sync::Arc<dyn dozor_store::Store>);
+
+impl TokenVerifier for StoreTokens {
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
+        Box::pin(async move {
+            let info = self
+                .0
+                .verify_token(token)
+                .await
+                .map_err(|e| VerifierError(e.to_string()))?;
+            Ok(info.and_then(|t| {
+                let role = match t.role {
+                    dozor_store::Role::Admin => Role::Admin,
+                    dozor_store::Role::Analyst => Role::Analyst,
+                    dozor_store::Role::Viewer => Role::Viewer,
+                    dozor_store::Role::AgentIngest => return None,
+                };
+                Some(Identity {
+                    role,
+                    subject: t.name,
+                })
+            }))
+        })
+    }
+}
+
 /// The bearer token of a request: `Err` with a 401 problem when it is missing or malformed.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {

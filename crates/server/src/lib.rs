@@ -54,7 +54,9 @@ pub mod password;
 pub mod session;
 pub use api::{ApiState, ReloadReport, RuleCatalog, RuleInfo};
 pub use app::{EVTX_DECODERS, Health, ROUTES, Readiness, ReadinessCheck, Route};
-pub use auth::{Identity, Role as AccessRole, StaticTokens, TokenVerifier, VerifierError};
+pub use auth::{
+    Identity, Role as AccessRole, StaticTokens, StoreTokens, TokenVerifier, VerifierError,
+};
 pub use config::{AgentsConfig, Config, ConfigError, Role, ServerArgs};
 pub use ingest::{IngestReport, Rejection};
 pub use metrics::{Metrics, MetricsBuilder};

@@ -8,61 +8,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, Response, pinned_connector, test_env};
-use dozor_server::{
-    AccessRole, ApiState, BoxFuture, Identity, MemorySink, ReloadReport, RuleCatalog, RuleInfo,
-    Server, ServerError, Services, TokenVerifier, VerifierError,
-};
+use common::{Client, NoRules, Response, api_token, enroll_agent, pinned_connector, test_env};
+use dozor_server::{ApiState, MemorySink, Server, ServerError, Services};
 use dozor_store::sqlite::SqliteConfig;
-use dozor_store::{AuditQuery, NewEnrollmentToken, NewToken, Role, Store, StoreConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use dozor_store::{AuditQuery, Role, Store, StoreConfig};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-struct StoreTokens(Arc<dyn Store>);
-
-impl TokenVerifier for StoreTokens {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
-        Box::pin(async move {
-            let info = self
-                .0
-                .verify_token(token)
-                .await
-                .map_err(|e| VerifierError(e.to_string()))?;
-            Ok(info.map(|t| Identity {
-                subject: t.name,
-                role: match t.role {
-                    Role::Admin => AccessRole::Admin,
-                    Role::Analyst => AccessRole::Analyst,
-                    Role::Viewer => AccessRole::Viewer,
-                    Role::AgentIngest => AccessRole::Agent,
-                },
-            }))
-        })
-    }
-}
-
-struct NoRules;
-
-impl RuleCatalog for NoRules {
-    fn list(&self) -> Vec<RuleInfo> {
-        Vec::new()
-    }
-    fn yaml(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, String>> {
-        Box::pin(async { Ok(ReloadReport::default()) })
-    }
-    fn test(&self, _: &str, _: Vec<Value>) -> Result<Vec<usize>, String> {
-        Ok(Vec::new())
-    }
-}
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -81,19 +33,6 @@ struct Agent {
     client: Client,
 }
 
-async fn token(store: &dyn Store, name: &str, role: Role) -> String {
-    store
-        .create_token(&NewToken {
-            name: name.into(),
-            role,
-            expires_at: None,
-            owner: None,
-        })
-        .await
-        .unwrap()
-        .secret
-}
-
 fn facts(hostname: &str) -> Value {
     json!({
         "hostname": hostname, "os_type": "linux", "os_name": "Debian", "os_version": "12",
@@ -109,12 +48,12 @@ impl Env {
         )))
         .await
         .unwrap();
-        let analyst = token(store.as_ref(), "bob-analyst", Role::Analyst).await;
-        let viewer = token(store.as_ref(), "carol-viewer", Role::Viewer).await;
+        let analyst = api_token(store.as_ref(), "bob-analyst", Role::Analyst).await;
+        let viewer = api_token(store.as_ref(), "carol-viewer", Role::Viewer).await;
         let config = common::config(dir.path(), test_env(env)).unwrap();
         let services = Services::new(
             Arc::new(MemorySink::new(1000)),
-            Arc::new(StoreTokens(store.clone())),
+            Arc::new(dozor_server::StoreTokens(store.clone())),
         )
         .with_api(Arc::new(ApiState {
             store: store.clone(),
@@ -169,61 +108,14 @@ impl Env {
     /// Enrolls an agent the way `dozor-agent enroll` does: an enrollment token and a CSR of a
     /// new key; the answer's certificate is then presented on every request.
     async fn enroll(&self, hostname: &str) -> Agent {
-        let secret = self
-            .store
-            .create_enrollment_token(&NewEnrollmentToken {
-                name: format!("for {hostname}"),
-                expires_at: None,
-                max_uses: Some(1),
-                created_by: "tests".into(),
-            })
-            .await
-            .unwrap()
-            .secret;
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, hostname);
-        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
-        let r = self
-            .client()
-            .send(
-                "POST",
-                "/api/v1/agents/enroll",
-                &[("content-type", "application/json")],
-                json!({"token": secret, "csr_pem": csr, "facts": facts(hostname)})
-                    .to_string()
-                    .into_bytes(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "enroll: {}", r.text());
-        let answer = r.json();
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(answer["certificate_pem"].as_str().unwrap().as_bytes())
-                .map(Result::unwrap)
-                .collect();
-        let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .unwrap();
-        Agent {
-            id: answer["agent_id"].as_str().unwrap().to_owned(),
-            client: Client {
-                addr: self.addr,
-                tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
-            },
-        }
+        let (id, client) = enroll_agent(
+            self.store.as_ref(),
+            &self.client(),
+            &self.ca_pem,
+            facts(hostname),
+        )
+        .await;
+        Agent { id, client }
     }
 
     async fn stop(mut self) {

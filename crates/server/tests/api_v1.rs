@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Client, Response, pinned_connector, test_env};
+use common::{Client, Response, api_token, pinned_connector, test_env};
 use dozor_pipeline::{AlertNotice, PipelineStats};
 use dozor_server::{
     AccessRole, ApiState, BoxFuture, Identity, MemorySink, ReloadReport, RuleCatalog, RuleInfo,
     Server, ServerError, Services, TokenVerifier, VerifierError,
 };
 use dozor_store::sqlite::SqliteConfig;
-use dozor_store::{Detection, Level, NewEvent, NewToken, Role, Store, StoreConfig};
+use dozor_store::{Detection, Level, NewEvent, Role, Store, StoreConfig};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -153,19 +153,6 @@ struct Env {
     handle: Option<JoinHandle<Result<(), ServerError>>>,
 }
 
-async fn token(store: &dyn Store, name: &str, role: Role) -> String {
-    store
-        .create_token(&NewToken {
-            name: name.into(),
-            role,
-            expires_at: None,
-            owner: None,
-        })
-        .await
-        .unwrap()
-        .secret
-}
-
 impl Env {
     async fn start() -> Env {
         Env::start_with(&[], true).await
@@ -179,10 +166,10 @@ impl Env {
         .await
         .unwrap();
         let tokens = Tokens {
-            admin: token(store.as_ref(), "alice-admin", Role::Admin).await,
-            analyst: token(store.as_ref(), "bob-analyst", Role::Analyst).await,
-            viewer: token(store.as_ref(), "carol-viewer", Role::Viewer).await,
-            agent: token(store.as_ref(), "agent-7", Role::AgentIngest).await,
+            admin: api_token(store.as_ref(), "alice-admin", Role::Admin).await,
+            analyst: api_token(store.as_ref(), "bob-analyst", Role::Analyst).await,
+            viewer: api_token(store.as_ref(), "carol-viewer", Role::Viewer).await,
+            agent: api_token(store.as_ref(), "agent-7", Role::AgentIngest).await,
         };
         let (notices, _) = broadcast::channel(64);
         let stats = Arc::new(PipelineStats::default());

@@ -18,71 +18,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Client, Response, pinned_connector, test_env};
+use common::{Client, NoRules, Response, api_token, enroll_agent, pinned_connector, test_env};
 use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
 use dozor_scan::testing::{TestClamd, eicar, find_clamd};
 use dozor_server::{
-    AccessRole, ApiState, BoxFuture, Identity, IngestBatch, IngestSink, ReloadReport, RuleCatalog,
-    RuleInfo, Server, ServerError, Services, SinkError, SubmitOutcome, TokenVerifier,
-    VerifierError,
+    ApiState, BoxFuture, IngestBatch, IngestSink, Server, ServerError, Services, SinkError,
+    SubmitOutcome,
 };
 use dozor_store::sqlite::SqliteConfig;
-use dozor_store::{AlertQuery, Level, NewToken, Role, Store, StoreConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use dozor_store::{AlertQuery, Level, Role, Store, StoreConfig};
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------- harness
-
-/// Store tokens → identities (what the binary does).
-struct StoreTokens(Arc<dyn Store>);
-
-impl TokenVerifier for StoreTokens {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Identity>, VerifierError>> {
-        Box::pin(async move {
-            let info = self
-                .0
-                .verify_token(token)
-                .await
-                .map_err(|e| VerifierError(e.to_string()))?;
-            Ok(info.and_then(|t| {
-                let role = match t.role {
-                    Role::Admin => AccessRole::Admin,
-                    Role::Analyst => AccessRole::Analyst,
-                    Role::Viewer => AccessRole::Viewer,
-                    Role::AgentIngest => return None,
-                };
-                Some(Identity {
-                    subject: t.name,
-                    role,
-                })
-            }))
-        })
-    }
-}
-
-/// No Sigma rules: the alerts here come from scan findings alone.
-struct NoRules;
-
-impl RuleCatalog for NoRules {
-    fn list(&self) -> Vec<RuleInfo> {
-        Vec::new()
-    }
-    fn yaml(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, String>> {
-        Box::pin(async { Ok(ReloadReport::default()) })
-    }
-    fn test(&self, _: &str, _: Vec<Value>) -> Result<Vec<usize>, String> {
-        Err("no rules here".into())
-    }
-}
 
 /// Ingest → the in-process bus (what `dozor server` does).
 struct BusSink(Arc<dyn dozor_bus::Bus>);
@@ -117,19 +66,6 @@ struct Harness {
     worker: Option<JoinHandle<()>>,
 }
 
-async fn token(store: &dyn Store, name: &str, role: Role) -> String {
-    store
-        .create_token(&NewToken {
-            name: name.into(),
-            role,
-            expires_at: None,
-            owner: None,
-        })
-        .await
-        .unwrap()
-        .secret
-}
-
 impl Harness {
     async fn start(env: &[(&str, &str)]) -> Harness {
         let dir = tempfile::tempdir().unwrap();
@@ -139,9 +75,9 @@ impl Harness {
         )))
         .await
         .unwrap();
-        let admin = token(store.as_ref(), "alice-admin", Role::Admin).await;
-        let analyst = token(store.as_ref(), "bob-analyst", Role::Analyst).await;
-        let viewer = token(store.as_ref(), "carol-viewer", Role::Viewer).await;
+        let admin = api_token(store.as_ref(), "alice-admin", Role::Admin).await;
+        let analyst = api_token(store.as_ref(), "bob-analyst", Role::Analyst).await;
+        let viewer = api_token(store.as_ref(), "carol-viewer", Role::Viewer).await;
 
         let bus = dozor_bus::connect(&dozor_bus::BusConfig::Memory(dozor_bus::MemoryConfig {
             max_messages: 1000,
@@ -176,14 +112,17 @@ impl Harness {
         let mut env_vars = vec![("DOZOR_SCAN_MAX_SAMPLE_BYTES".to_owned(), "64KiB".to_owned())];
         env_vars.extend(test_env(env));
         let config = common::config(&data_dir, env_vars).unwrap();
-        let services = Services::new(Arc::new(BusSink(bus)), Arc::new(StoreTokens(store.clone())))
-            .with_api(Arc::new(ApiState {
-                store: store.clone(),
-                rules: Arc::new(NoRules),
-                notices,
-                pipeline_stats: None,
-                agent_notices: tokio::sync::broadcast::channel(16).0,
-            }));
+        let services = Services::new(
+            Arc::new(BusSink(bus)),
+            Arc::new(dozor_server::StoreTokens(store.clone())),
+        )
+        .with_api(Arc::new(ApiState {
+            store: store.clone(),
+            rules: Arc::new(NoRules),
+            notices,
+            pipeline_stats: None,
+            agent_notices: tokio::sync::broadcast::channel(16).0,
+        }));
         let server = Server::bind(config, services).await.unwrap();
         let addr = server.local_addr();
         let ca_pem = server.ca_certificate_pem().to_owned();
@@ -246,67 +185,11 @@ impl Harness {
 
     /// Enrolls an agent with a CSR; returns a client presenting its certificate.
     async fn enroll(&self, hostname: &str) -> (Agent, String) {
-        let secret = self
-            .store
-            .create_enrollment_token(&dozor_store::NewEnrollmentToken {
-                name: "scan-test".into(),
-                expires_at: None,
-                max_uses: Some(1),
-                created_by: "test".into(),
-            })
-            .await
-            .unwrap()
-            .secret;
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, hostname);
-        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
-        let r = self
-            .client()
-            .send(
-                "POST",
-                "/api/v1/agents/enroll",
-                &[("content-type", "application/json")],
-                json!({
-                    "token": secret,
-                    "csr_pem": csr,
-                    "facts": {"hostname": hostname, "os_type": "linux", "os_name": null,
-                              "os_version": null, "arch": null, "agent_version": "0.1.0", "ips": []},
-                })
-                .to_string()
-                .into_bytes(),
-            )
-            .await
-            .unwrap();
-        let doc = ok(&r);
-        let agent_id = doc["agent_id"].as_str().unwrap().to_owned();
-        let cert_pem = doc["certificate_pem"].as_str().unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-                .map(|c| c.unwrap())
-                .collect();
-        let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .unwrap();
-        (
-            Agent(Client {
-                addr: self.addr,
-                tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
-            }),
-            agent_id,
-        )
+        let facts = json!({"hostname": hostname, "os_type": "linux", "os_name": null,
+                           "os_version": null, "arch": null, "agent_version": "0.1.0", "ips": []});
+        let (id, client) =
+            enroll_agent(self.store.as_ref(), &self.client(), &self.ca_pem, facts).await;
+        (Agent(client), id)
     }
 
     /// Waits until the alerts include `rule_id`.

@@ -279,3 +279,110 @@ pub fn shared_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     dir.is_dir().then_some(dir)
 }
+
+/// Enrolls an agent as the real one does: a one-use enrollment token from `store`, a fresh
+/// P-256 key, a CSR to `POST /api/v1/agents/enroll` through `server`. Returns the agent id and
+/// a client presenting the issued certificate (trusting only `ca_pem`).
+pub async fn enroll_agent(
+    store: &dyn dozor_store::Store,
+    server: &Client,
+    ca_pem: &str,
+    facts: serde_json::Value,
+) -> (String, Client) {
+    let hostname = facts["hostname"].as_str().unwrap_or("host").to_owned();
+    let secret = store
+        .create_enrollment_token(&dozor_store::NewEnrollmentToken {
+            name: format!("for {hostname}"),
+            expires_at: None,
+            max_uses: Some(1),
+            created_by: "tests".into(),
+        })
+        .await
+        .expect("enrollment token")
+        .secret;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|r| r.pem())
+        .expect("csr");
+    let r = server
+        .send(
+            "POST",
+            "/api/v1/agents/enroll",
+            &[("content-type", "application/json")],
+            serde_json::json!({"token": secret, "csr_pem": csr, "facts": facts})
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .expect("enroll request");
+    assert_eq!(r.status, 200, "enroll: {}", r.text());
+    let answer = r.json();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(
+        answer["certificate_pem"].as_str().expect("cert").as_bytes(),
+    )
+    .map(|c| c.expect("certificate"))
+    .collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes())
+        .expect("key pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("ca")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client auth");
+    let agent = Client {
+        addr: server.addr,
+        tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
+    };
+    (
+        answer["agent_id"].as_str().expect("agent_id").to_owned(),
+        agent,
+    )
+}
+
+/// A new API token in `store` with `role`; returns its secret.
+pub async fn api_token(
+    store: &dyn dozor_store::Store,
+    name: &str,
+    role: dozor_store::Role,
+) -> String {
+    store
+        .create_token(&dozor_store::NewToken {
+            name: name.into(),
+            role,
+            expires_at: None,
+            owner: None,
+        })
+        .await
+        .expect("create token")
+        .secret
+}
+
+/// No Sigma rules (for tests whose alerts come from elsewhere).
+pub struct NoRules;
+
+impl dozor_server::RuleCatalog for NoRules {
+    fn list(&self) -> Vec<dozor_server::RuleInfo> {
+        Vec::new()
+    }
+    fn yaml(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn reload(&self) -> dozor_server::BoxFuture<'_, Result<dozor_server::ReloadReport, String>> {
+        Box::pin(async { Ok(dozor_server::ReloadReport::default()) })
+    }
+    fn test(&self, _: &str, _: Vec<serde_json::Value>) -> Result<Vec<usize>, String> {
+        Err("no rules here".into())
+    }
+}
