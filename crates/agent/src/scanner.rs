@@ -1059,7 +1059,7 @@ impl CommandSummary {
                     "path": report.path.to_string_lossy(),
                     "sha256": report.sha256(),
                     "engine": f.engine,
-                    "name": match &f.namespace { Some(ns) => format!("{ns}.{}", f.name), None => f.name.clone() },
+                    "name": f.qualified_name(),
                     "severity": f.severity.as_str(),
                     "verdict": f.verdict.as_str(),
                 }));

@@ -205,13 +205,26 @@ impl Finding {
         }
     }
 
+    /// `namespace.rule` for YARA, else the name.
+    pub fn qualified_name(&self) -> String {
+        qualified(self.namespace.as_deref(), &self.name)
+    }
+
     /// The alert rule id of this finding: `dozor-scan/<engine>/<namespace.rule | signature>`.
     pub fn rule_id(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{EVENT_MODULE}/{}/{ns}.{}", self.engine, self.name),
-            None => format!("{EVENT_MODULE}/{}/{}", self.engine, self.name),
-        }
+        rule_id_of(self.engine, &self.qualified_name())
     }
+}
+
+fn qualified(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+fn rule_id_of(engine: &str, qualified_name: &str) -> String {
+    format!("{EVENT_MODULE}/{engine}/{qualified_name}")
 }
 
 /// An engine that could not give an answer for a file.
@@ -353,7 +366,7 @@ pub fn finding_events(report: &FileReport, ctx: &EventContext<'_>) -> Vec<Value>
                 scan["command_id"] = json!(id);
             }
             let what = match &f.namespace {
-                Some(ns) => format!("{} rule {ns}.{}", f.engine, f.name),
+                Some(_) => format!("{} rule {}", f.engine, f.qualified_name()),
                 None => format!("{} {}", f.engine, f.name),
             };
             let mut event = json!({
@@ -406,34 +419,26 @@ pub fn alert_of_event(doc: &Value) -> Option<ScanAlert> {
         .and_then(Value::as_str)
         .and_then(Severity::parse)
         .unwrap_or(Severity::High);
-    let (rule_id, title) = match engine {
+    let (name, title) = match engine {
         "yara" => {
-            let name = threat.pointer("/rule/name").and_then(Value::as_str)?;
-            let full = match threat.pointer("/rule/namespace").and_then(Value::as_str) {
-                Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
-                _ => name.to_owned(),
-            };
-            (
-                format!("{EVENT_MODULE}/yara/{full}"),
-                format!("YARA rule {full} matched"),
-            )
+            let name = qualified(
+                threat.pointer("/rule/namespace").and_then(Value::as_str),
+                threat.pointer("/rule/name").and_then(Value::as_str)?,
+            );
+            let title = format!("YARA rule {name} matched");
+            (name, title)
         }
         "clamav" => {
             let sig = threat.get("signature").and_then(Value::as_str)?;
-            (
-                format!("{EVENT_MODULE}/clamav/{sig}"),
-                format!("ClamAV detected {sig}"),
-            )
+            (sig.to_owned(), format!("ClamAV detected {sig}"))
         }
         HASHLIST_ENGINE => {
             let name = threat.get("signature").and_then(Value::as_str)?;
-            (
-                format!("{EVENT_MODULE}/{HASHLIST_ENGINE}/{name}"),
-                format!("Known-bad hash: {name}"),
-            )
+            (name.to_owned(), format!("Known-bad hash: {name}"))
         }
         _ => return None,
     };
+    let rule_id = rule_id_of(engine, &name);
     let mut tags = vec![
         format!("dozor.scan.{engine}"),
         format!("dozor.verdict.{verdict}"),
