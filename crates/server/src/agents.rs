@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::{Identity, hex, sha256};
+use crate::auth::Identity;
 use crate::config::AgentsConfig;
+use crate::digest::{hex, sha256};
 use crate::pki::CertificateAuthority;
 use crate::problem::Problem;
 

@@ -89,21 +89,8 @@ impl StaticTokens {
     }
 }
 
-/// SHA-256 of `bytes` (token secrets, session secrets, certificates).
-pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn digest(token: &str) -> [u8; 32] {
-    sha256(token.as_bytes())
+    crate::digest::sha256(token.as_bytes())
 }
 
 impl TokenVerifier for StaticTokens {

@@ -103,6 +103,19 @@ pub struct Limits {
     pub queue_capacity: usize,
 }
 
+/// How this process uses a Redis/NATS queue (names and redelivery; the in-process queue uses
+/// only `redelivery`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Name of the queue: stream, group, subject and durable consumer are derived from it, so
+    /// several installations can share one Redis or NATS.
+    pub name: String,
+    /// This process's consumer name; unset: `<hostname>-worker`.
+    pub consumer: Option<String>,
+    /// A message taken by a worker that died is handed to another after this long.
+    pub redelivery: Duration,
+}
+
 /// GeoIP databases (MaxMind DB format) for enrichment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GeoIpConfig {
@@ -184,6 +197,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub bus: BusConfig,
+    pub queue: QueueConfig,
+    /// Pipeline worker tasks in this process (roles `all` and `worker`).
+    pub workers: usize,
     pub rules_dirs: Vec<PathBuf>,
     pub tls: TlsConfig,
     pub limits: Limits,
@@ -256,6 +272,12 @@ fn unreachable_default(e: &ConfigError) -> Config {
         data_dir: PathBuf::from("dozor-data"),
         database_url: "sqlite://dozor-data/dozor.db".into(),
         bus: BusConfig::Memory,
+        queue: QueueConfig {
+            name: "dozor".into(),
+            consumer: None,
+            redelivery: Duration::from_secs(30),
+        },
+        workers: 1,
         rules_dirs: Vec::new(),
         tls: TlsConfig {
             enabled: true,
@@ -298,6 +320,19 @@ pub struct ServerArgs {
     /// traffic, tokens included: only for a loopback address or behind a TLS proxy.
     #[arg(long)]
     pub insecure_plain_http: bool,
+    /// Pipeline worker tasks in this process (roles all and worker).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+    /// Consumer name on a Redis/NATS bus; keep it stable per worker process so a restarted
+    /// worker resumes its own pending messages.
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+    /// Name of the queue on a Redis/NATS bus.
+    #[arg(long, value_name = "NAME")]
+    pub bus_name: Option<String>,
+    /// Seconds after which a message taken by a worker that died is handed to another.
+    #[arg(long, value_name = "SECS")]
+    pub bus_redelivery_secs: Option<u64>,
 }
 
 /// Where a value came from.
@@ -428,7 +463,35 @@ pub const KEYS: &[KeyDef] = &[
         env: "DOZOR_RULES_DIRS",
         kind: Kind::PathList,
         default: "[]",
-        doc: "Directories of Sigma rules loaded besides the built-in ones (each must exist).",
+        doc: "Directories of Sigma rules (searched recursively for .yml/.yaml; each must exist). Empty: no rules are loaded — events are stored and searchable but nothing is detected, and the server says so at start.",
+    },
+    KeyDef {
+        key: "workers",
+        env: "DOZOR_WORKERS",
+        kind: Kind::Integer,
+        default: "1",
+        doc: "Pipeline worker tasks in this process (roles all and worker). On Redis/NATS each is a consumer of its own named <queue.consumer>-N.",
+    },
+    KeyDef {
+        key: "queue.name",
+        env: "DOZOR_BUS_NAME",
+        kind: Kind::Text,
+        default: "\"dozor\"",
+        doc: "Name of the queue on a Redis/NATS bus: stream, group, subject and durable consumer are derived from it, so several installations can share one Redis or NATS.",
+    },
+    KeyDef {
+        key: "queue.consumer",
+        env: "DOZOR_CONSUMER",
+        kind: Kind::Text,
+        default: "",
+        doc: "This worker process's consumer name on a Redis/NATS bus; keep it stable so a restarted worker resumes its own pending messages. Unset: <hostname>-worker.",
+    },
+    KeyDef {
+        key: "queue.redelivery",
+        env: "DOZOR_BUS_REDELIVERY_SECS",
+        kind: Kind::Duration,
+        default: "\"30s\"",
+        doc: "A message taken by a worker that died (not acked this long) is handed to another worker.",
     },
     KeyDef {
         key: "tls.enabled",
@@ -739,6 +802,33 @@ impl Layers {
                 ),
             );
         }
+        if let Some(n) = args.workers {
+            self.values.insert(
+                "workers",
+                (Raw::Text(n.to_string()), Origin::Cli("--workers")),
+            );
+        }
+        if let Some(name) = &args.consumer {
+            self.values.insert(
+                "queue.consumer",
+                (Raw::Text(name.clone()), Origin::Cli("--consumer")),
+            );
+        }
+        if let Some(name) = &args.bus_name {
+            self.values.insert(
+                "queue.name",
+                (Raw::Text(name.clone()), Origin::Cli("--bus-name")),
+            );
+        }
+        if let Some(secs) = args.bus_redelivery_secs {
+            self.values.insert(
+                "queue.redelivery",
+                (
+                    Raw::Text(secs.to_string()),
+                    Origin::Cli("--bus-redelivery-secs"),
+                ),
+            );
+        }
         if args.insecure_plain_http {
             self.values.insert(
                 "tls.enabled",
@@ -816,6 +906,35 @@ impl Layers {
                 ),
             ));
         }
+        let workers = p.int("workers", 1, 64)? as usize;
+        let queue_name = p.text("queue.name")?.trim().to_owned();
+        if queue_name.is_empty()
+            || queue_name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(p.invalid(
+                "queue.name",
+                format!("must be a non-empty name without spaces, got {queue_name:?}"),
+            ));
+        }
+        let consumer = p
+            .opt_text("queue.consumer")?
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        if let Some(c) = &consumer
+            && c.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(p.invalid(
+                "queue.consumer",
+                format!("must not contain spaces, got {c:?}"),
+            ));
+        }
+        let queue = QueueConfig {
+            name: queue_name,
+            consumer,
+            redelivery: p.duration("queue.redelivery", 1, 24 * 3600)?,
+        };
         let rules_dirs = p.path_list("rules_dirs")?;
         for dir in &rules_dirs {
             if !dir.is_dir() {
@@ -929,6 +1048,8 @@ impl Layers {
             data_dir,
             database_url,
             bus,
+            queue,
+            workers,
             rules_dirs,
             tls: TlsConfig {
                 enabled,
@@ -1501,6 +1622,44 @@ mod tests {
                 def.env
             );
         }
+    }
+
+    #[test]
+    fn workers_and_queue_from_every_layer() {
+        let c = Config::defaults();
+        assert_eq!(c.workers, 1);
+        assert_eq!(c.queue.name, "dozor");
+        assert_eq!(c.queue.consumer, None);
+        assert_eq!(c.queue.redelivery, Duration::from_secs(30));
+
+        let c = Config::from_toml("workers = 3\n[queue]\nname = \"site2\"\nredelivery = \"2m\"")
+            .unwrap();
+        assert_eq!((c.workers, c.queue.name.as_str()), (3, "site2"));
+        assert_eq!(c.queue.redelivery, Duration::from_secs(120));
+
+        let mut l = Layers::default();
+        l.env(env(&[
+            ("DOZOR_WORKERS", "2"),
+            ("DOZOR_CONSUMER", "w-7"),
+            ("DOZOR_BUS_REDELIVERY_SECS", "5"),
+        ]))
+        .unwrap();
+        l.cli(&ServerArgs {
+            workers: Some(4),
+            bus_name: Some("cli-name".into()),
+            ..ServerArgs::default()
+        });
+        let c = l.finish().unwrap();
+        assert_eq!(c.workers, 4);
+        assert_eq!(c.origin("workers"), Origin::Cli("--workers"));
+        assert_eq!(c.queue.consumer.as_deref(), Some("w-7"));
+        assert_eq!(c.queue.name, "cli-name");
+        assert_eq!(c.queue.redelivery, Duration::from_secs(5));
+
+        let e = Config::from_toml("workers = 0").unwrap_err();
+        assert_eq!(e.key(), Some("workers"));
+        let e = Config::from_toml("[queue]\nname = \"a b\"").unwrap_err();
+        assert_eq!(e.key(), Some("queue.name"));
     }
 
     #[test]

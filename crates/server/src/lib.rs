@@ -35,7 +35,9 @@
 pub mod api;
 mod app;
 pub mod auth;
+pub mod compose;
 pub mod config;
+pub mod digest;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
@@ -57,6 +59,7 @@ pub use app::{EVTX_DECODERS, Health, ROUTES, Readiness, ReadinessCheck, Route};
 pub use auth::{
     Identity, Role as AccessRole, StaticTokens, StoreTokens, TokenVerifier, VerifierError,
 };
+pub use compose::{RunError, run};
 pub use config::{AgentsConfig, Config, ConfigError, Role, ServerArgs};
 pub use ingest::{IngestReport, Rejection};
 pub use metrics::{Metrics, MetricsBuilder};

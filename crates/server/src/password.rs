@@ -59,7 +59,7 @@ pub fn dummy_hash() -> &'static str {
 /// A random password of 20 characters from an alphabet without look-alikes.
 pub fn generate() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    crate::session::random_bytes::<20>()
+    crate::digest::random_bytes::<20>()
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
         .collect()

@@ -299,7 +299,7 @@ pub fn rules_version<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> Str
         ctx.update(source.as_bytes());
         ctx.update(&[0]);
     }
-    crate::auth::hex(ctx.finish().as_ref())
+    crate::digest::hex(ctx.finish().as_ref())
 }
 
 /// `--> name:LINE:COLUMN` of a yara-x error.
@@ -558,7 +558,7 @@ impl ScanService {
         }
         let dir = self.config.yara_rules_dir.clone();
         let target = dir.join(name);
-        let sha256 = crate::auth::hex(&crate::auth::sha256(source.as_bytes()));
+        let sha256 = crate::digest::hex(&crate::digest::sha256(source.as_bytes()));
         let created = tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &source))
             .await
             .map_err(|e| RuleChangeError::Io(format!("write task failed: {e}")))?

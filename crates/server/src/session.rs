@@ -29,7 +29,8 @@ use serde_json::json;
 
 use crate::api::ApiState;
 use crate::app::AppState;
-use crate::auth::{Identity, Role, hex, sha256};
+use crate::auth::{Identity, Role};
+use crate::digest::{hex, random_bytes, sha256};
 use crate::problem::Problem;
 use crate::server::ConnectionInfo;
 
@@ -44,17 +45,6 @@ const FIRST_LOCK: Duration = Duration::from_secs(30);
 const LONGEST_LOCK: Duration = Duration::from_secs(15 * 60);
 /// Failures from one address before that address is throttled (many users, one attacker).
 const FREE_FAILURES_PER_ADDRESS: u32 = 20;
-
-/// `N` random bytes from the operating system.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
-    use ring::rand::SecureRandom;
-    let mut out = [0u8; N];
-    // Without OS randomness nothing here can be secure: refuse to go on.
-    if ring::rand::SystemRandom::new().fill(&mut out).is_err() {
-        panic!("the operating system's random number generator failed");
-    }
-    out
-}
 
 /// The stored form of a session secret.
 fn secret_hash(secret: &str) -> Vec<u8> {

@@ -303,7 +303,7 @@ async fn receive_and_scan(
     let writer = body::receive(body, headers, upload.encoding, limit, writer)
         .await
         .map_err(|e| e.into_problem("scan.max_sample_bytes"))?;
-    let sha256 = crate::auth::hex(writer.digest.finish().as_ref());
+    let sha256 = crate::digest::hex(writer.digest.finish().as_ref());
     let size = writer.size;
     if let Some(expected) = &upload.expected
         && *expected != sha256

@@ -1,0 +1,177 @@
+//! The Sigma rules a server process runs: loaded from `rules_dirs`, listed and reloaded
+//! through the API ([`RuleCatalog`]), swapped into every worker's detector on reload.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dozor_sigma::{
+    Detector, DetectorOptions, EngineOptions, LoadOptions, Outcome, RuleReport, RuleSet,
+};
+
+use crate::api::{ReloadReport, RuleCatalog, RuleInfo};
+use crate::sink::BoxFuture;
+
+/// Loads and compiles the rules under `dirs` (none: an empty detector — the server then
+/// stores events and raises only its own alerts, such as agents going offline).
+pub fn load_detector(dirs: &[PathBuf]) -> (Detector, Vec<RuleReport>) {
+    let set = RuleSet::load_paths(dirs, &LoadOptions::default());
+    let options = EngineOptions {
+        prefilter_dfa: true,
+        ..EngineOptions::default()
+    };
+    let (detector, reports) = Detector::build(set, &options, &DetectorOptions::default());
+    let bad = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Invalid(_) | Outcome::Unsupported(_)))
+        .count();
+    tracing::info!(
+        rules = detector.engine().rules().len(),
+        problems = bad,
+        "rules loaded from {dirs:?}"
+    );
+    if bad > 0 {
+        tracing::warn!("{bad} rule documents could not be used (`dozor rules lint` lists them)");
+    }
+    (detector, reports)
+}
+
+/// The message a server with no rule directories gives at start and on reload.
+pub const NO_RULES_WARNING: &str = "no Sigma rules configured (rules_dirs / DOZOR_RULES_DIRS is empty): events are stored and searchable, but nothing is detected except the server's own alerts (agents going offline, scan findings)";
+
+/// The rules loaded from directories; reloading swaps every worker's detector.
+pub struct DirCatalog {
+    dirs: Vec<PathBuf>,
+    reports: RwLock<Vec<RuleReport>>,
+    detectors: Vec<Arc<Mutex<Detector>>>,
+}
+
+impl DirCatalog {
+    /// A catalog over `dirs` whose rules were loaded as `reports` into `detectors` (the
+    /// workers' detectors; none in a process without workers).
+    pub fn new(
+        dirs: Vec<PathBuf>,
+        reports: Vec<RuleReport>,
+        detectors: Vec<Arc<Mutex<Detector>>>,
+    ) -> DirCatalog {
+        DirCatalog {
+            dirs,
+            reports: RwLock::new(reports),
+            detectors,
+        }
+    }
+
+    /// Whether no rule directory is configured.
+    pub fn is_unconfigured(&self) -> bool {
+        self.dirs.is_empty()
+    }
+}
+
+impl RuleCatalog for DirCatalog {
+    fn list(&self) -> Vec<RuleInfo> {
+        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
+        reports.iter().map(RuleInfo::from_report).collect()
+    }
+
+    fn yaml(&self, id: &str) -> Option<String> {
+        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
+        let report = reports
+            .iter()
+            .find(|r| r.id == id || (r.id.is_empty() && r.title == id))?;
+        // Documents of multi-document files are named `file.yml#N`.
+        let path = report.path.to_string_lossy();
+        let file = path.split('#').next().unwrap_or(&path);
+        std::fs::read_to_string(file).ok()
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, String>> {
+        Box::pin(async move {
+            if self.is_unconfigured() {
+                tracing::warn!("{NO_RULES_WARNING}");
+            }
+            let dirs = self.dirs.clone();
+            let count = self.detectors.len().max(1);
+            let built = tokio::task::spawn_blocking(move || {
+                (0..count).map(|_| load_detector(&dirs)).collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut reports = Vec::new();
+            for (i, (detector, r)) in built.into_iter().enumerate() {
+                if let Some(slot) = self.detectors.get(i) {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = detector;
+                }
+                reports = r;
+            }
+            let summary = ReloadReport::from_reports(&reports);
+            *self.reports.write().unwrap_or_else(|p| p.into_inner()) = reports;
+            Ok(summary)
+        })
+    }
+
+    fn test(&self, rule_yaml: &str, events: Vec<serde_json::Value>) -> Result<Vec<usize>, String> {
+        let mut set = RuleSet::default();
+        set.add_text(
+            Path::new("<rule under test>"),
+            rule_yaml,
+            &LoadOptions::default(),
+        );
+        if let Some(bad) = set.invalid.first() {
+            return Err(format!("{:?}", bad.outcome));
+        }
+        let (detector, reports) =
+            Detector::build(set, &EngineOptions::default(), &DetectorOptions::default());
+        if let Some(r) = reports.iter().find(|r| r.outcome != Outcome::Active) {
+            return Err(format!("{:?}", r.outcome));
+        }
+        let engine = detector.engine();
+        let mut scratch = engine.new_scratch();
+        let mut hits = Vec::new();
+        let mut matched = Vec::new();
+        for (i, doc) in events.iter().enumerate() {
+            hits.clear();
+            engine.matches(&dozor_event::detection_view(doc), &mut scratch, &mut hits);
+            if !hits.is_empty() {
+                matched.push(i);
+            }
+        }
+        Ok(matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_rule_directories_is_an_empty_catalog_not_a_fallback() {
+        let (detector, reports) = load_detector(&[]);
+        assert!(reports.is_empty());
+        assert_eq!(detector.engine().rules().len(), 0);
+        let catalog = DirCatalog::new(Vec::new(), reports, Vec::new());
+        assert!(catalog.is_unconfigured());
+        assert!(catalog.list().is_empty());
+    }
+
+    #[test]
+    fn rules_come_from_the_configured_directory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.yml"),
+            "title: t\nid: 5e8d3c1a-0000-4000-8000-000000000001\nlogsource:\n  product: linux\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: /nc\n  condition: sel\nlevel: high\n",
+        )
+        .unwrap();
+        let dirs = vec![dir.path().to_owned()];
+        let (_, reports) = load_detector(&dirs);
+        let catalog = DirCatalog::new(dirs, reports, Vec::new());
+        assert!(!catalog.is_unconfigured());
+        let list = catalog.list();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0].id, "5e8d3c1a-0000-4000-8000-000000000001");
+        assert!(
+            catalog
+                .yaml(&list[0].id)
+                .unwrap()
+                .contains("Image|endswith")
+        );
+    }
+}
