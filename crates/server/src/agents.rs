@@ -692,7 +692,7 @@ impl AgentRegistry {
         match outcome {
             CommandFinish::Recorded(command) => {
                 tracing::info!(agent_id, command_id = %id, status = %status, "command result recorded");
-                let summary = crate::api::commands::result_summary(command.result.as_ref());
+                let summary = result_summary(command.result.as_ref());
                 self.audit(
                     &format!("agent:{agent_id}"),
                     "agent.command.result",
@@ -729,7 +729,7 @@ impl AgentRegistry {
     /// Agents' changes are recorded; a failed write is logged, never a refusal.
     async fn audit(&self, actor: &str, action: &str, target: &str, details: Value) {
         let target = format!("agent:{target}");
-        crate::api::append_audit(self.store.as_ref(), actor, action, target, details).await;
+        crate::audit::append_audit(self.store.as_ref(), actor, action, target, details).await;
     }
 }
 
@@ -851,6 +851,23 @@ pub async fn watch_offline(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The counts of a command's result (what the dashboard and the API show).
+pub(crate) fn result_summary(result: Option<&serde_json::Value>) -> Option<serde_json::Value> {
+    let result = result?.as_object()?;
+    let mut out = serde_json::Map::new();
+    for key in ["files_scanned", "files_skipped", "bytes", "duration_ms"] {
+        if let Some(n) = result.get(key).filter(|v| v.is_number()) {
+            out.insert(key.to_owned(), n.clone());
+        }
+    }
+    for key in ["detections", "errors"] {
+        if let Some(list) = result.get(key).and_then(serde_json::Value::as_array) {
+            out.insert(key.to_owned(), serde_json::json!(list.len()));
+        }
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! readiness, metrics, CA certificate, event schema, OpenAPI document).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -16,19 +15,14 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, watch};
 
-use crate::api::{self, ApiState};
-use crate::auth::TokenVerifier;
-use crate::config::{Limits, Role};
+use crate::api;
+use crate::config::Role;
 use crate::ingest::{self, EVTX_PATH, INGEST_PATH};
-use crate::metrics::{self, Metrics, OPENMETRICS_TEXT};
+use crate::metrics::{self, OPENMETRICS_TEXT};
 use crate::problem::Problem;
-use crate::schema::{EVENT_SCHEMA_JSON, EventValidator};
-use crate::sink::{BoxFuture, IngestSink};
-
-/// EVTX / XML uploads decoded at once; more wait their turn.
-pub const EVTX_DECODERS: usize = 2;
+use crate::schema::EVENT_SCHEMA_JSON;
+pub use crate::state::{AppState, EVTX_DECODERS, ReadinessCheck};
 
 /// How long one readiness check may take.
 const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -83,41 +77,6 @@ pub const ROUTES: &[Route] = &[
     ("HEAD", api::SAMPLE, |r| r != Role::Worker),
 ];
 
-/// Something `/readyz` checks besides the sink (the store, the rule set, ...).
-pub trait ReadinessCheck: Send + Sync + 'static {
-    fn name(&self) -> &str;
-    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
-}
-
-/// State shared by every request.
-pub(crate) struct AppState {
-    pub limits: Limits,
-    pub role: Role,
-    pub sink: Arc<dyn IngestSink>,
-    pub tokens: Arc<dyn TokenVerifier>,
-    pub validator: Arc<EventValidator>,
-    pub metrics: Metrics,
-    pub ca_pem: Arc<str>,
-    pub tmp_dir: PathBuf,
-    pub evtx_permits: Arc<Semaphore>,
-    pub readiness: Vec<Arc<dyn ReadinessCheck>>,
-    /// False until the server accepts connections and again once it is shutting down.
-    pub accepting: Arc<AtomicBool>,
-    pub openapi: Arc<str>,
-    /// The operator API (`/api/v1/events`, alerts, rules, stats); `None` answers 503.
-    pub api: Option<Arc<ApiState>>,
-    /// Enrollment, agent certificates and heartbeats; `None` (no TLS or no store) answers 503.
-    pub agents: Option<Arc<crate::agents::AgentRegistry>>,
-    /// Serving HTTPS (cookies get the Secure flag).
-    pub tls: bool,
-    /// Failed logins per user name and address.
-    pub login_throttle: crate::session::LoginThrottle,
-    /// Turns true when the server starts shutting down (ends live streams).
-    pub closing: watch::Receiver<bool>,
-    /// Sample scanning and the YARA rules (`None` on worker-only processes).
-    pub scan: Option<Arc<crate::scan::ScanService>>,
-}
-
 /// `GET /healthz`.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
@@ -168,7 +127,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track_latency,
         ))
         .layer(middleware::map_response(security_headers))

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, header};
 use serde::Serialize;
 
+use crate::boxed::BoxFuture;
 use crate::problem::Problem;
-use crate::sink::BoxFuture;
 
 /// What a credential may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -21,6 +21,24 @@ pub enum Role {
     Analyst,
     /// An operator who only reads.
     Viewer,
+}
+
+/// Rights, shared by the API and the dashboard pages.
+/// Reading: events, alerts, rules, stats, the stream (viewers and up).
+pub(crate) const READ: u8 = 0;
+/// Triage: alert workflow, comments, rule tests (analysts and admins).
+pub(crate) const TRIAGE: u8 = 1;
+/// Administration: rule enable/disable and reload (admins).
+pub(crate) const ADMIN: u8 = 2;
+
+/// Does this role have the right `need`?
+pub(crate) fn permits(role: Role, need: u8) -> bool {
+    match role {
+        Role::Agent => false,
+        Role::Viewer => need == READ,
+        Role::Analyst => need <= TRIAGE,
+        Role::Admin => true,
+    }
 }
 
 /// The authenticated caller.

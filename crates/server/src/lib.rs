@@ -34,11 +34,14 @@
 
 pub mod api;
 mod app;
+mod audit;
 pub mod auth;
+mod boxed;
 pub mod compose;
 pub mod config;
 pub mod digest;
 pub mod ingest;
+mod login_throttle;
 pub mod metrics;
 pub mod openapi;
 pub mod pki;
@@ -47,6 +50,7 @@ pub mod scan;
 pub mod schema;
 mod server;
 pub mod sink;
+mod state;
 mod tls;
 mod ui;
 pub use dozor_decode::winlog;

@@ -25,8 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::app::AppState;
-use crate::ingest::IngestReport;
+use crate::ingest::report::IngestReport;
 
 /// The content type of `/metrics`.
 pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -170,7 +169,7 @@ impl Metrics {
 /// Middleware: observes every request's latency by route pattern (not raw path, so the label
 /// set stays small; unmatched paths are `unmatched`).
 pub(crate) async fn track_latency(
-    State(state): State<Arc<AppState>>,
+    State(metrics): State<Metrics>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -182,8 +181,7 @@ pub(crate) async fn track_latency(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
-    state
-        .metrics
+    metrics
         .latency
         .get_or_create(&HttpLabels {
             method,

@@ -14,14 +14,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::api::ApiState;
 use crate::app::{self, AppState, EVTX_DECODERS, ReadinessCheck};
 use crate::auth::TokenVerifier;
 use crate::config::Config;
@@ -29,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::pki::{self, PkiError};
 use crate::schema::EventValidator;
 use crate::sink::IngestSink;
+use crate::state::ApiState;
 
 /// A TLS handshake must finish within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,14 +68,7 @@ impl Services {
     }
 }
 
-/// Facts about the connection a request came on, in the request's extensions.
-#[derive(Debug, Clone)]
-pub struct ConnectionInfo {
-    pub peer: SocketAddr,
-    /// The client's certificate chain, when it presented one issued by the built-in CA
-    /// (agents after enrollment).
-    pub client_certificates: Vec<CertificateDer<'static>>,
-}
+pub use crate::state::ConnectionInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

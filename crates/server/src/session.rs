@@ -13,9 +13,8 @@
 //! - Bearer tokens keep working for the JSON API; a request with a bearer token is judged by
 //!   the token alone.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, State};
@@ -27,12 +26,12 @@ use dozor_store::{NewSession, now_ms};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::ApiState;
-use crate::app::AppState;
 use crate::auth::{Identity, Role};
 use crate::digest::{hex, random_bytes, sha256};
 use crate::problem::Problem;
-use crate::server::ConnectionInfo;
+use crate::state::ApiState;
+use crate::state::AppState;
+use crate::state::ConnectionInfo;
 
 pub(crate) const SESSION_COOKIE: &str = "dozor_session";
 const LOGIN_COOKIE: &str = "dozor_login";
@@ -40,11 +39,7 @@ const LANG_COOKIE: &str = "dozor_lang";
 /// How long a session lasts after sign-in.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Failed logins allowed before throttling starts.
-pub const FREE_FAILURES: u32 = 5;
-const FIRST_LOCK: Duration = Duration::from_secs(30);
-const LONGEST_LOCK: Duration = Duration::from_secs(15 * 60);
-/// Failures from one address before that address is throttled (many users, one attacker).
-const FREE_FAILURES_PER_ADDRESS: u32 = 20;
+pub use crate::login_throttle::{FREE_FAILURES, LoginThrottle};
 
 /// The stored form of a session secret.
 fn secret_hash(secret: &str) -> Vec<u8> {
@@ -158,9 +153,9 @@ impl WebUser {
         Identity::operator(self.username.clone(), self.role)
     }
 
-    /// Has this user the right `need` (`crate::api::access` READ / TRIAGE / ADMIN)?
+    /// Has this user the right `need` (`crate::auth` READ / TRIAGE / ADMIN)?
     pub fn may(&self, need: u8) -> bool {
-        crate::api::access_permits(self.role, need)
+        crate::auth::permits(self.role, need)
     }
 
     /// The form's (or header's) CSRF token must be this session's.
@@ -293,64 +288,6 @@ pub(crate) async fn cookie_identity(
     Ok(Some(Identity::operator(user.username, role)))
 }
 
-// ---------------------------------------------------------------- throttling
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
-/// Failed logins per user name and per address, in memory.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    entries: Mutex<HashMap<String, Failures>>,
-}
-
-fn lock_for(count: u32, free: u32) -> Option<Duration> {
-    (count >= free).then(|| {
-        let doublings = (count - free).min(10);
-        (FIRST_LOCK * 2u32.pow(doublings)).min(LONGEST_LOCK)
-    })
-}
-
-impl LoginThrottle {
-    /// How long until `user` from `address` may try again (`None`: now).
-    pub fn wait(&self, user: &str, address: &str) -> Option<Duration> {
-        let now = Instant::now();
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        [format!("user:{user}"), format!("addr:{address}")]
-            .iter()
-            .filter_map(|k| entries.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max()
-    }
-
-    pub fn failed(&self, user: &str, address: &str) {
-        let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() > 100_000 {
-            entries.retain(|_, f| f.locked_until.is_some_and(|u| u > now));
-        }
-        for (key, free) in [
-            (format!("user:{user}"), FREE_FAILURES),
-            (format!("addr:{address}"), FREE_FAILURES_PER_ADDRESS),
-        ] {
-            let f = entries.entry(key).or_default();
-            f.count += 1;
-            f.locked_until = lock_for(f.count, free).map(|d| now + d);
-        }
-    }
-
-    pub fn succeeded(&self, user: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&format!("user:{user}"));
-    }
-}
-
 // ---------------------------------------------------------------- routes
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -435,7 +372,7 @@ pub(crate) struct LoginForm {
 /// Sign-in events are recorded against the user; a failed write is logged, never a refusal.
 async fn audit(api: &ApiState, actor: &str, action: &str, details: serde_json::Value) {
     let target = format!("user:{actor}");
-    crate::api::append_audit(api.store.as_ref(), actor, action, target, details).await;
+    crate::audit::append_audit(api.store.as_ref(), actor, action, target, details).await;
 }
 
 async fn login(
@@ -585,25 +522,6 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/ui/");
         assert_eq!(safe_next(Some("/ui//evil.example")), "/ui/");
         assert_eq!(safe_next(None), "/ui/");
-    }
-
-    #[test]
-    fn throttle_locks_after_free_failures_and_doubles() {
-        let t = LoginThrottle::default();
-        for _ in 0..FREE_FAILURES - 1 {
-            t.failed("ann", "10.0.0.1");
-            assert!(t.wait("ann", "10.0.0.1").is_none());
-        }
-        t.failed("ann", "10.0.0.1");
-        let first = t.wait("ann", "10.0.0.1").unwrap();
-        assert!(first <= FIRST_LOCK && first > FIRST_LOCK - Duration::from_secs(2));
-        t.failed("ann", "10.0.0.1");
-        assert!(t.wait("ann", "10.0.0.1").unwrap() > FIRST_LOCK);
-        // another user from another address is not affected; success clears the user
-        assert!(t.wait("bob", "10.0.0.2").is_none());
-        t.succeeded("ann");
-        assert!(t.wait("ann", "10.0.0.9").is_none());
-        assert_eq!(lock_for(100, 5), Some(LONGEST_LOCK));
     }
 
     #[test]

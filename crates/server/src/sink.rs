@@ -2,8 +2,6 @@
 //! `crates/bus`) and [`MemorySink`], an in-memory implementation for tests and examples.
 
 use std::collections::{HashSet, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,8 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 
-/// A boxed, sendable future (what the object-safe traits of this crate return).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::boxed::BoxFuture;
 
 /// One validated event.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,27 +13,11 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::ApiState;
-use crate::app::AppState;
+pub(crate) use crate::auth::{ADMIN, READ, TRIAGE, permits};
 use crate::auth::{Identity, Role, authenticate};
 use crate::problem::Problem;
-
-/// Reading: events, alerts, rules, stats, the stream (viewers and up).
-pub(crate) const READ: u8 = 0;
-/// Triage: alert workflow, comments, rule tests (analysts and admins).
-pub(crate) const TRIAGE: u8 = 1;
-/// Administration: rule enable/disable and reload (admins).
-pub(crate) const ADMIN: u8 = 2;
-
-/// Does this role have the right `need`?
-pub(crate) fn permits(role: Role, need: u8) -> bool {
-    match role {
-        Role::Agent => false,
-        Role::Viewer => need == READ,
-        Role::Analyst => need <= TRIAGE,
-        Role::Admin => true,
-    }
-}
+use crate::state::ApiState;
+use crate::state::AppState;
 
 fn need_name(need: u8) -> &'static str {
     match need {

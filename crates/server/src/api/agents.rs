@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::access::{ADMIN, Caller, JsonBody, PathId, READ, not_found, store_problem};
-use super::audit;
 use crate::agents::{
     AgentRegistry, AgentStatus, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse,
 };
-use crate::app::AppState;
+use crate::audit::audit;
 use crate::config::AgentsConfig;
 use crate::problem::Problem;
-use crate::server::ConnectionInfo;
+use crate::state::AppState;
+use crate::state::ConnectionInfo;
 
 /// An agent as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -9,10 +9,10 @@ use serde_json::json;
 use super::access::{
     Caller, JsonBody, Params, PathId, READ, TRIAGE, bad_param, not_found, store_problem,
 };
-use super::audit;
 use super::types::{
     Alert, AlertDetail, AlertPage, AssigneeRequest, Comment, CommentRequest, StatusRequest,
 };
+use crate::audit::audit;
 use crate::problem::Problem;
 
 /// Longest assignee name.

@@ -25,11 +25,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::ApiState;
 use super::access::{Caller, JsonBody, Params, PathId, READ, TRIAGE, not_found, store_problem};
-use crate::app::AppState;
 use crate::problem::Problem;
-use crate::server::ConnectionInfo;
+use crate::state::ApiState;
+use crate::state::AppState;
+use crate::state::ConnectionInfo;
 
 /// The command kinds the server knows.
 pub const KINDS: &[&str] = &["scan_path"];
@@ -163,22 +163,7 @@ pub struct CommandResultAnswer {
     pub recorded: bool,
 }
 
-/// The counts of a command's result (see [`CommandView::summary`]).
-pub(crate) fn result_summary(result: Option<&Value>) -> Option<Value> {
-    let result = result?.as_object()?;
-    let mut out = Map::new();
-    for key in ["files_scanned", "files_skipped", "bytes", "duration_ms"] {
-        if let Some(n) = result.get(key).filter(|v| v.is_number()) {
-            out.insert(key.to_owned(), n.clone());
-        }
-    }
-    for key in ["detections", "errors"] {
-        if let Some(list) = result.get(key).and_then(Value::as_array) {
-            out.insert(key.to_owned(), json!(list.len()));
-        }
-    }
-    (!out.is_empty()).then_some(Value::Object(out))
-}
+pub(crate) use crate::agents::result_summary;
 
 /// `422 invalid-body` naming the member (`field`: dotted, `pointer`: RFC 6901).
 fn invalid(field: &str, detail: impl Into<String>) -> Problem {
@@ -361,7 +346,7 @@ pub(crate) async fn request(
         actor,
         "command queued"
     );
-    super::audit(
+    crate::audit::audit(
         api,
         actor,
         "agent.command",

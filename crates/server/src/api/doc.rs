@@ -15,12 +15,12 @@ use super::types::{
     EventPage, Histogram, HistogramBucket, PipelineCounts, Rule, RuleCounts, RuleDetail, RuleList,
     RuleTestRequest, RuleTestResult, Stats, StatusChange, StatusRequest, StoredEvent, StreamNotice,
 };
-use super::{ReloadReport, RuleInfo, RuleLogSource};
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
     HeartbeatRequest, HeartbeatResponse,
 };
 use crate::problem::ProblemDocument as Problem;
+use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -21,7 +21,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::{Registry, Unit};
 
 /// Exports [`PipelineStats`] (read at each scrape). The server adds it to `/metrics` by itself
-/// when [`super::ApiState::pipeline_stats`] is set; register it yourself
+/// when [`crate::state::ApiState::pipeline_stats`] is set; register it yourself
 /// (`Metrics::builder().registry_mut().register_collector(...)`) only in a process that has
 /// no `ApiState`, or the metrics appear twice.
 #[derive(Debug, Clone)]

@@ -9,8 +9,9 @@ use serde_json::json;
 
 use super::access::{ADMIN, Caller, JsonBody, PathId, READ, TRIAGE, not_found, store_problem};
 use super::types::{EnabledRequest, Rule, RuleDetail, RuleList, RuleTestRequest, RuleTestResult};
-use super::{ApiState, ReloadReport, RuleInfo, audit};
+use crate::audit::audit;
 use crate::problem::Problem;
+use crate::state::{ApiState, ReloadReport, RuleInfo};
 
 /// Events a rule test runs over by default, and at most.
 const TEST_EVENTS_DEFAULT: u32 = 1000;

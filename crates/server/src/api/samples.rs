@@ -22,12 +22,12 @@ use uuid::Uuid;
 
 use super::access::{Caller, Params, PathId, TRIAGE, bad_param, not_found, store_problem};
 use super::yara::service;
-use crate::app::AppState;
 use crate::auth::{Identity, Role, authenticate};
 use crate::ingest::{IngestReport, body, now_text, prepare_event};
 use crate::problem::Problem;
 use crate::scan::UPLOAD_PREFIX;
-use crate::server::ConnectionInfo;
+use crate::state::AppState;
+use crate::state::ConnectionInfo;
 
 pub(crate) const SAMPLES: &str = "/api/v1/samples";
 pub(crate) const SAMPLE: &str = "/api/v1/samples/{sha256}";

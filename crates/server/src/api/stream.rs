@@ -22,8 +22,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::access::{Caller, Params, READ, bad_param};
 use super::types::StreamNotice;
-use crate::app::AppState;
 use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Interval of the keep-alive comments.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);

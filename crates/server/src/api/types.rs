@@ -247,7 +247,7 @@ pub struct CommentRequest {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Rule {
     #[serde(flatten)]
-    pub info: super::RuleInfo,
+    pub info: crate::state::RuleInfo,
     /// Whether the pipeline runs it (default true).
     pub enabled: bool,
     /// Detections recorded.

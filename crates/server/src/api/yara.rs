@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::access::{ADMIN, Caller, PathId, READ, bad_param, not_found};
-use super::audit;
-use crate::app::AppState;
+use crate::audit::audit;
 use crate::problem::Problem;
 use crate::scan::{MAX_RULE_UPLOAD_BYTES, RuleChangeError, ScanService, valid_rule_name};
-use crate::server::ConnectionInfo;
+use crate::state::AppState;
+use crate::state::ConnectionInfo;
 
 pub(crate) const YARA_RULES: &str = "/api/v1/yara/rules";
 pub(crate) const YARA_RULE: &str = "/api/v1/yara/rules/{name}";

@@ -8,8 +8,8 @@ use dozor_sigma::{
     Detector, DetectorOptions, EngineOptions, LoadOptions, Outcome, RuleReport, RuleSet,
 };
 
-use crate::api::{ReloadReport, RuleCatalog, RuleInfo};
 use crate::sink::BoxFuture;
+use crate::state::{ReloadReport, RuleCatalog, RuleInfo};
 
 /// Loads and compiles the rules under `dirs` (none: an empty detector — the server then
 /// stores events and raises only its own alerts, such as agents going offline).

@@ -2,7 +2,7 @@
 //! converted to normalized events ([`crate::winlog`]) and queued like any batch.
 //!
 //! The body is spooled (decompressed) to a temporary file in `<data_dir>/tmp`, never held in
-//! memory, and decoded on a blocking thread (at most [`crate::app::EVTX_DECODERS`] at once).
+//! memory, and decoded on a blocking thread (at most [`crate::state::EVTX_DECODERS`] at once).
 //! Events go to the sink in batches of `limits.max_batch_events`; if the queue fills up
 //! midway the answer is 503 and the file can simply be sent again: event ids are derived from
 //! computer, channel and record id, so what was queued already comes back as duplicates.
@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, header};
 use dozor_decode::{DecodeError, InputFormat, ReadOptions};
 
 use super::{IngestReport, Prepared, body, now_text, submit};
-use crate::app::AppState;
 use crate::problem::Problem;
+use crate::state::AppState;
 use crate::winlog;
 
 /// The declared format: `None` to sniff (EVTX signature, or `<` for XML).

@@ -20,58 +20,21 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rustls_pki_types::CertificateDer;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{Identity, Role, authenticate};
 use crate::problem::Problem;
 use crate::schema::{EventValidator, FieldError};
-use crate::server::ConnectionInfo;
 use crate::sink::{IngestBatch, IngestEvent, SinkError};
+use crate::state::AppState;
+use crate::state::ConnectionInfo;
 
 pub const INGEST_PATH: &str = "/api/v1/ingest";
 pub const EVTX_PATH: &str = "/api/v1/ingest/evtx";
 
-/// One reason an event of a batch was rejected. An event can have several.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Rejection {
-    /// Position of the event in the batch (0-based; NDJSON: among the non-blank lines; EVTX:
-    /// among the records read).
-    pub index: usize,
-    /// JSON pointer (RFC 6901) into the event; empty for the event as a whole.
-    pub pointer: String,
-    pub message: String,
-}
-
-/// The answer to an ingest request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct IngestReport {
-    /// Events in the request.
-    pub received: usize,
-    /// Events queued.
-    pub accepted: usize,
-    /// Events already received before (same `event.id`, in this batch or earlier), dropped.
-    pub duplicates: usize,
-    /// Events rejected (not queued).
-    pub rejected_events: usize,
-    /// Why events were rejected: one entry per problem, several per event possible, at most
-    /// 1000 entries (`MAX_REJECTIONS`; the rest are only counted in `rejected_events`).
-    pub rejected: Vec<Rejection>,
-}
-
-/// The most rejection entries a report lists.
-pub const MAX_REJECTIONS: usize = 1000;
-
-impl IngestReport {
-    /// Adds rejections, keeping at most [`MAX_REJECTIONS`].
-    pub fn add_rejections(&mut self, rejected_events: usize, rejections: Vec<Rejection>) {
-        self.rejected_events += rejected_events;
-        let room = MAX_REJECTIONS.saturating_sub(self.rejected.len());
-        self.rejected.extend(rejections.into_iter().take(room));
-    }
-}
+pub mod report;
+pub use report::{IngestReport, MAX_REJECTIONS, Rejection};
 
 /// Events of a request after validation, before the sink.
 #[derive(Debug, Default)]

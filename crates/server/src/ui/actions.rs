@@ -10,10 +10,10 @@ use axum::response::Response;
 use dozor_store::{AlertStatus, NewToken, NewUser, Role, StoreError, now_ms};
 use serde_json::json;
 
+use super::common::{ADMIN, Posted, READ, TRIAGE, error, page_ctx, require, see_other};
 use super::pages::{alert_id, profile_view};
-use super::{ADMIN, Posted, READ, TRIAGE, error, page_ctx, require, see_other};
-use crate::app::AppState;
 use crate::session::WebUser;
+use crate::state::AppState;
 
 /// Most alerts one bulk change takes.
 const MAX_BULK: usize = 1000;
@@ -31,7 +31,7 @@ fn done(r: Done) -> Response {
 }
 
 fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::store_failed(user.lang, e)
+    move |e| super::common::store_failed(user.lang, e)
 }
 
 /// The change is made; if the audit log can't take it, say so (the server log has the entry).
@@ -96,7 +96,7 @@ pub(crate) async fn bulk_status(
                 }
                 // changed by someone else meanwhile
                 Err(StoreError::InvalidTransition { .. } | StoreError::NotFound(_)) => skipped += 1,
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             }
         }
         Ok(see_other(
@@ -156,7 +156,7 @@ pub(crate) async fn alert_status(
                     Ok(see_other(&state, &back, "error.invalid_transition"))
                 }
                 Err(StoreError::NotFound(_)) => Err(not_found(&user)),
-                Err(e) => Err(super::store_failed(user.lang, e)),
+                Err(e) => Err(super::common::store_failed(user.lang, e)),
             }
         }
         .await,
@@ -230,7 +230,7 @@ pub(crate) async fn alert_comment(
             let comment = match user.api.store.add_comment(id, &user.username, text).await {
                 Ok(c) => c,
                 Err(StoreError::NotFound(_)) => return Err(not_found(&user)),
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             };
             audit(
                 &user,
@@ -378,7 +378,11 @@ async fn users_with_secret(
         users: user.api.store.list_users().await.map_err(failed(user))?,
         new_password: Some(dozor_ui::OneTimeSecret { name, secret }),
     };
-    Ok(super::page(state, &ctx, dozor_ui::users(&ctx, &view)))
+    Ok(super::common::page(
+        state,
+        &ctx,
+        dozor_ui::users(&ctx, &view),
+    ))
 }
 
 /// `POST /ui/users` (admins): `username`, `role`, `password` (empty: one is generated and
@@ -428,7 +432,7 @@ pub(crate) async fn user_create(
                 Err(StoreError::InvalidArgument(_)) => {
                     return Ok(see_other(&state, back, "error.username_invalid"));
                 }
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             };
             audit(
                 &user,
@@ -492,7 +496,7 @@ pub(crate) async fn user_role(
                 Err(StoreError::InvalidArgument(_)) => {
                     return Ok(see_other(&state, back, "error.last_admin"));
                 }
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             }
             audit(
                 &user,
@@ -534,7 +538,7 @@ pub(crate) async fn user_disabled(
                 Err(StoreError::InvalidArgument(_)) => {
                     return Ok(see_other(&state, back, "error.last_admin"));
                 }
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             }
             audit(
                 &user,
@@ -731,7 +735,7 @@ pub(crate) async fn token_create(
             {
                 return Ok(see_other(&state, back, "error.token_name"));
             }
-            let own = super::store_role(user.role);
+            let own = super::common::store_role(user.role);
             let Some(role) =
                 operator_role(form.get("role")).filter(|r| r.privilege() <= own.privilege())
             else {
@@ -760,7 +764,7 @@ pub(crate) async fn token_create(
                 Err(StoreError::InvalidArgument(_)) => {
                     return Ok(see_other(&state, back, "error.token_name"));
                 }
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             };
             audit(
                 &user,
@@ -779,7 +783,11 @@ pub(crate) async fn token_create(
                 }),
             )
             .await?;
-            Ok(super::page(&state, &ctx, dozor_ui::profile(&ctx, &view)))
+            Ok(super::common::page(
+                &state,
+                &ctx,
+                dozor_ui::profile(&ctx, &view),
+            ))
         }
         .await,
     )

@@ -16,10 +16,12 @@ use dozor_ui::{
     TopRule, UsersView,
 };
 
-use super::{ADMIN, OVERVIEW_ALERT_SCAN, READ, error, form_fields, page, page_ctx, require};
+use super::common::{
+    ADMIN, OVERVIEW_ALERT_SCAN, READ, error, form_fields, page, page_ctx, require,
+};
 use crate::api::RuleInfo;
-use crate::app::AppState;
 use crate::session::WebUser;
+use crate::state::AppState;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -52,7 +54,7 @@ fn nonempty(s: &str) -> Option<String> {
 }
 
 fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::store_failed(user.lang, e)
+    move |e| super::common::store_failed(user.lang, e)
 }
 
 /// The dashboard's status of an agent (the API's rules and thresholds).
@@ -221,7 +223,7 @@ pub(crate) async fn overview(
     let ctx = page_ctx(&user, &uri, &headers);
     match overview_view(&state, &user, ctx.now).await {
         Ok(v) => page(&state, &ctx, dozor_ui::overview(&ctx, &v)),
-        Err(e) => super::store_failed(user.lang, e),
+        Err(e) => super::common::store_failed(user.lang, e),
     }
 }
 
@@ -437,12 +439,12 @@ pub(crate) async fn events(
                         message: e.message,
                     });
                 }
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             }
             match counted {
                 Ok(h) => view.histogram = h,
                 Err(StoreError::Query(_)) => {}
-                Err(e) => return Err(super::store_failed(user.lang, e)),
+                Err(e) => return Err(super::common::store_failed(user.lang, e)),
             }
             view.params = params;
             view.error = problem.map(str::to_owned);

@@ -19,9 +19,9 @@ use tokio::sync::{Semaphore, broadcast, watch};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::api::{ApiState, RuleCatalog, RuleInfo};
-use crate::app::AppState;
 use crate::sink::BoxFuture;
+use crate::state::AppState;
+use crate::state::{ApiState, RuleCatalog, RuleInfo};
 
 struct Rules;
 
