@@ -44,6 +44,7 @@ pub mod ingest;
 mod login_throttle;
 pub mod metrics;
 pub mod openapi;
+pub mod ops;
 pub mod pki;
 pub mod problem;
 pub mod scan;

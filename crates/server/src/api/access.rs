@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use crate::auth::{ADMIN, READ, TRIAGE, permits};
 use crate::auth::{Identity, Role, authenticate};
+pub(crate) use crate::ops::{not_found, store_problem};
 use crate::problem::Problem;
 use crate::state::ApiState;
 use crate::state::AppState;
@@ -233,10 +234,6 @@ impl PathId {
     }
 }
 
-pub(crate) fn not_found(what: &str) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(format!("no {what}"))
-}
-
 /// Largest JSON body the API reads.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
 
@@ -292,53 +289,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 }
                 .instance(path.clone())
             })
-    }
-}
-
-/// A store error as a problem: query syntax → 400 with the column, bad cursor → 400, not
-/// found → 404, workflow → 409; the database's own errors are logged and answered 500
-/// without details.
-pub(crate) fn store_problem(e: dozor_store::StoreError) -> Problem {
-    use dozor_store::StoreError;
-    match e {
-        StoreError::Query(q) => {
-            Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query")
-                .detail(q.to_string())
-                .with("column", q.column)
-                .with("reason", &q.message)
-        }
-        StoreError::InvalidCursor => {
-            Problem::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor").detail(
-                "the cursor was not produced by this server for this listing (or was altered)",
-            )
-        }
-        StoreError::InvalidArgument(why) => Problem::bad_request("invalid-argument", why),
-        StoreError::NotFound(what) => not_found(&what),
-        StoreError::InvalidTransition { id, from, to } => {
-            let allowed: Vec<&str> = from
-                .parse::<dozor_store::AlertStatus>()
-                .map(|f| {
-                    dozor_store::AlertStatus::ALL
-                        .into_iter()
-                        .filter(|t| f.can_change_to(*t))
-                        .map(|t| t.as_str())
-                        .collect()
-                })
-                .unwrap_or_default();
-            Problem::new(
-                StatusCode::CONFLICT,
-                "invalid-transition",
-                "Invalid status change",
-            )
-            .detail(format!("alert {id} can't go from {from} to {to}"))
-            .with("from", &from)
-            .with("to", &to)
-            .with("allowed", allowed)
-        }
-        other => {
-            tracing::error!("store: {other}");
-            Problem::internal("the store failed; see the server log")
-        }
     }
 }
 

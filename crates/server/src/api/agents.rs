@@ -7,13 +7,12 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use dozor_store::now_ms;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::access::{ADMIN, Caller, JsonBody, PathId, READ, not_found, store_problem};
 use crate::agents::{
     AgentRegistry, AgentStatus, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse,
 };
-use crate::audit::audit;
 use crate::config::AgentsConfig;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -255,29 +254,14 @@ pub(crate) async fn revoke(
             })?
             .reason
     };
-    let store = &caller.api.store;
-    let revoked = store
-        .revoke_agent(&id.0, &caller.identity.subject)
-        .await
-        .map_err(store_problem)?;
-    let agent = store
-        .get_agent(&id.0)
-        .await
-        .map_err(store_problem)?
-        .ok_or_else(|| not_found(&format!("agent {}", id.0)))?;
-    if let Some(registry) = &state.agents {
-        registry.forget(&id.0);
-    }
-    if revoked {
-        audit(
-            &caller.api,
-            &caller.identity.subject,
-            "agent.revoke",
-            format!("agent:{}", id.0),
-            json!({ "reason": reason, "hostname": agent.facts.hostname }),
-        )
-        .await?;
-    }
+    let agent = crate::ops::agents::revoke(
+        caller.api.store.as_ref(),
+        state.agents.as_deref(),
+        &caller.identity.subject,
+        &id.0,
+        reason.as_deref(),
+    )
+    .await?;
     let status = status_of(&state, &agent, now_ms());
     Ok(Json(AgentView::new(agent, status, false)))
 }

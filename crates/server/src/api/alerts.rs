@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use dozor_store::{AlertQuery, AlertStatus, DEFAULT_PAGE_LIMIT, Level, MAX_PAGE_LIMIT, now_ms};
-use serde_json::json;
 
 use super::access::{
     Caller, JsonBody, Params, PathId, READ, TRIAGE, bad_param, not_found, store_problem,
@@ -12,13 +11,8 @@ use super::access::{
 use super::types::{
     Alert, AlertDetail, AlertPage, AssigneeRequest, Comment, CommentRequest, StatusRequest,
 };
-use crate::audit::audit;
+use crate::ops;
 use crate::problem::Problem;
-
-/// Longest assignee name.
-const MAX_ASSIGNEE: usize = 200;
-/// Longest comment (the store's limit too).
-const MAX_NOTE: usize = 64 * 1024;
 
 pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<AlertPage>, Problem> {
     params.only(&[
@@ -121,27 +115,12 @@ pub(crate) async fn set_status(
     JsonBody(request): JsonBody<StatusRequest>,
 ) -> Result<Json<Alert>, Problem> {
     let id = id.alert_id()?;
-    let note = request
-        .comment
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if note.is_some_and(|n| n.len() > MAX_NOTE) {
-        return Err(invalid_body("comment is longer than 64 KiB"));
-    }
-    let store = caller.api.store.as_ref();
-    let before = get_alert(store, id).await?;
-    let actor = caller.identity.subject.as_str();
-    let alert = store
-        .set_alert_status(id, request.status, actor, note)
-        .await
-        .map_err(store_problem)?;
-    audit(
-        &caller.api,
-        actor,
-        "alert.status",
-        format!("alert:{id}"),
-        json!({"from": before.status, "to": alert.status, "comment": note}),
+    let alert = ops::alerts::set_status(
+        caller.api.store.as_ref(),
+        &caller.identity.subject,
+        id,
+        request.status,
+        request.comment.as_deref(),
     )
     .await?;
     Ok(Json(alert.into()))
@@ -153,28 +132,11 @@ pub(crate) async fn set_assignee(
     JsonBody(request): JsonBody<AssigneeRequest>,
 ) -> Result<Json<Alert>, Problem> {
     let id = id.alert_id()?;
-    let assignee = request
-        .assignee
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty());
-    if assignee.is_some_and(|a| a.len() > MAX_ASSIGNEE || a.chars().any(char::is_control)) {
-        return Err(invalid_body(
-            "assignee must be at most 200 bytes without control characters",
-        ));
-    }
-    let store = caller.api.store.as_ref();
-    let before = get_alert(store, id).await?;
-    let alert = store
-        .assign_alert(id, assignee)
-        .await
-        .map_err(store_problem)?;
-    audit(
-        &caller.api,
+    let alert = ops::alerts::assign(
+        caller.api.store.as_ref(),
         &caller.identity.subject,
-        "alert.assign",
-        format!("alert:{id}"),
-        json!({"from": before.assignee, "to": alert.assignee}),
+        id,
+        request.assignee.as_deref(),
     )
     .await?;
     Ok(Json(alert.into()))
@@ -186,35 +148,12 @@ pub(crate) async fn comment(
     JsonBody(request): JsonBody<CommentRequest>,
 ) -> Result<(StatusCode, Json<Comment>), Problem> {
     let id = id.alert_id()?;
-    if request.text.trim().is_empty() {
-        return Err(invalid_body("text is empty"));
-    }
-    if request.text.len() > MAX_NOTE {
-        return Err(invalid_body("text is longer than 64 KiB"));
-    }
-    let actor = caller.identity.subject.as_str();
-    let comment = caller
-        .api
-        .store
-        .add_comment(id, actor, &request.text)
-        .await
-        .map_err(store_problem)?;
-    audit(
-        &caller.api,
-        actor,
-        "alert.comment",
-        format!("alert:{id}"),
-        json!({"comment_id": comment.id}),
+    let comment = ops::alerts::comment(
+        caller.api.store.as_ref(),
+        &caller.identity.subject,
+        id,
+        &request.text,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(comment.into())))
-}
-
-fn invalid_body(detail: &str) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-body",
-        "Invalid request body",
-    )
-    .detail(detail)
 }

@@ -67,7 +67,6 @@ pub use metrics::PipelineCollector;
 
 pub use types::*;
 
-pub(crate) use crate::audit::audit;
 pub use crate::state::{ApiState, ReloadReport, RuleCatalog, RuleInfo, RuleLogSource};
 
 // ---------------------------------------------------------------- routes

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use dozor_store::{EventQuery, MAX_PAGE_LIMIT, RuleState};
 use serde_json::json;
 
-use super::access::{ADMIN, Caller, JsonBody, PathId, READ, TRIAGE, not_found, store_problem};
+use super::access::{ADMIN, Caller, JsonBody, PathId, READ, TRIAGE, store_problem};
 use super::types::{EnabledRequest, Rule, RuleDetail, RuleList, RuleTestRequest, RuleTestResult};
 use crate::audit::audit;
 use crate::problem::Problem;
@@ -29,11 +29,7 @@ fn rule(info: RuleInfo, state: Option<&RuleState>) -> Rule {
 }
 
 fn find(api: &ApiState, id: &str) -> Result<RuleInfo, Problem> {
-    api.rules
-        .list()
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| not_found(&format!("rule {id}")))
+    Ok(crate::ops::rules::find(api, id)?)
 }
 
 pub(crate) async fn list(caller: Caller<READ>) -> Result<Json<RuleList>, Problem> {
@@ -79,27 +75,11 @@ pub(crate) async fn set_enabled(
     id: PathId,
     JsonBody(request): JsonBody<EnabledRequest>,
 ) -> Result<Json<Rule>, Problem> {
-    let info = find(&caller.api, &id.0)?;
-    let store = caller.api.store.as_ref();
-    let before = store.rule_state(&id.0).await.map_err(store_problem)?;
-    let state = store
-        .set_rule_enabled(&id.0, request.enabled)
-        .await
-        .map_err(store_problem)?;
-    audit(
+    let (info, state) = crate::ops::rules::set_enabled(
         &caller.api,
         &caller.identity.subject,
-        if request.enabled {
-            "rule.enable"
-        } else {
-            "rule.disable"
-        },
-        format!("rule:{}", id.0),
-        json!({
-            "enabled": request.enabled,
-            "was_enabled": before.is_none_or(|s| s.enabled),
-            "title": info.title,
-        }),
+        &id.0,
+        request.enabled,
     )
     .await?;
     Ok(Json(rule(info, Some(&state))))

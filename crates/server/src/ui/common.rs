@@ -1,11 +1,16 @@
 //! What the dashboard's pages and actions share: the page context, HTML and redirect
 //! answers with flash messages, error pages, role checks and posted forms.
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use dozor_store::now_ms;
+use dozor_store::{StoreError, now_ms};
 
 use crate::auth::Role;
+use crate::ops::OpError;
 use crate::session::WebUser;
 use crate::state::AppState;
 
@@ -210,6 +215,70 @@ impl Posted {
 
     pub(crate) fn return_to(&self, fallback: &str) -> String {
         back_to(self.get(dozor_ui::RETURN_FIELD), fallback)
+    }
+}
+
+/// A dashboard form POST: the signed-in user, who has the right `NEED`, and the posted form
+/// with the session's CSRF token checked — in that order, so a request without a session is
+/// sent to sign in, a role below `NEED` gets 403 and a forged form 403, before anything else
+/// is looked at. A handler that takes it is its change and nothing else.
+pub(crate) struct FormAction<const NEED: u8> {
+    pub user: WebUser,
+    pub form: Posted,
+}
+
+impl<const NEED: u8> FromRequest<Arc<AppState>> for FormAction<NEED> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state).await?;
+        require(&user, NEED)?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Posted::check(&user, &body)?;
+        Ok(FormAction { user, form })
+    }
+}
+
+impl<const NEED: u8> FormAction<NEED> {
+    /// The answer to an operation that failed: what the user can fix goes back to `back`
+    /// with a flash message; what they can't is an error page.
+    pub(crate) fn failed(&self, state: &AppState, back: &str, e: OpError) -> Response {
+        let lang = self.user.lang;
+        let flash = match &e {
+            OpError::NotFound(_) => return error(lang, StatusCode::NOT_FOUND, "error.not_found"),
+            OpError::Forbidden(_) => {
+                return error(lang, StatusCode::FORBIDDEN, "error.forbidden");
+            }
+            OpError::AuditFailed => {
+                return error(lang, StatusCode::INTERNAL_SERVER_ERROR, "error.failed");
+            }
+            OpError::Missing("text") => "error.comment_empty",
+            OpError::Missing("id") => "error.bulk_none",
+            OpError::Invalid {
+                field: "password", ..
+            } => "error.password_weak",
+            OpError::Invalid {
+                field: "username", ..
+            } => "error.username_invalid",
+            OpError::Invalid { field: "name", .. } => "error.token_name",
+            OpError::Refused { slug, .. } => match *slug {
+                "username-taken" => "error.username_taken",
+                "last-admin" => "error.last_admin",
+                "self" => "error.self",
+                "password-wrong" => "error.password_wrong",
+                _ => "error.failed",
+            },
+            OpError::Store(StoreError::InvalidTransition { .. }) => "error.invalid_transition",
+            OpError::Missing(_) | OpError::Invalid { .. } => "error.failed",
+            OpError::Store(_) => {
+                tracing::error!("ui: {e}");
+                return error(lang, StatusCode::INTERNAL_SERVER_ERROR, "error.failed");
+            }
+        };
+        see_other(state, back, flash)
     }
 }
 
