@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use dozor_server::compose::store_config;
+use dozor_server::ops;
 use dozor_server::{Config, ServerArgs};
 use dozor_store::NewToken;
 
@@ -288,26 +289,12 @@ pub enum UsersCmd {
     },
 }
 
-fn operator_role(role: &str) -> Result<dozor_store::Role> {
-    match role.parse::<dozor_store::Role>() {
-        Ok(
-            r @ (dozor_store::Role::Admin | dozor_store::Role::Analyst | dozor_store::Role::Viewer),
-        ) => Ok(r),
-        _ => bail!("unknown role {role:?}: admin, analyst or viewer"),
-    }
-}
-
-/// The password to set: read from standard input, or generated (then printed).
-fn new_password(from_stdin: bool) -> Result<(String, bool)> {
-    if from_stdin {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("reading the password from standard input")?;
-        let password = text.trim_end_matches(['\n', '\r']).to_owned();
-        Ok((password, false))
-    } else {
-        Ok((dozor_server::password::generate(), true))
-    }
+/// A password read from standard input (the trailing newline removed).
+fn read_password() -> Result<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .context("reading the password from standard input")?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 pub fn users(cmd: UsersCmd) -> Result<u8> {
@@ -329,27 +316,11 @@ pub fn users(cmd: UsersCmd) -> Result<u8> {
             .await
             .context("opening the store")?;
         let actor = format!("cli:{}", whoami());
-        let find = |name: String| {
-            let store = store.clone();
-            async move {
-                match store.find_user(&name).await? {
-                    Some((user, _)) => Ok(user),
-                    None => Err(anyhow::anyhow!("no user named {name:?}")),
-                }
-            }
-        };
-        let audit = |action: &'static str, target: String, details: serde_json::Value| {
-            let store = store.clone();
-            let actor = actor.clone();
-            async move {
-                store
-                    .append_audit(&dozor_store::NewAuditEntry {
-                        actor,
-                        action: action.to_owned(),
-                        target: Some(target),
-                        details,
-                    })
-                    .await
+        let store_ref = store.as_ref();
+        let find = |name: String| async move {
+            match store_ref.find_user(&name).await? {
+                Some((user, _)) => Ok::<_, anyhow::Error>(user),
+                None => Err(anyhow::anyhow!("no user named {name:?}")),
             }
         };
         match cmd {
@@ -360,32 +331,18 @@ pub fn users(cmd: UsersCmd) -> Result<u8> {
                 language,
                 ..
             } => {
-                let role = operator_role(&role)?;
-                let (password, generated) = new_password(password_stdin)?;
-                let hash = dozor_server::password::hash(&password)?;
-                let user = store
-                    .create_user(&dozor_store::NewUser {
-                        username: name,
-                        password_hash: hash,
-                        role,
-                        language,
-                        created_by: actor.clone(),
-                    })
-                    .await?;
-                audit(
-                    "user.create",
-                    format!("user:{}", user.username),
-                    serde_json::json!({ "role": role.as_str() }),
-                )
-                .await?;
-                if generated {
+                let role = ops::users::operator_role(&role)?;
+                let password = password_stdin.then(read_password).transpose()?;
+                let (user, generated) =
+                    ops::users::create(store_ref, &actor, &name, role, password, language).await?;
+                if let Some(password) = &generated {
                     println!("{password}");
                 }
                 eprintln!(
                     "user {} ({}) created{}",
                     user.username,
                     role.as_str(),
-                    if generated {
+                    if generated.is_some() {
                         "; the password above is not shown again"
                     } else {
                         ""
@@ -409,26 +366,14 @@ pub fn users(cmd: UsersCmd) -> Result<u8> {
                 }
             }
             UsersCmd::SetRole { name, role, .. } => {
-                let role = operator_role(&role)?;
+                let role = ops::users::operator_role(&role)?;
                 let user = find(name).await?;
-                store.set_user_role(user.id, role).await?;
-                audit(
-                    "user.role",
-                    format!("user:{}", user.username),
-                    serde_json::json!({ "from": user.role.as_str(), "to": role.as_str() }),
-                )
-                .await?;
+                ops::users::set_role(store_ref, &actor, None, user.id, role).await?;
                 eprintln!("{} is now {}", user.username, role.as_str());
             }
             UsersCmd::Disable { name, .. } => {
                 let user = find(name).await?;
-                store.set_user_disabled(user.id, true).await?;
-                audit(
-                    "user.disable",
-                    format!("user:{}", user.username),
-                    serde_json::json!({}),
-                )
-                .await?;
+                ops::users::set_disabled(store_ref, &actor, None, user.id, true).await?;
                 eprintln!(
                     "{} is disabled: sessions ended, API tokens refused",
                     user.username
@@ -436,13 +381,7 @@ pub fn users(cmd: UsersCmd) -> Result<u8> {
             }
             UsersCmd::Enable { name, .. } => {
                 let user = find(name).await?;
-                store.set_user_disabled(user.id, false).await?;
-                audit(
-                    "user.enable",
-                    format!("user:{}", user.username),
-                    serde_json::json!({}),
-                )
-                .await?;
+                ops::users::set_disabled(store_ref, &actor, None, user.id, false).await?;
                 eprintln!("{} is enabled", user.username);
             }
             UsersCmd::ResetPassword {
@@ -451,16 +390,10 @@ pub fn users(cmd: UsersCmd) -> Result<u8> {
                 ..
             } => {
                 let user = find(name).await?;
-                let (password, generated) = new_password(password_stdin)?;
-                let hash = dozor_server::password::hash(&password)?;
-                store.set_user_password(user.id, &hash).await?;
-                audit(
-                    "user.password",
-                    format!("user:{}", user.username),
-                    serde_json::json!({}),
-                )
-                .await?;
-                if generated {
+                let password = password_stdin.then(read_password).transpose()?;
+                let (_, generated) =
+                    ops::users::reset_password(store_ref, &actor, user.id, password).await?;
+                if let Some(password) = generated {
                     println!("{password}");
                 }
                 eprintln!(
