@@ -99,6 +99,15 @@ pub trait Bus: Send + Sync {
     /// and NATS: the server acknowledged it).
     async fn publish(&self, payload: Bytes) -> Result<(), BusError>;
 
+    /// Appends one message that carries `events` events (a batch). Backends that bound
+    /// their queue in events (memory: [`MemoryConfig::max_events`], Redis:
+    /// [`RedisConfig::max_events`]) count it as that many; the others count it as one
+    /// message, like [`Bus::publish`].
+    async fn publish_events(&self, payload: Bytes, events: u32) -> Result<(), BusError> {
+        let _ = events;
+        self.publish(payload).await
+    }
+
     /// Takes up to `max` messages for this consumer, waiting up to `wait` for
     /// the first one. Returns an empty vector when nothing arrived in time.
     /// Messages are handed out oldest first, redeliveries before new ones.

@@ -412,6 +412,66 @@ suite!(nats, NatsHarness);
 mod redis_only {
     use super::*;
 
+    /// With `max_events`, the stream's capacity counts the events each entry carries, and
+    /// acking an entry gives its events back (once, however often it is acked).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn capacity_counts_events() {
+        let Ok(url) = std::env::var("DOZOR_TEST_REDIS_URL") else {
+            println!("skipped: DOZOR_TEST_REDIS_URL not set");
+            return;
+        };
+        let stream = format!("dozor-test-events-{}", std::process::id());
+        let mut config = dozor_bus::RedisConfig::new(url.clone(), "w1");
+        config.stream = stream.clone();
+        config.group = format!("{stream}-group");
+        config.max_len = 1000;
+        config.max_events = 100;
+        let bus = dozor_bus::RedisBus::connect(config)
+            .await
+            .expect("redis bus");
+        bus.publish_events(Bytes::from_static(b"a"), 60)
+            .await
+            .unwrap();
+        bus.publish_events(Bytes::from_static(b"b"), 40)
+            .await
+            .unwrap();
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"c"), 1).await,
+            Err(BusError::Full)
+        ));
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"d"), 101).await,
+            Err(BusError::TooLarge { .. })
+        ));
+        let first = receive_n(&bus, 1, 1, Duration::from_secs(5)).await;
+        assert_eq!(texts(&first), vec!["a"]);
+        bus.ack(&[first[0].id.clone()]).await.unwrap();
+        bus.ack(&[first[0].id.clone()]).await.unwrap();
+        bus.publish_events(Bytes::from_static(b"e"), 60)
+            .await
+            .unwrap();
+        assert!(matches!(
+            bus.publish(Bytes::from_static(b"f")).await,
+            Err(BusError::Full)
+        ));
+        let rest = receive_n(&bus, 2, 2, Duration::from_secs(5)).await;
+        ack_all(&bus, &rest).await;
+        let client = ::redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let left: i64 = ::redis::cmd("GET")
+            .arg(format!("{stream}:events"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "every event was given back");
+        let _: i64 = ::redis::cmd("DEL")
+            .arg(&stream)
+            .arg(format!("{stream}:events"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
     /// A restarted worker (same consumer name) gets its own pending entries
     /// back at once, without waiting for the claim idle time.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

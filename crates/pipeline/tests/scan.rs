@@ -68,6 +68,7 @@ async fn scan_findings_raise_alerts_with_their_level() {
     let bus = dozor_bus::connect(&BusConfig::Memory(MemoryConfig {
         max_messages: 100,
         max_bytes: 0,
+        max_events: 0,
         visibility_timeout: Duration::from_millis(200),
     }))
     .await

@@ -49,6 +49,7 @@ async fn events_are_stored_once_and_detections_become_one_alert() {
     let bus = dozor_bus::connect(&BusConfig::Memory(MemoryConfig {
         max_messages: 100,
         max_bytes: 0,
+        max_events: 0,
         visibility_timeout: Duration::from_millis(200),
     }))
     .await

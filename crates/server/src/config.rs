@@ -554,7 +554,7 @@ pub const KEYS: &[KeyDef] = &[
         env: "DOZOR_QUEUE_CAPACITY",
         kind: Kind::Integer,
         default: "100000",
-        doc: "Events the queue holds before ingest answers 503 with Retry-After. At least limits.max_batch_events.",
+        doc: "Events the queue holds before ingest answers 503 with Retry-After. At least limits.max_batch_events. The in-process queue and Redis count each batch's events exactly (the in-process queue also holds at most 2 KiB per event on average); NATS JetStream cannot count events, so there it bounds messages and bytes (2 KiB per event).",
     },
     KeyDef {
         key: "storage.retention_days",

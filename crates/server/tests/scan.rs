@@ -82,6 +82,7 @@ impl Harness {
         let bus = dozor_bus::connect(&dozor_bus::BusConfig::Memory(dozor_bus::MemoryConfig {
             max_messages: 1000,
             max_bytes: 0,
+            max_events: 0,
             visibility_timeout: Duration::from_secs(5),
         }))
         .await

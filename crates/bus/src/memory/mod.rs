@@ -39,6 +39,10 @@ pub struct MemoryConfig {
     /// Most payload bytes held at once (not yet acked). `0` = no limit on
     /// bytes (then `max_messages` must be set).
     pub max_bytes: usize,
+    /// Most events held at once (messages published with
+    /// [`Bus::publish_events`] count as their events, others as one). `0` = no
+    /// limit on events.
+    pub max_events: u64,
     /// How long a delivered message stays invisible before it is handed out
     /// again when not acked.
     pub visibility_timeout: Duration,
@@ -49,6 +53,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             max_messages: 100_000,
             max_bytes: 256 * 1024 * 1024,
+            max_events: 0,
             visibility_timeout: Duration::from_secs(60),
         }
     }
@@ -71,6 +76,8 @@ struct Inner {
 #[derive(Debug)]
 struct Entry {
     payload: Bytes,
+    /// Events it carries (1 for a plain `publish`).
+    events: u64,
     /// How many times it was handed out.
     deliveries: u32,
 }
@@ -91,6 +98,8 @@ struct State {
     count: usize,
     /// Payload bytes not acked.
     bytes: usize,
+    /// Events not acked.
+    events: u64,
 }
 
 impl State {
@@ -164,6 +173,7 @@ impl State {
         };
         self.count -= 1;
         self.bytes -= entry.payload.len();
+        self.events -= entry.events;
         true
     }
 }
@@ -171,9 +181,10 @@ impl State {
 impl MemoryBus {
     /// Creates an empty queue.
     pub fn new(config: MemoryConfig) -> Result<Self, BusError> {
-        if config.max_messages == 0 && config.max_bytes == 0 {
+        if config.max_messages == 0 && config.max_bytes == 0 && config.max_events == 0 {
             return Err(BusError::Config(
-                "memory bus needs max_messages or max_bytes (it is never unbounded)".into(),
+                "memory bus needs max_messages, max_bytes or max_events (it is never unbounded)"
+                    .into(),
             ));
         }
         if config.visibility_timeout.is_zero() {
@@ -214,7 +225,18 @@ impl MemoryBus {
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, payload: Bytes) -> Result<(), BusError> {
+        self.publish_events(payload, 1).await
+    }
+
+    async fn publish_events(&self, payload: Bytes, events: u32) -> Result<(), BusError> {
+        let events = u64::from(events.max(1));
         let config = &self.inner.config;
+        if config.max_events != 0 && events > config.max_events {
+            return Err(BusError::TooLarge {
+                size: events as usize,
+                max: config.max_events as usize,
+            });
+        }
         let size = payload.len();
         if config.max_bytes != 0 && size > config.max_bytes {
             return Err(BusError::TooLarge {
@@ -226,7 +248,8 @@ impl Bus for MemoryBus {
             let mut state = self.state();
             let full_count = config.max_messages != 0 && state.count >= config.max_messages;
             let full_bytes = config.max_bytes != 0 && state.bytes + size > config.max_bytes;
-            if full_count || full_bytes {
+            let full_events = config.max_events != 0 && state.events + events > config.max_events;
+            if full_count || full_bytes || full_events {
                 tracing::debug!(
                     count = state.count,
                     bytes = state.bytes,
@@ -238,10 +261,12 @@ impl Bus for MemoryBus {
             state.next_seq += 1;
             state.count += 1;
             state.bytes += size;
+            state.events += events;
             state.ready.push_back((
                 seq,
                 Entry {
                     payload,
+                    events,
                     deliveries: 0,
                 },
             ));

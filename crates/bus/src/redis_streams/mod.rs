@@ -41,13 +41,43 @@ const MAX_BLOCK: Duration = Duration::from_secs(30);
 /// Response timeout of the non-blocking commands.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// KEYS: stream, event counter. ARGV: max entries, payload, events, max events (0: none).
+/// The entry keeps its event count (`n`) so that acking it can give the room back.
 const PUBLISH_LUA: &str = r"
 local max = tonumber(ARGV[1])
 if redis.call('XLEN', KEYS[1]) >= max then
   return 0
 end
-redis.call('XADD', KEYS[1], '*', 'p', ARGV[2])
+local n = tonumber(ARGV[3])
+local max_events = tonumber(ARGV[4])
+if max_events > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + n > max_events then
+  return 0
+end
+redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', n)
+redis.call('INCRBY', KEYS[2], n)
 return 1
+";
+
+/// KEYS: stream, event counter. ARGV: group, then the entry ids. Acks and deletes the
+/// entries and takes the events of those it deleted off the counter, atomically (an entry
+/// acked twice is counted once).
+const ACK_LUA: &str = r"
+local events = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local entry = redis.call('XRANGE', KEYS[1], id, id)
+  redis.call('XACK', KEYS[1], ARGV[1], id)
+  if redis.call('XDEL', KEYS[1], id) == 1 and #entry > 0 then
+    local fields = entry[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'n' then events = events + tonumber(fields[j + 1]) end
+    end
+  end
+end
+if events > 0 then
+  if redis.call('DECRBY', KEYS[2], events) < 0 then redis.call('SET', KEYS[2], 0) end
+end
+return events
 ";
 
 /// Configuration of the Redis Streams backend.
@@ -66,6 +96,10 @@ pub struct RedisConfig {
     /// Most entries in the stream (published and not yet acked). Publishing
     /// beyond it fails with [`BusError::Full`].
     pub max_len: u64,
+    /// Most events in the stream (entries published with
+    /// [`Bus::publish_events`] count as their events, kept in the key
+    /// `<stream>:events`); `0` = no limit on events.
+    pub max_events: u64,
     /// An entry delivered to a consumer and not acked for this long is taken
     /// over by the next consumer that asks (the first one is presumed dead).
     /// Must be longer than the processing of one batch.
@@ -81,6 +115,7 @@ impl RedisConfig {
             group: "dozor-workers".into(),
             consumer: consumer.into(),
             max_len: 1_000_000,
+            max_events: 0,
             claim_idle: Duration::from_secs(60),
         }
     }
@@ -111,6 +146,7 @@ impl fmt::Debug for RedisConfig {
             .field("group", &self.group)
             .field("consumer", &self.consumer)
             .field("max_len", &self.max_len)
+            .field("max_events", &self.max_events)
             .field("claim_idle", &self.claim_idle)
             .finish()
     }
@@ -124,6 +160,9 @@ pub struct RedisBus {
     /// Blocking reads only, so that they never hold up a publish.
     reads: ConnectionManager,
     publish_script: Script,
+    ack_script: Script,
+    /// Key of the events counter (`<stream>:events`).
+    events_key: String,
     reader: Mutex<ReaderState>,
 }
 
@@ -181,6 +220,8 @@ impl RedisBus {
             commands,
             reads,
             publish_script: Script::new(PUBLISH_LUA),
+            ack_script: Script::new(ACK_LUA),
+            events_key: format!("{}:events", config.stream),
             reader: Mutex::new(ReaderState {
                 backlog: Some("0".into()),
                 claim_cursor: "0-0".into(),
@@ -354,31 +395,38 @@ impl RedisBus {
 
     async fn ack_ids(&self, ids: &[String]) -> Result<(), RedisError> {
         let mut conn = self.commands.clone();
-        ::redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&self.config.stream)
-            .arg(&self.config.group)
-            .arg(ids)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&self.config.stream)
-            .arg(ids)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
+        let mut invocation = self.ack_script.key(&self.config.stream);
+        invocation.key(&self.events_key).arg(&self.config.group);
+        for id in ids {
+            invocation.arg(id);
+        }
+        invocation.invoke_async::<i64>(&mut conn).await.map(|_| ())
     }
 }
 
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, payload: Bytes) -> Result<(), BusError> {
+        self.publish_events(payload, 1).await
+    }
+
+    async fn publish_events(&self, payload: Bytes, events: u32) -> Result<(), BusError> {
+        let events = u64::from(events.max(1));
+        if self.config.max_events != 0 && events > self.config.max_events {
+            return Err(BusError::TooLarge {
+                size: events as usize,
+                max: self.config.max_events as usize,
+            });
+        }
         let mut conn = self.commands.clone();
         let added: i64 = self
             .publish_script
             .key(&self.config.stream)
+            .key(&self.events_key)
             .arg(self.config.max_len)
             .arg(payload.as_ref())
+            .arg(events)
+            .arg(self.config.max_events)
             .invoke_async(&mut conn)
             .await
             .map_err(map_err)?;

@@ -97,6 +97,7 @@ impl MemoryHarness {
         let bus = MemoryBus::new(MemoryConfig {
             max_messages: usize::try_from(params.capacity).expect("capacity fits"),
             max_bytes: 0,
+            max_events: 0,
             visibility_timeout: params.timeout,
         })
         .expect("memory bus");
@@ -219,6 +220,7 @@ impl RedisHarness {
             group: format!("g_{id}"),
             consumer: String::new(),
             max_len: params.capacity,
+            max_events: 0,
             claim_idle: params.timeout,
         };
         Some(Arc::new(RedisHarness {
@@ -246,6 +248,7 @@ impl Harness for RedisHarness {
             .expect("redis connection for cleanup");
         let _: i64 = redis::cmd("DEL")
             .arg(&self.config.stream)
+            .arg(format!("{}:events", self.config.stream))
             .query_async(&mut conn)
             .await
             .expect("DEL stream");

@@ -10,11 +10,16 @@ use dozor_bus::{Bus, BusError};
 use crate::config::{BusConfig, Config};
 use crate::sink::{BoxFuture, IngestBatch, IngestSink, SinkError, SubmitOutcome};
 
-/// Queue budget per event of `limits.queue_capacity` on the in-process queue, which is bounded
-/// in bytes because a message (a batch) holds any number of events.
+/// Memory budget per event of `limits.queue_capacity`: besides the event count, the
+/// in-process queue holds at most this many bytes per event on average, and NATS (which
+/// cannot count events) is bounded in bytes by it.
 pub const QUEUE_BYTES_PER_EVENT: usize = 2048;
 
 /// The bus configuration of a server process: `consumer` names this worker on Redis/NATS.
+///
+/// `limits.queue_capacity` counts events: the in-process queue and Redis count the events of
+/// each batch exactly; JetStream cannot, so on NATS it bounds messages (each at least one
+/// event) and bytes (at [`QUEUE_BYTES_PER_EVENT`] per event).
 pub fn bus_config(config: &Config, consumer: &str) -> dozor_bus::BusConfig {
     let redelivery = config.queue.redelivery.max(Duration::from_secs(1));
     let name = &config.queue.name;
@@ -23,6 +28,7 @@ pub fn bus_config(config: &Config, consumer: &str) -> dozor_bus::BusConfig {
         BusConfig::Memory => dozor_bus::BusConfig::Memory(dozor_bus::MemoryConfig {
             max_messages: 0,
             max_bytes: capacity * QUEUE_BYTES_PER_EVENT,
+            max_events: capacity as u64,
             visibility_timeout: redelivery,
         }),
         BusConfig::Redis(url) => {
@@ -30,6 +36,7 @@ pub fn bus_config(config: &Config, consumer: &str) -> dozor_bus::BusConfig {
             c.stream = format!("{name}:ingest");
             c.group = format!("{name}-workers");
             c.max_len = capacity as u64;
+            c.max_events = capacity as u64;
             c.claim_idle = redelivery;
             dozor_bus::BusConfig::Redis(c)
         }
@@ -100,7 +107,8 @@ impl IngestSink for BusSink {
             let events: Vec<&serde_json::Value> = batch.events.iter().map(|e| &e.event).collect();
             let payload =
                 serde_json::to_vec(&events).map_err(|e| SinkError::Unavailable(e.to_string()))?;
-            match self.bus.publish(payload.into()).await {
+            let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
+            match self.bus.publish_events(payload.into(), count).await {
                 Ok(()) => {
                     self.depth.fetch_add(1, Ordering::Relaxed);
                     // Duplicates are found by the store, after the queue.
@@ -126,5 +134,42 @@ impl IngestSink for BusSink {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_capacity_counts_events_on_memory_and_redis() {
+        let mut config =
+            Config::from_toml("[limits]\nqueue_capacity = 50000\n[queue]\nname = \"site\"")
+                .unwrap();
+        let dozor_bus::BusConfig::Memory(m) = bus_config(&config, "w") else {
+            panic!("memory expected");
+        };
+        assert_eq!(m.max_events, 50_000);
+        assert_eq!(m.max_bytes, 50_000 * QUEUE_BYTES_PER_EVENT);
+        assert_eq!(m.max_messages, 0);
+
+        config.bus = BusConfig::Redis("redis://127.0.0.1:6379".into());
+        let dozor_bus::BusConfig::Redis(r) = bus_config(&config, "w-1") else {
+            panic!("redis expected");
+        };
+        assert_eq!((r.max_events, r.max_len), (50_000, 50_000));
+        assert_eq!(
+            (r.stream.as_str(), r.group.as_str()),
+            ("site:ingest", "site-workers")
+        );
+        assert_eq!(r.consumer, "w-1");
+
+        config.bus = BusConfig::Nats("nats://127.0.0.1:4222".into());
+        let dozor_bus::BusConfig::Nats(n) = bus_config(&config, "w") else {
+            panic!("nats expected");
+        };
+        assert_eq!(n.max_msgs, 50_000);
+        assert_eq!(n.max_bytes, (50_000 * QUEUE_BYTES_PER_EVENT) as u64);
+        assert_eq!(n.stream, "SITE_INGEST");
     }
 }
