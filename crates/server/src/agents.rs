@@ -231,17 +231,69 @@ fn certificate_subject(der: &[u8]) -> Option<(String, i64)> {
     Some((cn.to_owned(), not_after))
 }
 
-fn unauthorized(detail: impl Into<String>) -> Problem {
-    Problem::unauthorized(detail, true)
+/// Why the registry refused a request or could not answer. The registry knows nothing of
+/// HTTP: [`From<RegistryError> for Problem`] is the answer the API gives.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The credential (client certificate or enrollment token) is not accepted: why.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request is malformed; `slug` names the case (`invalid-body`, `invalid-csr`).
+    #[error("{message}")]
+    BadRequest { slug: &'static str, message: String },
+    /// A reported result does not fit (too large, wrong status).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No such thing (a command of this agent).
+    #[error("{0}")]
+    NotFound(String),
+    /// The store behind the registry can't be read right now.
+    #[error("the agent registry can't be read right now: {0}")]
+    Unavailable(#[source] dozor_store::StoreError),
+    /// The built-in CA could not issue the certificate.
+    #[error("certificate issue failed: {0}")]
+    IssueFailed(String),
 }
 
-fn store_unavailable(e: dozor_store::StoreError) -> Problem {
-    tracing::warn!("agent registry: {e}");
-    Problem::unavailable(
-        "registry-unavailable",
-        "the agent registry can't be read right now",
-        Duration::from_secs(5),
-    )
+impl From<RegistryError> for Problem {
+    fn from(e: RegistryError) -> Problem {
+        use axum::http::StatusCode;
+        match e {
+            RegistryError::Unauthorized(why) => Problem::unauthorized(why, true),
+            RegistryError::BadRequest { slug, message } => Problem::bad_request(slug, message),
+            RegistryError::Unprocessable(why) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "Invalid request body",
+            )
+            .detail(why),
+            RegistryError::NotFound(why) => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found").detail(why)
+            }
+            RegistryError::Unavailable(e) => {
+                tracing::warn!("agent registry: {e}");
+                Problem::unavailable(
+                    "registry-unavailable",
+                    "the agent registry can't be read right now",
+                    Duration::from_secs(5),
+                )
+            }
+            RegistryError::IssueFailed(why) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "issue-failed",
+                "Certificate issue failed",
+            )
+            .detail(why),
+        }
+    }
+}
+
+fn unauthorized(detail: impl Into<String>) -> RegistryError {
+    RegistryError::Unauthorized(detail.into())
+}
+
+fn store_unavailable(e: dozor_store::StoreError) -> RegistryError {
+    RegistryError::Unavailable(e)
 }
 
 fn clip(text: &str) -> String {
@@ -253,13 +305,13 @@ fn clip(text: &str) -> String {
 }
 
 /// Facts as the registry keeps them: trimmed, bounded, IPs that parse.
-fn clean_facts(facts: &AgentFacts) -> Result<AgentFacts, Problem> {
+fn clean_facts(facts: &AgentFacts) -> Result<AgentFacts, RegistryError> {
     let hostname = clip(&facts.hostname);
     if hostname.is_empty() {
-        return Err(Problem::bad_request(
-            "invalid-body",
-            "facts.hostname must not be empty",
-        ));
+        return Err(RegistryError::BadRequest {
+            slug: "invalid-body",
+            message: "facts.hostname must not be empty".into(),
+        });
     }
     Ok(AgentFacts {
         hostname,
@@ -308,7 +360,7 @@ impl AgentRegistry {
     pub async fn identify(
         &self,
         chain: &[CertificateDer<'static>],
-    ) -> Result<Option<Identity>, Problem> {
+    ) -> Result<Option<Identity>, RegistryError> {
         let Some(leaf) = chain.first() else {
             return Ok(None);
         };
@@ -395,7 +447,7 @@ impl AgentRegistry {
         &self,
         request: EnrollRequest,
         renewing: Option<&Identity>,
-    ) -> Result<EnrollResponse, Problem> {
+    ) -> Result<EnrollResponse, RegistryError> {
         let facts = clean_facts(&request.facts)?;
         let days = self.config.certificate_days;
         if let Some(identity) = renewing {
@@ -533,27 +585,22 @@ impl AgentRegistry {
         csr_pem: &str,
         agent_id: &str,
         days: u32,
-    ) -> Result<(String, String, i64), Problem> {
+    ) -> Result<(String, String, i64), RegistryError> {
         if csr_pem.len() > 16 * 1024 {
-            return Err(Problem::bad_request(
-                "invalid-csr",
-                "csr_pem is larger than 16 KiB",
-            ));
+            return Err(RegistryError::BadRequest {
+                slug: "invalid-csr",
+                message: "csr_pem is larger than 16 KiB".into(),
+            });
         }
         let pem = self
             .ca
             .issue_client_certificate(csr_pem, agent_id, days)
-            .map_err(|e| {
-                Problem::bad_request("invalid-csr", format!("csr_pem can't be used: {e}"))
+            .map_err(|e| RegistryError::BadRequest {
+                slug: "invalid-csr",
+                message: format!("csr_pem can't be used: {e}"),
             })?;
-        let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
-            Problem::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "issue-failed",
-                "Certificate issue failed",
-            )
-            .detail(e.to_string())
-        })?;
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| RegistryError::IssueFailed(e.to_string()))?;
         let not_after = certificate_subject(der.as_ref())
             .map(|(_, t)| t)
             .unwrap_or_else(|| now_ms() + i64::from(days) * 86_400_000);
@@ -566,7 +613,7 @@ impl AgentRegistry {
         identity: &Identity,
         request: HeartbeatRequest,
         presented: &CertificateDer<'static>,
-    ) -> Result<HeartbeatResponse, Problem> {
+    ) -> Result<HeartbeatResponse, RegistryError> {
         let facts = clean_facts(&request.facts)?;
         let health: Vec<String> = request
             .health
@@ -674,19 +721,14 @@ impl AgentRegistry {
         status: CommandStatus,
         result: Option<&Value>,
         error: Option<&str>,
-    ) -> Result<bool, Problem> {
+    ) -> Result<bool, RegistryError> {
         let agent_id = identity.subject.as_str();
         let outcome = self
             .store
             .finish_command(id, agent_id, status, result, error)
             .await
             .map_err(|e| match e {
-                dozor_store::StoreError::InvalidArgument(why) => Problem::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-body",
-                    "Invalid request body",
-                )
-                .detail(why),
+                dozor_store::StoreError::InvalidArgument(why) => RegistryError::Unprocessable(why),
                 other => store_unavailable(other),
             })?;
         match outcome {
@@ -717,12 +759,9 @@ impl AgentRegistry {
                 );
                 Ok(false)
             }
-            CommandFinish::Unknown => {
-                Err(
-                    Problem::new(axum::http::StatusCode::NOT_FOUND, "not-found", "Not found")
-                        .detail(format!("agent {agent_id} has no command {id}")),
-                )
-            }
+            CommandFinish::Unknown => Err(RegistryError::NotFound(format!(
+                "agent {agent_id} has no command {id}"
+            ))),
         }
     }
 

@@ -132,14 +132,14 @@ pub(crate) async fn enroll(
                 )
                 .instance(ENROLL));
             }
-            Err(problem) => return Err(problem.instance(ENROLL)),
+            Err(e) => return Err(Problem::from(e).instance(ENROLL)),
         }
     };
     registry
         .enroll(request, renewing.as_ref())
         .await
         .map(Json)
-        .map_err(|p| p.instance(ENROLL))
+        .map_err(|e| Problem::from(e).instance(ENROLL))
 }
 
 /// `POST /api/v1/agents/heartbeat`: only with an agent's client certificate.
@@ -155,7 +155,7 @@ pub(crate) async fn heartbeat(
     let Some(identity) = registry
         .identify(&certs)
         .await
-        .map_err(|p| p.instance(HEARTBEAT))?
+        .map_err(|e| Problem::from(e).instance(HEARTBEAT))?
     else {
         return Err(Problem::unauthorized(
             "heartbeats need the agent's client certificate (dozor-agent enroll)",
@@ -166,7 +166,7 @@ pub(crate) async fn heartbeat(
     let mut answer = registry
         .heartbeat(&identity, request, &certs[0])
         .await
-        .map_err(|p| p.instance(HEARTBEAT))?;
+        .map_err(|e| Problem::from(e).instance(HEARTBEAT))?;
     answer.yara_rules_version = state.scan.as_ref().map(|s| s.version());
     Ok(Json(answer))
 }

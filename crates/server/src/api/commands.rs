@@ -443,7 +443,7 @@ pub(crate) async fn result(
     let certs = connection
         .map(|Extension(c)| c.client_certificates)
         .unwrap_or_default();
-    let Some(identity) = registry.identify(&certs).await.map_err(at)? else {
+    let Some(identity) = registry.identify(&certs).await.map_err(|e| at(e.into()))? else {
         return Err(at(Problem::unauthorized(
             "command results need the agent's client certificate (dozor-agent enroll)",
             false,
@@ -526,7 +526,7 @@ pub(crate) async fn result(
     let recorded = registry
         .finish_command(&identity, uuid, status, result, error)
         .await
-        .map_err(at)?;
+        .map_err(|e| at(e.into()))?;
     Ok(Json(CommandResultAnswer { recorded }))
 }
 /// At most `max` bytes of `text`, cut at a character boundary.

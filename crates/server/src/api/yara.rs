@@ -304,14 +304,15 @@ pub(crate) async fn for_agents(
     connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let registry = super::agents::registry(&state).map_err(|p| p.instance(AGENT_YARA_RULES))?;
+    let registry =
+        super::agents::registry(&state).map_err(|e| Problem::from(e).instance(AGENT_YARA_RULES))?;
     let certs = connection
         .map(|Extension(c)| c.client_certificates)
         .unwrap_or_default();
     if registry
         .identify(&certs)
         .await
-        .map_err(|p| p.instance(AGENT_YARA_RULES))?
+        .map_err(|e| Problem::from(e).instance(AGENT_YARA_RULES))?
         .is_none()
     {
         return Err(Problem::unauthorized(

@@ -187,7 +187,7 @@ pub(crate) async fn authorize(
                 Some(Ok(agent))
             }
             Ok(None) => None,
-            Err(p) => Some(Err(p)),
+            Err(e) => Some(Err(Problem::from(e))),
         },
         _ => None,
     };
