@@ -4,7 +4,9 @@
 //!   one writer connection plus a reader pool.
 //! * [`postgres::PgStore`] — PostgreSQL for scale: `jsonb` documents, several workers may share it.
 //!
-//! Both apply their embedded migrations on open. The server holds an `Arc<dyn Store>` made by
+//! Both are one [`Store`] implementation, written once over a small driver of what each
+//! database does its own way (see the crate README). Both apply their embedded migrations on
+//! open. The server holds an `Arc<dyn Store>` made by
 //! [`open`]. All times are milliseconds since the Unix epoch (UTC).
 //!
 //! The pipeline worker commits a whole bus batch with [`Store::store_batch`]: events are inserted
@@ -21,6 +23,7 @@ pub mod error;
 pub mod postgres;
 pub mod query;
 pub mod samples;
+mod sql_store;
 pub mod sqlite;
 mod token;
 pub mod types;
