@@ -1,7 +1,7 @@
 //! PostgreSQL backend: `jsonb` documents, bulk inserts through `UNNEST`, several worker
 //! processes may share one database (alert aggregation takes a transaction-scoped advisory lock
 //! per rule and agent, so concurrent batches never open two alerts for the same repeat). The
-//! store itself is [`SqlStore`]; this is its [`Driver`].
+//! store's behaviour is the shared core's (`SqlStore`); this is its PostgreSQL driver.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

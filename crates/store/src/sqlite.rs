@@ -1,7 +1,7 @@
 //! Embedded SQLite backend: one database file in a data directory, WAL, `synchronous=NORMAL`,
 //! a single writer connection (so writers queue in the process instead of failing with
-//! `SQLITE_BUSY`) and a pool of `query_only` reader connections. The store itself is
-//! [`SqlStore`]; this is its [`Driver`].
+//! `SQLITE_BUSY`) and a pool of `query_only` reader connections. The store's behaviour is the
+//! shared core's (`SqlStore`); this is its SQLite driver.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

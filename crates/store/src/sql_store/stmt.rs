@@ -163,19 +163,4 @@ mod tests {
         assert_eq!(numbered("x = 'open?"), "x = 'open?");
         assert_eq!(numbered("?"), "$1");
     }
-
-    #[test]
-    fn statements_collect_arguments() {
-        let s = sql!("SELECT ? WHERE ?", 1i64, Some("x")).arg(json(Value::Null));
-        assert_eq!(s.sql, "SELECT ? WHERE ?");
-        assert_eq!(
-            s.args,
-            vec![
-                Arg::Int(Some(1)),
-                Arg::Text(Some("x".into())),
-                Arg::Json(Some(Value::Null))
-            ]
-        );
-        assert!(!s.native);
-    }
 }

@@ -61,6 +61,20 @@ fn event_filters(
 }
 
 impl<D: Driver> SqlStore<D> {
+    /// Runs a `DELETE … LIMIT ?` of [`Driver::PURGE_CHUNK`] rows again until it deletes less,
+    /// each chunk its own short statement so writers are never blocked for long; how many.
+    async fn delete_chunked(&self, st: impl Fn() -> Stmt + Send) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = self.exec(On::Write, st()).await?;
+            deleted += n;
+            if n < D::PURGE_CHUNK as u64 {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Takes the aggregation slots of these detections (PostgreSQL: advisory locks, in key
     /// order so two batches cannot deadlock).
     async fn lock_slots(tx: &mut D::Tx, detections: &[&Detection]) -> Result<()> {
@@ -1212,36 +1226,27 @@ impl<D: Driver> Store for SqlStore<D> {
     // ------------------------------------------------------------ retention, stats
 
     async fn purge_before(&self, cutoff: i64) -> Result<PurgeReport> {
-        let mut report = PurgeReport::default();
         let (key, chunk) = (D::EVENT_KEY, D::PURGE_CHUNK);
-        loop {
-            let st = sql!(
+        let events = || {
+            sql!(
                 "DELETE FROM events WHERE {key} IN \
                  (SELECT {key} FROM events WHERE received_at < ? LIMIT ?)",
                 cutoff,
                 chunk
-            );
-            let n = self.exec(On::Write, st).await?;
-            report.events += n;
-            if n < chunk as u64 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        loop {
-            let st = sql!(
+            )
+        };
+        let alerts = || {
+            sql!(
                 "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
                  WHERE status IN ('resolved', 'false_positive') AND last_seen < ? LIMIT ?)",
                 cutoff,
                 chunk
-            );
-            let n = self.exec(On::Write, st).await?;
-            report.alerts += n;
-            if n < chunk as u64 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+            )
+        };
+        let report = PurgeReport {
+            events: self.delete_chunked(events).await?,
+            alerts: self.delete_chunked(alerts).await?,
+        };
         if report.events + report.alerts > 0 {
             self.0.after_purge().await?;
             info!(
