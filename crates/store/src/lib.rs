@@ -96,6 +96,11 @@ pub trait Store: Send + Sync + 'static {
     /// Alerts, newest `last_seen` first, with keyset pagination.
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage>;
 
+    /// How many alerts match the filters of [`Store::list_alerts`] (statuses, level, rule,
+    /// agent, assignee, time range) — the total a listing is a page of. The query's `cursor`
+    /// and `limit` are ignored.
+    async fn count_alerts(&self, query: &AlertQuery) -> Result<u64>;
+
     /// Moves an alert through the workflow (see [`AlertStatus::can_change_to`]) and records
     /// the step in its history.
     async fn set_alert_status(

@@ -15,6 +15,7 @@ suite!(
     alert_event_ids_are_bounded,
     alert_workflow_history_comments,
     alert_listing_filters_and_pages,
+    alert_counts,
     rule_state,
 );
 
@@ -308,6 +309,93 @@ mod scenarios {
             .await,
             Err(StoreError::InvalidCursor)
         ));
+    }
+
+    pub async fn alert_counts(s: S, _raw: Raw) {
+        assert_eq!(s.count_alerts(&AlertQuery::default()).await.unwrap(), 0);
+        let mut made = Vec::new();
+        for i in 0..30i64 {
+            let mut d = det_at(
+                &format!("r{}", i % 3),
+                Some(&format!("h{}", i % 2)),
+                T0 + i * 60 * MIN,
+            );
+            d.level = Level::ALL[(i % 5) as usize];
+            made.push(s.record_detection(&d, WINDOW).await.unwrap().alert);
+        }
+        s.set_alert_status(made[0].id, AlertStatus::Resolved, "x", None)
+            .await
+            .unwrap();
+        s.assign_alert(made[1].id, Some("ann")).await.unwrap();
+        s.assign_alert(made[2].id, Some("ann")).await.unwrap();
+
+        // Every filter counts what the listing (all its pages) holds.
+        let filters = [
+            AlertQuery::default(),
+            AlertQuery {
+                statuses: vec![AlertStatus::Resolved],
+                ..Default::default()
+            },
+            AlertQuery {
+                statuses: vec![AlertStatus::New, AlertStatus::Acknowledged],
+                ..Default::default()
+            },
+            AlertQuery {
+                min_level: Some(Level::High),
+                ..Default::default()
+            },
+            AlertQuery {
+                rule_id: Some("r1".into()),
+                agent_id: Some("h1".into()),
+                ..Default::default()
+            },
+            AlertQuery {
+                assignee: Some("ann".into()),
+                ..Default::default()
+            },
+            AlertQuery {
+                from: Some(T0 + 10 * 60 * MIN),
+                to: Some(T0 + 20 * 60 * MIN),
+                ..Default::default()
+            },
+            AlertQuery {
+                rule_id: Some("nope".into()),
+                ..Default::default()
+            },
+        ];
+        let expected = [30, 1, 29, 12, 5, 2, 10, 0];
+        for (f, want) in filters.iter().zip(expected) {
+            let listed = s
+                .list_alerts(&AlertQuery {
+                    limit: 1000,
+                    ..f.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(listed.alerts.len() as u64, want, "{f:?}");
+            assert_eq!(s.count_alerts(f).await.unwrap(), want, "{f:?}");
+        }
+
+        // The total, not the page: limit and cursor are ignored (even a malformed cursor).
+        let page = s
+            .list_alerts(&AlertQuery {
+                limit: 7,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.alerts.len(), 7);
+        let paged = AlertQuery {
+            limit: 7,
+            cursor: page.next_cursor,
+            ..Default::default()
+        };
+        assert_eq!(s.count_alerts(&paged).await.unwrap(), 30);
+        let garbage = AlertQuery {
+            cursor: Some("garbage".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.count_alerts(&garbage).await.unwrap(), 30);
     }
 
     pub async fn rule_state(s: S, _raw: Raw) {

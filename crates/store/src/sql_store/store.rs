@@ -422,6 +422,13 @@ impl<D: Driver> Store for SqlStore<D> {
         Ok(alert_page(&mut alerts, limit))
     }
 
+    async fn count_alerts(&self, aq: &AlertQuery) -> Result<u64> {
+        let mut b = SqlBuilder::new(D::DIALECT);
+        b.push("SELECT count(*) AS n FROM alerts WHERE 1 = 1");
+        alert_filters(&mut b, aq);
+        self.count(On::Read, Stmt::built(b)).await
+    }
+
     async fn set_alert_status(
         &self,
         id: i64,
