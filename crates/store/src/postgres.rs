@@ -11,14 +11,14 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row as _, Transaction};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Row as _};
 use tracing::info;
 use uuid::Uuid;
 
 use crate::derive::derive;
 use crate::error::{Result, StoreError};
 use crate::query::sql::Dialect;
-use crate::sql_store::{Arg, Column, Driver, On, Row, SqlStore, Stmt, migrator, rewrite};
+use crate::sql_store::{Arg, Column, Driver, On, Row, SqlStore, Stmt, Tx, migrator, rewrite};
 use crate::types::{Backend, NewEvent};
 
 const INSERT_CHUNK: usize = 1000;
@@ -197,22 +197,17 @@ impl Row for PgRow {
 }
 
 impl Driver for PgDriver {
-    type Tx = Transaction<'static, Postgres>;
-    type Row = PgRow;
+    type Db = Postgres;
     const BACKEND: Backend = Backend::Postgres;
     const DIALECT: Dialect = Dialect::Postgres;
     const PURGE_CHUNK: i64 = 10_000;
     const EVENT_KEY: &'static str = "id";
 
-    async fn begin(&self) -> Result<Self::Tx> {
+    async fn begin(&self) -> Result<Tx<Self>> {
         Ok(self.pool.begin().await?)
     }
 
-    async fn commit(tx: Self::Tx) -> Result<()> {
-        Ok(tx.commit().await?)
-    }
-
-    async fn fetch(&self, on: On<'_, Self::Tx>, st: Stmt) -> Result<Vec<PgRow>> {
+    async fn fetch(&self, on: On<'_, Tx<Self>>, st: Stmt) -> Result<Vec<PgRow>> {
         let q = query(st);
         Ok(match on {
             On::Read | On::Write => q.fetch_all(&self.pool).await?,
@@ -220,7 +215,7 @@ impl Driver for PgDriver {
         })
     }
 
-    async fn execute(&self, on: On<'_, Self::Tx>, st: Stmt) -> Result<u64> {
+    async fn execute(&self, on: On<'_, Tx<Self>>, st: Stmt) -> Result<u64> {
         let q = query(st);
         let done = match on {
             On::Read | On::Write => q.execute(&self.pool).await?,
@@ -230,7 +225,7 @@ impl Driver for PgDriver {
     }
 
     /// Transaction-scoped advisory locks, in the order given.
-    async fn lock(tx: &mut Self::Tx, keys: &[i64]) -> Result<()> {
+    async fn lock(tx: &mut Tx<Self>, keys: &[i64]) -> Result<()> {
         for k in keys {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(k)
@@ -240,7 +235,7 @@ impl Driver for PgDriver {
         Ok(())
     }
 
-    async fn insert_events(tx: &mut Self::Tx, events: &[NewEvent]) -> Result<HashSet<Uuid>> {
+    async fn insert_events(tx: &mut Tx<Self>, events: &[NewEvent]) -> Result<HashSet<Uuid>> {
         insert_events(tx, events).await
     }
 

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
     SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row as _, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Row as _, Sqlite};
 use tracing::info;
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::common::corrupt;
 use crate::derive::derive;
 use crate::error::{Result, StoreError};
 use crate::query::sql::Dialect;
-use crate::sql_store::{Arg, Column, Driver, On, Row, SqlStore, Stmt, migrator, rewrite};
+use crate::sql_store::{Arg, Column, Driver, On, Row, SqlStore, Stmt, Tx, migrator, rewrite};
 use crate::types::{Backend, NewEvent};
 
 /// Name of the database file inside the data directory.
@@ -184,8 +184,7 @@ impl Row for SqliteRow {
 }
 
 impl Driver for SqliteDriver {
-    type Tx = Transaction<'static, Sqlite>;
-    type Row = SqliteRow;
+    type Db = Sqlite;
     const BACKEND: Backend = Backend::Sqlite;
     const DIALECT: Dialect = Dialect::Sqlite;
     const PURGE_CHUNK: i64 = 5_000;
@@ -195,15 +194,11 @@ impl Driver for SqliteDriver {
     /// `BEGIN IMMEDIATE` takes the write lock up front, so a concurrent writer in another
     /// process (e.g. a CLI admin command) makes us wait (`busy_timeout`) instead of failing
     /// half-way with `SQLITE_BUSY`; the lock also serializes every write transaction.
-    async fn begin(&self) -> Result<Self::Tx> {
+    async fn begin(&self) -> Result<Tx<Self>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn commit(tx: Self::Tx) -> Result<()> {
-        Ok(tx.commit().await?)
-    }
-
-    async fn fetch(&self, on: On<'_, Self::Tx>, st: Stmt) -> Result<Vec<SqliteRow>> {
+    async fn fetch(&self, on: On<'_, Tx<Self>>, st: Stmt) -> Result<Vec<SqliteRow>> {
         let q = query(st)?;
         Ok(match on {
             On::Read => q.fetch_all(&self.readers).await?,
@@ -212,7 +207,7 @@ impl Driver for SqliteDriver {
         })
     }
 
-    async fn execute(&self, on: On<'_, Self::Tx>, st: Stmt) -> Result<u64> {
+    async fn execute(&self, on: On<'_, Tx<Self>>, st: Stmt) -> Result<u64> {
         let q = query(st)?;
         let done = match on {
             On::Read => q.execute(&self.readers).await?,
@@ -223,11 +218,11 @@ impl Driver for SqliteDriver {
     }
 
     /// Nothing to take: the write transaction holds the database's write lock already.
-    async fn lock(_tx: &mut Self::Tx, _keys: &[i64]) -> Result<()> {
+    async fn lock(_tx: &mut Tx<Self>, _keys: &[i64]) -> Result<()> {
         Ok(())
     }
 
-    async fn insert_events(tx: &mut Self::Tx, events: &[NewEvent]) -> Result<HashSet<Uuid>> {
+    async fn insert_events(tx: &mut Tx<Self>, events: &[NewEvent]) -> Result<HashSet<Uuid>> {
         insert_events(tx, events).await
     }
 

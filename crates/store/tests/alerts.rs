@@ -194,7 +194,9 @@ mod scenarios {
         assert!(cleared.assignee.is_none());
     }
 
-    pub async fn alert_listing_filters_and_pages(s: S, _raw: Raw) {
+    /// 30 alerts an hour apart of rules r0..r2 on agents h0/h1, levels cycling through all
+    /// five; the first resolved, the second assigned to ann.
+    async fn thirty_alerts(s: &S) -> Vec<Alert> {
         let mut made = Vec::new();
         for i in 0..30i64 {
             let mut d = det_at(
@@ -209,6 +211,11 @@ mod scenarios {
             .await
             .unwrap();
         s.assign_alert(made[1].id, Some("ann")).await.unwrap();
+        made
+    }
+
+    pub async fn alert_listing_filters_and_pages(s: S, _raw: Raw) {
+        let made = thirty_alerts(&s).await;
         let all = s
             .list_alerts(&AlertQuery {
                 limit: 1000,
@@ -313,20 +320,7 @@ mod scenarios {
 
     pub async fn alert_counts(s: S, _raw: Raw) {
         assert_eq!(s.count_alerts(&AlertQuery::default()).await.unwrap(), 0);
-        let mut made = Vec::new();
-        for i in 0..30i64 {
-            let mut d = det_at(
-                &format!("r{}", i % 3),
-                Some(&format!("h{}", i % 2)),
-                T0 + i * 60 * MIN,
-            );
-            d.level = Level::ALL[(i % 5) as usize];
-            made.push(s.record_detection(&d, WINDOW).await.unwrap().alert);
-        }
-        s.set_alert_status(made[0].id, AlertStatus::Resolved, "x", None)
-            .await
-            .unwrap();
-        s.assign_alert(made[1].id, Some("ann")).await.unwrap();
+        let made = thirty_alerts(&s).await;
         s.assign_alert(made[2].id, Some("ann")).await.unwrap();
 
         // Every filter counts what the listing (all its pages) holds.
@@ -377,25 +371,17 @@ mod scenarios {
         }
 
         // The total, not the page: limit and cursor are ignored (even a malformed cursor).
-        let page = s
-            .list_alerts(&AlertQuery {
-                limit: 7,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(page.alerts.len(), 7);
-        let paged = AlertQuery {
+        let mut paged = AlertQuery {
             limit: 7,
-            cursor: page.next_cursor,
             ..Default::default()
         };
+        let page = s.list_alerts(&paged).await.unwrap();
+        assert_eq!(page.alerts.len(), 7);
+        paged.cursor = page.next_cursor;
+        assert!(paged.cursor.is_some());
         assert_eq!(s.count_alerts(&paged).await.unwrap(), 30);
-        let garbage = AlertQuery {
-            cursor: Some("garbage".into()),
-            ..Default::default()
-        };
-        assert_eq!(s.count_alerts(&garbage).await.unwrap(), 30);
+        paged.cursor = Some("garbage".into());
+        assert_eq!(s.count_alerts(&paged).await.unwrap(), 30);
     }
 
     pub async fn rule_state(s: S, _raw: Raw) {

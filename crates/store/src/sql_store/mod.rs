@@ -16,7 +16,7 @@ use std::fmt::Debug;
 
 use sha2::{Digest, Sha256};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AssertSqlSafe, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Database, SqlSafeStr};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
@@ -35,6 +35,11 @@ pub use stmt::{Arg, Stmt, json, rewrite};
 #[derive(Debug, Clone)]
 pub struct SqlStore<D>(pub(crate) D);
 
+/// A write transaction of a driver (rolled back when dropped uncommitted).
+pub type Tx<D> = sqlx::Transaction<'static, <D as Driver>::Db>;
+/// A result row of a driver.
+pub type DbRow<D> = <<D as Driver>::Db as Database>::Row;
+
 /// Where a statement runs.
 pub enum On<'a, T> {
     /// A connection for reads (SQLite: the `query_only` reader pool).
@@ -47,10 +52,8 @@ pub enum On<'a, T> {
 
 /// What one database does its own way; the rest of the store is [`SqlStore`].
 pub trait Driver: Clone + Debug + Send + Sync + 'static {
-    /// An open write transaction (rolled back when dropped uncommitted).
-    type Tx: Send;
-    /// A result row.
-    type Row: Row + Send;
+    /// The sqlx database; its rows are read through [`Row`].
+    type Db: Database<Row: Row>;
     /// Which backend this is.
     const BACKEND: Backend;
     /// The dialect [`SqlBuilder`](crate::query::sql::SqlBuilder)s are built in.
@@ -61,24 +64,22 @@ pub trait Driver: Clone + Debug + Send + Sync + 'static {
     const EVENT_KEY: &'static str;
 
     /// Starts a write transaction.
-    fn begin(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
-    /// Commits it.
-    fn commit(tx: Self::Tx) -> impl Future<Output = Result<()>> + Send;
+    fn begin(&self) -> impl Future<Output = Result<Tx<Self>>> + Send;
     /// Runs a statement; its rows.
     fn fetch(
         &self,
-        on: On<'_, Self::Tx>,
+        on: On<'_, Tx<Self>>,
         stmt: Stmt,
-    ) -> impl Future<Output = Result<Vec<Self::Row>>> + Send;
+    ) -> impl Future<Output = Result<Vec<DbRow<Self>>>> + Send;
     /// Runs a statement; how many rows it changed.
-    fn execute(&self, on: On<'_, Self::Tx>, stmt: Stmt)
+    fn execute(&self, on: On<'_, Tx<Self>>, stmt: Stmt)
     -> impl Future<Output = Result<u64>> + Send;
     /// Holds these keys until the transaction ends: transactions taking the same key run one
     /// after another.
-    fn lock(tx: &mut Self::Tx, keys: &[i64]) -> impl Future<Output = Result<()>> + Send;
+    fn lock(tx: &mut Tx<Self>, keys: &[i64]) -> impl Future<Output = Result<()>> + Send;
     /// Inserts events idempotently by id; the ids this call inserted (the ingest hot path).
     fn insert_events(
-        tx: &mut Self::Tx,
+        tx: &mut Tx<Self>,
         events: &[NewEvent],
     ) -> impl Future<Output = Result<HashSet<Uuid>>> + Send;
     /// After retention deleted something.
@@ -87,53 +88,40 @@ pub trait Driver: Clone + Debug + Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
+/// A row → value mapping (see `row.rs`).
+type Map<R, T> = fn(&R) -> Result<T>;
+
 impl<D: Driver> SqlStore<D> {
-    async fn all(&self, on: On<'_, D::Tx>, st: Stmt) -> Result<Vec<D::Row>> {
+    async fn all(&self, on: On<'_, Tx<D>>, st: Stmt) -> Result<Vec<DbRow<D>>> {
         self.0.fetch(on, st).await
     }
 
-    async fn first(&self, on: On<'_, D::Tx>, st: Stmt) -> Result<Option<D::Row>> {
+    async fn first(&self, on: On<'_, Tx<D>>, st: Stmt) -> Result<Option<DbRow<D>>> {
         Ok(self.0.fetch(on, st).await?.into_iter().next())
     }
 
-    async fn exec(&self, on: On<'_, D::Tx>, st: Stmt) -> Result<u64> {
+    async fn exec(&self, on: On<'_, Tx<D>>, st: Stmt) -> Result<u64> {
         self.0.execute(on, st).await
     }
 
     /// Every row, mapped.
-    async fn list<T>(
-        &self,
-        on: On<'_, D::Tx>,
-        st: Stmt,
-        f: impl Fn(&D::Row) -> Result<T> + Send,
-    ) -> Result<Vec<T>> {
+    async fn list<T>(&self, on: On<'_, Tx<D>>, st: Stmt, f: Map<DbRow<D>, T>) -> Result<Vec<T>> {
         self.all(on, st).await?.iter().map(f).collect()
     }
 
     /// The first row, mapped.
-    async fn find<T>(
-        &self,
-        on: On<'_, D::Tx>,
-        st: Stmt,
-        f: impl Fn(&D::Row) -> Result<T> + Send,
-    ) -> Result<Option<T>> {
+    async fn find<T>(&self, on: On<'_, Tx<D>>, st: Stmt, f: Map<DbRow<D>, T>) -> Result<Option<T>> {
         self.first(on, st).await?.as_ref().map(f).transpose()
     }
 
     /// The row a statement must return, mapped.
-    async fn one<T>(
-        &self,
-        on: On<'_, D::Tx>,
-        st: Stmt,
-        f: impl Fn(&D::Row) -> Result<T> + Send,
-    ) -> Result<T> {
-        self.find(on, st, f)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    async fn one<T>(&self, on: On<'_, Tx<D>>, st: Stmt, f: Map<DbRow<D>, T>) -> Result<T> {
+        let found = self.find(on, st, f).await?;
+        found.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     /// The `n` of a `SELECT count(*) AS n …`.
-    async fn count(&self, on: On<'_, D::Tx>, st: Stmt) -> Result<u64> {
+    async fn count(&self, on: On<'_, Tx<D>>, st: Stmt) -> Result<u64> {
         let n: i64 = self.one(on, st, |r| r.get("n")).await?;
         Ok(n.max(0) as u64)
     }

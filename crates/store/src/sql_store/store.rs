@@ -8,7 +8,7 @@ use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::row::*;
-use super::{Arg, Driver, On, SqlStore, Stmt, USERS_LOCK_KEY, json, slot_key, sql};
+use super::{Arg, DbRow, Driver, On, SqlStore, Stmt, Tx, USERS_LOCK_KEY, json, slot_key, sql};
 use crate::common::*;
 use crate::error::{Result, StoreError};
 use crate::query::sql::{Param, SqlBuilder};
@@ -77,7 +77,7 @@ impl<D: Driver> SqlStore<D> {
 
     /// Takes the aggregation slots of these detections (PostgreSQL: advisory locks, in key
     /// order so two batches cannot deadlock).
-    async fn lock_slots(tx: &mut D::Tx, detections: &[&Detection]) -> Result<()> {
+    async fn lock_slots(tx: &mut Tx<D>, detections: &[&Detection]) -> Result<()> {
         let mut keys: Vec<i64> = detections
             .iter()
             .map(|d| slot_key(&d.rule_id, d.agent_id.as_deref()))
@@ -88,7 +88,7 @@ impl<D: Driver> SqlStore<D> {
     }
 
     /// Writes an alert whose detections were folded in memory.
-    async fn write_folded(&self, tx: &mut D::Tx, alert: &Alert) -> Result<()> {
+    async fn write_folded(&self, tx: &mut Tx<D>, alert: &Alert) -> Result<()> {
         let st = sql!(
             "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, event_ids = ?, \
              updated_at = ? WHERE id = ?",
@@ -106,7 +106,7 @@ impl<D: Driver> SqlStore<D> {
     /// Folds a detection into its open alert (locked until the transaction ends) or opens one.
     async fn record_tx(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Tx<D>,
         d: &Detection,
         window_ms: i64,
         now: i64,
@@ -153,7 +153,7 @@ impl<D: Driver> SqlStore<D> {
 
     async fn bump_rule_tx(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Tx<D>,
         rule_id: &str,
         hits: i64,
         last_hit: i64,
@@ -232,7 +232,7 @@ impl<D: Driver> SqlStore<D> {
             let st = sql!("DELETE FROM sessions WHERE user_id = ?", id);
             self.exec(On::Tx(&mut tx), st).await?;
         }
-        D::commit(tx).await?;
+        tx.commit().await?;
         Ok(Some(changed))
     }
 }
@@ -251,7 +251,7 @@ impl<D: Driver> Store for SqlStore<D> {
         }
         let mut tx = self.0.begin().await?;
         let inserted = D::insert_events(&mut tx, events).await?;
-        D::commit(tx).await?;
+        tx.commit().await?;
         Ok(InsertReport {
             inserted: inserted.len(),
             duplicates: events.len() - inserted.len(),
@@ -372,7 +372,7 @@ impl<D: Driver> Store for SqlStore<D> {
         for (rule, hits, last) in alerts.rule_hits() {
             self.bump_rule_tx(&mut tx, rule, hits, last, now).await?;
         }
-        D::commit(tx).await?;
+        tx.commit().await?;
         alerts.finish(&mut report);
         debug!(
             inserted = report.inserted,
@@ -399,7 +399,7 @@ impl<D: Driver> Store for SqlStore<D> {
             .await?;
         self.bump_rule_tx(&mut tx, &detection.rule_id, 1, detection.ts, now)
             .await?;
-        D::commit(tx).await?;
+        tx.commit().await?;
         Ok(o)
     }
 
@@ -439,7 +439,7 @@ impl<D: Driver> Store for SqlStore<D> {
         let now = now_ms();
         let mut tx = self.0.begin().await?;
         let st = sql!("SELECT status FROM alerts WHERE id = ? FOR UPDATE", id);
-        let status = |r: &D::Row| parsed::<AlertStatus>(r, "status", "alert status");
+        let status = |r: &DbRow<D>| parsed::<AlertStatus>(r, "status", "alert status");
         let Some(from) = self.find(On::Tx(&mut tx), st, status).await? else {
             return Err(StoreError::NotFound(format!("alert {id}")));
         };
@@ -464,7 +464,7 @@ impl<D: Driver> Store for SqlStore<D> {
             now
         );
         self.exec(On::Tx(&mut tx), st).await?;
-        D::commit(tx).await?;
+        tx.commit().await?;
         Ok(changed)
     }
 
@@ -706,7 +706,7 @@ impl<D: Driver> Store for SqlStore<D> {
         };
         let st = sql!("DELETE FROM sessions WHERE user_id = ?", id);
         self.exec(On::Tx(&mut tx), st).await?;
-        D::commit(tx).await?;
+        tx.commit().await?;
         Ok(Some(changed))
     }
 
@@ -865,14 +865,13 @@ impl<D: Driver> Store for SqlStore<D> {
             "SELECT revoked_at, expires_at FROM enrollment_tokens WHERE secret_hash = ?",
             hash
         );
-        let why = self.find(On::Read, st, |r| {
-            Ok(enrollment_refusal(
-                r.get("revoked_at")?,
-                r.get("expires_at")?,
-                now,
-            ))
+        let found = self.find(On::Read, st, |r| {
+            Ok((r.get("revoked_at")?, r.get("expires_at")?))
         });
-        Ok(Err(why.await?.unwrap_or(EnrollmentRefusal::Unknown)))
+        Ok(Err(found.await?.map_or(
+            EnrollmentRefusal::Unknown,
+            |(revoked, expires)| enrollment_refusal(revoked, expires, now),
+        )))
     }
 
     async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>> {
@@ -977,7 +976,7 @@ impl<D: Driver> Store for SqlStore<D> {
             .arg(hb.at)
             .arg(id);
         self.exec(On::Tx(&mut tx), st).await?;
-        D::commit(tx).await?;
+        tx.commit().await?;
         Ok(Some(before))
     }
 
@@ -1109,7 +1108,7 @@ impl<D: Driver> Store for SqlStore<D> {
             max_attempts
         );
         let mut commands = self.list(On::Tx(&mut tx), st, command).await?;
-        D::commit(tx).await?;
+        tx.commit().await?;
         sort_commands(&mut commands);
         Ok(commands)
     }
