@@ -118,7 +118,8 @@ impl SqliteStore {
 }
 
 /// How SQLite spells what the portable statements say: it has no row locks (its single
-/// writer serializes every write anyway), and its scalar `max`/`min` are `GREATEST`/`LEAST`.
+/// writer serializes every write anyway), and PostgreSQL's `GREATEST`/`LEAST` are its scalar
+/// `max`/`min`.
 const SPELLING: [(&str, &str); 5] = [
     (" FOR UPDATE SKIP LOCKED", ""),
     (" FOR UPDATE", ""),
@@ -129,6 +130,7 @@ const SPELLING: [(&str, &str); 5] = [
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
+/// The statement in SQLite's spelling, its arguments bound.
 fn query(st: Stmt) -> Result<Query> {
     let sql = if st.native || !SPELLING.iter().any(|(from, _)| st.sql.contains(from)) {
         st.sql
