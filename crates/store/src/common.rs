@@ -96,13 +96,7 @@ impl AlertFold {
         {
             return None;
         }
-        alert.count += 1;
-        alert.first_seen = alert.first_seen.min(d.ts);
-        alert.last_seen = alert.last_seen.max(d.ts);
-        if alert.event_ids.len() < MAX_ALERT_EVENT_IDS {
-            alert.event_ids.push(d.event_id);
-        }
-        alert.updated_at = now;
+        absorb(alert, d, now);
         *dirty = true;
         Some(DetectionOutcome {
             change: AlertChange::Updated,
@@ -131,6 +125,18 @@ impl AlertFold {
             .into_values()
             .filter_map(|(a, dirty)| dirty.then_some(a))
     }
+}
+
+/// Folds detection `d` into `alert`: one more, its time and (among the first
+/// [`MAX_ALERT_EVENT_IDS`]) its event.
+pub(crate) fn absorb(alert: &mut Alert, d: &Detection, now: i64) {
+    alert.count += 1;
+    alert.first_seen = alert.first_seen.min(d.ts);
+    alert.last_seen = alert.last_seen.max(d.ts);
+    if alert.event_ids.len() < MAX_ALERT_EVENT_IDS {
+        alert.event_ids.push(d.event_id);
+    }
+    alert.updated_at = now;
 }
 
 pub(crate) fn validate_detection(d: &Detection) -> Result<()> {
@@ -174,7 +180,8 @@ pub(crate) fn fill_histogram(hq: &HistogramQuery, counts: Vec<u64>) -> Vec<Histo
         .collect()
 }
 
-pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) -> Result<()> {
+/// The filters of an alert listing (not its cursor).
+pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) {
     if !aq.statuses.is_empty() {
         b.push(" AND status IN (");
         for (i, s) in aq.statuses.iter().enumerate() {
@@ -213,6 +220,10 @@ pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) -> Result<()> {
     if let Some(to) = aq.to {
         b.push(" AND last_seen < ").push_bind(Param::Int(to));
     }
+}
+
+/// Where a listing continues: after the alert of the query's cursor.
+pub(crate) fn alert_cursor(b: &mut SqlBuilder, aq: &AlertQuery) -> Result<()> {
     if let Some(c) = &aq.cursor {
         let (last_seen, id) = cursor::decode_alert(c)?;
         b.push(" AND (last_seen, id) < (")

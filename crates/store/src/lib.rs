@@ -4,7 +4,9 @@
 //!   one writer connection plus a reader pool.
 //! * [`postgres::PgStore`] — PostgreSQL for scale: `jsonb` documents, several workers may share it.
 //!
-//! Both apply their embedded migrations on open. The server holds an `Arc<dyn Store>` made by
+//! Both are one [`Store`] implementation, written once over a small driver of what each
+//! database does its own way (see the crate README). Both apply their embedded migrations on
+//! open. The server holds an `Arc<dyn Store>` made by
 //! [`open`]. All times are milliseconds since the Unix epoch (UTC).
 //!
 //! The pipeline worker commits a whole bus batch with [`Store::store_batch`]: events are inserted
@@ -21,6 +23,7 @@ pub mod error;
 pub mod postgres;
 pub mod query;
 pub mod samples;
+mod sql_store;
 pub mod sqlite;
 mod token;
 pub mod types;
@@ -92,6 +95,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Alerts, newest `last_seen` first, with keyset pagination.
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage>;
+
+    /// How many alerts match the filters of [`Store::list_alerts`] (statuses, level, rule,
+    /// agent, assignee, time range) — the total a listing is a page of. The query's `cursor`
+    /// and `limit` are ignored.
+    async fn count_alerts(&self, query: &AlertQuery) -> Result<u64>;
 
     /// Moves an alert through the workflow (see [`AlertStatus::can_change_to`]) and records
     /// the step in its history.

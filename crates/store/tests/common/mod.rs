@@ -1,20 +1,60 @@
 //! Test harness: a fresh store per test. SQLite lives in a temp dir; PostgreSQL (when
-//! `DOZOR_TEST_POSTGRES_URL` is set) in a fresh schema that is dropped afterwards.
+//! `DOZOR_TEST_POSTGRES_URL` is set) in a fresh schema that is dropped afterwards. The area
+//! suites (`events.rs`, `search.rs`, `alerts.rs`, `access.rs`, `agents.rs`, `commands.rs`,
+//! `users.rs`) declare their scenarios with [`suite!`], which runs each on both backends.
 
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dozor_store::postgres::{PgConfig, PgStore};
 use dozor_store::sqlite::{SqliteConfig, SqliteStore};
-use dozor_store::{Detection, Level, NewEvent, Store};
+use dozor_store::{AgentFacts, Detection, EventQuery, Level, NewAgent, NewEvent, Store};
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use uuid::Uuid;
 
 pub const PG_ENV: &str = "DOZOR_TEST_POSTGRES_URL";
+
+/// Declares scenarios (`pub async fn name(s: S, raw: Raw)` in the file's `mod scenarios`) as
+/// the tests `sqlite::name` and `postgres::name`; the latter print "skipped" and pass without
+/// `DOZOR_TEST_POSTGRES_URL`.
+#[allow(unused_macros)]
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let h = crate::common::sqlite().await;
+                    crate::common::run(h, crate::scenarios::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(h) = crate::common::postgres().await else {
+                        eprintln!("skipped: {} not set", crate::common::PG_ENV);
+                        return;
+                    };
+                    crate::common::run(h, crate::scenarios::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The store a scenario gets.
+pub type S = Arc<dyn Store>;
+
+/// The aggregation window of the alert scenarios.
+pub const WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Raw database access for checks the trait cannot make (e.g. that SQL cannot alter the audit log).
 #[derive(Clone, Debug)]
@@ -157,5 +197,44 @@ pub fn det_at(rule: &str, agent: Option<&str>, ts: i64) -> Detection {
         agent_id: agent.map(str::to_owned),
         event_id: Uuid::now_v7(),
         ts,
+    }
+}
+
+/// The ids of the events a query finds (at most 1,000).
+pub async fn ids(s: &S, q: &str) -> HashSet<Uuid> {
+    let page = s
+        .search_events(&EventQuery {
+            query: Some(q.to_owned()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    page.events.iter().map(|e| e.id).collect()
+}
+
+pub fn facts(hostname: &str, os_type: &str) -> AgentFacts {
+    AgentFacts {
+        hostname: hostname.into(),
+        os_type: os_type.into(),
+        os_name: Some("Ubuntu".into()),
+        os_version: Some("22.04".into()),
+        arch: Some("x86_64".into()),
+        agent_version: "0.1.0".into(),
+        ips: vec!["10.0.0.5".into(), "fe80::1%eth0".into()],
+    }
+}
+
+pub fn cert(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+pub fn new_agent(id: &str, hostname: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        facts: facts(hostname, "linux"),
+        cert_sha256: cert(1),
+        cert_not_after: T0 + 365 * 24 * 60 * MIN,
+        enrolled_by: "token:1".into(),
     }
 }

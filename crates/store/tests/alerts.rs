@@ -1,0 +1,415 @@
+//! Alerts: aggregation, the workflow with history and comments, listing filters and pages, rule
+//! state. Every scenario runs against SQLite (always) and PostgreSQL (when
+//! `DOZOR_TEST_POSTGRES_URL` is set).
+
+#[macro_use]
+mod common;
+
+use common::*;
+use dozor_store::*;
+use serde_json::json;
+use uuid::Uuid;
+
+suite!(
+    alert_aggregation_window,
+    alert_event_ids_are_bounded,
+    alert_workflow_history_comments,
+    alert_listing_filters_and_pages,
+    alert_counts,
+    rule_state,
+);
+
+mod scenarios {
+    use super::*;
+
+    pub async fn alert_aggregation_window(s: S, _raw: Raw) {
+        let rec = |d: Detection| {
+            let s = s.clone();
+            async move { s.record_detection(&d, WINDOW).await.unwrap() }
+        };
+        let a = rec(det_at("r", Some("h1"), T0)).await;
+        assert_eq!(a.change, AlertChange::Created);
+        assert_eq!((a.alert.count, a.alert.status), (1, AlertStatus::New));
+        let id1 = a.alert.id;
+
+        // 5 min later: folded
+        let b = rec(det_at("r", Some("h1"), T0 + 5 * MIN)).await;
+        assert_eq!(
+            (b.change, b.alert.id, b.alert.count),
+            (AlertChange::Updated, id1, 2)
+        );
+        assert_eq!((b.alert.first_seen, b.alert.last_seen), (T0, T0 + 5 * MIN));
+        // out of order but within the window before first_seen: folded, first_seen moves back
+        let c = rec(det_at("r", Some("h1"), T0 - 3 * MIN)).await;
+        assert_eq!(
+            (c.alert.id, c.alert.count, c.alert.first_seen),
+            (id1, 3, T0 - 3 * MIN)
+        );
+        assert_eq!(c.alert.last_seen, T0 + 5 * MIN);
+        // exactly on the edge (last_seen + window): folded
+        let d = rec(det_at("r", Some("h1"), T0 + 15 * MIN)).await;
+        assert_eq!(d.alert.id, id1);
+        // beyond the window: a new alert
+        let e = rec(det_at("r", Some("h1"), T0 + 26 * MIN)).await;
+        assert_eq!(e.change, AlertChange::Created);
+        let id2 = e.alert.id;
+        assert_ne!(id2, id1);
+        // a detection between both windows joins the latest alert
+        let f = rec(det_at("r", Some("h1"), T0 + 20 * MIN)).await;
+        assert_eq!(f.alert.id, id2);
+        // other agent / other rule / no agent: separate alerts; no agent folds with no agent
+        let g = rec(det_at("r", Some("h2"), T0 + 26 * MIN)).await;
+        let h = rec(det_at("other", Some("h1"), T0 + 26 * MIN)).await;
+        let i = rec(det_at("r", None, T0 + 26 * MIN)).await;
+        let j = rec(det_at("r", None, T0 + 27 * MIN)).await;
+        assert_eq!(g.change, AlertChange::Created);
+        assert_eq!(h.change, AlertChange::Created);
+        assert_eq!(i.change, AlertChange::Created);
+        assert_eq!((j.change, j.alert.id), (AlertChange::Updated, i.alert.id));
+        assert!(j.alert.agent_id.is_none());
+        // acknowledged is still open
+        s.set_alert_status(id2, AlertStatus::Acknowledged, "ann", None)
+            .await
+            .unwrap();
+        let k = rec(det_at("r", Some("h1"), T0 + 30 * MIN)).await;
+        assert_eq!((k.change, k.alert.id), (AlertChange::Updated, id2));
+        assert_eq!(k.alert.status, AlertStatus::Acknowledged);
+        // resolved is closed: repeats open a new alert
+        s.set_alert_status(id2, AlertStatus::Resolved, "ann", Some("fixed"))
+            .await
+            .unwrap();
+        let l = rec(det_at("r", Some("h1"), T0 + 31 * MIN)).await;
+        assert_eq!(l.change, AlertChange::Created);
+        assert_eq!(s.get_alert(id2).await.unwrap().unwrap().count, 3);
+        // the rule state counts every detection
+        let st = s.rule_state("r").await.unwrap().unwrap();
+        assert_eq!((st.hit_count, st.last_hit), (11, Some(T0 + 31 * MIN)));
+    }
+
+    pub async fn alert_event_ids_are_bounded(s: S, _raw: Raw) {
+        let events: Vec<NewEvent> = (0..(MAX_ALERT_EVENT_IDS as i64 + 7))
+            .map(|i| ev(T0 + i, Some("a"), json!({"i": i})))
+            .collect();
+        let dets: Vec<Detection> = events.iter().map(|e| det("r", Some("a"), e)).collect();
+        let r = s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        assert_eq!(r.alerts.len(), 1);
+        let a = &r.alerts[0].alert;
+        assert_eq!(a.count, MAX_ALERT_EVENT_IDS as i64 + 7);
+        assert_eq!(a.event_ids.len(), MAX_ALERT_EVENT_IDS);
+        let first: Vec<Uuid> = events[..MAX_ALERT_EVENT_IDS].iter().map(|e| e.id).collect();
+        assert_eq!(a.event_ids, first);
+        assert_eq!(s.get_alert(a.id).await.unwrap().unwrap(), *a);
+    }
+
+    pub async fn alert_workflow_history_comments(s: S, _raw: Raw) {
+        let a = s
+            .record_detection(&det_at("r", Some("h"), T0), WINDOW)
+            .await
+            .unwrap()
+            .alert;
+        // invalid: new -> new
+        let err = s
+            .set_alert_status(a.id, AlertStatus::New, "ann", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidTransition { .. }), "{err}");
+        let a1 = s
+            .set_alert_status(a.id, AlertStatus::Acknowledged, "ann", None)
+            .await
+            .unwrap();
+        assert_eq!(a1.status, AlertStatus::Acknowledged);
+        assert!(a1.updated_at >= a.updated_at);
+        let a2 = s.assign_alert(a.id, Some("ann")).await.unwrap();
+        assert_eq!(a2.assignee.as_deref(), Some("ann"));
+        let a3 = s
+            .set_alert_status(a.id, AlertStatus::FalsePositive, "bob", Some("admin tool"))
+            .await
+            .unwrap();
+        assert_eq!(a3.status, AlertStatus::FalsePositive);
+        // closed -> acknowledged is not allowed; reopening is
+        assert!(
+            s.set_alert_status(a.id, AlertStatus::Acknowledged, "bob", None)
+                .await
+                .is_err()
+        );
+        s.set_alert_status(a.id, AlertStatus::New, "cat", Some("reopened"))
+            .await
+            .unwrap();
+        let h = s.status_history(a.id).await.unwrap();
+        let steps: Vec<_> = h
+            .iter()
+            .map(|c| (c.actor.as_str(), c.from, c.to, c.note.as_deref()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("ann", AlertStatus::New, AlertStatus::Acknowledged, None),
+                (
+                    "bob",
+                    AlertStatus::Acknowledged,
+                    AlertStatus::FalsePositive,
+                    Some("admin tool")
+                ),
+                (
+                    "cat",
+                    AlertStatus::FalsePositive,
+                    AlertStatus::New,
+                    Some("reopened")
+                ),
+            ]
+        );
+        assert!(h.windows(2).all(|w| w[0].changed_at <= w[1].changed_at));
+
+        let c1 = s
+            .add_comment(a.id, "ann", "looks like psexec")
+            .await
+            .unwrap();
+        let c2 = s
+            .add_comment(a.id, "bob", "Проверил: это админ")
+            .await
+            .unwrap();
+        let cs = s.comments(a.id).await.unwrap();
+        assert_eq!(cs, vec![c1.clone(), c2]);
+        assert_eq!((c1.author.as_str(), c1.alert_id), ("ann", a.id));
+        assert!(matches!(
+            s.add_comment(a.id, "ann", "   ").await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        // unknown alerts
+        assert!(matches!(
+            s.add_comment(999_999, "ann", "x").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.set_alert_status(999_999, AlertStatus::Resolved, "ann", None)
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.assign_alert(999_999, None).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(s.get_alert(999_999).await.unwrap().is_none());
+        let cleared = s.assign_alert(a.id, None).await.unwrap();
+        assert!(cleared.assignee.is_none());
+    }
+
+    /// 30 alerts an hour apart of rules r0..r2 on agents h0/h1, levels cycling through all
+    /// five; the first resolved, the second assigned to ann.
+    async fn thirty_alerts(s: &S) -> Vec<Alert> {
+        let mut made = Vec::new();
+        for i in 0..30i64 {
+            let mut d = det_at(
+                &format!("r{}", i % 3),
+                Some(&format!("h{}", i % 2)),
+                T0 + i * 60 * MIN,
+            );
+            d.level = Level::ALL[(i % 5) as usize];
+            made.push(s.record_detection(&d, WINDOW).await.unwrap().alert);
+        }
+        s.set_alert_status(made[0].id, AlertStatus::Resolved, "x", None)
+            .await
+            .unwrap();
+        s.assign_alert(made[1].id, Some("ann")).await.unwrap();
+        made
+    }
+
+    pub async fn alert_listing_filters_and_pages(s: S, _raw: Raw) {
+        let made = thirty_alerts(&s).await;
+        let all = s
+            .list_alerts(&AlertQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.alerts.len(), 30);
+        assert!(all.next_cursor.is_none());
+        assert!(
+            all.alerts
+                .windows(2)
+                .all(|w| w[0].last_seen >= w[1].last_seen)
+        );
+
+        let q = |f: AlertQuery| {
+            let s = s.clone();
+            async move { s.list_alerts(&f).await.unwrap().alerts }
+        };
+        assert_eq!(
+            q(AlertQuery {
+                statuses: vec![AlertStatus::Resolved],
+                ..Default::default()
+            })
+            .await
+            .len(),
+            1
+        );
+        assert_eq!(
+            q(AlertQuery {
+                statuses: vec![AlertStatus::New, AlertStatus::Acknowledged],
+                ..Default::default()
+            })
+            .await
+            .len(),
+            29
+        );
+        let high = q(AlertQuery {
+            min_level: Some(Level::High),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(high.len(), 12);
+        assert!(high.iter().all(|a| a.level >= Level::High));
+        assert_eq!(
+            q(AlertQuery {
+                rule_id: Some("r1".into()),
+                agent_id: Some("h1".into()),
+                ..Default::default()
+            })
+            .await
+            .len(),
+            5
+        );
+        assert_eq!(
+            q(AlertQuery {
+                assignee: Some("ann".into()),
+                ..Default::default()
+            })
+            .await[0]
+                .id,
+            made[1].id
+        );
+        assert_eq!(
+            q(AlertQuery {
+                from: Some(T0 + 10 * 60 * MIN),
+                to: Some(T0 + 20 * 60 * MIN),
+                ..Default::default()
+            })
+            .await
+            .len(),
+            10
+        );
+        // pages of 7
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = s
+                .list_alerts(&AlertQuery {
+                    limit: 7,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            seen.extend(p.alerts.iter().map(|a| a.id));
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, all.alerts.iter().map(|a| a.id).collect::<Vec<_>>());
+        assert!(matches!(
+            s.list_alerts(&AlertQuery {
+                cursor: Some("garbage".into()),
+                ..Default::default()
+            })
+            .await,
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    pub async fn alert_counts(s: S, _raw: Raw) {
+        assert_eq!(s.count_alerts(&AlertQuery::default()).await.unwrap(), 0);
+        let made = thirty_alerts(&s).await;
+        s.assign_alert(made[2].id, Some("ann")).await.unwrap();
+
+        // Every filter counts what the listing (all its pages) holds.
+        let filters = [
+            AlertQuery::default(),
+            AlertQuery {
+                statuses: vec![AlertStatus::Resolved],
+                ..Default::default()
+            },
+            AlertQuery {
+                statuses: vec![AlertStatus::New, AlertStatus::Acknowledged],
+                ..Default::default()
+            },
+            AlertQuery {
+                min_level: Some(Level::High),
+                ..Default::default()
+            },
+            AlertQuery {
+                rule_id: Some("r1".into()),
+                agent_id: Some("h1".into()),
+                ..Default::default()
+            },
+            AlertQuery {
+                assignee: Some("ann".into()),
+                ..Default::default()
+            },
+            AlertQuery {
+                from: Some(T0 + 10 * 60 * MIN),
+                to: Some(T0 + 20 * 60 * MIN),
+                ..Default::default()
+            },
+            AlertQuery {
+                rule_id: Some("nope".into()),
+                ..Default::default()
+            },
+        ];
+        let expected = [30, 1, 29, 12, 5, 2, 10, 0];
+        for (f, want) in filters.iter().zip(expected) {
+            let listed = s
+                .list_alerts(&AlertQuery {
+                    limit: 1000,
+                    ..f.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(listed.alerts.len() as u64, want, "{f:?}");
+            assert_eq!(s.count_alerts(f).await.unwrap(), want, "{f:?}");
+        }
+
+        // The total, not the page: limit and cursor are ignored (even a malformed cursor).
+        let mut paged = AlertQuery {
+            limit: 7,
+            ..Default::default()
+        };
+        let page = s.list_alerts(&paged).await.unwrap();
+        assert_eq!(page.alerts.len(), 7);
+        paged.cursor = page.next_cursor;
+        assert!(paged.cursor.is_some());
+        assert_eq!(s.count_alerts(&paged).await.unwrap(), 30);
+        paged.cursor = Some("garbage".into());
+        assert_eq!(s.count_alerts(&paged).await.unwrap(), 30);
+    }
+
+    pub async fn rule_state(s: S, _raw: Raw) {
+        assert!(s.rule_state("r").await.unwrap().is_none());
+        let st = s.set_rule_enabled("r", false).await.unwrap();
+        assert_eq!((st.enabled, st.hit_count, st.last_hit), (false, 0, None));
+        s.record_detection(&det_at("r", None, T0), WINDOW)
+            .await
+            .unwrap();
+        s.record_detection(&det_at("r", None, T0 - 5), WINDOW)
+            .await
+            .unwrap();
+        let st = s.rule_state("r").await.unwrap().unwrap();
+        assert_eq!(
+            (st.enabled, st.hit_count, st.last_hit),
+            (false, 2, Some(T0))
+        );
+        let st = s.set_rule_enabled("r", true).await.unwrap();
+        assert_eq!((st.enabled, st.hit_count), (true, 2));
+        s.record_detection(&det_at("a-first", None, T0), WINDOW)
+            .await
+            .unwrap();
+        let all = s.list_rule_states().await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|r| (r.rule_id.as_str(), r.enabled))
+                .collect::<Vec<_>>(),
+            vec![("a-first", true), ("r", true)]
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! Event search: the query language, its errors, injection attempts, cursor paging. Every scenario
+//! runs against SQLite (always) and PostgreSQL (when `DOZOR_TEST_POSTGRES_URL` is set).
+
+#[macro_use]
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use dozor_store::*;
+use serde_json::json;
+use uuid::Uuid;
+
+suite!(
+    query_language,
+    query_errors_carry_position,
+    injection_attempts_are_harmless,
+    pagination_cursor_is_stable,
+);
+
+mod scenarios {
+    use super::*;
+
+    /// A small corpus for the query language.
+    fn corpus() -> Vec<NewEvent> {
+        vec![
+            // 0: powershell with an encoded command, by a user
+            ev(
+                T0,
+                Some("h1"),
+                json!({
+                    "@timestamp": "2023-11-14T22:13:20Z",
+                    "event": {"kind": "event", "category": ["process"], "type": ["start"], "action": "process-created", "code": "4688"},
+                    "process": {"name": "PowerShell.EXE", "pid": 4242, "executable": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                                "command_line": "powershell.exe -EncodedCommand SQBFAFgA", "parent": {"name": "cmd.exe"}},
+                    "user": {"name": "alice"},
+                    "winlog": {"channel": "Security", "event_id": 4688, "event_data": {"LogonType": "10", "SubjectUserName": "alice"}},
+                    "tags": ["attack.t1059.001", "windows"]
+                }),
+            ),
+            // 1: powershell run by SYSTEM
+            ev(
+                T0 + 1,
+                Some("h2"),
+                json!({
+                    "event": {"kind": "event", "category": "process", "action": "process-created", "code": 4688},
+                    "process": {"name": "powershell.exe", "pid": 77},
+                    "user": {"name": "SYSTEM"},
+                    "winlog": {"event_id": 4688, "event_data": {"LogonType": "5"}}
+                }),
+            ),
+            // 2: network connection, no user, Cyrillic host
+            ev(
+                T0 + 2,
+                Some("h1"),
+                json!({
+                    "event": {"kind": "event", "category": ["network", "process"], "action": "connection-attempted", "code": "3"},
+                    "process": {"name": "svchost.exe", "pid": 900},
+                    "destination": {"ip": "10.1.2.3", "port": 445},
+                    "host": {"name": "Бухгалтерия-ПК"},
+                    "network": {"transport": "tcp", "tls": false},
+                    "message": "100%_done"
+                }),
+            ),
+            // 3: logon by a Cyrillic user
+            ev(
+                T0 + 3,
+                None,
+                json!({
+                    "event": {"kind": "event", "category": ["authentication"], "action": "logged-in", "outcome": "success"},
+                    "user": {"name": "Администратор"},
+                    "message": "100xydone",
+                    "winlog": {"event_id": 4624, "event_data": {"LogonType": " 3 "}}
+                }),
+            ),
+            // 4: file event with quotes and backslashes
+            ev(
+                T0 + 4,
+                Some("h3"),
+                json!({
+                    "event": {"kind": "alert", "category": ["file"], "action": "file-created"},
+                    "file": {"path": "C:\\Users\\bob\\AppData\\Local\\Temp\\x \"quoted\".ps1"},
+                    "process": {"name": "explorer.exe"},
+                    "network": {"tls": true}
+                }),
+            ),
+        ]
+    }
+
+    pub async fn query_language(s: S, _raw: Raw) {
+        let c = corpus();
+        s.insert_events(&c).await.unwrap();
+        let id = |i: usize| c[i].id;
+        let set = |xs: &[usize]| xs.iter().map(|i| id(*i)).collect::<HashSet<_>>();
+        let cases: Vec<(&str, Vec<usize>)> = vec![
+            ("", vec![0, 1, 2, 3, 4]),
+            ("process.name:powershell.exe", vec![0, 1]),
+            ("process.name:POWERSHELL.exe", vec![0, 1]),
+            (
+                "process.name:powershell.exe AND NOT user.name:SYSTEM",
+                vec![0],
+            ),
+            ("NOT user.name:SYSTEM", vec![0, 2, 3, 4]),
+            ("process.name:power*", vec![0, 1]),
+            ("process.name:*.EXE", vec![0, 1, 2, 4]),
+            ("process.name:*host*", vec![2]),
+            ("process.name:s*t.exe", vec![2]),
+            ("process.name:svchost OR user.name:alice", vec![0]),
+            (
+                "(process.name:svchost.exe OR user.name:alice) AND event.code:4688",
+                vec![0],
+            ),
+            (
+                "process.name:svchost.exe OR (user.name:alice AND event.code:3)",
+                vec![2],
+            ),
+            ("encodedcommand", vec![0]),
+            ("sqbfafga", vec![0]),
+            ("powershell NOT alice", vec![1]),
+            (r#""C:\Windows\System32""#, vec![0]),
+            (r"file.path:C:\Users\*\AppData\*", vec![4]),
+            (r#"file.path:"*\"quoted\"*""#, vec![4]),
+            (r#""x \"quoted\"""#, vec![4]),
+            ("user.name:администратор", vec![3]),
+            ("user.name:*МИН*", vec![3]),
+            ("АДМИНИСТРАТОР", vec![3]),
+            ("host.name:бухгалтерия*", vec![2]),
+            ("event.category:network", vec![2]),
+            ("event.category:PROCESS", vec![0, 1, 2]),
+            ("event.category:auth*", vec![3]),
+            ("event.type:start", vec![0]),
+            ("tags:attack.t1059*", vec![0]),
+            ("event.code:4688", vec![0, 1]),
+            ("event.action:process-*", vec![0, 1]),
+            ("event.kind:alert", vec![4]),
+            ("event.outcome:*", vec![3]),
+            ("process.parent.name:*", vec![0]),
+            ("winlog.event_id:>4000", vec![0, 1, 3]),
+            ("winlog.event_id:>=4688", vec![0, 1]),
+            ("winlog.event_id:<4688", vec![3]),
+            ("process.pid:<=900", vec![1, 2]),
+            ("winlog.event_data.LogonType:>=10", vec![0]),
+            ("winlog.event_data.LogonType:<5", vec![3]),
+            ("destination.port:445", vec![2]),
+            ("destination.ip:10.1.*", vec![2]),
+            ("network.tls:true", vec![4]),
+            ("network.tls:false", vec![2]),
+            ("process:*", vec![0, 1, 2, 4]),
+            ("process:svchost.exe", vec![]),
+            ("no.such.field:x", vec![]),
+            ("NOT no.such.field:x", vec![0, 1, 2, 3, 4]),
+            ("message:100%_done", vec![2]),
+            ("message:100*done", vec![2, 3]),
+            ("100%_", vec![2]),
+        ];
+        for (q, want) in cases {
+            assert_eq!(ids(&s, q).await, set(&want), "query {q:?}");
+        }
+        // combined with the agent filter and a time range
+        let page = s
+            .search_events(&EventQuery {
+                agent_id: Some("h1".into()),
+                from: Some(T0 + 1),
+                to: Some(T0 + 10),
+                query: Some("process.name:*".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![id(2)]
+        );
+    }
+
+    pub async fn query_errors_carry_position(s: S, _raw: Raw) {
+        for (q, col) in [
+            ("process.name:x AND", 19),
+            ("(a:1 OR b:2", 1),
+            ("a:>x", 4),
+            ("x \"open", 3),
+            ("bad'name:1", 4),
+        ] {
+            match s
+                .search_events(&EventQuery {
+                    query: Some(q.into()),
+                    ..Default::default()
+                })
+                .await
+            {
+                Err(StoreError::Query(e)) => {
+                    assert_eq!(e.column, col, "{q}: {e}");
+                    assert!(e.to_string().contains(&format!("column {col}")), "{e}");
+                }
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        let err = s
+            .event_histogram(&HistogramQuery {
+                from: 0,
+                to: 10,
+                bucket_ms: 1,
+                query: Some(")".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Query(_)));
+    }
+
+    pub async fn injection_attempts_are_harmless(s: S, _raw: Raw) {
+        let c = corpus();
+        s.insert_events(&c).await.unwrap();
+        let attempts = [
+            "a:'; DROP TABLE events;--",
+            "\"'); DROP TABLE events; --\"",
+            "process.name:\"x' OR '1'='1\"",
+            "process.name:*' OR 1=1 --",
+            "user.name:\"\\\"; DELETE FROM events; --\"",
+            "x:>1) OR (1=1",
+            "') OR 1=1; --",
+            "process.name:%",
+            "message:\\",
+            "a:$1",
+            "a:?",
+            "$$; DROP TABLE events; $$",
+            "'||(SELECT count(*) FROM events)||'",
+        ];
+        for q in attempts {
+            let r = s
+                .search_events(&EventQuery {
+                    query: Some(q.into()),
+                    ..Default::default()
+                })
+                .await;
+            match r {
+                Ok(page) => assert!(page.events.is_empty(), "{q}: {:?}", page.events),
+                Err(StoreError::Query(_)) => {}
+                Err(e) => panic!("{q}: {e}"),
+            }
+        }
+        // field names cannot carry SQL
+        assert!(matches!(
+            s.search_events(&EventQuery {
+                query: Some("a');DROP TABLE events;--:x".into()),
+                ..Default::default()
+            })
+            .await,
+            Err(StoreError::Query(_))
+        ));
+        // other string inputs are bound too
+        let page = s
+            .search_events(&EventQuery {
+                agent_id: Some("h1' OR '1'='1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.events.is_empty());
+        // `%` and `_` are literals, not LIKE wildcards
+        assert_eq!(ids(&s, "%").await, HashSet::from([c[2].id]));
+        assert_eq!(ids(&s, "message:100_done").await, HashSet::new());
+        audit_probe(&s).await;
+        assert_eq!(s.count_events(None, None).await.unwrap(), 5);
+        assert_eq!(ids(&s, "process.name:powershell.exe").await.len(), 2);
+    }
+
+    async fn audit_probe(s: &S) {
+        let e = s
+            .append_audit(&NewAuditEntry {
+                actor: "x'); DROP TABLE audit_log; --".into(),
+                action: "probe".into(),
+                target: Some("'".into()),
+                details: json!({"q": "'; DROP TABLE events; --"}),
+            })
+            .await
+            .unwrap();
+        assert_eq!(e.actor, "x'); DROP TABLE audit_log; --");
+        let rs = s
+            .list_audit(&AuditQuery {
+                actor: Some("x'); DROP TABLE audit_log; --".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rs.len(), 1);
+    }
+
+    pub async fn pagination_cursor_is_stable(s: S, _raw: Raw) {
+        // 250 events, many sharing a timestamp (ties are broken by id)
+        let events: Vec<NewEvent> = (0..250)
+            .map(|i| {
+                ev(
+                    T0 + (i / 7) * 1000,
+                    Some(if i % 2 == 0 { "a" } else { "b" }),
+                    json!({"i": i}),
+                )
+            })
+            .collect();
+        for chunk in events.chunks(60) {
+            s.insert_events(chunk).await.unwrap();
+        }
+        let mut expected: Vec<(i64, Uuid)> = events.iter().map(|e| (e.ts, e.id)).collect();
+        expected.sort();
+        expected.reverse();
+
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let p = s
+                .search_events(&EventQuery {
+                    limit: 40,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            pages += 1;
+            seen.extend(p.events.iter().map(|e| (e.ts, e.id)));
+            if pages == 2 {
+                // events arriving meanwhile that sort before the cursor must not duplicate or
+                // shift what the next pages return
+                s.insert_events(&[
+                    ev(T0 + 10_000_000, Some("a"), json!({"late": 1})),
+                    ev(T0 + 36 * 1000, Some("a"), json!({"late": 2})),
+                ])
+                .await
+                .unwrap();
+            }
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 7);
+        assert_eq!(seen, expected);
+
+        // filtered paging, and the same cursor twice gives the same page
+        let first = s
+            .search_events(&EventQuery {
+                agent_id: Some("b".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let q2 = EventQuery {
+            agent_id: Some("b".into()),
+            limit: 10,
+            cursor: first.next_cursor.clone(),
+            ..Default::default()
+        };
+        let a = s.search_events(&q2).await.unwrap();
+        let b = s.search_events(&q2).await.unwrap();
+        assert_eq!(a, b);
+        assert!(a.events.iter().all(|e| e.agent_id.as_deref() == Some("b")));
+        assert!(first.events.last().unwrap().ts >= a.events[0].ts);
+
+        for bad in ["", "not-a-cursor", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+            assert!(matches!(
+                s.search_events(&EventQuery {
+                    cursor: Some(bad.into()),
+                    ..Default::default()
+                })
+                .await,
+                Err(StoreError::InvalidCursor)
+            ));
+        }
+        // limits are clamped
+        let p = s
+            .search_events(&EventQuery {
+                limit: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.events.len(), DEFAULT_PAGE_LIMIT as usize);
+        let p = s
+            .search_events(&EventQuery {
+                limit: 1_000_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.events.len(), 252);
+    }
+}
