@@ -183,6 +183,58 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_has_its_id_path_parameters_success_and_problem_errors() {
+        let doc = document();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let what = format!("{method} {path}");
+                let id = operation["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "{what}: operationId {id} twice");
+                let parameters = operation["parameters"].as_array().cloned();
+                for name in path
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once('}'))
+                    .map(|(name, _)| name)
+                {
+                    assert!(
+                        parameters
+                            .iter()
+                            .flatten()
+                            .any(|p| p["name"] == name && p["in"] == "path"),
+                        "{what}: path parameter {name} undocumented"
+                    );
+                }
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.keys().any(|status| status.starts_with('2')),
+                    "{what}: no success response"
+                );
+                // Errors are problem documents everywhere (a HEAD answer has no body at all).
+                for (status, response) in responses {
+                    let Some(content) = response.get("content") else {
+                        continue;
+                    };
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let content = content.as_object().unwrap();
+                        assert_eq!(
+                            content.keys().collect::<Vec<_>>(),
+                            [crate::problem::PROBLEM_JSON],
+                            "{what} {status}"
+                        );
+                        assert_eq!(
+                            content[crate::problem::PROBLEM_JSON]["schema"]["$ref"],
+                            "#/components/schemas/Problem",
+                            "{what} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn refs_resolve_and_the_event_schema_is_inside() {
         let doc = document();
         let text = doc.to_string();
