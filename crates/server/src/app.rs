@@ -174,7 +174,8 @@ async fn method_not_allowed(uri: Uri) -> Problem {
     .instance(uri.path())
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "meta", summary = "Liveness",
+#[utoipa::path(get, path = "/healthz", tag = "meta", operation_id = "healthz",
+    summary = "Liveness",
     responses((status = 200, description = "The process is up", body = Health)))]
 pub(crate) async fn healthz() -> Json<Health> {
     Json(Health {
@@ -186,7 +187,8 @@ problem_response! {
     NotReady = 503, "Not ready (starting, shutting down, queue full or unreachable); `checks` says why";
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "meta", summary = "Readiness, check by check",
+#[utoipa::path(get, path = "/readyz", tag = "meta", operation_id = "readyz",
+    summary = "Readiness, check by check",
     responses(
         (status = 200, description = "Ready to take traffic", body = Readiness),
         NotReady,
@@ -266,7 +268,8 @@ pub(crate) async fn metrics_text(
     ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response()
 }
 
-#[utoipa::path(get, path = "/api/v1/ca.pem", tag = "meta", summary = "The built-in CA's certificate",
+#[utoipa::path(get, path = "/api/v1/ca.pem", tag = "meta", operation_id = "ca_pem",
+    summary = "The built-in CA's certificate",
     responses((status = 200, description = "The certificate of the server's built-in CA (PEM), for clients to pin",
         body = String, content_type = "application/x-pem-file")))]
 pub(crate) async fn ca_pem(State(state): State<Arc<AppState>>) -> Response {
@@ -277,7 +280,8 @@ pub(crate) async fn ca_pem(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/api/v1/schema/event.json", tag = "meta", summary = "The event JSON Schema",
+#[utoipa::path(get, path = "/api/v1/schema/event.json", tag = "meta", operation_id = "event_schema",
+    summary = "The event JSON Schema",
     responses((status = 200, description = "The JSON Schema (draft 2020-12) of a normalized event",
         body = Object, content_type = "application/schema+json")))]
 pub(crate) async fn event_schema() -> Response {

@@ -3,7 +3,9 @@
 //! Each operation is described by a `#[utoipa::path]` attribute on its handler (here the
 //! meta endpoints in `app.rs` and ingest; the operator API in [`crate::api`]); error
 //! responses are the types of [`crate::problem_responses`], response bodies the handlers' own
-//! types ([`IngestReport`], [`Problem`], ...), so the document follows them. The event schema
+//! types ([`IngestReport`], [`Problem`], ...), so the document follows them. Each attribute
+//! names its `operation_id`: handler names repeat (`list`, `one`) and clients generate code
+//! from the ids, so they stay put when a handler is renamed. The event schema
 //! is the one in `crates/event/schemas/event.json`, moved into `components.schemas` (`Event`,
 //! `Event_<def>`) so that the document stands alone. A test checks that it describes exactly
 //! the routes in [`crate::app::ROUTES`].

@@ -43,7 +43,7 @@ pub(crate) fn problem(
 
 /// Declares unit types that each document one problem response (see [`problem`]):
 ///
-/// ```ignore
+/// ```text
 /// problem_response! {
 ///     /// Why the type exists (optional).
 ///     pub(crate) NoSuchAlert = 404, "No such alert";

@@ -23,7 +23,7 @@ use crate::problem_responses::{
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct ListParameters {
+struct ListParameters {
     /// new, acknowledged, resolved, false_positive; repeat or separate with commas
     #[param(nullable = false)]
     status: Option<String>,
@@ -68,7 +68,7 @@ const LIST_PARAMETERS: &[&str] = &[
 
 problem_response! {
     /// The `{id}` names no alert (or is not an alert id at all).
-    pub(crate) NoSuchAlert = 404, "No such alert";
+    NoSuchAlert = 404, "No such alert";
     InvalidTransition = 409, "The workflow does not allow this change";
     InvalidStatusBody = 422, "Unknown status or a member missing";
     InvalidAssigneeBody = 422, "A member missing or too long";

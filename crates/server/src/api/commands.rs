@@ -426,7 +426,7 @@ pub(crate) async fn create(
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct ListParameters {
+struct ListParameters {
     /// How many, 1-200 (default 50)
     #[param(nullable = false)]
     limit: Option<u32>,

@@ -22,7 +22,7 @@ const AUTO_INTERVALS: &[i64] = &[
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct SearchParameters {
+struct SearchParameters {
     /// Query language filter
     #[param(nullable = false)]
     q: Option<String>,
@@ -120,7 +120,7 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<StoredE
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct HistogramParameters {
+struct HistogramParameters {
     /// Query language filter
     #[param(nullable = false)]
     q: Option<String>,

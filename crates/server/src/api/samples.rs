@@ -171,7 +171,7 @@ impl Write for HashingFile {
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct UploadParameters {
+struct UploadParameters {
     /// The file's path on the agent's host
     path: String,
     /// The SHA-256 the agent computed; a body with another one is refused (422)
@@ -187,7 +187,7 @@ const UPLOAD_PARAMETERS: &[&str] = &["path", "sha256"];
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct ListParameters {
+struct ListParameters {
     /// 1 to 1000, default 100
     #[param(nullable = false)]
     limit: Option<u32>,

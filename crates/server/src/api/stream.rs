@@ -120,7 +120,7 @@ impl<T: Clone + Send + 'static> Subscription<T> {
 #[into_params(parameter_in = Query)]
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
-pub(crate) struct AlertStreamParameters {
+struct AlertStreamParameters {
     /// Only alerts of this level and above
     #[param(nullable = false)]
     min_level: Option<String>,
