@@ -17,10 +17,12 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api;
+use crate::auth::READ;
 use crate::config::Role;
 use crate::ingest::{self, EVTX_PATH, INGEST_PATH};
 use crate::metrics::{self, OPENMETRICS_TEXT};
 use crate::problem::Problem;
+use crate::problem_responses::{Forbidden, Unauthorized, problem_response};
 use crate::schema::EVENT_SCHEMA_JSON;
 pub use crate::state::{AppState, EVTX_DECODERS, ReadinessCheck};
 
@@ -172,13 +174,26 @@ async fn method_not_allowed(uri: Uri) -> Problem {
     .instance(uri.path())
 }
 
-async fn healthz() -> Json<Health> {
+#[utoipa::path(get, path = "/healthz", tag = "meta", operation_id = "healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "The process is up", body = Health)))]
+pub(crate) async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
     })
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+problem_response! {
+    NotReady = 503, "Not ready (starting, shutting down, queue full or unreachable); `checks` says why";
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "meta", operation_id = "readyz",
+    summary = "Readiness, check by check",
+    responses(
+        (status = 200, description = "Ready to take traffic", body = Readiness),
+        NotReady,
+    ))]
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let mut checks = BTreeMap::new();
     let mut ready = true;
     if !state.accepting.load(Ordering::SeqCst) {
@@ -223,7 +238,18 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /metrics`: for operators (any role; Prometheus sends a viewer's token with
 /// `authorization` in its scrape config) — the counts say a lot about what is watched.
-async fn metrics_text(
+#[utoipa::path(get, path = "/metrics", tag = "meta", operation_id = "metrics",
+    summary = "Prometheus/OpenMetrics text",
+    description = "Prometheus/OpenMetrics text for operators: any viewer, analyst or admin token (set it as the \
+scrape config's `authorization`).",
+    responses(
+        (status = 200, description = "Prometheus/OpenMetrics text exposition",
+            body = String, content_type = OPENMETRICS_TEXT),
+        Unauthorized,
+        Forbidden<READ>,
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn metrics_text(
     State(state): State<Arc<AppState>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
@@ -242,7 +268,11 @@ async fn metrics_text(
     ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response()
 }
 
-async fn ca_pem(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(get, path = "/api/v1/ca.pem", tag = "meta", operation_id = "ca_pem",
+    summary = "The built-in CA's certificate",
+    responses((status = 200, description = "The certificate of the server's built-in CA (PEM), for clients to pin",
+        body = String, content_type = "application/x-pem-file")))]
+pub(crate) async fn ca_pem(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
         state.ca_pem.to_string(),
@@ -250,7 +280,11 @@ async fn ca_pem(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn event_schema() -> Response {
+#[utoipa::path(get, path = "/api/v1/schema/event.json", tag = "meta", operation_id = "event_schema",
+    summary = "The event JSON Schema",
+    responses((status = 200, description = "The JSON Schema (draft 2020-12) of a normalized event",
+        body = Object, content_type = "application/schema+json")))]
+pub(crate) async fn event_schema() -> Response {
     (
         [(header::CONTENT_TYPE, "application/schema+json")],
         EVENT_SCHEMA_JSON,
@@ -258,7 +292,10 @@ async fn event_schema() -> Response {
         .into_response()
 }
 
-async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", operation_id = "openapi_json",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "This document", body = Object)))]
+pub(crate) async fn openapi(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         state.openapi.to_string(),

@@ -47,6 +47,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pki;
 pub mod problem;
+mod problem_responses;
 pub mod scan;
 pub mod schema;
 mod server;

@@ -1,12 +1,14 @@
 //! The OpenAPI 3.1 document served at `/api/v1/openapi.json`.
 //!
-//! Operations are described with utoipa; response types are the handlers' own types
-//! ([`IngestReport`], [`Problem`], ...), so the document follows them. The event schema is the
-//! one in `crates/event/schemas/event.json`, moved into `components.schemas` (`Event`,
+//! Each operation is described by a `#[utoipa::path]` attribute on its handler (here the
+//! meta endpoints in `app.rs` and ingest; the operator API in [`crate::api`]); error
+//! responses are the types of [`crate::problem_responses`], response bodies the handlers' own
+//! types ([`IngestReport`], [`Problem`], ...), so the document follows them. Each attribute
+//! names its `operation_id`: handler names repeat (`list`, `one`) and clients generate code
+//! from the ids, so they stay put when a handler is renamed. The event schema
+//! is the one in `crates/event/schemas/event.json`, moved into `components.schemas` (`Event`,
 //! `Event_<def>`) so that the document stands alone. A test checks that it describes exactly
 //! the routes in [`crate::app::ROUTES`].
-
-#![allow(dead_code)] // the functions below only carry `#[utoipa::path]` descriptions
 
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -24,7 +26,16 @@ use crate::schema::EVENT_SCHEMA_JSON;
         description = "Dozor: self-hosted security monitoring. Errors are application/problem+json (RFC 9457) everywhere.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    paths(healthz, readyz, metrics, ca_pem, event_schema, openapi_json, ingest, ingest_evtx),
+    paths(
+        crate::app::healthz,
+        crate::app::readyz,
+        crate::app::metrics_text,
+        crate::app::ca_pem,
+        crate::app::event_schema,
+        crate::app::openapi,
+        crate::ingest::ingest_handler,
+        crate::ingest::evtx_handler,
+    ),
     components(schemas(IngestReport, Rejection, Problem, Health, Readiness)),
     modifiers(&BearerAuth),
     tags(
@@ -57,97 +68,10 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "meta",
-    responses((status = 200, description = "The process is up", body = Health)))]
-fn healthz() {}
-
-#[utoipa::path(get, path = "/readyz", tag = "meta",
-    responses(
-        (status = 200, description = "Ready to take traffic", body = Readiness),
-        (status = 503, description = "Not ready (starting, shutting down, queue full or unreachable); `checks` says why",
-            body = Problem, content_type = "application/problem+json")))]
-fn readyz() {}
-
-#[utoipa::path(get, path = "/metrics", tag = "meta",
-    description = "Prometheus/OpenMetrics text for operators: any viewer, analyst or admin token (set it as the \
-scrape config's `authorization`).",
-    responses(
-        (status = 200, description = "Prometheus/OpenMetrics text exposition",
-            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "An agent credential", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-fn metrics() {}
-
-#[utoipa::path(get, path = "/api/v1/ca.pem", tag = "meta",
-    responses((status = 200, description = "The certificate of the server's built-in CA (PEM), for clients to pin",
-        body = String, content_type = "application/x-pem-file")))]
-fn ca_pem() {}
-
-#[utoipa::path(get, path = "/api/v1/schema/event.json", tag = "meta",
-    responses((status = 200, description = "The JSON Schema (draft 2020-12) of a normalized event",
-        body = Object, content_type = "application/schema+json")))]
-fn event_schema() {}
-
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "This document", body = Object)))]
-fn openapi_json() {}
-
-#[utoipa::path(post, path = "/api/v1/ingest", tag = "ingest",
-    description = "Send a batch of normalized events (see the Event schema): a JSON array (or one object) as \
-application/json, or one event per line as application/x-ndjson. The body may be gzip- or zstd-compressed \
-(Content-Encoding). Each event is validated alone: valid events are queued even when others are rejected, \
-and the answer is 202 with a report (rejected events are listed with their index, a JSON pointer and a \
-message, and should not be sent again). agent.id is set from the credential; an event that names another \
-agent is rejected. event.id is the idempotency key: sending a batch again is safe. Agents authenticate with \
-their client certificate (mTLS); operators importing other collectors' events with an admin bearer token.",
-    request_body(description = "The events", content(("application/json"), ("application/x-ndjson"))),
-    params(
-        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity"),
-    ),
-    responses(
-        (status = 202, description = "The batch was read; the report says what was queued, what was a duplicate and what was rejected", body = IngestReport),
-        (status = 400, description = "The body is not JSON (line and column given), not a batch, or its compression is corrupt",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The credential may not send events", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body (as sent or decompressed) or the batch exceeds a limit; `limit_name` and `limit` say which",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type or Content-Encoding", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The queue is full or unavailable: send the batch again after Retry-After seconds",
-            body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait before sending again"))),
-    ),
-    security(("bearer" = []), ("agent_certificate" = [])))]
-fn ingest() {}
-
-#[utoipa::path(post, path = "/api/v1/ingest/evtx", tag = "ingest",
-    description = "Upload a Windows event log: an EVTX file (application/octet-stream) or Windows event XML \
-(application/xml; one <Event> or many). Optionally gzip- or zstd-compressed. Records are converted to \
-normalized events (winlog.* with the native EventData, plus ECS fields); event.id is a UUIDv5 of computer, \
-channel and record id, so uploading the same file again reports duplicates instead of storing twice. \
-Records that can't be decoded are listed in `rejected` with their index and location.",
-    request_body(description = "The log", content(("application/octet-stream"), ("application/xml"))),
-    responses(
-        (status = 202, description = "The file was read", body = IngestReport),
-        (status = 400, description = "Not an EVTX file / XML, or corrupt compression", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or an invalid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The credential may not send events", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The upload exceeds limits.max_evtx_bytes", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported Content-Type or Content-Encoding", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The queue filled up: upload again after Retry-After seconds (already queued records come back as duplicates)",
-            body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    ),
-    security(("bearer" = [])))]
-fn ingest_evtx() {}
-
 /// The whole document as JSON.
 pub fn document() -> Value {
     let mut api = ApiDoc::openapi();
     api.merge(crate::api::doc::ApiV1Doc::openapi());
-    api.merge(crate::api::scan_doc::ScanDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
     let mut event: Value = serde_json::from_str(EVENT_SCHEMA_JSON).unwrap_or_else(|_| json!({}));
     let defs = event
@@ -225,6 +149,16 @@ fn rewrite_refs(value: &mut Value) {
     }
 }
 
+/// The names of the parameters `P` describes, in order: a handler's tests compare them with
+/// the names it accepts.
+#[cfg(test)]
+pub(crate) fn query_parameter_names<P: utoipa::IntoParams>() -> Vec<String> {
+    P::into_params(|| None)
+        .into_iter()
+        .map(|parameter| parameter.name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +182,58 @@ mod tests {
             .collect();
         routes.sort();
         assert_eq!(documented, routes);
+    }
+
+    #[test]
+    fn every_operation_has_its_id_path_parameters_success_and_problem_errors() {
+        let doc = document();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let what = format!("{method} {path}");
+                let id = operation["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "{what}: operationId {id} twice");
+                let parameters = operation["parameters"].as_array().cloned();
+                for name in path
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once('}'))
+                    .map(|(name, _)| name)
+                {
+                    assert!(
+                        parameters
+                            .iter()
+                            .flatten()
+                            .any(|p| p["name"] == name && p["in"] == "path"),
+                        "{what}: path parameter {name} undocumented"
+                    );
+                }
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.keys().any(|status| status.starts_with('2')),
+                    "{what}: no success response"
+                );
+                // Errors are problem documents everywhere (a HEAD answer has no body at all).
+                for (status, response) in responses {
+                    let Some(content) = response.get("content") else {
+                        continue;
+                    };
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let content = content.as_object().unwrap();
+                        assert_eq!(
+                            content.keys().collect::<Vec<_>>(),
+                            [crate::problem::PROBLEM_JSON],
+                            "{what} {status}"
+                        );
+                        assert_eq!(
+                            content[crate::problem::PROBLEM_JSON]["schema"]["$ref"],
+                            "#/components/schemas/Problem",
+                            "{what} {status}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1214,6 +1214,14 @@ async fn every_route_refuses_what_a_role_may_not_do() {
     routes.sort();
     assert_eq!(covered, routes);
 
+    // Every answer below is one the served OpenAPI document lists for its operation.
+    let doc = env.client().get("/api/v1/openapi.json").await.json();
+    let documented = |method: &str, path: &str, status: u16| -> bool {
+        let template = pattern(path, alert, evs[0].id, command);
+        doc["paths"][&template][method.to_ascii_lowercase()]["responses"][status.to_string()]
+            .is_object()
+    };
+
     let t = &env.tokens;
     let bearer = |s: &str| format!("Bearer {s}");
     let callers: Vec<(&str, Option<String>, Option<Need>)> = vec![
@@ -1229,6 +1237,10 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         for (who, auth, has) in &callers {
             let r = status_of(&env, method, path, auth.as_deref(), body).await;
             let what = format!("{who} {method} {path}: {} {}", r.status, r.text());
+            assert!(
+                documented(method, path, r.status),
+                "undocumented answer: {what}"
+            );
             let expected = match has {
                 None if *who == "agent" => 403,
                 None => 401,

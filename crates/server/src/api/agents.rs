@@ -15,6 +15,10 @@ use crate::agents::{
 };
 use crate::config::AgentsConfig;
 use crate::problem::Problem;
+use crate::problem_responses::{
+    AgentsNotConfigured, ApiNotConfigured, Forbidden, JsonTooLarge, NoAgentCertificate, NotJson,
+    NotJsonMediaType, Unauthorized, problem_response,
+};
 use crate::state::AppState;
 use crate::state::ConnectionInfo;
 
@@ -96,6 +100,15 @@ pub struct RevokeRequest {
     pub reason: Option<String>,
 }
 
+problem_response! {
+    /// The `{id}` names no agent.
+    pub(crate) NoSuchAgent = 404, "No such agent";
+    InvalidRevokeBody = 422, "The body is neither empty nor `{\"reason\": \"…\"}`";
+    BadEnrollment = 400, "Not JSON, or the CSR can't be used";
+    EnrollmentRefused = 401, "The token is unknown, expired, revoked or used up; or the certificate is not an agent's current one";
+    InvalidAgentBody = 422, "A member is missing or mistyped";
+}
+
 pub(crate) fn registry(state: &AppState) -> Result<&Arc<AgentRegistry>, Problem> {
     state.agents.as_ref().ok_or_else(|| {
         Problem::new(
@@ -109,6 +122,22 @@ pub(crate) fn registry(state: &AppState) -> Result<&Arc<AgentRegistry>, Problem>
 
 /// `POST /api/v1/agents/enroll`: a token (or, to renew, the agent's current certificate) and a
 /// CSR in, a client certificate out.
+#[utoipa::path(post, path = ENROLL, tag = "agents", operation_id = "agent_enroll",
+    summary = "Enroll an agent: CSR in, client certificate out",
+    description = "Enrolls an agent: an enrollment token (`dozor tokens create --expires 24h --uses 10`) and a \
+PKCS#10 CSR in; a new agent id and a client certificate signed by the server's CA out. Without a token, an \
+enrolled agent presenting its current certificate renews it (same id). Other agents with the same hostname are \
+listed in `duplicates` (and revoked with `replace_duplicates`). Audited.",
+    request_body(content = EnrollRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Enrolled", body = EnrollResponse),
+        BadEnrollment,
+        EnrollmentRefused,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidAgentBody,
+        AgentsNotConfigured,
+    ))]
 pub(crate) async fn enroll(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
@@ -143,6 +172,21 @@ pub(crate) async fn enroll(
 }
 
 /// `POST /api/v1/agents/heartbeat`: only with an agent's client certificate.
+#[utoipa::path(post, path = HEARTBEAT, tag = "agents", operation_id = "agent_heartbeat",
+    summary = "An agent's heartbeat",
+    description = "An agent's heartbeat: facts, health problems, resource usage, spool and collector state. \
+The answer tells the agent when to send the next one.",
+    request_body(content = HeartbeatRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded", body = HeartbeatResponse),
+        NotJson,
+        NoAgentCertificate,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidAgentBody,
+        AgentsNotConfigured,
+    ),
+    security(("agent_certificate" = [])))]
 pub(crate) async fn heartbeat(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
@@ -184,6 +228,17 @@ pub(crate) fn status_of(state: &AppState, agent: &dozor_store::Agent, now: i64) 
     AgentStatus::of(agent, now, &thresholds(state))
 }
 
+#[utoipa::path(get, path = super::AGENTS, tag = "agents", operation_id = "agents",
+    summary = "The agent registry",
+    description = "Every enrolled agent with its status: online, degraded (silent longer than agents.degraded_after \
+or reporting a problem), offline (silent longer than agents.offline_after) or revoked.",
+    responses(
+        (status = 200, description = "The agents and counts per status", body = AgentList),
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list(
     caller: Caller<READ>,
     State(state): State<Arc<AppState>>,
@@ -216,6 +271,17 @@ pub(crate) async fn list(
     Ok(Json(out))
 }
 
+#[utoipa::path(get, path = super::AGENT, tag = "agents", operation_id = "agent",
+    summary = "One agent with its last heartbeat",
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent with its last heartbeat (resources, spool, collectors)", body = AgentView),
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchAgent,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(
     caller: Caller<READ>,
     State(state): State<Arc<AppState>>,
@@ -233,6 +299,21 @@ pub(crate) async fn one(
 }
 
 /// Revokes an agent: its certificate is refused from now on (audited).
+#[utoipa::path(post, path = super::AGENT_REVOKE, tag = "agents", operation_id = "agent_revoke",
+    summary = "Revoke an agent",
+    description = "Revokes an agent (admin, audited): its certificate is refused from then on, for events and \
+heartbeats alike. Revoking a revoked agent changes nothing.",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body(content = Option<RevokeRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The agent after the change", body = AgentView),
+        Unauthorized,
+        Forbidden<ADMIN>,
+        NoSuchAgent,
+        InvalidRevokeBody,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn revoke(
     caller: Caller<ADMIN>,
     State(state): State<Arc<AppState>>,

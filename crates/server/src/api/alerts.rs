@@ -13,19 +13,82 @@ use super::types::{
 };
 use crate::ops;
 use crate::problem::Problem;
+use crate::problem_responses::{
+    ApiNotConfigured, BadParameterOrCursor, Forbidden, JsonTooLarge, NotJson, NotJsonMediaType,
+    Unauthorized, problem_response,
+};
 
+/// The query parameters of `GET /api/v1/alerts`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct ListParameters {
+    /// new, acknowledged, resolved, false_positive; repeat or separate with commas
+    #[param(nullable = false)]
+    status: Option<String>,
+    /// informational, low, medium, high, critical
+    #[param(nullable = false)]
+    min_level: Option<String>,
+    /// Rule id
+    #[param(nullable = false)]
+    rule: Option<String>,
+    /// Agent id
+    #[param(nullable = false)]
+    agent: Option<String>,
+    /// Assignee
+    #[param(nullable = false)]
+    assignee: Option<String>,
+    /// last_seen ≥ from
+    #[param(nullable = false)]
+    from: Option<String>,
+    /// last_seen < to
+    #[param(nullable = false)]
+    to: Option<String>,
+    /// Page size, 1-1000 (default 100)
+    #[param(nullable = false)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[param(nullable = false)]
+    cursor: Option<String>,
+}
+
+/// The names in [`ListParameters`]: any other is refused.
+const LIST_PARAMETERS: &[&str] = &[
+    "status",
+    "min_level",
+    "rule",
+    "agent",
+    "assignee",
+    "from",
+    "to",
+    "limit",
+    "cursor",
+];
+
+problem_response! {
+    /// The `{id}` names no alert (or is not an alert id at all).
+    NoSuchAlert = 404, "No such alert";
+    InvalidTransition = 409, "The workflow does not allow this change";
+    InvalidStatusBody = 422, "Unknown status or a member missing";
+    InvalidAssigneeBody = 422, "A member missing or too long";
+    InvalidComment = 422, "Empty or longer than 64 KiB";
+}
+
+#[utoipa::path(get, path = super::ALERTS, tag = "alerts", operation_id = "alerts",
+    summary = "List alerts",
+    description = "Alerts, newest `last_seen` first.",
+    params(ListParameters),
+    responses(
+        (status = 200, description = "One page of alerts", body = AlertPage),
+        BadParameterOrCursor,
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<AlertPage>, Problem> {
-    params.only(&[
-        "status",
-        "min_level",
-        "rule",
-        "agent",
-        "assignee",
-        "from",
-        "to",
-        "limit",
-        "cursor",
-    ])?;
+    params.only(LIST_PARAMETERS)?;
     let statuses = params
         .list("status")
         .into_iter()
@@ -86,6 +149,17 @@ async fn get_alert(
         .ok_or_else(|| not_found(&format!("alert {id}")))
 }
 
+#[utoipa::path(get, path = super::ALERT, tag = "alerts", operation_id = "alert",
+    summary = "One alert with its comments, status history and events",
+    params(("id" = i64, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The alert, its comments, status history and matched events", body = AlertDetail),
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchAlert,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<AlertDetail>, Problem> {
     let id = id.alert_id()?;
     let store = caller.api.store.as_ref();
@@ -109,6 +183,27 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<AlertDe
     }))
 }
 
+#[utoipa::path(post, path = super::ALERT_STATUS, tag = "alerts", operation_id = "alert_status",
+    summary = "Move the alert through the workflow",
+    description = "Moves the alert through the workflow: new → acknowledged → resolved / false_positive; new may \
+close at once, acknowledged may go back to new, a closed alert may be reopened (→ new). Any other change is a \
+409 `invalid-transition` problem with `from`, `to` and the `allowed` targets. The change and its comment go to \
+the status history and the audit log (analyst or admin).",
+    params(("id" = i64, Path, description = "Alert id")),
+    request_body(content = StatusRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The alert after the change", body = Alert),
+        NotJson,
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        NoSuchAlert,
+        InvalidTransition,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidStatusBody,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn set_status(
     caller: Caller<TRIAGE>,
     id: PathId,
@@ -126,6 +221,23 @@ pub(crate) async fn set_status(
     Ok(Json(alert.into()))
 }
 
+#[utoipa::path(post, path = super::ALERT_ASSIGNEE, tag = "alerts", operation_id = "alert_assignee",
+    summary = "Assign or unassign the alert",
+    description = "Assigns the alert (`null` or empty unassigns); audited (analyst or admin).",
+    params(("id" = i64, Path, description = "Alert id")),
+    request_body(content = AssigneeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The alert after the change", body = Alert),
+        NotJson,
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        NoSuchAlert,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidAssigneeBody,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn set_assignee(
     caller: Caller<TRIAGE>,
     id: PathId,
@@ -142,6 +254,23 @@ pub(crate) async fn set_assignee(
     Ok(Json(alert.into()))
 }
 
+#[utoipa::path(post, path = super::ALERT_COMMENTS, tag = "alerts", operation_id = "alert_comments",
+    summary = "Comment on the alert",
+    description = "Comments on the alert as the caller; audited (analyst or admin).",
+    params(("id" = i64, Path, description = "Alert id")),
+    request_body(content = CommentRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The comment", body = Comment),
+        NotJson,
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        NoSuchAlert,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidComment,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn comment(
     caller: Caller<TRIAGE>,
     id: PathId,
@@ -156,4 +285,15 @@ pub(crate) async fn comment(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(comment.into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_parameters_are_the_accepted_ones() {
+        let names = crate::openapi::query_parameter_names::<ListParameters>();
+        assert_eq!(names, LIST_PARAMETERS);
+    }
 }

@@ -26,7 +26,12 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::access::{Caller, JsonBody, Params, PathId, READ, TRIAGE, not_found, store_problem};
+use super::agents::NoSuchAgent;
 use crate::problem::Problem;
+use crate::problem_responses::{
+    AgentsNotConfigured, ApiNotConfigured, BadParameter, Forbidden, JsonTooLarge,
+    NoAgentCertificate, NotJson, NotJsonMediaType, Unauthorized, problem_response,
+};
 use crate::state::ApiState;
 use crate::state::AppState;
 use crate::state::ConnectionInfo;
@@ -363,7 +368,41 @@ pub(crate) async fn request(
     Ok(command)
 }
 
+problem_response! {
+    CommandRefused = 409, "The agent is revoked (`agent-revoked`) or has too many commands waiting (`too-many-commands`)";
+    InvalidCommand = 422, "Unknown kind, or a member missing or invalid (`field`, `pointer`)";
+    NoSuchCommand = 404, "No such command";
+    NotTheAgentsCommand = 404, "The agent has no such command (another agent's count as unknown)";
+    ResultTooLarge = 413, "The result is larger than 1 MiB";
+    InvalidResult = 422, "`status` is not done or failed, or `result` is not an object (`field` says which)";
+}
+
 /// `POST /api/v1/agents/{id}/commands` → 202 with the command.
+#[utoipa::path(post, path = super::AGENT_COMMANDS, tag = "agents", operation_id = "agent_command_create",
+    summary = "Queue a command for the agent",
+    description = "Queues a command for the agent (analyst or admin; audited as `agent.command`). The only kind \
+is `scan_path`: `{\"kind\": \"scan_path\", \"args\": {\"path\": \"/abs/path\", \"recursive\": true}}` — an absolute \
+path (`/…` or `C:\\…`), no NUL, at most 4096 characters; `recursive` defaults to true. The agent's next heartbeat \
+answer carries it (`commands`); without a result it is handed out again after `agents.command_redeliver_after`, \
+at most `agents.command_max_attempts` times, then it expires. A rejected body is a 422 `invalid-body` problem \
+whose `field` (`kind`, `args.path`, …) and `pointer` say which member is wrong. At most 20 commands of an agent \
+may wait for a result (409 `too-many-commands`).",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body(content = CommandRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued; `Location` is the command's URL", body = CommandView,
+            headers(("Location" = String, description = "/api/v1/commands/{id}"))),
+        NotJson,
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        NoSuchAgent,
+        CommandRefused,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidCommand,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn create(
     caller: Caller<TRIAGE>,
     id: PathId,
@@ -382,7 +421,37 @@ pub(crate) async fn create(
         .into_response())
 }
 
+/// The query parameters of `GET /api/v1/agents/{id}/commands`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct ListParameters {
+    /// How many, 1-200 (default 50)
+    #[param(nullable = false)]
+    limit: Option<u32>,
+}
+
+/// The names in [`ListParameters`]: any other is refused.
+const LIST_PARAMETERS: &[&str] = &["limit"];
+
 /// `GET /api/v1/agents/{id}/commands?limit=N`: newest first.
+#[utoipa::path(get, path = super::AGENT_COMMANDS, tag = "agents", operation_id = "agent_command_list",
+    summary = "The agent's commands",
+    description = "The agent's commands, newest first, without their `result` (`summary` has its counts).",
+    params(
+        ("id" = String, Path, description = "Agent id"),
+        ListParameters,
+    ),
+    responses(
+        (status = 200, description = "The commands", body = CommandList),
+        BadParameter,
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchAgent,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list(
     caller: Caller<READ>,
     id: PathId,
@@ -390,7 +459,7 @@ pub(crate) async fn list(
 ) -> Result<Json<CommandList>, Problem> {
     let instance = format!("/api/v1/agents/{}/commands", id.0);
     let at = |p: Problem| p.instance(instance.clone());
-    params.only(&["limit"]).map_err(at)?;
+    params.only(LIST_PARAMETERS).map_err(at)?;
     let limit = params.limit(LIST_DEFAULT, LIST_MAX).map_err(at)?;
     let store = caller.api.store.as_ref();
     if store
@@ -414,6 +483,19 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/commands/{id}`: one command with its result.
+#[utoipa::path(get, path = super::COMMAND, tag = "agents", operation_id = "command",
+    summary = "One command with its result",
+    description = "One command with its status and, once the agent reported it, its `result` or `error` \
+(poll it to wait for a scan).",
+    params(("id" = String, Path, description = "Command id (UUID)")),
+    responses(
+        (status = 200, description = "The command", body = CommandView),
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchCommand,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<CommandView>, Problem> {
     let missing =
         || not_found(&format!("command {}", id.0)).instance(format!("/api/v1/commands/{}", id.0));
@@ -430,6 +512,26 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<Command
 
 /// `POST /api/v1/agents/commands/{id}/result`: only with the client certificate of the agent
 /// the command is for.
+#[utoipa::path(post, path = super::AGENT_COMMAND_RESULT, tag = "agents", operation_id = "agent_command_result",
+    summary = "An agent reports a command's outcome",
+    description = "An agent reports the outcome of one of its commands (client certificate only; audited as \
+`agent.command.result`): `{\"status\": \"done\" | \"failed\", \"result\": {…}, \"error\": \"…\"}`. `result` is at most \
+1 MiB of JSON (413 beyond it); `error` is cut to 8 KiB; other members are ignored. Only the first result counts: \
+a second one changes nothing and is answered `{\"recorded\": false}` — either way the agent is done with the \
+command. A late result of an expired command is still recorded.",
+    params(("id" = String, Path, description = "Command id (UUID), as in the heartbeat answer")),
+    request_body(content = CommandResultRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded, or the command had its result already", body = CommandResultAnswer),
+        NotJson,
+        NoAgentCertificate,
+        NotTheAgentsCommand,
+        ResultTooLarge,
+        NotJsonMediaType,
+        InvalidResult,
+        AgentsNotConfigured,
+    ),
+    security(("agent_certificate" = [])))]
 pub(crate) async fn result(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
@@ -548,6 +650,12 @@ pub(crate) fn result_body_limit() -> axum::extract::DefaultBodyLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_parameters_are_the_accepted_ones() {
+        let names = crate::openapi::query_parameter_names::<ListParameters>();
+        assert_eq!(names, LIST_PARAMETERS);
+    }
 
     #[test]
     fn absolute_paths() {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::access::{Caller, Params, PathId, READ, bad_param, not_found, store_problem};
 use super::types::{EventPage, Histogram, HistogramBucket, StoredEvent};
 use crate::problem::Problem;
+use crate::problem_responses::{ApiNotConfigured, Forbidden, Unauthorized, problem_response};
 
 const DAY_MS: i64 = 86_400_000;
 /// Buckets an automatic interval aims at (at most).
@@ -16,11 +17,62 @@ const AUTO_INTERVALS: &[i64] = &[
     1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800, 2_592_000,
 ];
 
+/// The query parameters of `GET /api/v1/events`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct SearchParameters {
+    /// Query language filter
+    #[param(nullable = false)]
+    q: Option<String>,
+    /// Event time ≥ from
+    #[param(nullable = false)]
+    from: Option<String>,
+    /// Event time < to
+    #[param(nullable = false)]
+    to: Option<String>,
+    /// Only events sent by this agent
+    #[param(nullable = false)]
+    agent: Option<String>,
+    /// Page size, 1-1000 (default 100)
+    #[param(nullable = false)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[param(nullable = false)]
+    cursor: Option<String>,
+}
+
+/// The names in [`SearchParameters`]: any other is refused.
+const SEARCH_PARAMETERS: &[&str] = &["q", "from", "to", "agent", "limit", "cursor"];
+
+problem_response! {
+    BadSearch = 400, "Bad parameter, query (`column` says where) or cursor";
+    NoSuchEvent = 404, "No such event";
+    BadHistogram = 400, "Bad parameter or query";
+}
+
+#[utoipa::path(get, path = super::EVENTS, tag = "events", operation_id = "events",
+    summary = "Search events",
+    description = "Searches stored events, newest first. `q` is the Dozor query language: `field:value` \
+(case-insensitive, `*` wildcards, `field:*` exists, `field:>N` `>=` `<` `<=`), quoted values, free text, \
+`AND` `OR` `NOT` and parentheses, e.g. `process.name:powershell.exe AND NOT user.name:SYSTEM`. \
+A query that does not parse is a 400 `invalid-query` problem with the `column` of the error. \
+Times (`from`, `to`) are milliseconds since the epoch, RFC 3339, `now` or `now-<duration>` (`now-15m`).",
+    params(SearchParameters),
+    responses(
+        (status = 200, description = "One page of events", body = EventPage),
+        BadSearch,
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn search(
     caller: Caller<READ>,
     params: Params,
 ) -> Result<Json<EventPage>, Problem> {
-    params.only(&["q", "from", "to", "agent", "limit", "cursor"])?;
+    params.only(SEARCH_PARAMETERS)?;
     let now = now_ms();
     let query = EventQuery {
         from: params.time("from", now)?,
@@ -42,6 +94,17 @@ pub(crate) async fn search(
     }))
 }
 
+#[utoipa::path(get, path = super::EVENT, tag = "events", operation_id = "event",
+    summary = "One event",
+    params(("id" = String, Path, description = "event.id (UUID)")),
+    responses(
+        (status = 200, description = "The event", body = StoredEvent),
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchEvent,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<StoredEvent>, Problem> {
     let what = || not_found(&format!("event {}", id.0));
     let uuid = Uuid::parse_str(&id.0).map_err(|_| what())?;
@@ -52,11 +115,51 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<StoredE
     }
 }
 
+/// The query parameters of `GET /api/v1/events/histogram`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct HistogramParameters {
+    /// Query language filter
+    #[param(nullable = false)]
+    q: Option<String>,
+    /// Start (default: to - 24h)
+    #[param(nullable = false)]
+    from: Option<String>,
+    /// End (default: now)
+    #[param(nullable = false)]
+    to: Option<String>,
+    /// Only events sent by this agent
+    #[param(nullable = false)]
+    agent: Option<String>,
+    /// Bucket width: 30s, 5m, 1h, 1d (a number is seconds); at most 10000 buckets
+    #[param(nullable = false)]
+    interval: Option<String>,
+}
+
+/// The names in [`HistogramParameters`]: any other is refused.
+const HISTOGRAM_PARAMETERS: &[&str] = &["q", "from", "to", "agent", "interval"];
+
+#[utoipa::path(get, path = super::EVENTS_HISTOGRAM, tag = "events", operation_id = "histogram",
+    summary = "Events per time bucket",
+    description = "Events per time bucket over [from, to) (default: the last 24 hours), every bucket present. \
+`from` is rounded down to a multiple of the interval. Without `interval`, one of 1s, 5s, 10s, 30s, 1m, 5m, \
+10m, 15m, 30m, 1h, 3h, 6h, 12h, 1d, 7d, 30d is chosen to give at most 120 buckets.",
+    params(HistogramParameters),
+    responses(
+        (status = 200, description = "The buckets", body = Histogram),
+        BadHistogram,
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn histogram(
     caller: Caller<READ>,
     params: Params,
 ) -> Result<Json<Histogram>, Problem> {
-    params.only(&["q", "from", "to", "agent", "interval"])?;
+    params.only(HISTOGRAM_PARAMETERS)?;
     let now = now_ms();
     let to = params.time("to", now)?.unwrap_or(now);
     let from = params
@@ -140,6 +243,13 @@ fn auto_interval(span_ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_parameters_are_the_accepted_ones() {
+        use crate::openapi::query_parameter_names as names;
+        assert_eq!(names::<SearchParameters>(), SEARCH_PARAMETERS);
+        assert_eq!(names::<HistogramParameters>(), HISTOGRAM_PARAMETERS);
+    }
 
     #[test]
     fn automatic_intervals() {

@@ -51,7 +51,6 @@ mod events;
 mod metrics;
 mod rules;
 pub(crate) mod samples;
-pub(crate) mod scan_doc;
 mod stats;
 mod stream;
 mod types;

@@ -11,6 +11,10 @@ use super::access::{ADMIN, Caller, JsonBody, PathId, READ, TRIAGE, store_problem
 use super::types::{EnabledRequest, Rule, RuleDetail, RuleList, RuleTestRequest, RuleTestResult};
 use crate::audit::audit;
 use crate::problem::Problem;
+use crate::problem_responses::{
+    ApiNotConfigured, Forbidden, JsonTooLarge, NotJson, NotJsonMediaType, Unauthorized,
+    problem_response,
+};
 use crate::state::{ApiState, ReloadReport, RuleInfo};
 
 /// Events a rule test runs over by default, and at most.
@@ -18,6 +22,14 @@ const TEST_EVENTS_DEFAULT: u32 = 1000;
 const TEST_EVENTS_MAX: u32 = 10_000;
 /// Largest rule a test takes.
 const MAX_RULE_BYTES: usize = 256 * 1024;
+
+problem_response! {
+    NoSuchRule = 404, "No such rule";
+    InvalidEnabledBody = 422, "`enabled` missing or not a boolean";
+    ReloadFailed = 500, "The rules could not be reloaded (the previous set stays)";
+    BadTestBody = 400, "Not JSON, or `query` does not parse (`column` says where)";
+    UnusableTestRule = 422, "The rule can't be used (`invalid-rule`), or a member is missing or out of range";
+}
 
 fn rule(info: RuleInfo, state: Option<&RuleState>) -> Rule {
     Rule {
@@ -32,6 +44,16 @@ fn find(api: &ApiState, id: &str) -> Result<RuleInfo, Problem> {
     Ok(crate::ops::rules::find(api, id)?)
 }
 
+#[utoipa::path(get, path = super::RULES, tag = "rules", operation_id = "rules",
+    summary = "Rules with state and hit counts",
+    description = "Every rule document with its load outcome, whether it is enabled and its hit count.",
+    responses(
+        (status = 200, description = "The rules", body = RuleList),
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list(caller: Caller<READ>) -> Result<Json<RuleList>, Problem> {
     let states: HashMap<String, RuleState> = caller
         .api
@@ -55,6 +77,17 @@ pub(crate) async fn list(caller: Caller<READ>) -> Result<Json<RuleList>, Problem
     Ok(Json(RuleList { rules }))
 }
 
+#[utoipa::path(get, path = super::RULE, tag = "rules", operation_id = "rule",
+    summary = "One rule with its YAML",
+    params(("id" = String, Path, description = "Rule id (its title when it has no id)")),
+    responses(
+        (status = 200, description = "The rule with its YAML", body = RuleDetail),
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchRule,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<RuleDetail>, Problem> {
     let info = find(&caller.api, &id.0)?;
     let state = caller
@@ -70,6 +103,23 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<RuleDet
     }))
 }
 
+#[utoipa::path(post, path = super::RULE_ENABLED, tag = "rules", operation_id = "rule_enabled",
+    summary = "Enable or disable a rule",
+    description = "Enables or disables a rule (admin, audited). Pipeline workers pick the change up within seconds.",
+    params(("id" = String, Path, description = "Rule id")),
+    request_body(content = EnabledRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The rule after the change", body = Rule),
+        NotJson,
+        Unauthorized,
+        Forbidden<ADMIN>,
+        NoSuchRule,
+        JsonTooLarge,
+        NotJsonMediaType,
+        InvalidEnabledBody,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn set_enabled(
     caller: Caller<ADMIN>,
     id: PathId,
@@ -85,6 +135,17 @@ pub(crate) async fn set_enabled(
     Ok(Json(rule(info, Some(&state))))
 }
 
+#[utoipa::path(post, path = super::RULES_RELOAD, tag = "rules", operation_id = "rules_reload",
+    summary = "Re-read the rule directories",
+    description = "Re-reads the rule directories (admin, audited).",
+    responses(
+        (status = 200, description = "What was loaded", body = ReloadReport),
+        Unauthorized,
+        Forbidden<ADMIN>,
+        ReloadFailed,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn reload(caller: Caller<ADMIN>) -> Result<Json<ReloadReport>, Problem> {
     let result = caller.api.rules.reload().await;
     let details = match &result {
@@ -110,6 +171,23 @@ pub(crate) async fn reload(caller: Caller<ADMIN>) -> Result<Json<ReloadReport>, 
     }
 }
 
+#[utoipa::path(post, path = super::RULES_TEST, tag = "rules", operation_id = "rules_test",
+    summary = "Run a rule given as YAML over stored events",
+    description = "Runs a Sigma rule given as YAML over the newest stored events that match `query` (default: all; \
+`limit` events, default 1000, at most 10000) and returns the ids of the events it matches (analyst or admin). \
+Nothing is stored.",
+    request_body(content = RuleTestRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The matching events", body = RuleTestResult),
+        BadTestBody,
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        JsonTooLarge,
+        NotJsonMediaType,
+        UnusableTestRule,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn test(
     caller: Caller<TRIAGE>,
     JsonBody(request): JsonBody<RuleTestRequest>,

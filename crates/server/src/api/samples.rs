@@ -25,6 +25,9 @@ use super::yara::service;
 use crate::auth::{Identity, Role, authenticate};
 use crate::ingest::{IngestReport, body, now_text, prepare_event};
 use crate::problem::Problem;
+use crate::problem_responses::{
+    ApiNotConfigured, BadParameterOrCursor, Forbidden, Unauthorized, problem_response,
+};
 use crate::scan::UPLOAD_PREFIX;
 use crate::state::AppState;
 use crate::state::ConnectionInfo;
@@ -163,7 +166,77 @@ impl Write for HashingFile {
     }
 }
 
+/// The query parameters of `POST /api/v1/samples`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct UploadParameters {
+    /// The file's path on the agent's host
+    path: String,
+    /// The SHA-256 the agent computed; a body with another one is refused (422)
+    #[param(nullable = false)]
+    sha256: Option<String>,
+}
+
+/// The names in [`UploadParameters`]: any other is refused.
+const UPLOAD_PARAMETERS: &[&str] = &["path", "sha256"];
+
+/// The query parameters of `GET /api/v1/samples`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct ListParameters {
+    /// 1 to 1000, default 100
+    #[param(nullable = false)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[param(nullable = false)]
+    cursor: Option<String>,
+}
+
+/// The names in [`ListParameters`]: any other is refused.
+const LIST_PARAMETERS: &[&str] = &["limit", "cursor"];
+
+problem_response! {
+    BadUpload = 400, "`path` missing or too long, `sha256` malformed, corrupt compression";
+    NoAgentCredential = 401, "No agent credential";
+    UploadForbidden = 403, "Not an agent, or the server does not accept samples (scan.samples = false)";
+    SampleTooLarge = 413, "Larger than scan.max_sample_bytes (`limit_name`, `limit`)";
+    NotOctetStream = 415, "Not application/octet-stream, or an unsupported Content-Encoding";
+    DigestMismatch = 422, "The body's SHA-256 is not the one in the query (`expected`, `actual`)";
+    UploadQueueFull = 503, "The event queue is full: upload again after Retry-After (the sample is kept and not stored twice)",
+        retry_after = "Seconds to wait";
+    NoSuchSample = 404, "No such sample";
+}
+
 /// `POST /api/v1/samples?path=…&sha256=…`.
+#[utoipa::path(post, path = SAMPLES, tag = "scanning", operation_id = "sample_upload",
+    summary = "Upload a file sample (agents)",
+    description = "An agent uploads a file: the raw bytes as application/octet-stream (optionally gzip- or \
+zstd-compressed), streamed to disk with a running SHA-256 and the `scan.max_sample_bytes` limit. The content is \
+kept once as `<samples_dir>/<sha256>` (mode 0600; never served back). It is scanned with the server's engines \
+(hash lists, YARA, clamd); each finding becomes an event (`event.module` dozor-scan, `event.provider` \
+dozor-server, `dozor.scan.trigger` sample, the agent's `agent.*` and `host.name`) that goes through the normal \
+ingest path, where the pipeline stores it and raises an alert (rule id `dozor-scan/<engine>/...`, level from the \
+finding's severity). An engine that can't answer (clamd down) is listed in `errors`; the others' findings count.",
+    params(
+        UploadParameters,
+        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity"),
+    ),
+    request_body(description = "The file's bytes", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Stored and scanned", body = SampleUpload),
+        BadUpload,
+        NoAgentCredential,
+        UploadForbidden,
+        SampleTooLarge,
+        NotOctetStream,
+        DigestMismatch,
+        UploadQueueFull,
+    ),
+    security(("agent_certificate" = [])))]
 pub(crate) async fn upload(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
@@ -208,7 +281,7 @@ async fn prepare_upload(
         .with("reason", "samples-disabled"));
     }
     let params = params?;
-    params.only(&["path", "sha256"])?;
+    params.only(UPLOAD_PARAMETERS)?;
     let path = params
         .get("path")?
         .ok_or_else(|| bad_param("path", "path (the file's path on the host) is required"))?
@@ -469,6 +542,18 @@ fn windows_file_fields(event: &mut Value, path: &str) {
 
 /// `HEAD /api/v1/samples/{sha256}`: 200 when the server has the sample, 404 when not. For
 /// agents (client certificate) and operators (any role).
+#[utoipa::path(head, path = SAMPLE, tag = "scanning", operation_id = "sample_exists",
+    summary = "Whether the server has the sample",
+    description = "Whether the server has the sample, so agents skip uploading it again. For agents (client \
+certificate) and operators (any role). No body.",
+    params(("sha256" = String, Path, description = "SHA-256, hex")),
+    // A HEAD answer has no body: these are statuses only.
+    responses(
+        (status = 200, description = "The server has it"),
+        (status = 404, description = "It does not"),
+        (status = 401, description = "No credential"),
+    ),
+    security(("agent_certificate" = []), ("bearer" = [])))]
 pub(crate) async fn exists(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
@@ -509,11 +594,23 @@ pub(crate) async fn exists(
 }
 
 /// `GET /api/v1/samples?limit=&cursor=` (analyst and admin).
+#[utoipa::path(get, path = SAMPLES, tag = "scanning", operation_id = "samples",
+    summary = "Samples, newest first",
+    description = "Uploaded samples, newest upload first (analyst or admin).",
+    params(ListParameters),
+    responses(
+        (status = 200, description = "The samples", body = SampleList),
+        BadParameterOrCursor,
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list(
     caller: Caller<TRIAGE>,
     params: Params,
 ) -> Result<Json<SampleList>, Problem> {
-    params.only(&["limit", "cursor"])?;
+    params.only(LIST_PARAMETERS)?;
     let limit = params.limit(100, 1000)?;
     let after = match params.get("cursor")? {
         None => None,
@@ -552,6 +649,18 @@ fn parse_cursor(text: &str) -> Option<SampleCursor> {
 
 /// `GET /api/v1/samples/{sha256}` (analyst and admin): metadata and the last verdict, never
 /// the bytes.
+#[utoipa::path(get, path = SAMPLE, tag = "scanning", operation_id = "sample",
+    summary = "One sample's metadata and last verdict",
+    description = "One sample's metadata and last verdict (analyst or admin). The bytes are never served.",
+    params(("sha256" = String, Path, description = "SHA-256, hex")),
+    responses(
+        (status = 200, description = "The sample", body = SampleView),
+        Unauthorized,
+        Forbidden<TRIAGE>,
+        NoSuchSample,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(
     caller: Caller<TRIAGE>,
     sha256: PathId,
@@ -569,6 +678,13 @@ pub(crate) async fn one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_parameters_are_the_accepted_ones() {
+        use crate::openapi::query_parameter_names as names;
+        assert_eq!(names::<UploadParameters>(), UPLOAD_PARAMETERS);
+        assert_eq!(names::<ListParameters>(), LIST_PARAMETERS);
+    }
 
     #[test]
     fn windows_paths_are_split() {

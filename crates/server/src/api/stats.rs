@@ -9,7 +9,17 @@ use dozor_store::now_ms;
 use super::access::{Caller, READ, store_problem};
 use super::types::{PipelineCounts, RuleCounts, Stats};
 use crate::problem::Problem;
+use crate::problem_responses::{ApiNotConfigured, Forbidden, Unauthorized};
 
+#[utoipa::path(get, path = super::STATS, tag = "stats", operation_id = "stats",
+    summary = "Counts for dashboards",
+    responses(
+        (status = 200, description = "Counts of events, alerts and rules (and the pipeline's counters when this process runs it)", body = Stats),
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn stats(caller: Caller<READ>) -> Result<Json<Stats>, Problem> {
     let store = caller.api.store.as_ref();
     let counts = store.stats().await.map_err(store_problem)?;

@@ -23,6 +23,13 @@ use tokio::sync::{broadcast, watch};
 use super::access::{Caller, Params, READ, bad_param};
 use super::types::StreamNotice;
 use crate::problem::Problem;
+use crate::problem_responses::{
+    ApiNotConfigured, BadParameter, Forbidden, Unauthorized, problem_response,
+};
+
+problem_response! {
+    TakesNoParameters = 400, "A query parameter: the agent stream takes none";
+}
 use crate::state::AppState;
 
 /// Interval of the keep-alive comments.
@@ -108,12 +115,47 @@ impl<T: Clone + Send + 'static> Subscription<T> {
     }
 }
 
+/// The query parameters of `GET /api/v1/alerts/stream`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+// Describes the query only (`Params` reads it): the fields are never read.
+#[allow(dead_code)]
+struct AlertStreamParameters {
+    /// Only alerts of this level and above
+    #[param(nullable = false)]
+    min_level: Option<String>,
+    /// Only this rule
+    #[param(nullable = false)]
+    rule: Option<String>,
+    /// Only this agent
+    #[param(nullable = false)]
+    agent: Option<String>,
+}
+
+/// The names in [`AlertStreamParameters`]: any other is refused.
+const ALERT_STREAM_PARAMETERS: &[&str] = &["min_level", "rule", "agent"];
+
+#[utoipa::path(get, path = super::ALERTS_STREAM, tag = "alerts", operation_id = "alert_stream",
+    summary = "Live alerts (Server-Sent Events)",
+    description = "Server-Sent Events: `event: alert` with an AlertNotice (JSON) as data each time the pipeline \
+opens or updates an alert; `event: lagged` with `{\"skipped\": n}` when this client fell behind (re-read the \
+alert list); a `: connected` comment first and keep-alive comments every 15 s. The stream ends when the server \
+shuts down.",
+    params(AlertStreamParameters),
+    responses(
+        (status = 200, description = "The event stream; each `alert` event's data is an AlertNotice", body = String, content_type = "text/event-stream"),
+        BadParameter,
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn alerts(
     caller: Caller<READ>,
     params: Params,
     State(state): State<Arc<AppState>>,
 ) -> Result<Response, Problem> {
-    params.only(&["min_level", "rule", "agent"])?;
+    params.only(ALERT_STREAM_PARAMETERS)?;
     let min_level = params
         .get("min_level")?
         .map(|l| {
@@ -149,6 +191,19 @@ pub(crate) async fn alerts(
 
 /// `GET /api/v1/agents/stream`: `event: agent`, data `{id, hostname, status, last_seen}` at
 /// every heartbeat and when an agent goes offline; `lagged` as for alerts.
+#[utoipa::path(get, path = super::AGENTS_STREAM, tag = "agents", operation_id = "agent_stream",
+    summary = "Live agent status (Server-Sent Events)",
+    description = "Server-Sent Events: `event: agent` with an AgentNotice (JSON) at every heartbeat and when an \
+agent goes offline; `event: lagged` with `{\"skipped\": n}` when this subscriber fell behind; keep-alive comments \
+every 15 s. Browsers signed in to the dashboard use their session cookie.",
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = AgentNotice),
+        TakesNoParameters,
+        Unauthorized,
+        Forbidden<READ>,
+        ApiNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn agents(
     caller: Caller<READ>,
     params: Params,
@@ -178,4 +233,15 @@ fn sse<T: Clone + Send + 'static>(subscription: Subscription<T>) -> Response {
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_parameters_are_the_accepted_ones() {
+        let names = crate::openapi::query_parameter_names::<AlertStreamParameters>();
+        assert_eq!(names, ALERT_STREAM_PARAMETERS);
+    }
 }

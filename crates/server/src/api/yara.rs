@@ -14,6 +14,7 @@ use serde_json::json;
 use super::access::{ADMIN, Caller, PathId, READ, bad_param, not_found};
 use crate::audit::audit;
 use crate::problem::Problem;
+use crate::problem_responses::{Forbidden, NoAgentCertificate, Unauthorized, problem_response};
 use crate::scan::{MAX_RULE_UPLOAD_BYTES, RuleChangeError, ScanService, valid_rule_name};
 use crate::state::AppState;
 use crate::state::ConnectionInfo;
@@ -87,6 +88,18 @@ pub struct AgentYaraRules {
     pub files: Vec<AgentRuleFile>,
 }
 
+problem_response! {
+    /// `api-not-configured` (no store) or `scan-not-configured` (no scanning in this process).
+    ScanNotConfigured = 503, "The API or file scanning is not configured on this server";
+    NoSuchRuleFile = 404, "No such rule file";
+    BadRuleFileName = 400, "Not a valid file name";
+    RuleFileConflict = 409, "Another file has the same name without its extension (a.yar / a.yara)";
+    RuleFileTooLarge = 413, "Larger than 1 MiB (`limit_name` yara.max_rule_bytes)";
+    NotText = 415, "Not text/plain";
+    InvalidRuleFile = 422, "Does not compile (`detail`: yara-x's error; `line`, `column`) or is not UTF-8";
+    AgentRulesUnavailable = 503, "Agents need TLS and a store (and file scanning set up in this process)";
+}
+
 pub(crate) fn service(state: &AppState) -> Result<&Arc<ScanService>, Problem> {
     state.scan.as_ref().ok_or_else(|| {
         Problem::new(
@@ -98,6 +111,19 @@ pub(crate) fn service(state: &AppState) -> Result<&Arc<ScanService>, Problem> {
     })
 }
 
+#[utoipa::path(get, path = YARA_RULES, tag = "scanning", operation_id = "yara_rules",
+    summary = "The server's YARA rule files and the rules version",
+    description = "The server's YARA rule files: each with its size, modification time (ms), rule count and, when it \
+does not compile, yara-x's error (file, line, column). `version` is what agents are told in heartbeat answers \
+(`yara_rules_version`): a SHA-256 over the names and contents of the files that compile. Files of the directory \
+that can't be used at all are listed in `errors`.",
+    responses(
+        (status = 200, description = "The rule files", body = YaraRuleList),
+        Unauthorized,
+        Forbidden<READ>,
+        ScanNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn list(
     _caller: Caller<READ>,
     State(state): State<Arc<AppState>>,
@@ -123,6 +149,17 @@ pub(crate) async fn list(
 }
 
 /// The rule file's text (also of a file that does not compile, so it can be fixed).
+#[utoipa::path(get, path = YARA_RULE, tag = "scanning", operation_id = "yara_rule",
+    summary = "One rule file's text",
+    params(("name" = String, Path, description = "Rule file name, e.g. team.yar")),
+    responses(
+        (status = 200, description = "The file's text (also of a file that does not compile)", body = String, content_type = "text/plain; charset=utf-8"),
+        Unauthorized,
+        Forbidden<READ>,
+        NoSuchRuleFile,
+        ScanNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn one(
     _caller: Caller<READ>,
     State(state): State<Arc<AppState>>,
@@ -188,6 +225,27 @@ async fn rule_text(headers: &HeaderMap, body: Body) -> Result<String, Problem> {
 }
 
 /// Creates or replaces a rule file: compiled first, stored only when it compiles (audited).
+#[utoipa::path(put, path = YARA_RULE, tag = "scanning", operation_id = "yara_rule_put",
+    summary = "Create or replace a rule file",
+    description = "Creates or replaces a rule file (admin, audited as `yara.rule.put`). The text is compiled first: \
+one that does not compile is answered 422 `invalid-rule` with yara-x's error in `detail` and `line` / `column`, \
+and is not stored. A good one is written atomically, the rule set is recompiled and swapped in, and agents learn \
+the new version with their next heartbeat. Its rules live in the YARA namespace `server/<name without \
+extension>`: alerts of a rule `R` have the rule id `dozor-scan/yara/server/<stem>.R`.",
+    params(("name" = String, Path, description = "1 to 100 of A-Z a-z 0-9 _ . -, ending in .yar or .yara")),
+    request_body(description = "The rule text, UTF-8, at most 1 MiB", content(("text/plain"))),
+    responses(
+        (status = 200, description = "Stored; the new rules version", body = YaraRuleChange),
+        BadRuleFileName,
+        Unauthorized,
+        Forbidden<ADMIN>,
+        RuleFileConflict,
+        RuleFileTooLarge,
+        NotText,
+        InvalidRuleFile,
+        ScanNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn put(
     caller: Caller<ADMIN>,
     State(state): State<Arc<AppState>>,
@@ -240,6 +298,18 @@ pub(crate) async fn put(
 }
 
 /// Deletes a rule file (audited).
+#[utoipa::path(delete, path = YARA_RULE, tag = "scanning", operation_id = "yara_rule_delete",
+    summary = "Delete a rule file",
+    description = "Deletes a rule file (admin, audited as `yara.rule.delete`); the rule set is recompiled.",
+    params(("name" = String, Path, description = "Rule file name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        Unauthorized,
+        Forbidden<ADMIN>,
+        NoSuchRuleFile,
+        ScanNotConfigured,
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn delete(
     caller: Caller<ADMIN>,
     State(state): State<Arc<AppState>>,
@@ -299,6 +369,18 @@ fn change_problem(name: &str, e: RuleChangeError) -> Problem {
 
 /// `GET /api/v1/agents/yara-rules`: only with an agent's client certificate. Answers `ETag`
 /// (the version) and 304 to a matching `If-None-Match`.
+#[utoipa::path(get, path = AGENT_YARA_RULES, tag = "scanning", operation_id = "agent_yara_rules",
+    summary = "The rule files that compile, for agents",
+    description = "The server's rule files that compile, for agents to run: compile each `source` in its \
+`namespace`. `version` equals `yara_rules_version` of heartbeat answers. Answered with `ETag` (the version); a \
+matching `If-None-Match` gets 304.",
+    responses(
+        (status = 200, description = "The rules", body = AgentYaraRules),
+        (status = 304, description = "Unchanged since the version in If-None-Match"),
+        NoAgentCertificate,
+        AgentRulesUnavailable,
+    ),
+    security(("agent_certificate" = [])))]
 pub(crate) async fn for_agents(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,

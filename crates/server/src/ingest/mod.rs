@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::auth::{Identity, Role, authenticate};
 use crate::problem::Problem;
+use crate::problem_responses::{Unauthorized, problem_response};
 use crate::schema::{EventValidator, FieldError};
 use crate::sink::{IngestBatch, IngestEvent, SinkError};
 use crate::state::AppState;
@@ -214,6 +215,45 @@ fn may_ingest(identity: &Identity) -> Result<(), Problem> {
     }
 }
 
+problem_response! {
+    /// A viewer's or analyst's token: events come from agents and admins.
+    MayNotSendEvents = 403, "The credential may not send events";
+    UnsupportedEncoding = 415, "Unsupported Content-Type or Content-Encoding";
+    NotABatch = 400, "The body is not JSON (line and column given), not a batch, or its compression is corrupt";
+    BatchTooLarge = 413, "The body (as sent or decompressed) or the batch exceeds a limit; `limit_name` and `limit` say which";
+    QueueFull = 503, "The queue is full or unavailable: send the batch again after Retry-After seconds",
+        retry_after = "Seconds to wait before sending again";
+    NotEvtx = 400, "Not an EVTX file / XML, or corrupt compression";
+    EvtxTooLarge = 413, "The upload exceeds limits.max_evtx_bytes";
+    EvtxQueueFull = 503, "The queue filled up: upload again after Retry-After seconds (already queued records come back as duplicates)",
+        retry_after = "Seconds to wait";
+}
+
+// The request body's schemas (a batch of `Event`s) are filled in by `openapi::document`: the
+// event schema is a JSON Schema file, not a Rust type.
+#[utoipa::path(post, path = INGEST_PATH, tag = "ingest", operation_id = "ingest",
+    summary = "Send a batch of events",
+    description = "Send a batch of normalized events (see the Event schema): a JSON array (or one object) as \
+application/json, or one event per line as application/x-ndjson. The body may be gzip- or zstd-compressed \
+(Content-Encoding). Each event is validated alone: valid events are queued even when others are rejected, \
+and the answer is 202 with a report (rejected events are listed with their index, a JSON pointer and a \
+message, and should not be sent again). agent.id is set from the credential; an event that names another \
+agent is rejected. event.id is the idempotency key: sending a batch again is safe. Agents authenticate with \
+their client certificate (mTLS); operators importing other collectors' events with an admin bearer token.",
+    request_body(description = "The events", content(("application/json"), ("application/x-ndjson"))),
+    params(
+        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity"),
+    ),
+    responses(
+        (status = 202, description = "The batch was read; the report says what was queued, what was a duplicate and what was rejected", body = IngestReport),
+        NotABatch,
+        Unauthorized,
+        MayNotSendEvents,
+        BatchTooLarge,
+        UnsupportedEncoding,
+        QueueFull,
+    ),
+    security(("bearer" = []), ("agent_certificate" = [])))]
 pub(crate) async fn ingest_handler(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
@@ -228,6 +268,27 @@ pub(crate) async fn ingest_handler(
     )
 }
 
+#[utoipa::path(post, path = EVTX_PATH, tag = "ingest", operation_id = "ingest_evtx",
+    summary = "Upload a Windows event log",
+    description = "Upload a Windows event log: an EVTX file (application/octet-stream) or Windows event XML \
+(application/xml; one <Event> or many). Optionally gzip- or zstd-compressed. Records are converted to \
+normalized events (winlog.* with the native EventData, plus ECS fields); event.id is a UUIDv5 of computer, \
+channel and record id, so uploading the same file again reports duplicates instead of storing twice. \
+Records that can't be decoded are listed in `rejected` with their index and location.",
+    request_body(description = "The log", content(("application/octet-stream"), ("application/xml"))),
+    params(
+        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity"),
+    ),
+    responses(
+        (status = 202, description = "The file was read", body = IngestReport),
+        NotEvtx,
+        Unauthorized,
+        MayNotSendEvents,
+        EvtxTooLarge,
+        UnsupportedEncoding,
+        EvtxQueueFull,
+    ),
+    security(("bearer" = []), ("agent_certificate" = [])))]
 pub(crate) async fn evtx_handler(
     State(state): State<Arc<AppState>>,
     connection: Option<Extension<ConnectionInfo>>,
