@@ -173,6 +173,15 @@ pub(crate) fn check_name(what: &str, value: &str) -> Result<(), BusError> {
     Ok(())
 }
 
+/// A redelivery timeout must be at least a millisecond: the servers count in milliseconds, and
+/// zero would redeliver every message at once.
+pub(crate) fn check_timeout(what: &str, value: Duration) -> Result<(), BusError> {
+    if value < Duration::from_millis(1) {
+        return Err(BusError::Config(format!("{what} must be at least 1 ms")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

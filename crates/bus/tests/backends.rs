@@ -79,6 +79,47 @@ fn texts(deliveries: &[Delivery]) -> Vec<String> {
 mod scenarios {
     use super::*;
 
+    /// On a bus whose capacity is 100 events: capacity counts the events each batch
+    /// carries, and acking a batch gives its events back (once, however often it is
+    /// acked). Leaves the bus empty.
+    pub async fn event_capacity_of_100(bus: &dyn Bus) {
+        bus.publish_events(Bytes::from_static(b"a"), 60)
+            .await
+            .unwrap();
+        bus.publish_events(Bytes::from_static(b"b"), 40)
+            .await
+            .unwrap();
+        // 100 events held in two messages: one more event does not fit
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"c"), 1).await,
+            Err(BusError::Full)
+        ));
+        // a batch larger than the whole queue can never fit
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"d"), 101).await,
+            Err(BusError::TooLarge { .. })
+        ));
+        // acking the 60-event batch makes room for 60 events
+        let first = receive_n(bus, 1, 1, Duration::from_secs(5)).await;
+        assert_eq!(texts(&first), vec!["a"]);
+        bus.ack(&[first[0].id.clone()]).await.unwrap();
+        bus.ack(&[first[0].id.clone()]).await.unwrap();
+        bus.publish_events(Bytes::from_static(b"e"), 60)
+            .await
+            .unwrap();
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"f"), 1).await,
+            Err(BusError::Full)
+        ));
+        assert!(matches!(
+            bus.publish(Bytes::from_static(b"g")).await,
+            Err(BusError::Full)
+        ));
+        let rest = receive_n(bus, 2, 2, Duration::from_secs(5)).await;
+        assert_eq!(texts(&rest), vec!["b", "e"]);
+        ack_all(bus, &rest).await;
+    }
+
     pub async fn round_trip_and_order(h: Arc<dyn Harness>) {
         let bus = h.consumer("w1").await;
         assert_eq!(bus.depth().await.unwrap(), 0);
@@ -429,33 +470,7 @@ mod redis_only {
         let bus = dozor_bus::RedisBus::connect(config)
             .await
             .expect("redis bus");
-        bus.publish_events(Bytes::from_static(b"a"), 60)
-            .await
-            .unwrap();
-        bus.publish_events(Bytes::from_static(b"b"), 40)
-            .await
-            .unwrap();
-        assert!(matches!(
-            bus.publish_events(Bytes::from_static(b"c"), 1).await,
-            Err(BusError::Full)
-        ));
-        assert!(matches!(
-            bus.publish_events(Bytes::from_static(b"d"), 101).await,
-            Err(BusError::TooLarge { .. })
-        ));
-        let first = receive_n(&bus, 1, 1, Duration::from_secs(5)).await;
-        assert_eq!(texts(&first), vec!["a"]);
-        bus.ack(&[first[0].id.clone()]).await.unwrap();
-        bus.ack(&[first[0].id.clone()]).await.unwrap();
-        bus.publish_events(Bytes::from_static(b"e"), 60)
-            .await
-            .unwrap();
-        assert!(matches!(
-            bus.publish(Bytes::from_static(b"f")).await,
-            Err(BusError::Full)
-        ));
-        let rest = receive_n(&bus, 2, 2, Duration::from_secs(5)).await;
-        ack_all(&bus, &rest).await;
+        scenarios::event_capacity_of_100(&bus).await;
         let client = ::redis::Client::open(url.as_str()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let left: i64 = ::redis::cmd("GET")
@@ -544,6 +559,24 @@ mod redis_only {
             })
         })
         .await;
+    }
+}
+
+mod memory_only {
+    use super::*;
+
+    /// With `max_events`, capacity counts the events each message carries.
+    #[tokio::test]
+    async fn capacity_counts_events() {
+        let bus = dozor_bus::MemoryBus::new(dozor_bus::MemoryConfig {
+            max_messages: 0,
+            max_bytes: 0,
+            max_events: 100,
+            visibility_timeout: Duration::from_secs(60),
+        })
+        .expect("valid config");
+        scenarios::event_capacity_of_100(&bus).await;
+        assert_eq!(bus.depth().await.unwrap(), 0);
     }
 }
 

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr, check_name, redact_url};
+use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr, check_name, check_timeout, redact_url};
 
 const BACKEND: &str = "redis";
 /// Field of the stream entry that holds the payload.
@@ -129,12 +129,7 @@ impl RedisConfig {
                 "redis max_len must be positive (the bus is never unbounded)".into(),
             ));
         }
-        if self.claim_idle < Duration::from_millis(1) {
-            return Err(BusError::Config(
-                "redis claim_idle must be at least 1 ms".into(),
-            ));
-        }
-        Ok(())
+        check_timeout("redis claim_idle", self.claim_idle)
     }
 }
 
