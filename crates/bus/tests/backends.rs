@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,20 @@ use common::{Harness, MemoryHarness, NatsHarness, Params, RedisHarness, guarded}
 
 fn payload(i: usize) -> Bytes {
     Bytes::from(format!("msg-{i:06}"))
+}
+
+/// The texts of the payloads numbered `range`, as `texts` reads them back.
+fn payload_texts(range: Range<usize>) -> Vec<String> {
+    range
+        .map(|i| String::from_utf8_lossy(&payload(i)).into_owned())
+        .collect()
+}
+
+/// Publishes the payloads numbered `range`, in order.
+async fn publish_payloads(bus: &dyn Bus, range: Range<usize>) {
+    for i in range {
+        bus.publish(payload(i)).await.expect("publish");
+    }
 }
 
 /// Receives until `n` messages arrived or `limit` passed.
@@ -124,15 +139,14 @@ mod scenarios {
         let bus = h.consumer("w1").await;
         assert_eq!(bus.depth().await.unwrap(), 0);
         let n = 20;
-        for i in 0..n {
-            bus.publish(payload(i)).await.expect("publish");
-        }
+        publish_payloads(bus.as_ref(), 0..n).await;
         assert_eq!(bus.depth().await.unwrap(), n as u64);
         let got = receive_n(bus.as_ref(), n, 7, Duration::from_secs(10)).await;
-        let want: Vec<String> = (0..n)
-            .map(|i| String::from_utf8_lossy(&payload(i)).into_owned())
-            .collect();
-        assert_eq!(texts(&got), want, "all messages, in publish order");
+        assert_eq!(
+            texts(&got),
+            payload_texts(0..n),
+            "all messages, in publish order"
+        );
         assert!(got.iter().all(|d| !d.redelivered));
         // Delivered but not acked still counts as depth.
         assert_eq!(bus.depth().await.unwrap(), n as u64);
@@ -178,9 +192,7 @@ mod scenarios {
 
         let rest = receive_n(bus.as_ref(), cap, cap, Duration::from_secs(10)).await;
         assert_eq!(rest.len(), cap);
-        let mut want: Vec<String> = (2..cap)
-            .map(|i| String::from_utf8_lossy(&payload(i)).into_owned())
-            .collect();
+        let mut want = payload_texts(2..cap);
         want.push("msg-000100".into());
         want.push("msg-000101".into());
         assert_eq!(texts(&rest), want);
@@ -191,9 +203,7 @@ mod scenarios {
     pub async fn redelivered_to_another_consumer(h: Arc<dyn Harness>) {
         let timeout = h.params().timeout;
         let a = h.consumer("crashing").await;
-        for i in 0..3 {
-            a.publish(payload(i)).await.unwrap();
-        }
+        publish_payloads(a.as_ref(), 0..3).await;
         let taken = receive_n(a.as_ref(), 3, 3, Duration::from_secs(10)).await;
         assert_eq!(taken.len(), 3);
         drop(a); // the worker crashes: no ack
@@ -222,9 +232,7 @@ mod scenarios {
     pub async fn acked_never_redelivered(h: Arc<dyn Harness>) {
         let timeout = h.params().timeout;
         let a = h.consumer("w1").await;
-        for i in 0..5 {
-            a.publish(payload(i)).await.unwrap();
-        }
+        publish_payloads(a.as_ref(), 0..5).await;
         let got = receive_n(a.as_ref(), 5, 5, Duration::from_secs(10)).await;
         assert_eq!(got.len(), 5);
         ack_all(a.as_ref(), &got).await;
@@ -242,9 +250,7 @@ mod scenarios {
         let timeout = h.params().timeout;
         let n = 50;
         let a = h.consumer("crashing").await;
-        for i in 0..n {
-            a.publish(payload(i)).await.unwrap();
-        }
+        publish_payloads(a.as_ref(), 0..n).await;
         let batch = receive_n(a.as_ref(), 20, 20, Duration::from_secs(10)).await;
         assert_eq!(batch.len(), 20);
         let (committed, lost) = batch.split_at(10);
@@ -501,9 +507,7 @@ mod redis_only {
         guarded(h, |h| {
             Box::pin(async move {
                 let first = h.consumer("worker-1").await;
-                for i in 0..3 {
-                    first.publish(payload(i)).await.unwrap();
-                }
+                publish_payloads(first.as_ref(), 0..3).await;
                 let taken = receive_n(first.as_ref(), 3, 3, Duration::from_secs(5)).await;
                 assert_eq!(taken.len(), 3);
                 drop(first);
@@ -516,9 +520,7 @@ mod redis_only {
                 assert!(again.iter().all(|d| d.redelivered));
                 // A different consumer does not steal them before claim_idle.
                 let other = h.consumer("worker-2").await;
-                for i in 3..5 {
-                    other.publish(payload(i)).await.unwrap();
-                }
+                publish_payloads(other.as_ref(), 3..5).await;
                 let fresh = other.receive(10, Duration::from_secs(2)).await.unwrap();
                 assert_eq!(texts(&fresh), vec!["msg-000003", "msg-000004"]);
                 ack_all(restarted.as_ref(), &again).await;

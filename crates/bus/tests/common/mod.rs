@@ -298,26 +298,40 @@ impl Harness for ServerHarness {
     }
 }
 
+impl ServerHarness {
+    /// A harness on the server named by `env` (`None` when it is not set); `config` makes the
+    /// backend's settings from the URL the bus connects to and a unique suffix for its names.
+    async fn setup(
+        env: &str,
+        params: Params,
+        config: impl FnOnce(String, String) -> ServerConfig,
+    ) -> Option<Arc<dyn Harness>> {
+        let connection = Connection::open(env, params).await?;
+        let config = config(connection.bus_url.clone(), unique());
+        Some(Arc::new(ServerHarness {
+            config,
+            connection,
+            params,
+        }))
+    }
+}
+
 pub struct RedisHarness;
 
 impl RedisHarness {
     pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
-        let connection = Connection::open(REDIS_ENV, params).await?;
-        let id = unique();
-        let config = RedisConfig {
-            url: connection.bus_url.clone(),
-            stream: format!("dozor:test:{id}"),
-            group: format!("g_{id}"),
-            consumer: String::new(),
-            max_len: params.capacity,
-            max_events: 0,
-            claim_idle: params.timeout,
-        };
-        Some(Arc::new(ServerHarness {
-            config: ServerConfig::Redis(config),
-            connection,
-            params,
-        }))
+        ServerHarness::setup(REDIS_ENV, params, |url, id| {
+            ServerConfig::Redis(RedisConfig {
+                url,
+                stream: format!("dozor:test:{id}"),
+                group: format!("g_{id}"),
+                consumer: String::new(),
+                max_len: params.capacity,
+                max_events: 0,
+                claim_idle: params.timeout,
+            })
+        })
+        .await
     }
 }
 
@@ -325,21 +339,17 @@ pub struct NatsHarness;
 
 impl NatsHarness {
     pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
-        let connection = Connection::open(NATS_ENV, params).await?;
-        let id = unique();
-        let config = NatsConfig {
-            url: connection.bus_url.clone(),
-            stream: format!("DOZOR_TEST_{id}"),
-            subject: format!("dozor.test.{id}"),
-            durable: format!("workers_{id}"),
-            max_msgs: params.capacity,
-            max_bytes: 0,
-            ack_wait: params.timeout,
-        };
-        Some(Arc::new(ServerHarness {
-            config: ServerConfig::Nats(config),
-            connection,
-            params,
-        }))
+        ServerHarness::setup(NATS_ENV, params, |url, id| {
+            ServerConfig::Nats(NatsConfig {
+                url,
+                stream: format!("DOZOR_TEST_{id}"),
+                subject: format!("dozor.test.{id}"),
+                durable: format!("workers_{id}"),
+                max_msgs: params.capacity,
+                max_bytes: 0,
+                ack_wait: params.timeout,
+            })
+        })
+        .await
     }
 }
