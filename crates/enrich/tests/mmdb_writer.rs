@@ -22,6 +22,15 @@ fn reader(w: &MmdbWriter) -> Reader<Vec<u8>> {
     r
 }
 
+/// The record stored for `addr` (there must be one).
+fn record<'de, T: serde::Deserialize<'de>>(r: &'de Reader<Vec<u8>>, addr: &str) -> T {
+    r.lookup(ip(addr))
+        .unwrap()
+        .decode()
+        .unwrap()
+        .expect("a record")
+}
+
 fn lookup_u32(r: &Reader<Vec<u8>>, addr: IpAddr) -> Option<u32> {
     r.lookup(addr).unwrap().decode::<u32>().unwrap()
 }
@@ -138,12 +147,7 @@ fn every_data_type_round_trips() {
             .pointers(pointers);
         w.insert(net("81.2.69.0/24"), value.clone());
         let r = reader(&w);
-        let got: AllTypes = r
-            .lookup(ip("81.2.69.142"))
-            .unwrap()
-            .decode()
-            .unwrap()
-            .expect("record");
+        let got: AllTypes = record(&r, "81.2.69.142");
         assert_eq!(got.s, "Москва");
         assert_eq!(got.empty, "");
         assert_eq!(got.long, long);
@@ -198,12 +202,7 @@ fn pointers_shrink_repeated_strings() {
     );
     let r = Reader::from_source(shared).unwrap();
     r.verify().unwrap();
-    let city: geoip2::City = r
-        .lookup(ip("80.0.199.1"))
-        .unwrap()
-        .decode()
-        .unwrap()
-        .unwrap();
+    let city: geoip2::City = record(&r, "80.0.199.1");
     assert_eq!(city.country.names.russian, Some("Германия"));
     assert_eq!(city.location.latitude, Some(199.0));
 }
@@ -224,12 +223,7 @@ fn geolite2_layouts_decode_with_the_geoip2_types() {
             .to_value(),
         );
         let r = reader(&city);
-        let rec: geoip2::City = r
-            .lookup(ip("2a02:6b8::feed"))
-            .unwrap()
-            .decode()
-            .unwrap()
-            .unwrap();
+        let rec: geoip2::City = record(&r, "2a02:6b8::feed");
         assert_eq!(rec.city.names.russian, Some("Москва"));
         assert_eq!(rec.country.iso_code, Some("RU"));
         assert_eq!(rec.registered_country.iso_code, Some("RU"));
@@ -246,12 +240,7 @@ fn geolite2_layouts_decode_with_the_geoip2_types() {
             .pointers(pointers);
         asn.insert(net("2a02:6b8::/29"), asn_record(13238, "YANDEX LLC"));
         let r = reader(&asn);
-        let rec: geoip2::Asn = r
-            .lookup(ip("2a02:6b8::1"))
-            .unwrap()
-            .decode()
-            .unwrap()
-            .unwrap();
+        let rec: geoip2::Asn = record(&r, "2a02:6b8::1");
         assert_eq!(rec.autonomous_system_number, Some(13238));
         assert_eq!(rec.autonomous_system_organization, Some("YANDEX LLC"));
         assert_eq!(
