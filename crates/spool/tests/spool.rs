@@ -22,11 +22,11 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Appends `count` records; record `i` is `len` bytes of value `i`.
-fn append_filled(s: &mut Spool, count: u8, len: usize) {
-    for i in 0..count {
-        s.append(&vec![i; len]).unwrap();
-    }
+/// Appends `count` records; record `i` is `len` bytes of value `i`. Returns their ids.
+fn append_filled(s: &mut Spool, count: u8, len: usize) -> Vec<RecordId> {
+    (0..count)
+        .map(|i| s.append(&vec![i; len]).unwrap())
+        .collect()
 }
 
 /// Changes the newest segment file's bytes in place (to corrupt it).
@@ -98,7 +98,7 @@ fn ack_position_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let ids: Vec<RecordId> = {
         let mut s = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
-        let ids: Vec<RecordId> = (0..6).map(|i| s.append(&[i as u8; 10]).unwrap()).collect();
+        let ids = append_filled(&mut s, 6, 10);
         s.ack(ids[2]).unwrap();
         ids
     };
@@ -122,7 +122,7 @@ fn overflow_drops_oldest_and_counts() {
     let rec = HEADER_LEN + 100;
     // 2 records per segment, at most 3 segments on disk
     let mut s = Spool::open(dir.path(), cfg(6 * rec, 2 * rec)).unwrap();
-    let ids: Vec<RecordId> = (0..10u8).map(|i| s.append(&[i; 100]).unwrap()).collect();
+    let ids = append_filled(&mut s, 10, 100);
     let st = s.stats();
     assert!(st.disk_bytes <= 6 * rec, "{st:?}");
     assert_eq!(st.dropped_records, 4);
@@ -148,7 +148,7 @@ fn overflow_counts_only_unacked() {
     let dir = tempfile::tempdir().unwrap();
     let rec = HEADER_LEN + 10;
     let mut s = Spool::open(dir.path(), cfg(4 * rec, 2 * rec)).unwrap();
-    let ids: Vec<RecordId> = (0..4u8).map(|i| s.append(&[i; 10]).unwrap()).collect();
+    let ids = append_filled(&mut s, 4, 10);
     s.ack(ids[0]).unwrap(); // segment 1 half acked, still on disk
     s.append(&[9; 10]).unwrap(); // drops segment 1: only ids[1] is lost
     assert_eq!(s.stats().dropped_records, 1);
