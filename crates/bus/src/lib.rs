@@ -173,6 +173,28 @@ pub(crate) fn check_name(what: &str, value: &str) -> Result<(), BusError> {
     Ok(())
 }
 
+/// The events a message counts for (at least one), or `TooLarge` when a batch of `events` could
+/// never fit a queue of `max_events` (0: not counted).
+pub(crate) fn batch_events(events: u32, max_events: u64) -> Result<u64, BusError> {
+    let events = u64::from(events.max(1));
+    if max_events != 0 && events > max_events {
+        return Err(BusError::TooLarge {
+            size: events as usize,
+            max: max_events as usize,
+        });
+    }
+    Ok(events)
+}
+
+/// A redelivery timeout must be at least a millisecond: the servers count in milliseconds, and
+/// zero would redeliver every message at once.
+pub(crate) fn check_timeout(what: &str, value: Duration) -> Result<(), BusError> {
+    if value < Duration::from_millis(1) {
+        return Err(BusError::Config(format!("{what} must be at least 1 ms")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

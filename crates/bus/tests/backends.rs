@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,20 @@ use common::{Harness, MemoryHarness, NatsHarness, Params, RedisHarness, guarded}
 
 fn payload(i: usize) -> Bytes {
     Bytes::from(format!("msg-{i:06}"))
+}
+
+/// The texts of the payloads numbered `range`, as `texts` reads them back.
+fn payload_texts(range: Range<usize>) -> Vec<String> {
+    range
+        .map(|i| String::from_utf8_lossy(&payload(i)).into_owned())
+        .collect()
+}
+
+/// Publishes the payloads numbered `range`, in order.
+async fn publish_payloads(bus: &dyn Bus, range: Range<usize>) {
+    for i in range {
+        bus.publish(payload(i)).await.expect("publish");
+    }
 }
 
 /// Receives until `n` messages arrived or `limit` passed.
@@ -79,19 +94,59 @@ fn texts(deliveries: &[Delivery]) -> Vec<String> {
 mod scenarios {
     use super::*;
 
+    /// On a bus whose capacity is 100 events: capacity counts the events each batch
+    /// carries, and acking a batch gives its events back (once, however often it is
+    /// acked). Leaves the bus empty.
+    pub async fn event_capacity_of_100(bus: &dyn Bus) {
+        bus.publish_events(Bytes::from_static(b"a"), 60)
+            .await
+            .unwrap();
+        bus.publish_events(Bytes::from_static(b"b"), 40)
+            .await
+            .unwrap();
+        // 100 events held in two messages: one more event does not fit
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"c"), 1).await,
+            Err(BusError::Full)
+        ));
+        // a batch larger than the whole queue can never fit
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"d"), 101).await,
+            Err(BusError::TooLarge { .. })
+        ));
+        // acking the 60-event batch makes room for 60 events
+        let first = receive_n(bus, 1, 1, Duration::from_secs(5)).await;
+        assert_eq!(texts(&first), vec!["a"]);
+        bus.ack(&[first[0].id.clone()]).await.unwrap();
+        bus.ack(&[first[0].id.clone()]).await.unwrap();
+        bus.publish_events(Bytes::from_static(b"e"), 60)
+            .await
+            .unwrap();
+        assert!(matches!(
+            bus.publish_events(Bytes::from_static(b"f"), 1).await,
+            Err(BusError::Full)
+        ));
+        assert!(matches!(
+            bus.publish(Bytes::from_static(b"g")).await,
+            Err(BusError::Full)
+        ));
+        let rest = receive_n(bus, 2, 2, Duration::from_secs(5)).await;
+        assert_eq!(texts(&rest), vec!["b", "e"]);
+        ack_all(bus, &rest).await;
+    }
+
     pub async fn round_trip_and_order(h: Arc<dyn Harness>) {
         let bus = h.consumer("w1").await;
         assert_eq!(bus.depth().await.unwrap(), 0);
         let n = 20;
-        for i in 0..n {
-            bus.publish(payload(i)).await.expect("publish");
-        }
+        publish_payloads(bus.as_ref(), 0..n).await;
         assert_eq!(bus.depth().await.unwrap(), n as u64);
         let got = receive_n(bus.as_ref(), n, 7, Duration::from_secs(10)).await;
-        let want: Vec<String> = (0..n)
-            .map(|i| String::from_utf8_lossy(&payload(i)).into_owned())
-            .collect();
-        assert_eq!(texts(&got), want, "all messages, in publish order");
+        assert_eq!(
+            texts(&got),
+            payload_texts(0..n),
+            "all messages, in publish order"
+        );
         assert!(got.iter().all(|d| !d.redelivered));
         // Delivered but not acked still counts as depth.
         assert_eq!(bus.depth().await.unwrap(), n as u64);
@@ -137,9 +192,7 @@ mod scenarios {
 
         let rest = receive_n(bus.as_ref(), cap, cap, Duration::from_secs(10)).await;
         assert_eq!(rest.len(), cap);
-        let mut want: Vec<String> = (2..cap)
-            .map(|i| String::from_utf8_lossy(&payload(i)).into_owned())
-            .collect();
+        let mut want = payload_texts(2..cap);
         want.push("msg-000100".into());
         want.push("msg-000101".into());
         assert_eq!(texts(&rest), want);
@@ -150,9 +203,7 @@ mod scenarios {
     pub async fn redelivered_to_another_consumer(h: Arc<dyn Harness>) {
         let timeout = h.params().timeout;
         let a = h.consumer("crashing").await;
-        for i in 0..3 {
-            a.publish(payload(i)).await.unwrap();
-        }
+        publish_payloads(a.as_ref(), 0..3).await;
         let taken = receive_n(a.as_ref(), 3, 3, Duration::from_secs(10)).await;
         assert_eq!(taken.len(), 3);
         drop(a); // the worker crashes: no ack
@@ -181,9 +232,7 @@ mod scenarios {
     pub async fn acked_never_redelivered(h: Arc<dyn Harness>) {
         let timeout = h.params().timeout;
         let a = h.consumer("w1").await;
-        for i in 0..5 {
-            a.publish(payload(i)).await.unwrap();
-        }
+        publish_payloads(a.as_ref(), 0..5).await;
         let got = receive_n(a.as_ref(), 5, 5, Duration::from_secs(10)).await;
         assert_eq!(got.len(), 5);
         ack_all(a.as_ref(), &got).await;
@@ -201,9 +250,7 @@ mod scenarios {
         let timeout = h.params().timeout;
         let n = 50;
         let a = h.consumer("crashing").await;
-        for i in 0..n {
-            a.publish(payload(i)).await.unwrap();
-        }
+        publish_payloads(a.as_ref(), 0..n).await;
         let batch = receive_n(a.as_ref(), 20, 20, Duration::from_secs(10)).await;
         assert_eq!(batch.len(), 20);
         let (committed, lost) = batch.split_at(10);
@@ -429,33 +476,7 @@ mod redis_only {
         let bus = dozor_bus::RedisBus::connect(config)
             .await
             .expect("redis bus");
-        bus.publish_events(Bytes::from_static(b"a"), 60)
-            .await
-            .unwrap();
-        bus.publish_events(Bytes::from_static(b"b"), 40)
-            .await
-            .unwrap();
-        assert!(matches!(
-            bus.publish_events(Bytes::from_static(b"c"), 1).await,
-            Err(BusError::Full)
-        ));
-        assert!(matches!(
-            bus.publish_events(Bytes::from_static(b"d"), 101).await,
-            Err(BusError::TooLarge { .. })
-        ));
-        let first = receive_n(&bus, 1, 1, Duration::from_secs(5)).await;
-        assert_eq!(texts(&first), vec!["a"]);
-        bus.ack(&[first[0].id.clone()]).await.unwrap();
-        bus.ack(&[first[0].id.clone()]).await.unwrap();
-        bus.publish_events(Bytes::from_static(b"e"), 60)
-            .await
-            .unwrap();
-        assert!(matches!(
-            bus.publish(Bytes::from_static(b"f")).await,
-            Err(BusError::Full)
-        ));
-        let rest = receive_n(&bus, 2, 2, Duration::from_secs(5)).await;
-        ack_all(&bus, &rest).await;
+        scenarios::event_capacity_of_100(&bus).await;
         let client = ::redis::Client::open(url.as_str()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let left: i64 = ::redis::cmd("GET")
@@ -486,9 +507,7 @@ mod redis_only {
         guarded(h, |h| {
             Box::pin(async move {
                 let first = h.consumer("worker-1").await;
-                for i in 0..3 {
-                    first.publish(payload(i)).await.unwrap();
-                }
+                publish_payloads(first.as_ref(), 0..3).await;
                 let taken = receive_n(first.as_ref(), 3, 3, Duration::from_secs(5)).await;
                 assert_eq!(taken.len(), 3);
                 drop(first);
@@ -501,9 +520,7 @@ mod redis_only {
                 assert!(again.iter().all(|d| d.redelivered));
                 // A different consumer does not steal them before claim_idle.
                 let other = h.consumer("worker-2").await;
-                for i in 3..5 {
-                    other.publish(payload(i)).await.unwrap();
-                }
+                publish_payloads(other.as_ref(), 3..5).await;
                 let fresh = other.receive(10, Duration::from_secs(2)).await.unwrap();
                 assert_eq!(texts(&fresh), vec!["msg-000003", "msg-000004"]);
                 ack_all(restarted.as_ref(), &again).await;
@@ -544,6 +561,24 @@ mod redis_only {
             })
         })
         .await;
+    }
+}
+
+mod memory_only {
+    use super::*;
+
+    /// With `max_events`, capacity counts the events each message carries.
+    #[tokio::test]
+    async fn capacity_counts_events() {
+        let bus = dozor_bus::MemoryBus::new(dozor_bus::MemoryConfig {
+            max_messages: 0,
+            max_bytes: 0,
+            max_events: 100,
+            visibility_timeout: Duration::from_secs(60),
+        })
+        .expect("valid config");
+        scenarios::event_capacity_of_100(&bus).await;
+        assert_eq!(bus.depth().await.unwrap(), 0);
     }
 }
 

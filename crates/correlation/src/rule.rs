@@ -308,21 +308,15 @@ const STATUSES: [&str; 5] = [
 /// such as `groupby` would silently change the rule), lenient at the top level (custom
 /// metadata is ignored). Never panics.
 pub fn parse_correlation(doc: &Value) -> Result<CorrelationRule, CorrelationError> {
-    let top = doc.as_mapping().ok_or(CorrelationError::WrongType {
-        attr: "<document>".into(),
-        expected: "a mapping",
-        found: kind(doc),
-    })?;
+    let top = doc
+        .as_mapping()
+        .ok_or_else(|| wrong_type("<document>", "a mapping", doc))?;
     let corr_value = top
         .get("correlation")
         .ok_or(CorrelationError::NotACorrelation)?;
     let corr = corr_value
         .as_mapping()
-        .ok_or_else(|| CorrelationError::WrongType {
-            attr: "correlation".into(),
-            expected: "a mapping",
-            found: kind(corr_value),
-        })?;
+        .ok_or_else(|| wrong_type("correlation", "a mapping", corr_value))?;
 
     for key in corr.keys() {
         let known = key.as_str().is_some_and(|k| {
@@ -365,11 +359,7 @@ pub fn parse_correlation(doc: &Value) -> Result<CorrelationRule, CorrelationErro
         .ok_or(CorrelationError::Missing("correlation.type"))?;
     let type_text = type_value
         .as_str()
-        .ok_or_else(|| CorrelationError::WrongType {
-            attr: "correlation.type".into(),
-            expected: "a string",
-            found: kind(type_value),
-        })?;
+        .ok_or_else(|| wrong_type("correlation.type", "a string", type_value))?;
     let kind_ = CorrelationType::parse(type_text)
         .ok_or_else(|| CorrelationError::UnknownType(type_text.to_owned()))?;
 
@@ -424,11 +414,11 @@ pub fn parse_correlation(doc: &Value) -> Result<CorrelationRule, CorrelationErro
             });
         }
         other => {
-            return Err(CorrelationError::WrongType {
-                attr: "correlation.timespan".into(),
-                expected: "a string such as 5m",
-                found: kind(other),
-            });
+            return Err(wrong_type(
+                "correlation.timespan",
+                "a string such as 5m",
+                other,
+            ));
         }
     };
     let timespan = Timespan::parse(&ts_text)?;
@@ -484,48 +474,40 @@ pub fn parse_correlation(doc: &Value) -> Result<CorrelationRule, CorrelationErro
 }
 
 fn parse_aliases(v: &Value, rules: &[String]) -> Result<Vec<FieldAlias>, CorrelationError> {
-    let map = v.as_mapping().ok_or_else(|| CorrelationError::WrongType {
-        attr: "correlation.aliases".into(),
-        expected: "a mapping of alias -> {rule name: field}",
-        found: kind(v),
+    let map = v.as_mapping().ok_or_else(|| {
+        wrong_type(
+            "correlation.aliases",
+            "a mapping of alias -> {rule name: field}",
+            v,
+        )
     })?;
     let mut out = Vec::with_capacity(map.len());
     for (alias_key, per_rule) in map {
         let alias = alias_key
             .as_str()
-            .ok_or_else(|| CorrelationError::WrongType {
-                attr: "correlation.aliases".into(),
-                expected: "string alias names",
-                found: kind(alias_key),
-            })?;
+            .ok_or_else(|| wrong_type("correlation.aliases", "string alias names", alias_key))?;
         let attr = format!("correlation.aliases.{alias}");
-        let per_rule = per_rule
-            .as_mapping()
-            .ok_or_else(|| CorrelationError::WrongType {
-                attr: attr.clone(),
-                expected: "a mapping of rule name -> field name",
-                found: kind(per_rule),
-            })?;
+        let per_rule = per_rule.as_mapping().ok_or_else(|| {
+            wrong_type(
+                attr.clone(),
+                "a mapping of rule name -> field name",
+                per_rule,
+            )
+        })?;
         let mut fields = Vec::with_capacity(per_rule.len());
         for (rule_key, field) in per_rule {
             let rule = rule_key
                 .as_str()
-                .ok_or_else(|| CorrelationError::WrongType {
-                    attr: attr.clone(),
-                    expected: "rule names as keys",
-                    found: kind(rule_key),
-                })?;
+                .ok_or_else(|| wrong_type(attr.clone(), "rule names as keys", rule_key))?;
             if !rules.iter().any(|r| r == rule) {
                 return Err(CorrelationError::Invalid {
                     attr,
                     reason: format!("rule `{rule}` is not listed in correlation.rules"),
                 });
             }
-            let field = field.as_str().ok_or_else(|| CorrelationError::WrongType {
-                attr: format!("{attr}.{rule}"),
-                expected: "a field name",
-                found: kind(field),
-            })?;
+            let field = field
+                .as_str()
+                .ok_or_else(|| wrong_type(format!("{attr}.{rule}"), "a field name", field))?;
             fields.push((rule.to_owned(), field.to_owned()));
         }
         out.push(FieldAlias {
@@ -537,11 +519,9 @@ fn parse_aliases(v: &Value, rules: &[String]) -> Result<Vec<FieldAlias>, Correla
 }
 
 fn parse_condition(v: &Value, kind_: CorrelationType) -> Result<Condition, CorrelationError> {
-    let map = v.as_mapping().ok_or_else(|| CorrelationError::WrongType {
-        attr: "correlation.condition".into(),
-        expected: "a mapping such as {gte: 10}",
-        found: kind(v),
-    })?;
+    let map = v
+        .as_mapping()
+        .ok_or_else(|| wrong_type("correlation.condition", "a mapping such as {gte: 10}", v))?;
     let mut bounds = Vec::new();
     let mut fields = Vec::new();
     let mut percentile = None;
@@ -632,6 +612,15 @@ fn number(v: &Value) -> Option<f64> {
     n.is_finite().then_some(n)
 }
 
+/// `attr` is not of the `expected` kind: it is `found`.
+fn wrong_type(attr: impl Into<String>, expected: &'static str, found: &Value) -> CorrelationError {
+    CorrelationError::WrongType {
+        attr: attr.into(),
+        expected,
+        found: kind(found),
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -678,11 +667,9 @@ fn opt_scalar(
 ) -> Result<Option<String>, CorrelationError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => scalar_text(v).map(Some).ok_or(CorrelationError::WrongType {
-            attr: attr.into(),
-            expected: "a string",
-            found: kind(v),
-        }),
+        Some(v) => scalar_text(v)
+            .map(Some)
+            .ok_or_else(|| wrong_type(attr, "a string", v)),
     }
 }
 
@@ -722,30 +709,19 @@ fn strings_or_string(v: &Value, attr: &str) -> Result<Vec<String>, CorrelationEr
         Value::Sequence(items) => items
             .iter()
             .map(|item| {
-                scalar_text(item).ok_or_else(|| CorrelationError::WrongType {
-                    attr: attr.to_owned(),
-                    expected: "a list of strings",
-                    found: kind(item),
-                })
+                scalar_text(item).ok_or_else(|| wrong_type(attr, "a list of strings", item))
             })
             .collect(),
         Value::Null => Ok(Vec::new()),
         other => scalar_text(other)
             .map(|s| vec![s])
-            .ok_or_else(|| CorrelationError::WrongType {
-                attr: attr.to_owned(),
-                expected: "a string or a list of strings",
-                found: kind(other),
-            }),
+            .ok_or_else(|| wrong_type(attr, "a string or a list of strings", other)),
     }
 }
 
 fn bool_value(v: &Value, attr: &str) -> Result<bool, CorrelationError> {
-    v.as_bool().ok_or_else(|| CorrelationError::WrongType {
-        attr: attr.to_owned(),
-        expected: "true or false",
-        found: kind(v),
-    })
+    v.as_bool()
+        .ok_or_else(|| wrong_type(attr, "true or false", v))
 }
 
 #[cfg(test)]

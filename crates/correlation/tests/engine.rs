@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Ev, Harness, MIN, SEC};
+use common::{Ev, Harness, MIN, SEC, pairs};
 use dozor_correlation::{
     CorrelationConfig, CorrelationEngine, CorrelationError, MissingTimestamp, parse_correlation,
     resolve, resolve_with_field_map,
@@ -29,7 +29,7 @@ fn event_count_fires_when_the_events_span_exactly_the_timespan() {
     );
     let hit = &hits[0];
     assert_eq!(hit.correlation, 0);
-    assert_eq!(hit.group, vec![("User".to_owned(), "alice".to_owned())]);
+    assert_eq!(hit.group, pairs(&[("User", "alice")]));
     assert_eq!((hit.first_millis, hit.last_millis), (0, 10 * SEC));
     assert_eq!(hit.value, 3.0);
     assert_eq!(hit.event_count, 3);
@@ -108,10 +108,7 @@ fn multiple_group_by_fields_are_linked_by_and() {
     assert_eq!(hits.len(), 1);
     assert_eq!(
         hits[0].group,
-        vec![
-            ("TargetUserName".to_owned(), "admin".to_owned()),
-            ("TargetDomainName".to_owned(), "CORP".to_owned())
-        ]
+        pairs(&[("TargetUserName", "admin"), ("TargetDomainName", "CORP")])
     );
 }
 
@@ -518,10 +515,7 @@ fn value_percentile_share_reading_of_the_spec_example() {
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(
         hits[0].group,
-        vec![
-            ("ComputerName".to_owned(), "pc1".to_owned()),
-            ("image".to_owned(), "mimikatz.exe".to_owned())
-        ]
+        pairs(&[("ComputerName", "pc1"), ("image", "mimikatz.exe")])
     );
     assert!((hits[0].value - 100.0 / 151.0).abs() < 1e-9);
     assert_eq!(hits[0].event_refs, vec![150]);
@@ -763,7 +757,7 @@ fn chained_correlation_consumes_hits_of_another() {
     let hits = h.feed("successful_login", &login(MIN, "alice"));
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].correlation, 0);
-    assert_eq!(hits[0].group, vec![("User".to_owned(), "alice".to_owned())]);
+    assert_eq!(hits[0].group, pairs(&[("User", "alice")]));
     assert_eq!(
         h.engine.stats().hits,
         3,
@@ -841,7 +835,7 @@ fn field_mapping_applies_to_event_fields_not_to_hit_labels() {
         engine.on_match(0, &Ev::at(k).s("user.name", "alice"), k as u64, &mut out);
     }
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].group, vec![("User".to_owned(), "alice".to_owned())]);
+    assert_eq!(out[0].group, pairs(&[("User", "alice")]));
 }
 
 #[test]

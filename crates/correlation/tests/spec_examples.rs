@@ -8,7 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{Ev, Harness, MIN, SEC};
+use common::{Ev, Harness, MIN, SEC, pairs};
 use dozor_correlation::{
     CompareOp, CorrelationConfig, CorrelationEngine, CorrelationError, CorrelationRule,
     CorrelationType, RuleRef, base_rules_without_standalone_output, parse_correlation, resolve,
@@ -132,10 +132,10 @@ fn every_example_in_the_specification_text_parses() {
     assert_eq!(aliases.aliases.len(), 2);
     assert_eq!(
         aliases.alias("internal_ip").unwrap().fields,
-        vec![
-            ("internal_error".to_owned(), "destination.ip".to_owned()),
-            ("new_network_connection".to_owned(), "source.ip".to_owned())
-        ]
+        pairs(&[
+            ("internal_error", "destination.ip"),
+            ("new_network_connection", "source.ip")
+        ])
     );
     let outer = &parsed[8];
     assert_eq!(outer.level.as_deref(), Some("high"));
@@ -245,7 +245,7 @@ fn complete_example_of_the_specification_runs() {
     assert_eq!(out.len(), 1, "{out:?}");
     let hit = &out[0];
     assert_eq!(hit.correlation, 0);
-    assert_eq!(hit.group, vec![("User".to_owned(), "alice".to_owned())]);
+    assert_eq!(hit.group, pairs(&[("User", "alice")]));
     assert_eq!(hit.value, 2.0);
     assert_eq!(
         hit.first_millis,
@@ -284,10 +284,7 @@ fn harness_runs_spec_alias_example() {
     assert_eq!(hits.len(), 1);
     assert_eq!(
         hits[0].group,
-        vec![
-            ("internal_ip".to_owned(), "10.0.0.5".to_owned()),
-            ("remote_ip".to_owned(), "203.0.113.9".to_owned())
-        ]
+        pairs(&[("internal_ip", "10.0.0.5"), ("remote_ip", "203.0.113.9")])
     );
     assert_eq!(hits[0].event_refs, vec![0, 2]);
 }

@@ -211,15 +211,8 @@ impl EvtxRecords {
         let mut file = File::open(path).map_err(|e| DecodeError::io(path, e))?;
         let file_len = file.metadata().map_err(|e| DecodeError::io(path, e))?.len();
         let mut header = vec![0u8; FILE_HEADER_SIZE as usize];
-        let mut got = 0;
-        while got < header.len() {
-            match file.read(&mut header[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(DecodeError::io(path, e)),
-            }
-        }
+        let got =
+            crate::read_up_to(&mut file, &mut header).map_err(|e| DecodeError::io(path, e))?;
         if got == 0 {
             return Err(DecodeError::unreadable(
                 path,

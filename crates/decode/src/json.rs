@@ -397,13 +397,13 @@ impl<'de> Visitor<'de> for ElemSeed<'_, '_, 'de> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "#attributes" => map.next_value_seed(AttrsSeed { f: &mut *f })?,
-                "#text" => map.next_value_seed(TextSeed {
+                "#text" => map.next_value_seed(ScalarSeed {
                     f: &mut *f,
-                    in_seq: false,
+                    target: Target::Text { in_seq: false },
                 })?,
-                k if k.len() > 1 && k.starts_with('@') => map.next_value_seed(AttrSeed {
+                k if k.len() > 1 && k.starts_with('@') => map.next_value_seed(ScalarSeed {
                     f: &mut *f,
-                    name: &k[1..],
+                    target: Target::Attr(&k[1..]),
                 })?,
                 k => {
                     let siblings = &keys[base..];
@@ -442,9 +442,9 @@ impl<'de> Visitor<'de> for AttrsSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            map.next_value_seed(AttrSeed {
+            map.next_value_seed(ScalarSeed {
                 f: &mut *self.f,
-                name: &key,
+                target: Target::Attr(&key),
             })?;
         }
         Ok(())
@@ -454,115 +454,89 @@ impl<'de> Visitor<'de> for AttrsSeed<'_> {
     }
 }
 
-/// One attribute value; arrays and objects are ignored.
-struct AttrSeed<'a, 'n> {
-    f: &'a mut WinFlattener,
-    name: &'n str,
+/// Where a scalar value goes.
+#[derive(Clone, Copy)]
+enum Target<'n> {
+    /// An attribute of the current element (`@name` or an `#attributes` entry); arrays and
+    /// objects are ignored.
+    Attr(&'n str),
+    /// The current element's `#text`: a value, or the values of an array (`in_seq`), where a
+    /// null keeps its place.
+    Text { in_seq: bool },
 }
 
-impl<'de> DeserializeSeed<'de> for AttrSeed<'_, '_> {
+/// One attribute or text value.
+struct ScalarSeed<'a, 'n> {
+    f: &'a mut WinFlattener,
+    target: Target<'n>,
+}
+
+impl ScalarSeed<'_, '_> {
+    fn put(self, value: Scalar<'_>) {
+        match self.target {
+            Target::Attr(name) => self.f.attr(name, value),
+            Target::Text { .. } => self.f.text(value),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed<'_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for AttrSeed<'_, '_> {
+impl<'de> Visitor<'de> for ScalarSeed<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an attribute value")
+        f.write_str(match self.target {
+            Target::Attr(_) => "an attribute value",
+            Target::Text { .. } => "a text value",
+        })
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.f.attr(self.name, Scalar::Bool(v));
+        self.put(Scalar::Bool(v));
         Ok(())
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.f.attr(self.name, Scalar::Int(v));
+        self.put(Scalar::Int(v));
         Ok(())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
         match i64::try_from(v) {
-            Ok(i) => self.f.attr(self.name, Scalar::Int(i)),
-            Err(_) => self.f.attr(self.name, Scalar::Str(&v.to_string())),
+            Ok(i) => self.put(Scalar::Int(i)),
+            Err(_) => self.put(Scalar::Str(&v.to_string())),
         }
         Ok(())
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.f.attr(self.name, Scalar::Float(v));
+        self.put(Scalar::Float(v));
         Ok(())
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.f.attr(self.name, Scalar::Str(v));
+        self.put(Scalar::Str(v));
         Ok(())
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-}
-
-/// `"#text": value` or `"#text": [values]`.
-struct TextSeed<'a> {
-    f: &'a mut WinFlattener,
-    in_seq: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TextSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a text value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.f.text(Scalar::Bool(v));
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.f.text(Scalar::Int(v));
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        match i64::try_from(v) {
-            Ok(i) => self.f.text(Scalar::Int(i)),
-            Err(_) => self.f.text(Scalar::Str(&v.to_string())),
-        }
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.f.text(Scalar::Float(v));
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.f.text(Scalar::Str(v));
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        if self.in_seq {
-            self.f.text(Scalar::Null);
+        if let Target::Text { in_seq: true } = self.target {
+            self.put(Scalar::Null);
         }
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(TextSeed {
-                f: &mut *self.f,
-                in_seq: true,
-            })?
-            .is_some()
-        {}
+        match self.target {
+            Target::Attr(_) => while seq.next_element::<IgnoredAny>()?.is_some() {},
+            Target::Text { .. } => {
+                while seq
+                    .next_element_seed(ScalarSeed {
+                        f: &mut *self.f,
+                        target: Target::Text { in_seq: true },
+                    })?
+                    .is_some()
+                {}
+            }
+        }
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {

@@ -90,15 +90,7 @@ impl Default for ReadOptions {
 pub fn detect_format(path: &Path) -> Result<InputFormat, DecodeError> {
     let mut file = File::open(path).map_err(|e| DecodeError::io(path, e))?;
     let mut head = [0u8; 512];
-    let mut len = 0;
-    while len < head.len() {
-        match file.read(&mut head[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(DecodeError::io(path, e)),
-        }
-    }
+    let len = read_up_to(&mut file, &mut head).map_err(|e| DecodeError::io(path, e))?;
     let head = &head[..len];
     if head.starts_with(EVTX_MAGIC) {
         return Ok(InputFormat::Evtx);
@@ -122,6 +114,21 @@ pub fn detect_format(path: &Path) -> Result<InputFormat, DecodeError> {
             "unknown input format (not EVTX, XML or JSON)",
         )),
     }
+}
+
+/// Fills `buf` from `reader` as far as the input goes (unlike `read_exact`, a short input is
+/// not an error); returns how many bytes were read.
+pub(crate) fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match reader.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(len)
 }
 
 /// Reads a file as a stream of flat events.

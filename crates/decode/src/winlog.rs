@@ -715,6 +715,20 @@ mod tests {
         FlatValue::Str(v.into())
     }
 
+    /// A Sysmon event with the given `EventID` and fields, converted and checked against the
+    /// event schema.
+    fn sysmon(event_id: i64, fields: &[(&str, FlatValue)]) -> Value {
+        let mut all = vec![
+            ("EventID", FlatValue::Int(event_id)),
+            ("TimeCreated", s("2019-01-01T00:00:00Z")),
+            ("Channel", s(SYSMON)),
+        ];
+        all.extend(fields.iter().cloned());
+        let v = to_event(&flat(&all)).unwrap();
+        assert_eq!(EventValidator::new().unwrap().validate(&v), vec![], "{v:#}");
+        v
+    }
+
     #[test]
     fn sysmon_process_creation() {
         let e = flat(&[
@@ -844,60 +858,51 @@ mod tests {
 
     #[test]
     fn registry_dns_and_files() {
-        let e = flat(&[
-            ("EventID", FlatValue::Int(13)),
-            ("TimeCreated", s("2019-01-01T00:00:00Z")),
-            ("Channel", s(SYSMON)),
-            ("EventType", s("SetValue")),
-            ("TargetObject", s("HKLM\\SOFTWARE\\Microsoft\\Run\\evil")),
-            ("Details", s("C:\\evil.exe")),
-        ]);
-        let v = to_event(&e).unwrap();
-        assert_eq!(EventValidator::new().unwrap().validate(&v), vec![]);
+        let v = sysmon(
+            13,
+            &[
+                ("EventType", s("SetValue")),
+                ("TargetObject", s("HKLM\\SOFTWARE\\Microsoft\\Run\\evil")),
+                ("Details", s("C:\\evil.exe")),
+            ],
+        );
         assert_eq!(v["registry"]["hive"], "HKLM");
         assert_eq!(v["registry"]["key"], "SOFTWARE\\Microsoft\\Run");
         assert_eq!(v["registry"]["value"], "evil");
         assert_eq!(v["event"]["action"], "SetValue");
-        let e = flat(&[
-            ("EventID", FlatValue::Int(12)),
-            ("TimeCreated", s("2019-01-01T00:00:00Z")),
-            ("Channel", s(SYSMON)),
-            (
+        let v = sysmon(
+            12,
+            &[(
                 "TargetObject",
                 s("\\REGISTRY\\MACHINE\\SYSTEM\\Services\\X\\Start"),
-            ),
-        ]);
-        let v = to_event(&e).unwrap();
+            )],
+        );
         assert_eq!(v["registry"]["hive"], "HKLM");
         assert_eq!(v["registry"]["key"], "SYSTEM\\Services\\X");
         assert_eq!(v["registry"]["value"], "Start");
 
-        let e = flat(&[
-            ("EventID", FlatValue::Int(22)),
-            ("TimeCreated", s("2019-01-01T00:00:00Z")),
-            ("Channel", s(SYSMON)),
-            ("QueryName", s("example.com")),
-            (
-                "QueryResults",
-                s("type:  5 x.example;::ffff:93.184.216.34;1.2.3.4;"),
-            ),
-        ]);
-        let v = to_event(&e).unwrap();
-        assert_eq!(EventValidator::new().unwrap().validate(&v), vec![]);
+        let v = sysmon(
+            22,
+            &[
+                ("QueryName", s("example.com")),
+                (
+                    "QueryResults",
+                    s("type:  5 x.example;::ffff:93.184.216.34;1.2.3.4;"),
+                ),
+            ],
+        );
         assert_eq!(
             v["dns"]["resolved_ip"],
             json!(["::ffff:93.184.216.34", "1.2.3.4"])
         );
 
-        let e = flat(&[
-            ("EventID", FlatValue::Int(11)),
-            ("TimeCreated", s("2019-01-01T00:00:00Z")),
-            ("Channel", s(SYSMON)),
-            ("Image", s("C:\\a.exe")),
-            ("TargetFilename", s("C:\\Users\\x\\evil.PS1")),
-        ]);
-        let v = to_event(&e).unwrap();
-        assert_eq!(EventValidator::new().unwrap().validate(&v), vec![]);
+        let v = sysmon(
+            11,
+            &[
+                ("Image", s("C:\\a.exe")),
+                ("TargetFilename", s("C:\\Users\\x\\evil.PS1")),
+            ],
+        );
         assert_eq!(v["file"]["name"], "evil.PS1");
         assert_eq!(v["file"]["extension"], "ps1");
         assert_eq!(v["file"]["directory"], "C:\\Users\\x");
@@ -1123,13 +1128,7 @@ mod tests {
         assert_eq!(v["process"], json!({"parent": {"pid": 0x1588}}));
 
         // Sysmon pids are what they say, 0 included.
-        let e = flat(&[
-            ("EventID", FlatValue::Int(3)),
-            ("TimeCreated", s("2019-01-01T00:00:00Z")),
-            ("Channel", s(SYSMON)),
-            ("ProcessId", FlatValue::Int(0)),
-        ]);
-        let v = to_event(&e).unwrap();
+        let v = sysmon(3, &[("ProcessId", FlatValue::Int(0))]);
         assert_eq!(v["process"]["pid"], 0);
     }
 }

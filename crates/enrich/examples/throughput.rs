@@ -12,30 +12,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use dozor_enrich::testutil::{CityRecord, MmdbWriter, asn_record};
+use dozor_enrich::testutil::{CityRecord, MmdbWriter, Rng, asn_record};
 use dozor_enrich::{EnrichConfig, EnrichStats, Enricher};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::json;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 /// A public IPv4 address in 1.0.0.0–99.255.255.255 (avoids the private ranges).
 fn public_v4(rng: &mut Rng) -> Ipv4Addr {
-    let x = rng.next() as u32;
+    let x = rng.next_u64() as u32;
     Ipv4Addr::from((1 + (x >> 24) % 99) << 24 | (x & 0x00FF_FFFF))
 }
 
 fn public_v6(rng: &mut Rng) -> Ipv6Addr {
-    Ipv6Addr::from((0x2a00u128 << 112) | (u128::from(rng.next()) << 48))
+    Ipv6Addr::from((0x2a00u128 << 112) | (u128::from(rng.next_u64()) << 48))
 }
 
 fn main() {

@@ -312,6 +312,19 @@ impl Loaded {
     fn databases(&self) -> impl Iterator<Item = &Database> {
         self.city.iter().chain(self.asn.iter())
     }
+
+    /// One log line per database, e.g. "GeoIP database opened".
+    fn log_databases(&self, what_happened: &str) {
+        for db in self.databases() {
+            tracing::info!(
+                kind = %db.info.kind,
+                path = %db.info.path.display(),
+                database_type = %db.info.database_type,
+                build_epoch = db.info.build_epoch,
+                "GeoIP database {what_happened}"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -390,15 +403,7 @@ impl Enricher {
         let lang = Lang::parse(&config.language)
             .ok_or_else(|| EnrichError::Language(config.language.clone()))?;
         let loaded = Loaded::open(&config)?;
-        for db in loaded.databases() {
-            tracing::info!(
-                kind = %db.info.kind,
-                path = %db.info.path.display(),
-                database_type = %db.info.database_type,
-                build_epoch = db.info.build_epoch,
-                "GeoIP database opened"
-            );
-        }
+        loaded.log_databases("opened");
         let mut private_tag = Map::new();
         private_tag.insert("name".to_owned(), Value::from("private"));
         Ok(Enricher {
@@ -432,15 +437,7 @@ impl Enricher {
     /// the databases in use are kept.
     pub fn reload(&self) -> Result<(), EnrichError> {
         let fresh = Arc::new(Loaded::open(&self.config)?);
-        for db in fresh.databases() {
-            tracing::info!(
-                kind = %db.info.kind,
-                path = %db.info.path.display(),
-                database_type = %db.info.database_type,
-                build_epoch = db.info.build_epoch,
-                "GeoIP database reloaded"
-            );
-        }
+        fresh.log_databases("reloaded");
         *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = fresh;
         Ok(())
     }

@@ -767,6 +767,26 @@ pub fn net(text: &str) -> IpNet {
     }
 }
 
+/// A tiny deterministic generator (xorshift64*) for random fixtures: the same seed gives the
+/// same networks and addresses on every run, and tests need no extra crate.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0; slightly biased, which fixtures do not mind).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,15 @@
 //! The test-support MaxMind DB writer, checked against the `maxminddb` reader.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use dozor_enrich::testutil::{CityRecord, MmdbValue, MmdbWriter, asn_record, net};
+use dozor_enrich::testutil::{CityRecord, MmdbValue, MmdbWriter, Rng, asn_record, net};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::{Reader, geoip2};
+
+use common::MOSCOW;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -16,6 +20,15 @@ fn reader(w: &MmdbWriter) -> Reader<Vec<u8>> {
     let r = Reader::from_source(bytes).expect("open");
     r.verify().expect("verify");
     r
+}
+
+/// The record stored for `addr` (there must be one).
+fn record<'de, T: serde::Deserialize<'de>>(r: &'de Reader<Vec<u8>>, addr: &str) -> T {
+    r.lookup(ip(addr))
+        .unwrap()
+        .decode()
+        .unwrap()
+        .expect("a record")
 }
 
 fn lookup_u32(r: &Reader<Vec<u8>>, addr: IpAddr) -> Option<u32> {
@@ -134,12 +147,7 @@ fn every_data_type_round_trips() {
             .pointers(pointers);
         w.insert(net("81.2.69.0/24"), value.clone());
         let r = reader(&w);
-        let got: AllTypes = r
-            .lookup(ip("81.2.69.142"))
-            .unwrap()
-            .decode()
-            .unwrap()
-            .expect("record");
+        let got: AllTypes = record(&r, "81.2.69.142");
         assert_eq!(got.s, "Москва");
         assert_eq!(got.empty, "");
         assert_eq!(got.long, long);
@@ -194,12 +202,7 @@ fn pointers_shrink_repeated_strings() {
     );
     let r = Reader::from_source(shared).unwrap();
     r.verify().unwrap();
-    let city: geoip2::City = r
-        .lookup(ip("80.0.199.1"))
-        .unwrap()
-        .decode()
-        .unwrap()
-        .unwrap();
+    let city: geoip2::City = record(&r, "80.0.199.1");
     assert_eq!(city.country.names.russian, Some("Германия"));
     assert_eq!(city.location.latitude, Some(199.0));
 }
@@ -212,29 +215,15 @@ fn geolite2_layouts_decode_with_the_geoip2_types() {
             .pointers(pointers);
         city.insert(
             net("2a02:6b8::/32"),
+            // The enricher's fixture has no postal code; this test reads one back.
             CityRecord {
-                continent_code: Some("EU"),
-                continent_names: &[("en", "Europe")],
-                country_iso_code: Some("RU"),
-                country_names: &[("en", "Russia"), ("ru", "Россия")],
-                registered_country_iso_code: Some("RU"),
-                subdivision_iso_code: Some("MOW"),
-                subdivision_names: &[("en", "Moscow"), ("ru", "Москва")],
-                city_names: &[("en", "Moscow"), ("ru", "Москва")],
                 postal_code: Some("101000"),
-                location: Some((55.7522, 37.6156)),
-                time_zone: Some("Europe/Moscow"),
-                in_eu: false,
+                ..MOSCOW
             }
             .to_value(),
         );
         let r = reader(&city);
-        let rec: geoip2::City = r
-            .lookup(ip("2a02:6b8::feed"))
-            .unwrap()
-            .decode()
-            .unwrap()
-            .unwrap();
+        let rec: geoip2::City = record(&r, "2a02:6b8::feed");
         assert_eq!(rec.city.names.russian, Some("Москва"));
         assert_eq!(rec.country.iso_code, Some("RU"));
         assert_eq!(rec.registered_country.iso_code, Some("RU"));
@@ -251,12 +240,7 @@ fn geolite2_layouts_decode_with_the_geoip2_types() {
             .pointers(pointers);
         asn.insert(net("2a02:6b8::/29"), asn_record(13238, "YANDEX LLC"));
         let r = reader(&asn);
-        let rec: geoip2::Asn = r
-            .lookup(ip("2a02:6b8::1"))
-            .unwrap()
-            .decode()
-            .unwrap()
-            .unwrap();
+        let rec: geoip2::Asn = record(&r, "2a02:6b8::1");
         assert_eq!(rec.autonomous_system_number, Some(13238));
         assert_eq!(rec.autonomous_system_organization, Some("YANDEX LLC"));
         assert_eq!(
@@ -329,21 +313,6 @@ fn ipv6_networks_are_refused_by_an_ipv4_database() {
     assert!(MmdbWriter::new("Test").record_size(20).to_bytes().is_err());
 }
 
-/// A tiny deterministic generator (xorshift64*), so the test needs no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Many random, overlapping networks: every lookup must agree with a naive longest-prefix
 /// match, for every record size and IP version.
 #[test]
@@ -353,7 +322,7 @@ fn random_trees_agree_with_longest_prefix_match() {
         let mut networks: Vec<IpNet> = Vec::new();
         for _ in 0..1500 {
             let v4 = Ipv4Net::new(
-                Ipv4Addr::from(rng.next() as u32 | 0x0100_0000),
+                Ipv4Addr::from(rng.next_u64() as u32 | 0x0100_0000),
                 8 + rng.below(25) as u8,
             )
             .unwrap()
@@ -362,7 +331,7 @@ fn random_trees_agree_with_longest_prefix_match() {
             if ip_version == 6 {
                 // Keep clear of the aliased ranges (::/96's parents, ::ffff:0:0/96, 2002::/16).
                 let hi = (0x2400 + rng.below(0x0800)) as u128;
-                let addr = (hi << 112) | (u128::from(rng.next()) << 48);
+                let addr = (hi << 112) | (u128::from(rng.next_u64()) << 48);
                 let v6 = Ipv6Net::new(Ipv6Addr::from(addr), 16 + rng.below(49) as u8)
                     .unwrap()
                     .trunc();
@@ -392,17 +361,17 @@ fn random_trees_agree_with_longest_prefix_match() {
             let base = networks[rng.below(networks.len() as u64) as usize];
             let addr = match base {
                 IpNet::V4(n) if k % 2 == 0 => {
-                    let host = rng.next() as u32 & !u32::from(n.netmask());
+                    let host = rng.next_u64() as u32 & !u32::from(n.netmask());
                     IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) | host))
                 }
                 IpNet::V6(n) if k % 2 == 0 => {
-                    let host = u128::from(rng.next()) & !u128::from(n.netmask());
+                    let host = u128::from(rng.next_u64()) & !u128::from(n.netmask());
                     IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | host))
                 }
-                IpNet::V4(_) => IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
+                IpNet::V4(_) => IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32)),
                 IpNet::V6(_) => {
                     let hi = (0x2400 + rng.below(0x0800)) as u128;
-                    IpAddr::V6(Ipv6Addr::from((hi << 112) | u128::from(rng.next())))
+                    IpAddr::V6(Ipv6Addr::from((hi << 112) | u128::from(rng.next_u64())))
                 }
             };
             assert_eq!(

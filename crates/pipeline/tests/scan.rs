@@ -2,17 +2,17 @@
 //! event raises an alert with the finding's rule id and level; clean and other events raise
 //! none.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use dozor_bus::{BusConfig, MemoryConfig};
-use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
 use dozor_scan::{EventContext, FileReport, Finding};
 use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet};
-use dozor_store::{AlertQuery, Level, StoreConfig, sqlite::SqliteConfig};
+use dozor_store::Level;
 use serde_json::{Value, json};
+
+use common::Rig;
 
 fn no_rules() -> Detector {
     let mut set = RuleSet::default();
@@ -61,28 +61,7 @@ fn events_of(report: &FileReport, first: u32) -> Vec<Value> {
 
 #[tokio::test]
 async fn scan_findings_raise_alerts_with_their_level() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(dir.path())))
-        .await
-        .expect("store");
-    let bus = dozor_bus::connect(&BusConfig::Memory(MemoryConfig {
-        max_messages: 100,
-        max_bytes: 0,
-        max_events: 0,
-        visibility_timeout: Duration::from_millis(200),
-    }))
-    .await
-    .expect("bus");
-    let (notices, _rx) = tokio::sync::broadcast::channel(16);
-    let worker = Worker::new(
-        bus.clone(),
-        store.clone(),
-        None,
-        no_rules(),
-        PipelineOptions::default(),
-        notices,
-        Arc::new(PipelineStats::default()),
-    );
+    let rig = Rig::new(no_rules()).await;
 
     let meta = vec![("severity".to_owned(), json!("critical"))];
     let yara = Finding::yara("Evil_Dropper", "server/team", &["apt".to_owned()], &meta);
@@ -107,19 +86,10 @@ async fn scan_findings_raise_alerts_with_their_level() {
         "agent": {"id": "agent-1"},
         "threat": {"engine": "yara", "verdict": "malicious", "rule": {"name": "X"}},
     }));
-    bus.publish(Bytes::from(serde_json::to_vec(&batch).expect("json")))
-        .await
-        .expect("publish");
-    let mut processed = 0;
-    while processed < 4 {
-        processed += worker.process_once().await.expect("cycle");
-    }
-    assert_eq!(store.count_events(None, None).await.expect("count"), 4);
-    let mut alerts = store
-        .list_alerts(&AlertQuery::default())
-        .await
-        .expect("alerts")
-        .alerts;
+    rig.publish(&batch).await;
+    rig.process(4).await;
+    assert_eq!(rig.store.count_events(None, None).await.expect("count"), 4);
+    let mut alerts = rig.alerts().await;
     alerts.sort_by(|a, b| a.rule_id.cmp(&b.rule_id));
     let got: Vec<(&str, Level)> = alerts
         .iter()
@@ -152,15 +122,9 @@ async fn scan_findings_raise_alerts_with_their_level() {
         )]),
         20,
     );
-    bus.publish(Bytes::from(serde_json::to_vec(&again).expect("json")))
-        .await
-        .expect("publish");
-    while worker.process_once().await.expect("cycle") == 0 {}
-    let alerts = store
-        .list_alerts(&AlertQuery::default())
-        .await
-        .expect("alerts")
-        .alerts;
+    rig.publish(&again).await;
+    rig.process(1).await;
+    let alerts = rig.alerts().await;
     assert_eq!(alerts.len(), 2);
     let yara = alerts
         .iter()

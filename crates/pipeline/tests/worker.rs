@@ -1,16 +1,15 @@
 //! A worker over the real in-memory bus and a real SQLite store: events are stored once,
 //! detections become aggregated alerts, redelivery changes nothing, bad messages are dropped.
 
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use dozor_bus::{BusConfig, MemoryConfig};
-use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
 use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet};
-use dozor_store::{AlertQuery, StoreConfig, sqlite::SqliteConfig};
 use serde_json::json;
+
+use common::Rig;
 
 const RULE: &str = "title: Whoami
 id: 6b2e0a4c-0000-4000-8000-000000000001
@@ -42,78 +41,47 @@ fn event(n: u32, image: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn events_are_stored_once_and_detections_become_one_alert() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(dir.path())))
-        .await
-        .expect("store");
-    let bus = dozor_bus::connect(&BusConfig::Memory(MemoryConfig {
-        max_messages: 100,
-        max_bytes: 0,
-        max_events: 0,
-        visibility_timeout: Duration::from_millis(200),
-    }))
-    .await
-    .expect("bus");
-    let (notices, mut rx) = tokio::sync::broadcast::channel(16);
-    let stats = Arc::new(PipelineStats::default());
-    let worker = Worker::new(
-        bus.clone(),
-        store.clone(),
-        None,
-        detector(),
-        PipelineOptions::default(),
-        notices,
-        stats.clone(),
-    );
+    let mut rig = Rig::new(detector()).await;
 
     let batch = json!([
         event(1, "C:\\Windows\\System32\\whoami.exe"),
         event(2, "C:\\Windows\\notepad.exe"),
         event(3, "C:\\Windows\\System32\\whoami.exe")
     ]);
-    let payload = Bytes::from(serde_json::to_vec(&batch).expect("json"));
-    bus.publish(payload.clone()).await.expect("publish");
-    bus.publish(Bytes::from_static(b"{not json"))
+    rig.publish(&batch).await;
+    rig.bus
+        .publish(Bytes::from_static(b"{not json"))
         .await
         .expect("publish");
-    let mut processed = 0;
-    while processed < 3 {
-        processed += worker.process_once().await.expect("cycle");
-    }
-    assert_eq!(store.count_events(None, None).await.expect("count"), 3);
-    let alerts = store
-        .list_alerts(&AlertQuery::default())
-        .await
-        .expect("alerts");
+    rig.process(3).await;
+    assert_eq!(rig.store.count_events(None, None).await.expect("count"), 3);
+    let alerts = rig.alerts().await;
     assert_eq!(
-        alerts.alerts.len(),
+        alerts.len(),
         1,
         "two detections on one agent fold into one alert"
     );
-    let alert = &alerts.alerts[0];
+    let alert = &alerts[0];
     assert_eq!(alert.count, 2);
     assert_eq!(alert.rule_title, "Whoami");
     assert!(alert.tags.contains(&"attack.t1033".to_owned()));
-    let notice = rx.try_recv().expect("a notice for the alert");
+    let notice = rig.notices.try_recv().expect("a notice for the alert");
     assert_eq!(notice.change, "created");
 
     // The same batch again (a redelivery after a crash): nothing changes.
-    bus.publish(payload).await.expect("publish");
-    while worker.process_once().await.expect("cycle") == 0 {}
-    assert_eq!(store.count_events(None, None).await.expect("count"), 3);
-    let alerts = store
-        .list_alerts(&AlertQuery::default())
-        .await
-        .expect("alerts");
+    rig.publish(&batch).await;
+    rig.process(1).await;
+    assert_eq!(rig.store.count_events(None, None).await.expect("count"), 3);
     assert_eq!(
-        alerts.alerts[0].count, 2,
+        rig.alerts().await[0].count,
+        2,
         "a redelivered batch does not count detections twice"
     );
     assert_eq!(
-        stats
+        rig.stats
             .bad_messages
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    assert_eq!(bus.depth().await.expect("depth"), 0, "everything acked");
+    assert_eq!(rig.bus.depth().await.expect("depth"), 0, "everything acked");
 }

@@ -142,28 +142,29 @@ impl Parser<'_> {
     }
 
     fn parse_or(&mut self) -> Result<CondExpr, ConditionError> {
-        let mut items = vec![self.parse_and()?];
-        while self.peek_keyword("or") {
-            self.pos += 1;
-            items.push(self.parse_and()?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            CondExpr::Or(items)
-        })
+        self.parse_joined("or", Self::parse_and, CondExpr::Or)
     }
 
     fn parse_and(&mut self) -> Result<CondExpr, ConditionError> {
-        let mut items = vec![self.parse_not()?];
-        while self.peek_keyword("and") {
+        self.parse_joined("and", Self::parse_not, CondExpr::And)
+    }
+
+    /// `operand (keyword operand)*`: a lone operand as it is, several joined by `join`.
+    fn parse_joined(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<CondExpr, ConditionError>,
+        join: fn(Vec<CondExpr>) -> CondExpr,
+    ) -> Result<CondExpr, ConditionError> {
+        let mut items = vec![operand(self)?];
+        while self.peek_keyword(keyword) {
             self.pos += 1;
-            items.push(self.parse_not()?);
+            items.push(operand(self)?);
         }
         Ok(if items.len() == 1 {
             items.remove(0)
         } else {
-            CondExpr::And(items)
+            join(items)
         })
     }
 

@@ -6,17 +6,21 @@ use std::path::Path;
 use dozor_sigma::{Engine, EngineOptions, LoadOptions, LogsourceMapping, Outcome, RuleSet};
 use serde_json::json;
 
+/// Every rule evaluated on every event, whatever its logsource.
+fn unrouted() -> EngineOptions {
+    EngineOptions {
+        mapping: LogsourceMapping::default(),
+        evaluate_unrouted: true,
+        prefilter_dfa: false,
+    }
+}
+
 /// Builds an engine from YAML text, evaluating every rule on every event (no routing).
 fn engine_with(yaml: &str, options: &LoadOptions) -> (Engine, Vec<(String, Outcome)>) {
     let mut set = RuleSet::default();
     set.add_text(Path::new("test.yml"), yaml, options);
     assert!(set.invalid.is_empty(), "invalid: {:?}", set.invalid);
-    let opts = EngineOptions {
-        mapping: LogsourceMapping::default(),
-        evaluate_unrouted: true,
-        prefilter_dfa: false,
-    };
-    let (engine, report) = Engine::build(set.rules, &set.filters, &opts);
+    let (engine, report) = Engine::build(set.rules, &set.filters, &unrouted());
     (
         engine,
         report.into_iter().map(|(m, o, _)| (m.title, o)).collect(),
@@ -58,12 +62,7 @@ fn unsupported(detection: &str) -> String {
     if let Some(r) = set.invalid.first() {
         return format!("{:?}", r.outcome);
     }
-    let opts = EngineOptions {
-        mapping: LogsourceMapping::default(),
-        evaluate_unrouted: true,
-        prefilter_dfa: false,
-    };
-    let (_, report) = Engine::build(set.rules, &set.filters, &opts);
+    let (_, report) = Engine::build(set.rules, &set.filters, &unrouted());
     format!("{:?}", report[0].1)
 }
 

@@ -22,6 +22,21 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Appends `count` records; record `i` is `len` bytes of value `i`. Returns their ids.
+fn append_filled(s: &mut Spool, count: u8, len: usize) -> Vec<RecordId> {
+    (0..count)
+        .map(|i| s.append(&vec![i; len]).unwrap())
+        .collect()
+}
+
+/// Changes the newest segment file's bytes in place (to corrupt it).
+fn edit_last_segment(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+    let seg = segments(dir).pop().unwrap();
+    let mut bytes = fs::read(&seg).unwrap();
+    edit(&mut bytes);
+    fs::write(&seg, &bytes).unwrap();
+}
+
 fn payloads(v: &[(RecordId, Vec<u8>)]) -> Vec<Vec<u8>> {
     v.iter().map(|(_, p)| p.clone()).collect()
 }
@@ -83,7 +98,7 @@ fn ack_position_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let ids: Vec<RecordId> = {
         let mut s = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
-        let ids: Vec<RecordId> = (0..6).map(|i| s.append(&[i as u8; 10]).unwrap()).collect();
+        let ids = append_filled(&mut s, 6, 10);
         s.ack(ids[2]).unwrap();
         ids
     };
@@ -107,7 +122,7 @@ fn overflow_drops_oldest_and_counts() {
     let rec = HEADER_LEN + 100;
     // 2 records per segment, at most 3 segments on disk
     let mut s = Spool::open(dir.path(), cfg(6 * rec, 2 * rec)).unwrap();
-    let ids: Vec<RecordId> = (0..10u8).map(|i| s.append(&[i; 100]).unwrap()).collect();
+    let ids = append_filled(&mut s, 10, 100);
     let st = s.stats();
     assert!(st.disk_bytes <= 6 * rec, "{st:?}");
     assert_eq!(st.dropped_records, 4);
@@ -133,7 +148,7 @@ fn overflow_counts_only_unacked() {
     let dir = tempfile::tempdir().unwrap();
     let rec = HEADER_LEN + 10;
     let mut s = Spool::open(dir.path(), cfg(4 * rec, 2 * rec)).unwrap();
-    let ids: Vec<RecordId> = (0..4u8).map(|i| s.append(&[i; 10]).unwrap()).collect();
+    let ids = append_filled(&mut s, 4, 10);
     s.ack(ids[0]).unwrap(); // segment 1 half acked, still on disk
     s.append(&[9; 10]).unwrap(); // drops segment 1: only ids[1] is lost
     assert_eq!(s.stats().dropped_records, 1);
@@ -146,9 +161,7 @@ fn torn_tail_recovers() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
-        for i in 0..5u8 {
-            s.append(&[i; 50]).unwrap();
-        }
+        append_filled(&mut s, 5, 50);
     }
     let seg = segments(dir.path()).pop().unwrap();
     for cut in [1u64, 7, 25] {
@@ -183,17 +196,14 @@ fn corrupted_middle_record_skipped() {
     let rec = HEADER_LEN + 40;
     {
         let mut s = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
-        for i in 0..5u8 {
-            s.append(&[i; 40]).unwrap();
-        }
+        append_filled(&mut s, 5, 40);
     }
-    let seg = segments(dir.path()).pop().unwrap();
-    let mut bytes = fs::read(&seg).unwrap();
-    // flip a payload byte of record #2 (index 1)
-    bytes[(rec + HEADER_LEN + 5) as usize] ^= 0xFF;
-    // and smash the header magic of record #4 (index 3)
-    bytes[(3 * rec) as usize] = b'X';
-    fs::write(&seg, &bytes).unwrap();
+    edit_last_segment(dir.path(), |bytes| {
+        // flip a payload byte of record #2 (index 1)
+        bytes[(rec + HEADER_LEN + 5) as usize] ^= 0xFF;
+        // and smash the header magic of record #4 (index 3)
+        bytes[(3 * rec) as usize] = b'X';
+    });
     let mut s = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
     let got = s.peek(10).unwrap();
     assert_eq!(
@@ -208,13 +218,8 @@ fn corrupted_middle_record_skipped() {
 fn corruption_after_open_skipped_on_peek() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
-    for i in 0..3u8 {
-        s.append(&[i; 8]).unwrap();
-    }
-    let seg = segments(dir.path()).pop().unwrap();
-    let mut bytes = fs::read(&seg).unwrap();
-    bytes[(HEADER_LEN + 2) as usize] ^= 1;
-    fs::write(&seg, &bytes).unwrap();
+    append_filled(&mut s, 3, 8);
+    edit_last_segment(dir.path(), |bytes| bytes[(HEADER_LEN + 2) as usize] ^= 1);
     assert_eq!(
         payloads(&s.peek(10).unwrap()),
         vec![vec![1u8; 8], vec![2u8; 8]]

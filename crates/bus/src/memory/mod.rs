@@ -23,7 +23,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr};
+use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr, batch_events};
 
 #[cfg(test)]
 mod tests;
@@ -229,14 +229,8 @@ impl Bus for MemoryBus {
     }
 
     async fn publish_events(&self, payload: Bytes, events: u32) -> Result<(), BusError> {
-        let events = u64::from(events.max(1));
         let config = &self.inner.config;
-        if config.max_events != 0 && events > config.max_events {
-            return Err(BusError::TooLarge {
-                size: events as usize,
-                max: config.max_events as usize,
-            });
-        }
+        let events = batch_events(events, config.max_events)?;
         let size = payload.len();
         if config.max_bytes != 0 && size > config.max_bytes {
             return Err(BusError::TooLarge {

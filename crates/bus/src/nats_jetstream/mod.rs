@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr, check_name, redact_url};
+use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr, check_name, check_timeout, redact_url};
 
 const BACKEND: &str = "nats";
 /// Waits shorter than this do not block on the server.
@@ -93,12 +93,7 @@ impl NatsConfig {
                 "nats stream needs max_msgs or max_bytes (the bus is never unbounded)".into(),
             ));
         }
-        if self.ack_wait < Duration::from_millis(1) {
-            return Err(BusError::Config(
-                "nats ack_wait must be at least 1 ms".into(),
-            ));
-        }
-        Ok(())
+        check_timeout("nats ack_wait", self.ack_wait)
     }
 }
 

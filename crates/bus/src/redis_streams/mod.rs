@@ -31,7 +31,10 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::{Bus, BusError, Delivery, DeliveryId, IdRepr, check_name, redact_url};
+use crate::{
+    Bus, BusError, Delivery, DeliveryId, IdRepr, batch_events, check_name, check_timeout,
+    redact_url,
+};
 
 const BACKEND: &str = "redis";
 /// Field of the stream entry that holds the payload.
@@ -129,12 +132,7 @@ impl RedisConfig {
                 "redis max_len must be positive (the bus is never unbounded)".into(),
             ));
         }
-        if self.claim_idle < Duration::from_millis(1) {
-            return Err(BusError::Config(
-                "redis claim_idle must be at least 1 ms".into(),
-            ));
-        }
-        Ok(())
+        check_timeout("redis claim_idle", self.claim_idle)
     }
 }
 
@@ -411,13 +409,7 @@ impl Bus for RedisBus {
     }
 
     async fn publish_events(&self, payload: Bytes, events: u32) -> Result<(), BusError> {
-        let events = u64::from(events.max(1));
-        if self.config.max_events != 0 && events > self.config.max_events {
-            return Err(BusError::TooLarge {
-                size: events as usize,
-                max: self.config.max_events as usize,
-            });
-        }
+        let events = batch_events(events, self.config.max_events)?;
         let mut conn = self.commands.clone();
         let added: i64 = self
             .publish_script

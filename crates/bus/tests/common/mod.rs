@@ -172,6 +172,38 @@ impl Drop for Proxy {
     }
 }
 
+/// Where a harness for a server backend connects: the URL from the
+/// environment, and the one the bus uses (through a proxy when the
+/// scenario asks for one).
+struct Connection {
+    direct_url: String,
+    bus_url: String,
+    proxy: Option<Proxy>,
+}
+
+impl Connection {
+    /// `None` (and a "skipped" line) when `env` is not set.
+    async fn open(env: &str, params: Params) -> Option<Connection> {
+        let Ok(direct_url) = std::env::var(env) else {
+            println!("skipped: {env} not set");
+            return None;
+        };
+        let (proxy, bus_url) = if params.proxied {
+            let (target, _) = via_proxy(&direct_url, 0);
+            let proxy = Proxy::start(target).await;
+            let (_, proxied) = via_proxy(&direct_url, proxy.port);
+            (Some(proxy), proxied)
+        } else {
+            (None, direct_url.clone())
+        };
+        Some(Connection {
+            direct_url,
+            bus_url,
+            proxy,
+        })
+    }
+}
+
 /// `scheme://[userinfo@]host:port[/rest]` → (`host:port`, same URL through
 /// 127.0.0.1:`port`).
 fn via_proxy(url: &str, port: u16) -> (String, String) {
@@ -190,161 +222,134 @@ fn via_proxy(url: &str, port: u16) -> (String, String) {
     )
 }
 
-// ---------------------------------------------------------------- redis
+// ---------------------------------------------------------------- servers
 
-pub struct RedisHarness {
-    config: RedisConfig,
-    direct_url: String,
-    params: Params,
-    proxy: Option<Proxy>,
+/// What differs between the server backends: how a consumer connects and what cleanup deletes.
+enum ServerConfig {
+    Redis(RedisConfig),
+    Nats(NatsConfig),
 }
+
+/// A harness for a backend on a server (Redis, NATS).
+pub struct ServerHarness {
+    config: ServerConfig,
+    connection: Connection,
+    params: Params,
+}
+
+#[async_trait]
+impl Harness for ServerHarness {
+    async fn consumer(&self, name: &str) -> Arc<dyn Bus> {
+        match &self.config {
+            ServerConfig::Redis(config) => {
+                let mut config = config.clone();
+                config.consumer = name.to_owned();
+                Arc::new(RedisBus::connect(config).await.expect("redis bus"))
+            }
+            // JetStream consumers share one durable: the name plays no part.
+            ServerConfig::Nats(config) => {
+                Arc::new(NatsBus::connect(config.clone()).await.expect("nats bus"))
+            }
+        }
+    }
+
+    async fn cleanup(&self) {
+        let direct_url = self.connection.direct_url.as_str();
+        match &self.config {
+            ServerConfig::Redis(config) => {
+                let client = redis::Client::open(direct_url).expect("redis url");
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("redis connection for cleanup");
+                let _: i64 = redis::cmd("DEL")
+                    .arg(&config.stream)
+                    .arg(format!("{}:events", config.stream))
+                    .query_async(&mut conn)
+                    .await
+                    .expect("DEL stream");
+            }
+            ServerConfig::Nats(config) => {
+                let client = async_nats::connect(direct_url)
+                    .await
+                    .expect("nats connection for cleanup");
+                let jetstream = async_nats::jetstream::new(client);
+                // The stream may not exist if the scenario failed before connecting.
+                let _ = jetstream.delete_stream(&config.stream).await;
+            }
+        }
+    }
+
+    fn params(&self) -> Params {
+        self.params
+    }
+
+    async fn cut_connections(&self) {
+        if let Some(proxy) = &self.connection.proxy {
+            proxy.cut().await;
+        }
+    }
+
+    fn connections_made(&self) -> usize {
+        self.connection
+            .proxy
+            .as_ref()
+            .map_or(0, |p| p.accepted.load(Ordering::Relaxed))
+    }
+}
+
+impl ServerHarness {
+    /// A harness on the server named by `env` (`None` when it is not set); `config` makes the
+    /// backend's settings from the URL the bus connects to and a unique suffix for its names.
+    async fn setup(
+        env: &str,
+        params: Params,
+        config: impl FnOnce(String, String) -> ServerConfig,
+    ) -> Option<Arc<dyn Harness>> {
+        let connection = Connection::open(env, params).await?;
+        let config = config(connection.bus_url.clone(), unique());
+        Some(Arc::new(ServerHarness {
+            config,
+            connection,
+            params,
+        }))
+    }
+}
+
+pub struct RedisHarness;
 
 impl RedisHarness {
     pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
-        let Ok(url) = std::env::var(REDIS_ENV) else {
-            println!("skipped: {REDIS_ENV} not set");
-            return None;
-        };
-        let id = unique();
-        let (proxy, bus_url) = if params.proxied {
-            let (target, _) = via_proxy(&url, 0);
-            let proxy = Proxy::start(target).await;
-            let (_, proxied) = via_proxy(&url, proxy.port);
-            (Some(proxy), proxied)
-        } else {
-            (None, url.clone())
-        };
-        let config = RedisConfig {
-            url: bus_url,
-            stream: format!("dozor:test:{id}"),
-            group: format!("g_{id}"),
-            consumer: String::new(),
-            max_len: params.capacity,
-            max_events: 0,
-            claim_idle: params.timeout,
-        };
-        Some(Arc::new(RedisHarness {
-            config,
-            direct_url: url,
-            params,
-            proxy,
-        }))
+        ServerHarness::setup(REDIS_ENV, params, |url, id| {
+            ServerConfig::Redis(RedisConfig {
+                url,
+                stream: format!("dozor:test:{id}"),
+                group: format!("g_{id}"),
+                consumer: String::new(),
+                max_len: params.capacity,
+                max_events: 0,
+                claim_idle: params.timeout,
+            })
+        })
+        .await
     }
 }
 
-#[async_trait]
-impl Harness for RedisHarness {
-    async fn consumer(&self, name: &str) -> Arc<dyn Bus> {
-        let mut config = self.config.clone();
-        config.consumer = name.to_owned();
-        Arc::new(RedisBus::connect(config).await.expect("redis bus"))
-    }
-
-    async fn cleanup(&self) {
-        let client = redis::Client::open(self.direct_url.as_str()).expect("redis url");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection for cleanup");
-        let _: i64 = redis::cmd("DEL")
-            .arg(&self.config.stream)
-            .arg(format!("{}:events", self.config.stream))
-            .query_async(&mut conn)
-            .await
-            .expect("DEL stream");
-    }
-
-    fn params(&self) -> Params {
-        self.params
-    }
-
-    async fn cut_connections(&self) {
-        if let Some(proxy) = &self.proxy {
-            proxy.cut().await;
-        }
-    }
-
-    fn connections_made(&self) -> usize {
-        self.proxy
-            .as_ref()
-            .map_or(0, |p| p.accepted.load(Ordering::Relaxed))
-    }
-}
-
-// ---------------------------------------------------------------- nats
-
-pub struct NatsHarness {
-    config: NatsConfig,
-    direct_url: String,
-    params: Params,
-    proxy: Option<Proxy>,
-}
+pub struct NatsHarness;
 
 impl NatsHarness {
     pub async fn setup(params: Params) -> Option<Arc<dyn Harness>> {
-        let Ok(url) = std::env::var(NATS_ENV) else {
-            println!("skipped: {NATS_ENV} not set");
-            return None;
-        };
-        let id = unique();
-        let (proxy, bus_url) = if params.proxied {
-            let (target, _) = via_proxy(&url, 0);
-            let proxy = Proxy::start(target).await;
-            let (_, proxied) = via_proxy(&url, proxy.port);
-            (Some(proxy), proxied)
-        } else {
-            (None, url.clone())
-        };
-        let config = NatsConfig {
-            url: bus_url,
-            stream: format!("DOZOR_TEST_{id}"),
-            subject: format!("dozor.test.{id}"),
-            durable: format!("workers_{id}"),
-            max_msgs: params.capacity,
-            max_bytes: 0,
-            ack_wait: params.timeout,
-        };
-        Some(Arc::new(NatsHarness {
-            config,
-            direct_url: url,
-            params,
-            proxy,
-        }))
-    }
-}
-
-#[async_trait]
-impl Harness for NatsHarness {
-    async fn consumer(&self, _name: &str) -> Arc<dyn Bus> {
-        Arc::new(
-            NatsBus::connect(self.config.clone())
-                .await
-                .expect("nats bus"),
-        )
-    }
-
-    async fn cleanup(&self) {
-        let client = async_nats::connect(self.direct_url.as_str())
-            .await
-            .expect("nats connection for cleanup");
-        let jetstream = async_nats::jetstream::new(client);
-        // The stream may not exist if the scenario failed before connecting.
-        let _ = jetstream.delete_stream(&self.config.stream).await;
-    }
-
-    fn params(&self) -> Params {
-        self.params
-    }
-
-    async fn cut_connections(&self) {
-        if let Some(proxy) = &self.proxy {
-            proxy.cut().await;
-        }
-    }
-
-    fn connections_made(&self) -> usize {
-        self.proxy
-            .as_ref()
-            .map_or(0, |p| p.accepted.load(Ordering::Relaxed))
+        ServerHarness::setup(NATS_ENV, params, |url, id| {
+            ServerConfig::Nats(NatsConfig {
+                url,
+                stream: format!("DOZOR_TEST_{id}"),
+                subject: format!("dozor.test.{id}"),
+                durable: format!("workers_{id}"),
+                max_msgs: params.capacity,
+                max_bytes: 0,
+                ack_wait: params.timeout,
+            })
+        })
+        .await
     }
 }

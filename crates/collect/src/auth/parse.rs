@@ -124,6 +124,12 @@ impl AuthEvent {
             ..AuthEvent::default()
         }
     }
+
+    /// The source of the attempt from `<address> port <n>` at `words[at..]`.
+    fn source_at(&mut self, words: &[&str], at: usize) {
+        self.source_ip = words.get(at).and_then(|s| ip(s));
+        self.source_port = port(words, at + 1);
+    }
 }
 
 /// Classifies one message of `program`; `None` for lines that are not authentication events.
@@ -170,8 +176,7 @@ fn sshd(m: &str) -> Option<AuthEvent> {
         ev.session = Some(SessionEdge::Start);
         ev.method = Some(w[0].to_owned());
         ev.user = Some(w[2].to_owned());
-        ev.source_ip = w.get(4).and_then(|s| ip(s));
-        ev.source_port = port(&w, 5);
+        ev.source_at(&w, 4);
         if let Some((_, key)) = m.split_once(": ") {
             ev.key = Some(key.trim().to_owned());
         }
@@ -196,8 +201,7 @@ fn sshd(m: &str) -> Option<AuthEvent> {
             i += 1;
         }
         if w.get(i) == Some(&"from") {
-            ev.source_ip = w.get(i + 1).and_then(|s| ip(s));
-            ev.source_port = port(&w, i + 2);
+            ev.source_at(&w, i + 1);
         }
         return Some(ev);
     }
@@ -212,8 +216,7 @@ fn sshd(m: &str) -> Option<AuthEvent> {
         };
         ev.user = Some(user);
         if w.get(from_at) == Some(&"from") {
-            ev.source_ip = w.get(from_at + 1).and_then(|s| ip(s));
-            ev.source_port = port(&w, from_at + 2);
+            ev.source_at(&w, from_at + 1);
         }
         return Some(ev);
     }
@@ -234,8 +237,7 @@ fn sshd(m: &str) -> Option<AuthEvent> {
                 _ => (w.first().map(|u| (*u).to_owned()).unwrap_or_default(), 1),
             };
             ev.user = Some(user);
-            ev.source_ip = w.get(ip_at).and_then(|s| ip(s));
-            ev.source_port = port(&w, ip_at + 1);
+            ev.source_at(&w, ip_at);
             ev.reason = Some(if invalid {
                 "invalid user".into()
             } else {
@@ -255,8 +257,7 @@ fn sshd(m: &str) -> Option<AuthEvent> {
         }
         ev.user = w.get(i).map(|u| (*u).to_owned());
         if w.get(i + 1) == Some(&"from") {
-            ev.source_ip = w.get(i + 2).and_then(|s| ip(s));
-            ev.source_port = port(&w, i + 3);
+            ev.source_at(&w, i + 2);
         }
         return Some(ev);
     }
@@ -268,8 +269,7 @@ fn sshd(m: &str) -> Option<AuthEvent> {
         if let Some(w) = words_after(m, prefix) {
             let mut ev = AuthEvent::new("ssh-max-auth-attempts", Outcome::Failure);
             ev.user = w.first().map(|u| (*u).to_owned());
-            ev.source_ip = w.get(1).and_then(|s| ip(s));
-            ev.source_port = port(&w, 2);
+            ev.source_at(&w, 1);
             ev.reason = m
                 .split_once(": ")
                 .map(|(_, r)| r.trim_end_matches(" [preauth]").to_owned());

@@ -127,3 +127,11 @@ impl Harness {
 
 pub const SEC: i64 = 1_000;
 pub const MIN: i64 = 60 * SEC;
+
+/// Owned `(name, value)` pairs, as hits report their group and aliases their fields.
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}

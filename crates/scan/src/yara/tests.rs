@@ -49,10 +49,11 @@ fn limits() -> YaraLimits {
     YaraLimits::default()
 }
 
-fn names(matches: &[YaraMatch]) -> Vec<(String, String)> {
+/// `(namespace, rule)` of each match, sorted.
+fn names(matches: &[YaraMatch]) -> Vec<(&str, &str)> {
     let mut v: Vec<_> = matches
         .iter()
-        .map(|m| (m.namespace.clone(), m.rule.clone()))
+        .map(|m| (m.namespace.as_str(), m.rule.as_str()))
         .collect();
     v.sort();
     v
@@ -109,9 +110,9 @@ fn dir_with_a_bad_file_keeps_the_good_ones() {
     assert_eq!(
         names(&m),
         vec![
-            ("marker".to_owned(), "dozor_marker".to_owned()),
-            ("pe/hex".to_owned(), "dozor_hex".to_owned()),
-            ("pe/hex".to_owned(), "dozor_uses_private".to_owned()),
+            ("marker", "dozor_marker"),
+            ("pe/hex", "dozor_hex"),
+            ("pe/hex", "dozor_uses_private"),
         ]
     );
     assert!(
@@ -162,13 +163,7 @@ fn same_rule_names_in_two_namespaces() {
     assert!(load.errors.is_empty(), "{:?}", load.errors);
     assert_eq!(load.files_loaded, 2);
     let m = load.rules.scan_bytes(b"xxabcxx", limits()).unwrap();
-    assert_eq!(
-        names(&m),
-        vec![
-            ("one".to_owned(), "same".to_owned()),
-            ("two".to_owned(), "same".to_owned())
-        ]
-    );
+    assert_eq!(names(&m), vec![("one", "same"), ("two", "same")]);
 }
 
 #[test]
@@ -469,10 +464,7 @@ fn same_stem_two_extensions_get_distinct_namespaces() {
         .unwrap();
     assert_eq!(
         names(&m),
-        vec![
-            ("a".to_owned(), "dozor_marker".to_owned()),
-            ("a.yar".to_owned(), "dozor_marker".to_owned())
-        ]
+        vec![("a", "dozor_marker"), ("a.yar", "dozor_marker")]
     );
 }
 
