@@ -38,8 +38,8 @@ impl Role {
     /// All roles, most privileged first.
     pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Viewer, Role::AgentIngest];
 
-    /// The roles an operator account may have, most privileged first.
-    pub const OPERATOR: [Role; 3] = [Role::Admin, Role::Analyst, Role::Viewer];
+    /// The roles an operator account may have, least privileged first (as forms offer them).
+    pub const OPERATOR: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
 
     /// The stored (and serialized) name.
     pub fn as_str(self) -> &'static str {
