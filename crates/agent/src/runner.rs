@@ -770,8 +770,8 @@ fn take_commands(
         s.server_rules_version(v);
     }
     for c in &answer.commands {
-        let id = c.id.to_string();
-        let id = id.as_str();
+        let id_text = c.id.to_string();
+        let id = id_text.as_str();
         if accepted.contains(id) {
             // Offered again while still running here: the result follows when it ends.
             continue;

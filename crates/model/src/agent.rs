@@ -83,7 +83,8 @@ impl Agent {
         if self.revoked_at.is_some() {
             return AgentStatus::Revoked;
         }
-        let silent = u128::from(now.saturating_sub(self.last_seen).max(0).unsigned_abs());
+        // A last_seen ahead of `now` (another server's clock) counts as no silence.
+        let silent = u128::try_from(now.saturating_sub(self.last_seen)).unwrap_or(0);
         if self.offline_since.is_some() || silent >= offline_after.as_millis() {
             AgentStatus::Offline
         } else if silent >= degraded_after.as_millis() || !self.health.is_empty() {
