@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use dozor_model::AgentFacts;
+use dozor_model::api::{EnrollRequest, EnrollResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Digest;
 
 pub const KEY_FILE: &str = "key.pem";
@@ -219,18 +221,18 @@ pub enum CaTrust {
     FirstUse,
 }
 
-/// What the server is told at enrollment and in heartbeats.
-pub fn facts_json(facts: &dozor_collect::HostFacts) -> Value {
+/// What the server is told at enrollment and in heartbeats (empty texts are left out).
+pub fn agent_facts(facts: &dozor_collect::HostFacts) -> AgentFacts {
     let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    json!({
-        "hostname": facts.hostname,
-        "os_type": facts.os_type,
-        "os_name": text(&facts.os_name),
-        "os_version": text(&facts.os_version),
-        "arch": text(&facts.arch),
-        "agent_version": env!("CARGO_PKG_VERSION"),
-        "ips": facts.ips,
-    })
+    AgentFacts {
+        hostname: facts.hostname.clone(),
+        os_type: facts.os_type.clone(),
+        os_name: text(&facts.os_name),
+        os_version: text(&facts.os_version),
+        arch: text(&facts.arch),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        ips: facts.ips.iter().map(ToString::to_string).collect(),
+    }
 }
 
 /// POSTs a JSON body: the answer's status and text (at most `limit` bytes), or the transport
@@ -238,7 +240,7 @@ pub fn facts_json(facts: &dozor_collect::HostFacts) -> Value {
 pub fn post_json(
     client: &ureq::Agent,
     url: &str,
-    body: &Value,
+    body: &impl Serialize,
     limit: u64,
 ) -> Result<(u16, String), ureq::Error> {
     let mut response = client
@@ -354,7 +356,7 @@ pub struct EnrollOptions {
 
 /// Enrolls (with a token) or renews (without one, using the current certificate) and saves
 /// the new identity. Returns it and the server's answer.
-pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, Value)> {
+pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, EnrollResponse)> {
     let server = options.server.trim().trim_end_matches('/').to_owned();
     if !server.starts_with("https://") {
         bail!("--server must be an https:// URL (agents talk to the server over mutual TLS only)");
@@ -373,42 +375,33 @@ pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, Value)> 
             (current.ca_pem.clone(), client)
         }
     };
-    let body = json!({
-        "token": options.token,
-        "csr_pem": csr_pem,
-        "facts": facts_json(&facts),
-        "replace_duplicates": options.replace_duplicates,
-    });
+    let body = EnrollRequest {
+        token: options.token.clone(),
+        csr_pem,
+        facts: agent_facts(&facts),
+        replace_duplicates: options.replace_duplicates,
+    };
     let url = format!("{server}/api/v1/agents/enroll");
     let (status, text) =
         post_json(&client, &url, &body, 1 << 20).with_context(|| format!("enrolling at {url}"))?;
     if status != 200 {
         bail!("enrollment refused: {}", problem_text(status, &text));
     }
-    let answer: Value = serde_json::from_str(&text).context("the enrollment answer is not JSON")?;
-    let agent_id = answer["agent_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the enrollment answer has no agent_id"))?
-        .to_owned();
-    let cert_pem = answer["certificate_pem"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the enrollment answer has no certificate"))?
-        .to_owned();
+    let answer: EnrollResponse =
+        serde_json::from_str(&text).context("the enrollment answer is not understood")?;
     // The server's CA in the answer must be the one pinned.
-    if let Some(ca) = answer["ca_pem"].as_str()
-        && certificate_sha256(ca)? != certificate_sha256(&ca_pem)?
-    {
+    if certificate_sha256(&answer.ca_pem)? != certificate_sha256(&ca_pem)? {
         bail!("the server answered with another CA than the one it presented");
     }
     let identity = Identity {
         record: AgentRecord {
-            agent_id,
+            agent_id: answer.agent_id.clone(),
             server,
             enrolled_at: chrono::Utc::now().timestamp_millis(),
-            certificate_not_after: answer["certificate_not_after"].as_i64().unwrap_or(0),
+            certificate_not_after: answer.certificate_not_after,
         },
         key_pem,
-        cert_pem,
+        cert_pem: answer.certificate_pem.clone(),
         ca_pem,
     };
     identity.save(dir)?;

@@ -151,25 +151,27 @@ fn dispatch(command: Command, config: AgentConfig, config_path: &std::path::Path
                     timeout: Duration::from_secs(30),
                 },
             )?;
-            let renewed = answer["renewed"].as_bool().unwrap_or(false);
             println!(
                 "{} agent {} with {}; certificate valid until {}",
-                if renewed { "renewed" } else { "enrolled as" },
+                if answer.renewed {
+                    "renewed"
+                } else {
+                    "enrolled as"
+                },
                 identity.record.agent_id,
                 identity.record.server,
                 chrono::DateTime::from_timestamp_millis(identity.record.certificate_not_after)
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default()
             );
-            if let Some(duplicates) = answer["duplicates"].as_array()
-                && !duplicates.is_empty()
-            {
+            let duplicates = &answer.duplicates;
+            if !duplicates.is_empty() {
                 eprintln!(
                     "note: {} other agent(s) are enrolled with this hostname: {}{}",
                     duplicates.len(),
                     duplicates
                         .iter()
-                        .filter_map(|d| d["id"].as_str())
+                        .map(|d| d.id.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
                     if replace {

@@ -13,12 +13,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use dozor_model::CommandStatus;
+use dozor_model::api::{
+    CommandResultRequest, HeartbeatRequest, HeartbeatResponse, SCAN_PATH, ScanPathArgs,
+};
 use dozor_spool::{FsyncPolicy, RecordId, Spool};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::AgentConfig;
-use crate::identity::{Identity, facts_json, post_json, problem_text};
+use crate::identity::{Identity, agent_facts, post_json, problem_text};
 
 /// Events waiting between the collectors and the spooler.
 const CHANNEL_CAPACITY: usize = 10_000;
@@ -697,34 +701,48 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
         beats += 1;
         let stats = shared.spool().stats();
         let c = &shared.counters;
-        let body = json!({
-            "facts": facts_json(&facts),
-            "health": problems(shared, &stats),
-            "resources": sampler.sample(5),
-            "spool": spool_json(&stats),
-            "transport": {
-                "events_collected": c.events_collected.load(Ordering::Relaxed),
-                "events_sent": c.events_sent.load(Ordering::Relaxed),
-                "events_rejected": c.events_rejected.load(Ordering::Relaxed),
-                "batches_sent": c.batches_sent.load(Ordering::Relaxed),
-                "send_failures": c.send_failures.load(Ordering::Relaxed),
-                "last_error": *c.last_error.lock().unwrap_or_else(|p| p.into_inner()),
-            },
-            "collectors": shared.health.snapshot(),
-            "scan": shared.scanner.get().map(|s| s.stats.json()),
-        });
+        let body = HeartbeatRequest {
+            facts: agent_facts(&facts),
+            health: problems(shared, &stats),
+            // Kept by the server as the agent's last heartbeat document.
+            rest: Map::from_iter([
+                ("resources".to_owned(), json!(sampler.sample(5))),
+                ("spool".to_owned(), spool_json(&stats)),
+                (
+                    "transport".to_owned(),
+                    json!({
+                        "events_collected": c.events_collected.load(Ordering::Relaxed),
+                        "events_sent": c.events_sent.load(Ordering::Relaxed),
+                        "events_rejected": c.events_rejected.load(Ordering::Relaxed),
+                        "batches_sent": c.batches_sent.load(Ordering::Relaxed),
+                        "send_failures": c.send_failures.load(Ordering::Relaxed),
+                        "last_error": *c.last_error.lock().unwrap_or_else(|p| p.into_inner()),
+                    }),
+                ),
+                ("collectors".to_owned(), json!(shared.health.snapshot())),
+                (
+                    "scan".to_owned(),
+                    json!(shared.scanner.get().map(|s| s.stats.json())),
+                ),
+            ]),
+        };
         match post_json(&client, &url, &body, 1 << 20) {
             Ok((status, text)) => {
                 if status == 200 {
                     c.last_heartbeat_at.store(now_ms(), Ordering::Relaxed);
-                    let answer = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
-                    if let Some(secs) = answer["heartbeat_interval_secs"].as_u64() {
-                        interval = Duration::from_secs(secs.clamp(1, 3600));
+                    match serde_json::from_str::<HeartbeatResponse>(&text) {
+                        Ok(answer) => {
+                            interval =
+                                Duration::from_secs(answer.heartbeat_interval_secs.clamp(1, 3600));
+                            if let Some(renewed) =
+                                renew_if_due(shared, answer.certificate_not_after)
+                            {
+                                client = renewed;
+                            }
+                            take_commands(shared, &answer, &mut accepted_commands);
+                        }
+                        Err(e) => tracing::warn!("heartbeat answer not understood: {e}"),
                     }
-                    if let Some(renewed) = renew_if_due(shared, &answer) {
-                        client = renewed;
-                    }
-                    take_commands(shared, &answer, &mut accepted_commands);
                 } else if status == 401 || status == 403 {
                     c.refused.store(true, Ordering::Relaxed);
                     c.error(format!(
@@ -744,44 +762,47 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
 /// Hands the commands and the YARA rules version of a heartbeat answer to the scanner.
 fn take_commands(
     shared: &Shared,
-    answer: &Value,
+    answer: &HeartbeatResponse,
     accepted: &mut std::collections::HashSet<String>,
 ) {
     let scanner = shared.scanner.get();
-    if let (Some(s), Some(v)) = (scanner, answer["yara_rules_version"].as_str()) {
+    if let (Some(s), Some(v)) = (scanner, &answer.yara_rules_version) {
         s.server_rules_version(v);
     }
-    let Some(commands) = answer["commands"].as_array() else {
-        return;
-    };
-    for c in commands {
-        let Some(id) = c["id"].as_str() else { continue };
+    for c in &answer.commands {
+        let id_text = c.id.to_string();
+        let id = id_text.as_str();
         if accepted.contains(id) {
             // Offered again while still running here: the result follows when it ends.
             continue;
         }
-        let kind = c["kind"].as_str().unwrap_or("");
         let refuse = |why: String| {
             tracing::warn!(command = id, "{why}");
-            let body = json!({ "status": "failed", "error": why, "result": {} });
+            let body = CommandResultRequest {
+                status: CommandStatus::Failed,
+                result: Some(json!({})),
+                error: Some(why),
+            };
             if let Err(e) = (HttpLink { shared }).post_result(id, &body) {
                 tracing::warn!(command = id, "sending the command result: {e:#}");
             }
         };
-        match (kind, scanner) {
-            ("scan_path", Some(s)) => {
-                let Some(path) = c["args"]["path"].as_str() else {
-                    refuse("scan_path without args.path".to_owned());
-                    continue;
+        match (c.kind.as_str(), scanner) {
+            (SCAN_PATH, Some(s)) => {
+                let args = match ScanPathArgs::deserialize(&c.args) {
+                    Ok(args) => args,
+                    Err(e) => {
+                        refuse(format!("scan_path arguments not understood: {e}"));
+                        continue;
+                    }
                 };
-                let recursive = c["args"]["recursive"].as_bool().unwrap_or(true);
-                if s.command(id.to_owned(), path.into(), recursive) {
+                if s.command(id.to_owned(), args.path.into(), args.recursive) {
                     accepted.insert(id.to_owned());
                 } else {
                     tracing::warn!(command = id, "scanner busy; the server will offer it again");
                 }
             }
-            ("scan_path", None) => {
+            (SCAN_PATH, None) => {
                 refuse("scanning is disabled on this agent (scan.enabled = false)".to_owned())
             }
             (other, _) => refuse(format!(
@@ -807,7 +828,7 @@ impl<S: std::ops::Deref<Target = Shared>> HttpLink<S> {
             .client(Duration::from_secs(t.request_timeout_secs))
     }
 
-    fn post_result(&self, id: &str, body: &Value) -> Result<()> {
+    fn post_result(&self, id: &str, body: &CommandResultRequest) -> Result<()> {
         let url = self.url(&format!("/api/v1/agents/commands/{id}/result"));
         let (status, text) = post_json(&self.client()?, &url, body, 1 << 20)?;
         if status >= 300 {
@@ -875,7 +896,7 @@ impl<S: std::ops::Deref<Target = Shared> + Send + Sync> crate::scanner::ServerLi
         Ok(())
     }
 
-    fn command_result(&self, id: &str, body: &Value) -> Result<()> {
+    fn command_result(&self, id: &str, body: &CommandResultRequest) -> Result<()> {
         self.post_result(id, body)
     }
 }
@@ -888,10 +909,10 @@ fn renewal_due(issued: i64, not_after: i64, now: i64) -> bool {
     not_after > 0 && now >= not_after - margin
 }
 
-/// Renews the certificate (same agent id) when a heartbeat answer says it is due; returns a
-/// client with the new one. A failure is logged and tried again at the next heartbeat.
-fn renew_if_due(shared: &Shared, answer: &Value) -> Option<ureq::Agent> {
-    let not_after = answer["certificate_not_after"].as_i64()?;
+/// Renews the certificate (same agent id) when the expiry a heartbeat answer gives
+/// (`not_after`, ms) says it is due; returns a client with the new one. A failure is logged
+/// and tried again at the next heartbeat.
+fn renew_if_due(shared: &Shared, not_after: i64) -> Option<ureq::Agent> {
     let issued = shared
         .current
         .lock()

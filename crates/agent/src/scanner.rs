@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use dozor_collect::{CollectorState, Health, Shutdown};
+use dozor_model::CommandStatus;
+use dozor_model::api::CommandResultRequest;
 use dozor_scan::{
     ClamdAddress, ClamdClient, EventContext, FileReport, FileScanner, Finding, HashLists,
     ScanOptions,
@@ -299,7 +301,7 @@ pub trait ServerLink: Send + Sync {
     /// `POST /api/v1/samples?path=…&sha256=…` with the file's bytes.
     fn upload_sample(&self, path: &Path, read_from: &Path, sha256: &str) -> anyhow::Result<()>;
     /// `POST /api/v1/agents/commands/{id}/result`.
-    fn command_result(&self, id: &str, body: &Value) -> anyhow::Result<()>;
+    fn command_result(&self, id: &str, body: &CommandResultRequest) -> anyhow::Result<()>;
 }
 
 /// Handles the heartbeat thread uses.
@@ -739,21 +741,21 @@ impl Worker {
         }
         let (status, error) = if stopped {
             (
-                "failed",
+                CommandStatus::Failed,
                 Some("the agent stopped during the scan".to_owned()),
             )
         } else if summary.files_scanned == 0
             && summary.files_skipped == 0
             && !summary.errors.is_empty()
         {
-            ("failed", summary.errors.first().cloned())
+            (CommandStatus::Failed, summary.errors.first().cloned())
         } else {
-            ("done", None)
+            (CommandStatus::Done, None)
         };
-        let body = json!({
-            "status": status,
-            "error": error,
-            "result": {
+        let body = CommandResultRequest {
+            status,
+            error,
+            result: Some(json!({
                 "path": path.to_string_lossy(),
                 "recursive": recursive,
                 "files_scanned": summary.files_scanned,
@@ -765,8 +767,8 @@ impl Worker {
                 "detections_total": summary.detections_total,
                 "errors": summary.errors,
                 "errors_total": summary.errors_total,
-            },
-        });
+            })),
+        };
         if let Err(e) = self.ctx.server.command_result(id, &body) {
             tracing::warn!(command = id, "sending the command result: {e:#}");
         }
@@ -1096,11 +1098,11 @@ mod tests {
                 .push((path.to_owned(), sha256.to_owned()));
             Ok(())
         }
-        fn command_result(&self, id: &str, body: &Value) -> anyhow::Result<()> {
+        fn command_result(&self, id: &str, body: &CommandResultRequest) -> anyhow::Result<()> {
             self.results
                 .lock()
                 .unwrap()
-                .push((id.to_owned(), body.clone()));
+                .push((id.to_owned(), serde_json::to_value(body).unwrap()));
             Ok(())
         }
     }

@@ -15,6 +15,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use dozor_model::api::{
+    AgentList, AgentView, AlertDetail, AlertNotice, AssigneeRequest, CommandList, CommandRequest,
+    CommandView, Comment, CommentRequest, RevokeRequest, SCAN_PATH, ScanPathArgs, StatusRequest,
+};
+use dozor_model::{
+    AgentStatus, Alert, AlertChange, AlertPage, AlertStatus, CommandStatus, EventPage, Level,
+    StoredEvent,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 /// Where the CLI looks for a server when nothing says otherwise.
@@ -320,7 +330,7 @@ impl Client {
         self.answer(response)
     }
 
-    fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    fn post(&self, path: &str, body: &impl Serialize) -> Result<Value> {
         let response = self
             .agent
             .post(self.url(path))
@@ -573,10 +583,14 @@ fn truncate(s: String, max: usize) -> String {
     t
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC (`-` when absent).
+/// Milliseconds since the epoch (in a JSON value) as RFC 3339 UTC (`-` when absent).
 fn time(v: Option<&Value>) -> String {
-    v.and_then(Value::as_i64)
-        .and_then(chrono::DateTime::from_timestamp_millis)
+    time_ms(v.and_then(Value::as_i64))
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC (`-` when absent).
+fn time_ms(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         .unwrap_or_else(|| "-".to_owned())
 }
@@ -598,6 +612,72 @@ fn text(v: Option<&Value>) -> String {
         Some(other @ (Value::Array(_) | Value::Object(_))) => clean(&other.to_string()),
         Some(other) => other.to_string(),
     }
+}
+
+/// A field of a typed answer as a table cell, shown as [`text`] shows its JSON: `-` when
+/// absent or empty, lists joined with commas, text made safe for the terminal.
+trait Cell {
+    fn cell(&self) -> String;
+}
+
+impl Cell for str {
+    fn cell(&self) -> String {
+        if self.is_empty() {
+            "-".to_owned()
+        } else {
+            clean(self)
+        }
+    }
+}
+
+impl Cell for String {
+    fn cell(&self) -> String {
+        self.as_str().cell()
+    }
+}
+
+impl<T: Cell> Cell for Option<T> {
+    fn cell(&self) -> String {
+        self.as_ref().map_or_else(|| "-".to_owned(), Cell::cell)
+    }
+}
+
+impl<T: Cell> Cell for Vec<T> {
+    fn cell(&self) -> String {
+        if self.is_empty() {
+            "-".to_owned()
+        } else {
+            self.iter().map(Cell::cell).collect::<Vec<_>>().join(", ")
+        }
+    }
+}
+
+/// Numbers and the model's names (which are never empty and need no cleaning).
+macro_rules! shown_as_is {
+    ($($t:ty),*) => {$(
+        impl Cell for $t {
+            fn cell(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+shown_as_is!(
+    i64,
+    u32,
+    usize,
+    uuid::Uuid,
+    Level,
+    AlertStatus,
+    AlertChange,
+    AgentStatus,
+    CommandStatus
+);
+
+/// A successful answer read as the model's type `T` (`what` names it for the error). The
+/// JSON output prints the answer as it came instead, so no field the server sends is lost.
+fn read<T: DeserializeOwned>(answer: &Value, what: &str) -> Result<T> {
+    T::deserialize(answer).with_context(|| format!("the server's answer is not {what}"))
 }
 
 /// The value at a dotted path of a document.
@@ -723,7 +803,7 @@ pub fn events(cmd: EventsCmd) -> Result<u8> {
             let event = client.get(&format!("/api/v1/events/{}", segment(&id)), &[])?;
             match client.format {
                 Format::Json => emit_json(&event)?,
-                Format::Table => emit(&event_detail(&event))?,
+                Format::Table => emit(&event_detail(&read(&event, "an event")?))?,
             }
             Ok(0)
         }
@@ -747,17 +827,17 @@ fn search(args: SearchArgs) -> Result<u8> {
     match client.format {
         Format::Json => emit_json(&page)?,
         Format::Table => {
-            let events = page["events"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            if events.is_empty() {
+            let page: EventPage = read(&page, "a page of events")?;
+            if page.events.is_empty() {
                 eprintln!("no events match");
             } else {
-                emit(&events_table(events))?;
+                emit(&events_table(&page.events))?;
             }
-            if let Some(cursor) = page.get("next_cursor").and_then(Value::as_str) {
+            if let Some(cursor) = &page.next_cursor {
                 eprintln!(
                     "{} events shown; there are more: --all reads every page, --cursor {cursor} \
                      the next one",
-                    events.len()
+                    page.events.len()
                 );
             }
         }
@@ -785,14 +865,14 @@ fn event_summary(doc: &Value) -> String {
     truncate(s, 120)
 }
 
-fn events_table(events: &[Value]) -> String {
+fn events_table(events: &[StoredEvent]) -> String {
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            let doc = &e["doc"];
+            let doc = &e.doc;
             vec![
-                time(e.get("ts")),
-                text(e.get("id")),
+                time_ms(Some(e.ts)),
+                e.id.cell(),
                 text(at(doc, "host.name").or_else(|| at(doc, "winlog.computer"))),
                 text(at(doc, "event.code").or_else(|| at(doc, "winlog.event_id"))),
                 event_summary(doc),
@@ -819,14 +899,14 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn event_detail(event: &Value) -> String {
+fn event_detail(event: &StoredEvent) -> String {
     let mut fields = Vec::new();
-    flatten("", &event["doc"], &mut fields);
+    flatten("", &event.doc, &mut fields);
     let mut out = key_values(&[
-        ("id", text(event.get("id"))),
-        ("time", time(event.get("ts"))),
-        ("received", time(event.get("received_at"))),
-        ("agent", text(event.get("agent_id"))),
+        ("id", event.id.cell()),
+        ("time", time_ms(Some(event.ts))),
+        ("received", time_ms(Some(event.received_at))),
+        ("agent", event.agent_id.cell()),
     ]);
     out.push('\n');
     let rows: Vec<Vec<String>> = fields.into_iter().map(|(k, v)| vec![k, v]).collect();
@@ -911,7 +991,7 @@ pub enum AlertsCmd {
     #[command(after_help = EXIT_CODES)]
     Watch {
         /// Only alerts of this level and above.
-        #[arg(long, value_name = "L", value_parser = LEVELS)]
+        #[arg(long, value_name = "L", value_parser = Level::ALL.map(Level::as_str))]
         min_level: Option<String>,
         /// Only alerts of this rule (its id).
         #[arg(long, value_name = "R")]
@@ -924,15 +1004,13 @@ pub enum AlertsCmd {
     },
 }
 
-const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
-
 #[derive(Args)]
 pub struct AlertListArgs {
     /// Only these statuses: new, acknowledged (ack), resolved, false_positive (fp); comma-separated.
     #[arg(long, value_name = "S,...", value_delimiter = ',')]
     status: Vec<String>,
     /// Only alerts of this level and above.
-    #[arg(long, value_name = "L", value_parser = LEVELS)]
+    #[arg(long, value_name = "L", value_parser = Level::ALL.map(Level::as_str))]
     min_level: Option<String>,
     /// Only alerts of this rule (its id).
     #[arg(long, value_name = "R")]
@@ -989,25 +1067,30 @@ pub fn alerts(cmd: AlertsCmd) -> Result<u8> {
             let detail = client.get(&format!("/api/v1/alerts/{id}"), &[])?;
             match client.format {
                 Format::Json => emit_json(&detail)?,
-                Format::Table => emit(&alert_detail(&detail))?,
+                Format::Table => emit(&alert_detail(&read(&detail, "an alert")?))?,
             }
             Ok(0)
         }
-        AlertsCmd::Ack(a) => set_status(a, "acknowledged"),
-        AlertsCmd::Resolve(a) => set_status(a, "resolved"),
-        AlertsCmd::Fp(a) => set_status(a, "false_positive"),
-        AlertsCmd::Reopen(a) => set_status(a, "new"),
-        AlertsCmd::Assign { id, user, remote } => assign(id, Value::String(user), &remote),
-        AlertsCmd::Unassign { id, remote } => assign(id, Value::Null, &remote),
+        AlertsCmd::Ack(a) => set_status(a, AlertStatus::Acknowledged),
+        AlertsCmd::Resolve(a) => set_status(a, AlertStatus::Resolved),
+        AlertsCmd::Fp(a) => set_status(a, AlertStatus::FalsePositive),
+        AlertsCmd::Reopen(a) => set_status(a, AlertStatus::New),
+        AlertsCmd::Assign { id, user, remote } => assign(id, Some(user), &remote),
+        AlertsCmd::Unassign { id, remote } => assign(id, None, &remote),
         AlertsCmd::Comment { id, text, remote } => {
             let client = Client::connect(&remote, false)?;
             let comment = client.post(
                 &format!("/api/v1/alerts/{id}/comments"),
-                &json!({"text": text.join(" ")}),
+                &CommentRequest {
+                    text: text.join(" "),
+                },
             )?;
             match client.format {
                 Format::Json => emit_json(&comment)?,
-                Format::Table => emit(&comments_table(std::slice::from_ref(&comment)))?,
+                Format::Table => {
+                    let comment: Comment = read(&comment, "a comment")?;
+                    emit(&comments_table(std::slice::from_ref(&comment)))?
+                }
             }
             Ok(0)
         }
@@ -1045,17 +1128,17 @@ fn list_alerts(args: AlertListArgs) -> Result<u8> {
     match client.format {
         Format::Json => emit_json(&page)?,
         Format::Table => {
-            let alerts = page["alerts"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            if alerts.is_empty() {
+            let page: AlertPage = read(&page, "a page of alerts")?;
+            if page.alerts.is_empty() {
                 eprintln!("no alerts match");
             } else {
-                emit(&alerts_table(alerts))?;
+                emit(&alerts_table(&page.alerts))?;
             }
-            if let Some(cursor) = page.get("next_cursor").and_then(Value::as_str) {
+            if let Some(cursor) = &page.next_cursor {
                 eprintln!(
                     "{} alerts shown; there are more: --all reads every page, --cursor {cursor} \
                      the next one",
-                    alerts.len()
+                    page.alerts.len()
                 );
             }
         }
@@ -1063,19 +1146,19 @@ fn list_alerts(args: AlertListArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn alerts_table(alerts: &[Value]) -> String {
+fn alerts_table(alerts: &[Alert]) -> String {
     let rows: Vec<Vec<String>> = alerts
         .iter()
         .map(|a| {
             vec![
-                text(a.get("id")),
-                text(a.get("status")),
-                text(a.get("level")),
-                text(a.get("count")),
-                time(a.get("last_seen")),
-                text(a.get("agent_id")),
-                text(a.get("assignee")),
-                text(a.get("rule_title")),
+                a.id.cell(),
+                a.status.cell(),
+                a.level.cell(),
+                a.count.cell(),
+                time_ms(Some(a.last_seen)),
+                a.agent_id.cell(),
+                a.assignee.cell(),
+                a.rule_title.cell(),
             ]
         })
         .collect();
@@ -1094,97 +1177,86 @@ fn alerts_table(alerts: &[Value]) -> String {
     )
 }
 
-fn comments_table(comments: &[Value]) -> String {
+fn comments_table(comments: &[Comment]) -> String {
     let rows: Vec<Vec<String>> = comments
         .iter()
         .map(|c| {
             vec![
-                text(c.get("id")),
-                time(c.get("created_at")),
-                text(c.get("author")),
-                text(c.get("text")),
+                c.id.cell(),
+                time_ms(Some(c.created_at)),
+                c.author.cell(),
+                c.text.cell(),
             ]
         })
         .collect();
     table(&["ID", "TIME", "AUTHOR", "TEXT"], &rows)
 }
 
-fn alert_detail(detail: &Value) -> String {
-    let a = &detail["alert"];
-    let rule = format!("{} ({})", text(a.get("rule_title")), text(a.get("rule_id")));
+fn alert_detail(detail: &AlertDetail) -> String {
+    let a = &detail.alert;
+    let rule = format!("{} ({})", a.rule_title.cell(), a.rule_id.cell());
     let mut out = key_values(&[
-        ("alert", text(a.get("id"))),
+        ("alert", a.id.cell()),
         ("rule", rule),
-        ("level", text(a.get("level"))),
-        ("status", text(a.get("status"))),
-        ("assignee", text(a.get("assignee"))),
-        ("agent", text(a.get("agent_id"))),
-        ("tags", text(a.get("tags"))),
-        ("count", text(a.get("count"))),
-        ("first seen", time(a.get("first_seen"))),
-        ("last seen", time(a.get("last_seen"))),
-        ("created", time(a.get("created_at"))),
-        ("updated", time(a.get("updated_at"))),
+        ("level", a.level.cell()),
+        ("status", a.status.cell()),
+        ("assignee", a.assignee.cell()),
+        ("agent", a.agent_id.cell()),
+        ("tags", a.tags.cell()),
+        ("count", a.count.cell()),
+        ("first seen", time_ms(Some(a.first_seen))),
+        ("last seen", time_ms(Some(a.last_seen))),
+        ("created", time_ms(Some(a.created_at))),
+        ("updated", time_ms(Some(a.updated_at))),
     ]);
-    let comments = detail["comments"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    out.push_str(&format!("\ncomments: {}\n", comments.len()));
-    if !comments.is_empty() {
-        out.push_str(&comments_table(comments));
+    out.push_str(&format!("\ncomments: {}\n", detail.comments.len()));
+    if !detail.comments.is_empty() {
+        out.push_str(&comments_table(&detail.comments));
     }
-    let history = detail["history"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    out.push_str(&format!("\nhistory: {}\n", history.len()));
-    if !history.is_empty() {
-        let rows: Vec<Vec<String>> = history
+    out.push_str(&format!("\nhistory: {}\n", detail.history.len()));
+    if !detail.history.is_empty() {
+        let rows: Vec<Vec<String>> = detail
+            .history
             .iter()
             .map(|h| {
                 vec![
-                    time(h.get("changed_at")),
-                    text(h.get("actor")),
-                    text(h.get("from")),
-                    text(h.get("to")),
-                    text(h.get("comment")),
+                    time_ms(Some(h.changed_at)),
+                    h.actor.cell(),
+                    h.from.cell(),
+                    h.to.cell(),
+                    h.comment.cell(),
                 ]
             })
             .collect();
         out.push_str(&table(&["TIME", "ACTOR", "FROM", "TO", "COMMENT"], &rows));
     }
-    let events = detail["events"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let missing = detail["missing_events"].as_array().map_or(0, Vec::len);
-    out.push_str(&format!("\nevents: {}", events.len()));
+    out.push_str(&format!("\nevents: {}", detail.events.len()));
+    let missing = detail.missing_events.len();
     if missing > 0 {
         out.push_str(&format!(" ({missing} no longer stored)"));
     }
     out.push('\n');
-    if !events.is_empty() {
-        out.push_str(&events_table(events));
+    if !detail.events.is_empty() {
+        out.push_str(&events_table(&detail.events));
     }
     out
 }
 
-fn set_status(args: StatusArgs, status: &str) -> Result<u8> {
+fn set_status(args: StatusArgs, status: AlertStatus) -> Result<u8> {
     let client = Client::connect(&args.remote, false)?;
-    let mut body = json!({"status": status});
-    if let Some(c) = args.comment {
-        body["comment"] = Value::String(c);
-    }
+    let body = StatusRequest {
+        status,
+        comment: args.comment,
+    };
     let alert = client.post(&format!("/api/v1/alerts/{}/status", args.id), &body)?;
     show_alert(&client, &alert)
 }
 
-fn assign(id: i64, who: Value, remote: &Remote) -> Result<u8> {
+fn assign(id: i64, assignee: Option<String>, remote: &Remote) -> Result<u8> {
     let client = Client::connect(remote, false)?;
     let alert = client.post(
         &format!("/api/v1/alerts/{id}/assignee"),
-        &json!({"assignee": who}),
+        &AssigneeRequest { assignee },
     )?;
     show_alert(&client, &alert)
 }
@@ -1192,7 +1264,10 @@ fn assign(id: i64, who: Value, remote: &Remote) -> Result<u8> {
 fn show_alert(client: &Client, alert: &Value) -> Result<u8> {
     match client.format {
         Format::Json => emit_json(alert)?,
-        Format::Table => emit(&alerts_table(std::slice::from_ref(alert)))?,
+        Format::Table => {
+            let alert: Alert = read(alert, "an alert")?;
+            emit(&alerts_table(std::slice::from_ref(&alert)))?
+        }
     }
     Ok(0)
 }
@@ -1247,16 +1322,17 @@ fn watch(
                 let out = match client.format {
                     Format::Json => format!("{notice}\n"),
                     Format::Table => {
-                        let a = &notice["alert"];
+                        let notice: AlertNotice = read(&notice, "an alert notice")?;
+                        let a = &notice.alert;
                         watch_line([
-                            &time(a.get("last_seen")),
-                            &text(notice.get("change")),
-                            &text(a.get("id")),
-                            &text(a.get("level")),
-                            &text(a.get("status")),
-                            &text(a.get("count")),
-                            &text(a.get("agent_id")),
-                            &text(a.get("rule_title")),
+                            &time_ms(Some(a.last_seen)),
+                            &notice.change.cell(),
+                            &a.id.cell(),
+                            &a.level.cell(),
+                            &a.status.cell(),
+                            &a.count.cell(),
+                            &a.agent_id.cell(),
+                            &a.rule_title.cell(),
                         ])
                     }
                 };
@@ -1723,11 +1799,11 @@ low), the server could not be reached or its certificate not verified, or bad ar
 const SCAN_POLL: Duration = Duration::from_secs(2);
 
 /// A command's result counts in a few words (`-` when there is none yet).
-fn command_summary(command: &Value) -> String {
-    if let Some(error) = command.get("error").and_then(Value::as_str) {
+fn command_summary(command: &CommandView) -> String {
+    if let Some(error) = &command.error {
         return truncate(clean(error), 80);
     }
-    let Some(summary) = command.get("summary").filter(|s| s.is_object()) else {
+    let Some(summary) = command.summary.as_ref().filter(|s| s.is_object()) else {
         return "-".to_owned();
     };
     let mut parts = Vec::new();
@@ -1747,18 +1823,18 @@ fn command_summary(command: &Value) -> String {
     }
 }
 
-fn commands_table(commands: &[Value]) -> String {
+fn commands_table(commands: &[CommandView]) -> String {
     let rows: Vec<Vec<String>> = commands
         .iter()
         .map(|c| {
             vec![
-                text(c.get("id")),
-                text(c.get("status")),
-                text(c.get("kind")),
-                truncate(text(at(c, "args.path")), 60),
-                text(c.get("requested_by")),
-                time(c.get("created_at")),
-                time(c.get("finished_at")),
+                c.id.cell(),
+                c.status.cell(),
+                c.kind.cell(),
+                truncate(text(at(&c.args, "path")), 60),
+                c.requested_by.cell(),
+                time_ms(Some(c.created_at)),
+                time_ms(c.finished_at),
                 command_summary(c),
             ]
         })
@@ -1778,14 +1854,15 @@ fn commands_table(commands: &[Value]) -> String {
     )
 }
 
-/// A finished scan: its counts, detections and errors.
-fn scan_report(command: &Value) -> String {
-    let result = command.get("result").cloned().unwrap_or(Value::Null);
+/// A finished scan: its counts, detections and errors (the result is the agent's report, a
+/// document read by its member names).
+fn scan_report(command: &CommandView) -> String {
+    let result = command.result.clone().unwrap_or(Value::Null);
     let mut out = key_values(&[
-        ("command", text(command.get("id"))),
-        ("agent", text(command.get("agent_id"))),
-        ("path", text(at(command, "args.path"))),
-        ("status", text(command.get("status"))),
+        ("command", command.id.cell()),
+        ("agent", command.agent_id.cell()),
+        ("path", text(at(&command.args, "path"))),
+        ("status", command.status.cell()),
         ("files scanned", text(result.get("files_scanned"))),
         ("files skipped", text(result.get("files_skipped"))),
         ("bytes", text(result.get("bytes"))),
@@ -1838,13 +1915,15 @@ fn scan(id: &str, path: &str, recursive: bool, wait: Option<u64>, remote: &Remot
     let client = Client::connect(remote, false)?;
     let created = client.post(
         &format!("/api/v1/agents/{}/commands", segment(id)),
-        &json!({"kind": "scan_path", "args": {"path": path, "recursive": recursive}}),
+        &CommandRequest {
+            kind: SCAN_PATH.to_owned(),
+            args: ScanPathArgs {
+                path: path.to_owned(),
+                recursive,
+            },
+        },
     )?;
-    let command_id = created
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("the server's answer has no command id"))?
-        .to_owned();
+    let command_id = read::<CommandView>(&created, "a command")?.id.to_string();
     let Some(wait) = wait else {
         match client.format {
             Format::Json => emit_json(&created)?,
@@ -1867,83 +1946,78 @@ fn scan(id: &str, path: &str, recursive: bool, wait: Option<u64>, remote: &Remot
     );
     let started = std::time::Instant::now();
     let deadline = started + Duration::from_secs(wait);
-    let mut last = (String::new(), 0);
+    let mut last = None;
     let mut said_at = started;
-    let command = loop {
-        let command = client.get(&format!("/api/v1/commands/{}", segment(&command_id)), &[])?;
-        let status = command
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let attempts = command.get("attempts").and_then(Value::as_u64).unwrap_or(0);
-        if matches!(status.as_str(), "done" | "failed" | "expired") {
-            break command;
+    let (answer, command) = loop {
+        let answer = client.get(&format!("/api/v1/commands/{}", segment(&command_id)), &[])?;
+        let command: CommandView = read(&answer, "a command")?;
+        let (status, attempts) = (command.status, command.attempts);
+        if status.is_final() {
+            break (answer, command);
         }
         let now = std::time::Instant::now();
-        if (status.clone(), attempts) != last {
-            match status.as_str() {
-                "delivered" if attempts > 1 => eprintln!(
+        if last != Some((status, attempts)) {
+            match status {
+                CommandStatus::Delivered if attempts > 1 => eprintln!(
                     "delivered again (attempt {attempts}): no result came after the last delivery"
                 ),
-                "delivered" => eprintln!("delivered to the agent: scanning"),
+                CommandStatus::Delivered => eprintln!("delivered to the agent: scanning"),
                 _ => {}
             }
-            last = (status.clone(), attempts);
+            last = Some((status, attempts));
             said_at = now;
         } else if now.duration_since(said_at) >= Duration::from_secs(30) {
             eprintln!(
-                "still {} after {} s",
-                clean(&status),
+                "still {status} after {} s",
                 now.duration_since(started).as_secs()
             );
             said_at = now;
         }
         if now >= deadline {
             bail!(
-                "command {} is still {} after {wait} s (it keeps going: see `dozor agents commands {}`)",
+                "command {} is still {status} after {wait} s (it keeps going: see `dozor agents commands {}`)",
                 clean(&command_id),
-                clean(&status),
                 clean(id)
             );
         }
         std::thread::sleep(SCAN_POLL.min(deadline.saturating_duration_since(now)));
     };
-    let status = command.get("status").and_then(Value::as_str).unwrap_or("");
-    let detections = at(&command, "result.detections")
+    let detections = command
+        .result
+        .as_ref()
+        .and_then(|r| at(r, "detections"))
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     match client.format {
-        Format::Json => emit_json(&command)?,
-        Format::Table if status == "done" => emit(&scan_report(&command))?,
+        Format::Json => emit_json(&answer)?,
+        Format::Table if command.status == CommandStatus::Done => emit(&scan_report(&command))?,
         Format::Table => {}
     }
-    match status {
-        "done" => Ok(if detections > 0 { 1 } else { 0 }),
-        "failed" => bail!(
-            "the agent could not run the scan: {}",
-            text(command.get("error"))
-        ),
+    match command.status {
+        CommandStatus::Done => Ok(if detections > 0 { 1 } else { 0 }),
+        CommandStatus::Failed => {
+            bail!("the agent could not run the scan: {}", command.error.cell())
+        }
         _ => bail!(
             "the agent did not report a result after {} deliveries: the command expired",
-            text(command.get("attempts"))
+            command.attempts
         ),
     }
 }
 
-fn agents_table(agents: &[Value]) -> String {
+fn agents_table(agents: &[AgentView]) -> String {
     let rows: Vec<Vec<String>> = agents
         .iter()
         .map(|a| {
             vec![
-                text(a.get("id")),
-                text(a.get("hostname")),
-                text(a.get("status")),
-                format!("{} {}", text(a.get("os_type")), text(a.get("os_version"))),
-                text(a.get("agent_version")),
-                time(a.get("last_seen")),
-                text(a.get("ips")),
-                text(a.get("health")),
+                a.id.cell(),
+                a.hostname.cell(),
+                a.status.cell(),
+                format!("{} {}", a.os_type.cell(), a.os_version.cell()),
+                a.agent_version.cell(),
+                time_ms(Some(a.last_seen)),
+                a.ips.cell(),
+                a.health.cell(),
             ]
         })
         .collect();
@@ -1962,35 +2036,37 @@ fn agents_table(agents: &[Value]) -> String {
     )
 }
 
-fn agent_detail(agent: &Value) -> String {
-    let hb = agent.get("last_heartbeat").cloned().unwrap_or(Value::Null);
+/// An agent with its last heartbeat (the agent's own report, a document read by its member
+/// names).
+fn agent_detail(agent: &AgentView) -> String {
+    let hb = agent.last_heartbeat.clone().unwrap_or(Value::Null);
     let mut out = key_values(&[
-        ("id", text(agent.get("id"))),
-        ("hostname", text(agent.get("hostname"))),
-        ("status", text(agent.get("status"))),
+        ("id", agent.id.cell()),
+        ("hostname", agent.hostname.cell()),
+        ("status", agent.status.cell()),
         (
             "os",
             format!(
                 "{} {} {}",
-                text(agent.get("os_type")),
-                text(agent.get("os_name")),
-                text(agent.get("os_version"))
+                agent.os_type.cell(),
+                agent.os_name.cell(),
+                agent.os_version.cell()
             ),
         ),
-        ("arch", text(agent.get("arch"))),
-        ("version", text(agent.get("agent_version"))),
-        ("ips", text(agent.get("ips"))),
-        ("enrolled", time(agent.get("enrolled_at"))),
-        ("re-enrolled", time(agent.get("reenrolled_at"))),
+        ("arch", agent.arch.cell()),
+        ("version", agent.agent_version.cell()),
+        ("ips", agent.ips.cell()),
+        ("enrolled", time_ms(Some(agent.enrolled_at))),
+        ("re-enrolled", time_ms(agent.reenrolled_at)),
         (
             "certificate until",
-            time(agent.get("certificate_not_after")),
+            time_ms(Some(agent.certificate_not_after)),
         ),
-        ("last seen", time(agent.get("last_seen"))),
-        ("offline since", time(agent.get("offline_since"))),
-        ("revoked", time(agent.get("revoked_at"))),
-        ("revoked by", text(agent.get("revoked_by"))),
-        ("health", text(agent.get("health"))),
+        ("last seen", time_ms(Some(agent.last_seen))),
+        ("offline since", time_ms(agent.offline_since)),
+        ("revoked", time_ms(agent.revoked_at)),
+        ("revoked by", agent.revoked_by.cell()),
+        ("health", agent.health.cell()),
         ("cpu %", text(at(&hb, "resources.cpu_percent"))),
         ("memory used", text(at(&hb, "resources.memory.used_bytes"))),
         ("spool queued", text(at(&hb, "spool.queued_events"))),
@@ -2018,18 +2094,18 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
             match client.format {
                 Format::Json => emit_json(&list)?,
                 Format::Table => {
-                    let agents = list["agents"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-                    if agents.is_empty() {
+                    let list: AgentList = read(&list, "a list of agents")?;
+                    if list.agents.is_empty() {
                         eprintln!("no agents are enrolled");
                     } else {
-                        emit(&agents_table(agents))?;
+                        emit(&agents_table(&list.agents))?;
                         eprintln!(
                             "{} agents: {} online, {} degraded, {} offline, {} revoked",
-                            agents.len(),
-                            text(list.get("online")),
-                            text(list.get("degraded")),
-                            text(list.get("offline")),
-                            text(list.get("revoked"))
+                            list.agents.len(),
+                            list.online,
+                            list.degraded,
+                            list.offline,
+                            list.revoked
                         );
                     }
                 }
@@ -2041,7 +2117,7 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
             let agent = client.get(&format!("/api/v1/agents/{}", segment(&id)), &[])?;
             match client.format {
                 Format::Json => emit_json(&agent)?,
-                Format::Table => emit(&agent_detail(&agent))?,
+                Format::Table => emit(&agent_detail(&read(&agent, "an agent")?))?,
             }
             Ok(0)
         }
@@ -2061,14 +2137,11 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
             match client.format {
                 Format::Json => emit_json(&list)?,
                 Format::Table => {
-                    let commands = list["commands"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]);
-                    if commands.is_empty() {
+                    let list: CommandList = read(&list, "a list of commands")?;
+                    if list.commands.is_empty() {
                         eprintln!("agent {} has no commands", clean(&id));
                     } else {
-                        emit(&commands_table(commands))?;
+                        emit(&commands_table(&list.commands))?;
                     }
                 }
             }
@@ -2078,15 +2151,18 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
             let client = Client::connect(&remote, false)?;
             let agent = client.post(
                 &format!("/api/v1/agents/{}/revoke", segment(&id)),
-                &json!({ "reason": reason }),
+                &RevokeRequest { reason },
             )?;
             match client.format {
                 Format::Json => emit_json(&agent)?,
-                Format::Table => eprintln!(
-                    "agent {} ({}) is revoked: the server refuses its certificate",
-                    text(agent.get("id")),
-                    text(agent.get("hostname"))
-                ),
+                Format::Table => {
+                    let agent: AgentView = read(&agent, "an agent")?;
+                    eprintln!(
+                        "agent {} ({}) is revoked: the server refuses its certificate",
+                        agent.id.cell(),
+                        agent.hostname.cell()
+                    )
+                }
             }
             Ok(0)
         }

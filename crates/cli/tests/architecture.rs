@@ -206,7 +206,6 @@ fn the_engine_crates_do_no_io() {
 }
 
 #[test]
-#[ignore = "not yet true: dozor-ui reads the store's types until the model crate lands"]
 fn the_dashboard_pages_do_not_build_the_database_layer() {
     let g = graph();
     let reach = transitive(&g, "dozor-ui");

@@ -180,6 +180,9 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// The alert level of a Sigma rule's level. A match rather than a `From`: neither type is this
+/// crate's (the orphan rule), `dozor-model` depends on no engine and `dozor-sigma` does not
+/// take the model in for this; the match stops compiling if either enum grows.
 fn level_of(l: dozor_sigma::Level) -> Level {
     match l {
         dozor_sigma::Level::Informational => Level::Informational,

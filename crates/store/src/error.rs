@@ -55,3 +55,11 @@ pub enum StoreError {
 
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A name that is no level, status or role, given where an argument was expected (a row
+/// holding one is reported as [`StoreError::Corrupt`] instead, where it is read).
+impl From<dozor_model::ParseError> for StoreError {
+    fn from(e: dozor_model::ParseError) -> Self {
+        StoreError::InvalidArgument(e.to_string())
+    }
+}

@@ -1,25 +1,20 @@
 //! Values the store takes and returns.
 //!
+//! The shapes other crates share (levels, statuses, roles, alerts, agents, commands, events,
+//! their queries and pages) are `dozor-model`'s, re-exported here so `crate::types::X` and
+//! `dozor_store::X` keep naming them. Defined here is what only the store's callers hand in
+//! or get back: inputs (`New*`, `Detection`), batch, purge and stats reports, sessions and
+//! enrollment tokens.
+//!
 //! All times are milliseconds since the Unix epoch (UTC) as `i64`.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::StoreError;
-
-/// Most matched event ids one alert keeps (the first ones seen).
-pub const MAX_ALERT_EVENT_IDS: usize = 100;
-/// Default page size of searches and listings.
-pub const DEFAULT_PAGE_LIMIT: u32 = 100;
-/// Largest page size of searches and listings.
-pub const MAX_PAGE_LIMIT: u32 = 1000;
-/// Most buckets one histogram may have.
-pub const MAX_HISTOGRAM_BUCKETS: i64 = 10_000;
+pub use dozor_model::*;
 
 pub(crate) fn clamp_limit(limit: u32) -> u32 {
     if limit == 0 {
@@ -69,21 +64,6 @@ pub struct NewEvent {
     pub doc: Value,
 }
 
-/// An event as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    /// `event.id`.
-    pub id: Uuid,
-    /// Event time, ms.
-    pub ts: i64,
-    /// Receive time, ms.
-    pub received_at: i64,
-    /// Agent id from the credential.
-    pub agent_id: Option<String>,
-    /// The normalized event document.
-    pub doc: Value,
-}
-
 /// Outcome of an idempotent event insert.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InsertReport {
@@ -93,244 +73,7 @@ pub struct InsertReport {
     pub duplicates: usize,
 }
 
-/// An event search: filters, query language, keyset pagination.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EventQuery {
-    /// Inclusive lower bound of the event time, ms.
-    pub from: Option<i64>,
-    /// Exclusive upper bound of the event time, ms.
-    pub to: Option<i64>,
-    /// Only events of this agent (the credential's agent id column).
-    pub agent_id: Option<String>,
-    /// A query in the Dozor query language (see the crate README); empty = everything.
-    pub query: Option<String>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size; 0 = [`DEFAULT_PAGE_LIMIT`], capped at [`MAX_PAGE_LIMIT`].
-    pub limit: u32,
-}
-
-/// One page of events, newest first (ts desc, id desc).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EventPage {
-    /// The events.
-    pub events: Vec<StoredEvent>,
-    /// Opaque cursor of the next page, `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// Events per time bucket.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HistogramQuery {
-    /// Inclusive start, ms; the first bucket starts here.
-    pub from: i64,
-    /// Exclusive end, ms.
-    pub to: i64,
-    /// Bucket width, ms (> 0; at most [`MAX_HISTOGRAM_BUCKETS`] buckets).
-    pub bucket_ms: i64,
-    /// Only events of this agent.
-    pub agent_id: Option<String>,
-    /// Optional query-language filter.
-    pub query: Option<String>,
-}
-
-/// One histogram bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistogramBucket {
-    /// Bucket start, ms.
-    pub start: i64,
-    /// Events in `[start, start + bucket_ms)`.
-    pub count: u64,
-}
-
 // ---------------------------------------------------------------- alerts
-
-/// Sigma rule level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// informational
-    Informational,
-    /// low
-    Low,
-    /// medium
-    Medium,
-    /// high
-    High,
-    /// critical
-    Critical,
-}
-
-impl Level {
-    /// All levels, lowest first.
-    pub const ALL: [Level; 5] = [
-        Level::Informational,
-        Level::Low,
-        Level::Medium,
-        Level::High,
-        Level::Critical,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-}
-
-/// Alert triage status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertStatus {
-    /// Not looked at yet. Open: repeats fold into it.
-    New,
-    /// Someone is on it. Open: repeats fold into it.
-    Acknowledged,
-    /// Closed: handled.
-    Resolved,
-    /// Closed: not a real threat.
-    FalsePositive,
-}
-
-impl AlertStatus {
-    /// All statuses.
-    pub const ALL: [AlertStatus; 4] = [
-        AlertStatus::New,
-        AlertStatus::Acknowledged,
-        AlertStatus::Resolved,
-        AlertStatus::FalsePositive,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::New => "new",
-            AlertStatus::Acknowledged => "acknowledged",
-            AlertStatus::Resolved => "resolved",
-            AlertStatus::FalsePositive => "false_positive",
-        }
-    }
-
-    /// Open alerts absorb repeated detections; closed ones never change by themselves.
-    pub fn is_open(self) -> bool {
-        matches!(self, AlertStatus::New | AlertStatus::Acknowledged)
-    }
-
-    /// The workflow: new → acknowledged → resolved / false_positive; new may close at once;
-    /// acknowledged may go back to new; a closed alert may be reopened (→ new).
-    pub fn can_change_to(self, to: AlertStatus) -> bool {
-        use AlertStatus::*;
-        matches!(
-            (self, to),
-            (New, Acknowledged | Resolved | FalsePositive)
-                | (Acknowledged, New | Resolved | FalsePositive)
-                | (Resolved | FalsePositive, New)
-        )
-    }
-}
-
-/// API token role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Triage and hunt.
-    Analyst,
-    /// Read only.
-    Viewer,
-    /// May only send events.
-    AgentIngest,
-}
-
-impl Role {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Analyst => "analyst",
-            Role::Viewer => "viewer",
-            Role::AgentIngest => "agent-ingest",
-        }
-    }
-
-    /// Whether an operator account may have this role (admin, analyst, viewer — not
-    /// agent-ingest).
-    pub fn is_operator_role(self) -> bool {
-        !matches!(self, Role::AgentIngest)
-    }
-
-    /// How much the role may do: admin 3 > analyst 2 > viewer 1 > agent-ingest 0 (which may
-    /// only send events, so it counts as the least).
-    pub fn privilege(self) -> u8 {
-        match self {
-            Role::Admin => 3,
-            Role::Analyst => 2,
-            Role::Viewer => 1,
-            Role::AgentIngest => 0,
-        }
-    }
-
-    /// The lower of this role and `ceiling` (by [`Role::privilege`]): what a token of this role
-    /// owned by a user with role `ceiling` may do.
-    pub fn capped_by(self, ceiling: Role) -> Role {
-        if ceiling.privilege() < self.privilege() {
-            ceiling
-        } else {
-            self
-        }
-    }
-}
-
-macro_rules! str_enum {
-    ($t:ty, $what:literal, [$($v:expr),*]) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $t {
-            type Err = StoreError;
-            fn from_str(s: &str) -> Result<Self, StoreError> {
-                [$($v),*]
-                    .into_iter()
-                    .find(|v: &$t| v.as_str() == s)
-                    .ok_or_else(|| StoreError::InvalidArgument(format!("unknown {} {:?}", $what, s)))
-            }
-        }
-    };
-}
-str_enum!(
-    Level,
-    "level",
-    [
-        Level::Informational,
-        Level::Low,
-        Level::Medium,
-        Level::High,
-        Level::Critical
-    ]
-);
-str_enum!(
-    AlertStatus,
-    "alert status",
-    [
-        AlertStatus::New,
-        AlertStatus::Acknowledged,
-        AlertStatus::Resolved,
-        AlertStatus::FalsePositive
-    ]
-);
-str_enum!(
-    Role,
-    "role",
-    [Role::Admin, Role::Analyst, Role::Viewer, Role::AgentIngest]
-);
 
 /// A rule matched an event: what the detection stage hands to the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,49 +94,6 @@ pub struct Detection {
     pub ts: i64,
 }
 
-/// An alert: repeated detections of one rule on one agent, folded together.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alert {
-    /// Alert id.
-    pub id: i64,
-    /// Rule id.
-    pub rule_id: String,
-    /// Rule title (as of the first detection).
-    pub rule_title: String,
-    /// Rule level (as of the first detection).
-    pub level: Level,
-    /// Rule tags (as of the first detection).
-    pub tags: Vec<String>,
-    /// Agent.
-    pub agent_id: Option<String>,
-    /// Earliest matched event time, ms.
-    pub first_seen: i64,
-    /// Latest matched event time, ms.
-    pub last_seen: i64,
-    /// Number of detections folded in.
-    pub count: i64,
-    /// The first [`MAX_ALERT_EVENT_IDS`] matched event ids.
-    pub event_ids: Vec<Uuid>,
-    /// Triage status.
-    pub status: AlertStatus,
-    /// Who works on it.
-    pub assignee: Option<String>,
-    /// Created, ms (wall clock).
-    pub created_at: i64,
-    /// Last changed, ms (wall clock).
-    pub updated_at: i64,
-}
-
-/// Whether a detection opened an alert or folded into an open one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertChange {
-    /// A new alert was opened.
-    Created,
-    /// An open alert absorbed the detection.
-    Updated,
-}
-
 /// Result of recording a detection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetectionOutcome {
@@ -401,72 +101,6 @@ pub struct DetectionOutcome {
     pub change: AlertChange,
     /// The alert after the change.
     pub alert: Alert,
-}
-
-/// Alert listing filter; newest `last_seen` first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AlertQuery {
-    /// Only these statuses (empty = all).
-    pub statuses: Vec<AlertStatus>,
-    /// Only this level and above.
-    pub min_level: Option<Level>,
-    /// Only this rule.
-    pub rule_id: Option<String>,
-    /// Only this agent.
-    pub agent_id: Option<String>,
-    /// Only this assignee.
-    pub assignee: Option<String>,
-    /// `last_seen >= from`, ms.
-    pub from: Option<i64>,
-    /// `last_seen < to`, ms.
-    pub to: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size (see [`EventQuery::limit`]).
-    pub limit: u32,
-}
-
-/// One page of alerts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AlertPage {
-    /// The alerts.
-    pub alerts: Vec<Alert>,
-    /// Cursor of the next page.
-    pub next_cursor: Option<String>,
-}
-
-/// A comment on an alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Comment {
-    /// Comment id.
-    pub id: i64,
-    /// Alert id.
-    pub alert_id: i64,
-    /// Who wrote it.
-    pub author: String,
-    /// Text.
-    pub body: String,
-    /// When, ms.
-    pub created_at: i64,
-}
-
-/// One step of an alert's status history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusChange {
-    /// Row id.
-    pub id: i64,
-    /// Alert id.
-    pub alert_id: i64,
-    /// Who changed it.
-    pub actor: String,
-    /// Old status.
-    pub from: AlertStatus,
-    /// New status.
-    pub to: AlertStatus,
-    /// Optional reason.
-    pub note: Option<String>,
-    /// When, ms.
-    pub changed_at: i64,
 }
 
 // ---------------------------------------------------------------- batch
@@ -492,23 +126,6 @@ pub struct BatchReport {
     pub alerts: Vec<DetectionOutcome>,
 }
 
-// ---------------------------------------------------------------- rules
-
-/// Per-rule state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleState {
-    /// Rule id.
-    pub rule_id: String,
-    /// Whether the rule runs.
-    pub enabled: bool,
-    /// Detections recorded.
-    pub hit_count: i64,
-    /// Event time of the latest detection, ms.
-    pub last_hit: Option<i64>,
-    /// Last changed, ms.
-    pub updated_at: i64,
-}
-
 // ---------------------------------------------------------------- tokens
 
 /// A token to create.
@@ -527,28 +144,6 @@ pub struct NewToken {
     pub owner: Option<i64>,
 }
 
-/// A token as stored (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenInfo {
-    /// Token id.
-    pub id: i64,
-    /// Human name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Created, ms.
-    pub created_at: i64,
-    /// Expiry, ms.
-    pub expires_at: Option<i64>,
-    /// Last successful verification, ms (updated at most once a minute).
-    pub last_used_at: Option<i64>,
-    /// Revoked, ms.
-    pub revoked_at: Option<i64>,
-    /// The user the token belongs to, if any.
-    #[serde(default)]
-    pub owner: Option<i64>,
-}
-
 /// A freshly created token: the only time the plaintext secret exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedToken {
@@ -559,11 +154,6 @@ pub struct CreatedToken {
 }
 
 // ---------------------------------------------------------------- users and sessions
-
-/// Longest user name, in characters.
-pub const MAX_USERNAME_CHARS: usize = 64;
-/// The interface languages a user may choose.
-pub const USER_LANGUAGES: [&str; 2] = ["en", "ru"];
 
 /// An operator account to create.
 ///
@@ -583,29 +173,6 @@ pub struct NewUser {
     pub language: Option<String>,
     /// Who created it (user name, `bootstrap`, `cli`, ...).
     pub created_by: String,
-}
-
-/// An operator account (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// User id.
-    pub id: i64,
-    /// Login name as created (trimmed).
-    pub username: String,
-    /// Admin, analyst or viewer.
-    pub role: Role,
-    /// Interface language (`"en"`, `"ru"`), `None` = the browser's.
-    pub language: Option<String>,
-    /// Created, ms.
-    pub created_at: i64,
-    /// Who created it.
-    pub created_by: String,
-    /// Last change of role, password, language or disabled state, ms.
-    pub updated_at: i64,
-    /// Last successful login, ms.
-    pub last_login_at: Option<i64>,
-    /// Disabled since, ms; a disabled user has no sessions and its tokens do not verify.
-    pub disabled_at: Option<i64>,
 }
 
 /// A web session to create (after a successful login).
@@ -716,29 +283,6 @@ pub enum EnrollmentRefusal {
 
 // ---------------------------------------------------------------- agents
 
-/// What an agent says about itself (at enrollment and in every heartbeat).
-///
-/// The store refuses (`InvalidArgument`) a blank `hostname`, `os_type` or `agent_version`,
-/// a hostname over 255 bytes, `os_type`/`agent_version` over 64 bytes, the optional texts over
-/// 255 bytes, more than 1,024 IPs or an IP text over 64 bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentFacts {
-    /// Host name as the agent reports it (case kept; looked up case-insensitively).
-    pub hostname: String,
-    /// `linux`, `windows`, ...
-    pub os_type: String,
-    /// Distribution / product name, e.g. `Ubuntu`, `Windows Server 2022 Standard`.
-    pub os_name: Option<String>,
-    /// OS version, e.g. `22.04`, `10.0.20348`.
-    pub os_version: Option<String>,
-    /// CPU architecture, e.g. `x86_64`.
-    pub arch: Option<String>,
-    /// The agent's own version.
-    pub agent_version: String,
-    /// The host's IP addresses, as text.
-    pub ips: Vec<String>,
-}
-
 /// A newly enrolled agent to register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAgent {
@@ -754,123 +298,7 @@ pub struct NewAgent {
     pub enrolled_by: String,
 }
 
-/// A registered agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Agent {
-    /// Agent id.
-    pub id: String,
-    /// What the agent last reported (enrollment, re-enrollment or heartbeat).
-    pub facts: AgentFacts,
-    /// First enrollment, ms.
-    pub enrolled_at: i64,
-    /// How it enrolled: `token:<id>` or `reenroll`.
-    pub enrolled_by: String,
-    /// SHA-256 (lower-case hex) of the current client certificate.
-    pub cert_sha256: String,
-    /// The current certificate's `notAfter`, ms.
-    pub cert_not_after: i64,
-    /// Last re-enrollment (certificate replaced), ms.
-    pub reenrolled_at: Option<i64>,
-    /// Latest heartbeat or event time, ms; `enrolled_at` until the first heartbeat/ingest.
-    pub last_seen: i64,
-    /// The last heartbeat document (resources, spool, collectors), as sent.
-    pub last_heartbeat: Option<Value>,
-    /// Problems the agent reported in its last heartbeat (empty = healthy).
-    pub health: Vec<String>,
-    /// Set by [`crate::Store::mark_agents_offline`], cleared by the next heartbeat or ingest.
-    pub offline_since: Option<i64>,
-    /// Revoked, ms.
-    pub revoked_at: Option<i64>,
-    /// Who revoked it.
-    pub revoked_by: Option<String>,
-}
-
-/// One heartbeat of an agent.
-///
-/// `health` may hold at most 256 entries of at most 1,024 bytes each. A `null` `doc` clears
-/// [`Agent::last_heartbeat`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentHeartbeat {
-    /// What the agent reports about itself now.
-    pub facts: AgentFacts,
-    /// Problems it reports (empty = healthy).
-    pub health: Vec<String>,
-    /// The whole heartbeat document, kept as sent.
-    pub doc: Value,
-    /// When it arrived, ms.
-    pub at: i64,
-}
-
 // ---------------------------------------------------------------- agent commands
-
-/// Largest `result` of a command (its JSON text), bytes.
-pub const MAX_COMMAND_RESULT_BYTES: usize = 1024 * 1024;
-/// Largest `args` of a command (its JSON text), bytes.
-pub const MAX_COMMAND_ARGS_BYTES: usize = 64 * 1024;
-/// Longest `error` of a command, bytes.
-pub const MAX_COMMAND_ERROR_BYTES: usize = 64 * 1024;
-
-/// Where a command to an agent stands.
-///
-/// `pending` → `delivered` (in a heartbeat answer; again after the redelivery delay) →
-/// `done` / `failed` (reported by the agent) or `expired` (delivered the most times without a
-/// result). `done` and `failed` are final; an expired command still takes a late result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandStatus {
-    /// Waiting for the agent's next heartbeat.
-    Pending,
-    /// Handed to the agent; no result yet.
-    Delivered,
-    /// The agent ran it.
-    Done,
-    /// The agent could not run it (`error` says why).
-    Failed,
-    /// Delivered the most times without a result.
-    Expired,
-}
-
-impl CommandStatus {
-    /// All statuses.
-    pub const ALL: [CommandStatus; 5] = [
-        CommandStatus::Pending,
-        CommandStatus::Delivered,
-        CommandStatus::Done,
-        CommandStatus::Failed,
-        CommandStatus::Expired,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandStatus::Pending => "pending",
-            CommandStatus::Delivered => "delivered",
-            CommandStatus::Done => "done",
-            CommandStatus::Failed => "failed",
-            CommandStatus::Expired => "expired",
-        }
-    }
-
-    /// Nothing more happens to it by itself (done, failed or expired).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            CommandStatus::Done | CommandStatus::Failed | CommandStatus::Expired
-        )
-    }
-}
-
-str_enum!(
-    CommandStatus,
-    "command status",
-    [
-        CommandStatus::Pending,
-        CommandStatus::Delivered,
-        CommandStatus::Done,
-        CommandStatus::Failed,
-        CommandStatus::Expired
-    ]
-);
 
 /// A command for an agent to create.
 ///
@@ -887,35 +315,6 @@ pub struct NewAgentCommand {
     pub args: Value,
     /// Who asked (user or token name).
     pub requested_by: String,
-}
-
-/// A command for an agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentCommand {
-    /// Command id (UUID v7, made by the store).
-    pub id: Uuid,
-    /// The agent that is to run it.
-    pub agent_id: String,
-    /// What to do.
-    pub kind: String,
-    /// Its arguments.
-    pub args: Value,
-    /// Where it stands.
-    pub status: CommandStatus,
-    /// Who asked.
-    pub requested_by: String,
-    /// Created, ms.
-    pub created_at: i64,
-    /// Last handed to the agent, ms.
-    pub delivered_at: Option<i64>,
-    /// How often it was handed to the agent.
-    pub attempts: u32,
-    /// The result arrived (or it expired), ms.
-    pub finished_at: Option<i64>,
-    /// What the agent reported.
-    pub result: Option<Value>,
-    /// Why it failed, as the agent reported it.
-    pub error: Option<String>,
 }
 
 /// What [`crate::Store::finish_command`] did.
@@ -943,40 +342,6 @@ pub struct NewAuditEntry {
     pub target: Option<String>,
     /// Details (any JSON; `null` is stored as `{}`).
     pub details: Value,
-}
-
-/// A stored audit record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// Sequence number.
-    pub id: i64,
-    /// When, ms.
-    pub at: i64,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// On what.
-    pub target: Option<String>,
-    /// Details.
-    pub details: Value,
-}
-
-/// Audit listing filter; newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditQuery {
-    /// `at >= from`.
-    pub from: Option<i64>,
-    /// `at < to`.
-    pub to: Option<i64>,
-    /// Only this actor.
-    pub actor: Option<String>,
-    /// Only this action.
-    pub action: Option<String>,
-    /// Only records with `id < before_id` (pagination: pass the last id seen).
-    pub before_id: Option<i64>,
-    /// Page size.
-    pub limit: u32,
 }
 
 // ---------------------------------------------------------------- retention & stats

@@ -1,7 +1,7 @@
 //! The Dozor web dashboard: server-rendered HTML pages in English and Russian.
 //!
 //! Pure rendering, no HTTP: each page function takes a [`PageCtx`] (language, user, role,
-//! CSRF token, current path, flash message, now) and a view model built from `dozor-store`
+//! CSRF token, current path, flash message, now) and a view model built from `dozor-model`
 //! types, and returns a complete HTML document. Templates are type-checked at compile time
 //! (askama) and escape everything by default; charts are inline SVG made here; the stylesheet
 //! and the small script ([`APP_CSS`], [`APP_JS`]) are our own and are served by the server.
@@ -24,7 +24,8 @@ mod view;
 mod tests;
 
 pub use assets::{APP_CSS, APP_JS, CSS_PATH, JS_PATH, asset_version};
-pub use dozor_store::Role;
+use dozor_model::Access;
+pub use dozor_model::Role;
 pub use i18n::{Lang, Tr, translate};
 pub use pages::{
     LoginError, agent_detail, agents, alert_detail, alerts, audit, error_page, events, login,
@@ -34,12 +35,12 @@ pub use view::*;
 
 /// May this role triage (change alerts, comment, assign)? Analysts and admins.
 pub fn can_triage(role: Role) -> bool {
-    matches!(role, Role::Analyst | Role::Admin)
+    role.permits(Access::Triage)
 }
 
 /// Is this role an administrator?
 pub fn is_admin(role: Role) -> bool {
-    role == Role::Admin
+    role.permits(Access::Admin)
 }
 
 /// The catalog key of a role's name.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use dozor_store::{
+use dozor_model::{
     Agent, AgentCommand, AgentFacts, Alert, AlertStatus, AuditEntry, CommandStatus, Comment,
     HistogramBucket, Level, Role, StatusChange, StoredEvent, TokenInfo, User,
 };

@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use dozor_store::{
+/// An agent's status (computed by the server from its thresholds): the model's, re-exported
+/// so `dozor_ui::AgentStatus` keeps naming it.
+pub use dozor_model::AgentStatus;
+use dozor_model::{
     Agent, AgentCommand, Alert, AlertStatus, AuditEntry, Comment, HistogramBucket, Level, Role,
     StatusChange, StoredEvent, TokenInfo, User,
 };
@@ -588,44 +591,6 @@ pub struct EventsView {
 
 // ------------------------------------------------------------------ agents
 
-/// An agent's status (computed by the server from its thresholds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum AgentStatus {
-    /// Heard from recently, no problems.
-    #[default]
-    Online,
-    /// Silent for a while or reporting problems.
-    Degraded,
-    /// Silent too long.
-    Offline,
-    /// Certificate refused.
-    Revoked,
-}
-
-impl AgentStatus {
-    /// `online`, `degraded`, `offline`, `revoked`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Online => "online",
-            AgentStatus::Degraded => "degraded",
-            AgentStatus::Offline => "offline",
-            AgentStatus::Revoked => "revoked",
-        }
-    }
-
-    /// Parses the name.
-    pub fn from_name(name: &str) -> Option<AgentStatus> {
-        [
-            AgentStatus::Online,
-            AgentStatus::Degraded,
-            AgentStatus::Offline,
-            AgentStatus::Revoked,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
-    }
-}
-
 /// An agent and its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRow {
@@ -649,7 +614,7 @@ impl AgentsParams {
     pub fn parse(pairs: &[(String, String)]) -> AgentsParams {
         AgentsParams {
             q: param(pairs, "q").unwrap_or("").to_owned(),
-            status: param(pairs, "status").and_then(AgentStatus::from_name),
+            status: param(pairs, "status").and_then(|s| s.parse().ok()),
         }
     }
 }

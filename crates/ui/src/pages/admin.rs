@@ -1,7 +1,7 @@
 //! Administration (users, audit log) and the user's own profile (language, password, tokens).
 
 use askama::Template;
-use dozor_store::{Role, TokenInfo};
+use dozor_model::{Role, TokenInfo};
 
 use super::alerts::Opt;
 use super::layout::Layout;
@@ -11,10 +11,8 @@ use crate::role_key;
 use crate::url::Query;
 use crate::view::{AuditView, OneTimeSecret, PageCtx, ProfileView, UsersView};
 
-const OPERATOR_ROLES: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
-
 fn role_opts(tr: &Tr, current: Option<Role>, ceiling: Role) -> Vec<Opt> {
-    OPERATOR_ROLES
+    Role::OPERATOR
         .iter()
         .filter(|r| r.privilege() <= ceiling.privilege())
         .map(|r| Opt {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use dozor_store::{Agent, AgentCommand, CommandStatus};
+use dozor_model::{Agent, AgentCommand, CommandStatus};
 use serde_json::Value;
 
 use super::layout::Layout;

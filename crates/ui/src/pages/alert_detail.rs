@@ -2,7 +2,7 @@
 //! (for analysts and admins) the workflow, assignee and comment forms.
 
 use askama::Template;
-use dozor_store::AlertStatus;
+use dozor_model::AlertStatus;
 
 use super::layout::Layout;
 use super::{

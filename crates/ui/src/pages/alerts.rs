@@ -1,7 +1,7 @@
 //! The alert list: filters, sortable columns, paging, bulk status changes.
 
 use askama::Template;
-use dozor_store::{AlertStatus, Level};
+use dozor_model::{AlertStatus, Level};
 
 use super::layout::Layout;
 use super::{AlertRow, alert_row, level_key, render, status_key};

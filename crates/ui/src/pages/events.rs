@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use dozor_store::StoredEvent;
+use dozor_model::StoredEvent;
 use serde_json::Value;
 
 use super::alerts::{Opt, range_opts};

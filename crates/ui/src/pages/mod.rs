@@ -22,7 +22,7 @@ pub use rules::{rule_detail, rules};
 use std::collections::HashMap;
 
 use askama::Template;
-use dozor_store::{Alert, AlertStatus, Level, StoredEvent};
+use dozor_model::{Alert, AlertStatus, Level, StoredEvent};
 use serde_json::Value;
 
 use crate::i18n::Tr;

@@ -1,7 +1,7 @@
 //! The overview: alerts over time, open alerts by severity, top rules, agents, ingest rate.
 
 use askama::Template;
-use dozor_store::{AlertStatus, Level};
+use dozor_model::{AlertStatus, Level};
 
 use super::layout::Layout;
 use super::{Badge, level_badge, level_key, render};

@@ -1,0 +1,49 @@
+//! Dozor's shared shapes: the types the store keeps, the server's API sends and takes, the
+//! `dozor` CLI reads and the agent exchanges with the server.
+//!
+//! - levels, statuses and roles with their stored names (`as_str`, `Display`, `FromStr`,
+//!   serde) and their rules: [`AlertStatus::can_change_to`], [`Role::permits`],
+//!   [`Role::capped_by`], [`Agent::status_at`], [`CommandStatus::is_final`];
+//! - the records: [`StoredEvent`], [`Alert`], [`Comment`], [`StatusChange`], [`RuleState`],
+//!   [`TokenInfo`], [`User`], [`Agent`], [`AgentFacts`], [`AgentHeartbeat`],
+//!   [`AgentCommand`], [`AuditEntry`], with the queries and pages that list them;
+//! - [`api`]: the HTTP API's bodies that are not a record as it is (agent messages, operator
+//!   views).
+//!
+//! Plain data and pure functions: no I/O, no runtime, no database. All times are
+//! milliseconds since the Unix epoch (UTC) as `i64`.
+
+#![warn(missing_docs)]
+
+mod access;
+mod agent;
+mod alert;
+pub mod api;
+mod audit;
+mod error;
+mod event;
+mod rule;
+
+pub use access::{Access, MAX_USERNAME_CHARS, Role, TokenInfo, USER_LANGUAGES, User};
+pub use agent::{
+    Agent, AgentCommand, AgentFacts, AgentHeartbeat, AgentStatus, CommandStatus,
+    MAX_COMMAND_ARGS_BYTES, MAX_COMMAND_ERROR_BYTES, MAX_COMMAND_RESULT_BYTES,
+};
+pub use alert::{
+    Alert, AlertChange, AlertPage, AlertQuery, AlertStatus, Comment, Level, MAX_ALERT_EVENT_IDS,
+    StatusChange,
+};
+pub use audit::{AuditEntry, AuditQuery};
+pub use error::ParseError;
+pub use event::{
+    EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
+};
+pub use rule::RuleState;
+
+/// Default page size of searches and listings.
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+/// Largest page size of searches and listings.
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
+#[cfg(test)]
+mod tests;
