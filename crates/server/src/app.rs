@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api;
 use crate::auth::READ;
-use crate::config::Role;
+use crate::config::ProcessRole;
 use crate::ingest::{self, EVTX_PATH, INGEST_PATH};
 use crate::metrics::{self, OPENMETRICS_TEXT};
 use crate::problem::Problem;
@@ -30,53 +30,55 @@ pub use crate::state::{AppState, EVTX_DECODERS, ReadinessCheck};
 const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A route: method, path, and whether a process of a role serves it.
-pub type Route = (&'static str, &'static str, fn(Role) -> bool);
+pub type Route = (&'static str, &'static str, fn(ProcessRole) -> bool);
 
 /// Every route. The OpenAPI document must describe exactly these (a test checks it).
 pub const ROUTES: &[Route] = &[
     ("GET", "/healthz", |_| true),
     ("GET", "/readyz", |_| true),
     ("GET", "/metrics", |_| true),
-    ("GET", "/api/v1/ca.pem", |r| r != Role::Worker),
-    ("GET", "/api/v1/schema/event.json", |r| r != Role::Worker),
-    ("GET", "/api/v1/openapi.json", |r| r != Role::Worker),
-    ("POST", INGEST_PATH, Role::runs_ingest),
-    ("POST", EVTX_PATH, Role::runs_ingest),
-    ("GET", api::EVENTS, Role::runs_api),
-    ("GET", api::EVENTS_HISTOGRAM, Role::runs_api),
-    ("GET", api::EVENT, Role::runs_api),
-    ("GET", api::ALERTS, Role::runs_api),
-    ("GET", api::ALERTS_STREAM, Role::runs_api),
-    ("GET", api::ALERT, Role::runs_api),
-    ("POST", api::ALERT_STATUS, Role::runs_api),
-    ("POST", api::ALERT_ASSIGNEE, Role::runs_api),
-    ("POST", api::ALERT_COMMENTS, Role::runs_api),
-    ("GET", api::RULES, Role::runs_api),
-    ("POST", api::RULES_RELOAD, Role::runs_api),
-    ("POST", api::RULES_TEST, Role::runs_api),
-    ("GET", api::RULE, Role::runs_api),
-    ("POST", api::RULE_ENABLED, Role::runs_api),
-    ("GET", api::STATS, Role::runs_api),
-    ("GET", api::AGENTS, Role::runs_api),
-    ("GET", api::AGENTS_STREAM, Role::runs_api),
-    ("GET", api::AGENT, Role::runs_api),
-    ("POST", api::AGENT_REVOKE, Role::runs_api),
-    ("POST", api::AGENT_ENROLL, Role::runs_ingest),
-    ("POST", api::AGENT_HEARTBEAT, Role::runs_ingest),
-    ("POST", api::AGENT_COMMANDS, Role::runs_api),
-    ("GET", api::AGENT_COMMANDS, Role::runs_api),
-    ("GET", api::COMMAND, Role::runs_api),
-    ("POST", api::AGENT_COMMAND_RESULT, Role::runs_ingest),
+    ("GET", "/api/v1/ca.pem", |r| r != ProcessRole::Worker),
+    ("GET", "/api/v1/schema/event.json", |r| {
+        r != ProcessRole::Worker
+    }),
+    ("GET", "/api/v1/openapi.json", |r| r != ProcessRole::Worker),
+    ("POST", INGEST_PATH, ProcessRole::runs_ingest),
+    ("POST", EVTX_PATH, ProcessRole::runs_ingest),
+    ("GET", api::EVENTS, ProcessRole::runs_api),
+    ("GET", api::EVENTS_HISTOGRAM, ProcessRole::runs_api),
+    ("GET", api::EVENT, ProcessRole::runs_api),
+    ("GET", api::ALERTS, ProcessRole::runs_api),
+    ("GET", api::ALERTS_STREAM, ProcessRole::runs_api),
+    ("GET", api::ALERT, ProcessRole::runs_api),
+    ("POST", api::ALERT_STATUS, ProcessRole::runs_api),
+    ("POST", api::ALERT_ASSIGNEE, ProcessRole::runs_api),
+    ("POST", api::ALERT_COMMENTS, ProcessRole::runs_api),
+    ("GET", api::RULES, ProcessRole::runs_api),
+    ("POST", api::RULES_RELOAD, ProcessRole::runs_api),
+    ("POST", api::RULES_TEST, ProcessRole::runs_api),
+    ("GET", api::RULE, ProcessRole::runs_api),
+    ("POST", api::RULE_ENABLED, ProcessRole::runs_api),
+    ("GET", api::STATS, ProcessRole::runs_api),
+    ("GET", api::AGENTS, ProcessRole::runs_api),
+    ("GET", api::AGENTS_STREAM, ProcessRole::runs_api),
+    ("GET", api::AGENT, ProcessRole::runs_api),
+    ("POST", api::AGENT_REVOKE, ProcessRole::runs_api),
+    ("POST", api::AGENT_ENROLL, ProcessRole::runs_ingest),
+    ("POST", api::AGENT_HEARTBEAT, ProcessRole::runs_ingest),
+    ("POST", api::AGENT_COMMANDS, ProcessRole::runs_api),
+    ("GET", api::AGENT_COMMANDS, ProcessRole::runs_api),
+    ("GET", api::COMMAND, ProcessRole::runs_api),
+    ("POST", api::AGENT_COMMAND_RESULT, ProcessRole::runs_ingest),
     // File scanning: YARA rules (operators), rules and samples (agents).
-    ("GET", api::YARA_RULES, Role::runs_api),
-    ("GET", api::YARA_RULE, Role::runs_api),
-    ("PUT", api::YARA_RULE, Role::runs_api),
-    ("DELETE", api::YARA_RULE, Role::runs_api),
-    ("GET", api::AGENT_YARA_RULES, Role::runs_ingest),
-    ("POST", api::SAMPLES, Role::runs_ingest),
-    ("GET", api::SAMPLES, Role::runs_api),
-    ("GET", api::SAMPLE, Role::runs_api),
-    ("HEAD", api::SAMPLE, |r| r != Role::Worker),
+    ("GET", api::YARA_RULES, ProcessRole::runs_api),
+    ("GET", api::YARA_RULE, ProcessRole::runs_api),
+    ("PUT", api::YARA_RULE, ProcessRole::runs_api),
+    ("DELETE", api::YARA_RULE, ProcessRole::runs_api),
+    ("GET", api::AGENT_YARA_RULES, ProcessRole::runs_ingest),
+    ("POST", api::SAMPLES, ProcessRole::runs_ingest),
+    ("GET", api::SAMPLES, ProcessRole::runs_api),
+    ("GET", api::SAMPLE, ProcessRole::runs_api),
+    ("HEAD", api::SAMPLE, |r| r != ProcessRole::Worker),
 ];
 
 /// `GET /healthz`.

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::boxed::BoxFuture;
 use crate::problem::Problem;
+use dozor_store::Access;
 
 /// What a credential may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -23,22 +24,49 @@ pub enum Role {
     Viewer,
 }
 
-/// Rights, shared by the API and the dashboard pages.
+// The rights the API and the dashboard check are the model's `Access`; extractors take them
+// as const generic numbers (`Caller<READ>`, `FormAction<ADMIN>`), which must be integers.
 /// Reading: events, alerts, rules, stats, the stream (viewers and up).
-pub(crate) const READ: u8 = 0;
+pub(crate) const READ: u8 = Access::Read as u8;
 /// Triage: alert workflow, comments, rule tests (analysts and admins).
-pub(crate) const TRIAGE: u8 = 1;
-/// Administration: rule enable/disable and reload (admins).
-pub(crate) const ADMIN: u8 = 2;
+pub(crate) const TRIAGE: u8 = Access::Triage as u8;
+/// Administration: rule enable/disable and reload, users (admins).
+pub(crate) const ADMIN: u8 = Access::Admin as u8;
 
-/// Does this role have the right `need`?
-pub(crate) fn permits(role: Role, need: u8) -> bool {
-    match role {
-        Role::Agent => false,
-        Role::Viewer => need == READ,
-        Role::Analyst => need <= TRIAGE,
-        Role::Admin => true,
+fn access(need: u8) -> Access {
+    match need {
+        READ => Access::Read,
+        TRIAGE => Access::Triage,
+        _ => Access::Admin,
     }
+}
+
+impl Role {
+    /// The credential role of an operator role; `None` for `agent-ingest` (agents use their
+    /// certificates).
+    pub fn of_operator(role: dozor_store::Role) -> Option<Role> {
+        match role {
+            dozor_store::Role::Admin => Some(Role::Admin),
+            dozor_store::Role::Analyst => Some(Role::Analyst),
+            dozor_store::Role::Viewer => Some(Role::Viewer),
+            dozor_store::Role::AgentIngest => None,
+        }
+    }
+
+    /// The operator role of a credential; `None` for an agent (which only sends events).
+    pub fn operator(self) -> Option<dozor_store::Role> {
+        match self {
+            Role::Agent => None,
+            Role::Admin => Some(dozor_store::Role::Admin),
+            Role::Analyst => Some(dozor_store::Role::Analyst),
+            Role::Viewer => Some(dozor_store::Role::Viewer),
+        }
+    }
+}
+
+/// Does this credential have the right `need` (the model's rules: `Role::permits`)?
+pub(crate) fn permits(role: Role, need: u8) -> bool {
+    role.operator().is_some_and(|r| r.permits(access(need)))
 }
 
 /// The authenticated caller.
@@ -137,12 +165,7 @@ impl TokenVerifier for StoreTokens {
                 .await
                 .map_err(|e| VerifierError(e.to_string()))?;
             Ok(info.and_then(|t| {
-                let role = match t.role {
-                    dozor_store::Role::Admin => Role::Admin,
-                    dozor_store::Role::Analyst => Role::Analyst,
-                    dozor_store::Role::Viewer => Role::Viewer,
-                    dozor_store::Role::AgentIngest => return None,
-                };
+                let role = Role::of_operator(t.role)?;
                 Some(Identity {
                     role,
                     subject: t.name,

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// Redis/NATS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum ProcessRole {
     /// Ingest, workers and the API in one process.
     #[default]
     All,
@@ -33,30 +33,30 @@ pub enum Role {
     Api,
 }
 
-impl Role {
+impl ProcessRole {
     /// Does this process accept events (`POST /api/v1/ingest*`)?
     pub fn runs_ingest(self) -> bool {
-        matches!(self, Role::All | Role::Ingest)
+        matches!(self, ProcessRole::All | ProcessRole::Ingest)
     }
     /// Does this process run pipeline workers that consume the queue?
     pub fn runs_workers(self) -> bool {
-        matches!(self, Role::All | Role::Worker)
+        matches!(self, ProcessRole::All | ProcessRole::Worker)
     }
     /// Does this process serve the operator API?
     pub fn runs_api(self) -> bool {
-        matches!(self, Role::All | Role::Api)
+        matches!(self, ProcessRole::All | ProcessRole::Api)
     }
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::All => "all",
-            Role::Ingest => "ingest",
-            Role::Worker => "worker",
-            Role::Api => "api",
+            ProcessRole::All => "all",
+            ProcessRole::Ingest => "ingest",
+            ProcessRole::Worker => "worker",
+            ProcessRole::Api => "api",
         }
     }
 }
 
-impl fmt::Display for Role {
+impl fmt::Display for ProcessRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -192,7 +192,7 @@ impl ScanConfig {
 /// The whole server configuration, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub role: Role,
+    pub role: ProcessRole,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -267,7 +267,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
     // The defaults are checked by a unit test; this only keeps `defaults()` panic-free.
     tracing::error!("built-in defaults do not validate: {e}");
     Config {
-        role: Role::All,
+        role: ProcessRole::All,
         listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
         data_dir: PathBuf::from("dozor-data"),
         database_url: "sqlite://dozor-data/dozor.db".into(),
@@ -309,7 +309,7 @@ pub struct ServerArgs {
     pub config: Option<PathBuf>,
     /// What this process runs: all, ingest, worker or api.
     #[arg(long, value_enum, value_name = "ROLE")]
-    pub role: Option<Role>,
+    pub role: Option<ProcessRole>,
     /// Address to listen on, e.g. 0.0.0.0:8443.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -845,10 +845,10 @@ impl Layers {
             values: self.values,
         };
         let role = match p.text("role")?.as_str() {
-            "all" => Role::All,
-            "ingest" => Role::Ingest,
-            "worker" => Role::Worker,
-            "api" => Role::Api,
+            "all" => ProcessRole::All,
+            "ingest" => ProcessRole::Ingest,
+            "worker" => ProcessRole::Worker,
+            "api" => ProcessRole::Api,
             other => {
                 return Err(p.invalid(
                     "role",
@@ -897,7 +897,7 @@ impl Layers {
                 format!("expected memory, redis://HOST:PORT or nats://HOST:PORT, got {bus_text:?}"),
             ));
         };
-        if bus == BusConfig::Memory && role != Role::All {
+        if bus == BusConfig::Memory && role != ProcessRole::All {
             let key = if p.is_set("bus") { "bus" } else { "role" };
             return Err(p.invalid(
                 key,
@@ -1482,7 +1482,7 @@ mod tests {
     #[test]
     fn defaults_validate() {
         let c = Layers::default().finish().unwrap();
-        assert_eq!(c.role, Role::All);
+        assert_eq!(c.role, ProcessRole::All);
         assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
         assert!(c.tls.enabled);
         assert_eq!(c.limits.max_body_bytes, 16 << 20);

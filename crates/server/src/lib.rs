@@ -66,7 +66,7 @@ pub use auth::{
     Identity, Role as AccessRole, StaticTokens, StoreTokens, TokenVerifier, VerifierError,
 };
 pub use compose::{RunError, run};
-pub use config::{AgentsConfig, Config, ConfigError, Role, ServerArgs};
+pub use config::{AgentsConfig, Config, ConfigError, ProcessRole, ServerArgs};
 pub use ingest::{IngestReport, Rejection};
 pub use metrics::{Metrics, MetricsBuilder};
 pub use problem::{Problem, ProblemDocument};

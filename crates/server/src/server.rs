@@ -165,7 +165,7 @@ impl Server {
             )?;
             let validator = EventValidator::new().map_err(ServerError::Schema)?;
             // Samples and YARA rules are for the processes agents and operators talk to.
-            let scan = if config.role != crate::config::Role::Worker {
+            let scan = if config.role != crate::config::ProcessRole::Worker {
                 Some(Arc::new(crate::scan::ScanService::start(&config.scan)?))
             } else {
                 None

@@ -103,15 +103,6 @@ pub(crate) fn language(setting: Option<&str>, headers: &HeaderMap) -> dozor_ui::
         })
 }
 
-fn access_role(role: dozor_store::Role) -> Option<Role> {
-    match role {
-        dozor_store::Role::Admin => Some(Role::Admin),
-        dozor_store::Role::Analyst => Some(Role::Analyst),
-        dozor_store::Role::Viewer => Some(Role::Viewer),
-        dozor_store::Role::AgentIngest => None,
-    }
-}
-
 fn api_of(state: &AppState) -> Result<Arc<ApiState>, Problem> {
     state.api.clone().ok_or_else(|| {
         Problem::new(
@@ -210,7 +201,7 @@ impl FromRequestParts<Arc<AppState>> for WebUser {
         let Some((session, user)) = found else {
             return Err(to_login(parts));
         };
-        let Some(role) = access_role(user.role) else {
+        let Some(role) = Role::of_operator(user.role) else {
             return Err(to_login(parts));
         };
         let lang = language(user.language.as_deref(), &parts.headers);
@@ -271,7 +262,7 @@ pub(crate) async fn cookie_identity(
     let Some((session, user)) = session_of(api, &parts.headers).await? else {
         return Ok(None);
     };
-    let Some(role) = access_role(user.role) else {
+    let Some(role) = Role::of_operator(user.role) else {
         return Ok(None);
     };
     if parts.method != Method::GET && parts.method != Method::HEAD {

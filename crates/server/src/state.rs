@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::auth::TokenVerifier;
 use crate::boxed::BoxFuture;
-use crate::config::{Limits, Role};
+use crate::config::{Limits, ProcessRole};
 use crate::metrics::Metrics;
 use crate::schema::EventValidator;
 use crate::sink::IngestSink;
@@ -30,7 +30,7 @@ pub trait ReadinessCheck: Send + Sync + 'static {
 /// State shared by every request.
 pub struct AppState {
     pub limits: Limits,
-    pub role: Role,
+    pub role: ProcessRole,
     pub sink: Arc<dyn IngestSink>,
     pub tokens: Arc<dyn TokenVerifier>,
     pub validator: Arc<EventValidator>,

@@ -23,11 +23,7 @@ const FLASH_COOKIE: &str = "dozor_flash";
 
 /// The store's role of a session's user (pages show forms by it).
 pub(crate) fn store_role(role: Role) -> dozor_store::Role {
-    match role {
-        Role::Admin => dozor_store::Role::Admin,
-        Role::Analyst => dozor_store::Role::Analyst,
-        Role::Viewer | Role::Agent => dozor_store::Role::Viewer,
-    }
+    role.operator().unwrap_or(dozor_store::Role::Viewer)
 }
 
 /// The flash key of the request's cookie, if it is one the dashboard knows.

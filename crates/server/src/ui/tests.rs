@@ -97,7 +97,7 @@ async fn harness() -> Harness {
     let (closing_tx, closing) = watch::channel(false);
     let state = Arc::new(AppState {
         limits: crate::config::Config::defaults().limits,
-        role: crate::config::Role::All,
+        role: crate::config::ProcessRole::All,
         sink: Arc::new(crate::sink::MemorySink::new(100)),
         tokens: Arc::new(crate::auth::StaticTokens::new()),
         validator: Arc::new(crate::schema::EventValidator::new().unwrap()),
