@@ -386,8 +386,7 @@ pub(crate) async fn for_agents(
     connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let registry =
-        super::agents::registry(&state).map_err(|e| Problem::from(e).instance(AGENT_YARA_RULES))?;
+    let registry = super::agents::registry(&state).map_err(|p| p.instance(AGENT_YARA_RULES))?;
     let certs = connection
         .map(|Extension(c)| c.client_certificates)
         .unwrap_or_default();
