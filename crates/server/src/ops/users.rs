@@ -119,6 +119,50 @@ fn last_admin(e: StoreError) -> OpError {
     }
 }
 
+/// What an administrator changes about another account, under the last-administrator guard.
+enum AccountChange {
+    Role(Role),
+    Disabled(bool),
+}
+
+async fn change_other(
+    store: &dyn Store,
+    actor: &str,
+    acting: Option<i64>,
+    id: i64,
+    change: AccountChange,
+) -> Result<User, OpError> {
+    let target = other_user(store, id, acting).await?;
+    let (changed, action, details) = match change {
+        AccountChange::Role(role) => (
+            store.set_user_role(target.id, role).await,
+            "user.role",
+            json!({ "from": target.role.as_str(), "to": role.as_str() }),
+        ),
+        AccountChange::Disabled(disabled) => (
+            store.set_user_disabled(target.id, disabled).await,
+            if disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            },
+            json!({}),
+        ),
+    };
+    let user = changed
+        .map_err(last_admin)?
+        .ok_or_else(|| OpError::NotFound(format!("user {id}")))?;
+    audited(
+        store,
+        actor,
+        action,
+        format!("user:{}", target.username),
+        details,
+    )
+    .await?;
+    Ok(user)
+}
+
 /// Changes another user's role (never leaving no enabled administrator).
 pub async fn set_role(
     store: &dyn Store,
@@ -127,21 +171,7 @@ pub async fn set_role(
     id: i64,
     role: Role,
 ) -> Result<User, OpError> {
-    let target = other_user(store, id, acting).await?;
-    let user = store
-        .set_user_role(target.id, role)
-        .await
-        .map_err(last_admin)?
-        .ok_or_else(|| OpError::NotFound(format!("user {id}")))?;
-    audited(
-        store,
-        actor,
-        "user.role",
-        format!("user:{}", target.username),
-        json!({ "from": target.role.as_str(), "to": role.as_str() }),
-    )
-    .await?;
-    Ok(user)
+    change_other(store, actor, acting, id, AccountChange::Role(role)).await
 }
 
 /// Disables (its sessions end, its tokens stop working) or enables another user.
@@ -152,25 +182,7 @@ pub async fn set_disabled(
     id: i64,
     disabled: bool,
 ) -> Result<User, OpError> {
-    let target = other_user(store, id, acting).await?;
-    let user = store
-        .set_user_disabled(target.id, disabled)
-        .await
-        .map_err(last_admin)?
-        .ok_or_else(|| OpError::NotFound(format!("user {id}")))?;
-    audited(
-        store,
-        actor,
-        if disabled {
-            "user.disable"
-        } else {
-            "user.enable"
-        },
-        format!("user:{}", target.username),
-        json!({}),
-    )
-    .await?;
-    Ok(user)
+    change_other(store, actor, acting, id, AccountChange::Disabled(disabled)).await
 }
 
 /// Sets a user's password (`None`: a generated one, returned); its sessions end.

@@ -40,17 +40,23 @@ fn either(r: Result<Response, Response>) -> Response {
 
 // ---------------------------------------------------------------- alerts
 
+/// The posted `status`, if it is a known one.
+fn posted_status<const N: u8>(action: &FormAction<N>) -> Option<AlertStatus> {
+    action.form.get("status").and_then(|s| s.parse().ok())
+}
+
+/// The alert a form acts on (its id in the path) and its page to go back to.
+fn alert_page(id: &str) -> Option<(i64, String)> {
+    alert_id(id).map(|id| (id, format!("/ui/alerts/{id}")))
+}
+
 /// `POST /ui/alerts/bulk`: `id` (repeated), `status`, `note`, `return_to`.
 pub(crate) async fn bulk_status(
     State(state): State<Arc<AppState>>,
     action: FormAction<TRIAGE>,
 ) -> Response {
     let back = action.form.return_to("/ui/alerts");
-    let Some(to) = action
-        .form
-        .get("status")
-        .and_then(|s| s.parse::<AlertStatus>().ok())
-    else {
+    let Some(to) = posted_status(&action) else {
         return see_other(&state, &back, "error.invalid_transition");
     };
     let ids: Vec<i64> = action.form.all("id").filter_map(alert_id).collect();
@@ -72,15 +78,10 @@ pub(crate) async fn alert_status(
     action: FormAction<TRIAGE>,
 ) -> Response {
     let user = &action.user;
-    let Some(id) = alert_id(&id) else {
+    let Some((id, back)) = alert_page(&id) else {
         return not_found(user);
     };
-    let back = format!("/ui/alerts/{id}");
-    let Some(to) = action
-        .form
-        .get("status")
-        .and_then(|s| s.parse::<AlertStatus>().ok())
-    else {
+    let Some(to) = posted_status(&action) else {
         return see_other(&state, &back, "error.invalid_transition");
     };
     let store = user.api.store.as_ref();
@@ -97,10 +98,9 @@ pub(crate) async fn alert_assignee(
     action: FormAction<TRIAGE>,
 ) -> Response {
     let user = &action.user;
-    let Some(id) = alert_id(&id) else {
+    let Some((id, back)) = alert_page(&id) else {
         return not_found(user);
     };
-    let back = format!("/ui/alerts/{id}");
     let assignee = if action.form.get("assignee_me").is_some() {
         Some(user.username.as_str())
     } else {
@@ -120,10 +120,9 @@ pub(crate) async fn alert_comment(
     action: FormAction<TRIAGE>,
 ) -> Response {
     let user = &action.user;
-    let Some(id) = alert_id(&id) else {
+    let Some((id, back)) = alert_page(&id) else {
         return not_found(user);
     };
-    let back = format!("/ui/alerts/{id}");
     let store = user.api.store.as_ref();
     match ops::alerts::comment(store, &user.username, id, action.form.raw("text")).await {
         Ok(_) => see_other(&state, &back, "flash.comment_added"),
