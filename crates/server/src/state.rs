@@ -284,9 +284,3 @@ impl ReloadReport {
         out
     }
 }
-
-impl crate::audit::AuditLog for ApiState {
-    fn audit_store(&self) -> &dyn dozor_store::Store {
-        self.store.as_ref()
-    }
-}

@@ -351,8 +351,8 @@ pub(crate) async fn request(
         actor,
         "command queued"
     );
-    crate::audit::audit(
-        api,
+    crate::ops::audited(
+        api.store.as_ref(),
         actor,
         "agent.command",
         format!("agent:{agent_id}"),

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::access::{ADMIN, Caller, JsonBody, PathId, READ, TRIAGE, store_problem};
 use super::types::{EnabledRequest, Rule, RuleDetail, RuleList, RuleTestRequest, RuleTestResult};
-use crate::audit::audit;
+use crate::ops::audited;
 use crate::problem::Problem;
 use crate::problem_responses::{
     ApiNotConfigured, Forbidden, JsonTooLarge, NotJson, NotJsonMediaType, Unauthorized,
@@ -152,8 +152,8 @@ pub(crate) async fn reload(caller: Caller<ADMIN>) -> Result<Json<ReloadReport>, 
         Ok(report) => json!({"ok": true, "report": report}),
         Err(why) => json!({"ok": false, "error": why}),
     };
-    audit(
-        &caller.api,
+    audited(
+        caller.api.store.as_ref(),
         &caller.identity.subject,
         "rules.reload",
         "rules".to_owned(),

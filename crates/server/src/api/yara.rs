@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::access::{ADMIN, Caller, PathId, READ, bad_param, not_found};
-use crate::audit::audit;
+use crate::ops::audited;
 use crate::problem::Problem;
 use crate::problem_responses::{Forbidden, NoAgentCertificate, Unauthorized, problem_response};
 use crate::scan::{MAX_RULE_UPLOAD_BYTES, RuleChangeError, ScanService, valid_rule_name};
@@ -269,8 +269,8 @@ pub(crate) async fn put(
         .put_rule(&name, text)
         .await
         .map_err(|e| change_problem(&name, e))?;
-    audit(
-        &caller.api,
+    audited(
+        caller.api.store.as_ref(),
         &caller.identity.subject,
         "yara.rule.put",
         format!("yara-rule:{name}"),
@@ -324,8 +324,8 @@ pub(crate) async fn delete(
         .delete_rule(&name)
         .await
         .map_err(|e| change_problem(&name, e))?;
-    audit(
-        &caller.api,
+    audited(
+        caller.api.store.as_ref(),
         &caller.identity.subject,
         "yara.rule.delete",
         format!("yara-rule:{name}"),
