@@ -98,6 +98,7 @@ impl Agent {
 /// An agent's status, derived from its record and the server's thresholds
 /// ([`Agent::status_at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AgentStatus {
     /// Heard from recently and reporting no problem.
@@ -154,6 +155,7 @@ pub struct AgentHeartbeat {
 /// `done` / `failed` (reported by the agent) or `expired` (delivered the most times without a
 /// result). `done` and `failed` are final; an expired command still takes a late result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CommandStatus {
     /// Waiting for the agent's next heartbeat.

@@ -11,6 +11,7 @@ pub const MAX_ALERT_EVENT_IDS: usize = 100;
 /// How serious an alert is: the level of the Sigma rule (or the mapped scan severity) that
 /// raised it. Ordered lowest first, so `level >= Level::High` filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// informational
@@ -51,6 +52,7 @@ named!(Level, "level");
 
 /// Alert triage status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// Not looked at yet. Open: repeats fold into it.
@@ -105,6 +107,7 @@ named!(AlertStatus, "alert status");
 /// An alert: repeated detections of one rule on one agent, folded together. The API sends it
 /// as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     /// Alert id.
     pub id: i64,
@@ -125,6 +128,7 @@ pub struct Alert {
     /// Number of detections folded in.
     pub count: i64,
     /// The first [`MAX_ALERT_EVENT_IDS`] matched event ids.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub event_ids: Vec<Uuid>,
     /// Triage status.
     pub status: AlertStatus,
@@ -138,6 +142,7 @@ pub struct Alert {
 
 /// Whether a detection opened an alert or folded into an open one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AlertChange {
     /// A new alert was opened.
@@ -186,6 +191,7 @@ pub struct AlertQuery {
 
 /// One page of alerts, newest `last_seen` first; `GET /api/v1/alerts`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertPage {
     /// The alerts.
     pub alerts: Vec<Alert>,

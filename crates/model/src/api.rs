@@ -21,6 +21,7 @@ use crate::{
 
 /// A comment on an alert (`body` of the stored [`crate::Comment`] is `text` here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comment {
     /// Comment id.
     pub id: i64,
@@ -49,6 +50,7 @@ impl From<crate::Comment> for Comment {
 /// One step of an alert's status history (the stored [`crate::StatusChange`] without its row
 /// ids; its `note` is `comment` here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusChange {
     /// Who changed it.
     pub actor: String,
@@ -76,6 +78,7 @@ impl From<crate::StatusChange> for StatusChange {
 
 /// `GET /api/v1/alerts/{id}`: an alert with everything about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertDetail {
     /// The alert.
     pub alert: Alert,
@@ -86,11 +89,13 @@ pub struct AlertDetail {
     /// The matched events still stored (of `alert.event_ids`), in that order.
     pub events: Vec<StoredEvent>,
     /// Matched event ids no longer stored (retention).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub missing_events: Vec<Uuid>,
 }
 
 /// The data of an `alert` event on `GET /api/v1/alerts/stream`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertNotice {
     /// Opened or folded into.
     pub change: AlertChange,
@@ -98,8 +103,11 @@ pub struct AlertNotice {
     pub alert: Alert,
 }
 
-/// `POST /api/v1/alerts/{id}/status`.
+/// `POST /api/v1/alerts/{id}/status`: new → acknowledged → resolved / false_positive; new may
+/// close at once, acknowledged may go back to new, a closed alert may be reopened (→ new).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     /// Where to move it (see [`AlertStatus::can_change_to`]).
     pub status: AlertStatus,
@@ -110,6 +118,8 @@ pub struct StatusRequest {
 
 /// `POST /api/v1/alerts/{id}/assignee`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AssigneeRequest {
     /// Who works on it; `None` (or empty) unassigns.
     pub assignee: Option<String>,
@@ -117,6 +127,8 @@ pub struct AssigneeRequest {
 
 /// `POST /api/v1/alerts/{id}/comments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     /// At most 64 KiB.
     pub text: String,
@@ -127,6 +139,7 @@ pub struct CommentRequest {
 /// An agent as the API shows it: its facts flattened, its status, and (in the single-agent
 /// view only) its last heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentView {
     /// Agent id.
     pub id: String,
@@ -164,6 +177,7 @@ pub struct AgentView {
     pub revoked_by: Option<String>,
     /// The last heartbeat as sent (resources, spool, collectors); single-agent view only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub last_heartbeat: Option<Value>,
 }
 
@@ -195,6 +209,7 @@ impl AgentView {
 
 /// `GET /api/v1/agents`: every agent and the count per status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentList {
     /// By host name.
     pub agents: Vec<AgentView>,
@@ -210,6 +225,8 @@ pub struct AgentList {
 
 /// `POST /api/v1/agents/{id}/revoke`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// Why (kept in the audit log).
     #[serde(default)]
@@ -223,6 +240,8 @@ pub const SCAN_PATH: &str = "scan_path";
 
 /// `POST /api/v1/agents/{id}/commands`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// What to do: [`SCAN_PATH`].
     pub kind: String,
@@ -232,6 +251,8 @@ pub struct CommandRequest {
 
 /// The arguments of a `scan_path` command (what the server stores as the command's `args`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ScanPathArgs {
     /// An absolute path on the agent's host: `/…` (Unix) or `C:\…` (Windows).
     pub path: String,
@@ -246,14 +267,17 @@ fn scan_recursively() -> bool {
 
 /// A command for an agent as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandView {
     /// Command id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
     pub id: Uuid,
     /// The agent that is to run it.
     pub agent_id: String,
     /// What to do: [`SCAN_PATH`].
     pub kind: String,
     /// Its arguments.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub args: Value,
     /// Where it stands.
     pub status: CommandStatus,
@@ -269,9 +293,11 @@ pub struct CommandView {
     pub finished_at: Option<i64>,
     /// What the agent reported; only in `GET /api/v1/commands/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub result: Option<Value>,
     /// The result's counts ([`result_summary`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub summary: Option<Value>,
     /// Why it failed, as the agent reported it.
     pub error: Option<String>,
@@ -320,6 +346,7 @@ pub fn result_summary(result: Option<&Value>) -> Option<Value> {
 
 /// `GET /api/v1/agents/{id}/commands`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandList {
     /// Newest first; without `result` (see `summary`).
     pub commands: Vec<CommandView>,
@@ -340,6 +367,7 @@ pub struct CommandResultRequest {
 
 /// The answer to a result report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandResultAnswer {
     /// False when the command had its result already (the first one is kept).
     pub recorded: bool,

@@ -9,8 +9,10 @@ pub const MAX_HISTOGRAM_BUCKETS: i64 = 10_000;
 
 /// An event as stored (and as `GET /api/v1/events/{id}` answers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredEvent {
     /// `event.id`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
     pub id: Uuid,
     /// Event time (`@timestamp`), ms.
     pub ts: i64,
@@ -19,6 +21,7 @@ pub struct StoredEvent {
     /// The agent whose credential sent it; `None` for API-token ingest.
     pub agent_id: Option<String>,
     /// The normalized event document (ECS-style nested object).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::event_doc_schema))]
     pub doc: Value,
 }
 
@@ -41,6 +44,7 @@ pub struct EventQuery {
 
 /// One page of events, newest first (ts desc, id desc); `GET /api/v1/events`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventPage {
     /// The events.
     pub events: Vec<StoredEvent>,
@@ -65,6 +69,7 @@ pub struct HistogramQuery {
 
 /// One histogram bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistogramBucket {
     /// Bucket start, ms.
     pub start: i64,

@@ -22,6 +22,8 @@ pub mod api;
 mod audit;
 mod error;
 mod event;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod rule;
 
 pub use access::{Access, MAX_USERNAME_CHARS, Role, TokenInfo, USER_LANGUAGES, User};

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dozor_bus::{Bus, Delivery};
 use dozor_enrich::Enricher;
 use dozor_sigma::Detector;
-use dozor_store::{AlertChange, Detection, Level, NewEvent, Store};
+use dozor_store::{Detection, Level, NewEvent, Store};
 use serde_json::Value as Json;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -61,12 +61,8 @@ pub enum PipelineError {
     Task(String),
 }
 
-/// An alert that was opened or updated, for live subscribers (SSE).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AlertNotice {
-    pub change: &'static str,
-    pub alert: dozor_store::Alert,
-}
+/// An alert that was opened or updated, for live subscribers (SSE): the API's own shape.
+pub use dozor_store::api::AlertNotice;
 
 /// How long a stopping worker keeps draining the queue.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
@@ -371,13 +367,9 @@ impl Worker {
                 .observe((committed - e.received_at) as f64 / 1000.0);
         }
         for outcome in report.alerts {
-            let change = match outcome.change {
-                AlertChange::Created => "created",
-                AlertChange::Updated => "updated",
-            };
             // No subscriber is not an error.
             let _ = self.notices.send(AlertNotice {
-                change,
+                change: outcome.change,
                 alert: outcome.alert,
             });
         }

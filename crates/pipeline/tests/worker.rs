@@ -66,7 +66,7 @@ async fn events_are_stored_once_and_detections_become_one_alert() {
     assert_eq!(alert.rule_title, "Whoami");
     assert!(alert.tags.contains(&"attack.t1033".to_owned()));
     let notice = rig.notices.try_recv().expect("a notice for the alert");
-    assert_eq!(notice.change, "created");
+    assert_eq!(notice.change, dozor_store::AlertChange::Created);
 
     // The same batch again (a redelivery after a crash): nothing changes.
     rig.publish(&batch).await;

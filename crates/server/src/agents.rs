@@ -45,44 +45,7 @@ const MAX_LIST: usize = 64;
 /// Largest heartbeat document kept.
 const MAX_HEARTBEAT_BYTES: usize = 64 * 1024;
 
-/// An agent's status, derived from its record and the configured thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentStatus {
-    /// Heard from within `agents.degraded_after` and reporting no problem.
-    Online,
-    /// Silent longer than `agents.degraded_after`, or reporting a problem.
-    Degraded,
-    /// Silent longer than `agents.offline_after`.
-    Offline,
-    /// Its certificate is refused.
-    Revoked,
-}
-
-impl AgentStatus {
-    pub fn of(agent: &Agent, now: i64, config: &AgentsConfig) -> AgentStatus {
-        if agent.revoked_at.is_some() {
-            return AgentStatus::Revoked;
-        }
-        let silent = now.saturating_sub(agent.last_seen).max(0) as u128;
-        if agent.offline_since.is_some() || silent >= config.offline_after.as_millis() {
-            AgentStatus::Offline
-        } else if silent >= config.degraded_after.as_millis() || !agent.health.is_empty() {
-            AgentStatus::Degraded
-        } else {
-            AgentStatus::Online
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Online => "online",
-            AgentStatus::Degraded => "degraded",
-            AgentStatus::Offline => "offline",
-            AgentStatus::Revoked => "revoked",
-        }
-    }
-}
+pub use dozor_store::AgentStatus;
 
 /// An agent's status changed or it was heard from (for `GET /api/v1/agents/stream`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -655,7 +618,7 @@ impl AgentRegistry {
             health: hb.health.clone(),
             ..before
         };
-        let status = AgentStatus::of(&after, now, &self.config);
+        let status = self.config.status_of(&after, now);
         let commands = self.take_commands(&identity.subject, now).await;
         // No subscriber is not an error.
         let _ = self.notices.send(AgentNotice {
@@ -734,7 +697,7 @@ impl AgentRegistry {
         match outcome {
             CommandFinish::Recorded(command) => {
                 tracing::info!(agent_id, command_id = %id, status = %status, "command result recorded");
-                let summary = result_summary(command.result.as_ref());
+                let summary = dozor_store::api::result_summary(command.result.as_ref());
                 self.audit(
                     &format!("agent:{agent_id}"),
                     "agent.command.result",
@@ -873,12 +836,8 @@ pub async fn watch_offline(
                     });
                 }
                 for outcome in outcomes {
-                    let change = match outcome.change {
-                        dozor_store::AlertChange::Created => "created",
-                        dozor_store::AlertChange::Updated => "updated",
-                    };
                     let _ = notices.send(dozor_pipeline::AlertNotice {
-                        change,
+                        change: outcome.change,
                         alert: outcome.alert,
                     });
                 }
@@ -890,23 +849,6 @@ pub async fn watch_offline(
             _ = stop.changed() => return,
         }
     }
-}
-
-/// The counts of a command's result (what the dashboard and the API show).
-pub(crate) fn result_summary(result: Option<&serde_json::Value>) -> Option<serde_json::Value> {
-    let result = result?.as_object()?;
-    let mut out = serde_json::Map::new();
-    for key in ["files_scanned", "files_skipped", "bytes", "duration_ms"] {
-        if let Some(n) = result.get(key).filter(|v| v.is_number()) {
-            out.insert(key.to_owned(), n.clone());
-        }
-    }
-    for key in ["detections", "errors"] {
-        if let Some(list) = result.get(key).and_then(serde_json::Value::as_array) {
-            out.insert(key.to_owned(), serde_json::json!(list.len()));
-        }
-    }
-    (!out.is_empty()).then_some(Value::Object(out))
 }
 
 #[cfg(test)]
@@ -943,23 +885,23 @@ mod tests {
     fn status_follows_thresholds() {
         let c = AgentsConfig::default(); // degraded 90 s, offline 300 s
         let now = 1_000_000_000;
-        assert_eq!(AgentStatus::of(&agent(now), now, &c), AgentStatus::Online);
+        assert_eq!(c.status_of(&agent(now), now), AgentStatus::Online);
         assert_eq!(
-            AgentStatus::of(&agent(now - 91_000), now, &c),
+            c.status_of(&agent(now - 91_000), now),
             AgentStatus::Degraded
         );
         assert_eq!(
-            AgentStatus::of(&agent(now - 301_000), now, &c),
+            c.status_of(&agent(now - 301_000), now),
             AgentStatus::Offline
         );
         let mut sick = agent(now);
         sick.health = vec!["spool full".into()];
-        assert_eq!(AgentStatus::of(&sick, now, &c), AgentStatus::Degraded);
+        assert_eq!(c.status_of(&sick, now), AgentStatus::Degraded);
         let mut gone = agent(now);
         gone.offline_since = Some(now);
-        assert_eq!(AgentStatus::of(&gone, now, &c), AgentStatus::Offline);
+        assert_eq!(c.status_of(&gone, now), AgentStatus::Offline);
         gone.revoked_at = Some(now);
-        assert_eq!(AgentStatus::of(&gone, now, &c), AgentStatus::Revoked);
+        assert_eq!(c.status_of(&gone, now), AgentStatus::Revoked);
     }
 
     #[test]

@@ -141,6 +141,13 @@ pub struct AgentsConfig {
     pub command_max_attempts: u32,
 }
 
+impl AgentsConfig {
+    /// An agent's status now, by these thresholds.
+    pub fn status_of(&self, agent: &dozor_store::Agent, now: i64) -> dozor_store::AgentStatus {
+        agent.status_at(now, self.degraded_after, self.offline_after)
+    }
+}
+
 impl Default for AgentsConfig {
     fn default() -> Self {
         AgentsConfig {

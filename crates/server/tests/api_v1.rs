@@ -871,13 +871,13 @@ async fn sse_stream_delivers_notices_and_ends_on_shutdown() {
 
     env.notices
         .send(AlertNotice {
-            change: "created",
+            change: dozor_store::AlertChange::Created,
             alert: alert.clone(),
         })
         .unwrap();
     env.notices
         .send(AlertNotice {
-            change: "updated",
+            change: dozor_store::AlertChange::Updated,
             alert: alert_of(&alert, Level::Critical, "r-critical"),
         })
         .unwrap();

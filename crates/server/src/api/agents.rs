@@ -6,8 +6,6 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use dozor_store::now_ms;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::access::{ADMIN, Caller, JsonBody, PathId, READ, not_found, store_problem};
 use crate::agents::{
@@ -22,83 +20,7 @@ use crate::problem_responses::{
 use crate::state::AppState;
 use crate::state::ConnectionInfo;
 
-/// An agent as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AgentView {
-    pub id: String,
-    pub hostname: String,
-    /// `linux`, `windows`, ...
-    pub os_type: String,
-    pub os_name: Option<String>,
-    pub os_version: Option<String>,
-    pub arch: Option<String>,
-    pub agent_version: String,
-    pub ips: Vec<String>,
-    pub status: AgentStatus,
-    /// Last heartbeat or event, ms since the epoch.
-    pub last_seen: i64,
-    pub enrolled_at: i64,
-    pub reenrolled_at: Option<i64>,
-    pub certificate_not_after: i64,
-    /// Problems the agent reported in its last heartbeat.
-    pub health: Vec<String>,
-    pub offline_since: Option<i64>,
-    pub revoked_at: Option<i64>,
-    pub revoked_by: Option<String>,
-    /// The last heartbeat as sent: resources (CPU, memory, disks, top processes), spool,
-    /// collectors. Only in the single-agent view.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub last_heartbeat: Option<Value>,
-}
-
-impl AgentView {
-    fn new(agent: dozor_store::Agent, status: AgentStatus, with_heartbeat: bool) -> AgentView {
-        AgentView {
-            status,
-            hostname: agent.facts.hostname,
-            os_type: agent.facts.os_type,
-            os_name: agent.facts.os_name,
-            os_version: agent.facts.os_version,
-            arch: agent.facts.arch,
-            agent_version: agent.facts.agent_version,
-            ips: agent.facts.ips,
-            id: agent.id,
-            last_seen: agent.last_seen,
-            enrolled_at: agent.enrolled_at,
-            reenrolled_at: agent.reenrolled_at,
-            certificate_not_after: agent.cert_not_after,
-            health: agent.health,
-            offline_since: agent.offline_since,
-            revoked_at: agent.revoked_at,
-            revoked_by: agent.revoked_by,
-            last_heartbeat: if with_heartbeat {
-                agent.last_heartbeat
-            } else {
-                None
-            },
-        }
-    }
-}
-
-/// `GET /api/v1/agents`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AgentList {
-    pub agents: Vec<AgentView>,
-    pub online: usize,
-    pub degraded: usize,
-    pub offline: usize,
-    pub revoked: usize,
-}
-
-/// `POST /api/v1/agents/{id}/revoke`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeRequest {
-    /// Why (kept in the audit log).
-    #[serde(default)]
-    pub reason: Option<String>,
-}
+pub use dozor_store::api::{AgentList, AgentView, RevokeRequest};
 
 problem_response! {
     /// The `{id}` names no agent.
@@ -225,7 +147,7 @@ fn thresholds(state: &AppState) -> AgentsConfig {
 }
 
 pub(crate) fn status_of(state: &AppState, agent: &dozor_store::Agent, now: i64) -> AgentStatus {
-    AgentStatus::of(agent, now, &thresholds(state))
+    thresholds(state).status_of(agent, now)
 }
 
 #[utoipa::path(get, path = super::AGENTS, tag = "agents", operation_id = "agents",
@@ -259,7 +181,7 @@ pub(crate) async fn list(
         revoked: 0,
     };
     for agent in agents {
-        let status = AgentStatus::of(&agent, now, &config);
+        let status = config.status_of(&agent, now);
         match status {
             AgentStatus::Online => out.online += 1,
             AgentStatus::Degraded => out.degraded += 1,

@@ -132,10 +132,7 @@ pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<Al
         .list_alerts(&query)
         .await
         .map_err(store_problem)?;
-    Ok(Json(AlertPage {
-        alerts: page.alerts.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(page))
 }
 
 async fn get_alert(
@@ -170,12 +167,12 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<AlertDe
     let mut missing_events = Vec::new();
     for event_id in &alert.event_ids {
         match store.get_event(*event_id).await.map_err(store_problem)? {
-            Some(e) => events.push(e.into()),
+            Some(e) => events.push(e),
             None => missing_events.push(*event_id),
         }
     }
     Ok(Json(AlertDetail {
-        alert: alert.into(),
+        alert,
         comments: comments.into_iter().map(Into::into).collect(),
         history: history.into_iter().map(Into::into).collect(),
         events,
@@ -218,7 +215,7 @@ pub(crate) async fn set_status(
         request.comment.as_deref(),
     )
     .await?;
-    Ok(Json(alert.into()))
+    Ok(Json(alert))
 }
 
 #[utoipa::path(post, path = super::ALERT_ASSIGNEE, tag = "alerts", operation_id = "alert_assignee",
@@ -251,7 +248,7 @@ pub(crate) async fn set_assignee(
         request.assignee.as_deref(),
     )
     .await?;
-    Ok(Json(alert.into()))
+    Ok(Json(alert))
 }
 
 #[utoipa::path(post, path = super::ALERT_COMMENTS, tag = "alerts", operation_id = "alert_comments",

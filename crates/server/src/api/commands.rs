@@ -53,95 +53,9 @@ const LIST_DEFAULT: u32 = 50;
 // (each row is read with its result, up to 1 MiB: the page stays small)
 const LIST_MAX: u32 = 200;
 
-/// `POST /api/v1/agents/{id}/commands`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CommandRequest {
-    /// What to do: `scan_path`.
-    pub kind: String,
-    /// The kind's arguments.
-    pub args: ScanPathArgs,
-}
-
-/// The arguments of a `scan_path` command.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScanPathArgs {
-    /// An absolute path on the agent's host: `/…` (Unix) or `C:\…` (Windows); no NUL, at most
-    /// 4096 characters.
-    pub path: String,
-    /// Scan the directory's subdirectories too (default true).
-    #[serde(default = "yes")]
-    pub recursive: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A command for an agent.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CommandView {
-    /// Command id (UUID).
-    pub id: String,
-    pub agent_id: String,
-    /// `scan_path`.
-    pub kind: String,
-    #[schema(value_type = Object)]
-    pub args: Value,
-    /// `pending`, `delivered`, `done`, `failed` or `expired`.
-    pub status: String,
-    /// The user or token name that asked.
-    pub requested_by: String,
-    /// ms since the epoch.
-    pub created_at: i64,
-    /// Last handed to the agent (in a heartbeat answer), ms.
-    pub delivered_at: Option<i64>,
-    /// How often it was handed to the agent.
-    pub attempts: u32,
-    /// The result arrived, or the command expired, ms.
-    pub finished_at: Option<i64>,
-    /// What the agent reported (`scan_path`: `files_scanned`, `files_skipped`, `bytes`,
-    /// `duration_ms`, `detections` [{path, engine, name, severity, verdict}], `errors`).
-    /// Only in `GET /api/v1/commands/{id}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<Value>,
-    /// The result's counts: the numbers it has (`files_scanned`, `files_skipped`, `bytes`,
-    /// `duration_ms`) and the lengths of its lists (`detections`, `errors`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub summary: Option<Value>,
-    /// Why it failed, as the agent reported it.
-    pub error: Option<String>,
-}
-
-impl CommandView {
-    pub(crate) fn new(c: AgentCommand, with_result: bool) -> CommandView {
-        CommandView {
-            id: c.id.to_string(),
-            summary: result_summary(c.result.as_ref()),
-            result: if with_result { c.result } else { None },
-            agent_id: c.agent_id,
-            kind: c.kind,
-            args: c.args,
-            status: c.status.as_str().to_owned(),
-            requested_by: c.requested_by,
-            created_at: c.created_at,
-            delivered_at: c.delivered_at,
-            attempts: c.attempts,
-            finished_at: c.finished_at,
-            error: c.error,
-        }
-    }
-}
-
-/// `GET /api/v1/agents/{id}/commands`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CommandList {
-    /// Newest first; without `result` (see `summary`).
-    pub commands: Vec<CommandView>,
-}
+pub use dozor_store::api::{
+    CommandList, CommandRequest, CommandResultAnswer, CommandView, ScanPathArgs,
+};
 
 /// `POST /api/v1/agents/commands/{id}/result`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -159,16 +73,6 @@ pub struct CommandResultRequest {
     #[serde(default)]
     pub error: Option<String>,
 }
-
-/// The answer to a result report.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CommandResultAnswer {
-    /// False when the command had its result already: nothing changed (the first result is
-    /// kept). Either way the agent is done with the command.
-    pub recorded: bool,
-}
-
-pub(crate) use crate::agents::result_summary;
 
 /// `422 invalid-body` naming the member (`field`: dotted, `pointer`: RFC 6901).
 fn invalid(field: &str, detail: impl Into<String>) -> Problem {
@@ -734,23 +638,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(args["recursive"], false);
-    }
-
-    #[test]
-    fn summaries_count() {
-        let r = json!({"files_scanned": 10, "files_skipped": 1, "bytes": 2048, "duration_ms": 7,
-            "detections": [{"path": "/x"}, {"path": "/y"}], "errors": [], "other": [1]});
-        assert_eq!(
-            result_summary(Some(&r)),
-            Some(
-                json!({"files_scanned": 10, "files_skipped": 1, "bytes": 2048,
-                "duration_ms": 7, "detections": 2, "errors": 0})
-            )
-        );
-        assert_eq!(result_summary(Some(&json!({"x": 1}))), None);
-        assert_eq!(result_summary(Some(&json!([1]))), None);
-        assert_eq!(result_summary(None), None);
-        assert_eq!(cut("жжж", 5), "жж");
-        assert_eq!(cut("abc", 5), "abc");
     }
 }

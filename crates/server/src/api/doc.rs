@@ -12,9 +12,10 @@ use super::commands::{
 };
 use super::samples::{SampleList, SampleUpload, SampleView};
 use super::types::{
-    Alert, AlertDetail, AlertPage, AssigneeRequest, Comment, CommentRequest, EnabledRequest,
-    EventPage, Histogram, HistogramBucket, PipelineCounts, Rule, RuleCounts, RuleDetail, RuleList,
-    RuleTestRequest, RuleTestResult, Stats, StatusChange, StatusRequest, StoredEvent, StreamNotice,
+    Alert, AlertDetail, AlertNotice, AlertPage, AssigneeRequest, Comment, CommentRequest,
+    EnabledRequest, EventPage, Histogram, HistogramBucket, PipelineCounts, Rule, RuleCounts,
+    RuleDetail, RuleList, RuleTestRequest, RuleTestResult, Stats, StatusChange, StatusRequest,
+    StoredEvent,
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
 use super::{agents, alerts, commands, events, rules, samples, stats, stream, yara};
@@ -42,7 +43,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
         StatusChange, StatusRequest, AssigneeRequest, CommentRequest, Rule, RuleInfo,
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,
-        RuleTestResult, Stats, RuleCounts, PipelineCounts, StreamNotice, AgentView, AgentList,
+        RuleTestResult, Stats, RuleCounts, PipelineCounts, AlertNotice, AgentView, AgentList,
         RevokeRequest, AgentStatus, EnrollRequest, EnrollResponse, DuplicateAgent,
         HeartbeatRequest, HeartbeatResponse, AgentNotice, CommandDelivery, CommandRequest,
         ScanPathArgs, CommandView, CommandList, CommandResultRequest, CommandResultAnswer,

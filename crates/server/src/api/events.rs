@@ -88,10 +88,7 @@ pub(crate) async fn search(
         .search_events(&query)
         .await
         .map_err(store_problem)?;
-    Ok(Json(EventPage {
-        events: page.events.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(page))
 }
 
 #[utoipa::path(get, path = super::EVENT, tag = "events", operation_id = "event",
@@ -109,7 +106,7 @@ pub(crate) async fn one(caller: Caller<READ>, id: PathId) -> Result<Json<StoredE
     let what = || not_found(&format!("event {}", id.0));
     let uuid = Uuid::parse_str(&id.0).map_err(|_| what())?;
     match caller.api.store.get_event(uuid).await {
-        Ok(Some(event)) => Ok(Json(event.into())),
+        Ok(Some(event)) => Ok(Json(event)),
         Ok(None) => Err(what()),
         Err(e) => Err(store_problem(e)),
     }

@@ -1,6 +1,6 @@
 //! `GET /api/v1/alerts/stream`: Server-Sent Events of the alerts the pipeline opens or updates.
 //!
-//! - `event: alert`, `data:` an [`StreamNotice`] (JSON) for each alert change;
+//! - `event: alert`, `data:` an [`AlertNotice`] (JSON) for each alert change;
 //! - `event: lagged`, `data: {"skipped": n}` when this subscriber fell behind and missed `n`
 //!   notices (re-read `GET /api/v1/alerts` to catch up);
 //! - a comment first (`: connected`) and then keep-alive comments every 15 s;
@@ -21,7 +21,6 @@ use dozor_store::Level;
 use tokio::sync::{broadcast, watch};
 
 use super::access::{Caller, Params, READ, bad_param};
-use super::types::StreamNotice;
 use crate::problem::Problem;
 use crate::problem_responses::{
     ApiNotConfigured, BadParameter, Forbidden, Unauthorized, problem_response,
@@ -65,11 +64,7 @@ struct Subscription<T> {
 }
 
 fn notice_event(notice: &AlertNotice) -> Option<Event> {
-    let data = StreamNotice {
-        change: notice.change.to_owned(),
-        alert: notice.alert.clone().into(),
-    };
-    match Event::default().event("alert").json_data(&data) {
+    match Event::default().event("alert").json_data(notice) {
         Ok(event) => Some(event),
         Err(e) => {
             tracing::error!("alert notice not serializable: {e}");

@@ -58,14 +58,7 @@ fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
 }
 
 /// The dashboard's status of an agent (the API's rules and thresholds).
-pub(crate) fn agent_status(state: &AppState, agent: &dozor_store::Agent, now: i64) -> AgentStatus {
-    match crate::api::agents::status_of(state, agent, now) {
-        crate::agents::AgentStatus::Online => AgentStatus::Online,
-        crate::agents::AgentStatus::Degraded => AgentStatus::Degraded,
-        crate::agents::AgentStatus::Offline => AgentStatus::Offline,
-        crate::agents::AgentStatus::Revoked => AgentStatus::Revoked,
-    }
-}
+pub(crate) use crate::api::agents::status_of as agent_status;
 
 async fn agent_names(store: &dyn Store) -> Result<HashMap<String, String>, StoreError> {
     Ok(store
