@@ -71,13 +71,13 @@ for target in "${TARGETS[@]}"; do
     log="$WORK/$target.log"
     echo "==> $target for ${SECS}s (log: $log)"
     rc=0
+    started=$SECONDS
     cargo fuzz run "${FLAGS[@]}" "$target" "${corpora[@]}" -- \
         -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 -max_len="$(max_len "$target")" \
         -artifact_prefix="$WORK/artifacts/$target/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
-    secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n1)
+    secs=$((SECONDS - started))
     runs=${runs:-0}
-    secs=${secs:-$SECS}
     rate=$((runs / (secs > 0 ? secs : 1)))
     if [ $rc -eq 0 ]; then
         result=ok

@@ -3,10 +3,10 @@
 //! sender and an operator sender.
 #![no_main]
 
+use dozor_fuzz::validator;
 use dozor_server::auth::{Identity, Role};
 use dozor_server::ingest::Prepared;
 use dozor_server::ingest::parse::{BatchFormat, Item, parse_batch};
-use dozor_fuzz::validator;
 use libfuzzer_sys::fuzz_target;
 
 /// The server's default `limits.max_batch_events`.
@@ -38,7 +38,13 @@ fuzz_target!(|data: &[u8]| {
         match item {
             Item::Value(value) => {
                 let _ = dozor_event::detection_view(&value);
-                prepared.push(index, value, &sender, validator(), "2026-01-01T00:00:00.000Z");
+                prepared.push(
+                    index,
+                    value,
+                    &sender,
+                    validator(),
+                    "2026-01-01T00:00:00.000Z",
+                );
             }
             Item::Malformed(message) => prepared.push_unreadable(index, message),
         }

@@ -23,7 +23,10 @@ fn fix_checksums(buf: &mut [u8]) {
             continue;
         }
         let len = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
-        let Some(end) = (pos + header).checked_add(len).filter(|&end| end <= buf.len()) else {
+        let Some(end) = (pos + header)
+            .checked_add(len)
+            .filter(|&end| end <= buf.len())
+        else {
             pos += 1;
             continue;
         };
