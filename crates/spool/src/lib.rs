@@ -23,6 +23,9 @@ const STATE_FILE: &str = "state.json";
 const STATE_TMP: &str = "state.json.tmp";
 const SEG_PREFIX: &str = "seg-";
 const SEG_SUFFIX: &str = ".log";
+/// The largest record id: one below `u64::MAX`, so the id after any record still fits. Ids,
+/// positions and segment names beyond it can only come from a damaged or forged directory.
+const LAST_ID: u64 = u64::MAX - 1;
 
 /// Identifier of a record: a sequence number, strictly increasing, starting at 1, never reused
 /// (it survives restarts).
@@ -92,6 +95,10 @@ pub enum SpoolError {
     RecordTooLarge { len: u64, max: u64 },
     #[error("invalid spool configuration: {0}")]
     Config(&'static str),
+    #[error("spool state file is invalid: acknowledged id {0} is beyond the largest record id")]
+    AckedOutOfRange(u64),
+    #[error("spool record ids are exhausted (the last one is {LAST_ID})")]
+    IdsExhausted,
 }
 
 pub type Result<T, E = SpoolError> = std::result::Result<T, E>;
@@ -139,6 +146,7 @@ fn parse_seg_name(name: &str) -> Option<u64> {
         .strip_suffix(SEG_SUFFIX)?
         .parse()
         .ok()
+        .filter(|&base| base <= LAST_ID)
 }
 
 fn record_crc(id: u64, len: u32, payload: &[u8]) -> u32 {
@@ -185,7 +193,7 @@ fn parse_at(buf: &[u8], pos: usize, min_id: u64) -> Option<(u64, u32)> {
     let (id, len, crc) = parse_header(buf.get(pos..)?)?;
     let start = pos + HEADER_LEN as usize;
     let end = start.checked_add(len as usize)?;
-    if end > buf.len() || id < min_id {
+    if end > buf.len() || id < min_id || id > LAST_ID {
         return None;
     }
     (record_crc(id, len, &buf[start..end]) == crc).then_some((id, len))
@@ -261,6 +269,9 @@ impl Spool {
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e.into()),
         };
+        if acked > LAST_ID {
+            return Err(SpoolError::AckedOutOfRange(acked));
+        }
         let _ = fs::remove_file(dir.join(STATE_TMP));
 
         let mut bases = Vec::new();
@@ -349,6 +360,9 @@ impl Spool {
                 len: payload.len() as u64,
                 max: self.cfg.max_bytes.saturating_sub(HEADER_LEN),
             });
+        }
+        if self.next_id > LAST_ID {
+            return Err(SpoolError::IdsExhausted);
         }
         while self.stats.disk_bytes + rec_len > self.cfg.max_bytes && !self.segments.is_empty() {
             self.drop_oldest()?;

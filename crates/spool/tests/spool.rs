@@ -346,3 +346,88 @@ fn randomized_against_model() {
         assert_eq!(s.peek(usize::MAX).unwrap(), Vec::from(model));
     }
 }
+
+/// A spool directory written by hand: `state.json` and one segment of records `(id, payload)`
+/// named after `base` (checksums right).
+fn forged_dir(acked: Option<u64>, base: u64, records: &[(u64, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(acked) = acked {
+        fs::write(
+            dir.path().join("state.json"),
+            format!("{{\"acked\":{acked}}}"),
+        )
+        .unwrap();
+    }
+    let mut segment = Vec::new();
+    for (id, payload) in records {
+        let mut checked = (payload.len() as u32).to_le_bytes().to_vec();
+        checked.extend_from_slice(&id.to_le_bytes());
+        checked.extend_from_slice(payload);
+        segment.extend_from_slice(b"DZSP");
+        segment.extend_from_slice(&checked[..12]);
+        segment.extend_from_slice(&crc32(&checked).to_le_bytes());
+        segment.extend_from_slice(payload);
+    }
+    fs::write(dir.path().join(format!("seg-{base:020}.log")), segment).unwrap();
+    dir
+}
+
+/// CRC-32 (IEEE), bit by bit: the record checksum, written independently of the crate's table.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for byte in data {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn forged_directory_round_trips() {
+    let dir = forged_dir(Some(1), 1, &[(1, b"one"), (2, b"two")]);
+    let mut s = Spool::open(dir.path(), cfg(1 << 20, 1 << 16)).unwrap();
+    assert_eq!(payloads(&s.peek(8).unwrap()), vec![b"two".to_vec()]);
+    assert_eq!(s.append(b"three").unwrap(), RecordId(3));
+}
+
+/// Found by fuzzing (spool_segment): an acknowledged id of u64::MAX overflowed the next id.
+#[test]
+fn acked_id_at_the_end_of_the_id_space_is_an_error() {
+    let dir = forged_dir(Some(u64::MAX), 1, &[]);
+    let err = Spool::open(dir.path(), cfg(1 << 20, 1 << 16)).unwrap_err();
+    assert!(err.to_string().contains(&u64::MAX.to_string()), "{err}");
+}
+
+/// A record claiming the id u64::MAX is corrupt (no id could follow it); the rest is read.
+#[test]
+fn record_id_at_the_end_of_the_id_space_is_skipped() {
+    let dir = forged_dir(None, 1, &[(1, b"one"), (u64::MAX, b"max")]);
+    let mut s = Spool::open(dir.path(), cfg(1 << 20, 1 << 16)).unwrap();
+    assert_eq!(payloads(&s.peek(8).unwrap()), vec![b"one".to_vec()]);
+    assert_eq!(s.append(b"two").unwrap(), RecordId(2));
+}
+
+/// The last usable id is handed out once; after it appends fail instead of overflowing.
+#[test]
+fn ids_run_out_with_an_error() {
+    let dir = forged_dir(Some(u64::MAX - 2), u64::MAX - 1, &[]);
+    let mut s = Spool::open(dir.path(), cfg(1 << 20, 1 << 16)).unwrap();
+    assert_eq!(s.append(b"last").unwrap(), RecordId(u64::MAX - 1));
+    let err = s.append(b"one too many").unwrap_err();
+    assert!(err.to_string().contains("exhausted"), "{err}");
+    assert_eq!(payloads(&s.peek(8).unwrap()), vec![b"last".to_vec()]);
+}
+
+/// A segment named after u64::MAX is not one the spool wrote: it is left alone.
+#[test]
+fn segment_named_at_the_end_of_the_id_space_is_ignored() {
+    let dir = forged_dir(None, u64::MAX, &[]);
+    let mut s = Spool::open(dir.path(), cfg(1 << 20, 1 << 16)).unwrap();
+    assert_eq!(s.append(b"first").unwrap(), RecordId(1));
+}
