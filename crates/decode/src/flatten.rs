@@ -196,7 +196,10 @@ impl NameIndex {
             Some(map) => map.get(name).copied(),
             None => {
                 count_comparisons(section.len());
-                section.iter().position(|(n, _)| n == name).map(|i| base + i)
+                section
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(|i| base + i)
             }
         }
     }
@@ -507,8 +510,7 @@ impl WinFlattener {
             let name = &mut self.out.fields[at].0;
             *name = format_compact!("System_{name}");
         }
-        self.payload_index
-            .pushed(&field, self.out.fields.len());
+        self.payload_index.pushed(&field, self.out.fields.len());
         self.out.fields.push((field, value));
     }
 
@@ -535,7 +537,10 @@ impl WinFlattener {
         let mut taken = NameIndex::default();
         let mut added = NameIndex::default();
         for (name, value) in pending {
-            if taken.position(&self.out.fields[..attrs_start], 0, &name).is_some() {
+            if taken
+                .position(&self.out.fields[..attrs_start], 0, &name)
+                .is_some()
+            {
                 continue;
             }
             if let Some(at) = added.position(&self.out.fields, attrs_start, &name) {

@@ -475,7 +475,7 @@ pub const KEYS: &[KeyDef] = &[
         env: "DOZOR_DATA_DIR",
         kind: Kind::Path,
         default: "\"dozor-data\"",
-        doc: "Data directory: the SQLite database, the built-in PKI (pki/) and upload scratch files (tmp/). Created with mode 0700.",
+        doc: "Data directory: the SQLite database, the built-in PKI (pki/) and upload scratch files (tmp/). Made mode 0700 on every start (the database files 0600).",
     },
     KeyDef {
         key: "database_url",

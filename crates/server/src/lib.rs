@@ -52,12 +52,12 @@ mod problem_responses;
 pub mod scan;
 pub mod schema;
 mod server;
-pub mod slow_clients;
-mod unread_body;
 pub mod sink;
+pub mod slow_clients;
 mod state;
 mod tls;
 mod ui;
+mod unread_body;
 pub use dozor_decode::winlog;
 
 pub mod agents;

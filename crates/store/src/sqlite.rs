@@ -332,9 +332,7 @@ impl SqliteDriver {
         let deadline = std::time::Instant::now() + self.search_timeout;
         conn.lock_handle()
             .await?
-            .set_progress_handler(PROGRESS_STEPS, move || {
-                std::time::Instant::now() < deadline
-            });
+            .set_progress_handler(PROGRESS_STEPS, move || std::time::Instant::now() < deadline);
         let result = q.fetch_all(&mut *conn).await;
         conn.lock_handle().await?.remove_progress_handler();
         result.map_err(|e| match &e {
