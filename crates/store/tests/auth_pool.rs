@@ -21,33 +21,6 @@ suite!(
 mod scenarios {
     use super::*;
 
-    /// An open transaction on a connection of its own that keeps `events` locked (PostgreSQL)
-    /// until dropped; `None` on SQLite, where readers never wait for locks.
-    async fn lock_events(raw: &Raw) -> Option<sqlx::PgConnection> {
-        use sqlx::{ConnectOptions, Executor};
-        let Raw::Postgres { url, schema } = raw else {
-            return None;
-        };
-        let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-        let mut conn = opts
-            .options([("search_path", schema.as_str())])
-            .connect()
-            .await
-            .unwrap();
-        conn.execute("BEGIN").await.unwrap();
-        conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
-            .await
-            .unwrap();
-        Some(conn)
-    }
-
-    fn slow_query() -> EventQuery {
-        EventQuery {
-            query: Some("process.command_line:*zzz*".into()),
-            ..EventQuery::default()
-        }
-    }
-
     pub async fn credential_checks_do_not_queue_behind_searches(s: S, raw: Raw) {
         let token = s
             .create_token(&NewToken {

@@ -21,26 +21,6 @@ suite!(
 mod scenarios {
     use super::*;
 
-    /// An open transaction on a connection of its own that keeps `events` locked (PostgreSQL)
-    /// until dropped; `None` on SQLite, where readers never wait for locks.
-    async fn lock_events(raw: &Raw) -> Option<sqlx::PgConnection> {
-        use sqlx::{ConnectOptions, Executor};
-        let Raw::Postgres { url, schema } = raw else {
-            return None;
-        };
-        let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-        let mut conn = opts
-            .options([("search_path", schema.as_str())])
-            .connect()
-            .await
-            .unwrap();
-        conn.execute("BEGIN").await.unwrap();
-        conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
-            .await
-            .unwrap();
-        Some(conn)
-    }
-
     /// Enough events that scanning them takes SQLite well past its first progress check.
     async fn many_events(s: &S) {
         let events: Vec<_> = (0..3000)
@@ -53,13 +33,6 @@ mod scenarios {
             })
             .collect();
         s.insert_events(&events).await.unwrap();
-    }
-
-    fn slow_query() -> EventQuery {
-        EventQuery {
-            query: Some("process.command_line:*zzz*".into()),
-            ..EventQuery::default()
-        }
     }
 
     pub async fn searches_past_their_timeout_are_cancelled(s: S, raw: Raw) {

@@ -270,3 +270,33 @@ pub fn new_agent(id: &str, hostname: &str) -> NewAgent {
         enrolled_by: "token:1".into(),
     }
 }
+
+// ------------------------------------------------------------ limits
+
+/// An open transaction on a connection of its own that keeps `events` locked (PostgreSQL)
+/// until dropped; `None` on SQLite, where readers never wait for locks.
+pub async fn lock_events(raw: &Raw) -> Option<sqlx::PgConnection> {
+    use sqlx::{ConnectOptions, Executor};
+    let Raw::Postgres { url, schema } = raw else {
+        return None;
+    };
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let mut conn = opts
+        .options([("search_path", schema.as_str())])
+        .connect()
+        .await
+        .unwrap();
+    conn.execute("BEGIN").await.unwrap();
+    conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    Some(conn)
+}
+
+/// A search that scans every event (a leading wildcard).
+pub fn slow_query() -> EventQuery {
+    EventQuery {
+        query: Some("process.command_line:*zzz*".into()),
+        ..EventQuery::default()
+    }
+}
