@@ -523,3 +523,58 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing() {
         .args(["-u", &url, "DEL", &format!("{name}:ingest")])
         .output();
 }
+
+/// Modes of the data directory and the database files, as `(name, mode)`.
+#[cfg(unix)]
+fn private_modes(data: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut modes = vec![(
+        "data".to_owned(),
+        std::fs::metadata(data).unwrap().permissions().mode() & 0o777,
+    )];
+    for name in ["dozor.db", "dozor.db-wal", "dozor.db-shm"] {
+        let path = data.join(name);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            modes.push((name.to_owned(), meta.permissions().mode() & 0o777));
+        }
+    }
+    modes
+}
+
+#[cfg(unix)]
+#[test]
+fn data_directory_and_database_are_private_on_every_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let rules = rules_dir(dir.path());
+    // A directory that already exists with the usual umask's mode.
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = start(&data, &rules, &[], &[]);
+    let modes = private_modes(&data);
+    assert_eq!(modes.len(), 4, "{modes:?}");
+    assert!(
+        modes
+            .iter()
+            .all(|(name, mode)| *mode == if name == "data" { 0o700 } else { 0o600 }),
+        "{modes:?}"
+    );
+    drop(server);
+    // Loosened between two starts (an older version, a restore from backup): fixed again.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["dozor.db", "dozor.db-wal", "dozor.db-shm"] {
+        let path = data.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let _server = start(&data, &rules, &[], &[]);
+    let modes = private_modes(&data);
+    assert!(
+        modes
+            .iter()
+            .all(|(name, mode)| *mode == if name == "data" { 0o700 } else { 0o600 }),
+        "{modes:?}"
+    );
+}

@@ -6,6 +6,8 @@
 //! [`WinFlattener::end`] it. The flattener applies the naming rules (see the crate README), so
 //! the same record gives the same [`FlatEvent`] whatever it was read from.
 
+use std::collections::HashMap;
+
 use compact_str::{CompactString, format_compact};
 use dozor_event::{FlatEvent, Value};
 
@@ -150,6 +152,86 @@ fn system_attr_name(elem: &str, attr: &str) -> CompactString {
     CompactString::const_new(known)
 }
 
+/// The most fields (leaf values, System and payload) one event may have. Real events have tens;
+/// the cap keeps a hostile record's cost bounded, and the event is refused, not truncated.
+pub const MAX_FIELDS_PER_EVENT: usize = 4096;
+
+/// Why an event could not be flattened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} has more than {MAX_FIELDS_PER_EVENT} fields (the limit per event); it was skipped",
+    match .record_id { Some(id) => format!("event record {id}"), None => "the event".to_owned() })]
+pub struct TooManyFields {
+    /// The event's `EventRecordID`, when its System part gave one.
+    pub record_id: Option<i64>,
+}
+
+/// Below this many names a linear scan is cheaper than a hash map; above it, a scan per field
+/// would make flattening quadratic in the number of fields.
+const SCAN_LIMIT: usize = 32;
+
+/// Positions of field names in `fields[base..]`, for finding a name again in constant time.
+/// Built only once a section has more than [`SCAN_LIMIT`] fields.
+#[derive(Debug, Default)]
+struct NameIndex {
+    map: Option<HashMap<CompactString, usize>>,
+}
+
+impl NameIndex {
+    /// Where `name` first is in `fields[base..]` (an absolute index).
+    fn position(
+        &mut self,
+        fields: &[(CompactString, Value)],
+        base: usize,
+        name: &str,
+    ) -> Option<usize> {
+        let section = fields.get(base..).unwrap_or_default();
+        if self.map.is_none() && section.len() > SCAN_LIMIT {
+            let mut map = HashMap::with_capacity(section.len() * 2);
+            for (i, (n, _)) in section.iter().enumerate() {
+                map.entry(n.clone()).or_insert(base + i);
+            }
+            self.map = Some(map);
+        }
+        match &self.map {
+            Some(map) => map.get(name).copied(),
+            None => {
+                count_comparisons(section.len());
+                section
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(|i| base + i)
+            }
+        }
+    }
+
+    /// `name` was pushed at `position`.
+    fn pushed(&mut self, name: &CompactString, position: usize) {
+        if let Some(map) = &mut self.map {
+            map.entry(name.clone()).or_insert(position);
+        }
+    }
+
+    fn forget(&mut self, name: &str) {
+        if let Some(map) = &mut self.map {
+            map.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Name comparisons made by linear scans, so a test can tell linear from quadratic work.
+    static COMPARISONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn count_comparisons(n: usize) {
+    COMPARISONS.with(|c| c.set(c.get() + n));
+}
+
+#[cfg(not(test))]
+fn count_comparisons(_: usize) {}
+
 /// Flattens one Windows event described as an element stream.
 #[derive(Debug, Default)]
 pub(crate) struct WinFlattener {
@@ -165,6 +247,12 @@ pub(crate) struct WinFlattener {
     pending_attrs: Vec<(CompactString, Value)>,
     /// `out.fields[..system_len]` came from `<System>` (which precedes the payload).
     system_len: usize,
+    /// Names of the current payload section, once it is large.
+    payload_index: NameIndex,
+    /// Names of the System fields, once they are many.
+    system_index: NameIndex,
+    /// Leaf values taken so far; past [`MAX_FIELDS_PER_EVENT`] the event is refused.
+    leaves: usize,
 }
 
 fn name_bit(name: &str) -> u64 {
@@ -245,6 +333,7 @@ impl WinFlattener {
             });
             self.payload_start = self.out.fields.len();
             self.payload_mask = 0;
+            self.payload_index = NameIndex::default();
         } else if depth == 2 && self.section == Some(Section::DataContainer) && name == "Data" {
             is_data = true;
         }
@@ -295,11 +384,11 @@ impl WinFlattener {
             }
             Some(Section::RenderingInfo) => {
                 let field = format_compact!("RenderingInfo_{elem}_{name}");
-                self.pending_attrs.push((field, value.to_value()));
+                self.push_pending(field, value.to_value());
             }
             _ => {
                 let field = format_compact!("{elem}_{name}");
-                self.pending_attrs.push((field, value.to_value()));
+                self.push_pending(field, value.to_value());
             }
         }
     }
@@ -348,6 +437,19 @@ impl WinFlattener {
         self.names.truncate(frame.name_start);
     }
 
+    /// Counts a leaf; false once the event has too many (the value is then dropped and
+    /// [`WinFlattener::finish`] refuses the event).
+    fn take_leaf(&mut self) -> bool {
+        self.leaves += 1;
+        self.leaves <= MAX_FIELDS_PER_EVENT
+    }
+
+    fn push_pending(&mut self, field: CompactString, value: Value) {
+        if self.take_leaf() {
+            self.pending_attrs.push((field, value));
+        }
+    }
+
     fn push_leaf(&mut self, field: CompactString, value: Value) {
         if self.section == Some(Section::System) {
             self.push_system(field, value);
@@ -357,6 +459,9 @@ impl WinFlattener {
     }
 
     fn push_system(&mut self, field: CompactString, value: Value) {
+        if !self.take_leaf() {
+            return;
+        }
         let value = if is_numeric_system(&field) {
             match value {
                 Value::Str(s) => match s.parse::<i64>() {
@@ -377,30 +482,35 @@ impl WinFlattener {
                 self.out.timestamp_millis = parse_timestamp_millis(s);
             }
         }
+        self.system_index.pushed(&field, self.out.fields.len());
         self.out.fields.push((field, value));
         self.system_len = self.out.fields.len();
     }
 
     fn push_payload(&mut self, field: CompactString, value: Value) {
+        if !self.take_leaf() {
+            return;
+        }
         let bit = name_bit(&field);
         if self.payload_mask & bit != 0
-            && let Some((_, slot)) = self.out.fields[self.payload_start..]
-                .iter_mut()
-                .find(|(n, _)| *n == field)
+            && let Some(at) =
+                self.payload_index
+                    .position(&self.out.fields, self.payload_start, &field)
         {
-            merge_into(slot, value);
+            merge_into(&mut self.out.fields[at].1, value);
             return;
         }
         self.payload_mask |= bit;
         // A payload field shadows a System field of the same name (EID 104's UserData
         // `Channel` is the log that was cleared, which is what rules mean by `Channel`); the
         // System value stays available as `System_<name>` (and routing reads it there).
-        if let Some((name, _)) = self.out.fields[..self.system_len]
-            .iter_mut()
-            .find(|(n, _)| *n == field)
-        {
+        let system = &self.out.fields[..self.system_len];
+        if let Some(at) = self.system_index.position(system, 0, &field) {
+            self.system_index.forget(&field);
+            let name = &mut self.out.fields[at].0;
             *name = format_compact!("System_{name}");
         }
+        self.payload_index.pushed(&field, self.out.fields.len());
         self.out.fields.push((field, value));
     }
 
@@ -409,30 +519,38 @@ impl WinFlattener {
         !self.frames.is_empty()
     }
 
-    /// The flat event; closes what is still open.
-    pub(crate) fn finish(mut self) -> FlatEvent {
+    /// The flat event; closes what is still open. An event with more than
+    /// [`MAX_FIELDS_PER_EVENT`] fields is refused.
+    pub(crate) fn finish(mut self) -> Result<FlatEvent, TooManyFields> {
         while !self.frames.is_empty() {
             self.end();
         }
+        if self.leaves > MAX_FIELDS_PER_EVENT {
+            let record_id = match self.out.get("EventRecordID") {
+                Some(Value::Int(id)) => Some(*id),
+                _ => None,
+            };
+            return Err(TooManyFields { record_id });
+        }
         let pending = std::mem::take(&mut self.pending_attrs);
         let attrs_start = self.out.fields.len();
+        let mut taken = NameIndex::default();
+        let mut added = NameIndex::default();
         for (name, value) in pending {
-            if self.out.fields[..attrs_start]
-                .iter()
-                .any(|(n, _)| *n == name)
+            if taken
+                .position(&self.out.fields[..attrs_start], 0, &name)
+                .is_some()
             {
                 continue;
             }
-            if let Some((_, slot)) = self.out.fields[attrs_start..]
-                .iter_mut()
-                .find(|(n, _)| *n == name)
-            {
-                merge_into(slot, value);
+            if let Some(at) = added.position(&self.out.fields, attrs_start, &name) {
+                merge_into(&mut self.out.fields[at].1, value);
             } else {
+                added.pushed(&name, self.out.fields.len());
                 self.out.fields.push((name, value));
             }
         }
-        self.out
+        Ok(self.out)
     }
 }
 
@@ -483,7 +601,7 @@ mod tests {
         f.end();
         f.end();
         f.end();
-        let e = f.finish();
+        let e = f.finish().unwrap();
         assert_eq!(
             e.get("Provider_Name"),
             Some(&Value::from("Microsoft-Windows-Sysmon"))
@@ -498,5 +616,79 @@ mod tests {
             Some(&Value::List(vec!["a".into(), "b".into()]))
         );
         assert_eq!(e.timestamp_millis, Some(1_514_293_829_136));
+    }
+
+    /// A flattener for an `<Event>` whose `EventData` has `n` distinct `Data` fields and
+    /// `attrs` attributes on payload elements.
+    fn wide_event(n: usize, attrs: usize) -> WinFlattener {
+        let mut f = WinFlattener::new();
+        f.start("Event");
+        f.start("System");
+        f.start("EventRecordID");
+        f.text(s("7"));
+        f.end();
+        f.end();
+        f.start("EventData");
+        for i in 0..n {
+            f.start("Data");
+            f.attr("Name", s(&format!("Field{i}")));
+            if i < attrs {
+                f.attr(&format!("A{i}"), s("x"));
+            }
+            f.text(s("v"));
+            f.end();
+        }
+        f.end();
+        f.end();
+        f
+    }
+
+    #[test]
+    fn flattening_is_linear_in_the_number_of_fields() {
+        // 4,000 distinct names: a scan per field would compare ~8 million names.
+        COMPARISONS.with(|c| c.set(0));
+        let e = wide_event(4000, 60).finish().unwrap();
+        assert_eq!(e.fields.len(), 1 + 4000 + 60);
+        assert_eq!(e.get("Field3999"), Some(&Value::from("v")));
+        assert_eq!(e.get("Data_A59"), Some(&Value::from("x")));
+        let comparisons = COMPARISONS.with(|c| c.get());
+        assert!(
+            comparisons < 10 * 4000,
+            "{comparisons} name comparisons for 4,000 fields"
+        );
+    }
+
+    #[test]
+    fn repeated_names_still_merge_in_large_events() {
+        let mut f = WinFlattener::new();
+        f.start("Event");
+        f.start("EventData");
+        for i in 0..200 {
+            f.start("Data");
+            f.attr("Name", s(&format!("F{}", i % 100)));
+            f.text(s(&i.to_string()));
+            f.end();
+        }
+        f.end();
+        f.end();
+        let e = f.finish().unwrap();
+        assert_eq!(e.fields.len(), 100);
+        assert_eq!(
+            e.get("F99"),
+            Some(&Value::List(vec!["99".into(), "199".into()]))
+        );
+    }
+
+    #[test]
+    fn too_many_fields_refuse_the_event() {
+        assert!(wide_event(MAX_FIELDS_PER_EVENT - 1, 0).finish().is_ok());
+        assert_eq!(
+            wide_event(MAX_FIELDS_PER_EVENT, 0).finish().unwrap_err(),
+            TooManyFields { record_id: Some(7) }
+        );
+        assert_eq!(
+            wide_event(80_000, 0).finish().unwrap_err().to_string(),
+            "event record 7 has more than 4096 fields (the limit per event); it was skipped"
+        );
     }
 }

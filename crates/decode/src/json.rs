@@ -10,7 +10,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::{Map, Value as Json};
 
 use crate::error::DecodeError;
-use crate::flatten::{Scalar, WinFlattener};
+use crate::flatten::{Scalar, TooManyFields, WinFlattener};
 use crate::time::parse_timestamp_millis;
 
 /// The shape of one JSON object, detected from its keys.
@@ -68,7 +68,9 @@ pub fn flatten_json(value: &Json) -> Result<FlatEvent, DecodeError> {
     };
     Ok(match detect_json_shape(object) {
         JsonShape::Windows => flatten_windows_object(object)?,
-        JsonShape::Winlogbeat => flatten_winlogbeat(object),
+        JsonShape::Winlogbeat => {
+            flatten_winlogbeat(object).map_err(|e| DecodeError::invalid(e.to_string()))?
+        }
         JsonShape::Generic => flatten_generic(object),
     })
 }
@@ -109,7 +111,7 @@ fn flatten_windows_object(object: &Map<String, Json>) -> Result<FlatEvent, Decod
     f.start("Event");
     feed_object_body(&mut f, event);
     f.end();
-    Ok(f.finish())
+    f.finish().map_err(|e| DecodeError::invalid(e.to_string()))
 }
 
 /// `Foo_1`, `Foo_2`, ... are how evtx names repeated sibling elements `Foo`: such a key is the
@@ -260,7 +262,7 @@ pub(crate) fn flatten_evtx_json_bytes(bytes: &[u8], capacity: usize) -> Result<F
     if !found {
         return Err("record JSON has no \"Event\" object".to_owned());
     }
-    Ok(f.finish())
+    f.finish().map_err(|e| e.to_string())
 }
 
 /// A map key, borrowed from the input when it has no escapes.
@@ -595,7 +597,7 @@ const WINLOG_SYSTEM: &[(&str, &str, Option<&str>)] = &[
 ];
 
 /// Flattens a Winlogbeat/ECS document: the Windows names first, then every leaf by dotted path.
-pub(crate) fn flatten_winlogbeat(object: &Map<String, Json>) -> FlatEvent {
+pub(crate) fn flatten_winlogbeat(object: &Map<String, Json>) -> Result<FlatEvent, TooManyFields> {
     let mut f = WinFlattener::new();
     f.start("Event");
     f.start("System");
@@ -635,7 +637,7 @@ pub(crate) fn flatten_winlogbeat(object: &Map<String, Json>) -> FlatEvent {
         f.end();
     }
     f.end();
-    let mut out = f.finish();
+    let mut out = f.finish()?;
     // Dotted winlog keys with event_data/user_data inside (`winlog.event_data.X`) are not nested
     // objects: take their leaves by name too.
     for (key, value) in object {
@@ -656,7 +658,7 @@ pub(crate) fn flatten_winlogbeat(object: &Map<String, Json>) -> FlatEvent {
         walk_generic(value, &mut path, &mut out);
     }
     out.timestamp_millis = object.get("@timestamp").and_then(json_timestamp_millis);
-    out
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ use std::path::Path;
 pub use dozor_event::{FlatEvent, Value};
 pub use error::{DecodeError, Location, Position};
 pub use evtx_file::EVTX_MAGIC;
+pub use flatten::{MAX_FIELDS_PER_EVENT, TooManyFields};
 pub use json::{JsonShape, detect_json_shape, flatten_json, flatten_windows_json};
 pub use time::parse_timestamp_millis;
 pub use xml::parse_event_xml;

@@ -141,19 +141,25 @@ impl XmlFeeder {
     }
 
     /// Closes an element; returns the event when it was `</Event>`.
-    fn close(&mut self) -> Option<FlatEvent> {
+    fn close(&mut self) -> Result<Option<FlatEvent>, String> {
         if self.flat.is_none() {
             self.outer_depth = self.outer_depth.saturating_sub(1);
-            return None;
+            return Ok(None);
         }
         self.flush_text(false);
         self.has_children.pop();
-        let f = self.flat.as_mut()?;
+        let Some(f) = self.flat.as_mut() else {
+            return Ok(None);
+        };
         f.end();
         if f.is_open() {
-            return None;
+            return Ok(None);
         }
-        self.flat.take().map(WinFlattener::finish)
+        self.flat
+            .take()
+            .map(WinFlattener::finish)
+            .transpose()
+            .map_err(|e| e.to_string())
     }
 
     /// Feeds one XML event; returns a flat event when one is complete.
@@ -165,9 +171,9 @@ impl XmlFeeder {
             }
             Event::Empty(e) => {
                 self.open(e)?;
-                Ok(self.close())
+                self.close()
             }
-            Event::End(_) => Ok(self.close()),
+            Event::End(_) => self.close(),
             Event::Text(t) if self.flat.is_some() => {
                 // Line ends are kept as written (no XML end-of-line normalization): evtx and
                 // Windows write `\r\n` inside values, and the EVTX and JSON paths keep it too.
@@ -384,5 +390,40 @@ mod tests {
         assert!(err.to_string().contains("no <Event>"), "{err}");
         let err = parse_event_xml("<Event><System>").unwrap_err();
         assert!(err.to_string().contains("end of input"), "{err}");
+    }
+
+    /// `<Event>` with record id `id` and `fields` `Data` fields.
+    pub(crate) fn wide_event_xml(id: u64, fields: usize) -> String {
+        let mut xml = format!(
+            "<Event><System><EventID>1</EventID><EventRecordID>{id}</EventRecordID></System><EventData>"
+        );
+        for i in 0..fields {
+            xml.push_str(&format!("<Data Name='F{i}'>v</Data>"));
+        }
+        xml.push_str("</EventData></Event>\n");
+        xml
+    }
+
+    #[test]
+    fn an_event_with_too_many_fields_is_skipped_alone() {
+        let first = wide_event_xml(1, 3);
+        let wide = wide_event_xml(2, crate::MAX_FIELDS_PER_EVENT + 10);
+        let text = format!("<Events>{first}{wide}{}</Events>", wide_event_xml(3, 3));
+        let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.into_bytes()));
+        let items: Vec<_> = XmlFileEvents::new(Path::new("wide.xml"), input).collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[0].as_ref().unwrap().get("EventRecordID"),
+            Some(&Value::Int(1))
+        );
+        let err = items[1].as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("event record 2 has more than 4096 fields") && err.contains("byte "),
+            "{err}"
+        );
+        assert_eq!(
+            items[2].as_ref().unwrap().get("EventRecordID"),
+            Some(&Value::Int(3))
+        );
     }
 }

@@ -101,6 +101,23 @@ pub struct Limits {
     pub max_batch_events: usize,
     /// Capacity of the in-process queue, in events; ingest answers 503 when it is full.
     pub queue_capacity: usize,
+    /// Bytes of ingest bodies parsed at once; more wait their turn (a body larger than this
+    /// is parsed alone).
+    pub ingest_parse_bytes: u64,
+    /// Time a client has to send a request's headers (HTTP/1), including a keep-alive
+    /// connection's next request.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request body, before [`Limits::body_min_rate`] applies.
+    pub body_timeout: Duration,
+    /// After [`Limits::body_timeout`], a body must keep arriving at this many bytes per second
+    /// on average, or the request is cut off.
+    pub body_min_rate: u64,
+    /// Connections open at once; beyond it new connections are closed at once.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_address: usize,
+    /// Disk space EVTX / XML uploads being received and decoded may take in `<data_dir>/tmp`.
+    pub evtx_scratch_bytes: u64,
 }
 
 /// How this process uses a Redis/NATS queue (names and redelivery; the in-process queue uses
@@ -179,6 +196,10 @@ pub struct ScanConfig {
     pub max_sample_bytes: u64,
     /// Where samples are kept (`<sha256>`, mode 0600); created at start when missing.
     pub samples_dir: PathBuf,
+    /// Bytes the samples may take; an upload beyond it is answered 507.
+    pub samples_quota: u64,
+    /// Samples older than this are deleted (their records stay).
+    pub samples_retention: Duration,
 }
 
 impl ScanConfig {
@@ -192,6 +213,8 @@ impl ScanConfig {
             samples: true,
             max_sample_bytes: 32 << 20,
             samples_dir: data_dir.join("samples"),
+            samples_quota: 10 << 30,
+            samples_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -211,6 +234,8 @@ pub struct Config {
     pub tls: TlsConfig,
     pub limits: Limits,
     pub retention_days: u32,
+    /// Event searches and histograms running longer are cancelled (503).
+    pub search_timeout: Duration,
     pub alert_aggregation_window: Duration,
     pub geoip: GeoIpConfig,
     pub agents: AgentsConfig,
@@ -298,8 +323,16 @@ fn unreachable_default(e: &ConfigError) -> Config {
             max_evtx_bytes: 256 << 20,
             max_batch_events: 10_000,
             queue_capacity: 100_000,
+            ingest_parse_bytes: 16 << 20,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            body_min_rate: 1024,
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            evtx_scratch_bytes: 1 << 30,
         },
         retention_days: 30,
+        search_timeout: Duration::from_secs(30),
         alert_aggregation_window: Duration::from_secs(300),
         geoip: GeoIpConfig::default(),
         agents: AgentsConfig::default(),
@@ -449,7 +482,7 @@ pub const KEYS: &[KeyDef] = &[
         env: "DOZOR_DATA_DIR",
         kind: Kind::Path,
         default: "\"dozor-data\"",
-        doc: "Data directory: the SQLite database, the built-in PKI (pki/) and upload scratch files (tmp/). Created with mode 0700.",
+        doc: "Data directory: the SQLite database, the built-in PKI (pki/) and upload scratch files (tmp/). Made mode 0700 on every start (the database files 0600).",
     },
     KeyDef {
         key: "database_url",
@@ -564,11 +597,67 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Events the queue holds before ingest answers 503 with Retry-After. At least limits.max_batch_events. The in-process queue and Redis count each batch's events exactly (the in-process queue also holds at most 2 KiB per event on average); NATS JetStream cannot count events, so there it bounds messages and bytes (2 KiB per event).",
     },
     KeyDef {
+        key: "limits.ingest_parse_bytes",
+        env: "DOZOR_INGEST_PARSE_BYTES",
+        kind: Kind::Size,
+        default: "\"16MiB\"",
+        doc: "Bytes of ingest bodies parsed at once (parsed events take several times their size in memory); further requests wait their turn. A body larger than this is parsed alone.",
+    },
+    KeyDef {
+        key: "limits.header_timeout",
+        env: "DOZOR_HEADER_TIMEOUT",
+        kind: Kind::Duration,
+        default: "\"30s\"",
+        doc: "Time a client has to send a request's headers (HTTP/1; also an idle keep-alive connection's next request); then the connection is closed.",
+    },
+    KeyDef {
+        key: "limits.body_timeout",
+        env: "DOZOR_BODY_TIMEOUT",
+        kind: Kind::Duration,
+        default: "\"30s\"",
+        doc: "Time a client has to send a request body; a longer body must keep arriving at limits.body_min_rate on average, or the request is cut off (408 if it can still be answered).",
+    },
+    KeyDef {
+        key: "limits.body_min_rate",
+        env: "DOZOR_BODY_MIN_RATE",
+        kind: Kind::Size,
+        default: "\"1KiB\"",
+        doc: "Bytes per second a request body must average after limits.body_timeout (a body of N bytes has limits.body_timeout + N / rate seconds).",
+    },
+    KeyDef {
+        key: "limits.max_connections",
+        env: "DOZOR_MAX_CONNECTIONS",
+        kind: Kind::Integer,
+        default: "4096",
+        doc: "Connections open at once; a connection beyond it is closed as soon as it is accepted. Keep it below the process's open-file limit.",
+    },
+    KeyDef {
+        key: "limits.max_connections_per_address",
+        env: "DOZOR_MAX_CONNECTIONS_PER_ADDRESS",
+        kind: Kind::Integer,
+        default: "256",
+        doc: "Connections open at once from one IP address (agents behind one NAT address share it); beyond it new connections from that address are closed at once.",
+    },
+    KeyDef {
+        key: "limits.evtx_scratch_bytes",
+        env: "DOZOR_EVTX_SCRATCH_BYTES",
+        kind: Kind::Size,
+        default: "\"1GiB\"",
+        doc: "Disk space EVTX / XML uploads under way may take in <data_dir>/tmp (each reserves its Content-Length, or limits.max_evtx_bytes); beyond it uploads are answered 507 (quota-exceeded). At least limits.max_evtx_bytes.",
+    },
+    KeyDef {
         key: "storage.retention_days",
         env: "DOZOR_RETENTION_DAYS",
         kind: Kind::Integer,
         default: "30",
         doc: "Days events are kept before they are deleted (alerts are kept).",
+    },
+    KeyDef {
+        key: "storage.search_timeout",
+        env: "DOZOR_SEARCH_TIMEOUT",
+        kind: Kind::Duration,
+        default: "\"30s\"",
+        doc: "Event searches and histograms running longer are cancelled and answered 503 (search-timeout). Token and session checks have connections of their own, so searches never hold up sign-ins.",
     },
     KeyDef {
         key: "alerts.aggregation_window",
@@ -681,6 +770,20 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Path,
         default: "",
         doc: "Where samples are kept, named by SHA-256, mode 0600 (never served back). Unset: <data_dir>/samples (created at start with mode 0700).",
+    },
+    KeyDef {
+        key: "scan.samples_quota",
+        env: "DOZOR_SCAN_SAMPLES_QUOTA",
+        kind: Kind::Size,
+        default: "\"10GiB\"",
+        doc: "Disk space the samples may take; an upload that could go beyond it is answered 507 (quota-exceeded) until old samples are deleted.",
+    },
+    KeyDef {
+        key: "scan.samples_retention",
+        env: "DOZOR_SCAN_SAMPLES_RETENTION",
+        kind: Kind::Duration,
+        default: "\"90d\"",
+        doc: "Sample files older than this are deleted (checked at start and every 10 minutes); their records and findings stay.",
     },
 ];
 
@@ -1005,7 +1108,29 @@ impl Layers {
                 ),
             ));
         }
+        let ingest_parse_bytes = p.size("limits.ingest_parse_bytes", 1 << 20, 16 << 30)?;
+        let header_timeout = p.duration("limits.header_timeout", 1, 3600)?;
+        let body_timeout = p.duration("limits.body_timeout", 1, 24 * 3600)?;
+        let body_min_rate = p.size("limits.body_min_rate", 1, 1 << 30)?;
+        let max_connections = p.int("limits.max_connections", 1, 1_000_000)? as usize;
+        let max_connections_per_address =
+            p.int("limits.max_connections_per_address", 1, 1_000_000)? as usize;
+        let evtx_scratch_bytes = p.size("limits.evtx_scratch_bytes", 64 << 10, 1 << 50)?;
+        if evtx_scratch_bytes < max_evtx_bytes {
+            let key = if p.is_set("limits.evtx_scratch_bytes") {
+                "limits.evtx_scratch_bytes"
+            } else {
+                "limits.max_evtx_bytes"
+            };
+            return Err(p.invalid(
+                key,
+                format!(
+                    "limits.evtx_scratch_bytes ({evtx_scratch_bytes}) must be at least limits.max_evtx_bytes ({max_evtx_bytes}), or the largest upload could never be received"
+                ),
+            ));
+        }
         let retention_days = p.int("storage.retention_days", 1, 36_500)? as u32;
+        let search_timeout = p.duration("storage.search_timeout", 1, 3600)?;
         let alert_aggregation_window = p.duration("alerts.aggregation_window", 1, 7 * 24 * 3600)?;
         let agents = AgentsConfig {
             heartbeat_interval: p.duration("agents.heartbeat_interval", 1, 24 * 3600)?,
@@ -1070,8 +1195,16 @@ impl Layers {
                 max_evtx_bytes,
                 max_batch_events,
                 queue_capacity,
+                ingest_parse_bytes,
+                header_timeout,
+                body_timeout,
+                body_min_rate,
+                max_connections,
+                max_connections_per_address,
+                evtx_scratch_bytes,
             },
             retention_days,
+            search_timeout,
             alert_aggregation_window,
             geoip,
             agents,
@@ -1126,6 +1259,8 @@ fn parse_scan(p: &Parsed, data_dir: &Path) -> Result<ScanConfig, ConfigError> {
         samples: p.bool("scan.samples")?,
         max_sample_bytes: p.size("scan.max_sample_bytes", 1 << 10, 4 << 30)?,
         samples_dir,
+        samples_quota: p.size("scan.samples_quota", 1 << 20, 1 << 50)?,
+        samples_retention: p.duration("scan.samples_retention", 3600, 100 * 365 * 24 * 3600)?,
     })
 }
 

@@ -55,6 +55,10 @@ pub const NAMESPACE_PREFIX: &str = "server/";
 const TMP_PREFIX: &str = ".tmp-";
 /// Prefix of the temporary files of sample uploads.
 pub(crate) const UPLOAD_PREFIX: &str = ".upload-";
+/// Scratch files this old are left over from uploads that will never finish.
+pub(crate) const SCRATCH_LEFTOVER_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How often samples and scratch space are swept.
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// Errors of setting scanning up at start.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +194,8 @@ pub struct ScanService {
     current: RwLock<Arc<RuleSet>>,
     changes: tokio::sync::Mutex<()>,
     permits: tokio::sync::Semaphore,
+    /// The disk space of the samples (scan.samples_quota).
+    samples_quota: Arc<crate::disk_quota::DiskQuota>,
 }
 
 impl std::fmt::Debug for ScanService {
@@ -461,7 +467,27 @@ impl ScanService {
             current: RwLock::new(Arc::new(set)),
             changes: tokio::sync::Mutex::new(()),
             permits: tokio::sync::Semaphore::new(SCAN_PERMITS),
+            samples_quota: crate::disk_quota::DiskQuota::new(
+                "scan.samples_quota",
+                "samples",
+                &config.samples_dir,
+                config.samples_quota,
+            ),
         })
+    }
+
+    /// The disk space of the samples.
+    pub(crate) fn samples_quota(&self) -> &Arc<crate::disk_quota::DiskQuota> {
+        &self.samples_quota
+    }
+
+    /// Deletes samples past scan.samples_retention and upload leftovers older than a day.
+    pub(crate) fn sweep_samples(&self) {
+        let quota = &self.samples_quota;
+        quota.sweep(self.config.samples_retention, |name| {
+            name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        quota.sweep(SCRATCH_LEFTOVER_AGE, |name| name.starts_with(UPLOAD_PREFIX));
     }
 
     pub fn config(&self) -> &ScanConfig {
@@ -673,6 +699,28 @@ fn remove_leftovers(dir: &Path) {
             {
                 let _ = std::fs::remove_file(entry.path());
             }
+        }
+    }
+}
+
+/// Sweeps the samples at start and every [`SWEEP_EVERY`] until `closing` turns true or the
+/// service is gone. (EVTX scratch files live only as long as their request; leftovers of a
+/// crash are deleted at start.)
+pub(crate) async fn sweep_samples(
+    service: std::sync::Weak<ScanService>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || service.sweep_samples()).await;
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = closing.changed() => return,
+        }
+        if *closing.borrow() {
+            return;
         }
     }
 }

@@ -27,12 +27,12 @@ use crate::metrics::Metrics;
 use crate::pki::{self, PkiError};
 use crate::schema::EventValidator;
 use crate::sink::IngestSink;
+use crate::slow_clients::{BodyDeadline, ConnectionLimiter, DeadlineBody};
 use crate::state::ApiState;
 
 /// A TLS handshake must finish within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request headers must arrive within this time (HTTP/1).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Open connections get this long to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -121,14 +121,13 @@ fn prepare_data_dir(config: &Config) -> Result<(), ServerError> {
         move |source| ServerError::DataDir { path, source }
     };
     let dir = &config.data_dir;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(err(dir))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(err(dir))?;
-        }
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    // On every start, not only when created: a directory made by hand (or by an older
+    // version) with the umask's 0755 would let other local users read the database.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err(dir))?;
     }
     let tmp = config.tmp_dir();
     std::fs::create_dir_all(&tmp).map_err(err(&tmp))?;
@@ -218,6 +217,10 @@ impl Server {
                 Arc::downgrade(scan),
                 closing_rx.clone(),
             ));
+            tokio::spawn(crate::scan::sweep_samples(
+                Arc::downgrade(scan),
+                closing_rx.clone(),
+            ));
         }
         let state = Arc::new(AppState {
             limits: config.limits,
@@ -229,6 +232,15 @@ impl Server {
             ca_pem: ca_pem.clone(),
             tmp_dir: config.tmp_dir(),
             evtx_permits: Arc::new(Semaphore::new(EVTX_DECODERS)),
+            evtx_scratch: crate::disk_quota::DiskQuota::new(
+                "limits.evtx_scratch_bytes",
+                "EVTX uploads under way",
+                &config.tmp_dir(),
+                config.limits.evtx_scratch_bytes,
+            ),
+            parse_permits: Arc::new(Semaphore::new(crate::ingest::parse_capacity(
+                config.limits.ingest_parse_bytes,
+            ))),
             readiness: services.readiness,
             accepting: accepting.clone(),
             openapi: Arc::from(crate::openapi::document().to_string()),
@@ -296,7 +308,7 @@ impl Server {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT);
+            .header_read_timeout(config.limits.header_timeout);
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
         tracing::info!(
@@ -305,6 +317,8 @@ impl Server {
             tls = tls.is_some(),
             "dozor server listening"
         );
+        let connections = ConnectionLimiter::new(&config.limits);
+        let body_deadline = BodyDeadline::from_limits(&config.limits);
         accepting.store(true, Ordering::SeqCst);
         tokio::pin!(shutdown);
         loop {
@@ -319,12 +333,23 @@ impl Server {
                             continue;
                         }
                     };
+                    // Over the caps the connection is closed at once: answering would cost
+                    // what the caps are there to bound.
+                    let slot = match connections.admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(refused) => {
+                            tracing::debug!(%peer, ?refused, "connection refused: too many open");
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     let _ = stream.set_nodelay(true);
                     let tls = tls.clone();
                     let router = router.clone();
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         let mut info = ConnectionInfo { peer, client_certificates: Vec::new() };
                         match tls {
                             Some(acceptor) => {
@@ -342,9 +367,9 @@ impl Server {
                                 if let Some(certs) = stream.get_ref().1.peer_certificates() {
                                     info.client_certificates = certs.to_vec();
                                 }
-                                serve_connection(&builder, watcher, stream, router, info).await;
+                                serve_connection(&builder, watcher, stream, router, info, body_deadline).await;
                             }
-                            None => serve_connection(&builder, watcher, stream, router, info).await,
+                            None => serve_connection(&builder, watcher, stream, router, info, body_deadline).await,
                         }
                     });
                 }
@@ -375,6 +400,7 @@ async fn serve_connection<S>(
     stream: S,
     router: Router,
     info: ConnectionInfo,
+    body_deadline: BodyDeadline,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -382,7 +408,7 @@ async fn serve_connection<S>(
     let service = TowerToHyperService::new(router.map_request(
         move |mut request: axum::http::Request<Incoming>| {
             request.extensions_mut().insert(info.clone());
-            request
+            request.map(|body| DeadlineBody::new(body, body_deadline))
         },
     ));
     let connection = builder.serve_connection(TokioIo::new(stream), service);

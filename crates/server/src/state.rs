@@ -38,6 +38,10 @@ pub struct AppState {
     pub ca_pem: Arc<str>,
     pub tmp_dir: PathBuf,
     pub evtx_permits: Arc<Semaphore>,
+    /// Disk space of EVTX uploads under way (limits.evtx_scratch_bytes).
+    pub evtx_scratch: Arc<crate::disk_quota::DiskQuota>,
+    /// Bytes of ingest bodies being parsed at once (limits.ingest_parse_bytes).
+    pub parse_permits: Arc<Semaphore>,
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
     /// False until the server accepts connections and again once it is shutting down.
     pub accepting: Arc<AtomicBool>,

@@ -505,6 +505,24 @@ async fn event_search_pagination_and_histogram() {
         400,
         "invalid-query",
     );
+    // Extreme times are refused by name, not wrapped (a debug build panicked on the span).
+    for (query, name) in [
+        ("from=-9223372036854775808&to=9223372036854775807", "to"),
+        ("from=-9223372036854775808&to=now", "from"),
+        ("from=0&to=9223372036854775807", "to"),
+        ("from=-9223372036854775808", "from"),
+        ("to=-9223372036854775808", "to"),
+    ] {
+        let r = env
+            .get(&format!("/api/v1/events/histogram?{query}"), v)
+            .await;
+        let p = problem(&r, 400, "invalid-parameter");
+        assert_eq!(p["parameter"], name, "{query}");
+        assert!(
+            p["detail"].as_str().unwrap().contains("9999"),
+            "{query}: {p}"
+        );
+    }
     env.stop().await;
 }
 
@@ -1571,5 +1589,95 @@ async fn stats_and_pipeline_metrics() {
     let doc = env.client().get("/api/v1/openapi.json").await.json();
     assert!(doc["paths"]["/api/v1/alerts/{id}/status"]["post"]["responses"]["409"].is_object());
     assert!(doc["components"]["schemas"]["AlertNotice"].is_object());
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- HTTP/2 early answers
+
+/// A body sent in 64 KiB frames, slowly enough that the answer comes while it is unsent.
+fn streamed_body(
+    total: usize,
+) -> http_body_util::StreamBody<
+    futures_util::stream::BoxStream<'static, Result<hyper::body::Frame<Bytes>, std::io::Error>>,
+> {
+    use futures_util::StreamExt;
+    let chunks = total.div_ceil(64 << 10);
+    let stream = futures_util::stream::iter(0..chunks)
+        .then(|_| async {
+            tokio::task::yield_now().await;
+            Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; 64 << 10])))
+        })
+        .boxed();
+    http_body_util::StreamBody::new(stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_refusals_with_a_body_reach_the_client() {
+    let env = Env::start().await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+            env.ca_pem.as_bytes(),
+        )
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    for (path, token, status) in [
+        ("/api/v1/rules/test", "dzt_not-a-valid-token", 401),
+        ("/api/v1/rules/test", env.tokens.viewer.as_str(), 403),
+        ("/api/v1/ingest", "dzt_not-a-valid-token", 401),
+    ] {
+        let tcp = tokio::net::TcpStream::connect(env.addr).await.unwrap();
+        let tls = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        // Several streams at once on one connection, each with a body still being sent when
+        // the refusal comes.
+        let attempts: Vec<_> = (0..8)
+            .map(|attempt| {
+                let mut sender = sender.clone();
+                let token = token.to_owned();
+                tokio::spawn(async move {
+                    let request = hyper::Request::post(format!("https://localhost{path}"))
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", "application/json")
+                        .body(streamed_body(4 << 20))
+                        .unwrap();
+                    let response = sender
+                        .send_request(request)
+                        .await
+                        .map_err(|e| format!("{path} attempt {attempt}: {e:?}"))?;
+                    let got = response.status().as_u16();
+                    response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| format!("{path} attempt {attempt} body: {e:?}"))?;
+                    Ok::<u16, String>(got)
+                })
+            })
+            .collect();
+        for attempt in attempts {
+            assert_eq!(attempt.await.unwrap(), Ok(status), "{path}");
+        }
+    }
     env.stop().await;
 }

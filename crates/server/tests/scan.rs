@@ -733,6 +733,32 @@ async fn samples_can_be_switched_off() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_beyond_the_quota_are_refused_with_507() {
+    let h = Harness::start(&[
+        ("DOZOR_SCAN_SAMPLES_QUOTA", "1MiB"),
+        ("DOZOR_SCAN_MAX_SAMPLE_BYTES", "1MiB"),
+    ])
+    .await;
+    let (agent, _) = h.enroll("ws-quota").await;
+    let first = vec![1u8; 700 << 10];
+    let r = agent.upload("/tmp/first", &first, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = problem(
+        &agent
+            .upload("/tmp/second", &vec![2u8; 700 << 10], None)
+            .await,
+        507,
+        "quota-exceeded",
+    );
+    assert_eq!(p["limit_name"], "scan.samples_quota");
+    assert!(
+        p["detail"].as_str().unwrap().contains("samples use 700"),
+        "{p}"
+    );
+    h.stop().await;
+}
+
 // ---------------------------------------------------------------- ClamAV
 
 /// A real clamd whose database knows EICAR (as an MD5 hash signature computed here).

@@ -48,6 +48,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A search ran longer than the store's search timeout and was cancelled.
+    #[error("the search took longer than {}s and was cancelled; narrow it (time range, agent, query)", .0.as_secs_f64())]
+    SearchTimeout(std::time::Duration),
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),

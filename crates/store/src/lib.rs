@@ -420,6 +420,17 @@ impl StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// The same store with event searches and histograms cut off after `timeout`.
+    pub fn with_search_timeout(mut self, timeout: std::time::Duration) -> Self {
+        match &mut self {
+            StoreConfig::Sqlite(c) => c.search_timeout = timeout,
+            StoreConfig::Postgres(c) => c.search_timeout = timeout,
+        }
+        self
+    }
+}
+
 /// Opens (creating and migrating as needed) the configured store.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
     Ok(match config {

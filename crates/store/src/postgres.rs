@@ -35,6 +35,10 @@ pub struct PgConfig {
     pub max_connections: u32,
     /// How long an operation waits for a free connection.
     pub acquire_timeout: Duration,
+    /// Connections kept for credential checks (tokens, sessions, users), besides the pool.
+    pub auth_connections: u32,
+    /// Event searches and histograms running longer are cancelled (`statement_timeout`).
+    pub search_timeout: Duration,
 }
 
 impl PgConfig {
@@ -45,6 +49,8 @@ impl PgConfig {
             schema: None,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
+            auth_connections: 2,
+            search_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -57,6 +63,9 @@ pub type PgStore = SqlStore<PgDriver>;
 #[derive(Debug, Clone)]
 pub struct PgDriver {
     pool: PgPool,
+    /// Credential checks' own connections.
+    auth: PgPool,
+    search_timeout: Duration,
 }
 
 /// Whether a schema name is a plain lower-case identifier (it is spliced into DDL).
@@ -89,8 +98,12 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let auth = PgPoolOptions::new()
+            .max_connections(config.auth_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_lazy_with(options);
         migrator([
             include_str!("../migrations/postgres/0001_init.sql"),
             include_str!("../migrations/postgres/0002_agents.sql"),
@@ -101,7 +114,11 @@ impl PgStore {
         .run(&pool)
         .await?;
         info!(schema = ?config.schema, "postgres store open");
-        Ok(SqlStore(PgDriver { pool }))
+        Ok(SqlStore(PgDriver {
+            pool,
+            auth,
+            search_timeout: config.search_timeout,
+        }))
     }
 
     /// The connection pool (for callers that need raw access, e.g. tests).
@@ -211,6 +228,8 @@ impl Driver for PgDriver {
         let q = query(st);
         Ok(match on {
             On::Read | On::Write => q.fetch_all(&self.pool).await?,
+            On::Search => return self.search(q).await,
+            On::Auth => q.fetch_all(&self.auth).await?,
             On::Tx(tx) => q.fetch_all(&mut **tx).await?,
         })
     }
@@ -218,7 +237,8 @@ impl Driver for PgDriver {
     async fn execute(&self, on: On<'_, Tx<Self>>, st: Stmt) -> Result<u64> {
         let q = query(st);
         let done = match on {
-            On::Read | On::Write => q.execute(&self.pool).await?,
+            On::Read | On::Write | On::Search => q.execute(&self.pool).await?,
+            On::Auth => q.execute(&self.auth).await?,
             On::Tx(tx) => q.execute(&mut **tx).await?,
         };
         Ok(done.rows_affected())
@@ -244,7 +264,33 @@ impl Driver for PgDriver {
     }
 
     async fn close(&self) {
+        self.auth.close().await;
         self.pool.close().await;
+    }
+}
+
+/// PostgreSQL's SQLSTATE for a statement cancelled by `statement_timeout`.
+const QUERY_CANCELED: &str = "57014";
+
+impl PgDriver {
+    /// Runs a search in a read-only transaction whose `statement_timeout` is the search
+    /// timeout (`SET LOCAL` ends with the transaction, so the pooled connection is unchanged).
+    async fn search(&self, q: Query) -> Result<Vec<PgRow>> {
+        let mut tx = self.pool.begin().await?;
+        let millis = self.search_timeout.as_millis().clamp(1, i32::MAX as u128);
+        sqlx::query(AssertSqlSafe(format!(
+            "SET LOCAL statement_timeout = {millis}"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        let rows = q.fetch_all(&mut *tx).await.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(QUERY_CANCELED) => {
+                StoreError::SearchTimeout(self.search_timeout)
+            }
+            _ => StoreError::from(e),
+        })?;
+        tx.commit().await?;
+        Ok(rows)
     }
 }
 

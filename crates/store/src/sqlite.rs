@@ -39,6 +39,10 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// Page cache per connection, MiB.
     pub cache_mib: u32,
+    /// Reader connections kept for credential checks (tokens, sessions, users).
+    pub auth_readers: u32,
+    /// Event searches and histograms running longer are cancelled.
+    pub search_timeout: Duration,
 }
 
 impl SqliteConfig {
@@ -49,6 +53,8 @@ impl SqliteConfig {
             readers: 4,
             busy_timeout: Duration::from_secs(10),
             cache_mib: 32,
+            auth_readers: 2,
+            search_timeout: Duration::from_secs(30),
         }
     }
 
@@ -66,6 +72,9 @@ pub type SqliteStore = SqlStore<SqliteDriver>;
 pub struct SqliteDriver {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Credential checks' own readers.
+    auth: SqlitePool,
+    search_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -76,6 +85,7 @@ impl SqliteStore {
             source,
         })?;
         let path = config.db_path();
+        make_private(config)?;
         let base = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -107,14 +117,67 @@ impl SqliteStore {
         ])
         .run(&writer)
         .await?;
+        let reader = base.create_if_missing(false).pragma("query_only", "ON");
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))
+            .connect_with(reader.clone())
+            .await?;
+        let auth = SqlitePoolOptions::new()
+            .max_connections(config.auth_readers.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(reader)
             .await?;
         info!(path = %path.display(), "sqlite store open");
-        Ok(SqlStore(SqliteDriver { writer, readers }))
+        Ok(SqlStore(SqliteDriver {
+            writer,
+            readers,
+            auth,
+            search_timeout: config.search_timeout,
+        }))
     }
+}
+
+/// The files SQLite keeps beside the database.
+const DB_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Makes the data directory 0700 and the database files 0600, on every open (an existing
+/// directory or file may have been created with a looser umask). The database file is
+/// created here, 0600, because SQLite gives its `-wal` and `-shm` files the database's mode.
+#[cfg(unix)]
+fn make_private(config: &SqliteConfig) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| StoreError::Io { path, source }
+    };
+    let private = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
+    };
+    private(&config.data_dir, 0o700)?;
+    let db = config.db_path();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&db)
+        .map_err(io(&db))?;
+    private(&db, 0o600)?;
+    for suffix in DB_SIDE_FILES {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        let side = PathBuf::from(name);
+        if side.exists() {
+            private(&side, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_config: &SqliteConfig) -> Result<()> {
+    Ok(())
 }
 
 /// How SQLite spells what the portable statements say: it has no row locks (its single
@@ -204,6 +267,8 @@ impl Driver for SqliteDriver {
         let q = query(st)?;
         Ok(match on {
             On::Read => q.fetch_all(&self.readers).await?,
+            On::Search => return self.search(q).await,
+            On::Auth => q.fetch_all(&self.auth).await?,
             On::Write => q.fetch_all(&self.writer).await?,
             On::Tx(tx) => q.fetch_all(&mut **tx).await?,
         })
@@ -212,7 +277,9 @@ impl Driver for SqliteDriver {
     async fn execute(&self, on: On<'_, Tx<Self>>, st: Stmt) -> Result<u64> {
         let q = query(st)?;
         let done = match on {
-            On::Read => q.execute(&self.readers).await?,
+            On::Read | On::Search => q.execute(&self.readers).await?,
+            // The credential readers are query_only: bookkeeping writes take the writer.
+            On::Auth => q.execute(&self.writer).await?,
             On::Write => q.execute(&self.writer).await?,
             On::Tx(tx) => q.execute(&mut **tx).await?,
         };
@@ -248,8 +315,32 @@ impl Driver for SqliteDriver {
     }
 
     async fn close(&self) {
+        self.auth.close().await;
         self.readers.close().await;
         self.writer.close().await;
+    }
+}
+
+/// SQLite virtual machine steps between two looks at a search's deadline.
+const PROGRESS_STEPS: i32 = 10_000;
+
+impl SqliteDriver {
+    /// Runs a search on a reader with a deadline: SQLite has no statement timeout, so a
+    /// progress handler interrupts the statement once `search_timeout` has passed.
+    async fn search(&self, q: Query) -> Result<Vec<SqliteRow>> {
+        let mut conn = self.readers.acquire().await?;
+        let deadline = std::time::Instant::now() + self.search_timeout;
+        conn.lock_handle()
+            .await?
+            .set_progress_handler(PROGRESS_STEPS, move || std::time::Instant::now() < deadline);
+        let result = q.fetch_all(&mut *conn).await;
+        conn.lock_handle().await?.remove_progress_handler();
+        result.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("9") => {
+                StoreError::SearchTimeout(self.search_timeout)
+            }
+            _ => StoreError::from(e),
+        })
     }
 }
 

@@ -160,14 +160,23 @@ impl Params {
     pub fn time(&self, name: &str, now: i64) -> Result<Option<i64>, Problem> {
         self.get(name)?
             .map(|v| {
-                parse_time(v, now).ok_or_else(|| {
+                let time = parse_time(v, now).ok_or_else(|| {
                     bad_param(
                         name,
                         format!(
                             "{name}: {v:?} is not a time (milliseconds since the epoch, RFC 3339, `now` or `now-<duration>` such as now-15m)"
                         ),
                     )
-                })
+                })?;
+                if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&time) {
+                    return Err(bad_param(
+                        name,
+                        format!(
+                            "{name}: {v:?} is outside the years 1 to 9999 ({MIN_TIME_MS} to {MAX_TIME_MS} ms since the epoch)"
+                        ),
+                    ));
+                }
+                Ok(time)
             })
             .transpose()
     }
@@ -186,6 +195,11 @@ impl Params {
         }
     }
 }
+
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in milliseconds since the epoch: times
+/// outside are refused, so spans and bucket arithmetic can't overflow.
+pub(crate) const MIN_TIME_MS: i64 = -62_135_596_800_000;
+pub(crate) const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 /// Milliseconds since the epoch, RFC 3339, `now`, `now-<duration>`.
 pub(crate) fn parse_time(text: &str, now: i64) -> Option<i64> {

@@ -352,6 +352,9 @@ async fn receive_and_scan(
     };
     let dir = scan.config().samples_dir.clone();
     let limit = scan.config().max_sample_bytes;
+    let room = scan
+        .samples_quota()
+        .reserve(crate::disk_quota::upload_size(headers, limit))?;
     let spool_dir = dir.clone();
     let tmp = tokio::task::spawn_blocking(move || {
         tempfile::Builder::new()
@@ -402,6 +405,9 @@ async fn receive_and_scan(
             tracing::error!("cannot store sample {sha256}: {e}");
             Problem::internal("cannot store the sample")
         })?;
+    if stored_new {
+        room.keep(size);
+    }
     let agent_id = upload.identity.subject.clone();
     let received_at = chrono::Utc::now();
     let (sample, _first) = api

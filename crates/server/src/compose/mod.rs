@@ -57,9 +57,10 @@ pub fn store_config(config: &Config) -> StoreConfig {
         } else {
             p
         };
-        return StoreConfig::Sqlite(dozor_store::sqlite::SqliteConfig::new(dir));
+        return StoreConfig::Sqlite(dozor_store::sqlite::SqliteConfig::new(dir))
+            .with_search_timeout(config.search_timeout);
     }
-    StoreConfig::from_location(url)
+    StoreConfig::from_location(url).with_search_timeout(config.search_timeout)
 }
 
 /// On first start: creates the first operator account (user `admin` with a generated

@@ -54,6 +54,9 @@ pub enum BodyError {
     },
     #[error("the request body could not be read: {0}")]
     Read(String),
+    /// The client sent the body too slowly (`limits.body_timeout`, `limits.body_min_rate`).
+    #[error("{0}")]
+    TooSlow(String),
     #[error("writing the body failed: {0}")]
     Write(String),
 }
@@ -82,6 +85,12 @@ impl BodyError {
             ),
             BodyError::Corrupt { .. } => Problem::bad_request("corrupt-encoding", self.to_string()),
             BodyError::Read(_) => Problem::bad_request("unreadable-body", self.to_string()),
+            BodyError::TooSlow(_) => Problem::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "The request body was sent too slowly",
+            )
+            .detail(self.to_string()),
             BodyError::Write(_) => Problem::internal(self.to_string()),
         }
     }
@@ -221,6 +230,18 @@ pub(crate) async fn linger(body: &mut Body) {
     let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
+/// A body read error: [`BodyError::TooSlow`] when the body deadline cut the request off.
+fn read_error_of(e: &axum::Error) -> BodyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if let Some(slow) = error.downcast_ref::<crate::slow_clients::BodyTooSlow>() {
+            return BodyError::TooSlow(slow.to_string());
+        }
+        source = error.source();
+    }
+    BodyError::Read(e.to_string())
+}
+
 /// Reads `body` into `out`, decompressing `encoding`; at most `limit` bytes as sent and at
 /// most `limit` bytes decompressed. `content_length` (when sent) is checked first.
 pub async fn receive<W: Write + Send + 'static>(
@@ -272,7 +293,7 @@ async fn receive_inner<W: Write + Send + 'static>(
                 Err(_) => continue, // trailers
             },
             Err(e) => {
-                read_error = Some(BodyError::Read(e.to_string()));
+                read_error = Some(read_error_of(&e));
                 break;
             }
         };

@@ -57,6 +57,18 @@ pub(crate) async fn ingest_evtx(
     let declared = declared_format(headers)?;
     let encoding = body::content_encoding(headers)?;
 
+    let limit = state.limits.max_evtx_bytes;
+    // Room on disk for the spooled upload, until the request ends.
+    let _room = match state
+        .evtx_scratch
+        .reserve(crate::disk_quota::upload_size(headers, limit))
+    {
+        Ok(room) => room,
+        Err(problem) => {
+            body::linger(&mut body).await;
+            return Err(problem);
+        }
+    };
     let tmp_dir = state.tmp_dir.clone();
     let spool = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&tmp_dir)?;
@@ -73,7 +85,6 @@ pub(crate) async fn ingest_evtx(
         tracing::error!("cannot create an upload spool file: {e}");
         Problem::internal("cannot create an upload spool file")
     })?;
-    let limit = state.limits.max_evtx_bytes;
     body::receive(body, headers, encoding, limit, file)
         .await
         .map_err(|e| e.into_problem("limits.max_evtx_bytes"))?;

@@ -73,14 +73,13 @@ impl Prepared {
 
     /// Records an event that could not even be read.
     pub fn push_unreadable(&mut self, index: usize, message: String) {
+        self.push_refused(index, String::new(), message);
+    }
+
+    /// Records an event refused before it was built; `pointer` says where in it.
+    pub fn push_refused(&mut self, index: usize, pointer: String, message: String) {
         self.received += 1;
-        self.reject_all(
-            index,
-            vec![FieldError {
-                pointer: String::new(),
-                message,
-            }],
-        );
+        self.reject_all(index, vec![FieldError { pointer, message }]);
     }
 
     fn reject_all(&mut self, index: usize, errors: Vec<FieldError>) {
@@ -337,6 +336,14 @@ async fn ingest(
     let bytes = body::receive(body, headers, encoding, limit, Vec::new())
         .await
         .map_err(|e| e.into_problem("limits.max_body_bytes"))?;
+    // Parsed events take several times their size in memory: parses wait their turn for a
+    // share of limits.ingest_parse_bytes, held until the events have gone to the sink.
+    let _parse_permit = state
+        .parse_permits
+        .clone()
+        .acquire_many_owned(parse_weight(bytes.len(), state.limits.ingest_parse_bytes))
+        .await
+        .map_err(|_| Problem::internal("the server is shutting down"))?;
     let validator = state.validator.clone();
     let max_events = state.limits.max_batch_events;
     let received_at = chrono::Utc::now();
@@ -351,7 +358,9 @@ async fn ingest(
                 parse::Item::Value(value) => {
                     prepared.push(index, value, &sender_for_task, &validator, &now)
                 }
-                parse::Item::Malformed(message) => prepared.push_unreadable(index, message),
+                parse::Item::Malformed { pointer, message } => {
+                    prepared.push_refused(index, pointer, message)
+                }
             }
         }
         Ok::<_, Problem>(prepared)
@@ -366,6 +375,20 @@ async fn ingest(
     report.add_rejections(prepared.rejected_events, prepared.rejected);
     submit(state, &sender, received_at, prepared.events, &mut report).await?;
     Ok(report)
+}
+
+/// The permits of [`AppState::parse_permits`] a body of `len` bytes takes: its size, but never
+/// more than the whole budget (so one body of any accepted size can always be parsed).
+pub(crate) fn parse_weight(len: usize, budget: u64) -> u32 {
+    (len as u64)
+        .clamp(1, parse_capacity(budget) as u64)
+        .try_into()
+        .unwrap_or(u32::MAX)
+}
+
+/// The capacity of [`AppState::parse_permits`] for a budget of `budget` bytes.
+pub fn parse_capacity(budget: u64) -> usize {
+    budget.clamp(1, u64::from(u32::MAX)) as usize
 }
 
 /// Hands validated events to the sink, counting what it accepted.

@@ -4,8 +4,8 @@ use std::cell::Cell;
 use std::fmt;
 
 use axum::http::{HeaderMap, header};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::problem::Problem;
 
@@ -45,12 +45,32 @@ pub fn batch_format(headers: &HeaderMap) -> Result<BatchFormat, Problem> {
     }
 }
 
+/// How deep an event's objects may nest (the event object is level 1). ECS events nest a
+/// few levels; deeper input is refused before it is built.
+pub const MAX_EVENT_DEPTH: usize = 16;
+/// Most JSON values (objects, arrays and scalars together) in one event.
+pub const MAX_EVENT_VALUES: usize = 10_000;
+
 /// One element of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Value(Value),
-    /// An NDJSON line that is not JSON: rejected alone, the rest of the batch goes on.
-    Malformed(String),
+    /// An element that is not an event (not JSON, not an object, or shaped as no event can
+    /// be): rejected alone, the rest of the batch goes on. `pointer` is a JSON pointer into
+    /// the element.
+    Malformed {
+        pointer: String,
+        message: String,
+    },
+}
+
+impl Item {
+    fn malformed(message: impl Into<String>) -> Item {
+        Item::Malformed {
+            pointer: String::new(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Why a whole batch is refused.
@@ -129,7 +149,7 @@ fn parse_json(body: &[u8], max_events: usize) -> Result<Vec<Item>, ParseError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     match result {
-        Ok(values) => Ok(values.into_iter().map(Item::Value).collect()),
+        Ok(items) => Ok(items),
         Err(_) if too_many.get() => Err(ParseError::TooMany { limit: max_events }),
         Err(_) if not_a_batch.get() => Err(ParseError::NotABatch),
         Err(e) => Err(ParseError::Syntax {
@@ -152,16 +172,20 @@ fn parse_ndjson(body: &[u8], max_events: usize) -> Result<Vec<Item>, ParseError>
     }
     Ok(lines
         .into_iter()
-        .map(
-            |(number, line)| match serde_json::from_slice::<Value>(line) {
-                Ok(value) => Item::Value(value),
-                Err(e) => Item::Malformed(format!(
+        .map(|(number, line)| {
+            let mut de = serde_json::Deserializer::from_slice(line);
+            match EventSeed
+                .deserialize(&mut de)
+                .and_then(|item| de.end().map(|()| item))
+            {
+                Ok(item) => item,
+                Err(e) => Item::malformed(format!(
                     "line {number}, column {}: not valid JSON: {}",
                     e.column(),
                     json_error_message(&e)
                 )),
-            },
-        )
+            }
+        })
         .collect())
 }
 
@@ -172,7 +196,7 @@ struct BatchSeed<'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for BatchSeed<'_> {
-    type Value = Vec<Value>;
+    type Value = Vec<Item>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -180,7 +204,7 @@ impl<'de> DeserializeSeed<'de> for BatchSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for BatchSeed<'_> {
-    type Value = Vec<Value>;
+    type Value = Vec<Item>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of event objects")
@@ -188,19 +212,18 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(value) = seq.next_element::<Value>()? {
+        while let Some(item) = seq.next_element_seed(EventSeed)? {
             if out.len() == self.max {
                 self.too_many.set(true);
                 return Err(de::Error::custom("too many events"));
             }
-            out.push(value);
+            out.push(item);
         }
         Ok(out)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let value = serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(vec![value])
+        Ok(vec![EventSeed.visit_map(map)?])
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
@@ -224,6 +247,264 @@ impl<'de> Visitor<'de> for BatchSeed<'_> {
     }
 }
 
+/// Reads one element of a batch as an event, refusing (without building it) what no event
+/// can be: a non-object, objects nested deeper than [`MAX_EVENT_DEPTH`], an array inside an
+/// array, more than [`MAX_EVENT_VALUES`] values. What is refused is skipped with
+/// [`IgnoredAny`], which allocates nothing, so hostile shapes cost no memory.
+struct EventSeed;
+
+impl<'de> DeserializeSeed<'de> for EventSeed {
+    type Value = Item;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+fn not_an_object(found: &str) -> Item {
+    Item::malformed(format!("an event must be a JSON object, not {found}"))
+}
+
+impl<'de> Visitor<'de> for EventSeed {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+        let mut shape = Shape::default();
+        let object = BoundedValue {
+            shape: &mut shape,
+            depth: 0,
+            in_array: false,
+        }
+        .visit_map(map)?;
+        Ok(match shape.refused {
+            None => Item::Value(object),
+            Some(refusal) => Item::Malformed {
+                pointer: refusal.pointer(),
+                message: refusal.message,
+            },
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(not_an_object("an array"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item, E> {
+        Ok(not_an_object("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item, E> {
+        Ok(not_an_object("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item, E> {
+        Ok(not_an_object("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item, E> {
+        Ok(not_an_object("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Item, E> {
+        Ok(not_an_object("a string"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Item, E> {
+        Ok(not_an_object("null"))
+    }
+}
+
+/// Why an event was refused, and where: the path is collected on the way back up, innermost
+/// segment first.
+struct Refusal {
+    reversed_path: Vec<String>,
+    message: String,
+}
+
+impl Refusal {
+    fn pointer(&self) -> String {
+        self.reversed_path
+            .iter()
+            .rev()
+            .map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1")))
+            .collect()
+    }
+}
+
+/// What one event has used so far.
+#[derive(Default)]
+struct Shape {
+    values: usize,
+    refused: Option<Refusal>,
+}
+
+impl Shape {
+    fn refuse(&mut self, message: String) {
+        if self.refused.is_none() {
+            self.refused = Some(Refusal {
+                reversed_path: Vec::new(),
+                message,
+            });
+        }
+    }
+}
+
+/// A value inside an event, within the limits of [`EventSeed`]; once the event is refused,
+/// the rest of it is skipped and `Null` stands in.
+struct BoundedValue<'a> {
+    shape: &'a mut Shape,
+    /// Objects above this value.
+    depth: usize,
+    /// The value is an array element.
+    in_array: bool,
+}
+
+impl BoundedValue<'_> {
+    /// Reads a child value; when it is what refused the event, notes its path segment.
+    fn child<'de, A, F>(&mut self, in_array: bool, segment: F, read: A) -> Result<Value, A::Error>
+    where
+        A: ChildRead<'de>,
+        F: FnOnce() -> String,
+    {
+        let was_refused = self.shape.refused.is_some();
+        let value = read.read(BoundedValue {
+            shape: self.shape,
+            depth: self.depth,
+            in_array,
+        })?;
+        if !was_refused && let Some(refusal) = &mut self.shape.refused {
+            refusal.reversed_path.push(segment());
+        }
+        Ok(value)
+    }
+}
+
+/// Reads the next element or map value with a [`BoundedValue`] seed.
+trait ChildRead<'de> {
+    type Error;
+    fn read(self, seed: BoundedValue<'_>) -> Result<Value, Self::Error>;
+}
+
+struct NextElement<'s, A>(&'s mut A, &'s mut bool);
+
+impl<'de, A: SeqAccess<'de>> ChildRead<'de> for NextElement<'_, A> {
+    type Error = A::Error;
+    fn read(self, seed: BoundedValue<'_>) -> Result<Value, A::Error> {
+        match self.0.next_element_seed(seed)? {
+            Some(value) => Ok(value),
+            None => {
+                *self.1 = true;
+                Ok(Value::Null)
+            }
+        }
+    }
+}
+
+struct NextValue<'s, A>(&'s mut A);
+
+impl<'de, A: MapAccess<'de>> ChildRead<'de> for NextValue<'_, A> {
+    type Error = A::Error;
+    fn read(self, seed: BoundedValue<'_>) -> Result<Value, A::Error> {
+        self.0.next_value_seed(seed)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for BoundedValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if self.shape.refused.is_some() {
+            deserializer.deserialize_ignored_any(IgnoredAny)?;
+            return Ok(Value::Null);
+        }
+        self.shape.values += 1;
+        if self.shape.values > MAX_EVENT_VALUES {
+            self.shape.refuse(format!(
+                "the event has more than {MAX_EVENT_VALUES} values (the limit per event)"
+            ));
+            deserializer.deserialize_ignored_any(IgnoredAny)?;
+            return Ok(Value::Null);
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BoundedValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_EVENT_DEPTH {
+            self.shape.refuse(format!(
+                "objects nest deeper than {MAX_EVENT_DEPTH} levels (the limit per event)"
+            ));
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Value::Null);
+        }
+        self.depth += 1;
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = self.child(false, || key.clone(), NextValue(&mut map))?;
+            if self.shape.refused.is_none() {
+                object.insert(key, value);
+            }
+        }
+        Ok(Value::Object(object))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        if self.in_array {
+            self.shape.refuse(
+                "an array inside an array: event fields hold scalars, objects or arrays of them"
+                    .to_owned(),
+            );
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(Value::Null);
+        }
+        let mut items = Vec::new();
+        loop {
+            let mut done = false;
+            let index = items.len();
+            let value = self.child(true, || index.to_string(), NextElement(&mut seq, &mut done))?;
+            if done {
+                break;
+            }
+            if self.shape.refused.is_none() {
+                items.push(value);
+            }
+        }
+        items.shrink_to_fit();
+        Ok(Value::Array(items))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,13 +512,18 @@ mod tests {
 
     #[test]
     fn json_arrays_and_objects() {
-        let items = parse_batch(br#"[{"a":1}, 2, {"b":[1]}]"#, BatchFormat::Json, 10).unwrap();
+        let items = parse_batch(
+            br#"[{"a":1}, 2, {"b":[1, {"c": null}], "d": 1.5, "e": "x"}]"#,
+            BatchFormat::Json,
+            10,
+        )
+        .unwrap();
         assert_eq!(
             items,
             vec![
                 Item::Value(json!({"a":1})),
-                Item::Value(json!(2)),
-                Item::Value(json!({"b":[1]}))
+                Item::malformed("an event must be a JSON object, not a number"),
+                Item::Value(json!({"b":[1, {"c": null}], "d": 1.5, "e": "x"}))
             ]
         );
         let items = parse_batch(b"\xEF\xBB\xBF {\"a\":1} ", BatchFormat::Json, 10).unwrap();
@@ -275,11 +561,14 @@ mod tests {
             parse_batch(&huge, BatchFormat::Json, 5).unwrap_err(),
             ParseError::TooMany { limit: 5 }
         );
-        let deep = format!("[{}{}]", "[".repeat(1000), "]".repeat(1000));
-        assert!(matches!(
-            parse_batch(deep.as_bytes(), BatchFormat::Json, 5).unwrap_err(),
-            ParseError::Syntax { .. }
-        ));
+        // Deep nesting is skipped without recursion and refused as one element.
+        let deep = format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            parse_batch(deep.as_bytes(), BatchFormat::Json, 5).unwrap(),
+            vec![Item::malformed(
+                "an event must be a JSON object, not an array"
+            )]
+        );
     }
 
     #[test]
@@ -289,7 +578,10 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(items[0], Item::Value(json!({"a":1})));
         match &items[1] {
-            Item::Malformed(m) => assert!(m.starts_with("line 4, column 2: not valid JSON"), "{m}"),
+            Item::Malformed { message, .. } => assert!(
+                message.starts_with("line 4, column 2: not valid JSON"),
+                "{message}"
+            ),
             other => panic!("{other:?}"),
         }
         assert_eq!(items[2], Item::Value(json!({"b":2})));
@@ -315,5 +607,64 @@ mod tests {
         assert_eq!(batch_format(&h).unwrap(), BatchFormat::Ndjson);
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         assert_eq!(batch_format(&h).unwrap_err().status, 415);
+    }
+
+    fn refusal(item: &Item) -> (&str, &str) {
+        match item {
+            Item::Malformed { pointer, message } => (pointer, message),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shapes_no_event_has_are_refused_alone() {
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(20), "}".repeat(20));
+        let body =
+            format!(r#"[{{"ok":1}}, {{"x":{{"y":[1,[2]]}}}}, [[],[]], {deep}, {{"after":true}}]"#);
+        let items = parse_batch(body.as_bytes(), BatchFormat::Json, 10).unwrap();
+        assert_eq!(items.len(), 5);
+        assert_eq!(items[0], Item::Value(json!({"ok":1})));
+        let (pointer, message) = refusal(&items[1]);
+        assert_eq!(pointer, "/x/y/1");
+        assert!(message.contains("an array inside an array"), "{message}");
+        assert_eq!(
+            refusal(&items[2]),
+            ("", "an event must be a JSON object, not an array")
+        );
+        let (pointer, message) = refusal(&items[3]);
+        assert_eq!(pointer, format!("{}", "/a".repeat(16)));
+        assert!(message.contains("deeper than 16"), "{message}");
+        assert_eq!(items[4], Item::Value(json!({"after":true})));
+
+        let wide = format!(
+            r#"{{"many":[{}0], "k/~":[[]]}}"#,
+            "0,".repeat(MAX_EVENT_VALUES)
+        );
+        let items = parse_batch(wide.as_bytes(), BatchFormat::Ndjson, 1).unwrap();
+        let (pointer, message) = refusal(&items[0]);
+        assert_eq!(pointer, format!("/many/{}", MAX_EVENT_VALUES - 1));
+        assert!(message.contains("more than 10000 values"), "{message}");
+        let odd = parse_batch(br#"{"k/~":[[]]}"#, BatchFormat::Ndjson, 1).unwrap();
+        assert_eq!(refusal(&odd[0]).0, "/k~1~0/0");
+    }
+
+    #[test]
+    fn nested_arrays_are_skipped_not_built() {
+        // 3 MiB of `[[],[],...]`: built as values it took ~40 bytes per input byte; now it is
+        // skipped (serde's IgnoredAny allocates nothing) and the element refused alone.
+        // bench/hostile measures the server's peak memory under such bodies.
+        let mut body = b"[[".to_vec();
+        body.extend(b"[],".repeat(1 << 20));
+        body.extend(b"[]]]");
+        let items = parse_batch(&body, BatchFormat::Json, 10).unwrap();
+        assert_eq!(
+            refusal(&items[0]),
+            ("", "an event must be a JSON object, not an array")
+        );
+        let mut body = b"[{\"a\":[".to_vec();
+        body.extend(b"[],".repeat(1 << 20));
+        body.extend(b"[]]}]");
+        let items = parse_batch(&body, BatchFormat::Json, 10).unwrap();
+        assert_eq!(refusal(&items[0]).0, "/a/0");
     }
 }

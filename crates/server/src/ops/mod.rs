@@ -107,7 +107,7 @@ pub fn not_found(what: &str) -> Problem {
 }
 
 /// A store error as a problem: query syntax → 400 with the column, bad cursor → 400, not
-/// found → 404, workflow → 409; the database's own errors are logged and answered 500
+/// found → 404, workflow → 409, a search cut off by its timeout → 503; the database's own errors are logged and answered 500
 /// without details.
 pub fn store_problem(e: StoreError) -> Problem {
     match e {
@@ -123,6 +123,11 @@ pub fn store_problem(e: StoreError) -> Problem {
             )
         }
         StoreError::InvalidArgument(why) => Problem::bad_request("invalid-argument", why),
+        e @ StoreError::SearchTimeout(_) => Problem::unavailable(
+            "search-timeout",
+            e.to_string(),
+            std::time::Duration::from_secs(5),
+        ),
         StoreError::NotFound(what) => not_found(&what),
         StoreError::InvalidTransition { id, from, to } => {
             let allowed: Vec<&str> = from

@@ -105,6 +105,13 @@ async fn harness() -> Harness {
         ca_pem: Arc::from(""),
         tmp_dir: dir.path().join("tmp"),
         evtx_permits: Arc::new(Semaphore::new(1)),
+        evtx_scratch: crate::disk_quota::DiskQuota::new(
+            "limits.evtx_scratch_bytes",
+            "EVTX uploads under way",
+            &dir.path().join("tmp"),
+            1 << 30,
+        ),
+        parse_permits: Arc::new(Semaphore::new(16 << 20)),
         readiness: Vec::new(),
         accepting: Arc::new(AtomicBool::new(true)),
         openapi: Arc::from("{}"),

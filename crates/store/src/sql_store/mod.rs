@@ -44,6 +44,13 @@ pub type DbRow<D> = <<D as Driver>::Db as Database>::Row;
 pub enum On<'a, T> {
     /// A connection for reads (SQLite: the `query_only` reader pool).
     Read,
+    /// A read that may be slow (event search, histogram): on the readers, cut off after the
+    /// configured search timeout ([`crate::StoreError::SearchTimeout`]).
+    Search,
+    /// A credential check (token, session, user) and its bookkeeping write (last used): on
+    /// a small pool of its own, so slow searches holding every reader can't stall sign-ins
+    /// and API authentication (SQLite: writes go to the single writer, as all writes do).
+    Auth,
     /// A connection for writes outside a transaction (SQLite: the single writer).
     Write,
     /// An open write transaction.

@@ -284,7 +284,7 @@ impl<D: Driver> Store for SqlStore<D> {
         }
         b.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
             .push_bind(Param::Int(i64::from(limit) + 1));
-        let mut events = self.list(On::Read, Stmt::built(b), event).await?;
+        let mut events = self.list(On::Search, Stmt::built(b), event).await?;
         let next_cursor = if events.len() > limit as usize {
             events.truncate(limit as usize);
             events.last().map(|e| cursor::encode_event(e.ts, e.id))
@@ -314,7 +314,7 @@ impl<D: Driver> Store for SqlStore<D> {
         )?;
         b.push(" GROUP BY b");
         let mut counts = vec![0u64; n];
-        for row in self.all(On::Read, Stmt::built(b)).await? {
+        for row in self.all(On::Search, Stmt::built(b)).await? {
             let (i, c): (i64, i64) = (row.get("b")?, row.get("n")?);
             if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
                 *slot = c.max(0) as u64;
@@ -575,7 +575,7 @@ impl<D: Driver> Store for SqlStore<D> {
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?",
             hash
         );
-        let Some(row) = self.first(On::Read, st).await? else {
+        let Some(row) = self.first(On::Auth, st).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -599,7 +599,7 @@ impl<D: Driver> Store for SqlStore<D> {
                 now,
                 info.id
             );
-            self.exec(On::Write, st).await?;
+            self.exec(On::Auth, st).await?;
             info.last_used_at = Some(now);
         }
         Ok(Some(info))
@@ -667,7 +667,7 @@ impl<D: Driver> Store for SqlStore<D> {
 
     async fn get_user(&self, id: i64) -> Result<Option<User>> {
         let st = sql!("SELECT {USER_COLS} FROM users WHERE id = ?", id);
-        self.find(On::Read, st, user).await
+        self.find(On::Auth, st, user).await
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<(User, String)>> {
@@ -678,7 +678,7 @@ impl<D: Driver> Store for SqlStore<D> {
             "SELECT {USER_COLS}, password_hash FROM users WHERE username_key = ?",
             key
         );
-        self.find(On::Read, st, |r| Ok((user(r)?, r.get("password_hash")?)))
+        self.find(On::Auth, st, |r| Ok((user(r)?, r.get("password_hash")?)))
             .await
     }
 
@@ -781,7 +781,7 @@ impl<D: Driver> Store for SqlStore<D> {
             secret_hash,
             now
         );
-        let found = self.find(On::Read, st, |r| Ok((session(r, "s_")?, user(r)?)));
+        let found = self.find(On::Auth, st, |r| Ok((session(r, "s_")?, user(r)?)));
         let Some((mut session, user)) = found.await? else {
             return Ok(None);
         };
@@ -792,7 +792,7 @@ impl<D: Driver> Store for SqlStore<D> {
                 session.id,
                 now
             );
-            self.exec(On::Write, st).await?;
+            self.exec(On::Auth, st).await?;
             session.last_seen_at = now;
         }
         Ok(Some((session, user)))

@@ -23,14 +23,20 @@ pub const PG_ENV: &str = "DOZOR_TEST_POSTGRES_URL";
 /// Declares scenarios (`pub async fn name(s: S, raw: Raw)` in the file's `mod scenarios`) as
 /// the tests `sqlite::name` and `postgres::name`; the latter print "skipped" and pass without
 /// `DOZOR_TEST_POSTGRES_URL`.
+///
+/// `suite!(tuning = EXPR; names...)` opens the stores with a [`Tuning`] (e.g. a short search
+/// timeout).
 #[allow(unused_macros)]
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
+        suite!(tuning = crate::common::Tuning::default(); $($name),*);
+    };
+    (tuning = $tuning:expr; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let h = crate::common::sqlite().await;
+                    let h = crate::common::sqlite_tuned(&$tuning).await;
                     crate::common::run(h, crate::scenarios::$name).await;
                 }
             )*
@@ -39,7 +45,7 @@ macro_rules! suite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(h) = crate::common::postgres().await else {
+                    let Some(h) = crate::common::postgres_tuned(&$tuning).await else {
                         eprintln!("skipped: {} not set", crate::common::PG_ENV);
                         return;
                     };
@@ -107,9 +113,28 @@ pub struct Harness {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// Store settings a suite may change from the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
+    /// Search timeout.
+    pub search_timeout: Option<Duration>,
+    /// Reader connections (SQLite readers; the PostgreSQL pool).
+    pub readers: Option<u32>,
+}
+
 pub async fn sqlite() -> Harness {
+    sqlite_tuned(&Tuning::default()).await
+}
+
+pub async fn sqlite_tuned(tuning: &Tuning) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = SqliteConfig::new(dir.path().join("data"));
+    let mut config = SqliteConfig::new(dir.path().join("data"));
+    if let Some(timeout) = tuning.search_timeout {
+        config.search_timeout = timeout;
+    }
+    if let Some(readers) = tuning.readers {
+        config.readers = readers;
+    }
     let store = SqliteStore::open(&config).await.expect("open sqlite store");
     Harness {
         store: Arc::new(store),
@@ -119,11 +144,18 @@ pub async fn sqlite() -> Harness {
 }
 
 pub async fn postgres() -> Option<Harness> {
+    postgres_tuned(&Tuning::default()).await
+}
+
+pub async fn postgres_tuned(tuning: &Tuning) -> Option<Harness> {
     let url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
     let schema = format!("dozor_test_{}", Uuid::new_v4().simple());
     let mut config = PgConfig::new(&url);
     config.schema = Some(schema.clone());
-    config.max_connections = 4;
+    config.max_connections = tuning.readers.unwrap_or(4);
+    if let Some(timeout) = tuning.search_timeout {
+        config.search_timeout = timeout;
+    }
     let store = PgStore::open(&config).await.expect("open postgres store");
     Some(Harness {
         store: Arc::new(store),
@@ -236,5 +268,35 @@ pub fn new_agent(id: &str, hostname: &str) -> NewAgent {
         cert_sha256: cert(1),
         cert_not_after: T0 + 365 * 24 * 60 * MIN,
         enrolled_by: "token:1".into(),
+    }
+}
+
+// ------------------------------------------------------------ limits
+
+/// An open transaction on a connection of its own that keeps `events` locked (PostgreSQL)
+/// until dropped; `None` on SQLite, where readers never wait for locks.
+pub async fn lock_events(raw: &Raw) -> Option<sqlx::PgConnection> {
+    use sqlx::{ConnectOptions, Executor};
+    let Raw::Postgres { url, schema } = raw else {
+        return None;
+    };
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let mut conn = opts
+        .options([("search_path", schema.as_str())])
+        .connect()
+        .await
+        .unwrap();
+    conn.execute("BEGIN").await.unwrap();
+    conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    Some(conn)
+}
+
+/// A search that scans every event (a leading wildcard).
+pub fn slow_query() -> EventQuery {
+    EventQuery {
+        query: Some("process.command_line:*zzz*".into()),
+        ..EventQuery::default()
     }
 }
