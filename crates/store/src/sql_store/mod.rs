@@ -129,7 +129,14 @@ impl<D: Driver> SqlStore<D> {
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
 pub(crate) fn migrator(files: [&'static str; 6]) -> Migrator {
-    let names = ["init", "agents", "users", "agent_commands", "samples", "enrollment_replace"];
+    let names = [
+        "init",
+        "agents",
+        "users",
+        "agent_commands",
+        "samples",
+        "enrollment_replace",
+    ];
     Migrator::with_migrations(
         (1..)
             .zip(names.into_iter().zip(files))
