@@ -313,7 +313,7 @@ fn fetch_ca(server: &str, trust: &CaTrust, timeout: Duration) -> Result<String> 
             let fingerprint = certificate_sha256(&body)?;
             match trust {
                 CaTrust::Fingerprint(expected) => {
-                    let expected = expected.replace(':', "").to_ascii_lowercase();
+                    let expected = pinned_fingerprint(expected);
                     if expected != fingerprint {
                         bail!(
                             "the server's CA has SHA-256 {fingerprint}, not the expected {expected}: \
@@ -321,14 +321,40 @@ fn fetch_ca(server: &str, trust: &CaTrust, timeout: Duration) -> Result<String> 
                         );
                     }
                 }
-                _ => eprintln!(
-                    "warning: trusting the server's CA on first use; check its SHA-256 against \
-                     the one `dozor server` printed:\n  {fingerprint}\n(pass --ca-sha256 or --ca-file to check it automatically)"
-                ),
+                _ => eprintln!("{}", first_use_warning(&fingerprint)),
             }
             Ok(body)
         }
     }
+}
+
+/// A fingerprint as given on the command line (`SHA256:AB:CD…`, `ab cd…`) in the form
+/// [`certificate_sha256`] gives: lower-case hex, nothing else.
+fn pinned_fingerprint(given: &str) -> String {
+    let given = given.trim();
+    let hex = given
+        .strip_prefix("SHA256:")
+        .or_else(|| given.strip_prefix("sha256:"))
+        .unwrap_or(given);
+    hex.chars()
+        .filter(|c| !matches!(c, ':' | ' '))
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// What the operator is told when no pin was given: loudly, the CA trusted and how to pin it.
+fn first_use_warning(fingerprint: &str) -> String {
+    let rule = "*".repeat(78);
+    format!(
+        "{rule}\n\
+         WARNING: no --ca-sha256 or --ca-file given: trusting the CA this server presents on first use.\n\
+         Anyone between this host and the server could have presented their own. The CA trusted now has\n  \
+         SHA-256 {fingerprint}\n\
+         Compare it with the one `dozor server` and `dozor tokens create` print; if they differ, delete\n\
+         this agent's identity directory and enroll again. Pin it next time:\n  \
+         dozor-agent enroll --server URL --token dze_... --ca-sha256 {fingerprint}\n\
+         {rule}"
+    )
 }
 
 /// Makes a key pair and a CSR: (key PEM, CSR PEM).
@@ -366,7 +392,24 @@ pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, EnrollRe
     let (ca_pem, client) = match &options.token {
         Some(_) => {
             let ca_pem = fetch_ca(&server, &options.trust, options.timeout)?;
-            let client = http_client(&ca_pem, None, options.timeout, options.timeout)?;
+            // Replacing this host's old agent: its certificate, presented with the token,
+            // proves the old key, which the server accepts instead of an administrator's
+            // permission on the token.
+            let proof = options
+                .replace_duplicates
+                .then(|| Identity::load(dir).ok())
+                .flatten()
+                .filter(|old| {
+                    certificate_sha256(&old.ca_pem).ok() == certificate_sha256(&ca_pem).ok()
+                });
+            let client = http_client(
+                &ca_pem,
+                proof
+                    .as_ref()
+                    .map(|old| (old.cert_pem.as_str(), old.key_pem.as_str())),
+                options.timeout,
+                options.timeout,
+            )?;
             (ca_pem, client)
         }
         None => {
@@ -411,6 +454,26 @@ pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, EnrollRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_are_read_in_the_usual_spellings() {
+        let hex = "ab".repeat(32);
+        for given in [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("SHA256:{}", hex.to_uppercase()),
+            format!(" sha256:{hex} "),
+            hex.as_bytes()
+                .chunks(2)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(":"),
+        ] {
+            assert_eq!(pinned_fingerprint(&given), hex, "{given}");
+        }
+        let warning = first_use_warning(&hex);
+        assert!(warning.contains("WARNING") && warning.contains(&format!("--ca-sha256 {hex}")));
+    }
 
     #[test]
     fn csr_is_pem_and_key_is_private() {

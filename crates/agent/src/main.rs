@@ -45,17 +45,22 @@ enum Command {
         /// The server, https://HOST:PORT.
         #[arg(long)]
         server: Option<String>,
-        /// Enrollment token (`dze_…`, from `dozor tokens create --expires 24h --uses 10`).
+        /// Enrollment token (`dze_…`, from `dozor tokens create`).
         #[arg(long, env = "DOZOR_ENROLL_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// SHA-256 of the server's CA certificate (`dozor server` prints it): the CA the
-        /// server presents must match it.
-        #[arg(long, conflicts_with = "ca_file")]
+        /// SHA-256 of the server's CA certificate (`dozor server` and `dozor tokens create`
+        /// print it; hex, `:` separators and a `SHA256:` prefix allowed): the CA the server
+        /// presents must match it. Give this or --ca-file: without either the CA is trusted on
+        /// first use, with a loud warning.
+        #[arg(long, conflicts_with = "ca_file", value_name = "SHA256")]
         ca_sha256: Option<String>,
         /// The server's CA certificate (PEM), e.g. copied from its data directory.
         #[arg(long)]
         ca_file: Option<PathBuf>,
-        /// Revoke other agents enrolled under this hostname (a reinstalled host).
+        /// Revoke other agents enrolled under this hostname (a reinstalled host). The server
+        /// allows it when this host still has the old agent's identity (its certificate is
+        /// presented as proof) or the token was created with `--may-replace`; every
+        /// replacement raises an alert.
         #[arg(long)]
         replace: bool,
         /// Enroll again even though this host is already enrolled (a new agent id).

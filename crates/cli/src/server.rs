@@ -67,12 +67,19 @@ pub enum TokensCmd {
         /// enroll (agent enrollment), admin, analyst or viewer.
         #[arg(long, default_value = "enroll")]
         role: String,
-        /// Lifetime, e.g. 30m, 24h, 30d (default: no expiry; enrollment tokens should expire).
-        #[arg(long)]
+        /// Lifetime, e.g. 30m, 24h, 7d, or `never`. Enrollment tokens expire after 24h unless
+        /// asked otherwise; API tokens never expire unless given one.
+        #[arg(long, value_name = "LIFETIME|never")]
         expires: Option<String>,
-        /// Enrollment tokens: how many agents may enroll with it (default: unlimited).
-        #[arg(long)]
-        uses: Option<u32>,
+        /// Enrollment tokens: how many agents may enroll with it, or `unlimited` [default: 1].
+        #[arg(long, value_name = "N|unlimited")]
+        uses: Option<String>,
+        /// Enrollment tokens: an agent enrolling with it and `--replace` may revoke the agent
+        /// already enrolled under this hostname (a reinstalled host), or under any hostname
+        /// with `any`. Without it such an enrollment is refused (`duplicate-hostname`); each
+        /// replacement raises a high alert.
+        #[arg(long, value_name = "HOSTNAME|any")]
+        may_replace: Option<String>,
         #[command(flatten)]
         args: StoreArgs,
     },
@@ -111,6 +118,30 @@ fn parse_lifetime(s: &str) -> Result<i64> {
     Ok(n * ms)
 }
 
+/// An enrollment token's lifetime when `--expires` is not given.
+const ENROLLMENT_TOKEN_LIFETIME: &str = "24h";
+/// An enrollment token's uses when `--uses` is not given.
+const ENROLLMENT_TOKEN_USES: u32 = 1;
+
+/// `--expires`: `Some(ms)` of lifetime, `None` for `never`.
+fn parse_expires(s: &str) -> Result<Option<i64>> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    parse_lifetime(s).map(Some)
+}
+
+/// `--uses`: `Some(n)` (at least 1), `None` for `unlimited`.
+fn parse_uses(s: &str) -> Result<Option<u32>> {
+    if s.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => bail!("--uses '{s}': expected a whole number of at least 1, or `unlimited`"),
+    }
+}
+
 fn expiry_text(at: Option<i64>) -> String {
     at.and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -138,42 +169,69 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                 role,
                 expires,
                 uses,
+                may_replace,
                 ..
             } => {
-                let expires_at = match expires {
-                    Some(e) => Some(chrono::Utc::now().timestamp_millis() + parse_lifetime(&e)?),
-                    None => None,
-                };
+                let now = chrono::Utc::now().timestamp_millis();
                 if role == "enroll" {
-                    if uses == Some(0) {
-                        bail!("--uses must be at least 1");
-                    }
+                    // Safe unless asked otherwise: one enrollment within a day.
+                    let lifetime =
+                        parse_expires(expires.as_deref().unwrap_or(ENROLLMENT_TOKEN_LIFETIME))?;
+                    let max_uses = match uses.as_deref() {
+                        Some(u) => parse_uses(u)?,
+                        None => Some(ENROLLMENT_TOKEN_USES),
+                    };
+                    let may_replace = may_replace.map(|h| {
+                        if h.eq_ignore_ascii_case("any") {
+                            dozor_store::REPLACE_ANY_HOSTNAME.to_owned()
+                        } else {
+                            h
+                        }
+                    });
                     let created = store
                         .create_enrollment_token(&dozor_store::NewEnrollmentToken {
                             name: name.unwrap_or_else(|| "enrollment".to_owned()),
-                            expires_at,
-                            max_uses: uses,
+                            expires_at: lifetime.map(|ms| now + ms),
+                            max_uses,
                             created_by: format!("cli:{}", whoami()),
+                            may_replace: may_replace.clone(),
                         })
                         .await?;
                     println!("{}", created.secret);
+                    let fingerprint = ca_fingerprint(&config)
+                        .unwrap_or_else(|| "<printed by dozor server at its first start>".into());
                     eprintln!(
-                        "enrollment token {} created (expires: {}, uses: {}); the secret above is not shown again.\n\
-                         On each host: dozor-agent enroll --server https://THIS-SERVER:8443 --token <secret> --ca-sha256 {}",
+                        "enrollment token {} created (expires: {}, uses: {}{}); the secret above is not shown again.\n\
+                         On each host, pinning the server's CA (SHA-256 {fingerprint}):\n  \
+                         dozor-agent enroll --server https://THIS-SERVER:8443 --token <secret> --ca-sha256 {fingerprint}",
                         created.info.id,
                         expiry_text(created.info.expires_at),
-                        uses.map_or("unlimited".to_owned(), |u| u.to_string()),
-                        ca_fingerprint(&config).unwrap_or_else(|| "<see dozor server's first start>".into())
+                        max_uses.map_or("unlimited".to_owned(), |u| u.to_string()),
+                        match may_replace.as_deref() {
+                            None => String::new(),
+                            Some(dozor_store::REPLACE_ANY_HOSTNAME) => {
+                                ", may replace an agent of any hostname".to_owned()
+                            }
+                            Some(host) => format!(", may replace the agent enrolled as {host}"),
+                        },
                     );
                 } else {
-                    if uses.is_some() {
-                        bail!("--uses applies to enrollment tokens (--role enroll) only");
+                    if uses.is_some() || may_replace.is_some() {
+                        bail!(
+                            "--uses and --may-replace apply to enrollment tokens (--role enroll) only"
+                        );
                     }
+                    let expires_at = expires
+                        .as_deref()
+                        .map(parse_expires)
+                        .transpose()?
+                        .flatten()
+                        .map(|ms| now + ms);
                     let role: dozor_store::Role =
                         role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                     if role == dozor_store::Role::AgentIngest {
                         bail!(
-                            "agent-ingest tokens are no longer accepted: agents enroll with an enrollment token (dozor tokens create --expires 24h --uses 10) and send events with their client certificate"
+                            "agent-ingest tokens are no longer accepted: agents enroll with an enrollment token (dozor tokens create) and send events with their client certificate"
                         );
                     }
                     let created = store

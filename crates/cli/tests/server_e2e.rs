@@ -443,6 +443,61 @@ fn tokens_command_creates_lists_and_revokes() {
     assert!(err.contains("no token with id 999"), "{err}");
     let (code, _, err) = run(&["tokens", "create", "--name", "x", "--role", "root"]);
     assert_eq!(code, Some(2), "an unknown role is refused: {err}");
+
+    // Enrollment tokens are safe by default (one use within 24 h); more only when asked.
+    let (code, secret, err) = run(&["tokens", "create", "--name", "default-enroll"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(secret.trim().starts_with("dze_"), "{secret}");
+    assert!(
+        err.contains("uses: 1") && err.contains("--ca-sha256"),
+        "the defaults and how to pin are shown: {err}"
+    );
+    let (code, _, err) = run(&[
+        "tokens",
+        "create",
+        "--name",
+        "fleet",
+        "--uses",
+        "unlimited",
+        "--expires",
+        "never",
+        "--may-replace",
+        "any",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("may replace an agent of any hostname"),
+        "{err}"
+    );
+    let (_, list, _) = run(&["tokens", "list"]);
+    let row = |name: &str| {
+        list.lines()
+            .find(|l| l.split('\t').nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+            .to_owned()
+    };
+    let default = row("default-enroll");
+    assert!(
+        default.contains("\t0/1") && !default.contains("never"),
+        "expires within a day, one use: {default}"
+    );
+    let expires = default.split('\t').nth(3).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
+    let in_hours = (expires.timestamp() - chrono::Utc::now().timestamp()) / 3600;
+    assert!((23..=24).contains(&in_hours), "{default}");
+    let fleet = row("fleet");
+    assert!(
+        fleet.contains("never") && fleet.contains("0/unlimited"),
+        "{fleet}"
+    );
+    let (code, _, err) = run(&["tokens", "create", "--uses", "0"]);
+    assert_eq!(code, Some(2), "--uses 0 is refused: {err}");
+    let (code, _, err) = run(&["tokens", "create", "--role", "viewer", "--may-replace", "h"]);
+    assert_eq!(
+        code,
+        Some(2),
+        "--may-replace is for enrollment tokens: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -385,7 +385,9 @@ pub struct EnrollRequest {
     pub csr_pem: String,
     /// What the agent says about its host.
     pub facts: AgentFacts,
-    /// Revoke other agents enrolled with the same hostname (a reinstalled host).
+    /// Revoke other agents enrolled with the same hostname (a reinstalled host): allowed
+    /// when the token was created to replace it or the request presents the old agent's
+    /// certificate; otherwise the server answers 409 `duplicate-hostname`.
     #[serde(default)]
     pub replace_duplicates: bool,
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use dozor_store::{
     Agent, AgentCommand, AgentFacts, AgentHeartbeat, CommandFinish, CommandStatus, Detection,
-    EnrollmentRefusal, Level, NewAgent, NewEvent, Store, now_ms,
+    EnrollmentRefusal, EnrollmentTokenInfo, Level, NewAgent, NewEvent, Store, now_ms,
 };
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -37,6 +37,9 @@ const TOUCH_EVERY: Duration = Duration::from_secs(5);
 /// The rule id of the alert raised when an agent goes offline.
 pub const OFFLINE_RULE_ID: &str = "dozor-agent-offline";
 const OFFLINE_RULE_TITLE: &str = "Dozor agent offline";
+/// The rule id of the alert raised when an enrollment replaces (revokes) an agent.
+pub const REPLACED_RULE_ID: &str = "dozor-agent-replaced";
+const REPLACED_RULE_TITLE: &str = "Agent replaced by a new enrollment";
 
 /// Longest hostname, OS string, version or health message accepted from an agent.
 const MAX_FACT: usize = 256;
@@ -71,7 +74,11 @@ pub struct EnrollRequest {
     #[schema(value_type = Object)]
     pub facts: AgentFacts,
     /// Revoke other agents enrolled with the same hostname (a reinstalled host). Without it
-    /// they stay and the answer lists them in `duplicates`.
+    /// they stay and the answer lists them in `duplicates`. Allowed only when the token was
+    /// created to replace this hostname (`dozor tokens create --may-replace HOST|any`) or the
+    /// request presents the replaced agent's current client certificate (proof of its key);
+    /// otherwise 409 `duplicate-hostname`. Each replacement raises a high alert
+    /// (`dozor-agent-replaced`) and is audited.
     #[serde(default)]
     pub replace_duplicates: bool,
 }
@@ -172,6 +179,7 @@ struct Cached {
 pub struct AgentRegistry {
     store: Arc<dyn Store>,
     notices: tokio::sync::broadcast::Sender<AgentNotice>,
+    alerts: AlertSink,
     ca: Arc<CertificateAuthority>,
     config: AgentsConfig,
     by_cert: Mutex<HashMap<[u8; 32], Cached>>,
@@ -216,6 +224,17 @@ pub enum RegistryError {
     /// The built-in CA could not issue the certificate.
     #[error("certificate issue failed: {0}")]
     IssueFailed(String),
+    /// Refused in the current state; `slug` names the case (`duplicate-hostname`).
+    #[error("{message}")]
+    Refused { slug: &'static str, message: String },
+}
+
+/// Where the registry's own alerts (an agent replaced) go: the store, within the alert
+/// aggregation window, and then the alert stream.
+#[derive(Clone)]
+pub struct AlertSink {
+    pub notices: tokio::sync::broadcast::Sender<dozor_pipeline::AlertNotice>,
+    pub window: Duration,
 }
 
 impl From<RegistryError> for Problem {
@@ -241,6 +260,9 @@ impl From<RegistryError> for Problem {
                     Duration::from_secs(5),
                 )
             }
+            RegistryError::Refused { slug, message } => {
+                Problem::new(StatusCode::CONFLICT, slug, "Refused").detail(message)
+            }
             RegistryError::IssueFailed(why) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "issue-failed",
@@ -257,6 +279,47 @@ fn unauthorized(detail: impl Into<String>) -> RegistryError {
 
 fn store_unavailable(e: dozor_store::StoreError) -> RegistryError {
     RegistryError::Unavailable(e)
+}
+
+fn token_refused(refusal: EnrollmentRefusal) -> RegistryError {
+    unauthorized(match refusal {
+        EnrollmentRefusal::Unknown => "the enrollment token is not valid",
+        EnrollmentRefusal::Expired => "the enrollment token has expired",
+        EnrollmentRefusal::Revoked => "the enrollment token was revoked",
+        EnrollmentRefusal::UsedUp => "the enrollment token has no uses left",
+    })
+}
+
+fn invalid_csr(why: String) -> RegistryError {
+    RegistryError::BadRequest {
+        slug: "invalid-csr",
+        message: format!("csr_pem can't be used: {why}"),
+    }
+}
+
+/// Largest CSR accepted.
+const MAX_CSR_BYTES: usize = 16 * 1024;
+
+fn checked_size(csr_pem: &str) -> Result<&str, RegistryError> {
+    if csr_pem.len() > MAX_CSR_BYTES {
+        return Err(RegistryError::BadRequest {
+            slug: "invalid-csr",
+            message: "csr_pem is larger than 16 KiB".into(),
+        });
+    }
+    Ok(csr_pem)
+}
+
+/// Who is enrolling.
+#[derive(Debug, Default)]
+pub struct Enroller<'a> {
+    /// The connection's address (for the audit log and alerts).
+    pub address: String,
+    /// Renewing: the agent whose current certificate the request presented (no token).
+    pub renewing: Option<&'a Identity>,
+    /// Enrolling with a token while presenting an agent's current certificate: proof of that
+    /// agent's key, which allows replacing it.
+    pub proven: Option<&'a Identity>,
 }
 
 fn clip(text: &str) -> String {
@@ -297,12 +360,14 @@ impl AgentRegistry {
     pub fn new(
         store: Arc<dyn Store>,
         notices: tokio::sync::broadcast::Sender<AgentNotice>,
+        alerts: AlertSink,
         ca: Arc<CertificateAuthority>,
         config: AgentsConfig,
     ) -> AgentRegistry {
         AgentRegistry {
             store,
             notices,
+            alerts,
             ca,
             config,
             by_cert: Mutex::new(HashMap::new()),
@@ -405,15 +470,15 @@ impl AgentRegistry {
             .retain(|_, c| c.agent.as_deref() != Some(agent_id));
     }
 
-    /// Enrolls (with a token) or renews (with the current certificate, `renewing`).
+    /// Enrolls (with a token) or renews (with the current certificate, `caller.renewing`).
     pub async fn enroll(
         &self,
         request: EnrollRequest,
-        renewing: Option<&Identity>,
+        caller: &Enroller<'_>,
     ) -> Result<EnrollResponse, RegistryError> {
         let facts = clean_facts(&request.facts)?;
         let days = self.config.certificate_days;
-        if let Some(identity) = renewing {
+        if let Some(identity) = caller.renewing {
             let agent_id = identity.subject.clone();
             let (certificate_pem, sha, not_after) =
                 self.issue(&request.csr_pem, &agent_id, days)?;
@@ -444,62 +509,55 @@ impl AgentRegistry {
             });
         }
 
-        let Some(token) = request.token.as_deref().map(str::trim) else {
+        let Some(secret) = request.token.as_deref().map(str::trim) else {
             return Err(unauthorized(
-                "enrollment needs a token (dozor tokens create --expires 24h --uses 10)",
+                "enrollment needs a token (dozor tokens create; one use within 24 h by default)",
             ));
         };
-        let token = match self
+        // A CSR that can't be signed must not spend a use of the token.
+        self.ca
+            .check_csr(checked_size(&request.csr_pem)?)
+            .map_err(|e| invalid_csr(e.to_string()))?;
+        let token = self
             .store
-            .redeem_enrollment_token(token)
+            .check_enrollment_token(secret)
             .await
             .map_err(store_unavailable)?
-        {
-            Ok(info) => info,
-            Err(refusal) => {
-                let why = match refusal {
-                    EnrollmentRefusal::Unknown => "the enrollment token is not valid",
-                    EnrollmentRefusal::Expired => "the enrollment token has expired",
-                    EnrollmentRefusal::Revoked => "the enrollment token was revoked",
-                    EnrollmentRefusal::UsedUp => "the enrollment token has no uses left",
-                };
-                return Err(unauthorized(why));
-            }
-        };
-        // The CSR is checked before anything is written.
-        let agent_id = Uuid::now_v7().to_string();
-        let (certificate_pem, sha, not_after) = self.issue(&request.csr_pem, &agent_id, days)?;
-
-        let mut duplicates = Vec::new();
-        for other in self
+            .map_err(token_refused)?;
+        let others = self
             .store
             .agents_with_hostname(&facts.hostname)
             .await
-            .map_err(store_unavailable)?
-        {
-            let mut revoked = false;
-            if request.replace_duplicates {
-                let actor = format!("agent:{agent_id}");
-                revoked = self
-                    .store
-                    .revoke_agent(&other.id, &actor)
-                    .await
-                    .map_err(store_unavailable)?;
-                self.forget(&other.id);
-                self.audit(
-                    &actor,
-                    "agent.revoke",
-                    &other.id,
-                    json!({ "reason": "replaced by a new enrollment of the same hostname", "hostname": facts.hostname }),
-                )
-                .await;
+            .map_err(store_unavailable)?;
+        if request.replace_duplicates {
+            // A token holder may not evict another host: only a token an administrator made
+            // for this hostname, or the replaced agent's own key, may.
+            let proven = caller.proven.map(|p| p.subject.as_str());
+            if let Some(other) = others.iter().find(|other| {
+                !token.allows_replacing(&facts.hostname) && proven != Some(other.id.as_str())
+            }) {
+                return Err(RegistryError::Refused {
+                    slug: "duplicate-hostname",
+                    message: format!(
+                        "{host} is enrolled already as agent {id}, and this enrollment token may not replace it. \
+                         An administrator can revoke agent {id} (dozor agents revoke {id}, or the dashboard) and enroll \
+                         again without --replace, or create a token that may replace it \
+                         (dozor tokens create --may-replace {host}); the old agent's own host can re-enroll with \
+                         --force --replace while it still has its identity.",
+                        host = facts.hostname,
+                        id = other.id,
+                    ),
+                });
             }
-            duplicates.push(DuplicateAgent {
-                id: other.id,
-                last_seen: other.last_seen,
-                revoked,
-            });
         }
+        let token = self
+            .store
+            .redeem_enrollment_token(secret)
+            .await
+            .map_err(store_unavailable)?
+            .map_err(token_refused)?;
+        let agent_id = Uuid::now_v7().to_string();
+        let (certificate_pem, sha, not_after) = self.issue(&request.csr_pem, &agent_id, days)?;
         let agent = self
             .store
             .insert_agent(&NewAgent {
@@ -511,6 +569,26 @@ impl AgentRegistry {
             })
             .await
             .map_err(store_unavailable)?;
+        let mut duplicates = Vec::new();
+        for other in others {
+            let mut revoked = false;
+            if request.replace_duplicates {
+                revoked = self
+                    .store
+                    .revoke_agent(&other.id, &format!("agent:{agent_id}"))
+                    .await
+                    .map_err(store_unavailable)?;
+                self.forget(&other.id);
+                if revoked {
+                    self.replaced(&other, &agent_id, &token, caller).await;
+                }
+            }
+            duplicates.push(DuplicateAgent {
+                id: other.id,
+                last_seen: other.last_seen,
+                revoked,
+            });
+        }
         self.audit(
             &format!("token:{}:{}", token.id, token.name),
             "agent.enroll",
@@ -519,6 +597,7 @@ impl AgentRegistry {
                 "hostname": facts.hostname,
                 "os_type": facts.os_type,
                 "certificate_sha256": sha,
+                "address": caller.address,
                 "duplicates": duplicates.iter().map(|d| &d.id).collect::<Vec<_>>(),
             }),
         )
@@ -549,19 +628,10 @@ impl AgentRegistry {
         agent_id: &str,
         days: u32,
     ) -> Result<(String, String, i64), RegistryError> {
-        if csr_pem.len() > 16 * 1024 {
-            return Err(RegistryError::BadRequest {
-                slug: "invalid-csr",
-                message: "csr_pem is larger than 16 KiB".into(),
-            });
-        }
         let pem = self
             .ca
-            .issue_client_certificate(csr_pem, agent_id, days)
-            .map_err(|e| RegistryError::BadRequest {
-                slug: "invalid-csr",
-                message: format!("csr_pem can't be used: {e}"),
-            })?;
+            .issue_client_certificate(checked_size(csr_pem)?, agent_id, days)
+            .map_err(|e| invalid_csr(e.to_string()))?;
         let der = CertificateDer::from_pem_slice(pem.as_bytes())
             .map_err(|e| RegistryError::IssueFailed(e.to_string()))?;
         let not_after = certificate_subject(der.as_ref())
@@ -728,6 +798,74 @@ impl AgentRegistry {
         }
     }
 
+    /// An enrollment revoked `old`: audited, and a high alert, since a stolen token used this
+    /// way takes over a host's identity.
+    async fn replaced(
+        &self,
+        old: &Agent,
+        new_id: &str,
+        token: &EnrollmentTokenInfo,
+        caller: &Enroller<'_>,
+    ) {
+        let proof = if caller.proven.is_some_and(|p| p.subject == old.id) {
+            "the replaced agent's certificate"
+        } else {
+            "a token allowed to replace this hostname"
+        };
+        tracing::warn!(
+            old_agent_id = old.id,
+            new_agent_id = new_id,
+            hostname = old.facts.hostname,
+            token_id = token.id,
+            address = caller.address,
+            "an enrollment replaced an agent ({proof})"
+        );
+        self.audit(
+            &format!("token:{}:{}", token.id, token.name),
+            "agent.revoke",
+            &old.id,
+            json!({
+                "reason": "replaced by a new enrollment of the same hostname",
+                "hostname": old.facts.hostname,
+                "replaced_by": new_id,
+                "token_id": token.id,
+                "address": caller.address,
+                "allowed_by": proof,
+            }),
+        )
+        .await;
+        let now = now_ms();
+        let message = format!(
+            "agent {} on {} was replaced by a new enrollment (agent {new_id}, enrollment token {} \"{}\", from {}; allowed by {proof})",
+            old.id, old.facts.hostname, token.id, token.name, caller.address
+        );
+        let mut event = agent_event(old, Uuid::now_v7(), now, now, "agent-replaced", message);
+        event.doc["labels"] = json!({
+            "old_agent_id": old.id,
+            "new_agent_id": new_id,
+            "enrollment_token_id": token.id.to_string(),
+            "enrollment_token_name": token.name,
+        });
+        if caller.address.parse::<std::net::IpAddr>().is_ok() {
+            event.doc["source"] = json!({ "ip": caller.address });
+        }
+        match raise_alert(
+            self.store.as_ref(),
+            &event,
+            REPLACED_RULE_ID,
+            REPLACED_RULE_TITLE,
+            self.alerts.window,
+        )
+        .await
+        {
+            Ok(outcomes) => publish_alerts(&self.alerts.notices, outcomes),
+            Err(e) => tracing::error!(
+                old_agent_id = old.id,
+                "raising the agent-replaced alert failed: {e}"
+            ),
+        }
+    }
+
     /// Agents' changes are recorded; a failed write is logged, never a refusal.
     async fn audit(&self, actor: &str, action: &str, target: &str, details: Value) {
         let target = format!("agent:{target}");
@@ -743,24 +881,37 @@ fn offline_event(agent: &Agent, now: i64) -> NewEvent {
         &Uuid::from_u128(0x2d0c_7a51_93e4_4f0b_8c6d_1e5a_b3f2_9a07),
         format!("{}\n{}", agent.id, agent.last_seen).as_bytes(),
     );
-    let at = chrono::DateTime::from_timestamp_millis(since)
+    let last = chrono::DateTime::from_timestamp_millis(agent.last_seen)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let last = chrono::DateTime::from_timestamp_millis(agent.last_seen)
+    let message = format!(
+        "agent {} on {} has been silent since {last}",
+        agent.id, agent.facts.hostname
+    );
+    agent_event(agent, id, since, now, "agent-offline", message)
+}
+
+/// An event about `agent` (the registry's own alerts), at `ts`.
+fn agent_event(
+    agent: &Agent,
+    id: Uuid,
+    ts: i64,
+    now: i64,
+    action: &str,
+    message: String,
+) -> NewEvent {
+    let at = chrono::DateTime::from_timestamp_millis(ts)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let doc = json!({
         "@timestamp": at,
-        "message": format!(
-            "agent {} on {} has been silent since {last}",
-            agent.id, agent.facts.hostname
-        ),
+        "message": message,
         "event": {
             "id": id.to_string(),
             "kind": "alert",
             "category": ["host"],
             "type": ["info"],
-            "action": "agent-offline",
+            "action": action,
             "module": "dozor",
             "dataset": "agent",
         },
@@ -769,10 +920,46 @@ fn offline_event(agent: &Agent, now: i64) -> NewEvent {
     });
     NewEvent {
         id,
-        ts: since,
+        ts,
         received_at: now,
         agent_id: Some(agent.id.clone()),
         doc,
+    }
+}
+
+/// Stores `event` with a high detection of rule `rule_id`: the alerts made or updated.
+async fn raise_alert(
+    store: &dyn Store,
+    event: &NewEvent,
+    rule_id: &str,
+    rule_title: &str,
+    alert_window: Duration,
+) -> Result<Vec<dozor_store::DetectionOutcome>, dozor_store::StoreError> {
+    let detection = Detection {
+        rule_id: rule_id.to_owned(),
+        rule_title: rule_title.to_owned(),
+        level: Level::High,
+        tags: Vec::new(),
+        agent_id: event.agent_id.clone(),
+        event_id: event.id,
+        ts: event.ts,
+    };
+    let report = store
+        .store_batch(std::slice::from_ref(event), &[detection], alert_window)
+        .await?;
+    Ok(report.alerts)
+}
+
+/// Tells the alert stream's subscribers (there may be none).
+fn publish_alerts(
+    notices: &tokio::sync::broadcast::Sender<dozor_pipeline::AlertNotice>,
+    outcomes: Vec<dozor_store::DetectionOutcome>,
+) {
+    for outcome in outcomes {
+        let _ = notices.send(dozor_pipeline::AlertNotice {
+            change: outcome.change,
+            alert: outcome.alert,
+        });
     }
 }
 
@@ -791,24 +978,21 @@ pub async fn check_offline(
     let mut outcomes = Vec::new();
     for agent in &gone {
         let event = offline_event(agent, now);
-        let detection = Detection {
-            rule_id: OFFLINE_RULE_ID.to_owned(),
-            rule_title: OFFLINE_RULE_TITLE.to_owned(),
-            level: Level::High,
-            tags: Vec::new(),
-            agent_id: Some(agent.id.clone()),
-            event_id: event.id,
-            ts: event.ts,
-        };
         tracing::warn!(
             agent_id = agent.id,
             hostname = agent.facts.hostname,
             "agent went offline"
         );
-        let report = store
-            .store_batch(std::slice::from_ref(&event), &[detection], alert_window)
-            .await?;
-        outcomes.extend(report.alerts);
+        outcomes.extend(
+            raise_alert(
+                store,
+                &event,
+                OFFLINE_RULE_ID,
+                OFFLINE_RULE_TITLE,
+                alert_window,
+            )
+            .await?,
+        );
     }
     Ok((gone, outcomes))
 }
@@ -835,12 +1019,7 @@ pub async fn watch_offline(
                         last_seen: agent.last_seen,
                     });
                 }
-                for outcome in outcomes {
-                    let _ = notices.send(dozor_pipeline::AlertNotice {
-                        change: outcome.change,
-                        alert: outcome.alert,
-                    });
-                }
+                publish_alerts(&notices, outcomes);
             }
             Err(e) => tracing::warn!("offline check failed: {e}"),
         }

@@ -134,13 +134,26 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.metrics.clone(),
             metrics::track_latency,
         ))
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response_with_state(
+            state.tls,
+            security_headers,
+        ))
         .layer(middleware::from_fn(crate::unread_body::drain_after_refusal))
         .with_state(state)
 }
 
-async fn security_headers(mut response: Response) -> Response {
+/// `Strict-Transport-Security` sent on every answer over TLS (never over plain HTTP, where
+/// browsers ignore it and it would only mislead): a year, this host only.
+pub(crate) const HSTS: &str = "max-age=31536000";
+
+async fn security_headers(State(tls): State<bool>, mut response: Response) -> Response {
     let headers = response.headers_mut();
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

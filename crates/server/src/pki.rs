@@ -197,6 +197,14 @@ impl CertificateAuthority {
         })
     }
 
+    /// Checks that an agent's certificate signing request (PEM) can be signed: it parses, its
+    /// signature verifies with its own key, and the key's algorithm is one we sign for.
+    pub fn check_csr(&self, csr_pem: &str) -> Result<(), PkiError> {
+        CertificateSigningRequestParams::from_pem(csr_pem)
+            .map(drop)
+            .map_err(|e| PkiError::Csr(e.to_string()))
+    }
+
     /// Signs an agent's certificate signing request (PEM). The certificate names the agent
     /// in its subject CN and a `urn:dozor:agent:<id>` URI SAN, is for client authentication
     /// only, whatever the CSR asks for, and is valid `days`. Returns the certificate, PEM.

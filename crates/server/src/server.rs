@@ -205,6 +205,10 @@ impl Server {
             (Some(api), true) => Some(Arc::new(crate::agents::AgentRegistry::new(
                 api.store.clone(),
                 api.agent_notices.clone(),
+                crate::agents::AlertSink {
+                    notices: api.notices.clone(),
+                    window: config.alert_aggregation_window,
+                },
                 ca.clone(),
                 config.agents.clone(),
             ))),

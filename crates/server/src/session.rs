@@ -8,8 +8,11 @@
 //! - Every state-changing request made with the cookie must carry the session's CSRF token:
 //!   forms as the `csrf` field, scripts as the `X-CSRF-Token` header. The login form itself is
 //!   protected with a double-submit token (`dozor_login` cookie = form field).
-//! - Failed logins are throttled per user name and per client address: after
-//!   [`FREE_FAILURES`] failures, the next attempt must wait 30 s, doubling up to 15 min.
+//! - Sign-ins are throttled (`login_throttle`): at most a few password checks run at once
+//!   (more → 429 at once), an attempt counts before its password is checked, and failures
+//!   lock a user name *from one address* after [`FREE_FAILURES`] (30 s, doubling up to
+//!   15 min) and an address after 20 (any user names). User names longer than
+//!   [`MAX_USERNAME_BYTES`] are refused before anything else (400).
 //! - Bearer tokens keep working for the JSON API; a request with a bearer token is judged by
 //!   the token alone.
 
@@ -40,6 +43,8 @@ const LANG_COOKIE: &str = "dozor_lang";
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Failed logins allowed before throttling starts.
 pub use crate::login_throttle::{FREE_FAILURES, LoginThrottle};
+/// Longest user name a sign-in may give (longer ones are never looked up nor logged).
+pub const MAX_USERNAME_BYTES: usize = 256;
 
 /// The stored form of a session secret.
 fn secret_hash(secret: &str) -> Vec<u8> {
@@ -381,23 +386,43 @@ async fn login(
     let address = connection
         .map(|c| c.peer.ip().to_string())
         .unwrap_or_default();
-    let username = form.username.trim().to_owned();
+    let username = form.username.trim();
+    if username.len() > MAX_USERNAME_BYTES {
+        // Not echoed, not looked up, not logged: it can't be a user's.
+        return login_response(
+            &state,
+            StatusCode::BAD_REQUEST,
+            lang,
+            Some(dozor_ui::LoginError::Invalid),
+            "",
+            &next,
+        );
+    }
+    let username = username.to_owned();
     let key = username.to_lowercase();
     let answer =
         |status, error| login_response(&state, status, lang, Some(error), &username, &next);
+    let wait_answer = |wait: Duration| {
+        let secs = wait.as_secs().max(1);
+        let mut response = answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            dozor_ui::LoginError::Throttled(secs),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+    };
     if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(c, &form.csrf)) {
         return answer(StatusCode::FORBIDDEN, dozor_ui::LoginError::Expired);
     }
-    if let Some(wait) = state.login_throttle.wait(&key, &address) {
-        let mut response = answer(
-            StatusCode::TOO_MANY_REQUESTS,
-            dozor_ui::LoginError::Throttled(wait.as_secs().max(1)),
-        );
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs().max(1)),
-        );
-        return response;
+    // Bounded password checks: none free → try again in a second, nothing counted.
+    let Some(permit) = state.login_throttle.hashing_permit() else {
+        return wait_answer(Duration::from_secs(1));
+    };
+    // Counted as a failure before the password is checked; forgiven if it was right.
+    if let Err(wait) = state.login_throttle.attempt(&key, &address) {
+        return wait_answer(wait);
     }
     let found = match api.store.find_user(&username).await {
         Ok(found) => found,
@@ -414,11 +439,14 @@ async fn login(
         _ => (None, crate::password::dummy_hash().to_owned()),
     };
     let password = form.password;
-    let matches = tokio::task::spawn_blocking(move || crate::password::verify(&password, &phc))
-        .await
-        .unwrap_or(false);
+    let matches = tokio::task::spawn_blocking(move || {
+        let matches = crate::password::verify(&password, &phc);
+        drop(permit);
+        matches
+    })
+    .await
+    .unwrap_or(false);
     let Some(user) = user.filter(|_| matches) else {
-        state.login_throttle.failed(&key, &address);
         audit(
             &api,
             &username,
@@ -428,7 +456,7 @@ async fn login(
         .await;
         return answer(StatusCode::UNAUTHORIZED, dozor_ui::LoginError::Invalid);
     };
-    state.login_throttle.succeeded(&key);
+    state.login_throttle.succeeded(&key, &address);
     let secret = hex(&random_bytes::<32>());
     let session = NewSession {
         user_id: user.id,

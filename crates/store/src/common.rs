@@ -332,22 +332,38 @@ pub(crate) fn validate_new_enrollment_token(t: &NewEnrollmentToken) -> Result<()
             "enrollment token max_uses must be at least 1 (or unlimited)".into(),
         ));
     }
+    if let Some(host) = &t.may_replace
+        && (host.trim().is_empty() || host.len() > 255 || host.chars().any(char::is_control))
+    {
+        return Err(StoreError::InvalidArgument(
+            "enrollment token may_replace must be `*` or a hostname of 1..255 bytes".into(),
+        ));
+    }
     Ok(())
 }
 
-/// Why a token that the conditional redeem did not update was refused.
-pub(crate) fn enrollment_refusal(
-    revoked_at: Option<i64>,
-    expires_at: Option<i64>,
+/// The form `may_replace` is stored in: `*` as is, a hostname trimmed and lower-cased like
+/// the agents' `hostname_key`.
+pub(crate) fn stored_may_replace(t: &NewEnrollmentToken) -> Option<String> {
+    t.may_replace.as_deref().map(|h| match h.trim() {
+        crate::types::REPLACE_ANY_HOSTNAME => crate::types::REPLACE_ANY_HOSTNAME.to_owned(),
+        host => hostname_key(host),
+    })
+}
+
+/// Why a token could not be redeemed now, read from its row (`None`: it can be).
+pub(crate) fn enrollment_refusal_of(
+    info: &EnrollmentTokenInfo,
     now: i64,
-) -> EnrollmentRefusal {
-    if revoked_at.is_some() {
-        EnrollmentRefusal::Revoked
-    } else if expires_at.is_some_and(|e| e <= now) {
-        EnrollmentRefusal::Expired
+) -> Option<EnrollmentRefusal> {
+    if info.revoked_at.is_some() {
+        Some(EnrollmentRefusal::Revoked)
+    } else if info.expires_at.is_some_and(|e| e <= now) {
+        Some(EnrollmentRefusal::Expired)
+    } else if info.max_uses.is_some_and(|m| info.uses >= m) {
+        Some(EnrollmentRefusal::UsedUp)
     } else {
-        // Uses only grow, so a token that is neither revoked nor expired has none left.
-        EnrollmentRefusal::UsedUp
+        None
     }
 }
 

@@ -244,6 +244,13 @@ pub trait Store: Send + Sync + 'static {
         secret: &str,
     ) -> Result<std::result::Result<EnrollmentTokenInfo, EnrollmentRefusal>>;
 
+    /// The token as [`Store::redeem_enrollment_token`] would find it, without using it (to
+    /// decide about an enrollment before spending a use on it).
+    async fn check_enrollment_token(
+        &self,
+        secret: &str,
+    ) -> Result<std::result::Result<EnrollmentTokenInfo, EnrollmentRefusal>>;
+
     /// Every enrollment token (never the secrets), by id.
     async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>>;
 

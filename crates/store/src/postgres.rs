@@ -110,6 +110,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0003_users.sql"),
             include_str!("../migrations/postgres/0004_agent_commands.sql"),
             include_str!("../migrations/postgres/0005_samples.sql"),
+            include_str!("../migrations/postgres/0006_enrollment_replace.sql"),
         ])
         .run(&pool)
         .await?;

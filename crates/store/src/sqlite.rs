@@ -114,6 +114,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0003_users.sql"),
             include_str!("../migrations/sqlite/0004_agent_commands.sql"),
             include_str!("../migrations/sqlite/0005_samples.sql"),
+            include_str!("../migrations/sqlite/0006_enrollment_replace.sql"),
         ])
         .run(&writer)
         .await?;

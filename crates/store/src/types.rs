@@ -229,7 +229,15 @@ pub struct NewEnrollmentToken {
     pub max_uses: Option<u32>,
     /// Who created it (user or token name).
     pub created_by: String,
+    /// Which enrolled agents an enrollment with it may replace (revoke) when the agent asks
+    /// to (`replace_duplicates`): `None` = none (the default), [`REPLACE_ANY_HOSTNAME`] = any,
+    /// otherwise the one hostname (compared case-insensitively; at most 255 bytes).
+    #[serde(default)]
+    pub may_replace: Option<String>,
 }
+
+/// [`NewEnrollmentToken::may_replace`] for "any hostname".
+pub const REPLACE_ANY_HOSTNAME: &str = "*";
 
 /// An enrollment token as stored (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +260,19 @@ pub struct EnrollmentTokenInfo {
     pub last_used_at: Option<i64>,
     /// Revoked, ms.
     pub revoked_at: Option<i64>,
+    /// Which agents an enrollment with it may replace: `None` = none, `*` = any, otherwise
+    /// the one hostname, lower-cased.
+    #[serde(default)]
+    pub may_replace: Option<String>,
+}
+
+impl EnrollmentTokenInfo {
+    /// May an enrollment with this token replace an agent enrolled as `hostname`?
+    pub fn allows_replacing(&self, hostname: &str) -> bool {
+        self.may_replace.as_deref().is_some_and(|allowed| {
+            allowed == REPLACE_ANY_HOSTNAME || allowed == crate::common::hostname_key(hostname)
+        })
+    }
 }
 
 /// A freshly created enrollment token: the only time the plaintext secret exists.

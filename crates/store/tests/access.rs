@@ -170,6 +170,7 @@ mod scenarios {
             expires_at,
             max_uses,
             created_by: "ann".into(),
+            may_replace: None,
         }
     }
 
@@ -187,6 +188,11 @@ mod scenarios {
         assert_eq!((t.info.max_uses, t.info.uses), (Some(2), 0));
         assert!(t.info.last_used_at.is_none() && t.info.revoked_at.is_none());
 
+        // checking spends nothing; tokens may replace no agent unless created so
+        let checked = s.check_enrollment_token(&t.secret).await.unwrap().unwrap();
+        assert_eq!((checked.uses, checked.may_replace.as_deref()), (0, None));
+        assert!(!checked.allows_replacing("ws-01"));
+
         // used up after two enrollments
         let first = s.redeem_enrollment_token(&t.secret).await.unwrap().unwrap();
         assert_eq!((first.id, first.uses), (t.info.id, 1));
@@ -200,6 +206,10 @@ mod scenarios {
         assert_eq!(second.uses, 2);
         assert_eq!(
             s.redeem_enrollment_token(&t.secret).await.unwrap(),
+            Err(EnrollmentRefusal::UsedUp)
+        );
+        assert_eq!(
+            s.check_enrollment_token(&t.secret).await.unwrap(),
             Err(EnrollmentRefusal::UsedUp)
         );
         // a refused redeem changes nothing
@@ -328,6 +338,40 @@ mod scenarios {
             .await
             .unwrap();
         assert_eq!(big.info.max_uses, Some(u32::MAX));
+        // a replacing token: one hostname (case-insensitively) or any
+        let one = s
+            .create_enrollment_token(&NewEnrollmentToken {
+                may_replace: Some(" WS-01.Corp ".into()),
+                ..enroll_token("reinstall ws-01", Some(1), None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(one.info.may_replace.as_deref(), Some("ws-01.corp"));
+        assert!(
+            one.info.allows_replacing("ws-01.CORP") && !one.info.allows_replacing("ws-02.corp")
+        );
+        let any = s
+            .create_enrollment_token(&NewEnrollmentToken {
+                may_replace: Some(REPLACE_ANY_HOSTNAME.into()),
+                ..enroll_token("reinstall any", Some(1), None)
+            })
+            .await
+            .unwrap();
+        assert!(any.info.allows_replacing("whatever"));
+        let redeemed = s
+            .redeem_enrollment_token(&any.secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(redeemed.may_replace.as_deref(), Some(REPLACE_ANY_HOSTNAME));
+        assert!(matches!(
+            s.create_enrollment_token(&NewEnrollmentToken {
+                may_replace: Some(" ".into()),
+                ..enroll_token("blank", Some(1), None)
+            })
+            .await,
+            Err(StoreError::InvalidArgument(_))
+        ));
         assert_eq!(
             s.redeem_enrollment_token(&big.secret)
                 .await

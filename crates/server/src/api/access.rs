@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 pub(crate) use crate::auth::{ADMIN, READ, TRIAGE, permits};
@@ -32,6 +32,53 @@ fn need_name(need: u8) -> &'static str {
 pub(crate) struct Caller<const NEED: u8> {
     pub identity: Identity,
     pub api: Arc<ApiState>,
+    /// The credential as presented (its `Authorization` and `Cookie` headers), for a
+    /// long-lived answer (a stream) to check again later.
+    pub credential: HeaderMap,
+}
+
+/// Who the request's credential says the caller is: a browser's session cookie stands in for
+/// a bearer token (never both: a request with an Authorization header is judged by the token
+/// alone).
+pub(crate) async fn identify(state: &AppState, parts: &Parts) -> Result<Identity, Problem> {
+    let by_cookie = if parts.headers.contains_key(header::AUTHORIZATION) {
+        None
+    } else {
+        crate::session::cookie_identity(state, parts).await?
+    };
+    match by_cookie {
+        Some(identity) => Ok(identity),
+        None => authenticate(state.tokens.as_ref(), &parts.headers).await,
+    }
+}
+
+/// The headers that carry a credential, copied from `headers`.
+fn credential_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// Is the credential a caller presented (see [`Caller::credential`]) still that caller's, with
+/// the right `need`? Asked again by long-lived answers: a token revoked, a user disabled, a
+/// session ended (logout, password change) all make it `false`, and so does a credential that
+/// can't be checked now.
+pub(crate) async fn still_valid(
+    state: &AppState,
+    credential: &HeaderMap,
+    identity: &Identity,
+    need: u8,
+) -> bool {
+    let mut request = axum::http::Request::new(());
+    *request.headers_mut() = credential.clone();
+    let (parts, ()) = request.into_parts();
+    identify(state, &parts)
+        .await
+        .is_ok_and(|now| now.subject == identity.subject && permits(now.role, need))
 }
 
 impl<const NEED: u8> FromRequestParts<Arc<AppState>> for Caller<NEED> {
@@ -39,21 +86,9 @@ impl<const NEED: u8> FromRequestParts<Arc<AppState>> for Caller<NEED> {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
         let path = parts.uri.path().to_owned();
-        // A browser's session cookie stands in for a bearer token (never both: a request
-        // with an Authorization header is judged by the token alone).
-        let by_cookie = if parts.headers.contains_key(header::AUTHORIZATION) {
-            None
-        } else {
-            crate::session::cookie_identity(state, parts)
-                .await
-                .map_err(|p| p.instance(path.clone()))?
-        };
-        let identity = match by_cookie {
-            Some(identity) => identity,
-            None => authenticate(state.tokens.as_ref(), &parts.headers)
-                .await
-                .map_err(|p| p.instance(path.clone()))?,
-        };
+        let identity = identify(state, parts)
+            .await
+            .map_err(|p| p.instance(path.clone()))?;
         if !permits(identity.role, NEED) {
             let what = match identity.role {
                 Role::Agent => "agent credentials may only send events".to_owned(),
@@ -75,7 +110,11 @@ impl<const NEED: u8> FromRequestParts<Arc<AppState>> for Caller<NEED> {
             .detail("api not configured: this server has no store or rules attached")
             .instance(path));
         };
-        Ok(Caller { identity, api })
+        Ok(Caller {
+            identity,
+            api,
+            credential: credential_headers(&parts.headers),
+        })
     }
 }
 

@@ -9,7 +9,8 @@ use dozor_store::now_ms;
 
 use super::access::{ADMIN, Caller, JsonBody, PathId, READ, not_found, store_problem};
 use crate::agents::{
-    AgentRegistry, AgentStatus, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse,
+    AgentRegistry, AgentStatus, EnrollRequest, EnrollResponse, Enroller, HeartbeatRequest,
+    HeartbeatResponse,
 };
 use crate::config::AgentsConfig;
 use crate::problem::Problem;
@@ -28,6 +29,7 @@ problem_response! {
     InvalidRevokeBody = 422, "The body is neither empty nor `{\"reason\": \"…\"}`";
     BadEnrollment = 400, "Not JSON, or the CSR can't be used";
     EnrollmentRefused = 401, "The token is unknown, expired, revoked or used up; or the certificate is not an agent's current one";
+    DuplicateHostname = 409, "`duplicate-hostname`: `replace_duplicates` asked to revoke an agent of this hostname, but the token may not replace it and the request does not present that agent's certificate";
     InvalidAgentBody = 422, "A member is missing or mistyped";
 }
 
@@ -46,15 +48,19 @@ pub(crate) fn registry(state: &AppState) -> Result<&Arc<AgentRegistry>, Problem>
 /// CSR in, a client certificate out.
 #[utoipa::path(post, path = ENROLL, tag = "agents", operation_id = "agent_enroll",
     summary = "Enroll an agent: CSR in, client certificate out",
-    description = "Enrolls an agent: an enrollment token (`dozor tokens create --expires 24h --uses 10`) and a \
+    description = "Enrolls an agent: an enrollment token (`dozor tokens create`: one use within 24 h unless asked for more) and a \
 PKCS#10 CSR in; a new agent id and a client certificate signed by the server's CA out. Without a token, an \
 enrolled agent presenting its current certificate renews it (same id). Other agents with the same hostname are \
-listed in `duplicates` (and revoked with `replace_duplicates`). Audited.",
+listed in `duplicates`. `replace_duplicates` revokes them only when the token was created to replace this hostname \
+(`dozor tokens create --may-replace HOST|any`) or the request presents the replaced agent's current client \
+certificate; otherwise 409 `duplicate-hostname` and the token is not used. Each replacement raises a high alert \
+(`dozor-agent-replaced`). A CSR that can't be signed is refused before the token is used. Audited.",
     request_body(content = EnrollRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Enrolled", body = EnrollResponse),
         BadEnrollment,
         EnrollmentRefused,
+        DuplicateHostname,
         JsonTooLarge,
         NotJsonMediaType,
         InvalidAgentBody,
@@ -66,19 +72,22 @@ pub(crate) async fn enroll(
     JsonBody(request): JsonBody<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, Problem> {
     let registry = registry(&state)?;
-    let certs = connection
-        .map(|Extension(c)| c.client_certificates)
+    let (address, certs) = connection
+        .map(|Extension(c)| (c.peer.ip().to_string(), c.client_certificates))
         .unwrap_or_default();
-    // With a token: a fresh enrollment (a new agent id). Without: a renewal, which needs the
-    // agent's current, unrevoked certificate.
+    // With a token: a fresh enrollment (a new agent id); a current agent certificate
+    // presented with it proves that agent's key (it may be replaced). Without: a renewal,
+    // which needs the agent's current, unrevoked certificate.
+    let mut proven = None;
     let renewing = if request.token.is_some() {
+        proven = registry.identify(&certs).await.ok().flatten();
         None
     } else {
         match registry.identify(&certs).await {
             Ok(Some(identity)) => Some(identity),
             Ok(None) => {
                 return Err(Problem::unauthorized(
-                    "enrollment needs a token (dozor tokens create --expires 24h --uses 10); renewal needs the agent's current certificate",
+                    "enrollment needs a token (dozor tokens create); renewal needs the agent's current certificate",
                     false,
                 )
                 .instance(ENROLL));
@@ -86,8 +95,13 @@ pub(crate) async fn enroll(
             Err(e) => return Err(Problem::from(e).instance(ENROLL)),
         }
     };
+    let caller = Enroller {
+        address,
+        renewing: renewing.as_ref(),
+        proven: proven.as_ref(),
+    };
     registry
-        .enroll(request, renewing.as_ref())
+        .enroll(request, &caller)
         .await
         .map(Json)
         .map_err(|e| Problem::from(e).instance(ENROLL))

@@ -4,7 +4,9 @@
 //! - `event: lagged`, `data: {"skipped": n}` when this subscriber fell behind and missed `n`
 //!   notices (re-read `GET /api/v1/alerts` to catch up);
 //! - a comment first (`: connected`) and then keep-alive comments every 15 s;
-//! - the stream ends when the server shuts down.
+//! - the stream ends when the server shuts down, and within [`CREDENTIAL_RECHECK`] of its
+//!   credential ending: every stream checks the token or session it was opened with again
+//!   (a token revoked, a user disabled, a session ended by logout or a password change).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::agents::AgentNotice;
 use dozor_store::Level;
 use tokio::sync::{broadcast, watch};
 
-use super::access::{Caller, Params, READ, bad_param};
+use super::access::{Caller, Params, READ, bad_param, still_valid};
 use crate::problem::Problem;
 use crate::problem_responses::{
     ApiNotConfigured, BadParameter, Forbidden, Unauthorized, problem_response,
@@ -33,6 +35,34 @@ use crate::state::AppState;
 
 /// Interval of the keep-alive comments.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream checks that its credential is still valid.
+pub(crate) const CREDENTIAL_RECHECK: Duration = Duration::from_secs(2);
+
+/// The credential a stream was opened with, checked again every [`CREDENTIAL_RECHECK`].
+struct Credential {
+    state: Arc<AppState>,
+    headers: axum::http::HeaderMap,
+    identity: crate::auth::Identity,
+    every: tokio::time::Interval,
+}
+
+impl Credential {
+    fn of<const NEED: u8>(caller: Caller<NEED>, state: Arc<AppState>) -> Credential {
+        let start = tokio::time::Instant::now() + CREDENTIAL_RECHECK;
+        let mut every = tokio::time::interval_at(start, CREDENTIAL_RECHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Credential {
+            state,
+            headers: caller.credential,
+            identity: caller.identity,
+            every,
+        }
+    }
+
+    async fn still_valid(&self) -> bool {
+        still_valid(&self.state, &self.headers, &self.identity, READ).await
+    }
+}
 
 /// Which notices a subscriber wants.
 struct Filter {
@@ -59,6 +89,7 @@ type Select<T> = Box<dyn Fn(&T) -> Option<Event> + Send>;
 struct Subscription<T> {
     notices: broadcast::Receiver<T>,
     closing: watch::Receiver<bool>,
+    credential: Credential,
     select: Select<T>,
     greeted: bool,
 }
@@ -87,6 +118,15 @@ impl<T: Clone + Send + 'static> Subscription<T> {
                 changed = self.closing.changed() => {
                     // Shutting down, or the server is gone.
                     if changed.is_err() || *self.closing.borrow() {
+                        return None;
+                    }
+                }
+                _ = self.credential.every.tick() => {
+                    if !self.credential.still_valid().await {
+                        tracing::info!(
+                            subject = self.credential.identity.subject,
+                            "a stream's credential is no longer valid: ending it"
+                        );
                         return None;
                     }
                 }
@@ -135,7 +175,8 @@ const ALERT_STREAM_PARAMETERS: &[&str] = &["min_level", "rule", "agent"];
     description = "Server-Sent Events: `event: alert` with an AlertNotice (JSON) as data each time the pipeline \
 opens or updates an alert; `event: lagged` with `{\"skipped\": n}` when this client fell behind (re-read the \
 alert list); a `: connected` comment first and keep-alive comments every 15 s. The stream ends when the server \
-shuts down.",
+shuts down, and within seconds of its credential ending (the token revoked or expired, the user disabled, the \
+session ended by logout or a password change): the credential is checked again every 2 s.",
     params(AlertStreamParameters),
     responses(
         (status = 200, description = "The event stream; each `alert` event's data is an AlertNotice", body = String, content_type = "text/event-stream"),
@@ -174,6 +215,7 @@ pub(crate) async fn alerts(
         // response headers is missed.
         notices: caller.api.notices.subscribe(),
         closing: state.closing.clone(),
+        credential: Credential::of(caller, state.clone()),
         select: Box::new(move |notice: &AlertNotice| {
             filter
                 .wants(&notice.alert)
@@ -190,7 +232,8 @@ pub(crate) async fn alerts(
     summary = "Live agent status (Server-Sent Events)",
     description = "Server-Sent Events: `event: agent` with an AgentNotice (JSON) at every heartbeat and when an \
 agent goes offline; `event: lagged` with `{\"skipped\": n}` when this subscriber fell behind; keep-alive comments \
-every 15 s. Browsers signed in to the dashboard use their session cookie.",
+every 15 s. Browsers signed in to the dashboard use their session cookie. Like the alert stream, it ends within \
+seconds of its credential ending.",
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = AgentNotice),
         TakesNoParameters,
@@ -208,6 +251,7 @@ pub(crate) async fn agents(
     Ok(sse(Subscription {
         notices: caller.api.agent_notices.subscribe(),
         closing: state.closing.clone(),
+        credential: Credential::of(caller, state.clone()),
         select: Box::new(|notice: &AgentNotice| {
             Event::default().event("agent").json_data(notice).ok()
         }),

@@ -178,6 +178,38 @@ impl Client {
         let tcp = TcpStream::connect(self.addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        self.send_on(tcp, method, path, headers, body).await
+    }
+
+    /// Like [`Client::send`], from the local address `source` (any 127.x.y.z reaches a server
+    /// on 127.0.0.1, which sees it as the client's address).
+    pub async fn send_from(
+        &self,
+        source: std::net::IpAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Response, String> {
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .map_err(|e| format!("bind {source}: {e}"))?;
+        let tcp = socket
+            .connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        self.send_on(tcp, method, path, headers, body).await
+    }
+
+    async fn send_on(
+        &self,
+        tcp: TcpStream,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Response, String> {
         match &self.tls {
             Some(connector) => {
                 let name = ServerName::try_from("localhost").expect("name");
@@ -296,6 +328,7 @@ pub async fn enroll_agent(
             expires_at: None,
             max_uses: Some(1),
             created_by: "tests".into(),
+            may_replace: None,
         })
         .await
         .expect("enrollment token")

@@ -135,8 +135,15 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
-pub(crate) fn migrator(files: [&'static str; 5]) -> Migrator {
-    let names = ["init", "agents", "users", "agent_commands", "samples"];
+pub(crate) fn migrator(files: [&'static str; 6]) -> Migrator {
+    let names = [
+        "init",
+        "agents",
+        "users",
+        "agent_commands",
+        "samples",
+        "enrollment_replace",
+    ];
     Migrator::with_migrations(
         (1..)
             .zip(names.into_iter().zip(files))

@@ -173,8 +173,8 @@ pub(crate) fn session<R: Row>(r: &R, prefix: &str) -> Result<Session> {
     })
 }
 
-pub(crate) const ENROLL_COLS: &str =
-    "id, name, created_at, created_by, expires_at, max_uses, uses, last_used_at, revoked_at";
+pub(crate) const ENROLL_COLS: &str = "id, name, created_at, created_by, expires_at, max_uses, uses, last_used_at, revoked_at, \
+     may_replace";
 
 pub(crate) fn enrollment<R: Row>(r: &R) -> Result<EnrollmentTokenInfo> {
     let max_uses: Option<i64> = r.get("max_uses")?;
@@ -190,6 +190,7 @@ pub(crate) fn enrollment<R: Row>(r: &R) -> Result<EnrollmentTokenInfo> {
         uses: stored_u32("enrollment token uses", r.get("uses")?)?,
         last_used_at: r.get("last_used_at")?,
         revoked_at: r.get("revoked_at")?,
+        may_replace: r.get("may_replace")?,
     })
 }
 

@@ -61,6 +61,15 @@ fn event_filters(
 }
 
 impl<D: Driver> SqlStore<D> {
+    /// An enrollment token's row by the SHA-256 of its secret.
+    async fn enrollment_token_row(&self, hash: &[u8]) -> Result<Option<EnrollmentTokenInfo>> {
+        let st = sql!(
+            "SELECT {ENROLL_COLS} FROM enrollment_tokens WHERE secret_hash = ?",
+            hash
+        );
+        self.find(On::Read, st, enrollment).await
+    }
+
     /// Runs a `DELETE … LIMIT ?` of [`Driver::PURGE_CHUNK`] rows again until it deletes less,
     /// each chunk its own short statement so writers are never blocked for long; how many.
     async fn delete_chunked(&self, st: impl Fn() -> Stmt + Send) -> Result<u64> {
@@ -826,13 +835,15 @@ impl<D: Driver> Store for SqlStore<D> {
         let (secret, hash) = token::generate(token::ENROLLMENT_TOKEN_PREFIX)?;
         let st = sql!(
             "INSERT INTO enrollment_tokens (name, secret_hash, created_at, created_by, \
-             expires_at, max_uses) VALUES (?, ?, ?, ?, ?, ?) RETURNING {ENROLL_COLS}",
+             expires_at, max_uses, may_replace) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             RETURNING {ENROLL_COLS}",
             &t.name,
             hash,
             now_ms(),
             &t.created_by,
             t.expires_at,
-            t.max_uses.map(i64::from)
+            t.max_uses.map(i64::from),
+            stored_may_replace(t)
         );
         let info = self.one(On::Write, st, enrollment).await?;
         Ok(CreatedEnrollmentToken { info, secret })
@@ -861,17 +872,28 @@ impl<D: Driver> Store for SqlStore<D> {
         if let Some(info) = self.find(On::Write, st, enrollment).await? {
             return Ok(Ok(info));
         }
-        let st = sql!(
-            "SELECT revoked_at, expires_at FROM enrollment_tokens WHERE secret_hash = ?",
-            hash
-        );
-        let found = self.find(On::Read, st, |r| {
-            Ok((r.get("revoked_at")?, r.get("expires_at")?))
-        });
-        Ok(Err(found.await?.map_or(
-            EnrollmentRefusal::Unknown,
-            |(revoked, expires)| enrollment_refusal(revoked, expires, now),
-        )))
+        // Not updated: say why (uses only grow, so one that looks usable now was used up by
+        // a concurrent redeem).
+        Ok(Err(match self.enrollment_token_row(&hash).await? {
+            None => EnrollmentRefusal::Unknown,
+            Some(info) => enrollment_refusal_of(&info, now).unwrap_or(EnrollmentRefusal::UsedUp),
+        }))
+    }
+
+    async fn check_enrollment_token(
+        &self,
+        secret: &str,
+    ) -> Result<std::result::Result<EnrollmentTokenInfo, EnrollmentRefusal>> {
+        let Some(hash) = token::hash_presented(token::ENROLLMENT_TOKEN_PREFIX, secret) else {
+            return Ok(Err(EnrollmentRefusal::Unknown));
+        };
+        Ok(match self.enrollment_token_row(&hash).await? {
+            None => Err(EnrollmentRefusal::Unknown),
+            Some(info) => match enrollment_refusal_of(&info, now_ms()) {
+                Some(refusal) => Err(refusal),
+                None => Ok(info),
+            },
+        })
     }
 
     async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenInfo>> {
