@@ -135,6 +135,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             metrics::track_latency,
         ))
         .layer(middleware::map_response(security_headers))
+        .layer(middleware::from_fn(crate::drain::drain_unread_body))
         .with_state(state)
 }
 

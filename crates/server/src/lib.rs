@@ -37,6 +37,7 @@ mod app;
 mod audit;
 pub mod auth;
 mod boxed;
+mod drain;
 pub mod compose;
 pub mod config;
 pub mod digest;

@@ -58,6 +58,7 @@ const LIST_MAX: u32 = 200;
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// What to do: `scan_path`.
+    #[schema(value_type = CommandKind)]
     pub kind: String,
     /// The kind's arguments.
     pub args: ScanPathArgs,
@@ -69,10 +70,19 @@ pub struct CommandRequest {
 pub struct ScanPathArgs {
     /// An absolute path on the agent's host: `/…` (Unix) or `C:\…` (Windows); no NUL, at most
     /// 4096 characters.
+    #[schema(max_length = 4096, pattern = r"^(/|[A-Za-z]:[\\/])[^\x00]*$")]
     pub path: String,
     /// Scan the directory's subdirectories too (default true).
     #[serde(default = "yes")]
     pub recursive: bool,
+}
+
+/// The documented values of [`CommandRequest::kind`] ([`KINDS`]). Describes the body only.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CommandKind {
+    ScanPath,
 }
 
 fn yes() -> bool {
@@ -428,7 +438,7 @@ pub(crate) async fn create(
 #[allow(dead_code)]
 struct ListParameters {
     /// How many, 1-200 (default 50)
-    #[param(nullable = false)]
+    #[param(nullable = false, minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

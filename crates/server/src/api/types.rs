@@ -231,7 +231,9 @@ pub struct StatusRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssigneeRequest {
-    /// Who works on it; `null` or empty to unassign.
+    /// Who works on it (at most 200 characters, no control characters); `null` or empty to
+    /// unassign.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub assignee: Option<String>,
 }
 
@@ -239,7 +241,8 @@ pub struct AssigneeRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
-    /// At most 64 KiB.
+    /// At most 64 KiB; not only white space.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub text: String,
 }
 
@@ -283,12 +286,14 @@ pub struct EnabledRequest {
 #[serde(deny_unknown_fields)]
 pub struct RuleTestRequest {
     /// One Sigma rule (YAML).
+    #[schema(min_length = 1, pattern = r"\S")]
     pub rule: String,
     /// Which stored events to test it on (query language); default: all.
     #[serde(default)]
     pub query: Option<String>,
     /// How many of the newest matching events (default 1000, at most 10000).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
