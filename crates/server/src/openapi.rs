@@ -144,9 +144,7 @@ pub fn document() -> Value {
 /// One Server-Sent Event of a stream (as `event` and `data` fields; comments are not events):
 /// `event` with a `notice` as JSON data, or `lagged` with the number of notices skipped.
 fn sse_event(event: &str, notice: &str) -> Value {
-    let data = |schema: Value| {
-        json!({"type": "string", "contentMediaType": "application/json", "contentSchema": schema})
-    };
+    let data = |schema: Value| json!({"type": "string", "contentMediaType": "application/json", "contentSchema": schema});
     json!({
         "oneOf": [
             {

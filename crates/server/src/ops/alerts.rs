@@ -120,7 +120,8 @@ pub async fn assign(
     assignee: Option<&str>,
 ) -> Result<Alert, OpError> {
     let assignee = super::non_empty(assignee);
-    if assignee.is_some_and(|a| a.chars().count() > MAX_ASSIGNEE || a.chars().any(char::is_control)) {
+    if assignee.is_some_and(|a| a.chars().count() > MAX_ASSIGNEE || a.chars().any(char::is_control))
+    {
         return Err(OpError::invalid(
             "assignee",
             "assignee must be at most 200 characters without control characters",
