@@ -121,7 +121,12 @@ pub struct StatusRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssigneeRequest {
-    /// Who works on it; `None` (or empty) unassigns.
+    /// Who works on it (at most 200 characters, no control characters); `None` (or empty)
+    /// unassigns.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub assignee: Option<String>,
 }
 
@@ -130,7 +135,8 @@ pub struct AssigneeRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
-    /// At most 64 KiB.
+    /// At most 64 KiB; not only white space.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"\S"))]
     pub text: String,
 }
 
@@ -244,6 +250,7 @@ pub const SCAN_PATH: &str = "scan_path";
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// What to do: [`SCAN_PATH`].
+    #[cfg_attr(feature = "openapi", schema(value_type = CommandKind))]
     pub kind: String,
     /// The kind's arguments.
     pub args: ScanPathArgs,
@@ -254,11 +261,25 @@ pub struct CommandRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScanPathArgs {
-    /// An absolute path on the agent's host: `/…` (Unix) or `C:\…` (Windows).
+    /// An absolute path on the agent's host: `/…` (Unix) or `C:\…` (Windows); no NUL, at most
+    /// 4096 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 4096, pattern = r"^(/|[A-Za-z]:[\\/])[^\x00]*$")
+    )]
     pub path: String,
     /// Scan the directory's subdirectories too (default true).
     #[serde(default = "scan_recursively")]
     pub recursive: bool,
+}
+
+/// The documented values of [`CommandRequest::kind`]: describes the body in the API document
+/// only (the server checks the kind it gets against its own list).
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    ScanPath,
 }
 
 fn scan_recursively() -> bool {

@@ -60,6 +60,24 @@ pub struct AgentNotice {
     pub last_seen: i64,
 }
 
+/// [`AgentFacts`] as the OpenAPI document describes them (the model crate has no schemas).
+#[derive(utoipa::ToSchema)]
+#[schema(as = AgentFacts)]
+#[allow(dead_code)]
+pub(crate) struct AgentFactsDoc {
+    /// Host name as the agent reports it; not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
+    hostname: String,
+    /// `linux`, `windows`, ...
+    os_type: String,
+    os_name: Option<String>,
+    os_version: Option<String>,
+    arch: Option<String>,
+    agent_version: String,
+    /// The host's IP addresses, as text (others are dropped).
+    ips: Vec<String>,
+}
+
 /// `POST /api/v1/agents/enroll`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +89,7 @@ pub struct EnrollRequest {
     /// PKCS#10 certificate signing request, PEM, made with the agent's own new key.
     pub csr_pem: String,
     /// What the agent says about its host.
-    #[schema(value_type = Object)]
+    #[schema(value_type = AgentFactsDoc)]
     pub facts: AgentFacts,
     /// Revoke other agents enrolled with the same hostname (a reinstalled host). Without it
     /// they stay and the answer lists them in `duplicates`. Allowed only when the token was
@@ -113,7 +131,7 @@ pub struct EnrollResponse {
 /// (resources, spool, collectors) is kept as the last heartbeat document.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct HeartbeatRequest {
-    #[schema(value_type = Object)]
+    #[schema(value_type = AgentFactsDoc)]
     pub facts: AgentFacts,
     /// Problems the agent reports (a collector down, events dropped from a full spool, ...).
     #[serde(default)]

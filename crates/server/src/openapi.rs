@@ -126,7 +126,49 @@ pub fn document() -> Value {
             json!({"schema": {"type": "string", "description": "Windows event XML"}}),
         );
     }
+    for (path, event, notice) in [
+        ("/api/v1/alerts/stream", "alert", "StreamNotice"),
+        ("/api/v1/agents/stream", "agent", "AgentNotice"),
+    ] {
+        let pointer = format!(
+            "/paths/{}/get/responses/200/content/text~1event-stream",
+            path.replace('/', "~1")
+        );
+        if let Some(content) = doc.pointer_mut(&pointer) {
+            *content = json!({"schema": sse_event(event, notice)});
+        }
+    }
     doc
+}
+
+/// One Server-Sent Event of a stream (as `event` and `data` fields; comments are not events):
+/// `event` with a `notice` as JSON data, or `lagged` with the number of notices skipped.
+fn sse_event(event: &str, notice: &str) -> Value {
+    let data = |schema: Value| json!({"type": "string", "contentMediaType": "application/json", "contentSchema": schema});
+    json!({
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"const": event},
+                    "data": data(json!({"$ref": format!("#/components/schemas/{notice}")})),
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"const": "lagged"},
+                    "data": data(json!({
+                        "type": "object",
+                        "required": ["skipped"],
+                        "properties": {"skipped": {"type": "integer", "minimum": 1}},
+                    })),
+                },
+            },
+        ]
+    })
 }
 
 /// `#/$defs/x` → `#/components/schemas/Event_x`, everywhere in `value`.

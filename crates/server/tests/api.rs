@@ -711,3 +711,50 @@ fn every_sample_record_converts_to_a_valid_event() {
     }
     assert!(converted > 5000, "{converted}");
 }
+
+/// A request refused before its body is read (here: no credential) still gets its answer:
+/// the server reads and drops the rest of the body (bounded) instead of closing the
+/// connection under a client that is still sending, which the client saw as a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_refusal_reaches_a_client_still_sending_its_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), test_env(&[])).await;
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = pinned_connector(&server.ca_pem)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    // The operator API refuses before reading (ingest reads the body itself).
+    let body = vec![b' '; 70_000];
+    let head = format!(
+        "POST /api/v1/rules/test HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    // The 401 is decided from the head alone; the body comes after it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tls.write_all(&body)
+        .await
+        .expect("the server still takes the body");
+    tls.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .expect("the answer, not a reset");
+        assert!(n > 0, "connection closed without an answer");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    // 401 (no credential), or 503 where this test server has no operator API.
+    assert!(
+        text.starts_with("HTTP/1.1 401") || text.starts_with("HTTP/1.1 503"),
+        "{text}"
+    );
+    server.stop().await;
+}

@@ -287,6 +287,30 @@ impl PathId {
     }
 }
 
+/// The documented values of a `min_level` parameter (the parser also takes aliases such as
+/// `info` and any case). Describes the query only: never built.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum LevelName {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// The documented values of an alert `status` parameter. Describes the query only.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum StatusName {
+    New,
+    Acknowledged,
+    Resolved,
+    FalsePositive,
+}
+
 /// Largest JSON body the API reads.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
 

@@ -256,8 +256,8 @@ pub(crate) async fn revoke(
     id: PathId,
     body: axum::body::Bytes,
 ) -> Result<Json<AgentView>, Problem> {
-    // The body is optional: none, or `{"reason": "..."}`.
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+    // The body is optional: none (or `null`), or `{"reason": "..."}`.
+    let reason = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         None
     } else {
         serde_json::from_slice::<RevokeRequest>(&body)

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use dozor_store::{AlertQuery, AlertStatus, DEFAULT_PAGE_LIMIT, Level, MAX_PAGE_LIMIT, now_ms};
 
 use super::access::{
-    Caller, JsonBody, Params, PathId, READ, TRIAGE, bad_param, not_found, store_problem,
+    Caller, JsonBody, LevelName, Params, PathId, READ, StatusName, TRIAGE, bad_param, not_found,
+    store_problem,
 };
 use super::types::{
     Alert, AlertDetail, AlertPage, AssigneeRequest, Comment, CommentRequest, StatusRequest,
@@ -25,11 +26,11 @@ use crate::problem_responses::{
 #[allow(dead_code)]
 struct ListParameters {
     /// new, acknowledged, resolved, false_positive; repeat or separate with commas
-    #[param(nullable = false)]
-    status: Option<String>,
+    #[param(nullable = false, inline, style = Form, explode)]
+    status: Option<Vec<StatusName>>,
     /// informational, low, medium, high, critical
-    #[param(nullable = false)]
-    min_level: Option<String>,
+    #[param(nullable = false, inline)]
+    min_level: Option<LevelName>,
     /// Rule id
     #[param(nullable = false)]
     rule: Option<String>,
@@ -40,13 +41,19 @@ struct ListParameters {
     #[param(nullable = false)]
     assignee: Option<String>,
     /// last_seen ≥ from
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     from: Option<String>,
     /// last_seen < to
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     to: Option<String>,
     /// Page size, 1-1000 (default 100)
-    #[param(nullable = false)]
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page
     #[param(nullable = false)]

@@ -54,7 +54,7 @@ const LIST_DEFAULT: u32 = 50;
 const LIST_MAX: u32 = 200;
 
 pub use dozor_store::api::{
-    CommandList, CommandRequest, CommandResultAnswer, CommandView, ScanPathArgs,
+    CommandKind, CommandList, CommandRequest, CommandResultAnswer, CommandView, ScanPathArgs,
 };
 
 /// `POST /api/v1/agents/commands/{id}/result`.
@@ -332,7 +332,7 @@ pub(crate) async fn create(
 #[allow(dead_code)]
 struct ListParameters {
     /// How many, 1-200 (default 50)
-    #[param(nullable = false)]
+    #[param(nullable = false, minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

@@ -27,16 +27,22 @@ struct SearchParameters {
     #[param(nullable = false)]
     q: Option<String>,
     /// Event time ≥ from
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     from: Option<String>,
     /// Event time < to
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     to: Option<String>,
     /// Only events sent by this agent
     #[param(nullable = false)]
     agent: Option<String>,
     /// Page size, 1-1000 (default 100)
-    #[param(nullable = false)]
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page
     #[param(nullable = false)]
@@ -122,16 +128,22 @@ struct HistogramParameters {
     #[param(nullable = false)]
     q: Option<String>,
     /// Start (default: to - 24h)
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     from: Option<String>,
     /// End (default: now)
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     to: Option<String>,
     /// Only events sent by this agent
     #[param(nullable = false)]
     agent: Option<String>,
     /// Bucket width: 30s, 5m, 1h, 1d (a number is seconds); at most 10000 buckets
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = r"^(|[1-9][0-9]{0,8}(s|m|min|h|d)?)$")]
     interval: Option<String>,
 }
 

@@ -172,10 +172,11 @@ impl Write for HashingFile {
 // Describes the query only (`Params` reads it): the fields are never read.
 #[allow(dead_code)]
 struct UploadParameters {
-    /// The file's path on the agent's host
+    /// The file's path on the agent's host (at most 4096 bytes, no NUL)
+    #[param(max_length = 4096, pattern = r"^[^\x00]*\S[^\x00]*$")]
     path: String,
     /// The SHA-256 the agent computed; a body with another one is refused (422)
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = r"^([0-9a-fA-F]{64})?$")]
     sha256: Option<String>,
 }
 
@@ -189,7 +190,7 @@ const UPLOAD_PARAMETERS: &[&str] = &["path", "sha256"];
 #[allow(dead_code)]
 struct ListParameters {
     /// 1 to 1000, default 100
-    #[param(nullable = false)]
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page
     #[param(nullable = false)]
@@ -223,7 +224,8 @@ ingest path, where the pipeline stores it and raises an alert (rule id `dozor-sc
 finding's severity). An engine that can't answer (clamd down) is listed in `errors`; the others' findings count.",
     params(
         UploadParameters,
-        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity"),
+        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity",
+            pattern = r"^(|identity|gzip|x-gzip|zstd)$"),
     ),
     request_body(description = "The file's bytes", content(("application/octet-stream"))),
     responses(

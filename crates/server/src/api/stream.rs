@@ -22,7 +22,7 @@ use crate::agents::AgentNotice;
 use dozor_store::Level;
 use tokio::sync::{broadcast, watch};
 
-use super::access::{Caller, Params, READ, bad_param, still_valid};
+use super::access::{Caller, LevelName, Params, READ, bad_param, still_valid};
 use crate::problem::Problem;
 use crate::problem_responses::{
     ApiNotConfigured, BadParameter, Forbidden, Unauthorized, problem_response,
@@ -157,8 +157,8 @@ impl<T: Clone + Send + 'static> Subscription<T> {
 #[allow(dead_code)]
 struct AlertStreamParameters {
     /// Only alerts of this level and above
-    #[param(nullable = false)]
-    min_level: Option<String>,
+    #[param(nullable = false, inline)]
+    min_level: Option<LevelName>,
     /// Only this rule
     #[param(nullable = false)]
     rule: Option<String>,

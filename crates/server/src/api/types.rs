@@ -67,12 +67,14 @@ pub struct EnabledRequest {
 #[serde(deny_unknown_fields)]
 pub struct RuleTestRequest {
     /// One Sigma rule (YAML).
+    #[schema(min_length = 1, pattern = r"\S")]
     pub rule: String,
     /// Which stored events to test it on (query language); default: all.
     #[serde(default)]
     pub query: Option<String>,
     /// How many of the newest matching events (default 1000, at most 10000).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 

@@ -232,7 +232,8 @@ one that does not compile is answered 422 `invalid-rule` with yara-x's error in 
 and is not stored. A good one is written atomically, the rule set is recompiled and swapped in, and agents learn \
 the new version with their next heartbeat. Its rules live in the YARA namespace `server/<name without \
 extension>`: alerts of a rule `R` have the rule id `dozor-scan/yara/server/<stem>.R`.",
-    params(("name" = String, Path, description = "1 to 100 of A-Z a-z 0-9 _ . -, ending in .yar or .yara")),
+    params(("name" = String, Path, description = "1 to 100 of A-Z a-z 0-9 _ . -, ending in .yar or .yara",
+        max_length = 100, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.[yY][aA][rR][aA]?$")),
     request_body(description = "The rule text, UTF-8, at most 1 MiB", content(("text/plain"))),
     responses(
         (status = 200, description = "Stored; the new rules version", body = YaraRuleChange),

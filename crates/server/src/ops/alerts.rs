@@ -111,7 +111,7 @@ pub async fn bulk_set_status(
     Ok(outcome)
 }
 
-/// Sets (trimmed, at most [`MAX_ASSIGNEE`] bytes, no control characters) or clears (`None`
+/// Sets (trimmed, at most [`MAX_ASSIGNEE`] characters, no control characters) or clears (`None`
 /// or empty) an alert's assignee.
 pub async fn assign(
     store: &dyn Store,
@@ -120,10 +120,11 @@ pub async fn assign(
     assignee: Option<&str>,
 ) -> Result<Alert, OpError> {
     let assignee = super::non_empty(assignee);
-    if assignee.is_some_and(|a| a.len() > MAX_ASSIGNEE || a.chars().any(char::is_control)) {
+    if assignee.is_some_and(|a| a.chars().count() > MAX_ASSIGNEE || a.chars().any(char::is_control))
+    {
         return Err(OpError::invalid(
             "assignee",
-            "assignee must be at most 200 bytes without control characters",
+            "assignee must be at most 200 characters without control characters",
         ));
     }
     let before = existing(store, id).await?;
