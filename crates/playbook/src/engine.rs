@@ -337,16 +337,14 @@ impl Engine {
     }
 
     async fn run_play(&self, state: &mut PlayState<'_>) -> Result<(), Failure> {
-        // Play vars in order (a later one may use an earlier one), then the caller's.
-        for (name, value) in &state.play.vars {
-            let ctx = state.context(None);
-            let rendered = self.templater.render(value, &ctx).map_err(|why| Failure {
+        let rendered = self
+            .render_vars(&state.play.vars, state)
+            .map_err(|why| Failure {
                 task: "vars".to_owned(),
-                message: format!("play variable `{name}`: {why}"),
+                message: format!("play {why}"),
                 result: Value::Null,
             })?;
-            state.vars.insert(name.clone(), rendered);
-        }
+        state.vars.extend(rendered);
         for (name, value) in &state.input.extra_vars {
             state.vars.insert(name.clone(), value.clone());
         }
@@ -384,16 +382,44 @@ impl Engine {
     /// Renders a task's vars into a new scope (the caller pops it).
     fn push_task_vars(&self, task: &Task, state: &mut PlayState<'_>) -> Result<(), String> {
         state.scopes.push(Map::new());
-        for (name, value) in &task.vars {
-            let rendered = self
-                .templater
-                .render(value, &state.context(None))
-                .map_err(|why| format!("task variable `{name}`: {why}"))?;
-            if let Some(top) = state.scopes.last_mut() {
-                top.insert(name.clone(), rendered);
-            }
+        let rendered = self.render_vars(&task.vars, state)?;
+        if let Some(top) = state.scopes.last_mut() {
+            top.extend(rendered);
         }
         Ok(())
+    }
+
+    /// Renders a set of variables that may refer to each other, in any order (YAML mappings
+    /// come sorted here): each pass renders what it can, until all are done or a pass makes
+    /// no progress (then the first error is the answer, e.g. an undefined name or a cycle).
+    fn render_vars(
+        &self,
+        vars: &Map<String, Value>,
+        state: &mut PlayState<'_>,
+    ) -> Result<Map<String, Value>, String> {
+        let mut done = Map::new();
+        let mut pending: Vec<(&String, &Value)> = vars.iter().collect();
+        while !pending.is_empty() {
+            state.scopes.push(done.clone());
+            let ctx = state.context(None);
+            state.scopes.pop();
+            let mut first_error = None;
+            let before = pending.len();
+            pending.retain(|(name, value)| match self.templater.render(value, &ctx) {
+                Ok(rendered) => {
+                    done.insert((*name).clone(), rendered);
+                    false
+                }
+                Err(why) => {
+                    first_error.get_or_insert_with(|| format!("variable `{name}`: {why}"));
+                    true
+                }
+            });
+            if pending.len() == before {
+                return Err(first_error.unwrap_or_default());
+            }
+        }
+        Ok(done)
     }
 
     async fn run_block(

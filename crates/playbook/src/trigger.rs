@@ -254,3 +254,47 @@ fn cron_field(spec: &str, min: u32, max: u32) -> Option<u64> {
     }
     Some(set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_prefixes_suffixes_and_middles() {
+        assert!(glob_match("proc-*", "proc-creation"));
+        assert!(glob_match("*-whoami", "proc-creation-whoami"));
+        assert!(glob_match("a*c*e", "abcde"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(!glob_match("a*c", "ab"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn schedules_parse_intervals_and_cron() {
+        assert_eq!(
+            Schedule::parse("every 15m"),
+            Ok(Schedule::Every(Duration::from_secs(900)))
+        );
+        assert_eq!(
+            Schedule::parse("@every 2h"),
+            Ok(Schedule::Every(Duration::from_secs(7200)))
+        );
+        assert!(Schedule::parse("0s").is_err());
+        assert!(Schedule::parse("soon").is_err());
+        let Ok(Schedule::Cron(cron)) = Schedule::parse("*/15 8-17 * * 1-5") else {
+            panic!("cron");
+        };
+        assert!(cron.matches(30, 9, 12, 6, 3));
+        assert!(!cron.matches(31, 9, 12, 6, 3));
+        assert!(!cron.matches(30, 18, 12, 6, 3));
+        assert!(!cron.matches(30, 9, 12, 6, 0));
+        let Ok(Schedule::Cron(sunday)) = Schedule::parse("0 0 * * 7") else {
+            panic!("cron");
+        };
+        assert!(sunday.matches(0, 0, 1, 1, 0));
+        assert!(Schedule::parse("* * * *").is_err());
+        assert!(Schedule::parse("0 24 * * *").is_err());
+        assert!(Schedule::parse("*/0 * * * *").is_err());
+    }
+}

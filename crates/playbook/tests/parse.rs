@@ -101,13 +101,12 @@ fn a_playbook_with_every_keyword_parses() {
 
 #[test]
 fn an_unknown_module_is_refused_at_its_key() {
-    let err = refuse(
-        "- name: p\n  tasks:\n    - name: t\n      notify.pager:\n        to: x\n",
-    );
+    let err = refuse("- name: p\n  tasks:\n    - name: t\n      notify.pager:\n        to: x\n");
     assert_eq!(err.file, "bad.yml");
     assert_eq!(at(&err), (4, 7), "{err}");
     assert!(
-        err.reason.contains("unknown module or task keyword `notify.pager`"),
+        err.reason
+            .contains("unknown module or task keyword `notify.pager`"),
         "{err}"
     );
     assert!(err.to_string().starts_with("bad.yml:4:7: "), "{err}");
@@ -172,9 +171,7 @@ fn template_syntax_errors_are_refused_where_they_are() {
 
 #[test]
 fn bad_trigger_values_are_refused_at_the_value() {
-    let err = refuse(
-        "- name: p\n  trigger:\n    alert:\n      level: severe\n  tasks: []\n",
-    );
+    let err = refuse("- name: p\n  trigger:\n    alert:\n      level: severe\n  tasks: []\n");
     assert_eq!(at(&err), (4, 14), "{err}");
     assert!(err.reason.contains("severe"), "{err}");
     let err = refuse("- name: p\n  trigger:\n    schedule: every fortnight\n  tasks: []\n");
@@ -189,7 +186,10 @@ fn block_only_keywords_and_bad_names_are_refused() {
     let err = refuse("- name: p\n  tasks:\n    - debug: {}\n      rescue: []\n");
     assert!(err.reason.contains("belong to a `block`"), "{err}");
     let err = refuse("- name: p\n  tasks:\n    - block: []\n      loop: [1]\n");
-    assert!(err.reason.contains("`loop` applies to a module task"), "{err}");
+    assert!(
+        err.reason.contains("`loop` applies to a module task"),
+        "{err}"
+    );
     let err = refuse("- name: p\n  tasks:\n    - debug: {}\n      register: 9lives\n");
     assert!(err.reason.contains("not a valid variable name"), "{err}");
 }

@@ -412,7 +412,10 @@ async fn a_dry_run_calls_no_module_and_records_what_would_happen() {
     assert_eq!(isolate.input, Some(json!({"agent_id": "agent-7"})));
     assert_eq!(isolate.output.as_ref().unwrap()["needs_approval"], true);
     assert_eq!(isolate.attempts, 0);
-    assert_eq!(run.steps[2].input, Some(json!({"text": "isolated agent-7"})));
+    assert_eq!(
+        run.steps[2].input,
+        Some(json!({"text": "isolated agent-7"}))
+    );
     assert_eq!(h.recorder.steps.lock().unwrap().len(), 3);
 }
 
@@ -536,8 +539,12 @@ async fn secrets_reach_the_module_but_never_the_records() {
 "#,
     );
     let mut input = input();
-    input.secrets.insert("bot_token".into(), json!("123:SECRETTOKEN"));
-    input.secrets.insert("smtp_password".into(), json!("hunter22"));
+    input
+        .secrets
+        .insert("bot_token".into(), json!("123:SECRETTOKEN"));
+    input
+        .secrets
+        .insert("smtp_password".into(), json!("hunter22"));
     let run = h.engine.run(&playbook, &input).await;
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(
@@ -576,4 +583,35 @@ async fn every_step_and_the_run_reach_the_recorder() {
     assert_eq!(steps[1].output, Some(json!({"msg": "hi"})));
     assert!(steps.iter().all(|s| s.finished_at_ms >= s.started_at_ms));
     assert_eq!(h.recorder.runs.lock().unwrap().clone(), vec![run]);
+}
+
+#[tokio::test]
+async fn play_vars_may_refer_to_each_other_in_any_order_and_a_cycle_is_an_error() {
+    let h = Harness::new(vec![]);
+    let run = h
+        .run(
+            r#"
+- name: p
+  vars:
+    zeta: "{{ alpha }}-z"
+    alpha: "{{ alert.id }}"
+    beta: "{{ zeta }}-b"
+  tasks:
+    - test.echo: {v: "{{ beta }}"}
+"#,
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(h.echo.calls(), vec![json!({"v": "42-z-b"})]);
+
+    let h = Harness::new(vec![]);
+    let run = h
+        .run("- name: p\n  vars:\n    a: \"{{ b }}\"\n    b: \"{{ a }}\"\n  tasks:\n    - test.echo: {}\n")
+        .await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(h.echo.calls().is_empty());
+    assert!(
+        run.error.as_deref().unwrap().contains("undefined"),
+        "{run:?}"
+    );
 }
