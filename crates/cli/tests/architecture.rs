@@ -206,6 +206,33 @@ fn the_engine_crates_do_no_io() {
 }
 
 #[test]
+fn the_playbook_engine_does_no_io_of_its_own() {
+    let g = graph();
+    let Some(all) = g.all.get("dozor-playbook") else {
+        return;
+    };
+    // tokio is allowed for its timers (retry delays, pause); no client of anything.
+    for dep in [
+        "sqlx",
+        "axum",
+        "hyper",
+        "ureq",
+        "redis",
+        "async-nats",
+        "rustls",
+        "lettre",
+        "reqwest",
+    ] {
+        assert!(!all.contains(dep), "dozor-playbook depends on {dep}");
+    }
+    let reach = transitive(&g, "dozor-playbook");
+    assert!(
+        reach.iter().all(|c| c == "dozor-model"),
+        "dozor-playbook reaches {reach:?}"
+    );
+}
+
+#[test]
 fn the_dashboard_pages_do_not_build_the_database_layer() {
     let g = graph();
     let reach = transitive(&g, "dozor-ui");
