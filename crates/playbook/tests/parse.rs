@@ -200,3 +200,14 @@ fn an_empty_playbook_is_refused() {
     assert_eq!(at(&err), (1, 1));
     assert!(err.reason.contains("at least one play"));
 }
+
+#[test]
+fn the_readme_example_parses() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let playbook = parse("README.md", &readme[start..end], &Catalog::dozor())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(playbook.plays[0].tasks.len(), 1);
+}

@@ -615,3 +615,24 @@ async fn play_vars_may_refer_to_each_other_in_any_order_and_a_cycle_is_an_error(
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn defined_tests_guard_strict_undefined() {
+    let h = Harness::new(vec![]);
+    let run = h
+        .run(
+            r#"
+- name: p
+  tasks:
+    - test.echo:
+        guarded: "{{ missing is defined and not missing.failed }}"
+        defaulted: "{{ missing | default('none') }}"
+"#,
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(
+        h.echo.calls(),
+        vec![json!({"guarded": false, "defaulted": "none"})]
+    );
+}
