@@ -177,19 +177,23 @@ fn the_agent_never_depends_on_the_server_side() {
     );
 }
 
+/// Database, HTTP, TLS, mail and queue clients: what a crate without I/O must not use.
+const IO_CLIENTS: [&str; 9] = [
+    "sqlx",
+    "axum",
+    "hyper",
+    "ureq",
+    "redis",
+    "async-nats",
+    "rustls",
+    "lettre",
+    "reqwest",
+];
+
 #[test]
 fn the_engine_crates_do_no_io() {
     let g = graph();
-    let io = [
-        "tokio",
-        "sqlx",
-        "axum",
-        "hyper",
-        "ureq",
-        "redis",
-        "async-nats",
-        "rustls",
-    ];
+    let io: Vec<&str> = std::iter::once("tokio").chain(IO_CLIENTS).collect();
     for name in [
         "dozor-event",
         "dozor-sigma",
@@ -199,10 +203,27 @@ fn the_engine_crates_do_no_io() {
         let Some(all) = g.all.get(name) else {
             continue;
         };
-        for dep in io {
+        for &dep in &io {
             assert!(!all.contains(dep), "{name} depends on {dep}");
         }
     }
+}
+
+#[test]
+fn the_playbook_engine_does_no_io_of_its_own() {
+    let g = graph();
+    let Some(all) = g.all.get("dozor-playbook") else {
+        return;
+    };
+    // tokio is allowed for its timers (retry delays, pause); no client of anything.
+    for dep in IO_CLIENTS {
+        assert!(!all.contains(dep), "dozor-playbook depends on {dep}");
+    }
+    let reach = transitive(&g, "dozor-playbook");
+    assert!(
+        reach.iter().all(|c| c == "dozor-model"),
+        "dozor-playbook reaches {reach:?}"
+    );
 }
 
 #[test]
