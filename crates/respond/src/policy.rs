@@ -118,18 +118,17 @@ impl FromStr for Cidr {
         let addr: IpAddr = addr_text
             .parse()
             .map_err(|_| invalid(s, "not an IPv4 or IPv6 address"))?;
-        match prefix_text {
-            None => Self::host(addr),
-            Some(p) => {
-                let prefix: u8 = p
-                    .parse()
-                    .map_err(|_| invalid(s, "the prefix length is not a number"))?;
-                Self::new(addr, prefix).map_err(|e| match e {
-                    RespondError::InvalidAddress { reason, .. } => invalid(s, reason),
-                    other => other,
-                })
-            }
-        }
+        let prefix = match prefix_text {
+            None => max_prefix(addr),
+            Some(p) => p
+                .parse()
+                .map_err(|_| invalid(s, "the prefix length is not a number"))?,
+        };
+        // Report the input as written, not as normalized.
+        Self::new(addr, prefix).map_err(|e| match e {
+            RespondError::InvalidAddress { reason, .. } => invalid(s, reason),
+            other => other,
+        })
     }
 }
 
