@@ -303,6 +303,30 @@ table inet dozor_isolation {
     }
 
     #[test]
+    fn the_readme_shows_the_generated_ruleset() {
+        let got = isolation_ruleset(
+            &IsolationPolicy::new(
+                vec![
+                    "192.0.2.10".parse().unwrap(),
+                    "2001:db8::10".parse().unwrap(),
+                ],
+                vec![8443],
+                Allowances {
+                    dns: vec!["192.0.2.53".parse().unwrap()],
+                    dhcp: true,
+                    hosts: vec!["10.9.0.0/16".parse().unwrap()],
+                },
+            )
+            .unwrap(),
+        );
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&got),
+            "README example differs; it should be:\n{got}"
+        );
+    }
+
+    #[test]
     fn the_release_script_deletes_only_our_table_and_tolerates_its_absence() {
         assert_eq!(
             release_ruleset(),
