@@ -230,17 +230,21 @@ impl<B: FirewallBackend> Isolator<B> {
                 }
             }
         }
-        let waited = started.elapsed();
+        Err(self.roll_back(started.elapsed()).await)
+    }
+
+    /// Removes an isolation whose self-check failed, and its record; the error to return.
+    async fn roll_back(&self, waited: Duration) -> RespondError {
         tracing::warn!(?waited, "server unreachable after isolating; rolling back");
         match self.backend.remove().await {
-            Ok(()) => {
-                remove_state(&self.state_file)?;
-                Err(RespondError::RolledBack { waited })
-            }
-            Err(e) => Err(RespondError::RollbackFailed {
+            Ok(()) => match remove_state(&self.state_file) {
+                Ok(()) => RespondError::RolledBack { waited },
+                Err(e) => e,
+            },
+            Err(e) => RespondError::RollbackFailed {
                 waited,
                 rollback: e.to_string(),
-            }),
+            },
         }
     }
 
@@ -290,17 +294,7 @@ impl<B: FirewallBackend> Isolator<B> {
         if self.server_answers(probe).await {
             return Ok(ResumeOutcome::Reapplied(state));
         }
-        let waited = started.elapsed();
-        match self.backend.remove().await {
-            Ok(()) => {
-                remove_state(&self.state_file)?;
-                Err(RespondError::RolledBack { waited })
-            }
-            Err(e) => Err(RespondError::RollbackFailed {
-                waited,
-                rollback: e.to_string(),
-            }),
-        }
+        Err(self.roll_back(started.elapsed()).await)
     }
 
     /// Waits until the recorded isolation's auto-release time and releases it. Returns

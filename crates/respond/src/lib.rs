@@ -10,6 +10,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod command;
 pub mod isolation;
 pub mod netsh;
 pub mod nft;

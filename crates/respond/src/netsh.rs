@@ -318,27 +318,9 @@ mod windows_backend {
         }
 
         async fn run(&self, args: &NetshArgs) -> Result<(), RespondError> {
-            let program = format!("netsh {}", args.join(" "));
-            let out = tokio::process::Command::new("netsh")
-                .args(args)
-                .kill_on_drop(true)
-                .output()
-                .await
-                .map_err(|source| RespondError::Spawn {
-                    program: program.clone(),
-                    source,
-                })?;
-            if out.status.success() {
-                return Ok(());
-            }
-            // netsh prints its errors on stdout.
-            let mut message = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            message.push_str(String::from_utf8_lossy(&out.stderr).trim());
-            Err(RespondError::Command {
-                program,
-                status: out.status.to_string(),
-                stderr: message,
-            })
+            let mut command = vec!["netsh".to_owned()];
+            command.extend(args.iter().cloned());
+            crate::command::run(&command, None).await
         }
     }
 
@@ -385,19 +367,7 @@ mod windows_backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Allowances;
-
-    fn policy(ports: Vec<u16>, allow: Allowances) -> IsolationPolicy {
-        IsolationPolicy::new(
-            vec![
-                "192.0.2.10".parse().unwrap(),
-                "2001:db8::10".parse().unwrap(),
-            ],
-            ports,
-            allow,
-        )
-        .unwrap()
-    }
+    use crate::policy::{Allowances, example_policy as policy};
 
     #[test]
     fn complement_covers_the_gaps_exactly() {

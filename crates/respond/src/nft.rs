@@ -10,14 +10,10 @@
 //! The priority is `filter - 10` (-10): after connection tracking (-200), so `ct state` is
 //! known, and before the usual `filter` (0) chains, so a dropped packet costs them nothing.
 
-use std::fmt::Write as _;
-use std::net::IpAddr;
-use std::process::Stdio;
-
-use tokio::io::AsyncWriteExt;
-
 use crate::policy::{Cidr, IsolationPolicy};
 use crate::{FirewallBackend, RespondError};
+use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// The table this crate owns; nothing else in it.
 pub const TABLE: &str = "dozor_isolation";
@@ -161,44 +157,9 @@ impl NftBackend {
 
     /// Applies one nft script atomically (nft loads a file as one transaction).
     pub async fn run_script(&self, script: &str) -> Result<(), RespondError> {
-        let program = self.command.join(" ");
-        let mut child = tokio::process::Command::new(&self.command[0])
-            .args(&self.command[1..])
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| RespondError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(script.as_bytes())
-                .await
-                .map_err(|source| RespondError::Spawn {
-                    program: program.clone(),
-                    source,
-                })?;
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|source| RespondError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(RespondError::Command {
-                program,
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
-        }
+        let mut command = self.command.clone();
+        command.extend(["-f".to_owned(), "-".to_owned()]);
+        crate::command::run(&command, Some(script.as_bytes())).await
     }
 }
 
@@ -215,19 +176,7 @@ impl FirewallBackend for NftBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Allowances;
-
-    fn policy(ports: Vec<u16>, allow: Allowances) -> IsolationPolicy {
-        IsolationPolicy::new(
-            vec![
-                "192.0.2.10".parse().unwrap(),
-                "2001:db8::10".parse().unwrap(),
-            ],
-            ports,
-            allow,
-        )
-        .unwrap()
-    }
+    use crate::policy::{Allowances, example_policy as policy};
 
     #[test]
     fn the_minimal_ruleset_is_exactly_this() {
@@ -304,21 +253,14 @@ table inet dozor_isolation {
 
     #[test]
     fn the_readme_shows_the_generated_ruleset() {
-        let got = isolation_ruleset(
-            &IsolationPolicy::new(
-                vec![
-                    "192.0.2.10".parse().unwrap(),
-                    "2001:db8::10".parse().unwrap(),
-                ],
-                vec![8443],
-                Allowances {
-                    dns: vec!["192.0.2.53".parse().unwrap()],
-                    dhcp: true,
-                    hosts: vec!["10.9.0.0/16".parse().unwrap()],
-                },
-            )
-            .unwrap(),
-        );
+        let got = isolation_ruleset(&policy(
+            vec![8443],
+            Allowances {
+                dns: vec!["192.0.2.53".parse().unwrap()],
+                dhcp: true,
+                hosts: vec!["10.9.0.0/16".parse().unwrap()],
+            },
+        ));
         let readme = include_str!("../README.md");
         assert!(
             readme.contains(&got),

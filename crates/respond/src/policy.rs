@@ -382,6 +382,20 @@ pub fn resolvers_from_resolv_conf(text: &str) -> Vec<IpAddr> {
     normalized(addrs)
 }
 
+/// The policy the generator tests share: a server at 192.0.2.10 and 2001:db8::10.
+#[cfg(test)]
+pub(crate) fn example_policy(ports: Vec<u16>, allow: Allowances) -> IsolationPolicy {
+    IsolationPolicy::new(
+        vec![
+            "192.0.2.10".parse().unwrap(),
+            "2001:db8::10".parse().unwrap(),
+        ],
+        ports,
+        allow,
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
