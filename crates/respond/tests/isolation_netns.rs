@@ -27,7 +27,17 @@ const OTHER_V4: &str = "10.77.2.2";
 const OTHER_V6: &str = "fd77:2::2";
 
 const LISTENER: &str = r#"
-import socket, sys
+import socket, sys, threading
+def echo(conn):
+    try:
+        while True:
+            data = conn.recv(1024)
+            if not data:
+                break
+            conn.sendall(data)
+    except OSError:
+        pass
+    conn.close()
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -36,7 +46,22 @@ s.listen(64)
 print("ready", flush=True)
 while True:
     conn, _ = s.accept()
-    conn.close()
+    threading.Thread(target=echo, args=(conn,), daemon=True).start()
+"#;
+
+/// A long-lived connection: for each line on stdin, one echo round trip; prints whether it
+/// came back. It exits when stdin closes.
+const SESSION: &str = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+print("connected", flush=True)
+for line in sys.stdin:
+    try:
+        c.sendall(b"ping")
+        ok = c.recv(4) == b"ping"
+    except OSError:
+        ok = False
+    print("alive" if ok else "dead", flush=True)
 "#;
 
 const CONNECT: &str = "import socket, sys\n\
@@ -209,6 +234,29 @@ impl Lab {
         ])
     }
 
+    /// A host firewall of the usual shape that accepts everything, before our table's
+    /// priority. Its `ct` rules also turn connection tracking on in the namespace, as on any
+    /// host with a stateful firewall (without them, a connection older than the isolation is
+    /// not tracked and would die whatever our rules say).
+    fn load_permissive_host_firewall(&self) {
+        let mut nft = Command::new("ip")
+            .args(["netns", "exec", &self.host, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        std::io::Write::write_all(
+            nft.stdin.as_mut().expect("nft stdin"),
+            b"table inet hostfw {\n\
+              chain input { type filter hook input priority -100; policy accept; \
+                ct state established,related accept; accept; }\n\
+              chain output { type filter hook output priority -100; policy accept; \
+                ct state established,related accept; accept; }\n}\n",
+        )
+        .expect("write the ruleset");
+        drop(nft.stdin.take());
+        assert!(nft.wait().expect("nft").success(), "load the host firewall");
+    }
+
     /// `nft list tables` in the host namespace.
     fn host_tables(&self) -> String {
         let out = Command::new("ip")
@@ -313,20 +361,7 @@ async fn isolation_lets_only_the_server_through_survives_a_reboot_and_release_re
 
     // A permissive host firewall that runs before ours and accepts everything: an accept in
     // one table does not stop our table's drop.
-    let mut permissive = Command::new("ip")
-        .args(["netns", "exec", &lab.host, "nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        permissive.stdin.as_mut().unwrap(),
-        b"table inet hostfw {\n\
-          chain input { type filter hook input priority -100; policy accept; accept; }\n\
-          chain output { type filter hook output priority -100; policy accept; accept; }\n}\n",
-    )
-    .unwrap();
-    drop(permissive.stdin.take());
-    assert!(permissive.wait().unwrap().success());
+    lab.load_permissive_host_firewall();
 
     let state_dir = tempfile::tempdir().unwrap();
     let isolator = Isolator::new(lab.backend(), state_dir.path());
@@ -436,4 +471,49 @@ async fn a_timed_isolation_releases_itself() {
     assert_eq!(released.map(|s| s.command_id), Some("cmd-1".into()));
     assert!(!lab.host_tables().contains(TABLE));
     lab.assert_reach(&[(OTHER_V4, true), (OTHER_V6, true)]);
+}
+
+#[tokio::test]
+async fn a_connection_opened_before_isolating_is_cut() {
+    use std::io::{BufRead, BufReader, Write};
+    let lab = lab_or_skip!();
+    lab.load_permissive_host_firewall();
+    // E.g. a command-and-control session that was open when the isolation came.
+    let mut session = Command::new("ip")
+        .args([
+            "netns", "exec", &lab.host, "python3", "-c", SESSION, OTHER_V4, PORT,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = session.stdin.take().unwrap();
+    let mut output = BufReader::new(session.stdout.take().unwrap());
+    let mut connected = String::new();
+    output.read_line(&mut connected).unwrap();
+    assert_eq!(connected.trim(), "connected");
+    let mut round_trip = || {
+        input.write_all(b"\n").unwrap();
+        input.flush().unwrap();
+        let mut line = String::new();
+        output.read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    };
+    assert_eq!(round_trip(), "alive");
+
+    let state_dir = tempfile::tempdir().unwrap();
+    let isolator = Isolator::new(lab.backend(), state_dir.path());
+    isolator
+        .isolate(isolate("cmd-1", server_policy(vec![]), None), &lab.probe())
+        .await
+        .expect("isolate");
+    assert_eq!(
+        round_trip(),
+        "dead",
+        "the old connection survived the isolation"
+    );
+
+    isolator.release().await.expect("release");
+    let _ = session.kill();
+    let _ = session.wait();
 }
