@@ -59,10 +59,21 @@ fn ecs_fields_yield_their_observables() {
     has("user_agent.original", IocKind::UserAgent, "EvilBot/1.0");
     has("email.from.address", IocKind::Email, "Bad@Evil.com");
     has("email.to.address", IocKind::Email, "b@corp.example");
-    has("tls.client.ja3", IocKind::Ja3, "e7d705a3286e19ea42f587b344ee6865");
-    has("registry.path", IocKind::RegistryKey, "HKLM\\Software\\Evil\\Run");
+    has(
+        "tls.client.ja3",
+        IocKind::Ja3,
+        "e7d705a3286e19ea42f587b344ee6865",
+    );
+    has(
+        "registry.path",
+        IocKind::RegistryKey,
+        "HKLM\\Software\\Evil\\Run",
+    );
     has("host.ip", IocKind::Ip, "fe80::1");
-    assert!(!got.iter().any(|(f, ..)| *f == "message" || *f == "source.port"));
+    assert!(
+        !got.iter()
+            .any(|(f, ..)| *f == "message" || *f == "source.port")
+    );
 }
 
 fn sysmon_event() -> FlatEvent {
@@ -71,14 +82,23 @@ fn sysmon_event() -> FlatEvent {
     e.push("Image", "C:\\Users\\Public\\Mimikatz.exe");
     e.push(
         "Hashes",
-        format!("SHA1={},MD5={},SHA256={},IMPHASH={}", SHA1.to_uppercase(), MD5, SHA256, IMPHASH),
+        format!(
+            "SHA1={},MD5={},SHA256={},IMPHASH={}",
+            SHA1.to_uppercase(),
+            MD5,
+            SHA256,
+            IMPHASH
+        ),
     );
     e.push("SourceIp", "10.0.0.5");
     e.push("DestinationIp", "::ffff:192.0.2.7");
     e.push("DestinationHostname", "c2.evil.com");
     e.push("QueryName", "-");
     e.push("TargetFilename", "C:\\Windows\\Temp\\dropper.dll");
-    e.push("TargetObject", "HKU\\S-1-5-21-1\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Evil");
+    e.push(
+        "TargetObject",
+        "HKU\\S-1-5-21-1\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Evil",
+    );
     e
 }
 
@@ -111,15 +131,18 @@ fn sysmon_fields_yield_their_observables() {
 fn intel() -> IocIndex {
     let mut b = IocIndex::builder();
     let iocs: &[(IocKind, &str)] = &[
-        (IocKind::Domain, "evil.com"),          // 0
-        (IocKind::Cidr, "192.0.2.0/24"),        // 1
-        (IocKind::Sha256, SHA256),              // 2
-        (IocKind::Filename, "mimikatz.exe"),    // 3
-        (IocKind::Imphash, IMPHASH),            // 4
-        (IocKind::RegistryKey, "HKEY_USERS\\S-1-5-21-1\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"), // 5
-        (IocKind::Url, "dl.bad.org/x.exe"),     // 6
-        (IocKind::Email, "bad@evil.com"),       // 7
-        (IocKind::Ip, "10.0.0.99"),             // 8: not in the events
+        (IocKind::Domain, "evil.com"),       // 0
+        (IocKind::Cidr, "192.0.2.0/24"),     // 1
+        (IocKind::Sha256, SHA256),           // 2
+        (IocKind::Filename, "mimikatz.exe"), // 3
+        (IocKind::Imphash, IMPHASH),         // 4
+        (
+            IocKind::RegistryKey,
+            "HKEY_USERS\\S-1-5-21-1\\Software\\Microsoft\\Windows\\CurrentVersion\\Run",
+        ), // 5
+        (IocKind::Url, "dl.bad.org/x.exe"),  // 6
+        (IocKind::Email, "bad@evil.com"),    // 7
+        (IocKind::Ip, "10.0.0.99"),          // 8: not in the events
     ];
     for (id, (kind, value)) in iocs.iter().enumerate() {
         b.add(id as u32, *kind, value).unwrap();
@@ -139,12 +162,37 @@ fn an_ecs_event_matches_its_iocs() {
     let doc = ecs_event();
     let got = summary(&intel().match_event(&doc));
     let want = vec![
-        ("destination.ip", IocKind::Cidr, "192.0.2.7".to_owned(), vec![1]),
-        ("destination.domain", IocKind::Domain, "c2.evil.com".into(), vec![0]),
-        ("dns.question.name", IocKind::Domain, "Beacon.Evil.com.".into(), vec![0]),
-        ("url.original", IocKind::Url, "http://Dl.Bad.org/x.exe".into(), vec![6]),
+        (
+            "destination.ip",
+            IocKind::Cidr,
+            "192.0.2.7".to_owned(),
+            vec![1],
+        ),
+        (
+            "destination.domain",
+            IocKind::Domain,
+            "c2.evil.com".into(),
+            vec![0],
+        ),
+        (
+            "dns.question.name",
+            IocKind::Domain,
+            "Beacon.Evil.com.".into(),
+            vec![0],
+        ),
+        (
+            "url.original",
+            IocKind::Url,
+            "http://Dl.Bad.org/x.exe".into(),
+            vec![6],
+        ),
         ("file.hash.sha256", IocKind::Sha256, SHA256.into(), vec![2]),
-        ("email.from.address", IocKind::Email, "Bad@Evil.com".into(), vec![7]),
+        (
+            "email.from.address",
+            IocKind::Email,
+            "Bad@Evil.com".into(),
+            vec![7],
+        ),
     ];
     let mut got_sorted = got.clone();
     got_sorted.sort();
@@ -163,8 +211,18 @@ fn a_sysmon_event_matches_its_iocs() {
             ("Image", IocKind::Filename, "Mimikatz.exe".into(), vec![3]),
             ("Hashes", IocKind::Sha256, SHA256.into(), vec![2]),
             ("Hashes", IocKind::Imphash, IMPHASH.into(), vec![4]),
-            ("DestinationIp", IocKind::Cidr, "::ffff:192.0.2.7".into(), vec![1]),
-            ("DestinationHostname", IocKind::Domain, "c2.evil.com".into(), vec![0]),
+            (
+                "DestinationIp",
+                IocKind::Cidr,
+                "::ffff:192.0.2.7".into(),
+                vec![1]
+            ),
+            (
+                "DestinationHostname",
+                IocKind::Domain,
+                "c2.evil.com".into(),
+                vec![0]
+            ),
             (
                 "TargetObject",
                 IocKind::RegistryKey,
@@ -190,7 +248,12 @@ fn a_normalized_windows_event_reports_a_value_once() {
 
 #[test]
 fn no_iocs_no_matches() {
-    assert!(IocIndex::builder().build().match_event(&ecs_event()).is_empty());
+    assert!(
+        IocIndex::builder()
+            .build()
+            .match_event(&ecs_event())
+            .is_empty()
+    );
     let quiet = serde_json::json!({"destination": {"ip": "203.0.113.1"}});
     assert!(intel().match_event(&quiet).is_empty());
 }

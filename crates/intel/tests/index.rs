@@ -13,11 +13,22 @@ fn index(iocs: &[(IocKind, &str)]) -> IocIndex {
 
 #[test]
 fn a_domain_matches_itself_and_names_under_it_at_label_boundaries() {
-    let ix = index(&[(IocKind::Domain, "Evil.com."), (IocKind::Domain, "b.bad.org")]);
+    let ix = index(&[
+        (IocKind::Domain, "Evil.com."),
+        (IocKind::Domain, "b.bad.org"),
+    ]);
     for hit in ["evil.com", "a.b.EVIL.com", "x.evil.com.", "www.evil.com"] {
         assert_eq!(ix.lookup_ids(IocKind::Domain, hit), vec![0], "{hit}");
     }
-    for miss in ["notevil.com", "evil.com.au", "evil.co", "com", "vil.com", "bad.org", ""] {
+    for miss in [
+        "notevil.com",
+        "evil.com.au",
+        "evil.co",
+        "com",
+        "vil.com",
+        "bad.org",
+        "",
+    ] {
         assert!(ix.lookup_ids(IocKind::Domain, miss).is_empty(), "{miss}");
     }
     assert_eq!(ix.lookup_ids(IocKind::Hostname, "c.b.bad.org"), vec![1]);
@@ -31,7 +42,9 @@ fn a_hostname_matches_exactly_and_a_name_can_hit_both_kinds() {
     ]);
     assert!(ix.lookup_ids(IocKind::Domain, "x.mail.evil.com") == vec![1]);
     let mut kinds = Vec::new();
-    ix.lookup(IocKind::Domain, "MAIL.evil.com", &mut |k, ids| kinds.push((k, ids.to_vec())));
+    ix.lookup(IocKind::Domain, "MAIL.evil.com", &mut |k, ids| {
+        kinds.push((k, ids.to_vec()))
+    });
     assert_eq!(
         kinds,
         vec![(IocKind::Hostname, vec![0]), (IocKind::Domain, vec![1])]
@@ -60,7 +73,10 @@ fn ipv4_addresses_and_networks_including_slash_0_and_slash_32() {
     let all = index(&[(IocKind::Cidr, "0.0.0.0/0"), (IocKind::Ip, "192.0.2.7")]);
     assert_eq!(all.lookup_ids(IocKind::Ip, "192.0.2.7"), vec![0, 1]);
     assert_eq!(all.lookup_ids(IocKind::Ip, "255.255.255.255"), vec![0]);
-    assert!(all.lookup_ids(IocKind::Ip, "2001:db8::1").is_empty(), "v4 /0 is not v6");
+    assert!(
+        all.lookup_ids(IocKind::Ip, "2001:db8::1").is_empty(),
+        "v4 /0 is not v6"
+    );
 }
 
 #[test]
@@ -73,20 +89,25 @@ fn ipv6_addresses_and_networks_including_slash_0_and_slash_128() {
     ]);
     assert_eq!(ix.lookup_ids(IocKind::Ip, "2001:db8:0::1"), vec![0, 3]);
     assert_eq!(ix.lookup_ids(IocKind::Ip, "2001:db8::2"), vec![2, 3]);
-    assert_eq!(ix.lookup_ids(IocKind::Ip, "2001:db8:aa:ffff::9"), vec![1, 3]);
+    assert_eq!(
+        ix.lookup_ids(IocKind::Ip, "2001:db8:aa:ffff::9"),
+        vec![1, 3]
+    );
     assert_eq!(ix.lookup_ids(IocKind::Ip, "2001:db8:ab::9"), vec![3]);
-    assert!(ix.lookup_ids(IocKind::Ip, "192.0.2.1").is_empty(), "v6 /0 is not v4");
+    assert!(
+        ix.lookup_ids(IocKind::Ip, "192.0.2.1").is_empty(),
+        "v6 /0 is not v4"
+    );
 }
 
 #[test]
 fn the_kind_reported_for_an_address_is_ip_or_cidr() {
     let ix = index(&[(IocKind::Ip, "192.0.2.7"), (IocKind::Cidr, "192.0.2.0/24")]);
     let mut got = Vec::new();
-    ix.lookup(IocKind::Ip, "192.0.2.7", &mut |k, ids| got.push((k, ids.to_vec())));
-    assert_eq!(
-        got,
-        vec![(IocKind::Ip, vec![0]), (IocKind::Cidr, vec![1])]
-    );
+    ix.lookup(IocKind::Ip, "192.0.2.7", &mut |k, ids| {
+        got.push((k, ids.to_vec()))
+    });
+    assert_eq!(got, vec![(IocKind::Ip, vec![0]), (IocKind::Cidr, vec![1])]);
 }
 
 #[test]
@@ -107,8 +128,14 @@ fn urls_match_normalized_with_or_without_the_scheme() {
         (IocKind::Url, "HTTP://Evil.COM/Payload.exe"),
         (IocKind::Url, "bad.org/x"),
     ]);
-    assert_eq!(ix.lookup_ids(IocKind::Url, "http://evil.com/Payload.exe"), vec![0]);
-    assert!(ix.lookup_ids(IocKind::Url, "http://evil.com/payload.exe").is_empty());
+    assert_eq!(
+        ix.lookup_ids(IocKind::Url, "http://evil.com/Payload.exe"),
+        vec![0]
+    );
+    assert!(
+        ix.lookup_ids(IocKind::Url, "http://evil.com/payload.exe")
+            .is_empty()
+    );
     assert_eq!(ix.lookup_ids(IocKind::Url, "https://BAD.org/x"), vec![1]);
     assert_eq!(ix.lookup_ids(IocKind::Url, "bad.org/x"), vec![1]);
 }

@@ -51,13 +51,22 @@ fn composite_types_split_into_their_parts() {
 fn misp_attributes_become_normalized_iocs_with_their_origin() {
     let iocs = Ioc::from_misp("domain|ip", "Evil.COM|192.0.2.1", true).unwrap();
     assert_eq!(iocs.len(), 2);
-    assert_eq!((iocs[0].kind, iocs[0].value.as_str()), (IocKind::Domain, "evil.com"));
-    assert_eq!((iocs[1].kind, iocs[1].value.as_str()), (IocKind::Ip, "192.0.2.1"));
+    assert_eq!(
+        (iocs[0].kind, iocs[0].value.as_str()),
+        (IocKind::Domain, "evil.com")
+    );
+    assert_eq!(
+        (iocs[1].kind, iocs[1].value.as_str()),
+        (IocKind::Ip, "192.0.2.1")
+    );
     assert!(iocs.iter().all(|i| i.original == "Evil.COM|192.0.2.1"
         && i.misp_type.as_deref() == Some("domain|ip")
         && i.to_ids));
     let cidr = Ioc::from_misp("ip-src", "198.51.100.7/24", false).unwrap();
-    assert_eq!((cidr[0].kind, cidr[0].value.as_str()), (IocKind::Cidr, "198.51.100.0/24"));
+    assert_eq!(
+        (cidr[0].kind, cidr[0].value.as_str()),
+        (IocKind::Cidr, "198.51.100.0/24")
+    );
     assert!(!cidr[0].to_ids);
     // A bad part fails the whole attribute, naming the bad value.
     let err = Ioc::from_misp("filename|md5", "a.exe|nothex", true).unwrap_err();
@@ -82,7 +91,10 @@ fn unsupported_types_are_errors_naming_the_type() {
 fn the_mapping_agrees_with_misps_describe_types() {
     let path = shared_dir().join("fixtures/misp/describeTypes.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is absent (set DOZOR_SHARED_DIR)", path.display());
+        eprintln!(
+            "skipped: {} is absent (set DOZOR_SHARED_DIR)",
+            path.display()
+        );
         return;
     };
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();

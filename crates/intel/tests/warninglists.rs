@@ -15,7 +15,10 @@ fn lists_dir() -> PathBuf {
 fn real_lists() -> Option<Vec<(String, Vec<u8>)>> {
     let dir = lists_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} is absent (set DOZOR_SHARED_DIR)", dir.display());
+        eprintln!(
+            "skipped: {} is absent (set DOZOR_SHARED_DIR)",
+            dir.display()
+        );
         return None;
     };
     let mut out: Vec<(String, Vec<u8>)> = entries
@@ -43,41 +46,107 @@ fn the_real_lists_load_and_hit_what_they_should() {
     assert!(errors.len() < 5, "{errors:#?}");
 
     let hits = wl.hits("ip-dst", "8.8.8.8");
-    assert!(hits.contains(&"List of known IPv4 public DNS resolvers"), "{hits:?}");
-    assert!(wl.hits("ip", "8.8.8.8").contains(&"List of known IPv4 public DNS resolvers"));
-    assert!(wl.hits("ip-dst|port", "8.8.8.8|53").contains(&"List of known IPv4 public DNS resolvers"));
-    assert!(wl.hits("domain|ip", "evil.example|8.8.8.8").contains(&"List of known IPv4 public DNS resolvers"));
+    assert!(
+        hits.contains(&"List of known IPv4 public DNS resolvers"),
+        "{hits:?}"
+    );
+    assert!(
+        wl.hits("ip", "8.8.8.8")
+            .contains(&"List of known IPv4 public DNS resolvers")
+    );
+    assert!(
+        wl.hits("ip-dst|port", "8.8.8.8|53")
+            .contains(&"List of known IPv4 public DNS resolvers")
+    );
+    assert!(
+        wl.hits("domain|ip", "evil.example|8.8.8.8")
+            .contains(&"List of known IPv4 public DNS resolvers")
+    );
 
-    let akamai = wl.lists().iter().find(|l| l.name.contains("Akamai")).unwrap();
+    let akamai = wl
+        .lists()
+        .iter()
+        .find(|l| l.name.contains("Akamai"))
+        .unwrap();
     assert_eq!(akamai.list_type, WarninglistType::Cidr);
     // 23.32.0.0/11 is one of Akamai's ranges.
-    assert!(wl.hits("ip-src", "23.33.1.2").contains(&akamai.name.as_str()), "{:?}", wl.hits("ip-src", "23.33.1.2"));
+    assert!(
+        wl.hits("ip-src", "23.33.1.2")
+            .contains(&akamai.name.as_str()),
+        "{:?}",
+        wl.hits("ip-src", "23.33.1.2")
+    );
 
     let rfc1918 = wl.hits("ip-src", "10.1.2.3");
-    assert!(rfc1918.iter().any(|n| n.contains("RFC 1918")), "{rfc1918:?}");
-    assert!(wl.hits("cidr", "10.1.0.0/16").iter().any(|n| n.contains("RFC 1918")));
-    assert!(!wl.hits("cidr", "8.0.0.0/7").iter().any(|n| n.contains("RFC 1918")));
+    assert!(
+        rfc1918.iter().any(|n| n.contains("RFC 1918")),
+        "{rfc1918:?}"
+    );
+    assert!(
+        wl.hits("cidr", "10.1.0.0/16")
+            .iter()
+            .any(|n| n.contains("RFC 1918"))
+    );
+    assert!(
+        !wl.hits("cidr", "8.0.0.0/7")
+            .iter()
+            .any(|n| n.contains("RFC 1918"))
+    );
 
     let google = wl.hits("domain", "google.com");
     assert!(!google.is_empty(), "a top domain is on some list");
-    assert!(google.iter().any(|n| n.contains("Tranco") || n.contains("Cisco") || n.contains("Top")), "{google:?}");
+    assert!(
+        google
+            .iter()
+            .any(|n| n.contains("Tranco") || n.contains("Cisco") || n.contains("Top")),
+        "{google:?}"
+    );
     let www = wl.hits("hostname", "WWW.Google.com.");
     assert!(!www.is_empty(), "{www:?}");
     assert!(wl.hits("url", "https://www.google.com/search?q=x").len() > 0);
 
     let empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    assert!(wl.hits("sha256", empty_sha256).iter().any(|n| n.to_lowercase().contains("empty")));
-    assert!(wl.hits("filename|sha256", &format!("x|{empty_sha256}")).len() > 0);
+    assert!(
+        wl.hits("sha256", empty_sha256)
+            .iter()
+            .any(|n| n.to_lowercase().contains("empty"))
+    );
+    assert!(
+        wl.hits("filename|sha256", &format!("x|{empty_sha256}"))
+            .len()
+            > 0
+    );
 
     // substring and regex lists
-    assert!(wl.hits("email-src", "someone@0-mail.com").iter().any(|n| n.to_lowercase().contains("disposable")));
-    assert!(wl.hits("email-dst", "ABUSE@corp.example").iter().any(|n| n.to_lowercase().contains("contact")));
-    assert!(wl.hits("email-dst", "ceo@corp.example").iter().all(|n| !n.to_lowercase().contains("contact")));
+    assert!(
+        wl.hits("email-src", "someone@0-mail.com")
+            .iter()
+            .any(|n| n.to_lowercase().contains("disposable"))
+    );
+    assert!(
+        wl.hits("email-dst", "ABUSE@corp.example")
+            .iter()
+            .any(|n| n.to_lowercase().contains("contact"))
+    );
+    assert!(
+        wl.hits("email-dst", "ceo@corp.example")
+            .iter()
+            .all(|n| !n.to_lowercase().contains("contact"))
+    );
 
     // A list never hits values of types it does not apply to.
     assert!(wl.hits("md5", "8.8.8.8").is_empty());
-    assert!(wl.hits("ip-src", "192.0.2.200").is_empty() || !wl.hits("ip-src", "192.0.2.200").iter().any(|n| n.contains("DNS")));
-    assert!(wl.hits("domain", "surely-not-listed-4f1c9e.example.invalid").is_empty());
+    assert!(
+        wl.hits("ip-src", "192.0.2.200").is_empty()
+            || !wl
+                .hits("ip-src", "192.0.2.200")
+                .iter()
+                .any(|n| n.contains("DNS"))
+    );
+    assert!(
+        wl.hits("domain", "surely-not-listed-4f1c9e.example.invalid")
+            .is_empty()
+    );
 }
 
 fn list(name: &str, kind: &str, attrs: &str, entries: &str) -> Vec<u8> {
@@ -92,7 +161,12 @@ fn a_bad_list_is_reported_by_its_origin_and_the_others_load() {
     let good = list("good", "hostname", r#"["domain"]"#, r#"[".Example.ORG."]"#);
     let bad_json = b"{not json".to_vec();
     let bad_type = list("t", "glob", "[]", "[]");
-    let partly = list("partly", "cidr", r#"["ip-src"]"#, r#"["192.0.2.0/24","300.1.1.1"]"#);
+    let partly = list(
+        "partly",
+        "cidr",
+        r#"["ip-src"]"#,
+        r#"["192.0.2.0/24","300.1.1.1"]"#,
+    );
     let bad_regex = list("re", "regex", "[]", r#"["/(unclosed/i", "/ok$/i"]"#);
     let (wl, errors) = Warninglists::load([
         ("good/list.json", good.as_slice()),
@@ -103,21 +177,46 @@ fn a_bad_list_is_reported_by_its_origin_and_the_others_load() {
     ]);
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(text.len(), 4, "{text:#?}");
-    assert!(text[0].starts_with("warninglist broken/list.json: "), "{}", text[0]);
-    assert!(text[1].starts_with("warninglist type/list.json: ") && text[1].contains("glob"), "{}", text[1]);
-    assert!(text[2].contains("partly/list.json") && text[2].contains("`300.1.1.1`"), "{}", text[2]);
-    assert!(text[3].contains("re/list.json") && text[3].contains("`/(unclosed/i`"), "{}", text[3]);
+    assert!(
+        text[0].starts_with("warninglist broken/list.json: "),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].starts_with("warninglist type/list.json: ") && text[1].contains("glob"),
+        "{}",
+        text[1]
+    );
+    assert!(
+        text[2].contains("partly/list.json") && text[2].contains("`300.1.1.1`"),
+        "{}",
+        text[2]
+    );
+    assert!(
+        text[3].contains("re/list.json") && text[3].contains("`/(unclosed/i`"),
+        "{}",
+        text[3]
+    );
     assert_eq!(wl.len(), 3, "good, partly and re load");
     assert_eq!(wl.hits("domain", "a.b.example.org"), vec!["good"]);
     assert_eq!(wl.hits("domain", "example.org"), vec!["good"]);
     assert!(wl.hits("domain", "badexample.org").is_empty());
     assert_eq!(wl.hits("ip-src", "192.0.2.9"), vec!["partly"]);
-    assert_eq!(wl.hits("text", "it is OK"), vec!["re"], "no matching_attributes: all types");
+    assert_eq!(
+        wl.hits("text", "it is OK"),
+        vec!["re"],
+        "no matching_attributes: all types"
+    );
 }
 
 #[test]
 fn string_lists_match_exactly_and_dotted_entries_cover_subdomains() {
-    let s = list("s", "string", r#"["domain","url"]"#, r#"["Exact.example", ".cover.example"]"#);
+    let s = list(
+        "s",
+        "string",
+        r#"["domain","url"]"#,
+        r#"["Exact.example", ".cover.example"]"#,
+    );
     let sub = list("sub", "substring", r#"["url"]"#, r#"["/wp-admin/"]"#);
     let (wl, errors) = Warninglists::load([("s", s.as_slice()), ("sub", sub.as_slice())]);
     assert!(errors.is_empty(), "{errors:?}");
@@ -126,5 +225,8 @@ fn string_lists_match_exactly_and_dotted_entries_cover_subdomains() {
     assert_eq!(wl.hits("domain", "a.b.cover.example"), vec!["s"]);
     assert_eq!(wl.hits("url", "http://x.cover.example/p"), vec!["s"]);
     assert_eq!(wl.hits("url", "http://site.test/WP-Admin/x"), vec!["sub"]);
-    assert!(wl.hits("domain", "wp-admin.test").is_empty(), "sub applies to urls only");
+    assert!(
+        wl.hits("domain", "wp-admin.test").is_empty(),
+        "sub applies to urls only"
+    );
 }
