@@ -1,14 +1,9 @@
 //! MISP attribute types: the mapping, composite values, unsupported types.
 
-use std::path::PathBuf;
+mod common;
 
+use common::shared_dir;
 use dozor_intel::{IntelError, Ioc, IocKind, misp_parts, split_misp_value, supported_misp_types};
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("DOZOR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
 
 #[test]
 fn composite_types_split_into_their_parts() {

@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
+mod common;
+
 use dozor_intel::{IntelError, WarninglistType, Warninglists};
 
 fn lists_dir() -> PathBuf {
-    std::env::var_os("DOZOR_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("intel/misp-warninglists/lists")
+    common::shared_dir().join("intel/misp-warninglists/lists")
 }
 
 /// Every `lists/*/list.json`, as (file, text).
