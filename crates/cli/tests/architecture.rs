@@ -198,6 +198,7 @@ fn the_engine_crates_do_no_io() {
         "dozor-event",
         "dozor-sigma",
         "dozor-correlation",
+        "dozor-intel",
         "dozor-model",
     ] {
         let Some(all) = g.all.get(name) else {
