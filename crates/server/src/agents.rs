@@ -41,8 +41,12 @@ const OFFLINE_RULE_TITLE: &str = "Dozor agent offline";
 pub const REPLACED_RULE_ID: &str = "dozor-agent-replaced";
 const REPLACED_RULE_TITLE: &str = "Agent replaced by a new enrollment";
 
-/// Longest hostname, OS string, version or health message accepted from an agent.
-const MAX_FACT: usize = 256;
+/// Longest optional fact or health message kept, bytes (the store's limit).
+const MAX_FACT: usize = 255;
+/// Longest host name kept, bytes.
+const MAX_HOSTNAME: usize = 255;
+/// Longest `os_type` / `agent_version` kept, bytes.
+const MAX_SHORT_FACT: usize = 64;
 /// Most IPs and health messages kept per agent.
 const MAX_LIST: usize = 64;
 /// Largest heartbeat document kept.
@@ -68,11 +72,14 @@ pub(crate) struct AgentFactsDoc {
     /// Host name as the agent reports it; not blank.
     #[schema(min_length = 1, pattern = r"\S")]
     hostname: String,
-    /// `linux`, `windows`, ...
+    /// `linux`, `windows`, ...; not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     os_type: String,
     os_name: Option<String>,
     os_version: Option<String>,
     arch: Option<String>,
+    /// The agent's own version; not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     agent_version: String,
     /// The host's IP addresses, as text (others are dropped).
     ips: Vec<String>,
@@ -341,29 +348,41 @@ pub struct Enroller<'a> {
 }
 
 fn clip(text: &str) -> String {
+    clip_bytes(text, MAX_FACT)
+}
+
+/// `text` trimmed and cut at a character boundary to at most `max` bytes (the store's limits
+/// are in bytes).
+fn clip_bytes(text: &str, max: usize) -> String {
     let text = text.trim();
-    match text.char_indices().nth(MAX_FACT) {
-        Some((i, _)) => text[..i].to_owned(),
-        None => text.to_owned(),
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    text[..end].to_owned()
+}
+
+/// A fact every agent must report: trimmed, bounded, not blank (422 otherwise, before the
+/// store would refuse it).
+fn required_fact(name: &str, value: &str, max: usize) -> Result<String, RegistryError> {
+    let value = clip_bytes(value, max);
+    if value.is_empty() {
+        return Err(RegistryError::Unprocessable(format!(
+            "facts.{name} must not be empty"
+        )));
+    }
+    Ok(value)
 }
 
 /// Facts as the registry keeps them: trimmed, bounded, IPs that parse.
 fn clean_facts(facts: &AgentFacts) -> Result<AgentFacts, RegistryError> {
-    let hostname = clip(&facts.hostname);
-    if hostname.is_empty() {
-        return Err(RegistryError::BadRequest {
-            slug: "invalid-body",
-            message: "facts.hostname must not be empty".into(),
-        });
-    }
     Ok(AgentFacts {
-        hostname,
-        os_type: clip(&facts.os_type).to_ascii_lowercase(),
+        hostname: required_fact("hostname", &facts.hostname, MAX_HOSTNAME)?,
+        os_type: required_fact("os_type", &facts.os_type, MAX_SHORT_FACT)?.to_ascii_lowercase(),
         os_name: facts.os_name.as_deref().map(clip),
         os_version: facts.os_version.as_deref().map(clip),
         arch: facts.arch.as_deref().map(clip),
-        agent_version: clip(&facts.agent_version),
+        agent_version: required_fact("agent_version", &facts.agent_version, MAX_SHORT_FACT)?,
         ips: facts
             .ips
             .iter()

@@ -293,6 +293,9 @@ impl PathId {
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum LevelName {
+    /// Empty: as if absent (any level), like every empty parameter.
+    #[serde(rename = "")]
+    Any,
     Informational,
     Low,
     Medium,
@@ -305,6 +308,9 @@ pub(crate) enum LevelName {
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum StatusName {
+    /// Empty: as if absent (any status), like every empty parameter.
+    #[serde(rename = "")]
+    Any,
     New,
     Acknowledged,
     Resolved,

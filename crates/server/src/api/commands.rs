@@ -147,7 +147,7 @@ fn scan_path_args(args: &Map<String, Value>) -> Result<Value, Problem> {
         ));
     }
     let recursive = match args.get("recursive") {
-        None | Some(Value::Null) => true,
+        None => true,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
             return Err(invalid(
@@ -609,6 +609,11 @@ mod tests {
         );
         assert_eq!(
             field(json!({"kind": "scan_path", "args": {"path": "/x", "recursive": "yes"}})),
+            "args.recursive"
+        );
+        // null is not a boolean (the document says boolean; absent means true).
+        assert_eq!(
+            field(json!({"kind": "scan_path", "args": {"path": "/x", "recursive": null}})),
             "args.recursive"
         );
         assert_eq!(
