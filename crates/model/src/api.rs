@@ -279,6 +279,7 @@ pub struct ScanPathArgs {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandKind {
+    /// [`SCAN_PATH`].
     ScanPath,
 }
 

@@ -127,7 +127,7 @@ pub fn document() -> Value {
         );
     }
     for (path, event, notice) in [
-        ("/api/v1/alerts/stream", "alert", "StreamNotice"),
+        ("/api/v1/alerts/stream", "alert", "AlertNotice"),
         ("/api/v1/agents/stream", "agent", "AgentNotice"),
     ] {
         let pointer = format!(
@@ -138,7 +138,45 @@ pub fn document() -> Value {
             *content = json!({"schema": sse_event(event, notice)});
         }
     }
+    empty_counts_as_absent(&mut doc);
     doc
+}
+
+/// Every query and header parameter takes the empty string as "absent" (`Params::get`,
+/// `body::content_encoding`): an enum parameter lists `""` too, or a schema-driven client
+/// would rightly expect `min_level=` to be refused. (utoipa can't name `""` in a derived enum.)
+fn empty_counts_as_absent(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut());
+    for operation in operations {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for parameter in parameters {
+            if !matches!(parameter["in"].as_str(), Some("query" | "header")) {
+                continue;
+            }
+            let schema = &mut parameter["schema"];
+            let values = if schema.get("items").is_some() {
+                &mut schema["items"]["enum"]
+            } else {
+                &mut schema["enum"]
+            };
+            if let Some(values) = values.as_array_mut()
+                && !values.iter().any(|v| v == "")
+            {
+                values.insert(0, json!(""));
+            }
+        }
+    }
 }
 
 /// One Server-Sent Event of a stream (as `event` and `data` fields; comments are not events):

@@ -287,15 +287,13 @@ impl PathId {
     }
 }
 
-/// The documented values of a `min_level` parameter (the parser also takes aliases such as
-/// `info` and any case). Describes the query only: never built.
+/// A level and those above it (aliases such as `info` and any case are taken too); empty:
+/// any level.
+// Describes the query only: never built. `openapi::document` adds `""` to the enum.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum LevelName {
-    /// Empty: as if absent (any level), like every empty parameter.
-    #[serde(rename = "")]
-    Any,
     Informational,
     Low,
     Medium,
@@ -303,14 +301,12 @@ pub(crate) enum LevelName {
     Critical,
 }
 
-/// The documented values of an alert `status` parameter. Describes the query only.
+/// An alert status; empty: any.
+// Describes the query only: never built. `openapi::document` adds `""` to the enum.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum StatusName {
-    /// Empty: as if absent (any status), like every empty parameter.
-    #[serde(rename = "")]
-    Any,
     New,
     Acknowledged,
     Resolved,

@@ -54,7 +54,7 @@ const LIST_DEFAULT: u32 = 50;
 const LIST_MAX: u32 = 200;
 
 pub use dozor_store::api::{
-    CommandKind, CommandList, CommandRequest, CommandResultAnswer, CommandView, ScanPathArgs,
+    CommandList, CommandRequest, CommandResultAnswer, CommandView, ScanPathArgs,
 };
 
 /// `POST /api/v1/agents/commands/{id}/result`.

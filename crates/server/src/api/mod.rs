@@ -42,7 +42,7 @@
 //! of Dozor through [`ApiState`]: the store, the rule catalog ([`RuleCatalog`]), the alert
 //! notices of the pipeline and, for `/metrics`, the pipeline counters.
 
-mod access;
+pub(crate) mod access;
 pub(crate) mod agents;
 mod alerts;
 pub(crate) mod commands;

@@ -224,8 +224,7 @@ ingest path, where the pipeline stores it and raises an alert (rule id `dozor-sc
 finding's severity). An engine that can't answer (clamd down) is listed in `errors`; the others' findings count.",
     params(
         UploadParameters,
-        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity",
-            pattern = r"^(|identity|gzip|x-gzip|zstd)$"),
+        crate::ingest::body::ContentEncodingHeader,
     ),
     request_body(description = "The file's bytes", content(("application/octet-stream"))),
     responses(

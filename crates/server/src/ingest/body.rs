@@ -13,6 +13,33 @@ use http_body_util::BodyExt;
 use crate::config::human_size;
 use crate::problem::Problem;
 
+/// The `Content-Encoding` header of the upload routes, as the API document describes it
+/// ([`content_encoding`] reads it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+// Describes the header only: never built.
+#[allow(dead_code)]
+pub(crate) struct ContentEncodingHeader {
+    /// gzip, zstd or identity (absent or empty: identity)
+    #[param(rename = "Content-Encoding", nullable = false, inline)]
+    content_encoding: Option<EncodingName>,
+}
+
+/// A body encoding (any case); absent or empty: identity.
+// Describes the header only: never built. `openapi::document` adds `""` to the enum.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+enum EncodingName {
+    #[serde(rename = "identity")]
+    Identity,
+    #[serde(rename = "gzip")]
+    Gzip,
+    #[serde(rename = "x-gzip")]
+    XGzip,
+    #[serde(rename = "zstd")]
+    Zstd,
+}
+
 /// A supported `Content-Encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {

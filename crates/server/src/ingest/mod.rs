@@ -241,8 +241,7 @@ agent is rejected. event.id is the idempotency key: sending a batch again is saf
 their client certificate (mTLS); operators importing other collectors' events with an admin bearer token.",
     request_body(description = "The events", content(("application/json"), ("application/x-ndjson"))),
     params(
-        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity",
-            pattern = r"^(|identity|gzip|x-gzip|zstd)$"),
+        crate::ingest::body::ContentEncodingHeader,
     ),
     responses(
         (status = 202, description = "The batch was read; the report says what was queued, what was a duplicate and what was rejected", body = IngestReport),
@@ -277,8 +276,7 @@ channel and record id, so uploading the same file again reports duplicates inste
 Records that can't be decoded are listed in `rejected` with their index and location.",
     request_body(description = "The log", content(("application/octet-stream"), ("application/xml"))),
     params(
-        ("Content-Encoding" = Option<String>, Header, description = "gzip, zstd or identity",
-            pattern = r"^(|identity|gzip|x-gzip|zstd)$"),
+        crate::ingest::body::ContentEncodingHeader,
     ),
     responses(
         (status = 202, description = "The file was read", body = IngestReport),
