@@ -164,13 +164,15 @@ fn empty_counts_as_absent(doc: &mut Value) {
             if !matches!(parameter["in"].as_str(), Some("query" | "header")) {
                 continue;
             }
-            let schema = &mut parameter["schema"];
-            let values = if schema.get("items").is_some() {
-                &mut schema["items"]["enum"]
-            } else {
-                &mut schema["enum"]
+            // `get_mut`, not indexing: `value["enum"]` on a `&mut` would insert a null.
+            let Some(schema) = parameter.get_mut("schema") else {
+                continue;
             };
-            if let Some(values) = values.as_array_mut()
+            let schema = match schema.get_mut("items") {
+                Some(items) => items,
+                None => schema,
+            };
+            if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut)
                 && !values.iter().any(|v| v == "")
             {
                 values.insert(0, json!(""));
@@ -314,6 +316,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn enum_parameters_take_the_empty_string_and_every_enum_is_a_list() {
+        let doc = document();
+        fn check(v: &Value, at: &str) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(e) = o.get("enum") {
+                        assert!(e.is_array(), "enum at {at} is {e}");
+                    }
+                    for (k, v) in o {
+                        check(v, &format!("{at}/{k}"));
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|v| check(v, at)),
+                _ => {}
+            }
+        }
+        check(&doc, "");
+        let params = doc["paths"]["/api/v1/alerts"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let min_level = params
+            .iter()
+            .find(|p| p["name"] == "min_level")
+            .expect("min_level");
+        assert_eq!(min_level["schema"]["enum"][0], "");
+        let status = params
+            .iter()
+            .find(|p| p["name"] == "status")
+            .expect("status");
+        assert_eq!(status["schema"]["items"]["enum"][0], "");
+        assert!(min_level["schema"].get("items").is_none());
     }
 
     #[test]

@@ -57,11 +57,22 @@ pub use dozor_store::api::{
     CommandList, CommandRequest, CommandResultAnswer, CommandView, ScanPathArgs,
 };
 
+/// How a command ended, as its agent reports it.
+// Describes the body only: never built (the handler reads `status` as text).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ResultStatusName {
+    Done,
+    Failed,
+}
+
 /// `POST /api/v1/agents/commands/{id}/result`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandResultRequest {
     /// `done` (it ran; `result` says what it found) or `failed` (it could not run; `error`
     /// says why).
+    #[schema(value_type = ResultStatusName)]
     pub status: String,
     /// What it found, at most 1 MiB of JSON. `scan_path`: `files_scanned`, `files_skipped`,
     /// `bytes`, `duration_ms`, `detections` [{path, engine, name, severity, verdict}],
