@@ -259,6 +259,14 @@ pub(crate) async fn revoke(
     // The body is optional: none (or `null`), or `{"reason": "..."}`.
     let reason = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         None
+    } else if body.trim_ascii_start().first() != Some(&b'{') {
+        // serde would read a struct from an array too (`[]` → no reason): only an object.
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "Invalid request body",
+        )
+        .detail("the body must be a JSON object ({\"reason\": \"...\"}), null or empty"));
     } else {
         serde_json::from_slice::<RevokeRequest>(&body)
             .map_err(|e| {
