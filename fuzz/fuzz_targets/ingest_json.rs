@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
                     "2026-01-01T00:00:00.000Z",
                 );
             }
-            Item::Malformed(message) => prepared.push_unreadable(index, message),
+            Item::Malformed { pointer, message } => prepared.push_refused(index, pointer, message),
         }
     }
 });
