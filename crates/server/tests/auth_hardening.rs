@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Client, NoRules, TestServer, api_token, enroll_agent, pinned_connector, test_env};
+use common::{
+    Client, NoRules, Running, TestServer, api_token, enroll_agent, pinned_connector, test_env,
+};
 use dozor_pipeline::AlertNotice;
-use dozor_server::{ApiState, MemorySink, Server, ServerError, Services, StoreTokens};
+use dozor_server::{ApiState, MemorySink, Services, StoreTokens};
 use dozor_store::sqlite::SqliteConfig;
 use dozor_store::{
     AuditQuery, EnrollmentTokenInfo, Level, NewEnrollmentToken, NewSession, NewUser, Role, Store,
@@ -22,17 +24,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::broadcast;
 
 struct Env {
     _dir: tempfile::TempDir,
     store: Arc<dyn Store>,
     notices: broadcast::Sender<AlertNotice>,
-    addr: std::net::SocketAddr,
-    ca_pem: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<Result<(), ServerError>>>,
+    server: Running,
 }
 
 impl Env {
@@ -56,38 +54,22 @@ impl Env {
             pipeline_stats: None,
             agent_notices: broadcast::channel(16).0,
         }));
-        let server = Server::bind(config, services).await.unwrap();
-        let addr = server.local_addr();
-        let ca_pem = server.ca_certificate_pem().to_owned();
-        let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(server.run(async move {
-            let _ = rx.await;
-        }));
         Env {
             _dir: dir,
             store,
             notices,
-            addr,
-            ca_pem,
-            shutdown: Some(tx),
-            handle: Some(handle),
+            server: Running::start(config, services).await,
         }
     }
 
     fn client(&self) -> Client {
-        Client {
-            addr: self.addr,
-            tls: Some(pinned_connector(&self.ca_pem)),
-        }
+        self.server.client()
     }
 
-    async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(15), self.handle.take().unwrap())
+    async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(15), self.server.stop())
             .await
-            .expect("server stopped in time")
-            .unwrap()
-            .unwrap();
+            .expect("server stopped in time");
     }
 
     async fn enrollment_token(&self, name: &str, may_replace: Option<&str>) -> (String, i64) {
@@ -201,7 +183,7 @@ async fn an_enrollment_token_holder_cannot_evict_another_host() {
     let (old_id, _) = enroll_agent(
         env.store.as_ref(),
         &env.client(),
-        &env.ca_pem,
+        &env.server.ca_pem,
         facts("ws-01.corp"),
     )
     .await;
@@ -295,7 +277,7 @@ async fn the_old_agents_own_certificate_proves_it_may_be_replaced() {
     let (old_id, old_client) = enroll_agent(
         env.store.as_ref(),
         &env.client(),
-        &env.ca_pem,
+        &env.server.ca_pem,
         facts("db-07"),
     )
     .await;
@@ -469,8 +451,10 @@ async fn long_user_names_are_refused_and_never_logged() {
 // ---------------------------------------------------------------- streams
 
 async fn open_stream(env: &Env, path: &str, header: (&str, &str)) -> Incoming {
-    let tcp = tokio::net::TcpStream::connect(env.addr).await.unwrap();
-    let tls = pinned_connector(&env.ca_pem)
+    let tcp = tokio::net::TcpStream::connect(env.server.addr)
+        .await
+        .unwrap();
+    let tls = pinned_connector(&env.server.ca_pem)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
@@ -481,7 +465,7 @@ async fn open_stream(env: &Env, path: &str, header: (&str, &str)) -> Incoming {
         let _ = connection.await;
     });
     let request = hyper::Request::get(path)
-        .header("host", format!("localhost:{}", env.addr.port()))
+        .header("host", format!("localhost:{}", env.server.addr.port()))
         .header("accept", "text/event-stream")
         .header(header.0, header.1)
         .body(Empty::<Bytes>::new())

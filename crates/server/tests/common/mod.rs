@@ -32,8 +32,54 @@ pub struct TestServer {
     pub ca_pem: String,
     pub sink: Arc<MemorySink>,
     pub data_dir: PathBuf,
+    running: Running,
+}
+
+/// A bound server running on a task until [`Running::stop`]: the start-up and shutdown every
+/// test environment shares, whatever services it wires.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub ca_pem: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl Running {
+    pub async fn start(config: Config, services: Services) -> Running {
+        let server = Server::bind(config, services).await.expect("bind");
+        let addr = server.local_addr();
+        let tls = server.is_tls();
+        let ca_pem = server.ca_certificate_pem().to_owned();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Running {
+            addr,
+            tls,
+            ca_pem,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            tls: self.tls.then(|| pinned_connector(&self.ca_pem)),
+        }
+    }
+
+    /// Shuts the server down and waits for it; its run must end cleanly.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("join").expect("server run");
+        }
+    }
 }
 
 pub fn tokens() -> StaticTokens {
@@ -80,43 +126,26 @@ impl TestServer {
     pub async fn start_with(config: Config, sink: Arc<MemorySink>) -> TestServer {
         let data_dir = config.data_dir.clone();
         let services = Services::new(sink.clone(), Arc::new(tokens()));
-        let server = Server::bind(config, services).await.expect("bind");
-        let addr = server.local_addr();
-        let tls = server.is_tls();
-        let ca_pem = server.ca_certificate_pem().to_owned();
-        let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(server.run(async move {
-            let _ = rx.await;
-        }));
+        let running = Running::start(config, services).await;
         TestServer {
-            addr,
-            tls,
-            ca_pem,
+            addr: running.addr,
+            tls: running.tls,
+            ca_pem: running.ca_pem.clone(),
             sink,
             data_dir,
-            shutdown: Some(tx),
-            handle: Some(handle),
+            running,
         }
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            addr: self.addr,
-            tls: self.tls.then(|| pinned_connector(&self.ca_pem)),
-        }
+        self.running.client()
     }
 
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.expect("join").expect("server run");
-        }
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 }
 
-/// A TLS connector that trusts only `ca_pem`.
 pub fn pinned_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
