@@ -479,14 +479,17 @@ pub struct HeartbeatResponse {
     pub commands: Vec<CommandDelivery>,
 }
 
-/// A command in a heartbeat answer.
+/// A command in a heartbeat answer or a long poll's batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandDelivery {
     /// Command id; the result is reported under it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
     pub id: Uuid,
-    /// What to do: [`SCAN_PATH`].
+    /// What to do: one of [`crate::response::COMMAND_KINDS`].
     pub kind: String,
-    /// Its arguments (`scan_path`: [`ScanPathArgs`]).
+    /// Its arguments (`scan_path`: [`ScanPathArgs`]; the others: [`crate::response`]).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub args: Value,
 }
 

@@ -24,6 +24,7 @@ mod error;
 mod event;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod response;
 mod rule;
 
 pub use access::{Access, MAX_USERNAME_CHARS, Role, TokenInfo, USER_LANGUAGES, User};
