@@ -22,6 +22,7 @@ pub mod api;
 mod audit;
 mod error;
 mod event;
+mod playbook;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod response;
@@ -40,6 +41,10 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use error::ParseError;
 pub use event::{
     EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
+};
+pub use playbook::{
+    Approval, ApprovalStatus, NewApproval, NewPlaybookRun, PlaybookRun, PlaybookRunQuery,
+    PlaybookRunStatus, PlaybookStep, StoredPlaybook,
 };
 pub use rule::RuleState;
 
