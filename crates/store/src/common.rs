@@ -372,7 +372,7 @@ pub(crate) fn stored_u32(what: &str, v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|e| corrupt(what, e))
 }
 
-fn check_text(what: &str, v: &str, required: bool, max: usize) -> Result<()> {
+pub(crate) fn check_text(what: &str, v: &str, required: bool, max: usize) -> Result<()> {
     if required && v.trim().is_empty() {
         return Err(StoreError::InvalidArgument(format!("{what} is empty")));
     }

@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 pub use error::{Result, StoreError};
 pub use samples::{MAX_SAMPLE_PATH, NewSample, Sample, SampleCursor, SampleQuery, is_sha256_hex};
+pub use sql_store::{MAX_PLAYBOOK_BYTES, MAX_PLAYBOOK_NAME, check_playbook_name};
 pub use token::{ENROLLMENT_TOKEN_PREFIX, TOKEN_PREFIX};
 pub use types::*;
 
@@ -387,6 +388,90 @@ pub trait Store: Send + Sync + 'static {
 
     /// Samples, newest `last_seen` first, with keyset pagination ([`SampleQuery::after`]).
     async fn list_samples(&self, query: &SampleQuery) -> Result<Vec<Sample>>;
+
+    // ------------------------------------------------------------ playbooks (issue 13)
+
+    /// Creates or replaces a playbook (by name). A bad name or a text over
+    /// [`MAX_PLAYBOOK_BYTES`] is `InvalidArgument`.
+    async fn put_playbook(&self, playbook: &StoredPlaybook) -> Result<StoredPlaybook>;
+
+    /// One playbook by name.
+    async fn get_playbook(&self, name: &str) -> Result<Option<StoredPlaybook>>;
+
+    /// Every playbook, by name.
+    async fn list_playbooks(&self) -> Result<Vec<StoredPlaybook>>;
+
+    /// Enables or disables a playbook's triggers; `None` if there is no such playbook.
+    async fn set_playbook_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        by: &str,
+    ) -> Result<Option<StoredPlaybook>>;
+
+    /// Deletes a playbook (its runs stay); false if there was none.
+    async fn delete_playbook(&self, name: &str) -> Result<bool>;
+
+    /// Records a run that starts (`running`).
+    async fn create_playbook_run(&self, run: &NewPlaybookRun) -> Result<PlaybookRun>;
+
+    /// Records a step of a run (once per `seq`; a repeat changes nothing).
+    async fn add_playbook_step(
+        &self,
+        run_id: &str,
+        seq: u32,
+        status: &str,
+        record: &serde_json::Value,
+    ) -> Result<()>;
+
+    /// Ends a running run; `None` when it is not running (or unknown).
+    async fn finish_playbook_run(
+        &self,
+        run_id: &str,
+        status: PlaybookRunStatus,
+        error: Option<&str>,
+    ) -> Result<Option<PlaybookRun>>;
+
+    /// Marks every running run failed with `why` (at start: their server stopped); how many.
+    async fn interrupt_playbook_runs(&self, why: &str) -> Result<u64>;
+
+    /// One run.
+    async fn get_playbook_run(&self, id: &str) -> Result<Option<PlaybookRun>>;
+
+    /// Runs, newest first.
+    async fn list_playbook_runs(&self, query: &PlaybookRunQuery) -> Result<Vec<PlaybookRun>>;
+
+    /// A run's steps in order.
+    async fn playbook_steps(&self, run_id: &str) -> Result<Vec<PlaybookStep>>;
+
+    /// Records an approval request (`pending`).
+    async fn create_approval(&self, approval: &NewApproval) -> Result<Approval>;
+
+    /// One approval (read on the writer: a waiter sees a decision at once).
+    async fn get_approval(&self, id: &str) -> Result<Option<Approval>>;
+
+    /// Approvals, newest first, optionally in one status.
+    async fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> Result<Vec<Approval>>;
+
+    /// Decides a pending approval once: the first decision wins; a request past its expiry
+    /// becomes `expired` instead (reported as [`ApprovalDecisionOutcome::AlreadyDecided`]).
+    async fn decide_approval(
+        &self,
+        id: &str,
+        status: ApprovalStatus,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<ApprovalDecisionOutcome>;
+
+    /// Expires the pending approvals whose time is up; the ones it expired.
+    async fn expire_approvals(&self, now: i64) -> Result<Vec<Approval>>;
+
+    /// Notes the command an approved direct command became.
+    async fn set_approval_command(&self, id: &str, command_id: Uuid) -> Result<()>;
 
     // ------------------------------------------------------------ retention, stats
 

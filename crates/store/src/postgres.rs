@@ -111,6 +111,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0004_agent_commands.sql"),
             include_str!("../migrations/postgres/0005_samples.sql"),
             include_str!("../migrations/postgres/0006_enrollment_replace.sql"),
+            include_str!("../migrations/postgres/0007_playbooks.sql"),
         ])
         .run(&pool)
         .await?;

@@ -115,6 +115,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0004_agent_commands.sql"),
             include_str!("../migrations/sqlite/0005_samples.sql"),
             include_str!("../migrations/sqlite/0006_enrollment_replace.sql"),
+            include_str!("../migrations/sqlite/0007_playbooks.sql"),
         ])
         .run(&writer)
         .await?;

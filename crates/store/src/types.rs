@@ -397,3 +397,14 @@ impl StoreStats {
         }
     }
 }
+
+/// What [`crate::Store::decide_approval`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApprovalDecisionOutcome {
+    /// This call decided it (the approval after the change).
+    Decided(Approval),
+    /// It was decided (or had expired) before; as it stands.
+    AlreadyDecided(Approval),
+    /// No such approval.
+    Unknown,
+}

@@ -23,9 +23,12 @@ use crate::error::{Result, StoreError};
 use crate::query::sql::Dialect;
 use crate::types::{Backend, NewEvent};
 
+mod playbooks;
 mod row;
 mod stmt;
 mod store;
+
+pub use playbooks::{MAX_PLAYBOOK_BYTES, MAX_PLAYBOOK_NAME, check_playbook_name};
 
 pub use row::{Column, Row};
 pub(crate) use stmt::sql;
@@ -135,7 +138,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
-pub(crate) fn migrator(files: [&'static str; 6]) -> Migrator {
+pub(crate) fn migrator(files: [&'static str; 7]) -> Migrator {
     let names = [
         "init",
         "agents",
@@ -143,6 +146,7 @@ pub(crate) fn migrator(files: [&'static str; 6]) -> Migrator {
         "agent_commands",
         "samples",
         "enrollment_replace",
+        "playbooks",
     ];
     Migrator::with_migrations(
         (1..)

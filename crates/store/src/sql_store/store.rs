@@ -1170,6 +1170,106 @@ impl<D: Driver> Store for SqlStore<D> {
         Ok(found.map_or(CommandFinish::Unknown, CommandFinish::AlreadyFinished))
     }
 
+    // ------------------------------------------------------------ playbooks
+
+    async fn put_playbook(&self, p: &StoredPlaybook) -> Result<StoredPlaybook> {
+        self.put_playbook_row(p).await
+    }
+
+    async fn get_playbook(&self, name: &str) -> Result<Option<StoredPlaybook>> {
+        self.playbook_row(name).await
+    }
+
+    async fn list_playbooks(&self) -> Result<Vec<StoredPlaybook>> {
+        self.playbook_rows().await
+    }
+
+    async fn set_playbook_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        by: &str,
+    ) -> Result<Option<StoredPlaybook>> {
+        self.playbook_enabled(name, enabled, by).await
+    }
+
+    async fn delete_playbook(&self, name: &str) -> Result<bool> {
+        self.playbook_delete(name).await
+    }
+
+    async fn create_playbook_run(&self, r: &NewPlaybookRun) -> Result<PlaybookRun> {
+        self.run_insert(r).await
+    }
+
+    async fn add_playbook_step(
+        &self,
+        run_id: &str,
+        seq: u32,
+        status: &str,
+        record: &Value,
+    ) -> Result<()> {
+        self.step_insert(run_id, seq, status, record).await
+    }
+
+    async fn finish_playbook_run(
+        &self,
+        run_id: &str,
+        status: PlaybookRunStatus,
+        error: Option<&str>,
+    ) -> Result<Option<PlaybookRun>> {
+        self.run_finish(run_id, status, error).await
+    }
+
+    async fn interrupt_playbook_runs(&self, why: &str) -> Result<u64> {
+        self.runs_interrupt(why).await
+    }
+
+    async fn get_playbook_run(&self, id: &str) -> Result<Option<PlaybookRun>> {
+        self.run_row(id).await
+    }
+
+    async fn list_playbook_runs(&self, q: &PlaybookRunQuery) -> Result<Vec<PlaybookRun>> {
+        self.run_rows(q).await
+    }
+
+    async fn playbook_steps(&self, run_id: &str) -> Result<Vec<PlaybookStep>> {
+        self.step_rows(run_id).await
+    }
+
+    async fn create_approval(&self, a: &NewApproval) -> Result<Approval> {
+        self.approval_insert(a).await
+    }
+
+    async fn get_approval(&self, id: &str) -> Result<Option<Approval>> {
+        self.approval_row(id).await
+    }
+
+    async fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> Result<Vec<Approval>> {
+        self.approval_rows(status, limit).await
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        status: ApprovalStatus,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<ApprovalDecisionOutcome> {
+        self.approval_decide(id, status, by, comment).await
+    }
+
+    async fn expire_approvals(&self, now: i64) -> Result<Vec<Approval>> {
+        self.approvals_expire(now).await
+    }
+
+    async fn set_approval_command(&self, id: &str, command_id: Uuid) -> Result<()> {
+        self.approval_command(id, command_id).await
+    }
+
     // ------------------------------------------------------------ audit
 
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
