@@ -22,9 +22,9 @@ pub mod api;
 mod audit;
 mod error;
 mod event;
-mod playbook;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+mod playbook;
 pub mod response;
 mod rule;
 
@@ -43,8 +43,10 @@ pub use event::{
     EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
 };
 pub use playbook::{
-    Approval, ApprovalStatus, NewApproval, NewPlaybookRun, PlaybookRun, PlaybookRunQuery,
-    PlaybookRunStatus, PlaybookStep, StoredPlaybook,
+    ActionAnswer, ActionRequest, Approval, ApprovalList, ApprovalStatus, DecisionRequest,
+    NewApproval, NewPlaybookRun, PlayView, PlaybookEnabledRequest, PlaybookError, PlaybookList,
+    PlaybookRun, PlaybookRunDetail, PlaybookRunList, PlaybookRunQuery, PlaybookRunRequest,
+    PlaybookRunStatus, PlaybookStep, PlaybookView, StoredPlaybook,
 };
 pub use rule::RuleState;
 

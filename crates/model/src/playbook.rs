@@ -239,3 +239,163 @@ pub struct NewApproval {
     /// Expires then, ms.
     pub expires_at: i64,
 }
+
+// ------------------------------------------------------------------ API bodies
+
+/// A playbook as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlaybookView {
+    /// Its name.
+    pub name: String,
+    /// `file` (the playbook directory) or `api`.
+    pub origin: String,
+    /// Triggers may start it.
+    pub enabled: bool,
+    /// Last changed, ms.
+    pub updated_at: i64,
+    /// Who changed it last.
+    pub updated_by: String,
+    /// Why it does not parse (it never runs then): file, line, column, reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<PlaybookError>,
+    /// Its plays and what starts each.
+    pub plays: Vec<PlayView>,
+    /// Some play may be run by hand.
+    pub manual: bool,
+    /// The YAML text (only for one playbook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Where and why a playbook does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlaybookError {
+    /// The file name.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A play and its triggers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlayView {
+    /// The play's name.
+    pub name: String,
+    /// Tasks at its top level.
+    pub tasks: usize,
+    /// What starts it: `manual`, `alert: …`, `schedule: …` (none: only by hand).
+    pub triggers: Vec<String>,
+}
+
+/// `GET /api/v1/playbooks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlaybookList {
+    /// By name.
+    pub playbooks: Vec<PlaybookView>,
+}
+
+/// `POST /api/v1/playbooks/{name}/enabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookEnabledRequest {
+    /// Whether triggers may start it.
+    pub enabled: bool,
+}
+
+/// `POST /api/v1/playbooks/{name}/run`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookRunRequest {
+    /// Run on this alert (`alert` in templates; its agent becomes `agent`).
+    #[serde(default)]
+    pub alert_id: Option<i64>,
+    /// Run on this agent (`agent` in templates).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
+    pub agent_id: Option<String>,
+    /// Variables that override the plays' own.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub vars: Option<serde_json::Map<String, Value>>,
+    /// Template and check only: no module is called, no approval asked.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `GET /api/v1/playbook-runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlaybookRunList {
+    /// Newest first.
+    pub runs: Vec<PlaybookRun>,
+}
+
+/// `GET /api/v1/playbook-runs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlaybookRunDetail {
+    /// The run.
+    pub run: PlaybookRun,
+    /// Its steps in order.
+    pub steps: Vec<PlaybookStep>,
+    /// Its approvals.
+    pub approvals: Vec<Approval>,
+}
+
+/// `GET /api/v1/approvals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalList {
+    /// Newest first.
+    pub approvals: Vec<Approval>,
+}
+
+/// `POST /api/v1/approvals/{id}/approve` and `/reject`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Why (kept with the decision and audited).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub comment: Option<String>,
+}
+
+/// `POST /api/v1/agents/{id}/actions`: a response action on an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// A command kind ([`crate::response::COMMAND_KINDS`]).
+    pub kind: String,
+    /// Its arguments ([`crate::response`]).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub args: Option<serde_json::Map<String, Value>>,
+    /// Why (shown to the approvers).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub reason: Option<String>,
+}
+
+/// The answer to an action: the approval it waits for (destructive kinds), or the command
+/// queued at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActionAnswer {
+    /// The approval request (the command is queued when it is approved).
+    pub approval: Option<Approval>,
+    /// The command queued.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub command: Option<crate::api::CommandView>,
+}

@@ -26,3 +26,16 @@ pub use record::{
 };
 pub use template::Templater;
 pub use trigger::{AlertTrigger, Cron, Schedule, Trigger, glob_match};
+
+/// The base playbooks Dozor ships (name, YAML text): written into an empty playbook
+/// directory at the server's first start, where operators edit them.
+pub const BASE_PLAYBOOKS: [(&str, &str); 2] = [
+    (
+        "notify-operator",
+        include_str!("../playbooks/notify-operator.yml"),
+    ),
+    (
+        "quarantine-host",
+        include_str!("../playbooks/quarantine-host.yml"),
+    ),
+];

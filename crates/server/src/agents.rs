@@ -781,6 +781,26 @@ impl AgentRegistry {
         }
     }
 
+    /// The commands ready for an agent's long poll (marked delivered, as a heartbeat answer
+    /// would); the poll also counts as a sign of life.
+    pub async fn deliver_commands(&self, agent_id: &str) -> Vec<dozor_model::api::CommandDelivery> {
+        let now = dozor_store::now_ms();
+        if let Err(e) = self.store.touch_agent(agent_id, now).await {
+            tracing::debug!(agent_id, "touching the agent: {e}");
+        }
+        self.take_commands(agent_id, now)
+            .await
+            .into_iter()
+            .filter_map(|c| {
+                Some(dozor_model::api::CommandDelivery {
+                    id: Uuid::parse_str(&c.id).ok()?,
+                    kind: c.kind,
+                    args: c.args,
+                })
+            })
+            .collect()
+    }
+
     /// Records the result an authenticated agent reports for one of its commands (audited
     /// as `agent.command.result` when recorded). `Ok(false)`: it had its result already and
     /// nothing changed. Another agent's or an unknown command is a 404.

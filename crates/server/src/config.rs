@@ -219,6 +219,79 @@ impl ScanConfig {
     }
 }
 
+/// Response (issue 13): playbooks, approvals, direct agent commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseConfig {
+    /// Playbook files (`*.yml`, `*.yaml`), loaded at start; created with the base playbooks
+    /// when missing.
+    pub playbooks_dir: PathBuf,
+    /// An approval nobody decided this long expires (the step fails, `rescue` runs).
+    pub approval_timeout: Duration,
+    /// The person who asked may not approve their own request.
+    pub other_approver: bool,
+    /// Destructive commands sent directly (API, CLI, dashboard) wait for an approval too.
+    pub direct_commands_need_approval: bool,
+    /// The dashboard's address as operators reach it, for links in notifications (`dozor.url`
+    /// in playbooks); empty: the address the server listens on.
+    pub public_url: String,
+    /// An agent command a playbook step waits for gives up after this long.
+    pub command_timeout: Duration,
+}
+
+impl ResponseConfig {
+    /// The defaults for a data directory.
+    pub fn defaults_for(data_dir: &Path) -> ResponseConfig {
+        ResponseConfig {
+            playbooks_dir: data_dir.join("playbooks"),
+            approval_timeout: Duration::from_secs(3600),
+            other_approver: false,
+            direct_commands_need_approval: true,
+            public_url: String::new(),
+            command_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Notification channels for playbooks (`notify.*` modules). Secrets come from here or the
+/// environment and never reach run records or logs.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct NotifyConfig {
+    /// SMTP relay `host:port`; empty: no e-mail.
+    pub smtp_server: String,
+    /// `starttls` (default), `tls` (implicit TLS) or `plain-insecure` (a local relay only).
+    pub smtp_security: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    pub smtp_from: String,
+    /// CA certificates (PEM) for the SMTP relay and HTTPS receivers, besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Telegram Bot API base URL (an on-premises proxy, or https://api.telegram.org).
+    pub telegram_api_url: String,
+    pub telegram_token: String,
+    /// HMAC-SHA256 key of webhook signatures (`X-Dozor-Signature`); empty: unsigned.
+    pub webhook_secret: String,
+    /// Proxy for outgoing HTTP(S) (`http://host:port`); empty: direct.
+    pub proxy: String,
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &str| if s.is_empty() { "" } else { "[redacted]" };
+        f.debug_struct("NotifyConfig")
+            .field("smtp_server", &self.smtp_server)
+            .field("smtp_security", &self.smtp_security)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &secret(&self.smtp_password))
+            .field("smtp_from", &self.smtp_from)
+            .field("ca_file", &self.ca_file)
+            .field("telegram_api_url", &self.telegram_api_url)
+            .field("telegram_token", &secret(&self.telegram_token))
+            .field("webhook_secret", &secret(&self.webhook_secret))
+            .field("proxy", &self.proxy)
+            .finish()
+    }
+}
+
 /// The whole server configuration, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -240,6 +313,8 @@ pub struct Config {
     pub geoip: GeoIpConfig,
     pub agents: AgentsConfig,
     pub scan: ScanConfig,
+    pub response: ResponseConfig,
+    pub notify: NotifyConfig,
     /// Where each key that is not at its default came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -337,6 +412,8 @@ fn unreachable_default(e: &ConfigError) -> Config {
         geoip: GeoIpConfig::default(),
         agents: AgentsConfig::default(),
         scan: ScanConfig::defaults_for(Path::new("dozor-data")),
+        response: ResponseConfig::defaults_for(Path::new("dozor-data")),
+        notify: NotifyConfig::default(),
         origins: BTreeMap::new(),
     }
 }
@@ -785,6 +862,118 @@ pub const KEYS: &[KeyDef] = &[
         default: "\"90d\"",
         doc: "Sample files older than this are deleted (checked at start and every 10 minutes); their records and findings stay.",
     },
+    KeyDef {
+        key: "response.playbooks_dir",
+        env: "DOZOR_RESPONSE_PLAYBOOKS_DIR",
+        kind: Kind::Path,
+        default: "",
+        doc: "Playbook files (*.yml, *.yaml) loaded at start (shown read-only in the API; edit the file). Unset: <data_dir>/playbooks, created with the base playbooks notify-operator and quarantine-host.",
+    },
+    KeyDef {
+        key: "response.approval_timeout",
+        env: "DOZOR_RESPONSE_APPROVAL_TIMEOUT",
+        kind: Kind::Duration,
+        default: "\"1h\"",
+        doc: "An approval request nobody decided this long expires: the waiting step fails (its rescue runs), a direct command is not sent.",
+    },
+    KeyDef {
+        key: "response.other_approver",
+        env: "DOZOR_RESPONSE_OTHER_APPROVER",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Four eyes: the person who asked for a destructive action may not approve it.",
+    },
+    KeyDef {
+        key: "response.direct_commands_need_approval",
+        env: "DOZOR_RESPONSE_DIRECT_COMMANDS_NEED_APPROVAL",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Destructive agent commands sent directly (isolate, kill, quarantine, block, delete) wait for an approval like playbook steps do.",
+    },
+    KeyDef {
+        key: "response.public_url",
+        env: "DOZOR_RESPONSE_PUBLIC_URL",
+        kind: Kind::Text,
+        default: "",
+        doc: "The dashboard's address as operators reach it (https://dozor.example.org), for links in notifications. Unset: the address the server listens on.",
+    },
+    KeyDef {
+        key: "response.command_timeout",
+        env: "DOZOR_RESPONSE_COMMAND_TIMEOUT",
+        kind: Kind::Duration,
+        default: "\"5m\"",
+        doc: "A playbook step that sent an agent a command fails when no result came back this long.",
+    },
+    KeyDef {
+        key: "notify.smtp_server",
+        env: "DOZOR_NOTIFY_SMTP_SERVER",
+        kind: Kind::Text,
+        default: "",
+        doc: "SMTP relay HOST:PORT for notify.email. Unset: e-mail steps fail with a clear reason.",
+    },
+    KeyDef {
+        key: "notify.smtp_security",
+        env: "DOZOR_NOTIFY_SMTP_SECURITY",
+        kind: Kind::Text,
+        default: "\"starttls\"",
+        doc: "starttls (required, default), tls (implicit TLS, port 465) or plain-insecure (no encryption: a relay on the same host only).",
+    },
+    KeyDef {
+        key: "notify.smtp_username",
+        env: "DOZOR_NOTIFY_SMTP_USERNAME",
+        kind: Kind::Text,
+        default: "",
+        doc: "SMTP AUTH user; unset: no authentication.",
+    },
+    KeyDef {
+        key: "notify.smtp_password",
+        env: "DOZOR_NOTIFY_SMTP_PASSWORD",
+        kind: Kind::Text,
+        default: "",
+        doc: "SMTP AUTH password (prefer the environment variable). Never written to runs or logs.",
+    },
+    KeyDef {
+        key: "notify.smtp_from",
+        env: "DOZOR_NOTIFY_SMTP_FROM",
+        kind: Kind::Text,
+        default: "",
+        doc: "The From address of notification e-mails (e.g. dozor@example.org).",
+    },
+    KeyDef {
+        key: "notify.ca_file",
+        env: "DOZOR_NOTIFY_CA_FILE",
+        kind: Kind::Path,
+        default: "",
+        doc: "CA certificates (PEM) trusted for the SMTP relay, webhooks and the Telegram API, besides the system's.",
+    },
+    KeyDef {
+        key: "notify.telegram_api_url",
+        env: "DOZOR_NOTIFY_TELEGRAM_API_URL",
+        kind: Kind::Text,
+        default: "\"https://api.telegram.org\"",
+        doc: "Telegram Bot API base URL: an on-premises proxy where the Internet is out of reach.",
+    },
+    KeyDef {
+        key: "notify.telegram_token",
+        env: "DOZOR_NOTIFY_TELEGRAM_TOKEN",
+        kind: Kind::Text,
+        default: "",
+        doc: "The bot token for notify.telegram (prefer the environment variable). Never written to runs or logs.",
+    },
+    KeyDef {
+        key: "notify.webhook_secret",
+        env: "DOZOR_NOTIFY_WEBHOOK_SECRET",
+        kind: Kind::Text,
+        default: "",
+        doc: "Key of the HMAC-SHA256 signature (X-Dozor-Signature) on webhook notifications; unset: unsigned.",
+    },
+    KeyDef {
+        key: "notify.proxy",
+        env: "DOZOR_NOTIFY_PROXY",
+        kind: Kind::Text,
+        default: "",
+        doc: "HTTP(S) proxy for webhooks and Telegram (http://HOST:PORT); unset: direct.",
+    },
 ];
 
 /// An annotated config file with every key at its default (what `dozor server
@@ -1169,6 +1358,8 @@ impl Layers {
             }
         }
         let scan = parse_scan(&p, &data_dir)?;
+        let response = parse_response(&p, &data_dir)?;
+        let notify = parse_notify(&p)?;
         let origins = p
             .values
             .iter()
@@ -1209,9 +1400,106 @@ impl Layers {
             geoip,
             agents,
             scan,
+            response,
+            notify,
             origins,
         })
     }
+}
+
+/// The `[response]` section.
+fn parse_response(p: &Parsed, data_dir: &Path) -> Result<ResponseConfig, ConfigError> {
+    let defaults = ResponseConfig::defaults_for(data_dir);
+    let playbooks_dir = p
+        .path("response.playbooks_dir")?
+        .unwrap_or(defaults.playbooks_dir);
+    if playbooks_dir.exists() && !playbooks_dir.is_dir() {
+        return Err(p.invalid(
+            "response.playbooks_dir",
+            format!("{} is not a directory", playbooks_dir.display()),
+        ));
+    }
+    let public_url = p
+        .opt_text("response.public_url")?
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    if !public_url.is_empty()
+        && !(public_url.starts_with("https://") || public_url.starts_with("http://"))
+    {
+        return Err(p.invalid(
+            "response.public_url",
+            format!("expected https://HOST[:PORT], got {public_url:?}"),
+        ));
+    }
+    Ok(ResponseConfig {
+        playbooks_dir,
+        approval_timeout: p.duration("response.approval_timeout", 10, 30 * 24 * 3600)?,
+        other_approver: p.bool("response.other_approver")?,
+        direct_commands_need_approval: p.bool("response.direct_commands_need_approval")?,
+        public_url,
+        command_timeout: p.duration("response.command_timeout", 5, 24 * 3600)?,
+    })
+}
+
+/// The `[notify]` section.
+fn parse_notify(p: &Parsed) -> Result<NotifyConfig, ConfigError> {
+    let text = |key: &str| -> Result<String, ConfigError> {
+        Ok(p.opt_text(key)?
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default())
+    };
+    let smtp_server = text("notify.smtp_server")?;
+    if !smtp_server.is_empty()
+        && !smtp_server.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        })
+    {
+        return Err(p.invalid(
+            "notify.smtp_server",
+            format!("expected HOST:PORT, got {smtp_server:?}"),
+        ));
+    }
+    let smtp_security = text("notify.smtp_security")?;
+    if !matches!(
+        smtp_security.as_str(),
+        "starttls" | "tls" | "plain-insecure"
+    ) {
+        return Err(p.invalid(
+            "notify.smtp_security",
+            format!("expected starttls, tls or plain-insecure, got {smtp_security:?}"),
+        ));
+    }
+    let ca_file = p.path("notify.ca_file")?;
+    if let Some(path) = &ca_file
+        && !path.is_file()
+    {
+        return Err(p.invalid(
+            "notify.ca_file",
+            format!("{} is not a readable file", path.display()),
+        ));
+    }
+    let telegram_api_url = text("notify.telegram_api_url")?;
+    let proxy = text("notify.proxy")?;
+    for (key, url) in [
+        ("notify.telegram_api_url", &telegram_api_url),
+        ("notify.proxy", &proxy),
+    ] {
+        if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(p.invalid(key, format!("expected an http(s):// URL, got {url:?}")));
+        }
+    }
+    Ok(NotifyConfig {
+        smtp_server,
+        smtp_security,
+        smtp_username: text("notify.smtp_username")?,
+        smtp_password: p.opt_text("notify.smtp_password")?.unwrap_or_default(),
+        smtp_from: text("notify.smtp_from")?,
+        ca_file,
+        telegram_api_url: telegram_api_url.trim_end_matches('/').to_owned(),
+        telegram_token: text("notify.telegram_token")?,
+        webhook_secret: p.opt_text("notify.webhook_secret")?.unwrap_or_default(),
+        proxy,
+    })
 }
 
 /// The `[scan]` section.

@@ -49,6 +49,7 @@ pub mod ops;
 pub mod pki;
 pub mod problem;
 mod problem_responses;
+pub mod response;
 pub mod scan;
 pub mod schema;
 mod server;

@@ -92,6 +92,8 @@ pub enum ServerError {
     Task(String),
     #[error("file scanning: {0}")]
     Scan(#[from] crate::scan::ScanSetupError),
+    #[error("response: {0}")]
+    Response(#[from] crate::response::ResponseSetupError),
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -226,6 +228,29 @@ impl Server {
                 closing_rx.clone(),
             ));
         }
+        // Playbooks and approvals: wherever the API's store is.
+        let response = match &services.api {
+            Some(api) => {
+                let scheme = if has_tls { "https" } else { "http" };
+                let service = crate::response::ResponseService::start(
+                    api.store.clone(),
+                    config.response.clone(),
+                    config.notify.clone(),
+                    format!("{scheme}://{local_addr}"),
+                )
+                .await?;
+                if config.role == crate::config::ProcessRole::All {
+                    service.interrupt_leftovers().await;
+                }
+                tokio::spawn(crate::response::run_triggers(
+                    service.clone(),
+                    api.notices.subscribe(),
+                    closing_rx.clone(),
+                ));
+                Some(service)
+            }
+            None => None,
+        };
         let state = Arc::new(AppState {
             limits: config.limits,
             role: config.role,
@@ -254,6 +279,7 @@ impl Server {
             login_throttle: Default::default(),
             closing: closing_rx,
             scan,
+            response,
         });
         Ok(Server {
             listener,

@@ -58,6 +58,8 @@ pub struct AppState {
     pub closing: watch::Receiver<bool>,
     /// Sample scanning and the YARA rules (`None` on worker-only processes).
     pub scan: Option<Arc<crate::scan::ScanService>>,
+    /// Playbooks, approvals and response actions (`None` without the API's store).
+    pub response: Option<Arc<crate::response::ResponseService>>,
 }
 
 /// Facts about the connection a request came on, in the request's extensions.

@@ -37,7 +37,7 @@ use crate::state::AppState;
 use crate::state::ConnectionInfo;
 
 /// The command kinds the server knows.
-pub const KINDS: &[&str] = &["scan_path"];
+pub const KINDS: &[&str] = dozor_model::response::COMMAND_KINDS;
 /// Longest `args.path` of a `scan_path` command, characters.
 pub const MAX_PATH_CHARS: usize = 4096;
 /// Most unfinished (pending or delivered) commands one agent may have.
@@ -197,6 +197,12 @@ fn parse_request(body: &Value) -> Result<(String, Value), Problem> {
     };
     match kind {
         "scan_path" => Ok((kind.to_owned(), scan_path_args(args)?)),
+        other if KINDS.contains(&other) => {
+            let args = Value::Object(args.clone());
+            dozor_model::response::check_command_args(other, &args)
+                .map_err(|why| invalid("args", format!("{other}: {why}")))?;
+            Ok((other.to_owned(), args))
+        }
         other => Err(invalid(
             "kind",
             format!(
@@ -209,6 +215,11 @@ fn parse_request(body: &Value) -> Result<(String, Value), Problem> {
     }
 }
 
+/// Is this kind destructive (isolate, kill, quarantine, delete, block)?
+pub(crate) fn is_destructive(kind: &str) -> bool {
+    dozor_model::response::DESTRUCTIVE_COMMAND_KINDS.contains(&kind)
+}
+
 /// Queues a command for an agent as `actor` (an operator with the triage right) and audits it
 /// (`agent.command`): the API route and the dashboard's form both come here.
 pub(crate) async fn request(
@@ -216,8 +227,30 @@ pub(crate) async fn request(
     actor: &str,
     agent_id: &str,
     body: &Value,
+    approvals_required: bool,
 ) -> Result<AgentCommand, Problem> {
     let (kind, args) = parse_request(body)?;
+    if approvals_required && is_destructive(&kind) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "approval-required",
+            "Approval required",
+        )
+        .detail(format!(
+            "{kind} is destructive and needs an approval (response.direct_commands_need_approval): ask with POST /api/v1/agents/{agent_id}/actions"
+        )));
+    }
+    queue(api, actor, agent_id, kind, args).await
+}
+
+/// Queues a checked command for an agent and audits it (`agent.command`).
+pub(crate) async fn queue(
+    api: &ApiState,
+    actor: &str,
+    agent_id: &str,
+    kind: String,
+    args: Value,
+) -> Result<AgentCommand, Problem> {
     let store = api.store.as_ref();
     let agent = store
         .get_agent(agent_id)
@@ -266,6 +299,7 @@ pub(crate) async fn request(
         actor,
         "command queued"
     );
+    crate::response::signals::SIGNALS.command_queued(agent_id);
     crate::ops::audited(
         api.store.as_ref(),
         actor,
@@ -274,8 +308,7 @@ pub(crate) async fn request(
         json!({
             "command_id": command.id,
             "kind": command.kind,
-            "path": command.args.get("path"),
-            "recursive": command.args.get("recursive"),
+            "args": command.args,
             "hostname": agent.facts.hostname,
         }),
     )
@@ -319,14 +352,21 @@ may wait for a result (409 `too-many-commands`).",
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
     caller: Caller<TRIAGE>,
     id: PathId,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, Problem> {
     let instance = format!("/api/v1/agents/{}/commands", id.0);
-    let command = request(&caller.api, &caller.identity.subject, &id.0, &body)
-        .await
-        .map_err(|p| p.instance(instance))?;
+    let command = request(
+        &caller.api,
+        &caller.identity.subject,
+        &id.0,
+        &body,
+        approvals_required(&state),
+    )
+    .await
+    .map_err(|p| p.instance(instance))?;
     let location = format!("/api/v1/commands/{}", command.id);
     Ok((
         StatusCode::ACCEPTED,
@@ -544,6 +584,7 @@ pub(crate) async fn result(
         .finish_command(&identity, uuid, status, result, error)
         .await
         .map_err(|e| at(e.into()))?;
+    crate::response::signals::SIGNALS.result_recorded();
     Ok(Json(CommandResultAnswer { recorded }))
 }
 /// At most `max` bytes of `text`, cut at a character boundary.
@@ -655,4 +696,12 @@ mod tests {
         .unwrap();
         assert_eq!(args["recursive"], false);
     }
+}
+
+/// Do destructive commands sent directly wait for an approval on this server?
+pub(crate) fn approvals_required(state: &AppState) -> bool {
+    state
+        .response
+        .as_ref()
+        .is_none_or(|r| r.config().direct_commands_need_approval)
 }

@@ -18,7 +18,7 @@ use super::types::{
     StoredEvent,
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
-use super::{agents, alerts, commands, events, rules, samples, stats, stream, yara};
+use super::{agents, alerts, commands, events, response, rules, samples, stats, stream, yara};
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
     HeartbeatRequest, HeartbeatResponse,
@@ -38,6 +38,10 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         commands::create, commands::list, commands::one, commands::result,
         yara::list, yara::one, yara::put, yara::delete, yara::for_agents,
         samples::upload, samples::exists, samples::list, samples::one,
+        response::list, response::one, response::put, response::delete, response::set_enabled,
+        response::run, response::runs, response::run_detail, response::approval_list,
+        response::approval, response::approve, response::reject, response::action,
+        response::next,
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
@@ -48,7 +52,14 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         HeartbeatRequest, HeartbeatResponse, AgentNotice, CommandDelivery, CommandRequest,
         ScanPathArgs, CommandView, CommandList, CommandResultRequest, CommandResultAnswer,
         YaraRuleInfo, YaraRuleList, YaraRuleChange, AgentRuleFile, AgentYaraRules, SampleUpload,
-        SampleView, SampleList
+        SampleView, SampleList,
+        dozor_model::PlaybookView, dozor_model::PlaybookError, dozor_model::PlayView,
+        dozor_model::PlaybookList, dozor_model::PlaybookEnabledRequest,
+        dozor_model::PlaybookRunRequest, dozor_model::PlaybookRun, dozor_model::PlaybookRunStatus,
+        dozor_model::PlaybookRunList, dozor_model::PlaybookRunDetail, dozor_model::PlaybookStep,
+        dozor_model::Approval, dozor_model::ApprovalStatus, dozor_model::ApprovalList,
+        dozor_model::DecisionRequest, dozor_model::ActionRequest, dozor_model::ActionAnswer,
+        dozor_model::response::CommandBatch, dozor_model::api::CommandDelivery
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),
@@ -56,6 +67,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         (name = "rules", description = "Sigma rules: state, enable/disable and reload (admin), test (analyst+)."),
         (name = "stats", description = "Counts for dashboards."),
         (name = "agents", description = "Agent enrollment (token + CSR), heartbeats (agent certificate) and the registry (operators)."),
+        (name = "response", description = "Playbooks and their runs, approvals, response actions on agents (isolate, kill, quarantine, block, collect). Changes need an analyst or admin token (playbook edits: admin) and are audited."),
         (name = "scanning", description = "YARA rules managed on the server and served to agents; file samples uploaded by agents, scanned by the server's engines (hash lists, YARA, clamd)")
     )
 )]

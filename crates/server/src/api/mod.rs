@@ -36,6 +36,15 @@
 //! | `GET /api/v1/agents/{id}/commands` | viewer+ | the agent's commands, newest first |
 //! | `GET /api/v1/commands/{id}` | viewer+ | one command with its result |
 //! | `POST /api/v1/agents/commands/{id}/result` | agent certificate | the agent reports a command's outcome (audited) |
+//! | `GET /api/v1/agents/commands/next?wait_secs=` | agent certificate | long poll: the agent's commands as soon as one is queued |
+//! | `POST /api/v1/agents/{id}/actions` | analyst+ | a response action (isolate, kill, quarantine, block, collect…); destructive ones wait for an approval |
+//! | `GET /api/v1/playbooks`, `GET /api/v1/playbooks/{name}` | viewer+ | playbooks with their plays, triggers, parse errors and YAML |
+//! | `PUT`/`DELETE /api/v1/playbooks/{name}` | admin | create, replace, delete an API playbook (parsed first; audited) |
+//! | `POST /api/v1/playbooks/{name}/enabled` | admin | turn its triggers on/off (audited) |
+//! | `POST /api/v1/playbooks/{name}/run` | analyst+ | run by hand on an alert / agent, or dry-run (audited) |
+//! | `GET /api/v1/playbook-runs`, `GET /api/v1/playbook-runs/{id}` | viewer+ | runs; one run with its steps and approvals |
+//! | `GET /api/v1/approvals`, `GET /api/v1/approvals/{id}` | viewer+ | the approvals inbox |
+//! | `POST /api/v1/approvals/{id}/approve`, `/reject` | analyst+ | decide (audited; first decision wins) |
 //!
 //! Every route needs a bearer token (401 without, 403 for a role that may not: agents may
 //! only send events); errors are [`Problem`](crate::Problem) documents. The API reaches the rest
@@ -49,6 +58,7 @@ pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
 mod metrics;
+pub(crate) mod response;
 mod rules;
 pub(crate) mod samples;
 mod stats;
@@ -95,6 +105,10 @@ pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
 pub(crate) const AGENT_COMMANDS: &str = "/api/v1/agents/{id}/commands";
 pub(crate) const AGENT_COMMAND_RESULT: &str = "/api/v1/agents/commands/{id}/result";
 pub(crate) const COMMAND: &str = "/api/v1/commands/{id}";
+pub(crate) use response::{
+    AGENT_ACTIONS, APPROVAL, APPROVALS, APPROVE, COMMANDS_NEXT, PLAYBOOK, PLAYBOOK_ENABLED,
+    PLAYBOOK_RUN, PLAYBOOKS, REJECT, RUN, RUNS,
+};
 
 /// The handler of an API route in [`crate::ROUTES`].
 pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
@@ -126,6 +140,29 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("POST", AGENT_COMMAND_RESULT) => {
             post(commands::result).layer(commands::result_body_limit())
         }
+        _ => return response_route(method, path),
+    })
+}
+
+/// The response routes (playbooks, runs, approvals, actions, the agents' long poll).
+fn response_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
+    use axum::routing::{delete, put};
+    Some(match (method, path) {
+        ("GET", PLAYBOOKS) => get(response::list),
+        ("GET", PLAYBOOK) => get(response::one),
+        // The body limit (256 KiB) is applied by the handler, with a problem naming it.
+        ("PUT", PLAYBOOK) => put(response::put),
+        ("DELETE", PLAYBOOK) => delete(response::delete),
+        ("POST", PLAYBOOK_ENABLED) => post(response::set_enabled).layer(body_limit()),
+        ("POST", PLAYBOOK_RUN) => post(response::run).layer(body_limit()),
+        ("GET", RUNS) => get(response::runs),
+        ("GET", RUN) => get(response::run_detail),
+        ("GET", APPROVALS) => get(response::approval_list),
+        ("GET", APPROVAL) => get(response::approval),
+        ("POST", APPROVE) => post(response::approve).layer(body_limit()),
+        ("POST", REJECT) => post(response::reject).layer(body_limit()),
+        ("POST", AGENT_ACTIONS) => post(response::action).layer(body_limit()),
+        ("GET", COMMANDS_NEXT) => get(response::next),
         _ => return scan_route(method, path),
     })
 }

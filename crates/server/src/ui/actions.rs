@@ -172,7 +172,7 @@ pub(crate) async fn agent_scan(
         "kind": "scan_path",
         "args": {"path": path, "recursive": action.form.get("recursive").is_some()},
     });
-    match crate::api::commands::request(&user.api, &user.username, &id, &request).await {
+    match crate::api::commands::request(&user.api, &user.username, &id, &request, true).await {
         Ok(_) => see_other(&state, &back, "flash.scan_requested"),
         Err(p) => match p.slug() {
             "not-found" => not_found(user),

@@ -121,6 +121,7 @@ async fn harness() -> Harness {
         login_throttle: Default::default(),
         closing,
         scan: None,
+        response: None,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
