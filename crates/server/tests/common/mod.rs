@@ -165,6 +165,7 @@ pub fn connector_with_roots(roots: rustls::RootCertStore) -> tokio_rustls::TlsCo
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+#[derive(Clone)]
 pub struct Client {
     pub addr: SocketAddr,
     pub tls: Option<tokio_rustls::TlsConnector>,
