@@ -395,7 +395,7 @@ async fn a_scan_goes_to_the_agent_and_its_result_comes_back() {
         queued.target.as_deref(),
         Some(format!("agent:{}", agent.id).as_str())
     );
-    assert_eq!(queued.details["path"], "/srv/www");
+    assert_eq!(queued.details["args"]["path"], "/srv/www");
     assert_eq!(queued.details["kind"], "scan_path");
     assert_eq!(queued.details["command_id"], id.as_str());
     let reported = audit
@@ -512,7 +512,11 @@ async fn requests_are_checked_and_problems_name_the_field() {
         422,
         "invalid-body",
     );
-    assert_eq!(p["known_kinds"], json!(["scan_path"]));
+    assert_eq!(
+        p["known_kinds"],
+        json!(dozor_model::response::COMMAND_KINDS),
+        "every response kind is known"
+    );
     // the path limit is in characters: 4096 of them (multi-byte) pass
     let long = format!("/{}", "ж".repeat(4095));
     assert_eq!(post(scan(&long)).await.status, 202);

@@ -962,7 +962,19 @@ enum Need {
 }
 
 /// Every API route, the right it needs, and a request that is valid apart from the right.
-fn route_table(alert: i64, event: Uuid, command: Uuid) -> Vec<(&'static str, String, Need, Value)> {
+/// Ids the response routes of the table act on: a run, an approval to approve, one to reject.
+struct ResponseIds {
+    run: String,
+    approve: String,
+    reject: String,
+}
+
+fn route_table(
+    alert: i64,
+    event: Uuid,
+    command: Uuid,
+    ids: &ResponseIds,
+) -> Vec<(&'static str, String, Need, Value)> {
     vec![
         ("GET", "/api/v1/events".into(), Need::Read, Value::Null),
         (
@@ -1099,6 +1111,75 @@ fn route_table(alert: i64, event: Uuid, command: Uuid) -> Vec<(&'static str, Str
             Need::Triage,
             Value::Null,
         ),
+        // Response. PUT comes before the DELETE of the same playbook.
+        ("GET", "/api/v1/playbooks".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/playbooks/notify-operator".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "PUT",
+            "/api/v1/playbooks/route-table-pb".into(),
+            Need::Admin,
+            json!("- name: Route table\n  tasks:\n    - debug: {msg: hi}\n"),
+        ),
+        (
+            "DELETE",
+            "/api/v1/playbooks/route-table-pb".into(),
+            Need::Admin,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/playbooks/notify-operator/enabled".into(),
+            Need::Admin,
+            json!({"enabled": true}),
+        ),
+        (
+            "POST",
+            "/api/v1/playbooks/notify-operator/run".into(),
+            Need::Triage,
+            json!({"dry_run": true}),
+        ),
+        (
+            "GET",
+            "/api/v1/playbook-runs".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/api/v1/playbook-runs/{}", ids.run),
+            Need::Read,
+            Value::Null,
+        ),
+        ("GET", "/api/v1/approvals".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            format!("/api/v1/approvals/{}", ids.approve),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            format!("/api/v1/approvals/{}/approve", ids.approve),
+            Need::Triage,
+            json!({"comment": "ok"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/approvals/{}/reject", ids.reject),
+            Need::Triage,
+            json!({}),
+        ),
+        (
+            "POST",
+            "/api/v1/agents/agent-x/actions".into(),
+            Need::Triage,
+            json!({"kind": "release_host"}),
+        ),
     ]
 }
 
@@ -1107,13 +1188,24 @@ const SAMPLE_SHA256: &str = "0123456789abcdef0123456789abcdef0123456789abcdef012
 
 /// The route pattern of a concrete path of the table.
 fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
-    path.replace(&event.to_string(), "{id}")
+    let mut p = path
+        .replace(&event.to_string(), "{id}")
         .replace(&command.to_string(), "{id}")
         .replace(&format!("/alerts/{alert}"), "/alerts/{id}")
         .replace("/rules/r-curl", "/rules/{id}")
         .replace("/agents/agent-x", "/agents/{id}")
         .replace("/yara/rules/route-table.yar", "/yara/rules/{name}")
-        .replace(SAMPLE_SHA256, "{sha256}")
+        .replace("/playbooks/route-table-pb", "/playbooks/{name}")
+        .replace("/playbooks/notify-operator", "/playbooks/{name}")
+        .replace(SAMPLE_SHA256, "{sha256}");
+    for prefix in ["/approvals/", "/playbook-runs/"] {
+        if let Some(i) = p.find(prefix) {
+            let start = i + prefix.len();
+            let end = p[start..].find('/').map_or(p.len(), |e| start + e);
+            p.replace_range(start..end, "{id}");
+        }
+    }
+    p
 }
 
 async fn status_of(
@@ -1193,7 +1285,45 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         })
         .await
         .unwrap();
-    let table = route_table(alert, evs[0].id, command);
+    let run = env
+        .store
+        .create_playbook_run(&dozor_store::NewPlaybookRun {
+            id: Uuid::now_v7().to_string(),
+            playbook: "notify-operator".into(),
+            trigger: "manual".into(),
+            alert_id: None,
+            agent_id: None,
+            requested_by: "alice-admin".into(),
+            dry_run: true,
+            vars: json!({}),
+        })
+        .await
+        .unwrap()
+        .id;
+    let mut approvals = Vec::new();
+    for _ in 0..2 {
+        let a = env
+            .store
+            .create_approval(&dozor_store::NewApproval {
+                run_id: None,
+                playbook: None,
+                action: "release_host".into(),
+                target: json!({"agent_id": "agent-x", "kind": "release_host", "args": {}}),
+                reason: "route table".into(),
+                requested_by: "alice-admin".into(),
+                other_approver: false,
+                expires_at: dozor_store::now_ms() + 3_600_000,
+            })
+            .await
+            .unwrap();
+        approvals.push(a.id);
+    }
+    let ids = ResponseIds {
+        run,
+        approve: approvals[0].clone(),
+        reject: approvals[1].clone(),
+    };
+    let table = route_table(alert, evs[0].id, command, &ids);
 
     // The table covers every API route the server has.
     let mut covered: Vec<String> = table
@@ -1218,6 +1348,8 @@ async fn every_route_refuses_what_a_role_may_not_do() {
                     "/api/v1/agents/enroll",
                     "/api/v1/agents/heartbeat",
                     "/api/v1/agents/commands/{id}/result",
+                    // The agents' long poll (tests/response.rs).
+                    "/api/v1/agents/commands/next",
                 ]
                 .contains(p)
                 && ![

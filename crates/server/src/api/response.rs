@@ -439,7 +439,7 @@ pub(crate) async fn set_enabled(
 }
 
 /// `POST /api/v1/playbooks/{name}/run`.
-#[utoipa::path(post, path = PLAYBOOK_RUN, tag = "response", operation_id = "playbook_run",
+#[utoipa::path(post, path = PLAYBOOK_RUN, tag = "response", operation_id = "playbook_run_start",
     summary = "Run a playbook by hand",
     description = "Starts the playbook's plays that may be run by hand (`trigger.manual: true`, or no trigger) on an \
 alert and/or an agent (analyst or admin, audited as `playbook.run`). The run is stored and answered at once \
@@ -559,7 +559,7 @@ pub(crate) async fn runs(
 }
 
 /// `GET /api/v1/playbook-runs/{id}`.
-#[utoipa::path(get, path = RUN, tag = "response", operation_id = "playbook_run",
+#[utoipa::path(get, path = RUN, tag = "response", operation_id = "playbook_run_detail",
     summary = "One run with its steps",
     description = "A run with each step's templated input, output, error, attempts, approval and timings \
 (secrets redacted), and the run's approvals.",

@@ -240,7 +240,17 @@ async fn queue_approved_command(
             args,
             requested_by: approval.requested_by.clone(),
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            dozor_store::StoreError::NotFound(_) => OpError::Refused {
+                slug: "agent-revoked",
+                message: format!(
+                    "approval {} is recorded, but agent {agent_id} is revoked or gone: no command was sent",
+                    approval.id
+                ),
+            },
+            other => other.into(),
+        })?;
     SIGNALS.command_queued(agent_id);
     store.set_approval_command(&approval.id, command.id).await?;
     audited(

@@ -680,9 +680,14 @@ impl RunRecorder for StoreRecorder {
                 "cannot store a playbook run's end: {e}"
             );
         }
+        // Audited as whoever started the run ("trigger", "schedule" or a person).
+        let actor = match self.store.get_playbook_run(&run.run_id).await {
+            Ok(Some(r)) => r.requested_by,
+            _ => "dozor".to_owned(),
+        };
         crate::audit::append_audit(
             self.store.as_ref(),
-            "dozor",
+            &actor,
             "playbook.run.finished",
             format!("playbook-run:{}", run.run_id),
             json!({"playbook": run.playbook, "status": status, "error": run.error, "steps": run.steps.len(), "dry_run": run.dry_run}),
