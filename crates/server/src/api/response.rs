@@ -502,9 +502,9 @@ struct RunParameters {
     /// On this agent
     #[param(nullable = false)]
     agent_id: Option<String>,
-    /// running, succeeded or failed
+    /// running, succeeded or failed (empty: any)
     #[param(nullable = false)]
-    status: Option<String>,
+    status: Option<PlaybookRunStatus>,
     /// How many, 1-500 (default 50)
     #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
@@ -605,9 +605,9 @@ pub(crate) async fn run_detail(
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 struct ApprovalParameters {
-    /// pending, approved, rejected or expired (default: every status)
+    /// pending, approved, rejected or expired (empty: any)
     #[param(nullable = false)]
-    status: Option<String>,
+    status: Option<ApprovalStatus>,
     /// How many, 1-500 (default 100)
     #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
