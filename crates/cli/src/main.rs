@@ -93,6 +93,15 @@ enum Command {
         #[command(subcommand)]
         command: remote::AgentsCmd,
     },
+    /// Response playbooks of a running server: list, show, enable/disable, run (or dry-run) on
+    /// an alert or agent, follow runs, and the approvals inbox (approve, reject).
+    ///
+    /// Exit codes: 0 = done; 1 = `run --wait`: the run failed; 2 = error (the server refused
+    /// the request, could not be reached or verified, or bad arguments).
+    Playbooks {
+        #[command(subcommand)]
+        command: remote::PlaybooksCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +164,7 @@ fn main() -> ExitCode {
         Command::Events { command } => remote::events(command),
         Command::Alerts { command } => remote::alerts(command),
         Command::Agents { command } => remote::agents(command),
+        Command::Playbooks { command } => remote::playbooks(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1728,6 +1728,9 @@ mod tests {
 
 // ---------------------------------------------------------------- agents
 
+mod respond;
+pub use respond::{PlaybooksCmd, playbooks};
+
 #[derive(Subcommand)]
 pub enum AgentsCmd {
     /// List enrolled agents with their status (online / degraded / offline / revoked).
@@ -1771,6 +1774,125 @@ pub enum AgentsCmd {
         no_recursive: bool,
         /// Wait for the result, at most SECS seconds [default: 600]. Put it last: a value
         /// right after it is taken as SECS.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Isolate the host from everything but the Dozor server (and --allow hosts); asks for an
+    /// approval first unless the server is configured otherwise. The agent rolls back by itself
+    /// when it can't reach the server afterwards.
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Isolate {
+        /// The agent id.
+        id: String,
+        /// Keep this host reachable too: an address, a CIDR or a name; repeatable.
+        #[arg(long, value_name = "HOST")]
+        allow: Vec<String>,
+        /// Cut DNS too (default: the host's resolvers stay reachable).
+        #[arg(long)]
+        no_dns: bool,
+        /// Release by itself after SECS seconds.
+        #[arg(long, value_name = "SECS")]
+        release_after: Option<u64>,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Follow the approval and the command, at most SECS seconds [default: 600].
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Release an isolated host.
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Release {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Kill a process, named by pid and start time (a reused pid is never killed).
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Kill {
+        id: String,
+        #[arg(long)]
+        pid: u32,
+        /// The process's start time, ms since the epoch, as its events report it.
+        #[arg(long, value_name = "MS")]
+        start_time: i64,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Move a file into the agent's quarantine vault (restore it with `agents restore`).
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Quarantine {
+        id: String,
+        /// Absolute path on the agent's host.
+        path: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Put a quarantined file back where it was.
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Restore {
+        id: String,
+        /// The id `agents quarantine` reported.
+        quarantine_id: String,
+        /// Replace a file that exists at the original path now.
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Upload a file from the agent's host to the server as a sample.
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Collect {
+        id: String,
+        /// Absolute path on the agent's host.
+        path: String,
+        /// Refuse a larger file.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Drop traffic to and from addresses or CIDRs on the agent's host.
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Block {
+        id: String,
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        /// Unblock by itself after SECS seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Stop dropping traffic to and from addresses.
+    #[command(after_help = respond::ACTION_EXIT_CODES)]
+    Unblock {
+        id: String,
+        #[arg(required = true)]
+        addresses: Vec<String>,
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600")]
         wait: Option<u64>,
         #[command(flatten)]
@@ -2128,6 +2250,120 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
             wait,
             remote,
         } => scan(&id, &path, !no_recursive, wait, &remote),
+        AgentsCmd::Isolate {
+            id,
+            allow,
+            no_dns,
+            release_after,
+            reason,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "isolate_host",
+            json!({"allow_hosts": allow, "allow_dns": !no_dns, "release_after_secs": release_after}),
+            reason,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Release {
+            id,
+            reason,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "release_host",
+            json!({"reason": reason.clone().unwrap_or_default()}),
+            reason,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Kill {
+            id,
+            pid,
+            start_time,
+            reason,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "kill_process",
+            json!({"pid": pid, "start_time_ms": start_time}),
+            reason,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Quarantine {
+            id,
+            path,
+            reason,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "quarantine_file",
+            json!({"path": path}),
+            reason,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Restore {
+            id,
+            quarantine_id,
+            overwrite,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "restore_file",
+            json!({"quarantine_id": quarantine_id, "overwrite": overwrite}),
+            None,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Collect {
+            id,
+            path,
+            max_bytes,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "collect_file",
+            json!({"path": path, "max_bytes": max_bytes}),
+            None,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Block {
+            id,
+            addresses,
+            timeout,
+            reason,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "block_ip",
+            json!({"addresses": addresses, "timeout_secs": timeout}),
+            reason,
+            wait,
+            &remote,
+        ),
+        AgentsCmd::Unblock {
+            id,
+            addresses,
+            wait,
+            remote,
+        } => respond::action(
+            &id,
+            "unblock_ip",
+            json!({"addresses": addresses}),
+            None,
+            wait,
+            &remote,
+        ),
         AgentsCmd::Commands { id, limit, remote } => {
             let client = Client::connect(&remote, false)?;
             let list = client.get(
