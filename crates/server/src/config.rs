@@ -1423,8 +1423,9 @@ fn parse_response(p: &Parsed, data_dir: &Path) -> Result<ResponseConfig, ConfigE
         .opt_text("response.public_url")?
         .map(|u| u.trim().trim_end_matches('/').to_owned())
         .unwrap_or_default();
-    if !public_url.is_empty()
-        && !(public_url.starts_with("https://") || public_url.starts_with("http://"))
+    if !(public_url.is_empty()
+        || public_url.starts_with("https://")
+        || public_url.starts_with("http://"))
     {
         return Err(p.invalid(
             "response.public_url",
@@ -1484,7 +1485,7 @@ fn parse_notify(p: &Parsed) -> Result<NotifyConfig, ConfigError> {
         ("notify.telegram_api_url", &telegram_api_url),
         ("notify.proxy", &proxy),
     ] {
-        if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(p.invalid(key, format!("expected an http(s):// URL, got {url:?}")));
         }
     }

@@ -206,7 +206,7 @@ mod scenarios {
         let expired = s.expire_approvals(now_ms()).await.unwrap();
         assert_eq!(
             expired.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
-            [sweep.id.clone()]
+            std::slice::from_ref(&sweep.id)
         );
         assert!(matches!(
             s.decide_approval("nope", ApprovalStatus::Approved, "bob", None)

@@ -202,7 +202,14 @@ fn approvals_table(list: &ApprovalList) -> String {
         .collect();
     table(
         &[
-            "ID", "STATUS", "ACTION", "TARGET", "REASON", "ASKED BY", "EXPIRES", "DECIDED BY",
+            "ID",
+            "STATUS",
+            "ACTION",
+            "TARGET",
+            "REASON",
+            "ASKED BY",
+            "EXPIRES",
+            "DECIDED BY",
         ],
         &rows,
     )
@@ -242,7 +249,10 @@ fn run_detail(d: &PlaybookRunDetail, steps: &[Value]) -> String {
         ("playbook", r.playbook.clone()),
         ("status", r.status.as_str().to_owned()),
         ("trigger", r.trigger.clone()),
-        ("alert", r.alert_id.map(|a| a.to_string()).unwrap_or_default()),
+        (
+            "alert",
+            r.alert_id.map(|a| a.to_string()).unwrap_or_default(),
+        ),
         ("agent", r.agent_id.clone().unwrap_or_default()),
         ("requested by", r.requested_by.clone()),
         ("dry run", r.dry_run.to_string()),
@@ -304,12 +314,6 @@ pub fn playbooks(cmd: PlaybooksCmd) -> Result<u8> {
                     emit(&format!("\n{}", clean_block(&p.source.unwrap_or_default())))?;
                 }
             }
-            Ok(0)
-        }
-        PlaybooksCmd::Enable { name, remote } | PlaybooksCmd::Disable { name, remote }
-            if false =>
-        {
-            let _ = (name, remote);
             Ok(0)
         }
         PlaybooksCmd::Enable { name, remote } => set_enabled(&name, true, &remote),
@@ -495,7 +499,11 @@ fn follow_run(client: &Client, id: &str, wait: u64) -> Result<u8> {
             eprintln!("{}", step_line(s));
         }
         shown = steps.len();
-        for a in d.approvals.iter().filter(|a| a.status.as_str() == "pending") {
+        for a in d
+            .approvals
+            .iter()
+            .filter(|a| a.status.as_str() == "pending")
+        {
             if asked.insert(a.id.clone()) {
                 eprintln!(
                     "waiting for approval {} ({}): `dozor playbooks approve {}`",
@@ -620,7 +628,9 @@ pub fn action(
                         ("status", c.status.as_str().to_owned()),
                         (
                             "result",
-                            clean(&serde_json::to_string(&c.result.clone().unwrap_or(json!({})))?),
+                            clean(&serde_json::to_string(
+                                &c.result.clone().unwrap_or(json!({})),
+                            )?),
                         ),
                         ("error", clean(&c.error.clone().unwrap_or_default())),
                     ]))?;

@@ -215,6 +215,14 @@ fn parse_request(body: &Value) -> Result<(String, Value), Problem> {
     }
 }
 
+/// Do destructive commands sent directly wait for an approval on this server?
+pub(crate) fn approvals_required(state: &AppState) -> bool {
+    state
+        .response
+        .as_ref()
+        .is_none_or(|r| r.config().direct_commands_need_approval)
+}
+
 /// Is this kind destructive (isolate, kill, quarantine, delete, block)?
 pub(crate) fn is_destructive(kind: &str) -> bool {
     dozor_model::response::DESTRUCTIVE_COMMAND_KINDS.contains(&kind)
@@ -696,12 +704,4 @@ mod tests {
         .unwrap();
         assert_eq!(args["recursive"], false);
     }
-}
-
-/// Do destructive commands sent directly wait for an approval on this server?
-pub(crate) fn approvals_required(state: &AppState) -> bool {
-    state
-        .response
-        .as_ref()
-        .is_none_or(|r| r.config().direct_commands_need_approval)
 }
