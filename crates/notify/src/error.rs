@@ -104,8 +104,10 @@ pub enum NotifyError {
         /// The API's `description`, scrubbed and cut.
         description: String,
     },
-    /// Retries ran out (attempts or the total deadline); `last` is the last attempt's failure.
-    #[error("{channel}: gave up on {host} after {attempts} attempt(s) in {elapsed:?}: {last}")]
+    /// More than one attempt was made and none succeeded: retries ran out (attempts or the
+    /// total deadline), or a later attempt failed in a way not worth retrying. `last` is the
+    /// last attempt's failure.
+    #[error("{last} (gave up after {attempts} attempts in {:.1} s)", .elapsed.as_secs_f64())]
     GaveUp {
         /// Which channel.
         channel: Channel,

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{Pki, make_pki};
 use dozor_notify::{Email, NotifyError, Smtp, SmtpSecurity, SmtpStage};
 
 const SERVER_SCRIPT: &str = include_str!("smtp_server.py");
@@ -30,41 +33,6 @@ fn python() -> Option<String> {
             .status()
             .is_ok_and(|s| s.success())
     })
-}
-
-/// A CA, and a server certificate it signed for 127.0.0.1 and localhost, as PEM files.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn make_pki(dir: &Path) -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "dozor-notify test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
-        .expect("CA certificate");
-    let leaf_key = KeyPair::generate().expect("server key");
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&leaf_key, &ca)
-        .expect("server certificate");
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, ca.pem()).expect("write CA");
-    std::fs::write(&pki.cert, leaf.pem()).expect("write cert");
-    std::fs::write(&pki.key, leaf_key.serialize_pem()).expect("write key");
-    pki
 }
 
 /// A running aiosmtpd; killed on drop.
