@@ -24,9 +24,10 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// A PEM file of extra CA certificates to trust besides the system's (an on-prem CA).
     pub ca_pem_file: Option<PathBuf>,
-    /// Proxy URL for every request (`http://proxy:3128`, `socks5://…` is not built in). When
-    /// unset no proxy is used, whatever `HTTPS_PROXY` says: the configuration is the whole truth.
-    pub proxy: Option<String>,
+    /// Proxy URL for every request (`http://proxy:3128`, `http://user:password@proxy:3128`;
+    /// SOCKS is not built in). A secret, as it may carry a password. When unset no proxy is
+    /// used, whatever `HTTPS_PROXY` says: the configuration is the whole truth.
+    pub proxy: Option<Secret>,
     /// `User-Agent` header. Default `dozor-notify/<version>`.
     pub user_agent: String,
 }
@@ -105,6 +106,8 @@ pub struct Delivery {
 pub struct HttpClient {
     inner: reqwest::Client,
     retry: RetryPolicy,
+    /// The proxy URL and its password, scrubbed from every error.
+    proxy_secrets: Vec<Secret>,
 }
 
 /// Makes ring the process's rustls provider if none is set: reqwest and lettre are built
@@ -160,9 +163,17 @@ impl HttpClient {
             }
             builder = builder.tls_certs_merge(certs);
         }
+        let mut proxy_secrets = Vec::new();
         builder = match &options.proxy {
             Some(url) => {
-                let proxy = reqwest::Proxy::all(url.as_str()).map_err(|_| NotifyError::Config {
+                proxy_secrets.push(url.clone());
+                if let Some(password) = reqwest::Url::parse(url.expose())
+                    .ok()
+                    .and_then(|u| u.password().map(str::to_owned))
+                {
+                    proxy_secrets.push(Secret::new(password));
+                }
+                let proxy = reqwest::Proxy::all(url.expose()).map_err(|_| NotifyError::Config {
                     channel,
                     message: "the proxy is not a valid URL".into(),
                 })?;
@@ -183,7 +194,11 @@ impl HttpClient {
                 message: "max_attempts must be at least 1".into(),
             });
         }
-        Ok(Self { inner, retry })
+        Ok(Self {
+            inner,
+            retry,
+            proxy_secrets,
+        })
     }
 
     /// The retry policy in use.
@@ -193,6 +208,14 @@ impl HttpClient {
 
     pub(crate) fn reqwest(&self) -> &reqwest::Client {
         &self.inner
+    }
+
+    /// `own` secrets of a channel plus the client's (the proxy URL): what errors are scrubbed of.
+    pub(crate) fn secrets<'a>(&'a self, own: &[&'a Secret]) -> Vec<&'a Secret> {
+        own.iter()
+            .copied()
+            .chain(self.proxy_secrets.iter())
+            .collect()
     }
 }
 

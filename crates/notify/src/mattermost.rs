@@ -53,7 +53,7 @@ impl Mattermost {
             body["icon_url"] = serde_json::Value::from(i.as_str());
         }
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        let secrets = [&self.url];
+        let secrets = http.secrets(&[&self.url]);
         tracing::debug!(host, "sending Mattermost message");
         with_retries(http.retry_policy(), channel, &host, |_| {
             let request = http

@@ -120,7 +120,7 @@ impl Telegram {
             body["link_preview_options"] = serde_json::json!({ "is_disabled": true });
         }
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        let secrets = [token];
+        let secrets = http.secrets(&[token]);
         tracing::debug!(host, "sending Telegram message");
         with_retries(http.retry_policy(), channel, &host, |_| {
             let request = http

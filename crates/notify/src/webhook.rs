@@ -99,10 +99,11 @@ impl Webhook {
             message: format!("the payload cannot be serialized: {e}"),
         })?;
         let delivery_id = uuid::Uuid::new_v4().to_string();
-        let mut secrets: Vec<&Secret> = self.headers.iter().map(|(_, v)| v).collect();
+        let mut own: Vec<&Secret> = self.headers.iter().map(|(_, v)| v).collect();
         if let Some(s) = &self.secret {
-            secrets.push(s);
+            own.push(s);
         }
+        let secrets = http.secrets(&own);
         tracing::debug!(
             host,
             delivery = delivery_id,

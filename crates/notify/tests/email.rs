@@ -173,6 +173,29 @@ async fn plain_insecure_delivers_subject_body_and_recipients() {
     );
     assert!(data.contains("multipart/alternative"), "{data}");
     assert!(data.contains("text/html"), "{data}");
+
+    // A subject trying to add a header (a template fed by attacker-controlled alert fields)
+    // stays one encoded subject: no extra header, no extra recipient.
+    let mut email = alert_email();
+    email.subject = "hi\r\nBcc: evil@example.org\r\nX-Evil: 1".into();
+    server
+        .smtp(SmtpSecurity::PlainInsecure)
+        .send(&email)
+        .await
+        .expect("delivered");
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[1]["rcpt_tos"],
+        serde_json::json!(["soc@example.org", "oncall@example.net"])
+    );
+    let data = got[1]["data"].as_str().expect("data");
+    assert!(
+        !data
+            .lines()
+            .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
+        "{data}"
+    );
 }
 
 #[tokio::test]

@@ -702,3 +702,52 @@ async fn https_trusts_the_configured_ca_and_nothing_unknown() {
     .expect_err("junk CA file");
     assert!(matches!(err, NotifyError::Config { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn requests_go_through_the_configured_proxy_and_its_password_stays_hidden() {
+    // The "proxy" is a recording HTTP server: a plain-HTTP request through a proxy is sent to
+    // the proxy with the absolute URL as its target.
+    let proxy = Receiver::start(vec![reply(200, "ok")]).await;
+    let http = HttpClient::with_retry(
+        &HttpOptions {
+            proxy: Some(Secret::new(format!(
+                "http://dozor:proxy-pw-91@{}",
+                proxy.addr
+            ))),
+            ..HttpOptions::default()
+        },
+        RetryPolicy::no_retry(),
+    )
+    .expect("client");
+    // The target's port is closed: only the proxy can answer.
+    let target = format!("http://127.0.0.1:{}/hooks/x", closed_port());
+    let d = Webhook::new(&target)
+        .send(&http, &serde_json::json!({}))
+        .await
+        .expect("delivered through the proxy");
+    assert_eq!(d.status, 200);
+    let got = proxy.requests();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].headers.contains_key("proxy-authorization"));
+    assert!(!format!("{http:?}").contains("proxy-pw-91"));
+
+    // A proxy that is down: the error names the target host, never the proxy password.
+    let http = HttpClient::with_retry(
+        &HttpOptions {
+            proxy: Some(Secret::new(format!(
+                "http://dozor:proxy-pw-91@127.0.0.1:{}",
+                closed_port()
+            ))),
+            ..HttpOptions::default()
+        },
+        RetryPolicy::no_retry(),
+    )
+    .expect("client");
+    let err = Webhook::new(&target)
+        .send(&http, &serde_json::json!({}))
+        .await
+        .expect_err("proxy down");
+    let text = format!("{err} {err:?}");
+    eprintln!("{text}");
+    assert!(!text.contains("proxy-pw-91"), "{text}");
+}
