@@ -31,6 +31,15 @@ pub const TIMESTAMP_HEADER: &str = "X-Dozor-Timestamp";
 /// Header with the delivery id, constant across retries.
 pub const DELIVERY_HEADER: &str = "X-Dozor-Delivery";
 
+/// Headers the webhook sets itself (lowercase); `X-Dozor-*` too.
+const RESERVED_HEADERS: [&str; 5] = [
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+];
+
 /// A JSON webhook target.
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -39,7 +48,8 @@ pub struct Webhook {
     /// HMAC key; without it no signature headers are sent.
     pub secret: Option<Secret>,
     /// Extra request headers (an API key header of the receiver, say). Their values are
-    /// treated as secrets in error messages.
+    /// treated as secrets in error messages. `Content-Type`, `Content-Length`, `Host`,
+    /// `Transfer-Encoding`, `Connection` and `X-Dozor-*` are refused: the webhook sets them.
     pub headers: Vec<(String, Secret)>,
 }
 
@@ -86,6 +96,12 @@ impl Webhook {
                     channel,
                     message: format!("{name:?} is not a valid header name"),
                 })?;
+            if RESERVED_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("x-dozor-") {
+                return Err(NotifyError::Config {
+                    channel,
+                    message: format!("header {name} is set by the webhook itself"),
+                });
+            }
             let mut value =
                 HeaderValue::from_str(value.expose()).map_err(|_| NotifyError::Config {
                     channel,

@@ -303,9 +303,11 @@ async fn the_total_deadline_bounds_retries() {
         .await
         .expect_err("deadline");
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    // 100 attempts 200 ms apart would take 20 s: the deadline stops it after a few (how many
+    // depends on the machine's load; the bound is loose for a busy CI box).
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     let n = rx.requests().len() as u32;
-    assert!((2..=4).contains(&n), "{n} attempts");
+    assert!((1..=4).contains(&n), "{n} attempts");
     assert_eq!(err.attempts(), n);
 }
 
@@ -369,6 +371,14 @@ async fn bad_webhook_input_is_a_config_error() {
         .await
         .expect_err("header injection");
     assert!(matches!(err, NotifyError::Config { .. }), "{err:?}");
+    for reserved in ["Content-Type", "X-Dozor-Signature", "host"] {
+        let err = Webhook::new("http://127.0.0.1:9/h")
+            .with_header(reserved, "x")
+            .send(&http, &serde_json::json!({}))
+            .await
+            .expect_err("reserved header");
+        assert!(matches!(err, NotifyError::Config { .. }), "{err:?}");
+    }
     let err = Webhook::new("http://127.0.0.1:9/h")
         .with_secret("")
         .send(&http, &serde_json::json!({}))
