@@ -259,7 +259,14 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    out
+    // Libraries nest their own errors ("Connection error: Connection error: …"): say it once.
+    let mut parts: Vec<&str> = Vec::new();
+    for part in out.split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
 }
 
 /// A reqwest error as a [`NotifyError::Transport`], without the URL and without secrets.
@@ -428,7 +435,7 @@ where
             tracing::warn!(%channel, host, attempts = n, error = %err, "notification failed, no attempt left");
             return Err(wrap(channel, host, n, started, err));
         }
-        if started.elapsed() + wait >= policy.deadline {
+        if started.elapsed().saturating_add(wait) >= policy.deadline {
             tracing::warn!(%channel, host, attempts = n, ?wait, error = %err, "notification failed, the next attempt would pass the deadline");
             return Err(wrap(channel, host, n, started, err));
         }
@@ -468,6 +475,44 @@ pub(crate) fn retry_transport(result: Result<Answer, NotifyError>) -> Result<Ans
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_say_a_repeated_prefix_once() {
+        let e =
+            std::io::Error::other("Connection error: Connection error: invalid peer certificate");
+        assert_eq!(
+            error_chain(&e),
+            "Connection error: invalid peer certificate"
+        );
+    }
+
+    #[tokio::test]
+    async fn huge_policy_values_do_not_overflow() {
+        let policy = RetryPolicy {
+            max_attempts: u32::MAX,
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            deadline: Duration::from_millis(50),
+        };
+        let mut calls = 0;
+        let err = with_retries(&policy, Channel::Webhook, "h", |_| {
+            calls += 1;
+            async {
+                Attempt::Retry(
+                    NotifyError::Transport {
+                        channel: Channel::Webhook,
+                        host: "h".into(),
+                        message: "down".into(),
+                    },
+                    Some(Duration::MAX),
+                )
+            }
+        })
+        .await
+        .expect_err("gives up");
+        assert_eq!(calls, 1);
+        assert!(matches!(err, NotifyError::Transport { .. }), "{err:?}");
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {
