@@ -44,7 +44,9 @@ const RESERVED_HEADERS: [&str; 5] = [
 #[derive(Debug, Clone)]
 pub struct Webhook {
     /// `http://` or `https://` URL the JSON is POSTed to.
-    pub url: String,
+    /// A secret like the others, as receivers often take a token in the URL; only its host
+    /// appears in errors and logs.
+    pub url: Secret,
     /// HMAC key; without it no signature headers are sent.
     pub secret: Option<Secret>,
     /// Extra request headers (an API key header of the receiver, say). Their values are
@@ -55,7 +57,7 @@ pub struct Webhook {
 
 impl Webhook {
     /// A webhook to `url`, unsigned, without extra headers.
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<Secret>) -> Self {
         Self {
             url: url.into(),
             secret: None,
@@ -82,7 +84,7 @@ impl Webhook {
         payload: &serde_json::Value,
     ) -> Result<Delivery, NotifyError> {
         let channel = Channel::Webhook;
-        let (url, host) = parse_url(channel, &self.url)?;
+        let (url, host) = parse_url(channel, self.url.expose())?;
         if self.secret.as_ref().is_some_and(Secret::is_empty) {
             return Err(NotifyError::Config {
                 channel,
@@ -116,6 +118,7 @@ impl Webhook {
         })?;
         let delivery_id = uuid::Uuid::new_v4().to_string();
         let mut own: Vec<&Secret> = self.headers.iter().map(|(_, v)| v).collect();
+        own.push(&self.url);
         if let Some(s) = &self.secret {
             own.push(s);
         }
