@@ -677,3 +677,138 @@ async fn an_alert_notice_starts_matching_playbooks_and_a_rejection_runs_rescue()
     assert_eq!(r.json()["runs"].as_array().unwrap().len(), 2);
     env.running.stop().await;
 }
+
+/// What the local receivers got: (path, headers, body) in order.
+type Received = Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A local HTTP receiver on 127.0.0.1 answering `answer` to every POST; it records them.
+async fn receiver(answer: &'static str) -> (std::net::SocketAddr, Received) {
+    let got: Received = Default::default();
+    let app = axum::Router::new().fallback({
+        let got = got.clone();
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let got = got.clone();
+            async move {
+                got.lock()
+                    .unwrap()
+                    .push((uri.path().to_owned(), headers, body.to_vec()));
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    answer,
+                )
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn a_critical_alert_reaches_the_operators_through_a_signed_webhook_and_telegram() {
+    // Telegram itself can't be reached from here: a local server speaks the Bot API's
+    // sendMessage (`/bot<token>/sendMessage`, answering `{"ok": true, ...}`).
+    let (hook_addr, hooks) = receiver("{}").await;
+    let (tg_addr, telegram) =
+        receiver(r#"{"ok":true,"result":{"message_id":7,"date":0,"chat":{"id":-1001}}}"#).await;
+    let dir = tempfile::tempdir().unwrap();
+    let playbooks = dir.path().join("playbooks");
+    std::fs::create_dir(&playbooks).unwrap();
+    let notify = dozor_playbook::BASE_PLAYBOOKS[0]
+        .1
+        .replace(
+            "webhook_url: \"\"",
+            &format!("webhook_url: \"http://{hook_addr}/dozor\""),
+        )
+        .replace("telegram_chat_id: \"\"", "telegram_chat_id: \"-1001\"");
+    std::fs::write(playbooks.join("notify-operator.yml"), notify).unwrap();
+    let tg_url = format!("http://{tg_addr}");
+    let playbooks_dir = playbooks.display().to_string();
+    let env = Env::start(&[
+        ("DOZOR_RESPONSE_PLAYBOOKS_DIR", playbooks_dir.as_str()),
+        ("DOZOR_RESPONSE_PUBLIC_URL", "https://dozor.example.org"),
+        ("DOZOR_NOTIFY_WEBHOOK_SECRET", "hook-secret-123"),
+        ("DOZOR_NOTIFY_TELEGRAM_API_URL", tg_url.as_str()),
+        ("DOZOR_NOTIFY_TELEGRAM_TOKEN", "123456:very-secret-token"),
+    ])
+    .await;
+    let d = dozor_store::Detection {
+        rule_id: "mimikatz".into(),
+        rule_title: "Mimikatz command line".into(),
+        level: Level::Critical,
+        tags: vec![],
+        event_id: uuid::Uuid::now_v7(),
+        agent_id: None,
+        ts: dozor_store::now_ms(),
+    };
+    let alert = env
+        .store
+        .record_detection(&d, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .alert;
+    let sent = Instant::now();
+    env.notices
+        .send(dozor_pipeline::AlertNotice {
+            change: AlertChange::Created,
+            alert: alert.clone(),
+        })
+        .unwrap();
+    let mut waited = 0;
+    while (hooks.lock().unwrap().is_empty() || telegram.lock().unwrap().is_empty()) && waited < 100
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let delivered = sent.elapsed();
+    assert!(delivered < Duration::from_secs(2), "{delivered:?}");
+    {
+        let hooks = hooks.lock().unwrap();
+        assert_eq!(hooks.len(), 1);
+        let (path, headers, body) = &hooks[0];
+        assert_eq!(path, "/dozor");
+        let ts = headers["x-dozor-timestamp"].to_str().unwrap();
+        let sig = headers["x-dozor-signature"].to_str().unwrap();
+        assert!(dozor_notify::verify_signature(
+            &dozor_notify::Secret::new("hook-secret-123"),
+            ts,
+            body,
+            sig
+        ));
+        let payload: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(payload["rule_id"], "mimikatz");
+        assert_eq!(
+            payload["link"],
+            format!("https://dozor.example.org/ui/alerts/{}", alert.id)
+        );
+        let telegram = telegram.lock().unwrap();
+        let (path, _, body) = &telegram[0];
+        assert_eq!(path, "/bot123456:very-secret-token/sendMessage");
+        let message: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(message["chat_id"].to_string().trim_matches('"'), "-1001");
+        assert!(
+            message["text"]
+                .as_str()
+                .unwrap()
+                .contains("CRITICAL: Mimikatz command line"),
+            "{message}"
+        );
+    }
+    // the run is stored with its steps, and no secret is in it
+    let r = env
+        .send(
+            "GET",
+            "/api/v1/playbook-runs?playbook=notify-operator",
+            &env.analyst,
+            None,
+        )
+        .await;
+    let run_id = r.json()["runs"][0]["id"].as_str().unwrap().to_owned();
+    let detail = env.finished_run(&run_id).await;
+    assert_eq!(detail["run"]["status"], "succeeded", "{detail}");
+    let text = detail.to_string();
+    assert!(!text.contains("very-secret-token"), "{text}");
+    assert!(!text.contains("hook-secret-123"), "{text}");
+    env.running.stop().await;
+}
