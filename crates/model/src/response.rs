@@ -109,6 +109,7 @@ pub struct ReleaseHostArgs {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KillProcessArgs {
+    /// The process id.
     pub pid: u32,
     /// When the process started, ms since the Unix epoch, as the agent's process events
     /// report it; matched within [`KILL_START_TIME_TOLERANCE_MS`].
@@ -193,6 +194,7 @@ pub struct IsolationReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandBatch {
+    /// Oldest first.
     pub commands: Vec<CommandDelivery>,
 }
 
@@ -202,8 +204,11 @@ pub struct CommandBatch {
 pub struct QuarantineRecord {
     /// The name `restore_file` takes.
     pub quarantine_id: String,
+    /// Where the file was (and goes back to).
     pub original_path: String,
+    /// The content's sha256, lowercase hex.
     pub sha256: String,
+    /// The content's size, bytes.
     pub size: u64,
     /// Unix: uid and gid; Windows: the owner's SID when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
