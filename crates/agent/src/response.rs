@@ -144,6 +144,16 @@ impl FinishedLog {
         self.save()
     }
 
+    /// Removes a command that never started.
+    pub fn forget(&mut self, id: &str) -> Result<()> {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.id != id);
+        if self.entries.len() == before {
+            return Ok(());
+        }
+        self.save()
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.len()
@@ -293,6 +303,15 @@ impl Dispatcher {
                 }
             }
             self.finish(&id, &c.kind, outcome);
+        }
+        // Queued but never started: forget them, so they run when offered after the restart.
+        let mut book = self.book();
+        while let Ok(c) = rx.try_recv() {
+            let id = c.id.to_string();
+            book.in_flight.remove(&id);
+            if let Err(e) = book.log.forget(&id) {
+                tracing::warn!(command = %id, "{e:#}");
+            }
         }
     }
 
@@ -1132,5 +1151,165 @@ mod tests {
             seen.lock().unwrap()[0],
             "GET /api/v1/agents/commands/next?wait_secs=25 HTTP/1.1"
         );
+    }
+
+    /// The server side of the real actions: samples kept in memory.
+    #[derive(Default)]
+    struct Samples(Mutex<Vec<(String, Vec<u8>)>>);
+    impl ServerLink for Samples {
+        fn yara_rules(&self) -> Result<Value> {
+            Ok(json!({}))
+        }
+        fn has_sample(&self, sha256: &str) -> Result<bool> {
+            Ok(self.0.lock().unwrap().iter().any(|(s, _)| s == sha256))
+        }
+        fn upload_sample(&self, _path: &Path, read_from: &Path, sha256: &str) -> Result<()> {
+            let bytes = std::fs::read(read_from)?;
+            self.0.lock().unwrap().push((sha256.to_owned(), bytes));
+            Ok(())
+        }
+        fn command_result(&self, _id: &str, _body: &CommandResultRequest) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_real_actions_behind_the_dispatcher() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let samples = Arc::new(Samples::default());
+        let actions = Actions::new(
+            &ResponseConfig::default(),
+            "https://127.0.0.1:8443",
+            &state,
+            Arc::new(isolator(&state)),
+            samples.clone(),
+        )
+        .unwrap();
+        let sink = Arc::new(Sink::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, worker) =
+            Dispatcher::start(&state, sink.clone(), Arc::new(actions), stop.clone()).unwrap();
+
+        // quarantine_file twice (heartbeat + poll): quarantined once, same record both times.
+        let target = dir.path().join("dropper.bin");
+        std::fs::write(&target, b"MZ evil").unwrap();
+        let q = command(
+            uuid::Uuid::new_v4(),
+            r::QUARANTINE_FILE,
+            json!({"path": target.to_str().unwrap(), "reason": "test"}),
+        );
+        d.offer(&q);
+        d.offer(&q);
+        wait_for(&sink, 1);
+        d.offer(&q);
+        wait_for(&sink, 2);
+        let results = sink.results();
+        assert_eq!(results[0].1.status, CommandStatus::Done, "{results:?}");
+        assert_eq!(results[0], results[1]);
+        let record = results[0].1.result.clone().unwrap();
+        let qid = record["quarantine_id"].as_str().unwrap().to_owned();
+        assert!(!target.exists());
+        let vault_files = std::fs::read_dir(state.join("quarantine")).unwrap().count();
+        assert_eq!(vault_files, 2, "one .bin and one .json");
+
+        // restore_file puts it back.
+        d.offer(&command(
+            uuid::Uuid::new_v4(),
+            r::RESTORE_FILE,
+            json!({"quarantine_id": qid}),
+        ));
+        wait_for(&sink, 3);
+        assert_eq!(sink.results()[2].1.status, CommandStatus::Done);
+        assert_eq!(std::fs::read(&target).unwrap(), b"MZ evil");
+
+        // collect_file uploads exactly the bytes it hashed.
+        d.offer(&command(
+            uuid::Uuid::new_v4(),
+            r::COLLECT_FILE,
+            json!({"path": target.to_str().unwrap()}),
+        ));
+        wait_for(&sink, 4);
+        let collected = sink.results()[3].1.result.clone().unwrap();
+        assert_eq!(collected["size"], 7);
+        let uploaded = samples.0.lock().unwrap().clone();
+        assert_eq!(uploaded.len(), 1);
+        assert_eq!(uploaded[0].0, collected["sha256"].as_str().unwrap());
+        assert_eq!(uploaded[0].1, b"MZ evil");
+        // Too large for its max_bytes: failed with the reason.
+        d.offer(&command(
+            uuid::Uuid::new_v4(),
+            r::COLLECT_FILE,
+            json!({"path": target.to_str().unwrap(), "max_bytes": 3}),
+        ));
+        wait_for(&sink, 5);
+        assert!(
+            sink.results()[4]
+                .1
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("max_bytes")
+        );
+
+        // kill_process with a wrong start time: failed, alive; with the right one: killed.
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let starttime = dozor_respond::process::parse_proc_stat(&stat)
+            .unwrap()
+            .starttime;
+        let btime: u64 = std::fs::read_to_string("/proc/stat")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let ticks = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .unwrap();
+        let ticks: u64 = String::from_utf8_lossy(&ticks.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        let started = dozor_respond::process::start_time_ms(btime, starttime, ticks);
+        d.offer(&command(
+            uuid::Uuid::new_v4(),
+            r::KILL_PROCESS,
+            json!({"pid": pid, "start_time_ms": started - 10_000}),
+        ));
+        wait_for(&sink, 6);
+        assert!(
+            sink.results()[5]
+                .1
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("not killed")
+        );
+        assert!(child.try_wait().unwrap().is_none());
+        d.offer(&command(
+            uuid::Uuid::new_v4(),
+            r::KILL_PROCESS,
+            json!({"pid": pid, "start_time_ms": started}),
+        ));
+        wait_for(&sink, 7);
+        let killed = sink.results()[6].1.result.clone().unwrap();
+        assert_eq!(killed["killed"], true, "{killed}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+
+        // Not isolated: the heartbeat reports null.
+        assert_eq!(isolation_report(&isolator(&state)), Value::Null);
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
     }
 }

@@ -122,6 +122,38 @@ fn quarantine_restore_and_delete_keep_content_mode_and_hash() {
 }
 
 #[test]
+fn quarantine_across_filesystems_copies_syncs_and_removes() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(vault_fs) = tempfile::tempdir_in("/dev/shm") else {
+        eprintln!("SKIPPED: no /dev/shm");
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let dev = |p: &std::path::Path| std::fs::metadata(p).unwrap().dev();
+    if dev(vault_fs.path()) == dev(files.path()) {
+        eprintln!("SKIPPED: /dev/shm and the temporary directory are one filesystem");
+        return;
+    }
+    let vault = Vault::open(vault_fs.path().join("quarantine")).unwrap();
+    let target = files.path().join("payload");
+    std::fs::write(&target, vec![7u8; 300_000]).unwrap();
+    let record = vault.quarantine(&target).unwrap();
+    assert!(!target.exists());
+    assert_eq!(record.size, 300_000);
+    let bin = vault.dir().join(format!("{}.bin", record.quarantine_id));
+    assert_eq!(
+        std::fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_dir(vault.dir()).unwrap().count() == 2,
+        "no temporary file left"
+    );
+    vault.restore(&record.quarantine_id, false).unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), vec![7u8; 300_000]);
+}
+
+#[test]
 fn quarantine_refuses_directories_symlinks_and_the_agents_own_files() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
