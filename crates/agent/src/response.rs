@@ -738,6 +738,37 @@ fn ruleset_summary(policy: &dozor_respond::IsolationPolicy) -> Value {
     }
 }
 
+/// `kill_process`: through `dozor-respond` (Linux), through `dozor-agent-windows` (Windows).
+#[cfg(not(windows))]
+fn kill(a: KillProcessArgs) -> std::result::Result<Value, String> {
+    let outcome = dozor_respond::process::kill_process(
+        a.pid,
+        a.start_time_ms,
+        r::KILL_START_TIME_TOLERANCE_MS,
+    )
+    .map_err(|e| e.to_string())?;
+    serde_json::to_value(outcome).map_err(|e| e.to_string())
+}
+
+#[cfg(windows)]
+fn kill(a: KillProcessArgs) -> std::result::Result<Value, String> {
+    dozor_respond::process::check_killable(a.pid).map_err(|e| e.to_string())?;
+    if a.pid == 4 {
+        return Err("refused: pid 4 is the Windows kernel (System); never killed".into());
+    }
+    let k =
+        dozor_agent_windows::process::kill(a.pid, a.start_time_ms, r::KILL_START_TIME_TOLERANCE_MS)
+            .map_err(|e| e.to_string())?;
+    tracing::info!(pid = k.pid, name = %k.name, "process killed");
+    Ok(json!({
+        "pid": k.pid,
+        "name": k.name,
+        "exe": k.exe,
+        "start_time_ms": k.start_time_ms,
+        "killed": true,
+    }))
+}
+
 impl Executor for Actions {
     fn start(&self) {
         let probe = match self.isolator.state() {
@@ -772,16 +803,7 @@ impl Executor for Actions {
         match kind {
             r::ISOLATE_HOST => self.isolate(id, Self::parse(args)?),
             r::RELEASE_HOST => self.release(Self::parse(args)?),
-            r::KILL_PROCESS => {
-                let a: KillProcessArgs = Self::parse(args)?;
-                let outcome = dozor_respond::process::kill_process(
-                    a.pid,
-                    a.start_time_ms,
-                    r::KILL_START_TIME_TOLERANCE_MS,
-                )
-                .map_err(|e| e.to_string())?;
-                serde_json::to_value(outcome).map_err(|e| e.to_string())
-            }
+            r::KILL_PROCESS => kill(Self::parse(args)?),
             r::QUARANTINE_FILE => {
                 let a: FileArgs = Self::parse(args)?;
                 let record = self
