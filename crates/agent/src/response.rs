@@ -1334,4 +1334,177 @@ mod tests {
         stop.store(true, Ordering::SeqCst);
         worker.join().unwrap();
     }
+
+    /// Root with `ip` and `nft`, or why not.
+    #[cfg(target_os = "linux")]
+    fn netns_prerequisites() -> Option<String> {
+        if !rustix_root() {
+            return Some("not root".into());
+        }
+        for (tool, arg) in [("ip", "-V"), ("nft", "--version")] {
+            let ok = std::process::Command::new(tool)
+                .arg(arg)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                return Some(format!("`{tool}` is not installed"));
+            }
+        }
+        None
+    }
+
+    #[cfg(target_os = "linux")]
+    fn rustix_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    }
+
+    #[cfg(target_os = "linux")]
+    struct Netns(String);
+    #[cfg(target_os = "linux")]
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+    #[cfg(target_os = "linux")]
+    impl Netns {
+        fn nft(&self, args: &[&str]) -> (bool, String) {
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", &self.0, "nft"])
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+        fn isolator(&self, state: &Path) -> Isolator<Backend> {
+            Isolator::new(
+                Backend::with_command(vec![
+                    "ip".into(),
+                    "netns".into(),
+                    "exec".into(),
+                    self.0.clone(),
+                    "nft".into(),
+                ]),
+                state,
+            )
+        }
+    }
+
+    /// isolate_host / release_host through the dispatcher, with the firewall changes inside a
+    /// network namespace the test creates (the server: a listener of this test on 127.0.0.1):
+    /// the result, the heartbeat report, resume after a "reboot", release, and a rollback.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn isolate_and_release_through_the_dispatcher_in_a_namespace() {
+        if let Some(why) = netns_prerequisites() {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+        let ns = Netns(format!("dza-{:05x}", std::process::id() & 0xf_ffff));
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &ns.0])
+            .output();
+        assert!(
+            std::process::Command::new("ip")
+                .args(["netns", "add", &ns.0])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://127.0.0.1:{}", server.local_addr().unwrap().port());
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_path_buf();
+        let start = |url: &str, sink: Arc<Sink>, stop: Arc<AtomicBool>| {
+            let iso = Arc::new(ns.isolator(&state));
+            let actions = Actions::new(
+                &ResponseConfig::default(),
+                url,
+                &state,
+                iso.clone(),
+                Arc::new(Samples::default()),
+            )
+            .unwrap();
+            let (d, w) = Dispatcher::start(&state, sink, Arc::new(actions), stop).unwrap();
+            (d, w, iso)
+        };
+
+        let sink = Arc::new(Sink::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, worker, iso) = start(&url, sink.clone(), stop.clone());
+        let id = uuid::Uuid::new_v4();
+        d.offer(&command(
+            id,
+            r::ISOLATE_HOST,
+            json!({"reason": "test", "allow_dns": false, "allow_hosts": ["10.9.0.0/16"],
+                   "release_after_secs": 3600, "check_timeout_secs": 5}),
+        ));
+        wait_for(&sink, 1);
+        let (_, body) = &sink.results()[0];
+        assert_eq!(body.status, CommandStatus::Done, "{body:?}");
+        let result = body.result.clone().unwrap();
+        assert_eq!(result["phase"], "isolated");
+        assert_eq!(result["policy"]["server"], json!(["127.0.0.1"]));
+        assert!(result["took_ms"].is_u64() && result["auto_release_at_unix_ms"].is_u64());
+        let (present, table) = ns.nft(&["list", "table", "inet", "dozor_isolation"]);
+        assert!(present && table.contains("10.9.0.0/16"), "{table}");
+        let report = isolation_report(&iso);
+        assert_eq!(report["command_id"], id.to_string());
+        assert_eq!(report["phase"], "isolated");
+        assert!(report["auto_release_at_unix_ms"].is_u64());
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
+
+        // "Reboot": the kernel ruleset is gone; the next start re-applies the recorded one.
+        assert!(ns.nft(&["delete", "table", "inet", "dozor_isolation"]).0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, worker, iso) = start(&url, sink.clone(), stop.clone());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !ns.nft(&["list", "table", "inet", "dozor_isolation"]).0 {
+            assert!(Instant::now() < deadline, "the isolation was not resumed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d.offer(&command(uuid::Uuid::new_v4(), r::RELEASE_HOST, json!({})));
+        wait_for(&sink, 2);
+        let (_, body) = &sink.results()[1];
+        assert_eq!(body.status, CommandStatus::Done, "{body:?}");
+        assert_eq!(body.result.as_ref().unwrap()["released"], true);
+        assert!(!ns.nft(&["list", "table", "inet", "dozor_isolation"]).0);
+        assert_eq!(isolation_report(&iso), Value::Null);
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
+
+        // A server that does not answer: rolled back, failed with the reason.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, worker, iso) = start(&closed, sink.clone(), stop.clone());
+        d.offer(&command(
+            uuid::Uuid::new_v4(),
+            r::ISOLATE_HOST,
+            json!({"allow_dns": false, "check_timeout_secs": 1}),
+        ));
+        wait_for(&sink, 3);
+        let (_, body) = &sink.results()[2];
+        assert_eq!(body.status, CommandStatus::Failed);
+        assert!(
+            body.error.as_deref().unwrap().contains("rolled back"),
+            "{body:?}"
+        );
+        assert!(!ns.nft(&["list", "table", "inet", "dozor_isolation"]).0);
+        assert_eq!(isolation_report(&iso), Value::Null);
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
+        drop(server);
+    }
 }
