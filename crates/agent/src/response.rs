@@ -1051,6 +1051,45 @@ mod tests {
     }
 
     #[test]
+    fn commands_queued_but_not_started_at_stop_run_after_the_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Arc::new(Sink::default());
+        let exec = Arc::new(Counting::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, worker) =
+            Dispatcher::start(dir.path(), sink.clone(), exec.clone(), stop.clone()).unwrap();
+        let args = json!({"pid": 4242, "start_time_ms": 1});
+        let first = command(uuid::Uuid::new_v4(), r::KILL_PROCESS, args.clone());
+        let second = command(uuid::Uuid::new_v4(), r::KILL_PROCESS, args);
+        d.offer(&first);
+        d.offer(&second);
+        // Stop while the first runs (300 ms): the second never starts.
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
+        assert_eq!(exec.0.load(Ordering::SeqCst), 1);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, worker) =
+            Dispatcher::start(dir.path(), sink.clone(), exec.clone(), stop.clone()).unwrap();
+        d.offer(&second);
+        d.offer(&first);
+        wait_for(&sink, 3);
+        assert_eq!(
+            exec.0.load(Ordering::SeqCst),
+            2,
+            "the second ran now, the first not again"
+        );
+        assert!(
+            sink.results()
+                .iter()
+                .all(|(_, b)| b.status == CommandStatus::Done)
+        );
+        stop.store(true, Ordering::SeqCst);
+        worker.join().unwrap();
+    }
+
+    #[test]
     fn the_finished_log_keeps_the_newest_thousand() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = FinishedLog::load(dir.path().join(FINISHED_FILE));
