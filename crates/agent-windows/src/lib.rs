@@ -5,13 +5,15 @@
 //!   per channel so that nothing is skipped across restarts; [`xml_to_event`] turns the XML into
 //!   the normalized (ECS-aligned) event.
 //! - [`service`]: installs, uninstalls and runs the agent as the `DozorAgent` Windows service.
+//! - [`process`]: `kill_process` — terminates a process only when its creation time matches.
 //!
 //! This is the one crate of the workspace allowed `unsafe` (Win32 FFI). `unsafe` is denied
-//! crate-wide and allowed only in the two `cfg(windows)` FFI modules; everything that can be
+//! crate-wide and allowed only in the three `cfg(windows)` FFI modules; everything that can be
 //! plain Rust (XPath building, bookmark files, XML conversion, service arguments) is, and is
 //! tested on Linux. On other systems the Windows entry points return `Unsupported`.
 
 pub mod eventlog;
+pub mod process;
 pub mod service;
 
 mod convert;

@@ -38,6 +38,8 @@ pub struct AgentConfig {
     pub collect: dozor_collect::CollectConfig,
     /// Scanning of changed files, new processes' executables and scan-path commands.
     pub scan: crate::scanner::ScanConfig,
+    /// Response commands (isolate, kill, quarantine, block, collect) and their delivery.
+    pub response: crate::response::ResponseConfig,
     pub windows: WindowsConfig,
 }
 
@@ -50,6 +52,7 @@ impl Default for AgentConfig {
             spool: SpoolConfig::default(),
             collect: dozor_collect::CollectConfig::default(),
             scan: crate::scanner::ScanConfig::default(),
+            response: crate::response::ResponseConfig::default(),
             windows: WindowsConfig::default(),
         }
     }
@@ -175,6 +178,7 @@ impl AgentConfig {
             bail!("spool.fsync must be \"always\" or \"never\"");
         }
         self.scan.validate()?;
+        self.response.validate()?;
         Ok(())
     }
 
@@ -244,6 +248,12 @@ upload_samples = "off"         # off | detected | unknown: send files to the ser
 max_sample_bytes = 16777216    # 16 MiB
 cache_entries = 8192           # verdicts remembered by SHA-256
 queue = 1024                   # files waiting; beyond it requests are dropped (counted)
+
+[response]
+enabled = true                 # run response commands; false refuses all but release_host
+long_poll = true               # keep GET /api/v1/agents/commands/next open (else heartbeats only)
+long_poll_wait_secs = 25
+# quarantine_dir = "/var/lib/dozor-agent/quarantine"   # default <state_dir>/quarantine (0700)
 
 [windows]
 eventlog = true               # Sysmon, Security (4624 4625 4688 4720 4732 1102), System 7045, PowerShell 4104

@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use dozor_model::CommandStatus;
 use dozor_model::api::{
-    CommandResultRequest, HeartbeatRequest, HeartbeatResponse, SCAN_PATH, ScanPathArgs,
+    CommandDelivery, CommandResultRequest, HeartbeatRequest, HeartbeatResponse, SCAN_PATH,
+    ScanPathArgs,
 };
 use dozor_spool::{FsyncPolicy, RecordId, Spool};
 use serde::{Deserialize, Serialize};
@@ -198,6 +199,15 @@ struct Shared {
     started_at: i64,
     /// The scanning thread's handles (absent when `scan.enabled = false`).
     scanner: OnceLock<crate::scanner::ScannerHandle>,
+    /// `scan_path` commands the scanner took and has not finished.
+    accepted_scans: Mutex<std::collections::HashSet<String>>,
+    /// The response commands' dispatcher and the isolator (the heartbeat reports it).
+    responder: OnceLock<Responder>,
+}
+
+struct Responder {
+    dispatcher: Arc<crate::response::Dispatcher>,
+    isolator: Arc<dozor_respond::Isolator<crate::response::Backend>>,
 }
 
 impl Shared {
@@ -259,6 +269,8 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
         current: Mutex::new(identity.clone()),
         generation: AtomicU64::new(0),
         scanner: OnceLock::new(),
+        accepted_scans: Mutex::new(std::collections::HashSet::new()),
+        responder: OnceLock::new(),
         identity,
         config,
     });
@@ -303,6 +315,8 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
     };
     drop(events_tx);
 
+    let mut response_threads = start_response(&shared)?;
+
     let spooler = {
         let shared = shared.clone();
         let host = host.clone();
@@ -345,6 +359,10 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
     let _ = shared.wake.0.try_send(());
     let _ = sender.join();
     let _ = heartbeat.join();
+    // The long poll may be inside a request for up to its wait: not joined.
+    for t in response_threads.drain(..) {
+        let _ = t.join();
+    }
     if let Err(e) = shared.spool().flush() {
         tracing::error!("flushing the spool: {e}");
     }
@@ -357,6 +375,94 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
         .name(name.to_owned())
         .spawn(f)
         .with_context(|| format!("starting the {name} thread"))
+}
+
+/// Starts the response side: the dispatcher's worker (which resumes a recorded isolation
+/// first), the auto-release timer and, unless disabled, the long poll (detached). Returns the
+/// threads to join at stop.
+fn start_response(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>>> {
+    let state_dir = shared.config.state_dir.clone();
+    let isolator = Arc::new(crate::response::isolator(&state_dir));
+    let link = Arc::new(HttpLink {
+        shared: shared.clone(),
+    });
+    let actions = crate::response::Actions::new(
+        &shared.config.response,
+        &shared.identity.record.server,
+        &state_dir,
+        isolator.clone(),
+        link.clone(),
+    )?;
+    let (dispatcher, worker) = crate::response::Dispatcher::start(
+        &state_dir,
+        link,
+        Arc::new(actions),
+        shared.stop.clone(),
+    )?;
+    let timer = crate::response::start_auto_release(isolator.clone(), shared.stop.clone())?;
+    let _ = shared.responder.set(Responder {
+        dispatcher,
+        isolator,
+    });
+    if shared.config.response.long_poll {
+        let shared = shared.clone();
+        // Detached: a poll in flight ends by itself within its wait.
+        let _ = spawn("long-poll", move || long_poll(&shared))?;
+    }
+    Ok(vec![worker, timer])
+}
+
+/// Keeps `GET /api/v1/agents/commands/next` open and hands what it brings to the same
+/// dispatcher as heartbeat answers. Backs off 1 s → 30 s on errors; an older server without
+/// the endpoint (404/405) is logged once and asked again every 10 minutes, commands coming
+/// with heartbeats meanwhile.
+fn long_poll(shared: &Shared) {
+    use crate::response::{Poll, poll_backoff, poll_once};
+    let wait = shared.config.response.long_poll_wait_secs;
+    let request_timeout = Duration::from_secs(wait + 15);
+    let mut generation = shared.generation.load(Ordering::SeqCst);
+    let mut client = match shared.client(request_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.counters.error(format!("TLS client: {e:#}"));
+            return;
+        }
+    };
+    let mut failures = 0u32;
+    let mut told_unsupported = false;
+    while !shared.stopping() {
+        let now_generation = shared.generation.load(Ordering::SeqCst);
+        if now_generation != generation
+            && let Ok(renewed) = shared.client(request_timeout)
+        {
+            client = renewed;
+            generation = now_generation;
+        }
+        match poll_once(&client, &shared.identity.record.server, wait) {
+            Poll::Commands(commands) => {
+                failures = 0;
+                told_unsupported = false;
+                if !commands.is_empty() {
+                    tracing::debug!(count = commands.len(), "commands from the long poll");
+                    take_commands(shared, &commands);
+                }
+            }
+            Poll::Unsupported => {
+                if !told_unsupported {
+                    tracing::info!(
+                        "the server has no long-poll endpoint; commands arrive with heartbeats"
+                    );
+                    told_unsupported = true;
+                }
+                sleep_unless_stopped(shared, Duration::from_secs(600));
+            }
+            Poll::Failed(why) => {
+                failures = failures.saturating_add(1);
+                tracing::debug!(failures, "long poll: {why}");
+                sleep_unless_stopped(shared, poll_backoff(failures));
+            }
+        }
+    }
 }
 
 /// Collects events into chunks (NDJSON, at most one batch worth) and appends each chunk to
@@ -693,7 +799,6 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
     let mut interval = Duration::from_secs(t.heartbeat_interval_secs);
     let mut facts = facts.clone();
     let mut beats = 0u64;
-    let mut accepted_commands = std::collections::HashSet::new();
     while !shared.stopping() {
         if beats > 0 && beats.is_multiple_of(20) {
             facts = dozor_collect::host_facts();
@@ -724,6 +829,12 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
                     "scan".to_owned(),
                     json!(shared.scanner.get().map(|s| s.stats.json())),
                 ),
+                (
+                    "isolation".to_owned(),
+                    shared.responder.get().map_or(Value::Null, |r| {
+                        crate::response::isolation_report(&r.isolator)
+                    }),
+                ),
             ]),
         };
         match post_json(&client, &url, &body, 1 << 20) {
@@ -739,7 +850,12 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
                             {
                                 client = renewed;
                             }
-                            take_commands(shared, &answer, &mut accepted_commands);
+                            if let (Some(s), Some(v)) =
+                                (shared.scanner.get(), &answer.yara_rules_version)
+                            {
+                                s.server_rules_version(v);
+                            }
+                            take_commands(shared, &answer.commands);
                         }
                         Err(e) => tracing::warn!("heartbeat answer not understood: {e}"),
                     }
@@ -759,23 +875,13 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
     }
 }
 
-/// Hands the commands and the YARA rules version of a heartbeat answer to the scanner.
-fn take_commands(
-    shared: &Shared,
-    answer: &HeartbeatResponse,
-    accepted: &mut std::collections::HashSet<String>,
-) {
+/// Hands delivered commands (of a heartbeat answer or the long poll) to the scanner
+/// (`scan_path`) or the response dispatcher (the others); each id runs once.
+fn take_commands(shared: &Shared, commands: &[CommandDelivery]) {
     let scanner = shared.scanner.get();
-    if let (Some(s), Some(v)) = (scanner, &answer.yara_rules_version) {
-        s.server_rules_version(v);
-    }
-    for c in &answer.commands {
+    for c in commands {
         let id_text = c.id.to_string();
         let id = id_text.as_str();
-        if accepted.contains(id) {
-            // Offered again while still running here: the result follows when it ends.
-            continue;
-        }
         let refuse = |why: String| {
             tracing::warn!(command = id, "{why}");
             let body = CommandResultRequest {
@@ -789,9 +895,18 @@ fn take_commands(
         };
         match (c.kind.as_str(), scanner) {
             (SCAN_PATH, Some(s)) => {
+                let mut accepted = shared
+                    .accepted_scans
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if accepted.contains(id) {
+                    // Offered again while still running here: the result follows when it ends.
+                    continue;
+                }
                 let args = match ScanPathArgs::deserialize(&c.args) {
                     Ok(args) => args,
                     Err(e) => {
+                        drop(accepted);
                         refuse(format!("scan_path arguments not understood: {e}"));
                         continue;
                     }
@@ -805,9 +920,10 @@ fn take_commands(
             (SCAN_PATH, None) => {
                 refuse("scanning is disabled on this agent (scan.enabled = false)".to_owned())
             }
-            (other, _) => refuse(format!(
-                "this agent does not know the command kind {other:?}"
-            )),
+            (_, _) => match shared.responder.get() {
+                Some(r) => r.dispatcher.offer(c),
+                None => refuse("response commands are not available yet".to_owned()),
+            },
         }
     }
 }
@@ -835,6 +951,45 @@ impl<S: std::ops::Deref<Target = Shared>> HttpLink<S> {
             anyhow::bail!("{}", problem_text(status, &text));
         }
         Ok(())
+    }
+}
+
+impl<S: std::ops::Deref<Target = Shared> + Send + Sync + 'static> crate::response::ResultSink
+    for HttpLink<S>
+{
+    fn send_result(&self, id: &str, body: &CommandResultRequest) -> Result<()> {
+        self.post_result(id, body)
+    }
+}
+
+impl<S: std::ops::Deref<Target = Shared>> HttpLink<S> {
+    /// `POST /api/v1/samples`; the server's answer (JSON, or its text).
+    fn post_sample(
+        &self,
+        path: &std::path::Path,
+        read_from: &std::path::Path,
+        sha256: &str,
+    ) -> Result<Value> {
+        let file = std::fs::File::open(read_from)
+            .with_context(|| format!("opening {}", read_from.display()))?;
+        let mut response = self
+            .client()?
+            .post(&self.url("/api/v1/samples"))
+            .query("path", path.to_string_lossy())
+            .query("sha256", sha256)
+            .header("Content-Type", "application/octet-stream")
+            .send(file)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        if status >= 300 {
+            anyhow::bail!("{}", problem_text(status, &text));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 }
 
@@ -874,26 +1029,16 @@ impl<S: std::ops::Deref<Target = Shared> + Send + Sync> crate::scanner::ServerLi
         read_from: &std::path::Path,
         sha256: &str,
     ) -> Result<()> {
-        let file = std::fs::File::open(read_from)
-            .with_context(|| format!("opening {}", read_from.display()))?;
-        let mut response = self
-            .client()?
-            .post(&self.url("/api/v1/samples"))
-            .query("path", path.to_string_lossy())
-            .query("sha256", sha256)
-            .header("Content-Type", "application/octet-stream")
-            .send(file)?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .unwrap_or_default();
-        if status >= 300 {
-            anyhow::bail!("{}", problem_text(status, &text));
-        }
-        Ok(())
+        self.post_sample(path, read_from, sha256).map(drop)
+    }
+
+    fn upload_sample_answer(
+        &self,
+        path: &std::path::Path,
+        read_from: &std::path::Path,
+        sha256: &str,
+    ) -> Result<Value> {
+        self.post_sample(path, read_from, sha256)
     }
 
     fn command_result(&self, id: &str, body: &CommandResultRequest) -> Result<()> {

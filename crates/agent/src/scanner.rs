@@ -300,6 +300,16 @@ pub trait ServerLink: Send + Sync {
     fn has_sample(&self, sha256: &str) -> anyhow::Result<bool>;
     /// `POST /api/v1/samples?path=…&sha256=…` with the file's bytes.
     fn upload_sample(&self, path: &Path, read_from: &Path, sha256: &str) -> anyhow::Result<()>;
+    /// As `upload_sample`, returning the server's answer (`collect_file` reports it).
+    fn upload_sample_answer(
+        &self,
+        path: &Path,
+        read_from: &Path,
+        sha256: &str,
+    ) -> anyhow::Result<Value> {
+        self.upload_sample(path, read_from, sha256)?;
+        Ok(serde_json::json!({"uploaded": true}))
+    }
     /// `POST /api/v1/agents/commands/{id}/result`.
     fn command_result(&self, id: &str, body: &CommandResultRequest) -> anyhow::Result<()>;
 }

@@ -193,6 +193,17 @@ impl<B: FirewallBackend> Isolator<B> {
         command: IsolateCommand,
         probe: &P,
     ) -> Result<IsolationState, RespondError> {
+        self.isolate_with_check(command, probe, self.check).await
+    }
+
+    /// [`Isolator::isolate`] with this self-check instead of the isolator's (a command's own
+    /// `check_timeout_secs`).
+    pub async fn isolate_with_check<P: ReachabilityProbe>(
+        &self,
+        command: IsolateCommand,
+        probe: &P,
+        check: SelfCheck,
+    ) -> Result<IsolationState, RespondError> {
         let _one_at_a_time = self.lock.lock().await;
         command.policy.validate()?;
         let now = now_unix_ms();
@@ -216,7 +227,7 @@ impl<B: FirewallBackend> Isolator<B> {
             return Err(e);
         }
         let started = Instant::now();
-        let verified = self.server_answers(probe).await;
+        let verified = server_answers(probe, check).await;
         if verified {
             state.phase = IsolationPhase::Isolated;
             match write_state(&self.state_file, &state) {
@@ -291,7 +302,7 @@ impl<B: FirewallBackend> Isolator<B> {
         }
         self.backend.apply(&state.policy).await?;
         let started = Instant::now();
-        if self.server_answers(probe).await {
+        if server_answers(probe, self.check).await {
             return Ok(ResumeOutcome::Reapplied(state));
         }
         Err(self.roll_back(started.elapsed()).await)
@@ -327,28 +338,28 @@ impl<B: FirewallBackend> Isolator<B> {
             }
         }
     }
+}
 
-    /// Probes until the server answers or the self-check timeout passes.
-    async fn server_answers<P: ReachabilityProbe>(&self, probe: &P) -> bool {
-        let deadline = Instant::now() + self.check.timeout;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return false;
-            }
-            let attempt = remaining.min(self.check.attempt_timeout);
-            if tokio::time::timeout(attempt, probe.reachable())
-                .await
-                .unwrap_or(false)
-            {
-                return true;
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return false;
-            }
-            tokio::time::sleep(self.check.retry_interval.min(remaining)).await;
+/// Probes until the server answers or the self-check timeout passes.
+async fn server_answers<P: ReachabilityProbe>(probe: &P, check: SelfCheck) -> bool {
+    let deadline = Instant::now() + check.timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return false;
         }
+        let attempt = remaining.min(check.attempt_timeout);
+        if tokio::time::timeout(attempt, probe.reachable())
+            .await
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return false;
+        }
+        tokio::time::sleep(check.retry_interval.min(remaining)).await;
     }
 }
 

@@ -10,11 +10,14 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod block;
 mod command;
 pub mod isolation;
 pub mod netsh;
 pub mod nft;
 pub mod policy;
+pub mod process;
+pub mod quarantine;
 
 pub use isolation::{
     IsolateCommand, IsolationPhase, IsolationState, Isolator, ReachabilityProbe, ResumeOutcome,
@@ -68,4 +71,36 @@ pub enum RespondError {
         "the server was unreachable for {waited:?} after isolating and the rollback failed: {rollback}"
     )]
     RollbackFailed { waited: Duration, rollback: String },
+    /// The action was refused (a protected pid or file, a directory, a symlink, …): why.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Not implemented on this platform.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("no process with pid {pid}")]
+    ProcessNotFound { pid: u32 },
+    /// The pid names another process than the one meant: nothing was killed.
+    #[error(
+        "pid {pid} ({name}) started at {actual_ms} ms, not at {wanted_ms} ms: another process; not killed"
+    )]
+    ProcessMismatch {
+        pid: u32,
+        name: String,
+        actual_ms: i64,
+        wanted_ms: i64,
+    },
+    /// A file operation failed: on what, and why.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RespondError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
 }
