@@ -2134,7 +2134,10 @@ fn agents_table(agents: &[AgentView]) -> String {
             vec![
                 a.id.cell(),
                 a.hostname.cell(),
-                a.status.cell(),
+                match &a.isolation {
+                    Some(i) => format!("{} ({})", a.status.cell(), clean(&i.phase)),
+                    None => a.status.cell(),
+                },
                 format!("{} {}", a.os_type.cell(), a.os_version.cell()),
                 a.agent_version.cell(),
                 time_ms(Some(a.last_seen)),
@@ -2189,6 +2192,21 @@ fn agent_detail(agent: &AgentView) -> String {
         ("revoked", time_ms(agent.revoked_at)),
         ("revoked by", agent.revoked_by.cell()),
         ("health", agent.health.cell()),
+        (
+            "isolation",
+            match &agent.isolation {
+                Some(i) => format!(
+                    "{} since {}{}",
+                    clean(&i.phase),
+                    time_ms(i64::try_from(i.since_unix_ms).ok()),
+                    i.auto_release_at_unix_ms
+                        .and_then(|t| i64::try_from(t).ok())
+                        .map(|t| format!(", releases itself at {}", time_ms(Some(t))))
+                        .unwrap_or_default()
+                ),
+                None => "none".to_owned(),
+            },
+        ),
         ("cpu %", text(at(&hb, "resources.cpu_percent"))),
         ("memory used", text(at(&hb, "resources.memory.used_bytes"))),
         ("spool queued", text(at(&hb, "spool.queued_events"))),

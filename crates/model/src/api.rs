@@ -181,6 +181,9 @@ pub struct AgentView {
     pub revoked_at: Option<i64>,
     /// Who revoked it.
     pub revoked_by: Option<String>,
+    /// The host's isolation as its last heartbeat reported it (none: not isolated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<crate::response::IsolationReport>,
     /// The last heartbeat as sent (resources, spool, collectors); single-agent view only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -208,6 +211,9 @@ impl AgentView {
             offline_since: agent.offline_since,
             revoked_at: agent.revoked_at,
             revoked_by: agent.revoked_by,
+            isolation: crate::response::IsolationReport::of_heartbeat(
+                agent.last_heartbeat.as_ref(),
+            ),
             last_heartbeat: agent.last_heartbeat.filter(|_| with_heartbeat),
         }
     }

@@ -189,6 +189,17 @@ pub struct IsolationReport {
     pub auto_release_at_unix_ms: Option<u64>,
 }
 
+impl IsolationReport {
+    /// The isolation a heartbeat document reports (`isolation`), if it is readable.
+    pub fn of_heartbeat(heartbeat: Option<&serde_json::Value>) -> Option<IsolationReport> {
+        let report = heartbeat?.get("isolation")?;
+        if report.is_null() {
+            return None;
+        }
+        IsolationReport::deserialize(report).ok()
+    }
+}
+
 /// `GET /api/v1/agents/commands/next`: the commands ready for the calling agent (empty when
 /// none arrived while it waited).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
