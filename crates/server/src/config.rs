@@ -236,6 +236,12 @@ pub struct ResponseConfig {
     pub public_url: String,
     /// An agent command a playbook step waits for gives up after this long.
     pub command_timeout: Duration,
+    /// Who is told about a new approval request: e-mail addresses, a Telegram chat, a
+    /// webhook URL (each through the `[notify]` channel settings); none set: nobody (the
+    /// inbox only).
+    pub approvers_email: Vec<String>,
+    pub approvers_telegram_chat: String,
+    pub approvers_webhook: String,
 }
 
 impl ResponseConfig {
@@ -248,6 +254,9 @@ impl ResponseConfig {
             direct_commands_need_approval: true,
             public_url: String::new(),
             command_timeout: Duration::from_secs(300),
+            approvers_email: Vec::new(),
+            approvers_telegram_chat: String::new(),
+            approvers_webhook: String::new(),
         }
     }
 }
@@ -905,6 +914,27 @@ pub const KEYS: &[KeyDef] = &[
         doc: "A playbook step that sent an agent a command fails when no result came back this long.",
     },
     KeyDef {
+        key: "response.approvers_email",
+        env: "DOZOR_RESPONSE_APPROVERS_EMAIL",
+        kind: Kind::TextList,
+        default: "[]",
+        doc: "E-mail addresses told about each new approval request (through notify.smtp_*), with a link to the approvals inbox.",
+    },
+    KeyDef {
+        key: "response.approvers_telegram_chat",
+        env: "DOZOR_RESPONSE_APPROVERS_TELEGRAM_CHAT",
+        kind: Kind::Text,
+        default: "",
+        doc: "Telegram chat told about each new approval request (through notify.telegram_*).",
+    },
+    KeyDef {
+        key: "response.approvers_webhook",
+        env: "DOZOR_RESPONSE_APPROVERS_WEBHOOK",
+        kind: Kind::Text,
+        default: "",
+        doc: "Webhook URL told about each new approval request (signed with notify.webhook_secret).",
+    },
+    KeyDef {
         key: "notify.smtp_server",
         env: "DOZOR_NOTIFY_SMTP_SERVER",
         kind: Kind::Text,
@@ -1439,6 +1469,29 @@ fn parse_response(p: &Parsed, data_dir: &Path) -> Result<ResponseConfig, ConfigE
         direct_commands_need_approval: p.bool("response.direct_commands_need_approval")?,
         public_url,
         command_timeout: p.duration("response.command_timeout", 5, 24 * 3600)?,
+        approvers_email: p
+            .text_list("response.approvers_email")?
+            .into_iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        approvers_telegram_chat: p
+            .opt_text("response.approvers_telegram_chat")?
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_default(),
+        approvers_webhook: {
+            let url = p
+                .opt_text("response.approvers_webhook")?
+                .map(|u| u.trim().to_owned())
+                .unwrap_or_default();
+            if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(p.invalid(
+                    "response.approvers_webhook",
+                    format!("expected an http(s):// URL, got {url:?}"),
+                ));
+            }
+            url
+        },
     })
 }
 

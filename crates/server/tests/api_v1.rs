@@ -1813,3 +1813,64 @@ async fn http2_refusals_with_a_body_reach_the_client() {
     }
     env.stop().await;
 }
+
+/// Issue 12 (schemathesis finding): serde reads a struct from a JSON array too, so `[]` used to
+/// revoke an agent as if the body were `{}`. Only an object, `null` or no body is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_takes_an_object_null_or_nothing_and_refuses_arrays() {
+    let env = Env::start().await;
+    env.store
+        .insert_agent(&dozor_store::NewAgent {
+            id: "agent-r".into(),
+            facts: dozor_store::AgentFacts {
+                hostname: "ws-r".into(),
+                os_type: "linux".into(),
+                agent_version: "0.1.0".into(),
+                ..Default::default()
+            },
+            cert_sha256: "cd".repeat(32),
+            cert_not_after: 0,
+            enrolled_by: "token:1".into(),
+        })
+        .await
+        .unwrap();
+    for body in [
+        json!([]),
+        json!(["stolen laptop"]),
+        json!("stolen laptop"),
+        json!(7),
+    ] {
+        let r = env
+            .post(
+                "/api/v1/agents/agent-r/revoke",
+                &env.tokens.admin,
+                body.clone(),
+            )
+            .await;
+        let p = problem(&r, 422, "invalid-body");
+        assert!(
+            p["detail"].as_str().unwrap().contains("object"),
+            "{body}: {p}"
+        );
+        let agent = env.store.get_agent("agent-r").await.unwrap().unwrap();
+        assert!(agent.revoked_at.is_none(), "{body} revoked the agent");
+    }
+    let r = env
+        .post(
+            "/api/v1/agents/agent-r/revoke",
+            &env.tokens.admin,
+            json!({"reason": "stolen laptop"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        env.store
+            .get_agent("agent-r")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    env.stop().await;
+}

@@ -812,3 +812,53 @@ async fn a_critical_alert_reaches_the_operators_through_a_signed_webhook_and_tel
     assert!(!text.contains("hook-secret-123"), "{text}");
     env.running.stop().await;
 }
+
+#[tokio::test]
+async fn approvers_are_told_about_each_request_once_with_a_link_to_the_inbox() {
+    let (hook_addr, hooks) = receiver("{}").await;
+    let url = format!("http://{hook_addr}/approvers");
+    let env = Env::start(&[
+        ("DOZOR_RESPONSE_APPROVERS_WEBHOOK", url.as_str()),
+        ("DOZOR_RESPONSE_PUBLIC_URL", "https://soc.example.org"),
+        ("DOZOR_NOTIFY_WEBHOOK_SECRET", "approvers-key"),
+    ])
+    .await;
+    let (agent_id, _agent) = env.enroll("fin-01").await;
+    let r = env
+        .send(
+            "POST",
+            &format!("/api/v1/agents/{agent_id}/actions"),
+            &env.analyst,
+            Some(json!({"kind": "isolate_host", "reason": "beaconing to a known C2"})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let approval_id = r.json()["approval"]["id"].as_str().unwrap().to_owned();
+    for _ in 0..60 {
+        if !hooks.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // a later tick does not tell them again
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hooks = hooks.lock().unwrap();
+    assert_eq!(hooks.len(), 1, "told once");
+    let (path, headers, body) = &hooks[0];
+    assert_eq!(path, "/approvers");
+    assert!(dozor_notify::verify_signature(
+        &dozor_notify::Secret::new("approvers-key"),
+        headers["x-dozor-timestamp"].to_str().unwrap(),
+        body,
+        headers["x-dozor-signature"].to_str().unwrap()
+    ));
+    let told: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(told["event"], "approval_requested");
+    assert_eq!(told["approval_id"], approval_id.as_str());
+    assert_eq!(told["action"], "isolate_host");
+    assert_eq!(told["reason"], "beaconing to a known C2");
+    assert_eq!(told["requested_by"], "bob-analyst");
+    assert_eq!(told["link"], "https://soc.example.org/ui/approvals");
+    drop(hooks);
+    env.running.stop().await;
+}

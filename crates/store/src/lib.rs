@@ -470,6 +470,10 @@ pub trait Store: Send + Sync + 'static {
     /// Expires the pending approvals whose time is up; the ones it expired.
     async fn expire_approvals(&self, now: i64) -> Result<Vec<Approval>>;
 
+    /// Claims the pending approvals whose approvers were not told yet (each is returned to
+    /// exactly one caller, once).
+    async fn claim_approvals_to_notify(&self, now: i64) -> Result<Vec<Approval>>;
+
     /// Notes the command an approved direct command became.
     async fn set_approval_command(&self, id: &str, command_id: Uuid) -> Result<()>;
 

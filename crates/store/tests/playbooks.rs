@@ -220,6 +220,27 @@ mod scenarios {
             .unwrap();
         assert!(pending.is_empty(), "{pending:?}");
         assert_eq!(s.list_approvals(None, 50).await.unwrap().len(), 3);
+
+        // approvers are told about each pending request once
+        let fresh = s.create_approval(&ask(60_000)).await.unwrap();
+        let (x, y) = tokio::join!(
+            s.claim_approvals_to_notify(now_ms()),
+            s.claim_approvals_to_notify(now_ms())
+        );
+        let mut claimed: Vec<String> = x
+            .unwrap()
+            .into_iter()
+            .chain(y.unwrap())
+            .map(|a| a.id)
+            .collect();
+        claimed.sort();
+        assert_eq!(claimed, [fresh.id.clone()]);
+        assert!(
+            s.claim_approvals_to_notify(now_ms())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let command = uuid::Uuid::now_v7();
         s.set_approval_command(&a.id, command).await.unwrap();
         assert_eq!(

@@ -90,6 +90,7 @@ pub struct ResponseService {
     recent_updates: Mutex<HashMap<(String, i64), Instant>>,
     /// (playbook, play index) → when the schedule last started it (ms).
     last_scheduled: Mutex<HashMap<(String, usize), i64>>,
+    notifier: Arc<notify::Notifier>,
 }
 
 impl std::fmt::Debug for ResponseService {
@@ -127,7 +128,8 @@ impl ResponseService {
         } else {
             config.public_url.clone()
         };
-        modules::register(&mut registry, store.clone(), &config, &notify);
+        let notifier = notify::notifier(&notify);
+        modules::register(&mut registry, store.clone(), &config, notifier.clone());
         let approver = Arc::new(approvals::StoreApprover::new(store.clone(), &config));
         let recorder = Arc::new(StoreRecorder {
             store: store.clone(),
@@ -138,6 +140,7 @@ impl ResponseService {
             base_url,
             secrets: Map::new(),
             playbooks: RwLock::new(BTreeMap::new()),
+            notifier,
             runs: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
             recent_updates: Mutex::new(HashMap::new()),
             last_scheduled: Mutex::new(HashMap::new()),
@@ -526,6 +529,46 @@ impl ResponseService {
         }
     }
 
+    /// Tells the approvers about the approval requests nobody told them about yet (each once,
+    /// whichever process claims it).
+    pub async fn tell_approvers(&self) {
+        let c = &self.config;
+        if c.approvers_email.is_empty()
+            && c.approvers_telegram_chat.is_empty()
+            && c.approvers_webhook.is_empty()
+        {
+            return;
+        }
+        let claimed = match self.store.claim_approvals_to_notify(now_ms()).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!("claiming approvals to notify: {e}");
+                return;
+            }
+        };
+        let inbox = format!("{}/ui/approvals", self.base_url);
+        for approval in claimed {
+            let failures = self.notifier.tell_approvers(c, &approval, &inbox).await;
+            if failures.is_empty() {
+                tracing::info!(approval_id = approval.id, "approvers told");
+            } else {
+                tracing::warn!(
+                    approval_id = approval.id,
+                    ?failures,
+                    "telling the approvers failed"
+                );
+                crate::audit::append_audit(
+                    self.store.as_ref(),
+                    "dozor",
+                    "approval.notify_failed",
+                    format!("approval:{}", approval.id),
+                    json!({"failures": failures}),
+                )
+                .await;
+            }
+        }
+    }
+
     /// Starts the scheduled plays that are due at `now` (ms).
     pub async fn on_tick(self: &Arc<Self>, now: i64) {
         use chrono::{Datelike, Timelike};
@@ -705,6 +748,8 @@ pub async fn run_triggers(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut approvers = tokio::time::interval(Duration::from_secs(1));
+    approvers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut notices = Some(notices);
     loop {
         let mut closed = false;
@@ -722,6 +767,7 @@ pub async fn run_triggers(
                 // No pipeline in this process: schedules and expiry only.
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => closed = true,
             },
+            _ = approvers.tick() => service.tell_approvers().await,
             _ = tick.tick() => {
                 let now = now_ms();
                 service.on_tick(now).await;

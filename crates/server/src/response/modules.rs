@@ -13,14 +13,14 @@ use dozor_store::{CommandStatus, NewAgentCommand, Store};
 use serde_json::{Value, json};
 
 use super::signals::SIGNALS;
-use crate::config::{NotifyConfig, ResponseConfig};
+use crate::config::ResponseConfig;
 
 /// Registers every module of [`Catalog::dozor`] this server implements.
 pub fn register(
     registry: &mut Registry,
     store: Arc<dyn Store>,
     config: &ResponseConfig,
-    notify: &NotifyConfig,
+    notifier: Arc<super::notify::Notifier>,
 ) {
     let catalog = Catalog::dozor();
     let spec = |name: &str| {
@@ -51,7 +51,7 @@ pub fn register(
             }),
         );
     }
-    super::notify::register(registry, &catalog, notify);
+    super::notify::register(registry, &catalog, notifier);
 }
 
 /// Module name → command kind.

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::config::NotifyConfig;
 
-pub fn register(registry: &mut Registry, catalog: &Catalog, config: &NotifyConfig) {
+/// The notification channels, set up once from `[notify]`.
+pub fn notifier(config: &NotifyConfig) -> Arc<Notifier> {
     let http = HttpClient::new(&HttpOptions {
         ca_pem_file: config.ca_file.clone(),
         proxy: (!config.proxy.is_empty()).then(|| Secret::new(config.proxy.clone())),
@@ -26,10 +27,14 @@ pub fn register(registry: &mut Registry, catalog: &Catalog, config: &NotifyConfi
         )
     })
     .ok();
-    let notifier = Arc::new(Notifier {
+    Arc::new(Notifier {
         http,
         config: config.clone(),
-    });
+    })
+}
+
+/// Registers the `notify.*` modules over `notifier`.
+pub fn register(registry: &mut Registry, catalog: &Catalog, notifier: Arc<Notifier>) {
     for (name, channel) in [
         ("notify.webhook", Channel::Webhook),
         ("notify.email", Channel::Email),
@@ -48,7 +53,7 @@ pub fn register(registry: &mut Registry, catalog: &Catalog, config: &NotifyConfi
     }
 }
 
-struct Notifier {
+pub struct Notifier {
     http: Option<HttpClient>,
     config: NotifyConfig,
 }
@@ -247,5 +252,66 @@ impl Module for NotifyModule {
             Channel::Telegram => n.telegram(&args).await,
             Channel::Mattermost => n.mattermost(&args).await,
         }
+    }
+}
+
+impl Notifier {
+    /// Tells the approvers (`response.approvers_*`) about a new approval request, with a link to
+    /// the inbox. Each channel is tried; the failures are returned (for the log and the audit).
+    pub async fn tell_approvers(
+        &self,
+        approvers: &crate::config::ResponseConfig,
+        approval: &dozor_model::Approval,
+        inbox: &str,
+    ) -> Vec<String> {
+        let target = approval
+            .target
+            .get("agent_id")
+            .and_then(Value::as_str)
+            .map(|a| format!(" on agent {a}"))
+            .unwrap_or_default();
+        let headline = format!("[Dozor] approval needed: {}{target}", approval.action);
+        let details = format!(
+            "{}\nAsked by {}; expires at {} (UTC ms {}).\nDecide: {inbox}",
+            approval.reason,
+            approval.requested_by,
+            chrono::DateTime::from_timestamp_millis(approval.expires_at)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+            approval.expires_at
+        );
+        let mut failures = Vec::new();
+        if !approvers.approvers_webhook.is_empty() {
+            let args = json!({
+                "url": approvers.approvers_webhook,
+                "body": {
+                    "event": "approval_requested",
+                    "approval_id": approval.id,
+                    "action": approval.action,
+                    "target": approval.target,
+                    "reason": approval.reason,
+                    "requested_by": approval.requested_by,
+                    "expires_at": approval.expires_at,
+                    "link": inbox,
+                },
+            });
+            if let Err(e) = self.webhook(&args).await {
+                failures.push(format!("webhook: {}", e.message));
+            }
+        }
+        if !approvers.approvers_email.is_empty() {
+            let args =
+                json!({"to": approvers.approvers_email, "subject": headline, "body": details});
+            if let Err(e) = self.email(&args).await {
+                failures.push(format!("e-mail: {}", e.message));
+            }
+        }
+        if !approvers.approvers_telegram_chat.is_empty() {
+            let args = json!({"chat_id": approvers.approvers_telegram_chat, "text": format!("{headline}\n{details}")});
+            if let Err(e) = self.telegram(&args).await {
+                failures.push(format!("Telegram: {}", e.message));
+            }
+        }
+        failures
     }
 }

@@ -58,7 +58,8 @@ CREATE TABLE approvals (
     decided_at     INTEGER,
     decided_by     TEXT,
     comment        TEXT,
-    command_id     TEXT
+    command_id     TEXT,
+    notified_at    INTEGER                          -- approvers told (claimed once)
 );
 CREATE INDEX approvals_pending ON approvals (expires_at) WHERE status = 'pending';
 CREATE INDEX approvals_created ON approvals (created_at, id);

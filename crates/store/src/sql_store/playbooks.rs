@@ -383,6 +383,17 @@ impl<D: Driver> SqlStore<D> {
         self.list(On::Write, st, approval).await
     }
 
+    pub(super) async fn approvals_to_notify(&self, now: i64) -> Result<Vec<Approval>> {
+        // One statement: each pending approval is claimed by exactly one caller.
+        let st = sql!(
+            "UPDATE approvals SET notified_at = ? WHERE id IN (SELECT id FROM approvals \
+               WHERE status = 'pending' AND notified_at IS NULL ORDER BY id \
+               FOR UPDATE SKIP LOCKED) AND notified_at IS NULL RETURNING {APPROVAL_COLS}",
+            now
+        );
+        self.list(On::Write, st, approval).await
+    }
+
     pub(super) async fn approval_command(&self, id: &str, command_id: Uuid) -> Result<()> {
         let st = sql!(
             "UPDATE approvals SET command_id = ? WHERE id = ?",

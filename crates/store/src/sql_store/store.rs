@@ -1266,6 +1266,10 @@ impl<D: Driver> Store for SqlStore<D> {
         self.approvals_expire(now).await
     }
 
+    async fn claim_approvals_to_notify(&self, now: i64) -> Result<Vec<Approval>> {
+        self.approvals_to_notify(now).await
+    }
+
     async fn set_approval_command(&self, id: &str, command_id: Uuid) -> Result<()> {
         self.approval_command(id, command_id).await
     }
