@@ -36,26 +36,29 @@ fn date_added(i: usize) -> String {
     format!("2024-01-01T00:{:02}:{:02}.000Z", i / 60, i % 60)
 }
 
-fn check(headers: &HeaderMap) -> Result<(), Response> {
+/// The rejection of a request without the right credentials or media type.
+fn check(headers: &HeaderMap) -> Option<Response> {
     if headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         != Some(BASIC)
     {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"title": "Unauthorized", "description": "bad credentials"})),
-        )
-            .into_response());
+        return Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"title": "Unauthorized", "description": "bad credentials"})),
+            )
+                .into_response(),
+        );
     }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !accept.contains("application/taxii+json") || !accept.contains("version=2.1") {
-        return Err((StatusCode::NOT_ACCEPTABLE, "taxii+json;version=2.1 only").into_response());
+        return Some((StatusCode::NOT_ACCEPTABLE, "taxii+json;version=2.1 only").into_response());
     }
-    Ok(())
+    None
 }
 
 fn taxii_json(v: Value) -> Response {
@@ -63,14 +66,14 @@ fn taxii_json(v: Value) -> Response {
 }
 
 async fn discovery(headers: HeaderMap) -> Response {
-    if let Err(r) = check(&headers) {
+    if let Some(r) = check(&headers) {
         return r;
     }
     taxii_json(json!({"title": "test TAXII", "default": "/api1/", "api_roots": ["/api1/"]}))
 }
 
 async fn collections(headers: HeaderMap) -> Response {
-    if let Err(r) = check(&headers) {
+    if let Some(r) = check(&headers) {
         return r;
     }
     taxii_json(json!({"collections": [
@@ -85,7 +88,7 @@ async fn objects_page(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check(&headers) {
+    if let Some(r) = check(&headers) {
         return r;
     }
     if id != COLLECTION {
