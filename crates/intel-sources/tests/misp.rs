@@ -390,3 +390,45 @@ async fn a_server_that_is_not_there_is_a_transport_error() {
         .expect_err("refused");
     assert!(matches!(err, SourceError::Transport { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn requests_go_through_the_proxy() {
+    let Some((misp, base)) = start().await else {
+        return;
+    };
+    // The test server doubles as a plain HTTP proxy: reqwest sends it the absolute URI of a
+    // host that does not resolve, and it answers for the path.
+    let settings = HttpSettings {
+        proxy: Some(base),
+        ..HttpSettings::default()
+    };
+    let client = MispClient::new("http://misp.invalid", KEY, &settings).expect("client");
+    let batch = client
+        .attributes(&AttributeQuery::default())
+        .await
+        .expect("through the proxy");
+    assert_eq!(batch.iocs.len(), 6);
+    assert_eq!(misp.pages.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_server_is_a_timeout() {
+    let app = Router::new().route(
+        "/attributes/restSearch",
+        post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Json(json!({"response": {"Attribute": []}}))
+        }),
+    );
+    let addr = common::serve(app).await;
+    let settings = HttpSettings {
+        timeout: std::time::Duration::from_millis(200),
+        ..HttpSettings::default()
+    };
+    let client = MispClient::new(&format!("http://{addr}"), KEY, &settings).expect("client");
+    let err = client
+        .attributes(&AttributeQuery::default())
+        .await
+        .expect_err("timeout");
+    assert!(matches!(err, SourceError::Timeout { .. }), "{err:?}");
+}
