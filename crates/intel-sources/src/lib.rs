@@ -14,7 +14,8 @@
 //! - [`list`]: CSV and freetext lists.
 //! - [`export`]: a MISP feed writer and a STIX 2.1 bundle writer.
 //!
-//! HTTP settings (custom CA, certificate pinning, proxy, timeouts) are in [`http`].
+//! HTTP settings (custom CA, certificate pinning, proxy, timeouts) are in [`http`]; every
+//! source as serde configuration with one `sync(cursor)` in [`source`].
 
 pub mod export;
 pub mod feed;
@@ -22,12 +23,14 @@ pub mod http;
 pub mod list;
 pub mod misp;
 mod misp_event;
+pub mod source;
 pub mod stix;
 pub mod taxii;
 mod time;
 
 pub use dozor_intel::{Ioc, IocKind, IocSource};
 pub use http::HttpSettings;
+pub use source::{HttpConfig, SourceConfig, SourceSpec};
 
 /// What one sync of a source produced.
 #[derive(Debug, Clone, Default, PartialEq)]
