@@ -181,7 +181,7 @@ pub fn misp_feed(
     if newest == 0 {
         newest = now;
     }
-    let date = ms_to_rfc3339(newest * 1000)
+    let date = ms_to_rfc3339(newest.saturating_mul(1000))
         .get(..10)
         .unwrap_or_default()
         .to_owned();

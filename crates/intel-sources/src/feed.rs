@@ -204,7 +204,7 @@ impl MispFeed {
             newest = Some(newest.map_or(entry.timestamp, |n| n.max(entry.timestamp)));
         }
         if let (Some(n), Some(f)) = (newest, oldest_failed) {
-            newest = Some(n.min(f - 1));
+            newest = Some(n.min(f.saturating_sub(1)));
         }
         batch.cursor = newest.map(|t| t.to_string());
         Ok(batch)

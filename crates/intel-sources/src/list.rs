@@ -137,7 +137,10 @@ pub fn parse_csv(origin: &str, bytes: &[u8], settings: &CsvSettings) -> SyncBatc
         }
         let object = format!("line {line}");
         let Some(value) = record.get(settings.value_column).map(str::trim) else {
-            batch.skip(object, format!("no column {}", settings.value_column + 1));
+            batch.skip(
+                object,
+                format!("no column {}", settings.value_column.saturating_add(1)),
+            );
             continue;
         };
         if value.is_empty() {
@@ -150,7 +153,7 @@ pub fn parse_csv(origin: &str, bytes: &[u8], settings: &CsvSettings) -> SyncBatc
                 .map_err(|e| e.to_string()),
             ValueType::MispType(t) => Ioc::from_misp(t, value, true).map_err(|e| e.to_string()),
             ValueType::Column(c) => match record.get(*c).map(str::trim) {
-                None => Err(format!("no type column {}", c + 1)),
+                None => Err(format!("no type column {}", c.saturating_add(1))),
                 Some(t) => match IocKind::from_name(t) {
                     Some(kind) => Ioc::new(kind, value).map(|i| vec![i]),
                     None => Ioc::from_misp(t, value, true),
@@ -232,8 +235,10 @@ pub fn refang(s: &str) -> String {
         ("hxxp://", "http://"),
         ("fxp://", "ftp://"),
     ] {
-        if out.len() >= from.len() && out[..from.len()].eq_ignore_ascii_case(from) {
-            out = format!("{to}{}", &out[from.len()..]);
+        if let (Some(head), Some(rest)) = (out.get(..from.len()), out.get(from.len()..))
+            && head.eq_ignore_ascii_case(from)
+        {
+            out = format!("{to}{rest}");
         }
     }
     out

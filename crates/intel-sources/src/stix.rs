@@ -655,3 +655,49 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Random text from a pattern-ish alphabet never panics the tokenizer, the parser or the
+    /// bundle reader.
+    #[test]
+    fn random_input_never_panics() {
+        let alphabet: Vec<char> = "[]()' =!<>,.:*\\-_|/@abcdefghiORANDipv4-addr:value file:hashes.'SHA-256' MATCHES WITHIN hxxp:// ё€\n"
+            .chars()
+            .collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 60) as usize;
+            let s: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let _ = parse_pattern(&s);
+            let bundle = serde_json::json!({"type": "bundle", "objects": [
+                {"type": "indicator", "id": "indicator--1", "pattern": s, "confidence": -5,
+                 "valid_from": s, "object_marking_refs": [s]}]});
+            let _ = parse_bundle("fuzz", bundle.to_string().as_bytes(), "f");
+            let _ = parse_bundle("fuzz", s.as_bytes(), "f");
+            let _ = crate::list::parse_freetext(&s, &crate::list::ListSettings::new("f"));
+            let csv = crate::list::CsvSettings::new("f", 1, crate::list::ValueType::Guess);
+            let _ = crate::list::parse_csv("fuzz", s.as_bytes(), &csv);
+            let mut batch = SyncBatch::default();
+            let attr = serde_json::json!({"type": s, "value": s, "timestamp": s,
+                "first_seen": s, "Tag": [{"name": s}], "Event": {"uuid": s}});
+            crate::misp_event::import_attribute(
+                "f",
+                &attr,
+                &crate::misp_event::EventContext::default(),
+                "",
+                &mut batch,
+            );
+        }
+    }
+}
