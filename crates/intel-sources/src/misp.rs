@@ -227,10 +227,17 @@ impl MispClient {
             let doc = self
                 .post("attributes/restSearch", &query.body(page))
                 .await?;
+            // Some MISP versions answer an empty search with `{"response": []}`.
+            let empty = doc
+                .get("response")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty);
+            let none = Vec::new();
             let attrs = doc
                 .pointer("/response/Attribute")
                 .or_else(|| doc.get("Attribute"))
                 .and_then(Value::as_array)
+                .or(if empty { Some(&none) } else { None })
                 .ok_or_else(|| {
                     SourceError::malformed(
                         format!("{}/attributes/restSearch page {page}", self.base),

@@ -432,3 +432,41 @@ async fn a_slow_server_is_a_timeout() {
         .expect_err("timeout");
     assert!(matches!(err, SourceError::Timeout { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn empty_and_malformed_answers() {
+    let app = Router::new()
+        .route(
+            "/empty/attributes/restSearch",
+            post(|| async { Json(json!({"response": []})) }),
+        )
+        .route(
+            "/odd/attributes/restSearch",
+            post(|| async { Json(json!({"response": {"Event": []}})) }),
+        )
+        .route(
+            "/html/attributes/restSearch",
+            post(|| async { "<html>login</html>" }),
+        );
+    let addr = common::serve(app).await;
+    let sync = |path: &'static str| async move {
+        MispClient::new(
+            &format!("http://{addr}/{path}"),
+            KEY,
+            &HttpSettings::default(),
+        )
+        .expect("client")
+        .attributes(&AttributeQuery::default())
+        .await
+    };
+    let empty = sync("empty").await.expect("empty is fine");
+    assert!(empty.iocs.is_empty() && empty.skipped.is_empty() && empty.cursor.is_none());
+    match sync("odd").await {
+        Err(SourceError::Malformed { at, .. }) => assert_eq!(at, "/response/Attribute"),
+        other => panic!("expected a malformed document, got {other:?}"),
+    }
+    match sync("html").await {
+        Err(SourceError::Malformed { reason, .. }) => assert!(reason.contains("not JSON")),
+        other => panic!("expected a malformed document, got {other:?}"),
+    }
+}
