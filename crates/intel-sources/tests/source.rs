@@ -113,6 +113,13 @@ fn configuration_is_checked() {
         )
         .is_err()
     );
+    // A misspelt key is refused, not ignored.
+    assert!(
+        serde_json::from_value::<SourceSpec>(
+            json!({"name": "x", "kind": "misp_feed", "location": "/", "confidnce": 5})
+        )
+        .is_err()
+    );
     assert!(
         serde_json::from_value::<SourceSpec>(
             json!({"name": "x", "kind": "misp_feed", "location": "/", "http": {"proxi": "x"}})
