@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::http::{HttpSettings, send};
+use crate::http::{Http, HttpSettings};
 use crate::misp_event::import_event;
 use crate::time::epoch_seconds;
 use crate::{SourceError, SyncBatch};
@@ -19,7 +19,7 @@ use crate::{SourceError, SyncBatch};
 #[derive(Debug, Clone)]
 enum Location {
     Dir(PathBuf),
-    Url { base: String, http: reqwest::Client },
+    Url { base: String, http: Http },
 }
 
 /// A MISP feed in a directory or at a URL.
@@ -65,7 +65,7 @@ impl MispFeed {
         Ok(MispFeed {
             location: Location::Url {
                 base,
-                http: settings.client()?,
+                http: settings.http()?,
             },
             source_name: source_name.to_owned(),
         })
@@ -91,7 +91,7 @@ impl MispFeed {
             }
             Location::Url { base, http } => {
                 let url = format!("{base}/{file}");
-                match send(&url, http.get(&url)).await {
+                match http.send(&url, http.client.get(&url)).await {
                     Ok((_, bytes)) => Ok(Some(bytes)),
                     Err(SourceError::Http { status: 404, .. }) => Ok(None),
                     Err(e) => Err(e),

@@ -39,6 +39,9 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Sent as `User-Agent`.
     pub user_agent: String,
+    /// The largest response body read (a feed event, a page, a bundle); larger is
+    /// [`SourceError::TooLarge`]. 512 MiB by default.
+    pub max_body_bytes: u64,
 }
 
 /// A CA bundle: a file to read or PEM text.
@@ -57,11 +60,36 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(120),
             user_agent: concat!("dozor-intel/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_body_bytes: 512 << 20,
         }
     }
 }
 
+/// A client and the body limit it reads with.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    pub client: reqwest::Client,
+    pub max_body: u64,
+}
+
+impl Http {
+    pub async fn send(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::header::HeaderMap, Vec<u8>), SourceError> {
+        send(url, request, self.max_body).await
+    }
+}
+
 impl HttpSettings {
+    pub(crate) fn http(&self) -> Result<Http, SourceError> {
+        Ok(Http {
+            client: self.client()?,
+            max_body: self.max_body_bytes,
+        })
+    }
+
     /// A reqwest client with these settings.
     pub fn client(&self) -> Result<reqwest::Client, SourceError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -332,17 +360,32 @@ fn tls_reason(e: &rustls::Error) -> String {
 
 /// Sends a request and reads the whole body; 401/403 become [`SourceError::Auth`] with the
 /// server's message, other non-2xx statuses [`SourceError::Http`] with a body excerpt.
-pub(crate) async fn send(
+async fn send(
     url: &str,
     request: reqwest::RequestBuilder,
+    max_body: u64,
 ) -> Result<(reqwest::header::HeaderMap, Vec<u8>), SourceError> {
-    let response = request.send().await.map_err(|e| transport_error(url, e))?;
+    let mut response = request.send().await.map_err(|e| transport_error(url, e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .bytes()
+    let too_large = || SourceError::TooLarge {
+        url: url.to_owned(),
+        limit: max_body,
+    };
+    if response.content_length().is_some_and(|l| l > max_body) {
+        return Err(too_large());
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| transport_error(url, e))?;
+        .map_err(|e| transport_error(url, e))?
+    {
+        if (body.len() + chunk.len()) as u64 > max_body {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     if status.is_success() {
         return Ok((headers, body.to_vec()));
     }

@@ -30,7 +30,7 @@ mod time;
 
 pub use dozor_intel::{Ioc, IocKind, IocSource};
 pub use http::HttpSettings;
-pub use source::{HttpConfig, SourceConfig, SourceSpec};
+pub use source::{HttpConfig, Secret, SourceConfig, SourceSpec};
 
 /// What one sync of a source produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,6 +91,9 @@ pub enum SourceError {
     /// The TLS handshake failed (unknown CA, pin mismatch, bad name, …).
     #[error("{url}: TLS: {reason}")]
     Tls { url: String, reason: String },
+    /// A response body larger than `HttpSettings::max_body_bytes`.
+    #[error("{url}: the response is larger than the limit of {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
     #[error("{url}: timed out")]
     Timeout { url: String },
     /// Connection refused, DNS, proxy and other transport errors.

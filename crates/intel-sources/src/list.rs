@@ -8,7 +8,7 @@ use std::path::Path;
 
 use dozor_intel::{Ioc, IocKind, IocSource};
 
-use crate::http::{HttpSettings, send};
+use crate::http::HttpSettings;
 use crate::{SourceError, SyncBatch, excerpt};
 
 /// How a CSV row's type is known.
@@ -96,8 +96,10 @@ impl CsvSettings {
 
 /// Fetches a list over HTTP(S) (for [`parse_csv`] or [`parse_freetext`]).
 pub async fn fetch(url: &str, settings: &HttpSettings) -> Result<Vec<u8>, SourceError> {
-    let client = settings.client()?;
-    send(url, client.get(url)).await.map(|(_, body)| body)
+    let http = settings.http()?;
+    http.send(url, http.client.get(url))
+        .await
+        .map(|(_, body)| body)
 }
 
 /// Reads a list file.

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::http::{HttpSettings, send};
+use crate::http::{Http, HttpSettings};
 use crate::misp_event::{EventContext, import_attribute, import_event};
 use crate::{SourceError, SyncBatch};
 
@@ -168,12 +168,22 @@ pub fn attribute_uuid(ioc: &dozor_intel::Ioc) -> Option<&str> {
 }
 
 /// A MISP instance.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MispClient {
     base: String,
     key: String,
-    http: reqwest::Client,
+    http: Http,
     source_name: String,
+}
+
+impl std::fmt::Debug for MispClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MispClient")
+            .field("base", &self.base)
+            .field("key", &"***")
+            .field("source_name", &self.source_name)
+            .finish()
+    }
 }
 
 impl MispClient {
@@ -188,7 +198,7 @@ impl MispClient {
         Ok(MispClient {
             base,
             key: key.trim().to_owned(),
-            http: settings.client()?,
+            http: settings.http()?,
             source_name: "misp".into(),
         })
     }
@@ -203,12 +213,13 @@ impl MispClient {
         let url = format!("{}/{path}", self.base);
         let request = self
             .http
+            .client
             .post(&url)
             .header(reqwest::header::AUTHORIZATION, &self.key)
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        let (_, bytes) = send(&url, request).await?;
+        let (_, bytes) = self.http.send(&url, request).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| SourceError::malformed(&url, "", format!("not JSON: {e}")))
     }

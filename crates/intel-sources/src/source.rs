@@ -19,6 +19,18 @@ use crate::misp::{AttributeQuery, MispClient, Since};
 use crate::taxii::{TaxiiAuth, TaxiiClient};
 use crate::{SourceError, SyncBatch, push_tag, stix};
 
+/// A secret in configuration (an API key, a password, a token): serialized as it is, shown
+/// as `***` by `Debug` so a logged configuration leaks nothing.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// HTTP settings as configuration (see [`HttpSettings`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,7 +88,7 @@ pub struct SourceSpec {
 pub enum SourceConfig {
     MispRest {
         url: String,
-        key: String,
+        key: Secret,
         /// `events/restSearch` instead of `attributes/restSearch`.
         #[serde(default)]
         events: bool,
@@ -108,9 +120,9 @@ pub enum SourceConfig {
         #[serde(default)]
         user: Option<String>,
         #[serde(default)]
-        password: Option<String>,
+        password: Option<Secret>,
         #[serde(default)]
-        token: Option<String>,
+        token: Option<Secret>,
         #[serde(default)]
         page_size: Option<u32>,
     },
@@ -170,7 +182,7 @@ impl SourceSpec {
                 first_sync_last,
                 page_size,
             } => {
-                let client = MispClient::new(url, key, &http)?.with_source_name(&self.name);
+                let client = MispClient::new(url, &key.0, &http)?.with_source_name(&self.name);
                 let mut query = AttributeQuery {
                     tags: tags.clone(),
                     not_tags: not_tags.clone(),
@@ -216,10 +228,10 @@ impl SourceSpec {
                 page_size,
             } => {
                 let auth = match (user, password, token) {
-                    (_, _, Some(t)) => TaxiiAuth::Bearer(t.clone()),
+                    (_, _, Some(t)) => TaxiiAuth::Bearer(t.0.clone()),
                     (Some(u), p, None) => TaxiiAuth::Basic {
                         user: u.clone(),
-                        password: p.clone().unwrap_or_default(),
+                        password: p.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
                     },
                     _ => TaxiiAuth::None,
                 };

@@ -27,7 +27,7 @@ use std::path::Path;
 use dozor_intel::{Ioc, IocKind, IocSource};
 use serde_json::Value;
 
-use crate::http::{HttpSettings, send};
+use crate::http::HttpSettings;
 use crate::time::iso_value_ms;
 use crate::{SourceError, SyncBatch, push_tag};
 
@@ -63,12 +63,12 @@ pub async fn fetch_bundle(
     settings: &HttpSettings,
     source: &str,
 ) -> Result<SyncBatch, SourceError> {
-    let client = settings.client()?;
-    let request = client.get(url).header(
+    let http = settings.http()?;
+    let request = http.client.get(url).header(
         reqwest::header::ACCEPT,
         "application/stix+json, application/json",
     );
-    let (_, bytes) = send(url, request).await?;
+    let (_, bytes) = http.send(url, request).await?;
     parse_bundle(url, &bytes, source)
 }
 

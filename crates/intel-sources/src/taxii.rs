@@ -7,7 +7,7 @@
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::http::{HttpSettings, send};
+use crate::http::{Http, HttpSettings};
 use crate::stix::import_objects;
 use crate::{SourceError, SyncBatch};
 
@@ -58,7 +58,7 @@ pub struct Collection {
 /// A TAXII 2.1 client.
 #[derive(Debug, Clone)]
 pub struct TaxiiClient {
-    http: reqwest::Client,
+    http: Http,
     auth: TaxiiAuth,
     source_name: String,
     /// Page size asked for (`limit`); the server may send fewer.
@@ -88,7 +88,7 @@ impl TaxiiClient {
         source_name: &str,
     ) -> Result<TaxiiClient, SourceError> {
         Ok(TaxiiClient {
-            http: settings.client()?,
+            http: settings.http()?,
             auth,
             source_name: source_name.to_owned(),
             page_size: None,
@@ -99,6 +99,7 @@ impl TaxiiClient {
     async fn get(&self, url: &Url) -> Result<(reqwest::header::HeaderMap, Value), SourceError> {
         let mut request = self
             .http
+            .client
             .get(url.clone())
             .header(reqwest::header::ACCEPT, TAXII_MEDIA_TYPE);
         request = match &self.auth {
@@ -106,7 +107,7 @@ impl TaxiiClient {
             TaxiiAuth::Basic { user, password } => request.basic_auth(user, Some(password)),
             TaxiiAuth::Bearer(token) => request.bearer_auth(token),
         };
-        let (headers, body) = send(url.as_str(), request).await?;
+        let (headers, body) = self.http.send(url.as_str(), request).await?;
         let value = serde_json::from_slice(&body).map_err(|e| {
             SourceError::malformed(url.as_str(), format!("line {}", e.line()), e.to_string())
         })?;

@@ -132,6 +132,20 @@ async fn a_list_over_http() {
     .await
     .expect_err("401");
     assert!(err.to_string().contains("login first"), "{err}");
+    let small = HttpSettings {
+        max_body_bytes: 10,
+        ..HttpSettings::default()
+    };
+    let err = fetch(&format!("http://{addr}/list.txt"), &small)
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            dozor_intel_sources::SourceError::TooLarge { limit: 10, .. }
+        ),
+        "{err:?}"
+    );
     let err = fetch(&format!("http://{addr}/nothing"), &HttpSettings::default())
         .await
         .expect_err("404");

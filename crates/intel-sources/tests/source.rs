@@ -95,7 +95,7 @@ async fn feed_csv_freetext_and_stix_from_configuration() {
 #[test]
 fn configuration_is_checked() {
     let misp: SourceSpec = spec(json!({
-        "name": "misp", "kind": "misp_rest", "url": "https://misp.example", "key": "k",
+        "name": "misp", "kind": "misp_rest", "url": "https://misp.example", "key": "s3cr3t-misp-key",
         "tags": ["tlp:white"], "to_ids": true, "first_sync_last": "30d",
         "http": {"ca_file": "/etc/dozor/misp-ca.pem", "timeout_secs": 30}
     }));
@@ -107,6 +107,13 @@ fn configuration_is_checked() {
         other => panic!("{other:?}"),
     }
     assert_eq!(misp.http.timeout_secs, Some(30));
+    // The key round-trips through serde and never shows in Debug output.
+    let debug = format!("{misp:?}");
+    assert!(!debug.contains("s3cr3t"), "{debug}");
+    assert_eq!(
+        serde_json::to_value(&misp).expect("serialize")["key"],
+        "s3cr3t-misp-key"
+    );
     assert!(
         serde_json::from_value::<SourceSpec>(
             json!({"name": "x", "kind": "gopher", "location": "/"})
