@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http::{Http, HttpSettings};
 use crate::misp_event::{EventContext, import_attribute, import_event};
+use crate::time::epoch_seconds;
 use crate::{SourceError, SyncBatch};
 
 pub use crate::misp_event::{ATTRIBUTE_ID_PREFIX, EVENT_ID_PREFIX};
@@ -47,6 +48,13 @@ pub struct AttributeQuery {
     pub max_pages: u32,
     /// Extra restSearch parameters, sent as they are (`org`, `category`, `enforceWarninglist`).
     pub extra: Map<String, Value>,
+    /// Ask MISP for each attribute's decay score (`includeDecayScore`); the score becomes the
+    /// confidence of indicators without a `misp:confidence-level` tag.
+    pub include_decay_score: bool,
+    /// Report attributes every decaying model calls decayed, instead of importing them.
+    /// Done here, page by page, rather than with MISP's `excludeDecayed` (which filters after
+    /// paging, so pages come back short and paging stops early).
+    pub skip_decayed: bool,
 }
 
 impl Default for AttributeQuery {
@@ -61,6 +69,8 @@ impl Default for AttributeQuery {
             page_size: 1000,
             max_pages: 100_000,
             extra: Map::new(),
+            include_decay_score: false,
+            skip_decayed: false,
         }
     }
 }
@@ -109,8 +119,29 @@ impl AttributeQuery {
         }
         body.insert("includeEventTags".into(), 1.into());
         body.insert("includeEventUuid".into(), 1.into());
+        if self.include_decay_score || self.skip_decayed {
+            body.insert("includeDecayScore".into(), 1.into());
+        }
         Value::Object(body)
     }
+}
+
+/// `(score, decayed)` of an attribute's `decay_score` list (one entry per decaying model): the
+/// highest score, and decayed when every model says so.
+fn decay_of(attr: &Value) -> Option<(f64, bool)> {
+    let models = attr.get("decay_score")?.as_array()?;
+    let mut best: Option<f64> = None;
+    let mut all_decayed = true;
+    for m in models {
+        let score = match m.get("score") {
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }?;
+        best = Some(best.map_or(score, |b: f64| b.max(score)));
+        all_decayed &= m.get("decayed").and_then(Value::as_bool).unwrap_or(false);
+    }
+    best.map(|b| (b, all_decayed))
 }
 
 /// A sighting to report to MISP.
@@ -258,9 +289,34 @@ impl MispClient {
                 })?;
             for (i, attr) in attrs.iter().enumerate() {
                 let at = format!("page {page}: /response/Attribute/{i}");
-                if let Some(t) =
-                    import_attribute(&self.source_name, attr, &no_event, &at, &mut batch)
-                {
+                let decay = decay_of(attr);
+                let t = match decay {
+                    Some((score, true)) if query.skip_decayed => {
+                        let object = attr
+                            .get("uuid")
+                            .and_then(Value::as_str)
+                            .map_or_else(|| at.clone(), str::to_owned);
+                        batch.skip(
+                            object,
+                            format!("decayed (score {score:.1}, below every model's threshold)"),
+                        );
+                        attr.get("timestamp").and_then(epoch_seconds)
+                    }
+                    _ => {
+                        let before = batch.iocs.len();
+                        let t =
+                            import_attribute(&self.source_name, attr, &no_event, &at, &mut batch);
+                        if let Some((score, _)) = decay {
+                            for ioc in batch.iocs.iter_mut().skip(before) {
+                                if ioc.confidence.is_none() {
+                                    ioc.confidence = Some(score.clamp(0.0, 100.0).round() as u8);
+                                }
+                            }
+                        }
+                        t
+                    }
+                };
+                if let Some(t) = t {
                     newest = Some(newest.map_or(t, |n| n.max(t)));
                 }
             }

@@ -115,6 +115,25 @@ async fn attributes(
     authorized(&headers)?;
     let (items, page_no, limit) =
         page(&filter, misp.attributes.iter().filter(|a| keep(&filter, a)));
+    // includeDecayScore: the md5 has decayed under both models, the sha256 scores 80.
+    let items = if filter.get("includeDecayScore") == Some(&json!(1)) {
+        items
+            .into_iter()
+            .map(|mut a| {
+                let score = match a["type"].as_str() {
+                    Some("md5") => json!([{"score": 12.5, "decayed": true},
+                                          {"score": 3.0, "decayed": true}]),
+                    Some("sha256") => json!([{"score": 80.0, "decayed": false},
+                                             {"score": 20.0, "decayed": true}]),
+                    _ => json!([]),
+                };
+                a["decay_score"] = score;
+                a
+            })
+            .collect()
+    } else {
+        items
+    };
     misp.pages.lock().expect("lock").push((page_no, limit));
     Ok(Json(json!({"response": {"Attribute": items}})))
 }
@@ -469,4 +488,40 @@ async fn empty_and_malformed_answers() {
         Err(SourceError::Malformed { reason, .. }) => assert!(reason.contains("not JSON")),
         other => panic!("expected a malformed document, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn decayed_attributes_are_reported_and_paging_stays_whole() {
+    let Some((misp, base)) = start().await else {
+        return;
+    };
+    let client = MispClient::new(&base, KEY, &HttpSettings::default()).expect("client");
+    let query = AttributeQuery {
+        page_size: 5,
+        skip_decayed: true,
+        ..AttributeQuery::default()
+    };
+    assert_eq!(query.body(1)["includeDecayScore"], 1);
+    let batch = client.attributes(&query).await.expect("sync");
+    // Every page was read (MISP's excludeDecayed would have shortened them).
+    assert_eq!(misp.pages.lock().expect("lock").len(), 3);
+    assert!(batch.iocs.iter().all(|i| i.kind != IocKind::Md5));
+    let md5 = batch
+        .skipped
+        .iter()
+        .find(|s| s.object == "57c4448b-454c-4d17-90d1-4d2f950d210f")
+        .expect("the decayed md5 is reported");
+    assert!(
+        md5.reason.starts_with("decayed (score 12.5"),
+        "{}",
+        md5.reason
+    );
+    let sha256 = batch
+        .iocs
+        .iter()
+        .find(|i| i.kind == IocKind::Sha256)
+        .expect("sha256");
+    assert_eq!(sha256.confidence, Some(80));
+    assert_eq!(batch.iocs.len(), 5);
+    assert_eq!(batch.cursor.as_deref(), Some("1472547599"));
 }
