@@ -107,6 +107,12 @@ pub enum SourceConfig {
         first_sync_last: Option<String>,
         #[serde(default)]
         page_size: Option<u32>,
+        /// See [`AttributeQuery::include_decay_score`].
+        #[serde(default)]
+        include_decay_score: bool,
+        /// See [`AttributeQuery::skip_decayed`].
+        #[serde(default)]
+        skip_decayed: bool,
     },
     MispFeed {
         location: String,
@@ -181,6 +187,8 @@ impl SourceSpec {
                 published,
                 first_sync_last,
                 page_size,
+                include_decay_score,
+                skip_decayed,
             } => {
                 let client = MispClient::new(url, &key.0, &http)?.with_source_name(&self.name);
                 let mut query = AttributeQuery {
@@ -189,6 +197,8 @@ impl SourceSpec {
                     types: types.clone(),
                     to_ids: *to_ids,
                     published: *published,
+                    include_decay_score: *include_decay_score,
+                    skip_decayed: *skip_decayed,
                     ..AttributeQuery::default()
                 };
                 if let Some(p) = page_size {
