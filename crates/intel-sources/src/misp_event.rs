@@ -67,7 +67,8 @@ pub(crate) fn confidence_from_tags(tags: &[String]) -> Option<u8> {
     })
 }
 
-fn to_ids(v: Option<&Value>) -> bool {
+/// A MISP boolean: `true`, `1`, `"1"`, `"true"`.
+fn flag(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
         Some(Value::Number(n)) => n.as_i64() == Some(1),
@@ -92,7 +93,7 @@ pub(crate) fn import_attribute(
         return None;
     }
     let timestamp = attr.get("timestamp").and_then(epoch_seconds);
-    if to_ids(attr.get("deleted")) {
+    if flag(attr.get("deleted")) {
         batch.skip(object, "deleted attribute");
         return timestamp;
     }
@@ -104,7 +105,7 @@ pub(crate) fn import_attribute(
         batch.skip(object, "attribute without a `value` string");
         return timestamp;
     };
-    let mut iocs = match Ioc::from_misp(misp_type, value, to_ids(attr.get("to_ids"))) {
+    let mut iocs = match Ioc::from_misp(misp_type, value, flag(attr.get("to_ids"))) {
         Ok(iocs) => iocs,
         Err(e) => {
             batch.skip(object, e.to_string());
@@ -188,7 +189,7 @@ pub(crate) fn import_event(
                 .get("uuid")
                 .and_then(Value::as_str)
                 .map_or_else(|| format!("{at}/Object/{i}"), str::to_owned);
-            if to_ids(obj.get("deleted")) {
+            if flag(obj.get("deleted")) {
                 batch.skip(object, "deleted object");
                 continue;
             }
