@@ -457,6 +457,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Approval>>;
 
+    /// The approvals a run asked for, oldest first.
+    async fn run_approvals(&self, run_id: &str) -> Result<Vec<Approval>>;
+
     /// Decides a pending approval once: the first decision wins; a request past its expiry
     /// becomes `expired` instead (reported as [`ApprovalDecisionOutcome::AlreadyDecided`]).
     async fn decide_approval(

@@ -220,6 +220,8 @@ mod scenarios {
             .unwrap();
         assert!(pending.is_empty(), "{pending:?}");
         assert_eq!(s.list_approvals(None, 50).await.unwrap().len(), 3);
+        assert_eq!(s.run_approvals("r-1").await.unwrap().len(), 3);
+        assert!(s.run_approvals("r-2").await.unwrap().is_empty());
 
         // approvers are told about each pending request once
         let fresh = s.create_approval(&ask(60_000)).await.unwrap();

@@ -587,12 +587,9 @@ pub(crate) async fn run_detail(
         .await
         .map_err(crate::ops::store_problem)?;
     let approvals = store
-        .list_approvals(None, 500)
+        .run_approvals(&id.0)
         .await
-        .map_err(crate::ops::store_problem)?
-        .into_iter()
-        .filter(|a| a.run_id.as_deref() == Some(id.0.as_str()))
-        .collect();
+        .map_err(crate::ops::store_problem)?;
     Ok(Json(PlaybookRunDetail {
         run,
         steps,

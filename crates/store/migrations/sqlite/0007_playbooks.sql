@@ -63,3 +63,4 @@ CREATE TABLE approvals (
 );
 CREATE INDEX approvals_pending ON approvals (expires_at) WHERE status = 'pending';
 CREATE INDEX approvals_created ON approvals (created_at, id);
+CREATE INDEX approvals_run ON approvals (run_id) WHERE run_id IS NOT NULL;

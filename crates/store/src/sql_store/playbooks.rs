@@ -330,6 +330,14 @@ impl<D: Driver> SqlStore<D> {
         self.list(On::Read, super::Stmt::built(b), approval).await
     }
 
+    pub(super) async fn run_approval_rows(&self, run_id: &str) -> Result<Vec<Approval>> {
+        let st = sql!(
+            "SELECT {APPROVAL_COLS} FROM approvals WHERE run_id = ? ORDER BY created_at, id",
+            run_id
+        );
+        self.list(On::Read, st, approval).await
+    }
+
     pub(super) async fn approval_decide(
         &self,
         id: &str,

@@ -1252,6 +1252,10 @@ impl<D: Driver> Store for SqlStore<D> {
         self.approval_rows(status, limit).await
     }
 
+    async fn run_approvals(&self, run_id: &str) -> Result<Vec<Approval>> {
+        self.run_approval_rows(run_id).await
+    }
+
     async fn decide_approval(
         &self,
         id: &str,
