@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use dozor_model::{
-    Agent, AgentCommand, AgentFacts, Alert, AlertStatus, AuditEntry, CommandStatus, Comment,
-    HistogramBucket, Level, Role, StatusChange, StoredEvent, TokenInfo, User,
+    Agent, AgentCommand, AgentFacts, Alert, AlertStatus, Approval, ApprovalStatus, AuditEntry,
+    CommandStatus, Comment, HistogramBucket, Level, PlayView, PlaybookError, PlaybookRun,
+    PlaybookRunStatus, PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo,
+    User,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -126,6 +128,11 @@ fn agent(i: i64) -> AgentRow {
             reenrolled_at: (i % 9 == 0).then_some(NOW - 86_400_000),
             last_seen: NOW - (i % 5) * 100_000,
             last_heartbeat: Some(json!({
+                "isolation": match i % 4 {
+                    2 => json!({"phase": "isolated", "command_id": "c-1", "since_unix_ms": NOW - 3_600_000, "auto_release_at_unix_ms": NOW + 7_200_000}),
+                    3 => json!({"phase": "applying", "command_id": "c-2", "since_unix_ms": NOW - 5_000}),
+                    _ => serde_json::Value::Null,
+                },
                 "resources": {
                     "cpu_percent": 37.5, "cpu_count": 8,
                     "memory_total_bytes": 17_179_869_184u64, "memory_used_bytes": 9_663_676_416u64,
@@ -208,6 +215,128 @@ fn rule(i: i64) -> RuleRow {
         enabled: i % 7 != 0,
         hit_count: i * 13,
         last_hit: (i % 2 == 0).then_some(NOW - i * 60_000),
+    }
+}
+
+fn playbook(i: i64) -> PlaybookView {
+    PlaybookView {
+        name: ["notify-operator", "quarantine-host", "broken", "<b>x</b>"][(i % 4) as usize]
+            .to_owned()
+            + &if i >= 4 {
+                format!("-{i}")
+            } else {
+                String::new()
+            },
+        origin: if i % 2 == 0 { "file" } else { "api" }.to_owned(),
+        enabled: i % 3 != 0,
+        updated_at: NOW - i * 86_400_000,
+        updated_by: "админ".to_owned(),
+        error: (i % 4 == 2).then(|| PlaybookError {
+            file: "broken.yml".to_owned(),
+            line: 7,
+            column: 5,
+            reason: format!("unknown module {XSS}"),
+        }),
+        plays: if i % 4 == 2 {
+            vec![]
+        } else {
+            vec![
+                PlayView {
+                    name: "Сообщить дежурному".to_owned(),
+                    tasks: 3,
+                    triggers: vec!["alert: on created, level ≥ high".to_owned()],
+                },
+                PlayView {
+                    name: "Изолировать".to_owned(),
+                    tasks: 1,
+                    triggers: vec!["manual".to_owned()],
+                },
+            ]
+        },
+        manual: i % 4 != 2,
+        source: Some(format!(
+            "- name: изоляция\n  tasks:\n    - debug: {{msg: '{XSS}'}}\n"
+        )),
+    }
+}
+
+fn run(i: i64) -> PlaybookRun {
+    let status = PlaybookRunStatus::ALL[(i % 3) as usize];
+    PlaybookRun {
+        id: format!("0190a-run-{i}"),
+        playbook: "quarantine-host".to_owned(),
+        trigger: ["alert", "manual", "schedule"][(i % 3) as usize].to_owned(),
+        alert_id: (i % 2 == 0).then_some(5),
+        agent_id: Some("agent-2".to_owned()),
+        requested_by: "petrova".to_owned(),
+        dry_run: i % 5 == 0,
+        status,
+        error: (status == PlaybookRunStatus::Failed).then(|| format!("step failed: {XSS}")),
+        vars: json!({"reason": XSS}),
+        started_at: NOW - i * 60_000,
+        finished_at: (status != PlaybookRunStatus::Running).then_some(NOW - i * 60_000 + 5_000),
+        steps: 4,
+    }
+}
+
+fn step(i: u32) -> PlaybookStep {
+    let status = ["ok", "failed", "ignored", "skipped", "dry_run"][(i % 5) as usize];
+    PlaybookStep {
+        run_id: "0190a-run-1".to_owned(),
+        seq: i,
+        status: status.to_owned(),
+        record: json!({
+            "play": "Изоляция", "path": format!("tasks[{i}]"), "task": format!("шаг {i}"),
+            "module": if i == 0 { "agent.isolate_host" } else { "notify.webhook" },
+            "item": if i == 2 { json!("10.0.0.1") } else { serde_json::Value::Null },
+            "status": status,
+            "input": {"reason": XSS}, "output": {"command_id": "c-1", "note": XSS},
+            "error": if status == "failed" { json!(format!("boom {XSS}")) } else { serde_json::Value::Null },
+            "attempts": 1,
+            "approval": if i == 0 { json!({"decision": "approved", "by": "иванов", "comment": XSS}) } else { serde_json::Value::Null },
+            "started_at_ms": NOW - 10_000, "finished_at_ms": NOW - 9_000, "duration_ms": 1500 * i as u64,
+        }),
+    }
+}
+
+fn approval(i: i64) -> Approval {
+    let status = ApprovalStatus::ALL[(i % 4) as usize];
+    let direct = i % 2 == 1;
+    Approval {
+        id: format!("0190b-appr-{i}"),
+        run_id: (!direct).then(|| "0190a-run-1".to_owned()),
+        playbook: (!direct).then(|| "quarantine-host".to_owned()),
+        action: if direct {
+            "isolate_host"
+        } else {
+            "agent.isolate_host"
+        }
+        .to_owned(),
+        target: if direct {
+            json!({"agent_id": "agent-2", "kind": "isolate_host", "args": {"reason": XSS, "allow_hosts": ["10.0.0.9"]}})
+        } else {
+            json!({"agent_id": "agent-2", "reason": XSS})
+        },
+        reason: format!("критическое оповещение {XSS}"),
+        requested_by: "petrova".to_owned(),
+        other_approver: i % 3 == 0,
+        status,
+        created_at: NOW - i * 120_000,
+        expires_at: NOW + 3_000_000 - i * 120_000,
+        decided_at: (status != ApprovalStatus::Pending).then_some(NOW - 60_000),
+        decided_by: matches!(status, ApprovalStatus::Approved | ApprovalStatus::Rejected)
+            .then(|| "иванов".to_owned()),
+        comment: (status == ApprovalStatus::Rejected).then(|| format!("нет {XSS}")),
+        command_id: (direct && status == ApprovalStatus::Approved).then(|| "17".to_owned()),
+    }
+}
+
+fn response_panel() -> ResponsePanel {
+    ResponsePanel {
+        available: true,
+        manual_playbooks: vec!["quarantine-host".to_owned(), XSS.to_owned()],
+        runs: (0..6).map(run).collect(),
+        pending: vec![approval(0), approval(4)],
     }
 }
 
@@ -320,6 +449,7 @@ fn alert_detail_view() -> AlertDetailView {
             },
         ],
         assignees: vec!["petrova".to_owned(), "админ".to_owned()],
+        response: response_panel(),
     }
 }
 
@@ -429,6 +559,7 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
         recent_alerts: (0..20).map(alert).collect(),
         recent_events: (0..50).map(event).collect(),
         commands: (0..10).map(command).collect(),
+        response: response_panel(),
     };
     let rules_view = RulesView {
         rules: (0..350).map(rule).collect(),
@@ -457,6 +588,63 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
         ("rules", rules(&c("/ui/rules?page=2"), &rules_view)),
         ("rule", rule_detail(&c("/ui/rules/rule-3"), &rule_view)),
         ("profile", profile(&c("/ui/profile"), &profile_view(role))),
+        (
+            "playbooks",
+            playbooks(
+                &c("/ui/playbooks"),
+                &PlaybooksView {
+                    playbooks: (0..40).map(playbook).collect(),
+                    available: true,
+                },
+            ),
+        ),
+        (
+            "playbook",
+            playbook_detail(
+                &c("/ui/playbooks/quarantine-host"),
+                &PlaybookDetailView {
+                    playbook: playbook(1),
+                    runs: (0..30).map(run).collect(),
+                },
+            ),
+        ),
+        (
+            "runs",
+            playbook_runs(
+                &c("/ui/playbook-runs?status=failed"),
+                &RunsView {
+                    runs: (0..200).map(run).collect(),
+                    params: RunsParams::parse(&[("status".to_owned(), "failed".to_owned())]),
+                    playbooks: vec!["notify-operator".to_owned(), "quarantine-host".to_owned()],
+                },
+            ),
+        ),
+        (
+            "run",
+            playbook_run(
+                &c("/ui/playbook-runs/0190a-run-1"),
+                &RunDetailView {
+                    run: run(1),
+                    steps: (0..20).map(step).collect(),
+                    approvals: (0..4).map(approval).collect(),
+                    alert_title: Some(XSS.to_owned()),
+                    agent_name: Some("ws-002.corp.local".to_owned()),
+                },
+            ),
+        ),
+        (
+            "approvals",
+            approvals(
+                &c("/ui/approvals"),
+                &ApprovalsView {
+                    approvals: (0..100).map(approval).collect(),
+                    params: ApprovalsParams::default(),
+                    agent_names: [("agent-2".to_owned(), "ws-002.corp.local".to_owned())]
+                        .into_iter()
+                        .collect(),
+                },
+            ),
+        ),
     ];
     if role == Role::Admin {
         pages.push(("users", users(&c("/ui/users"), &users_view())));
@@ -564,8 +752,13 @@ fn forms_follow_the_roles() {
                         Role::Viewer => false,
                         Role::Analyst => {
                             action.starts_with("/ui/alerts")
+                                || action == "/ui/playbook-runs"
+                                || (action.starts_with("/ui/approvals/")
+                                    && action.ends_with("/decision"))
                                 || (action.starts_with("/ui/agents/")
-                                    && action.ends_with("/commands"))
+                                    && (action.ends_with("/commands")
+                                        || action.ends_with("/isolate")
+                                        || action.ends_with("/release")))
                         }
                         _ => true,
                     };
@@ -1002,6 +1195,7 @@ fn empty_views_render() {
             recent_alerts: vec![],
             recent_events: vec![],
             commands: vec![],
+            response: ResponsePanel::default(),
         },
     );
     assert!(html.contains("Сигналов с данными о ресурсах пока не было."));
@@ -1015,6 +1209,7 @@ fn the_scan_form_follows_the_role_and_the_commands_are_listed() {
         recent_alerts: vec![],
         recent_events: vec![],
         commands: (0..10).map(command).collect(),
+        response: ResponsePanel::default(),
     };
     let page = |role: Role, lang: Lang, v: &AgentDetailView| {
         agent_detail(&ctx(lang, role, "/ui/agents/agent-2"), v)
@@ -1125,4 +1320,110 @@ fn write_samples() {
         )
         .unwrap();
     }
+}
+
+#[test]
+fn response_pages_follow_the_roles_and_escape_their_data() {
+    let pages = |role: Role, lang: Lang| all_pages(lang, role);
+    let find = |list: &[(&str, String)], n: &str| list.iter().find(|p| p.0 == n).unwrap().1.clone();
+    let viewer = pages(Role::Viewer, Lang::En);
+    let analyst = pages(Role::Analyst, Lang::En);
+    let admin = pages(Role::Admin, Lang::En);
+    for name in [
+        "playbooks",
+        "playbook",
+        "runs",
+        "run",
+        "approvals",
+        "agent",
+        "alert",
+    ] {
+        let html = find(&viewer, name);
+        assert!(
+            !post_actions(&html).iter().any(|a| a.contains("playbook")
+                || a.contains("approvals")
+                || a.contains("isolate")
+                || a.contains("release")),
+            "viewer sees a response form on {name}"
+        );
+        assert!(!html.contains("<script>alert"), "{name}");
+        assert!(!html.contains("<b>x</b>"), "{name}");
+    }
+    // the switches are the admins'; running and deciding the analysts' too
+    assert!(
+        post_actions(&find(&admin, "playbooks"))
+            .contains(&"/ui/playbooks/notify-operator/enabled".to_owned())
+    );
+    assert!(
+        !post_actions(&find(&analyst, "playbooks"))
+            .iter()
+            .any(|a| a.ends_with("/enabled"))
+    );
+    let detail = find(&analyst, "playbook");
+    assert!(post_actions(&detail).contains(&"/ui/playbook-runs".to_owned()));
+    assert!(detail.contains("name=\"dry_run\" value=\"1\""));
+    assert!(detail.contains("<pre class=\"yaml\">"));
+    assert!(detail.contains("&#60;script&#62;"));
+    let inbox = find(&analyst, "approvals");
+    // pending first, each with its form while its time is not up (7 of the 25)
+    assert_eq!(
+        post_actions(&inbox)
+            .iter()
+            .filter(|a| a.ends_with("/decision"))
+            .count(),
+        7
+    );
+    let first = inbox.find("data-approval-id=").unwrap();
+    assert!(inbox[first..].starts_with("data-approval-id=\"0190b-appr-24\""));
+    assert!(inbox.contains("name=\"decision\" value=\"approve\""));
+    assert!(inbox.contains("name=\"decision\" value=\"reject\""));
+    assert!(inbox.contains("expires in 2 min") && inbox.contains("expires in 50 min"));
+    assert!(inbox.contains("Approved by иванов"));
+    // the run: steps with their input and output in <details>, the approval's decision
+    let run_page = find(&viewer, "run");
+    assert_eq!(run_page.matches("<tr data-step-status=").count(), 20);
+    assert!(run_page.contains("<code>agent.isolate_host</code>"));
+    assert!(run_page.contains("Approved by иванов"));
+    assert!(run_page.contains("<summary>Output</summary>"));
+    assert!(run_page.contains("boom &#60;script&#62;"));
+    // the agent page: the isolation badge and the release form (agent-2 is isolated)
+    let agent_page = find(&analyst, "agent");
+    assert!(agent_page.contains("class=\"iso iso-isolated\""));
+    assert!(agent_page.contains("releases itself in 2 h"));
+    assert!(post_actions(&agent_page).contains(&"/ui/agents/agent-2/release".to_owned()));
+    assert!(!post_actions(&agent_page).contains(&"/ui/agents/agent-2/isolate".to_owned()));
+    assert!(post_actions(&agent_page).contains(&"/ui/playbook-runs".to_owned()));
+    let mut free = agent(1);
+    free.agent.last_heartbeat = None;
+    let html = agent_detail(
+        &ctx(Lang::Ru, Role::Analyst, "/ui/agents/agent-1"),
+        &AgentDetailView {
+            agent: free,
+            recent_alerts: vec![],
+            recent_events: vec![],
+            commands: vec![],
+            response: response_panel(),
+        },
+    );
+    assert!(post_actions(&html).contains(&"/ui/agents/agent-1/isolate".to_owned()));
+    assert!(html.contains("Не изолирован.") && html.contains("Изолировать"));
+    // the agents list shows the badges
+    let list = find(&viewer, "agents");
+    assert!(
+        list.contains("class=\"iso iso-isolated\"") && list.contains("class=\"iso iso-applying\"")
+    );
+    // the alert page: the run form on the alert, its runs
+    let alert_page = find(&analyst, "alert");
+    assert!(alert_page.contains("name=\"alert_id\" value=\"5\""));
+    assert!(alert_page.contains("<option value=\"quarantine-host\">"));
+    assert_eq!(alert_page.matches("<tr data-run-status=").count(), 6);
+    // Russian
+    let ru = find(&pages(Role::Analyst, Lang::Ru), "approvals");
+    assert!(
+        ru.contains("Согласования")
+            && ru.contains("Одобрить")
+            && ru.contains("истекает через 50 мин")
+    );
+    let ru = find(&pages(Role::Admin, Lang::Ru), "playbooks");
+    assert!(ru.contains("Плейбуки") && ru.contains("broken.yml, строка 7, столбец 5"));
 }

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 /// so `dozor_ui::AgentStatus` keeps naming it.
 pub use dozor_model::AgentStatus;
 use dozor_model::{
-    Agent, AgentCommand, Alert, AlertStatus, AuditEntry, Comment, HistogramBucket, Level, Role,
+    Agent, AgentCommand, Alert, AlertStatus, Approval, ApprovalStatus, AuditEntry, Comment,
+    HistogramBucket, Level, PlaybookRun, PlaybookRunStatus, PlaybookStep, PlaybookView, Role,
     StatusChange, StoredEvent, TokenInfo, User,
 };
 
@@ -39,6 +40,14 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.token_created",
     "flash.token_revoked",
     "flash.scan_requested",
+    "flash.playbook_enabled",
+    "flash.playbook_disabled",
+    "flash.run_started",
+    "flash.approved",
+    "flash.rejected",
+    "flash.isolation_requested",
+    "flash.isolation_queued",
+    "flash.release_requested",
     "error.csrf",
     "error.forbidden",
     "error.not_found",
@@ -60,6 +69,14 @@ pub const FLASH_KEYS: &[&str] = &[
     "error.agent_revoked",
     "error.too_many_commands",
     "error.failed",
+    "error.already_decided",
+    "error.own_request",
+    "error.playbook_not_manual",
+    "error.playbook_invalid",
+    "error.playbook_missing",
+    "error.response_off",
+    "error.bad_alert_id",
+    "error.bad_action",
 ];
 
 /// What every signed-in page needs.
@@ -514,6 +531,8 @@ pub struct AlertDetailView {
     pub history: Vec<StatusChange>,
     /// User names offered for assignment (empty: a free text field).
     pub assignees: Vec<String>,
+    /// The response part: playbooks to run on it, its runs.
+    pub response: ResponsePanel,
 }
 
 // ------------------------------------------------------------------ events
@@ -637,8 +656,24 @@ pub struct AgentDetailView {
     pub recent_alerts: Vec<Alert>,
     /// Its latest events.
     pub recent_events: Vec<StoredEvent>,
-    /// Its latest commands (on-demand scans), newest first.
+    /// Its latest commands (on-demand scans, response actions), newest first.
     pub commands: Vec<AgentCommand>,
+    /// The response part: playbooks to run on it, its runs, its pending approvals.
+    pub response: ResponsePanel,
+}
+
+/// What the alert and agent pages show of the response: the "Run playbook" form's choices,
+/// the latest runs on the alert or agent, the approvals that wait for a decision about it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResponsePanel {
+    /// Whether the server runs playbooks at all (no form without it).
+    pub available: bool,
+    /// Names of the playbooks with a play that may be run by hand.
+    pub manual_playbooks: Vec<String>,
+    /// Latest runs, newest first.
+    pub runs: Vec<PlaybookRun>,
+    /// Pending approvals about this alert or agent.
+    pub pending: Vec<Approval>,
 }
 
 // ------------------------------------------------------------------ rules
@@ -696,6 +731,106 @@ pub struct RuleDetailView {
     pub yaml: Option<String>,
     /// Its latest alerts.
     pub recent_alerts: Vec<Alert>,
+}
+
+// ------------------------------------------------------------------ response
+
+/// The playbook list page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlaybooksView {
+    /// Every playbook, by name (as the API shows them, without the YAML).
+    pub playbooks: Vec<PlaybookView>,
+    /// Whether the server runs playbooks at all.
+    pub available: bool,
+}
+
+/// One playbook's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaybookDetailView {
+    /// The playbook with its YAML (`source`).
+    pub playbook: PlaybookView,
+    /// Its latest runs, newest first.
+    pub runs: Vec<PlaybookRun>,
+}
+
+/// The run list's parameters: `playbook`, `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunsParams {
+    /// Only runs of this playbook (empty: any).
+    pub playbook: String,
+    /// Only runs in this status.
+    pub status: Option<PlaybookRunStatus>,
+    /// Only runs on this agent (empty: any).
+    pub agent: String,
+    /// Only runs on this alert.
+    pub alert: Option<i64>,
+}
+
+impl RunsParams {
+    /// Reads the query string's pairs.
+    pub fn parse(pairs: &[(String, String)]) -> RunsParams {
+        RunsParams {
+            playbook: param(pairs, "playbook").unwrap_or("").trim().to_owned(),
+            status: param(pairs, "status").and_then(|s| s.parse().ok()),
+            agent: param(pairs, "agent").unwrap_or("").trim().to_owned(),
+            alert: param(pairs, "alert")
+                .and_then(|s| s.trim().parse().ok())
+                .filter(|id| *id > 0),
+        }
+    }
+}
+
+/// The run list page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunsView {
+    /// Runs, newest first.
+    pub runs: Vec<PlaybookRun>,
+    /// The parameters.
+    pub params: RunsParams,
+    /// Playbook names for the filter.
+    pub playbooks: Vec<String>,
+}
+
+/// One run's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDetailView {
+    /// The run.
+    pub run: PlaybookRun,
+    /// Its steps in order.
+    pub steps: Vec<PlaybookStep>,
+    /// Its approvals.
+    pub approvals: Vec<Approval>,
+    /// The alert's rule title, when it ran on an alert that is still stored.
+    pub alert_title: Option<String>,
+    /// The agent's host name, when it ran on a known agent.
+    pub agent_name: Option<String>,
+}
+
+/// The approvals inbox's parameters: `status` (default: pending first, then the rest).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApprovalsParams {
+    /// Only approvals in this status.
+    pub status: Option<ApprovalStatus>,
+}
+
+impl ApprovalsParams {
+    /// Reads the query string's pairs.
+    pub fn parse(pairs: &[(String, String)]) -> ApprovalsParams {
+        ApprovalsParams {
+            status: param(pairs, "status").and_then(|s| s.parse().ok()),
+        }
+    }
+}
+
+/// The approvals inbox.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApprovalsView {
+    /// Approvals: the page shows pending ones first, then newest first.
+    pub approvals: Vec<Approval>,
+    /// The parameters.
+    pub params: ApprovalsParams,
+    /// Agent id → host name, for targets.
+    pub agent_names: HashMap<String, String>,
 }
 
 // ------------------------------------------------------------------ admin, profile

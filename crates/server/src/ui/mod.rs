@@ -20,6 +20,7 @@
 mod actions;
 mod common;
 mod pages;
+mod response;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +54,21 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/agents", get(pages::agents))
         .route("/ui/agents/{id}", get(pages::agent))
         .route("/ui/agents/{id}/commands", post(actions::agent_scan))
+        .route("/ui/agents/{id}/isolate", post(response::isolate))
+        .route("/ui/agents/{id}/release", post(response::release))
+        .route("/ui/playbooks", get(response::playbooks))
+        .route("/ui/playbooks/{name}", get(response::playbook))
+        .route(
+            "/ui/playbooks/{name}/enabled",
+            post(response::playbook_enabled),
+        )
+        .route(
+            "/ui/playbook-runs",
+            get(response::runs).post(response::start_run),
+        )
+        .route("/ui/playbook-runs/{id}", get(response::run))
+        .route("/ui/approvals", get(response::approvals_page))
+        .route("/ui/approvals/{id}/decision", post(response::decide))
         .route("/ui/rules", get(pages::rules))
         .route("/ui/rules/{id}", get(pages::rule))
         .route("/ui/rules/{id}/enabled", post(actions::rule_enabled))

@@ -346,6 +346,9 @@ pub(crate) async fn alert(
                 comments: comments.map_err(failed(&user))?,
                 history: history.map_err(failed(&user))?,
                 assignees,
+                response: super::response::panel(&state, store, Some(id), None)
+                    .await
+                    .map_err(failed(&user))?,
             };
             Ok(page(&state, &ctx, dozor_ui::alert_detail(&ctx, &view)))
         }
@@ -517,6 +520,9 @@ pub(crate) async fn agent(
                 recent_alerts: alerts.map_err(failed(&user))?.alerts,
                 recent_events: events.map_err(failed(&user))?.events,
                 commands: commands.map_err(failed(&user))?,
+                response: super::response::panel(&state, store, None, Some(&id))
+                    .await
+                    .map_err(failed(&user))?,
             };
             Ok(page(&state, &ctx, dozor_ui::agent_detail(&ctx, &view)))
         }

@@ -7,6 +7,9 @@ use dozor_model::{Agent, AgentCommand, CommandStatus};
 use serde_json::Value;
 
 use super::layout::Layout;
+use super::response::{
+    ApprovalRow, IsolationBadge, RunRow, action_text, approval_row, isolation_badge, run_rows,
+};
 use super::{AlertRow, EventRow, When, alert_row, clip, event_row, render, when};
 use crate::i18n::Tr;
 use crate::svg::{self, HBar};
@@ -51,6 +54,7 @@ struct Row {
     more_ips: String,
     seen: When,
     problems: String,
+    isolation: Option<IsolationBadge>,
 }
 
 struct Chip {
@@ -131,6 +135,7 @@ pub fn agents(ctx: &PageCtx, v: &AgentsView) -> String {
                 } else {
                     tr.tn("agents.problems", a.health.len() as u64)
                 },
+                isolation: isolation_badge(&tr, a),
             }
         })
         .collect();
@@ -385,15 +390,24 @@ fn command_row(tr: &Tr, c: &AgentCommand) -> CommandRow {
     };
     CommandRow {
         created: when(tr, c.created_at),
-        kind: match c.kind.as_str() {
-            "scan_path" => tr.t("command.kind.scan_path").to_owned(),
-            other => other.to_owned(),
-        },
+        kind: action_text(tr, &c.kind),
         path: c
             .args
             .get("path")
             .and_then(Value::as_str)
             .map(|p| clip(p, 300))
+            .or_else(|| {
+                c.args.get("addresses").and_then(Value::as_array).map(|a| {
+                    let list: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+                    clip(&list.join(", "), 300)
+                })
+            })
+            .or_else(|| {
+                c.args
+                    .get("pid")
+                    .and_then(Value::as_u64)
+                    .map(|pid| format!("pid {pid}"))
+            })
             .unwrap_or_default(),
         recursive: c
             .args
@@ -459,6 +473,15 @@ struct AgentDetailPage {
     /// The "Scan path" form: an analyst or admin, and the agent is not revoked.
     can_scan: bool,
     scan_action: String,
+    isolation: Option<IsolationBadge>,
+    isolate_action: String,
+    release_action: String,
+    /// Playbooks with a manual play, for the "Run playbook" form.
+    manual_playbooks: Vec<String>,
+    response_available: bool,
+    runs: Vec<RunRow>,
+    runs_href: String,
+    pending: Vec<ApprovalRow>,
 }
 
 /// One agent's page.
@@ -526,6 +549,23 @@ pub fn agent_detail(ctx: &PageCtx, v: &AgentDetailView) -> String {
         commands: v.commands.iter().map(|c| command_row(&tr, c)).collect(),
         can_scan: l.triage && a.revoked_at.is_none(),
         scan_action: format!("/ui/agents/{}/commands", segment(&a.id)),
+        isolation: isolation_badge(&tr, a),
+        isolate_action: format!("/ui/agents/{}/isolate", segment(&a.id)),
+        release_action: format!("/ui/agents/{}/release", segment(&a.id)),
+        manual_playbooks: v.response.manual_playbooks.clone(),
+        response_available: v.response.available,
+        runs: run_rows(&tr, &v.response.runs, &names),
+        runs_href: {
+            let mut q = Query::new();
+            q.push("agent", &a.id);
+            q.url("/ui/playbook-runs")
+        },
+        pending: v
+            .response
+            .pending
+            .iter()
+            .map(|x| approval_row(&tr, x, &names))
+            .collect(),
         l,
         tr,
     })

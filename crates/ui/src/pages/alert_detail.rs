@@ -5,6 +5,7 @@ use askama::Template;
 use dozor_model::AlertStatus;
 
 use super::layout::Layout;
+use super::response::{RunRow, run_rows};
 use super::{
     Badge, EventRow, When, action_key, event_row, event_summary, level_badge, render, status_badge,
     status_key, when,
@@ -70,6 +71,11 @@ struct AlertDetailPage {
     comments: Vec<CommentRow>,
     history: Vec<HistoryRow>,
     username: String,
+    /// Playbooks with a manual play, for the "Run playbook" form.
+    manual_playbooks: Vec<String>,
+    response_available: bool,
+    runs: Vec<RunRow>,
+    runs_href: String,
 }
 
 /// Matched events listed in the timeline (all of them are in the events table).
@@ -271,6 +277,10 @@ pub fn alert_detail(ctx: &PageCtx, v: &AlertDetailView) -> String {
         comments,
         history,
         username: ctx.username.clone(),
+        manual_playbooks: v.response.manual_playbooks.clone(),
+        response_available: v.response.available,
+        runs: run_rows(&tr, &v.response.runs, &names),
+        runs_href: format!("/ui/playbook-runs?alert={}", a.id),
         l,
         tr,
     };

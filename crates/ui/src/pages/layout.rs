@@ -89,6 +89,8 @@ impl Layout {
             ("/ui/events", "nav.events"),
             ("/ui/agents", "nav.agents"),
             ("/ui/rules", "nav.rules"),
+            ("/ui/playbooks", "nav.playbooks"),
+            ("/ui/approvals", "nav.approvals"),
         ];
         if is_admin(ctx.role) {
             nav_items.push(("/ui/users", "nav.users"));

@@ -8,6 +8,7 @@ mod events;
 mod layout;
 mod login;
 mod overview;
+mod response;
 mod rules;
 
 pub use admin::{audit, profile, users};
@@ -17,6 +18,7 @@ pub use alerts::alerts;
 pub use events::events;
 pub use login::{LoginError, error_page, login};
 pub use overview::overview;
+pub use response::{approvals, playbook_detail, playbook_run, playbook_runs, playbooks};
 pub use rules::{rule_detail, rules};
 
 use std::collections::HashMap;
