@@ -79,12 +79,34 @@ struct Session {
 const FAKE_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
 async fn harness() -> Harness {
+    harness_with(false).await
+}
+
+/// The harness, with the response service (playbooks from a fresh directory: the base ones;
+/// another person must decide a request) when `response` is set.
+async fn harness_with(response: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(
         dir.path().join("db"),
     )))
     .await
     .unwrap();
+    let response = if response {
+        let mut config = crate::config::ResponseConfig::defaults_for(dir.path());
+        config.other_approver = true;
+        Some(
+            crate::response::ResponseService::start(
+                store.clone(),
+                config,
+                crate::config::NotifyConfig::default(),
+                "http://127.0.0.1:1".to_owned(),
+            )
+            .await
+            .unwrap(),
+        )
+    } else {
+        None
+    };
     let (notices, _) = broadcast::channel(16);
     let (agent_notices, _) = broadcast::channel(16);
     let api = Arc::new(ApiState {
@@ -121,7 +143,7 @@ async fn harness() -> Harness {
         login_throttle: Default::default(),
         closing,
         scan: None,
-        response: None,
+        response,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
@@ -1095,4 +1117,353 @@ async fn bench_pages() {
             times[times.len() - 1]
         );
     }
+}
+
+// ---------------------------------------------------------------- response (issue 13)
+
+/// POST actions of the forms on a page.
+fn post_forms(body: &str) -> Vec<String> {
+    body.split("<form method=\"post\" action=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn response_pages_for_every_role() {
+    let h = harness_with(true).await;
+    let alert = h.first_alert().await;
+    for (name, role) in [
+        ("v", Role::Viewer),
+        ("a", Role::Analyst),
+        ("adm", Role::Admin),
+    ] {
+        let s = h.login(name, role).await;
+        for path in [
+            "/ui/playbooks".to_owned(),
+            "/ui/playbooks/quarantine-host".to_owned(),
+            "/ui/playbooks/notify-operator".to_owned(),
+            "/ui/playbook-runs".to_owned(),
+            "/ui/playbook-runs?playbook=quarantine-host&status=failed".to_owned(),
+            "/ui/approvals".to_owned(),
+            "/ui/approvals?status=pending".to_owned(),
+            format!("/ui/alerts/{}", alert.id),
+            "/ui/agents/agent-1".to_owned(),
+        ] {
+            let (status, _, body) = h.get(Some(&s), &path).await;
+            assert_eq!(status, StatusCode::OK, "{role:?} {path}");
+            assert!(
+                body.contains("href=\"/ui/playbooks\""),
+                "{path}: navigation"
+            );
+            assert!(
+                body.contains("href=\"/ui/approvals\""),
+                "{path}: navigation"
+            );
+            let forms = post_forms(&body);
+            let response_forms = forms
+                .iter()
+                .filter(|a| {
+                    a.starts_with("/ui/playbook")
+                        || a.starts_with("/ui/approvals")
+                        || a.ends_with("/isolate")
+                        || a.ends_with("/release")
+                })
+                .count();
+            if role == Role::Viewer {
+                assert_eq!(response_forms, 0, "a viewer sees a response form on {path}");
+            }
+            let switches = forms.iter().filter(|a| a.ends_with("/enabled")).count();
+            if role != Role::Admin {
+                assert_eq!(switches, 0, "{role:?} {path}");
+            }
+        }
+        for path in ["/ui/playbooks/nope", "/ui/playbook-runs/nope"] {
+            let (status, _, _) = h.get(Some(&s), path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+    let admin = h.login("boss", Role::Admin).await;
+    let (_, _, body) = h.get(Some(&admin), "/ui/playbooks").await;
+    assert!(post_forms(&body).contains(&"/ui/playbooks/quarantine-host/enabled".to_owned()));
+    let (_, _, body) = h.get(Some(&admin), "/ui/playbooks/quarantine-host").await;
+    assert!(body.contains("<pre class=\"yaml\">") && body.contains("agent.isolate_host"));
+    let analyst = h.login("runner", Role::Analyst).await;
+    let (_, _, body) = h
+        .get(Some(&analyst), &format!("/ui/alerts/{}", alert.id))
+        .await;
+    assert!(body.contains("<option value=\"quarantine-host\">"));
+    assert!(body.contains(&format!("name=\"alert_id\" value=\"{}\"", alert.id)));
+    let (_, _, body) = h.get(Some(&analyst), "/ui/agents/agent-1").await;
+    assert!(post_forms(&body).contains(&"/ui/agents/agent-1/isolate".to_owned()));
+    assert!(body.contains("Not isolated."));
+    // without the response service the pages say so
+    let plain = harness().await;
+    let s = plain.login("v", Role::Viewer).await;
+    let (status, _, body) = plain.get(Some(&s), "/ui/playbooks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Response is not configured on this server."));
+}
+
+#[tokio::test]
+async fn playbooks_are_switched_by_admins_and_run_by_analysts() {
+    let h = harness_with(true).await;
+    let admin = h.login("boss", Role::Admin).await;
+    let analyst = h.login("petrova", Role::Analyst).await;
+    let path = "/ui/playbooks/quarantine-host/enabled";
+    // the right role and the session's CSRF token, or nothing happens
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            path,
+            &format!("csrf={}&enabled=false", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h
+        .post(Some(&admin), path, "csrf=forged&enabled=false")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let enabled = |h: &Harness| {
+        let store = h.store.clone();
+        async move {
+            store
+                .list_playbooks()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|p| p.name == "quarantine-host")
+                .unwrap()
+                .enabled
+        }
+    };
+    assert!(enabled(&h).await);
+    let (status, headers, _) = h
+        .post(
+            Some(&admin),
+            path,
+            &format!(
+                "csrf={}&enabled=false&return_to=%2Fui%2Fplaybooks",
+                admin.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/playbooks");
+    assert_eq!(flash(&headers).as_deref(), Some("flash.playbook_disabled"));
+    assert!(!enabled(&h).await);
+    assert!(
+        h.audit_actions()
+            .await
+            .contains(&("boss".to_owned(), "playbook.enabled".to_owned()))
+    );
+
+    // a dry run on an alert, from its page: the run's page follows
+    let alert = h.first_alert().await;
+    let form = format!(
+        "csrf={}&playbook=quarantine-host&alert_id={}&dry_run=1",
+        analyst.csrf, alert.id
+    );
+    let (status, _, _) = h.post(Some(&analyst), "/ui/playbook-runs", "csrf=x").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = h.post(Some(&analyst), "/ui/playbook-runs", &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.run_started"));
+    let run_page = location(&headers).to_owned();
+    assert!(run_page.starts_with("/ui/playbook-runs/"), "{run_page}");
+    let runs = h
+        .store
+        .list_playbook_runs(&dozor_model::PlaybookRunQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].dry_run && runs[0].alert_id == Some(alert.id));
+    assert_eq!(runs[0].requested_by, "petrova");
+    assert!(
+        h.audit_actions()
+            .await
+            .contains(&("petrova".to_owned(), "playbook.run".to_owned()))
+    );
+    // the run shows its steps once they are recorded
+    let mut body = String::new();
+    for _ in 0..50 {
+        let (status, _, b) = h.get(Some(&analyst), &run_page).await;
+        assert_eq!(status, StatusCode::OK);
+        body = b;
+        if !body.contains("class=\"st rs-running\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("Run of quarantine-host"), "{body}");
+    assert!(body.contains("<tr data-step-status="));
+    let (_, _, body) = h
+        .get(Some(&analyst), &format!("/ui/alerts/{}", alert.id))
+        .await;
+    assert!(body.contains(&format!("href=\"{run_page}\"")));
+    // a playbook that is not there, an alert that is not there
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/playbook-runs",
+            &format!("csrf={}&playbook=nope&alert_id={}", analyst.csrf, alert.id),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.bad_alert_id"));
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/playbook-runs",
+            &format!(
+                "csrf={}&playbook=quarantine-host&alert_id=999999",
+                analyst.csrf
+            ),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.bad_alert_id"));
+}
+
+#[tokio::test]
+async fn isolation_waits_for_another_persons_approval_from_the_inbox() {
+    let h = harness_with(true).await;
+    let viewer = h.login("watcher", Role::Viewer).await;
+    let asker = h.login("petrova", Role::Analyst).await;
+    let approver = h.login("ivanov", Role::Analyst).await;
+    let isolate = "/ui/agents/agent-1/isolate";
+    let form = |s: &Session| {
+        format!(
+            "csrf={}&reason=%D0%B7%D0%B0%D1%80%D0%B0%D0%B6%D1%91%D0%BD&allow_hosts=10.0.0.9%2C+backup.corp",
+            s.csrf
+        )
+    };
+    let (status, _, _) = h.post(Some(&viewer), isolate, &form(&viewer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h.post(Some(&asker), isolate, "csrf=forged&reason=x").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = h.post(Some(&asker), isolate, &form(&asker)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/agents/agent-1");
+    assert_eq!(
+        flash(&headers).as_deref(),
+        Some("flash.isolation_requested")
+    );
+    let pending = h
+        .store
+        .list_approvals(Some(dozor_model::ApprovalStatus::Pending), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    let approval = &pending[0];
+    assert_eq!(approval.action, "isolate_host");
+    assert_eq!(approval.reason, "заражён");
+    assert_eq!(
+        approval.target["args"]["allow_hosts"],
+        json!(["10.0.0.9", "backup.corp"])
+    );
+    // nothing was sent yet
+    let commands = h.store.list_agent_commands("agent-1", 10).await.unwrap();
+    assert!(commands.is_empty());
+    // the agent page and the inbox show it; only analysts get the decision form
+    let decide = format!("/ui/approvals/{}/decision", approval.id);
+    let (_, _, body) = h.get(Some(&approver), "/ui/agents/agent-1").await;
+    assert!(body.contains("Waiting for approval") && post_forms(&body).contains(&decide));
+    let (_, _, body) = h.get(Some(&viewer), "/ui/approvals").await;
+    assert!(body.contains("заражён") && !post_forms(&body).contains(&decide));
+    let (_, _, body) = h.get(Some(&approver), "/ui/approvals").await;
+    assert!(post_forms(&body).contains(&decide));
+    assert!(body.contains("Another person than the requester must decide."));
+
+    // the requester may not decide it; the viewer may not; a forged form does nothing
+    let (status, headers, _) = h
+        .post(
+            Some(&asker),
+            &decide,
+            &format!("csrf={}&decision=approve", asker.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("error.own_request"));
+    let (status, _, _) = h
+        .post(
+            Some(&viewer),
+            &decide,
+            &format!("csrf={}&decision=approve", viewer.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h
+        .post(Some(&approver), &decide, "csrf=forged&decision=approve")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.store
+            .get_approval(&approval.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        dozor_model::ApprovalStatus::Pending
+    );
+
+    // another analyst approves from the inbox: audited, the command goes to the agent
+    let (status, headers, _) = h
+        .post(
+            Some(&approver),
+            &decide,
+            &format!(
+                "csrf={}&decision=approve&comment=%D0%B4%D0%B0&return_to=%2Fui%2Fapprovals",
+                approver.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/approvals");
+    assert_eq!(flash(&headers).as_deref(), Some("flash.approved"));
+    let decided = h.store.get_approval(&approval.id).await.unwrap().unwrap();
+    assert_eq!(decided.status, dozor_model::ApprovalStatus::Approved);
+    assert_eq!(decided.decided_by.as_deref(), Some("ivanov"));
+    assert_eq!(decided.comment.as_deref(), Some("да"));
+    let audit = h.audit_actions().await;
+    assert!(audit.contains(&("petrova".to_owned(), "approval.requested".to_owned())));
+    assert!(audit.contains(&("ivanov".to_owned(), "approval.approved".to_owned())));
+    let commands = h.store.list_agent_commands("agent-1", 10).await.unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0].kind, "isolate_host");
+    let (_, _, body) = h
+        .get(Some(&approver), "/ui/approvals?status=approved")
+        .await;
+    assert!(body.contains("Approved by ivanov") && !post_forms(&body).contains(&decide));
+    // a second decision is refused with a message
+    let (_, headers, _) = h
+        .post(
+            Some(&approver),
+            &decide,
+            &format!("csrf={}&decision=reject", approver.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.already_decided"));
+
+    // release is sent at once
+    let (status, headers, _) = h
+        .post(
+            Some(&asker),
+            "/ui/agents/agent-1/release",
+            &format!("csrf={}&reason=ok", asker.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.release_requested"));
+    let commands = h.store.list_agent_commands("agent-1", 10).await.unwrap();
+    assert!(commands.iter().any(|c| c.kind == "release_host"));
+    let (status, _, _) = h
+        .post(
+            Some(&asker),
+            "/ui/agents/nope/release",
+            &format!("csrf={}", asker.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
