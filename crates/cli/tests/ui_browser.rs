@@ -1,6 +1,6 @@
 //! The dashboard in a real headless Chromium (Debian `chromium` + `chromedriver`), against the
 //! real `dozor server`: sign in, see the alert a real EVTX event produced, change its status,
-//! search events, switch to Russian. Screenshots go to
+//! search events, approve a playbook's request in the approvals inbox, switch to Russian. Screenshots go to
 //! `$CARGO_TARGET_TMPDIR/ui-screenshots/` (the path is printed).
 //!
 //! Skips (saying so) only when chromedriver is not installed; `.ci/run` installs it.
@@ -315,6 +315,70 @@ async fn the_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     screenshot(&client, &shots, "06-events-bad-query").await;
+
+    // Response: a playbook run waits for an approval; the inbox approves it.
+    let (status, body) = curl(
+        &format!("{}/api/v1/playbooks/quarantine-host/run", server.url),
+        &ca,
+        &[
+            "-H",
+            &format!("Authorization: Bearer {}", server.token),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &json!({"alert_id": alert_id}).to_string(),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let approval_id = loop {
+        let (_, body) = curl(
+            &format!("{}/api/v1/approvals?status=pending", server.url),
+            &ca,
+            &["-H", &format!("Authorization: Bearer {}", server.token)],
+        );
+        let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(id) = list["approvals"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no approval asked: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    client
+        .goto(&format!("{}/ui/approvals", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the approvals inbox", &approval_id).await;
+    screenshot(&client, &shots, "10-approvals").await;
+    let form = format!("div[data-approval-id=\"{approval_id}\"] form.decide");
+    type_into(
+        &client,
+        &format!("{form} input[name=comment]"),
+        "checked by hand",
+    )
+    .await;
+    click(&client, &format!("{form} button[value=approve]")).await;
+    wait_text(&client, "the approval decided", "Approved by admin").await;
+    screenshot(&client, &shots, "11-approved").await;
+    let (_, body) = curl(
+        &format!("{}/api/v1/approvals/{approval_id}", server.url),
+        &ca,
+        &["-H", &format!("Authorization: Bearer {}", server.token)],
+    );
+    let approval: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    assert_eq!(approval["status"], "approved", "{body}");
+    assert_eq!(approval["comment"], "checked by hand", "{body}");
+    // the run page shows the decided step
+    client
+        .goto(&format!(
+            "{}/ui/playbook-runs/{}",
+            server.url,
+            approval["run_id"].as_str().expect("a run's approval")
+        ))
+        .await
+        .unwrap();
+    wait_text(&client, "the run page", "data-step-status=").await;
+    screenshot(&client, &shots, "12-run").await;
 
     // Russian.
     client
