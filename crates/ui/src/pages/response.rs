@@ -177,6 +177,10 @@ pub(crate) fn approval_row(tr: &Tr, a: &Approval, names: &HashMap<String, String
             let mut t = a.target.clone();
             if let Some(obj) = t.as_object_mut() {
                 obj.remove("agent_id");
+                // the reason is shown on its own
+                if obj.get("reason").and_then(Value::as_str) == Some(a.reason.as_str()) {
+                    obj.remove("reason");
+                }
             }
             t
         }
