@@ -191,6 +191,23 @@ impl Lab {
         (0..5).any(|_| self.reaches(addr, port, "3"))
     }
 
+    /// Loads `text` with `nft -f -` in the host.
+    fn nft_file(&self, text: &str) {
+        let mut child = self
+            .exec("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("nft input");
+        assert!(child.wait().expect("nft").success(), "nft -f: {text}");
+    }
+
     /// The agent's isolation table is in the host's kernel.
     fn isolation_table(&self) -> bool {
         self.exec("nft")
@@ -204,6 +221,25 @@ impl Lab {
 
 // ---------------------------------------------------------------------------------------------
 // Processes
+
+/// Prints the end of the server's and the agent's logs when the test fails.
+struct LogsOnFailure(PathBuf);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for name in ["server.log", "agent.log"] {
+            let text = std::fs::read_to_string(self.0.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- the last lines of {name}:");
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
 
 /// A child process killed when dropped.
 struct Running(Child);
@@ -557,6 +593,7 @@ fn alert_to_approved_isolation_notification_release_kill_and_quarantine() {
     }
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
+    let _logs = LogsOnFailure(dir.path().to_owned());
     let lab = Lab::new();
 
     // "other": any machine the host can reach before it is isolated.
@@ -721,6 +758,15 @@ fn alert_to_approved_isolation_notification_release_kill_and_quarantine() {
     wait_for("the agent to be online", Duration::from_secs(30), || {
         let a = api.get(&admin, &format!("/api/v1/agents/{agent_id}"));
         (a["status"] == "online").then_some(())
+    });
+    // The process collector reports processes that start after its first snapshot: wait until
+    // it sends anything (the test's own curl calls are processes too).
+    wait_for("the agent's first event", Duration::from_secs(30), || {
+        let e = api.get(&admin, &format!("/api/v1/events?agent={agent_id}&limit=1"));
+        e["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+            .then_some(())
     });
     println!("lab, server and agent up after {}", secs(started.elapsed()));
 
@@ -906,9 +952,18 @@ fn alert_to_approved_isolation_notification_release_kill_and_quarantine() {
             release_approval["id"].as_str().unwrap(),
         ],
     );
-    wait_for("the release", Duration::from_secs(10), || {
-        (!lab.isolation_table()).then_some(())
-    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lab.isolation_table() {
+        if Instant::now() > deadline {
+            panic!(
+                "not released 10 s after the release order\nrun: {}\ncommands: {:?}\nagent: {}",
+                api.get(&admin, &format!("/api/v1/playbook-runs/{run_id}")),
+                api.commands(&admin, &agent_id),
+                api.get(&admin, &format!("/api/v1/agents/{agent_id}")),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     println!(
         "released {} after the release order",
         secs(release_at.elapsed())
@@ -1088,6 +1143,73 @@ fn alert_to_approved_isolation_notification_release_kill_and_quarantine() {
     assert_eq!(
         std::fs::metadata(&dropper).unwrap().permissions().mode() & 0o777,
         0o750
+    );
+
+    // --- 7. an isolation that cuts the host off the server rolls back by itself. Another table
+    // drops new connections to the server (the long poll's open connection keeps working), so
+    // the agent's self-check (a new connection) fails for its whole timeout.
+    let block = format!(
+        "table inet e2e_block {{ chain output {{ type filter hook output priority filter - 20; \
+         policy accept; ip daddr {} tcp dport {server_port} ct state new drop; }}; }}\n",
+        lab.server_ip
+    );
+    lab.nft_file(&block);
+    let (code, asked) = api.call(
+        &alice,
+        "POST",
+        &format!("/api/v1/agents/{agent_id}/actions"),
+        Some(&serde_json::json!({
+            "kind": "isolate_host",
+            "args": {"check_timeout_secs": 3},
+            "reason": "e2e rollback"
+        })),
+    );
+    assert_eq!(code, 202, "{asked}");
+    let decided = api.cli_ok(
+        &bob,
+        &[
+            "playbooks",
+            "approve",
+            asked["approval"]["id"].as_str().expect("an approval"),
+        ],
+    );
+    let command = decided["command_id"]
+        .as_str()
+        .expect("a command")
+        .to_owned();
+    wait_for(
+        "the isolation to be applied",
+        Duration::from_secs(5),
+        || lab.isolation_table().then_some(()),
+    );
+    let applied_at = Instant::now();
+    wait_for("the rollback", Duration::from_secs(15), || {
+        (!lab.isolation_table()).then_some(())
+    });
+    let rolled_back = applied_at.elapsed();
+    lab.nft_file("table inet e2e_block\ndelete table inet e2e_block\n");
+    println!(
+        "isolation without the server rolled back {} after it was applied (self-check timeout 3 s)",
+        secs(rolled_back)
+    );
+    assert!(
+        rolled_back < Duration::from_secs(5),
+        "rolled back only after {rolled_back:?}"
+    );
+    let failed = wait_for("the failed isolation", Duration::from_secs(20), || {
+        let c = api.get(&admin, &format!("/api/v1/commands/{command}"));
+        matches!(c["status"].as_str(), Some("done" | "failed" | "expired")).then_some(c)
+    });
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rolled back")),
+        "{failed}"
+    );
+    assert!(
+        lab.reaches(&lab.other_ip, other_port, "3"),
+        "other unreachable after the rollback"
     );
 
     println!("response end to end took {}", secs(started.elapsed()));
