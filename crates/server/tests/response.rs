@@ -842,7 +842,7 @@ async fn approvers_are_told_about_each_request_once_with_a_link_to_the_inbox() {
     }
     // a later tick does not tell them again
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let hooks = hooks.lock().unwrap();
+    let hooks = hooks.lock().unwrap().clone();
     assert_eq!(hooks.len(), 1, "told once");
     let (path, headers, body) = &hooks[0];
     assert_eq!(path, "/approvers");
@@ -859,6 +859,5 @@ async fn approvers_are_told_about_each_request_once_with_a_link_to_the_inbox() {
     assert_eq!(told["reason"], "beaconing to a known C2");
     assert_eq!(told["requested_by"], "bob-analyst");
     assert_eq!(told["link"], "https://soc.example.org/ui/approvals");
-    drop(hooks);
     env.running.stop().await;
 }
