@@ -236,7 +236,7 @@ mod scenarios {
             .map(|a| a.id)
             .collect();
         claimed.sort();
-        assert_eq!(claimed, [fresh.id.clone()]);
+        assert_eq!(claimed, std::slice::from_ref(&fresh.id));
         assert!(
             s.claim_approvals_to_notify(now_ms())
                 .await
