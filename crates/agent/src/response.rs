@@ -446,10 +446,10 @@ pub fn start_auto_release(
         .name("auto-release".into())
         .spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                match rt.block_on(tokio::time::timeout(
-                    Duration::from_secs(2),
-                    isolator.release_when_due(),
-                )) {
+                // The timer must be made inside the runtime: build it in the async block.
+                match rt.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(2), isolator.release_when_due()).await
+                }) {
                     Ok(Ok(Some(state))) => {
                         tracing::warn!(command_id = %state.command_id, "timed isolation ended: host released")
                     }
@@ -1235,6 +1235,18 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
+    /// Regression: the timer was built outside the runtime and the thread panicked at start.
+    #[test]
+    fn the_auto_release_thread_runs_and_stops_without_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let timer = start_auto_release(Arc::new(isolator(dir.path())), stop.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!timer.is_finished(), "the auto-release thread ended early");
+        stop.store(true, Ordering::SeqCst);
+        timer.join().expect("the auto-release thread panicked");
+    }
+
     #[test]
     fn the_real_actions_behind_the_dispatcher() {
         let dir = tempfile::tempdir().unwrap();
