@@ -44,16 +44,27 @@ pub fn isolation_ruleset(policy: &IsolationPolicy) -> String {
     // The server: new connections out (to its ports when given), replies in. No rule accepts
     // `established` in general: a connection opened before the isolation (a live C2 session)
     // must not survive it.
+    //
+    // With ports, the server's answers are accepted by their source port rather than by
+    // `ct state`: a connection opened before the isolation (the agent's long poll, waiting for
+    // its next command) may have no conntrack entry yet, because the isolation's own `ct` rules
+    // are what starts tracking. Its first packet then counts as `new`, and the answer carrying
+    // the release order would be dropped until the poll timed out.
     let ports = port_set(policy.server_ports());
     for addr in policy.server() {
         let family = family(*addr);
         match &ports {
-            Some(ports) => output.push(format!("{family} daddr {addr} tcp dport {ports} accept")),
-            None => output.push(format!("{family} daddr {addr} accept")),
+            Some(ports) => {
+                output.push(format!("{family} daddr {addr} tcp dport {ports} accept"));
+                input.push(format!("{family} saddr {addr} tcp sport {ports} accept"));
+            }
+            None => {
+                output.push(format!("{family} daddr {addr} accept"));
+                input.push(format!(
+                    "{family} saddr {addr} ct state established,related accept"
+                ));
+            }
         }
-        input.push(format!(
-            "{family} saddr {addr} ct state established,related accept"
-        ));
     }
 
     for addr in &policy.allow().dns {
@@ -190,8 +201,8 @@ table inet dozor_isolation {
 \t\tiifname \"lo\" accept
 \t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, nd-redirect } ip6 hoplimit 255 accept
 \t\tct state related meta l4proto { icmp, ipv6-icmp } accept
-\t\tip saddr 192.0.2.10 ct state established,related accept
-\t\tip6 saddr 2001:db8::10 ct state established,related accept
+\t\tip saddr 192.0.2.10 tcp sport { 8443 } accept
+\t\tip6 saddr 2001:db8::10 tcp sport { 8443 } accept
 \t}
 \tchain forward {
 \t\ttype filter hook forward priority filter - 10; policy drop;

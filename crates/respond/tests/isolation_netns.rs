@@ -517,3 +517,91 @@ async fn a_connection_opened_before_isolating_is_cut() {
     let _ = session.kill();
     let _ = session.wait();
 }
+
+/// The agent's long poll: a request sent before the isolation whose answer (the next command,
+/// e.g. the release order) comes after it. No stateful firewall in the namespace, so the
+/// isolation's own `ct` rules are what starts connection tracking and the answer is the first
+/// packet of that connection conntrack sees. Regression: it counted as `new`, was dropped, and
+/// the release order was lost until the poll timed out.
+#[tokio::test]
+async fn a_server_answer_to_a_request_sent_before_isolating_arrives() {
+    use std::io::{BufRead, BufReader};
+    const SLOW_SERVER: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(4)
+print("ready", flush=True)
+conn, _ = s.accept()
+conn.recv(16)
+time.sleep(2)
+conn.sendall(b"answer")
+time.sleep(10)
+"#;
+    const ASK: &str = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+c.sendall(b"ask")
+print("sent", flush=True)
+c.settimeout(8)
+try:
+    print(c.recv(16).decode() or "closed", flush=True)
+except OSError as e:
+    print("lost: %s" % e, flush=True)
+"#;
+    let lab = lab_or_skip!();
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.server,
+            "python3",
+            "-c",
+            SLOW_SERVER,
+            "8081",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let mut client = Command::new("ip")
+        .args([
+            "netns", "exec", &lab.host, "python3", "-c", ASK, SERVER_V4, "8081",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "sent");
+
+    let policy = IsolationPolicy::new(
+        vec![SERVER_V4.parse().unwrap(), SERVER_V6.parse().unwrap()],
+        vec![8080, 8081],
+        Allowances::default(),
+    )
+    .unwrap();
+    let state_dir = tempfile::tempdir().unwrap();
+    let isolator = Isolator::new(lab.backend(), state_dir.path());
+    isolator
+        .isolate(isolate("cmd-1", policy, None), &lab.probe())
+        .await
+        .expect("isolate");
+    line.clear();
+    output.read_line(&mut line).unwrap();
+    isolator.release().await.expect("release");
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = client.wait();
+    assert_eq!(
+        line.trim(),
+        "answer",
+        "the server's answer to a request sent before the isolation was dropped"
+    );
+}
