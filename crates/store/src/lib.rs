@@ -41,6 +41,11 @@ pub use sql_store::{MAX_PLAYBOOK_BYTES, MAX_PLAYBOOK_NAME, check_playbook_name};
 pub use token::{ENROLLMENT_TOKEN_PREFIX, TOKEN_PREFIX};
 pub use types::*;
 
+/// Longest indicator kind or value, bytes ([`Store::upsert_iocs`]).
+pub const MAX_IOC_VALUE: usize = 4096;
+/// Largest page of indicators [`Store::list_iocs`] returns.
+pub const MAX_IOC_PAGE: u32 = 10_000;
+
 /// The storage the server talks to. Implemented by [`sqlite::SqliteStore`] and
 /// [`postgres::PgStore`]; the behaviour is the same on both (one test suite runs against both).
 #[async_trait]
@@ -479,6 +484,82 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notes the command an approved direct command became.
     async fn set_approval_command(&self, id: &str, command_id: Uuid) -> Result<()>;
+
+    // ------------------------------------------------------------ threat intel (issue 14)
+
+    /// Merges one source's indicators into the store by `(kind, value)`, in one transaction
+    /// (chunked statements, so 100,000 indicators take seconds): a new pair is added with
+    /// this source; an existing one keeps every other source and gets this one's object ids
+    /// (its `seen_at` = `now`), tags (union, sorted), `to_ids` (or), confidence (max),
+    /// first seen (min), last seen (max), expiry (none wins, else the latest) and the given
+    /// warninglists (replaced). Counted as updated only when something changed. A disabled
+    /// indicator stays disabled. A kind or value that is empty or longer than
+    /// [`MAX_IOC_VALUE`] bytes, or a source name that is empty or longer than 128 bytes, is
+    /// `InvalidArgument` naming it, and nothing is written.
+    async fn upsert_iocs(&self, source: &str, iocs: &[NewIoc], now: i64)
+    -> Result<IocUpsertReport>;
+
+    /// One indicator by id.
+    async fn get_ioc(&self, id: i64) -> Result<Option<StoredIoc>>;
+
+    /// One indicator by kind and canonical value.
+    async fn find_ioc(&self, kind: &str, value: &str) -> Result<Option<StoredIoc>>;
+
+    /// Indicators matching the query: by `after_id` ascending when given (keyset paging, the
+    /// index loader and the retrieval endpoint), else newest `updated_at` first. The limit is
+    /// capped at [`MAX_IOC_PAGE`].
+    async fn list_iocs(&self, query: &IocQuery) -> Result<Vec<StoredIoc>>;
+
+    /// How many indicators match the query (its `limit` and `after_id` ignored).
+    async fn count_iocs(&self, query: &IocQuery) -> Result<u64>;
+
+    /// Enables or disables one indicator (`updated_at` = `now`); `None` when unknown.
+    async fn set_ioc_enabled(&self, id: i64, enabled: bool, now: i64) -> Result<Option<StoredIoc>>;
+
+    /// Deletes one indicator (its matches stay); false when unknown.
+    async fn delete_ioc(&self, id: i64) -> Result<bool>;
+
+    /// Replaces the warninglist hits of the given indicators (after the lists changed).
+    async fn set_ioc_warninglists(&self, hits: &[(i64, Vec<String>)]) -> Result<()>;
+
+    /// How many enabled indicators given by `source` expired in `(after, until]`.
+    async fn count_expired_iocs(&self, source: &str, after: i64, until: i64) -> Result<u64>;
+
+    /// Creates or replaces a source's settings (`spec`, `enabled`, `interval_secs`,
+    /// `updated_at`, `updated_by`); its cursor and last sync are kept when it exists.
+    async fn put_intel_source(&self, source: &IntelSource) -> Result<IntelSource>;
+
+    /// One source by name.
+    async fn get_intel_source(&self, name: &str) -> Result<Option<IntelSource>>;
+
+    /// Every source, by name.
+    async fn list_intel_sources(&self) -> Result<Vec<IntelSource>>;
+
+    /// Deletes a source (its indicators stay); false when unknown.
+    async fn delete_intel_source(&self, name: &str) -> Result<bool>;
+
+    /// Records a sync's outcome; the cursor moves only when `cursor` is `Some`. False when
+    /// the source is unknown.
+    async fn record_intel_sync(
+        &self,
+        name: &str,
+        status: &IntelSyncStatus,
+        cursor: Option<&str>,
+    ) -> Result<bool>;
+
+    /// Records matches, once per `(ioc_id, event_id, field)` (a repeat changes nothing), and
+    /// counts each new one as a sighting of its indicator (`sightings + 1`, `last_sighting` =
+    /// `now`). Returns, for each input, whether it was new.
+    async fn record_intel_matches(&self, matches: &[NewIntelMatch], now: i64) -> Result<Vec<bool>>;
+
+    /// Matches, newest first.
+    async fn list_intel_matches(&self, query: &IntelMatchQuery) -> Result<Vec<IntelMatch>>;
+
+    /// Matches whose sighting is `pending`, oldest first.
+    async fn pending_sightings(&self, limit: u32) -> Result<Vec<IntelMatch>>;
+
+    /// Sets the sighting status (`sent`, `failed`, `none`) of matches.
+    async fn set_sighting_status(&self, ids: &[i64], status: &str) -> Result<()>;
 
     // ------------------------------------------------------------ retention, stats
 

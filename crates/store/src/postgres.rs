@@ -112,6 +112,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0005_samples.sql"),
             include_str!("../migrations/postgres/0006_enrollment_replace.sql"),
             include_str!("../migrations/postgres/0007_playbooks.sql"),
+            include_str!("../migrations/postgres/0008_intel.sql"),
         ])
         .run(&pool)
         .await?;

@@ -116,6 +116,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0005_samples.sql"),
             include_str!("../migrations/sqlite/0006_enrollment_replace.sql"),
             include_str!("../migrations/sqlite/0007_playbooks.sql"),
+            include_str!("../migrations/sqlite/0008_intel.sql"),
         ])
         .run(&writer)
         .await?;

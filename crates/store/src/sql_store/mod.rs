@@ -23,6 +23,7 @@ use crate::error::{Result, StoreError};
 use crate::query::sql::Dialect;
 use crate::types::{Backend, NewEvent};
 
+mod intel;
 mod playbooks;
 mod row;
 mod stmt;
@@ -138,7 +139,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
-pub(crate) fn migrator(files: [&'static str; 7]) -> Migrator {
+pub(crate) fn migrator(files: [&'static str; 8]) -> Migrator {
     let names = [
         "init",
         "agents",
@@ -147,6 +148,7 @@ pub(crate) fn migrator(files: [&'static str; 7]) -> Migrator {
         "samples",
         "enrollment_replace",
         "playbooks",
+        "intel",
     ];
     Migrator::with_migrations(
         (1..)

@@ -1278,6 +1278,90 @@ impl<D: Driver> Store for SqlStore<D> {
         self.approval_command(id, command_id).await
     }
 
+    // ------------------------------------------------------------ threat intel
+
+    async fn upsert_iocs(
+        &self,
+        source: &str,
+        iocs: &[NewIoc],
+        now: i64,
+    ) -> Result<IocUpsertReport> {
+        self.iocs_upsert(source, iocs, now).await
+    }
+
+    async fn get_ioc(&self, id: i64) -> Result<Option<StoredIoc>> {
+        self.ioc_row(id).await
+    }
+
+    async fn find_ioc(&self, kind: &str, value: &str) -> Result<Option<StoredIoc>> {
+        self.ioc_by_value(kind, value).await
+    }
+
+    async fn list_iocs(&self, q: &IocQuery) -> Result<Vec<StoredIoc>> {
+        self.ioc_rows(q).await
+    }
+
+    async fn count_iocs(&self, q: &IocQuery) -> Result<u64> {
+        self.ioc_count(q).await
+    }
+
+    async fn set_ioc_enabled(&self, id: i64, enabled: bool, now: i64) -> Result<Option<StoredIoc>> {
+        self.ioc_enabled(id, enabled, now).await
+    }
+
+    async fn delete_ioc(&self, id: i64) -> Result<bool> {
+        self.ioc_delete(id).await
+    }
+
+    async fn set_ioc_warninglists(&self, hits: &[(i64, Vec<String>)]) -> Result<()> {
+        self.ioc_warninglists(hits).await
+    }
+
+    async fn count_expired_iocs(&self, source: &str, after: i64, until: i64) -> Result<u64> {
+        self.iocs_expired(source, after, until).await
+    }
+
+    async fn put_intel_source(&self, s: &IntelSource) -> Result<IntelSource> {
+        self.intel_source_put(s).await
+    }
+
+    async fn get_intel_source(&self, name: &str) -> Result<Option<IntelSource>> {
+        self.intel_source_row(name).await
+    }
+
+    async fn list_intel_sources(&self) -> Result<Vec<IntelSource>> {
+        self.intel_source_rows().await
+    }
+
+    async fn delete_intel_source(&self, name: &str) -> Result<bool> {
+        self.intel_source_delete(name).await
+    }
+
+    async fn record_intel_sync(
+        &self,
+        name: &str,
+        status: &IntelSyncStatus,
+        cursor: Option<&str>,
+    ) -> Result<bool> {
+        self.intel_sync(name, status, cursor).await
+    }
+
+    async fn record_intel_matches(&self, matches: &[NewIntelMatch], now: i64) -> Result<Vec<bool>> {
+        self.matches_record(matches, now).await
+    }
+
+    async fn list_intel_matches(&self, q: &IntelMatchQuery) -> Result<Vec<IntelMatch>> {
+        self.match_rows(q).await
+    }
+
+    async fn pending_sightings(&self, limit: u32) -> Result<Vec<IntelMatch>> {
+        self.sightings_pending(limit).await
+    }
+
+    async fn set_sighting_status(&self, ids: &[i64], status: &str) -> Result<()> {
+        self.sightings_set(ids, status).await
+    }
+
     // ------------------------------------------------------------ audit
 
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
