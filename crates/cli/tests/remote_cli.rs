@@ -5,11 +5,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{Server, fetch_ca, ingest, start_server};
 
 const RULE_ID: &str = "7c1d0a4c-0000-4000-8000-000000000001";
 const RULE: &str = "title: Whoami
@@ -25,76 +28,6 @@ detection:
 const WHOAMI: &str = "C:\\Windows\\System32\\whoami.exe";
 const NOTEPAD: &str = "C:\\Windows\\notepad.exe";
 
-struct Server {
-    child: Child,
-    url: String,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `dozor server` and waits for its listening line and the first-start admin token.
-// The child is waited for by `Server`'s Drop, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
-fn start_server(data: &Path, rules: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dozor"))
-        .arg("server")
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("DOZOR_RULES_DIRS", rules)
-        .env("DOZOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn dozor server");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Read to the end so the server never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut token = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            let _ = child.kill();
-            panic!("dozor server did not start");
-        };
-        if let Some(t) = line.split_whitespace().find(|w| w.starts_with("dzt_")) {
-            token = Some(t.to_owned());
-        }
-        if let Some(url) = line.strip_prefix("dozor server listening on ") {
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Server {
-                child,
-                url: url.trim().to_owned(),
-                token: token.expect("first start prints an admin token"),
-            };
-        }
-    }
-}
-
-fn fetch_ca(url: &str, dir: &Path) -> PathBuf {
-    // The CA is public; fetching it unverified once is how a client bootstraps pinning.
-    let out = Command::new("curl")
-        .arg("-sk")
-        .arg(format!("{url}/api/v1/ca.pem"))
-        .output()
-        .expect("curl");
-    assert!(out.stdout.starts_with(b"-----BEGIN CERTIFICATE-----"));
-    let path = dir.join("ca.pem");
-    std::fs::write(&path, &out.stdout).expect("write ca");
-    path
-}
-
 fn event(n: u64, image: &str) -> String {
     serde_json::json!({
         "@timestamp": format!("2026-04-17T05:24:{:02}.000Z", n % 60),
@@ -107,24 +40,6 @@ fn event(n: u64, image: &str) -> String {
                    "event_data": {"Image": image, "CommandLine": "x"}},
     })
     .to_string()
-}
-
-/// Sends NDJSON events with curl (the CA pinned), as an agent or importer would.
-fn ingest(s: &Server, ca: &Path, events: &[String]) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let body = dir.path().join("events.ndjson");
-    std::fs::write(&body, events.join("\n")).expect("write events");
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "--cacert"])
-        .arg(ca)
-        .args(["-H", &format!("Authorization: Bearer {}", s.token)])
-        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
-        .arg(format!("@{}", body.display()))
-        .arg(format!("{}/api/v1/ingest", s.url))
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.ends_with("202"), "ingest: {text}");
 }
 
 /// A viewer's token, made in the server's store.
@@ -245,7 +160,7 @@ fn events_alerts_and_rules_against_a_running_server() {
     std::fs::write(&rule_file, RULE).expect("rule");
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("mkdir");
-    let server = start_server(&data, &rules);
+    let server = start_server(&data, &rules, &[]);
     let ca = fetch_ca(&server.url, dir.path());
     let ctx = Ctx {
         server: &server,
@@ -704,7 +619,7 @@ fn agents_scan_and_commands() {
     std::fs::write(rules.join("whoami.yml"), RULE).expect("rule");
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("mkdir");
-    let server = start_server(&data, &rules);
+    let server = start_server(&data, &rules, &[]);
     let ca = fetch_ca(&server.url, dir.path());
     let ctx = Ctx {
         server: &server,

@@ -22,6 +22,7 @@ pub mod api;
 mod audit;
 mod error;
 mod event;
+mod intel;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod playbook;
@@ -41,6 +42,12 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use error::ParseError;
 pub use event::{
     EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
+};
+pub use intel::{
+    IntelMatch, IntelMatchList, IntelMatchQuery, IntelSource, IntelSourceList, IntelSourceRequest,
+    IntelSyncStatus, IocDetail, IocEnabledRequest, IocPage, IocQuery, IocSourceRef,
+    IocUpsertReport, IocView, ManualIocRequest, NewIntelMatch, NewIoc, StoredIoc,
+    decay_lifetime_days, decay_score,
 };
 pub use playbook::{
     ActionAnswer, ActionRequest, Approval, ApprovalList, ApprovalStatus, DecisionRequest,

@@ -14,6 +14,8 @@
 //! the store ignores events it already has (and their detections), so a redelivered batch —
 //! after a worker crash — changes nothing.
 
+pub mod intel;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dozor_bus::{Bus, Delivery};
 use dozor_enrich::Enricher;
 use dozor_sigma::Detector;
-use dozor_store::{Detection, Level, NewEvent, Store};
+use dozor_store::{Detection, Level, NewEvent, NewIntelMatch, Store};
 use serde_json::Value as Json;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -79,6 +81,8 @@ pub struct PipelineStats {
     pub detections: AtomicU64,
     pub alerts_created: AtomicU64,
     pub alerts_updated: AtomicU64,
+    /// Indicator matches recorded (new ones; see the `intel` stage).
+    pub intel_matches: AtomicU64,
     /// Time from ingest (`event.ingested`) to the commit that stored the event's alert.
     pub alert_latency: Histogram,
     /// Time from ingest to the commit of the event itself.
@@ -167,6 +171,7 @@ pub struct Worker {
     notices: broadcast::Sender<AlertNotice>,
     stats: Arc<PipelineStats>,
     disabled_rules: Mutex<(HashSet<String>, Option<std::time::Instant>)>,
+    intel: intel::IntelHandle,
 }
 
 fn now_millis() -> i64 {
@@ -204,6 +209,7 @@ fn severity_level(s: dozor_scan::Severity) -> Level {
 struct Prepared {
     events: Vec<NewEvent>,
     detections: Vec<Detection>,
+    intel_matches: Vec<NewIntelMatch>,
     bad_messages: u64,
     bad_events: u64,
 }
@@ -227,7 +233,14 @@ impl Worker {
             notices,
             stats,
             disabled_rules: Mutex::new((HashSet::new(), None)),
+            intel: intel::IntelHandle::default(),
         }
+    }
+
+    /// Matches events against the indicators of `handle` (the server swaps snapshots in).
+    pub fn with_intel(mut self, handle: intel::IntelHandle) -> Self {
+        self.intel = handle;
+        self
     }
 
     /// The worker's detector, for swapping in a reloaded rule set.
@@ -308,8 +321,15 @@ impl Worker {
         let ids: Vec<_> = deliveries.iter().map(|d| d.id.clone()).collect();
         let detector = self.detector.clone();
         let enricher = self.enricher.clone();
+        let intel = self.intel.current();
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare(deliveries, &detector, enricher.as_deref(), &disabled)
+            prepare(
+                deliveries,
+                &detector,
+                enricher.as_deref(),
+                &intel,
+                &disabled,
+            )
         })
         .await
         .map_err(|e| PipelineError::Task(e.to_string()))?;
@@ -337,6 +357,17 @@ impl Worker {
             Err(e) => return Err(e.into()),
         };
         let committed = now_millis();
+        // Matches are recorded before the ack and once per (indicator, event, field): a
+        // redelivered batch records none twice.
+        if !prepared.intel_matches.is_empty() {
+            let new = self
+                .store
+                .record_intel_matches(&prepared.intel_matches, committed)
+                .await?;
+            self.stats
+                .intel_matches
+                .fetch_add(new.iter().filter(|n| **n).count() as u64, Ordering::Relaxed);
+        }
         self.bus.ack(&ids).await?;
 
         let s = &self.stats;
@@ -382,11 +413,13 @@ fn prepare(
     deliveries: Vec<Delivery>,
     detector: &Mutex<Detector>,
     enricher: Option<&Enricher>,
+    intel: &intel::IntelSnapshot,
     disabled: &HashSet<String>,
 ) -> Prepared {
     let mut out = Prepared {
         events: Vec::new(),
         detections: Vec::new(),
+        intel_matches: Vec::new(),
         bad_messages: 0,
         bad_events: 0,
     };
@@ -421,8 +454,9 @@ fn prepare(
             if let Some(e) = enricher {
                 e.enrich(&mut doc);
             }
-            let view = dozor_event::NormalizedEvent(&doc);
-            let ts = dozor_event::EventFields::timestamp_millis(&view).unwrap_or(received_default);
+            let ts =
+                dozor_event::EventFields::timestamp_millis(&dozor_event::NormalizedEvent(&doc))
+                    .unwrap_or(received_default);
             let received_at = doc
                 .pointer("/event/ingested")
                 .and_then(Json::as_str)
@@ -432,6 +466,24 @@ fn prepare(
                 .pointer("/agent/id")
                 .and_then(Json::as_str)
                 .map(str::to_owned);
+            // Indicators first: the `threat.*` fields they add are there for Sigma too.
+            let found = intel.apply(
+                &mut doc,
+                intel::EventRef {
+                    id,
+                    ts,
+                    agent_id: agent_id.as_deref(),
+                    retro: false,
+                },
+            );
+            out.intel_matches.extend(found.matches);
+            out.detections.extend(
+                found
+                    .detections
+                    .into_iter()
+                    .filter(|d| !disabled.contains(&d.rule_id)),
+            );
+            let view = dozor_event::NormalizedEvent(&doc);
             matched.clear();
             detector.engine().matches(&view, &mut scratch, &mut matched);
             for &rule in &matched {

@@ -94,6 +94,16 @@ pub const ROUTES: &[Route] = &[
     ("GET", api::SAMPLES, ProcessRole::runs_api),
     ("GET", api::SAMPLE, ProcessRole::runs_api),
     ("HEAD", api::SAMPLE, |r| r != ProcessRole::Worker),
+    // Threat intelligence: indicators, sources, matches.
+    ("GET", api::INTEL_IOCS, ProcessRole::runs_api),
+    ("POST", api::INTEL_IOCS, ProcessRole::runs_api),
+    ("GET", api::INTEL_IOC, ProcessRole::runs_api),
+    ("POST", api::INTEL_IOC_ENABLED, ProcessRole::runs_api),
+    ("GET", api::INTEL_SOURCES, ProcessRole::runs_api),
+    ("PUT", api::INTEL_SOURCE, ProcessRole::runs_api),
+    ("DELETE", api::INTEL_SOURCE, ProcessRole::runs_api),
+    ("POST", api::INTEL_SOURCE_SYNC, ProcessRole::runs_api),
+    ("GET", api::INTEL_MATCHES, ProcessRole::runs_api),
 ];
 
 /// `GET /healthz`.

@@ -261,6 +261,43 @@ impl ResponseConfig {
     }
 }
 
+/// Threat intelligence (issue 14): indicator matching, sources, warninglists, retro-hunts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntelConfig {
+    /// MISP warninglists (`lists/*/list.json` or `*/list.json` or `*.json` below it), loaded at
+    /// start; none: no warninglists.
+    pub warninglists_dir: Option<PathBuf>,
+    /// Sources read from local files (feeds copied by hand) must lie below this directory, so
+    /// a source's settings can't make the server read its own files.
+    pub feeds_dir: PathBuf,
+    /// Warninglisted indicators match and enrich events but raise no alert.
+    pub suppress_warninglisted: bool,
+    /// A sync looks for its new indicators in events of this many past days (0: no
+    /// retro-hunt).
+    pub retro_hunt_days: u32,
+    /// At most this many stored events are read by one retro-hunt.
+    pub retro_hunt_max_events: u64,
+    /// Matches of MISP indicators are sent back to their MISP as sightings.
+    pub sightings: bool,
+    /// How often a process with pipeline workers checks the store for changed indicators.
+    pub refresh: Duration,
+}
+
+impl IntelConfig {
+    /// The defaults for a data directory.
+    pub fn defaults_for(data_dir: &Path) -> IntelConfig {
+        IntelConfig {
+            warninglists_dir: None,
+            feeds_dir: data_dir.join("intel-feeds"),
+            suppress_warninglisted: true,
+            retro_hunt_days: 30,
+            retro_hunt_max_events: 5_000_000,
+            sightings: true,
+            refresh: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Notification channels for playbooks (`notify.*` modules). Secrets come from here or the
 /// environment and never reach run records or logs.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -323,6 +360,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub scan: ScanConfig,
     pub response: ResponseConfig,
+    pub intel: IntelConfig,
     pub notify: NotifyConfig,
     /// Where each key that is not at its default came from.
     pub origins: BTreeMap<&'static str, Origin>,
@@ -422,6 +460,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
         agents: AgentsConfig::default(),
         scan: ScanConfig::defaults_for(Path::new("dozor-data")),
         response: ResponseConfig::defaults_for(Path::new("dozor-data")),
+        intel: IntelConfig::defaults_for(Path::new("dozor-data")),
         notify: NotifyConfig::default(),
         origins: BTreeMap::new(),
     }
@@ -870,6 +909,55 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Duration,
         default: "\"90d\"",
         doc: "Sample files older than this are deleted (checked at start and every 10 minutes); their records and findings stay.",
+    },
+    KeyDef {
+        key: "intel.warninglists_dir",
+        env: "DOZOR_INTEL_WARNINGLISTS_DIR",
+        kind: Kind::Path,
+        default: "",
+        doc: "MISP warninglists (a checkout of MISP/misp-warninglists or a copy of its lists/ directory), loaded at start: an indicator on a list is flagged. Unset: no warninglists.",
+    },
+    KeyDef {
+        key: "intel.feeds_dir",
+        env: "DOZOR_INTEL_FEEDS_DIR",
+        kind: Kind::Path,
+        default: "",
+        doc: "Intelligence sources read from local files (MISP feeds, STIX bundles, lists copied by hand on air-gapped sites) must lie below this directory. Unset: <data_dir>/intel-feeds.",
+    },
+    KeyDef {
+        key: "intel.suppress_warninglisted",
+        env: "DOZOR_INTEL_SUPPRESS_WARNINGLISTED",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "A warninglisted indicator (a public resolver, a CDN) still matches and enriches events but raises no alert.",
+    },
+    KeyDef {
+        key: "intel.retro_hunt_days",
+        env: "DOZOR_INTEL_RETRO_HUNT_DAYS",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "After a sync, new indicators are looked for in stored events of this many past days (event time); 0 turns retro-hunts off.",
+    },
+    KeyDef {
+        key: "intel.retro_hunt_max_events",
+        env: "DOZOR_INTEL_RETRO_HUNT_MAX_EVENTS",
+        kind: Kind::Integer,
+        default: "5000000",
+        doc: "At most this many stored events are read by one retro-hunt (newest first).",
+    },
+    KeyDef {
+        key: "intel.sightings",
+        env: "DOZOR_INTEL_SIGHTINGS",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Matches of indicators from a MISP server are sent back to it as sightings (sightings/add).",
+    },
+    KeyDef {
+        key: "intel.refresh",
+        env: "DOZOR_INTEL_REFRESH",
+        kind: Kind::Duration,
+        default: "\"5s\"",
+        doc: "How often pipeline workers check the store for changed or expired indicators.",
     },
     KeyDef {
         key: "response.playbooks_dir",
@@ -1389,6 +1477,7 @@ impl Layers {
         }
         let scan = parse_scan(&p, &data_dir)?;
         let response = parse_response(&p, &data_dir)?;
+        let intel = parse_intel(&p, &data_dir)?;
         let notify = parse_notify(&p)?;
         let origins = p
             .values
@@ -1431,10 +1520,36 @@ impl Layers {
             agents,
             scan,
             response,
+            intel,
             notify,
             origins,
         })
     }
+}
+
+/// The `[intel]` section.
+fn parse_intel(p: &Parsed, data_dir: &Path) -> Result<IntelConfig, ConfigError> {
+    let warninglists_dir = p.path("intel.warninglists_dir")?;
+    if let Some(dir) = &warninglists_dir
+        && !dir.is_dir()
+    {
+        return Err(p.invalid(
+            "intel.warninglists_dir",
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let feeds_dir = p
+        .path("intel.feeds_dir")?
+        .unwrap_or_else(|| IntelConfig::defaults_for(data_dir).feeds_dir);
+    Ok(IntelConfig {
+        warninglists_dir,
+        feeds_dir,
+        suppress_warninglisted: p.bool("intel.suppress_warninglisted")?,
+        retro_hunt_days: p.int("intel.retro_hunt_days", 0, 3650)? as u32,
+        retro_hunt_max_events: p.int("intel.retro_hunt_max_events", 1, 1_000_000_000)?,
+        sightings: p.bool("intel.sightings")?,
+        refresh: p.duration("intel.refresh", 1, 3600)?,
+    })
 }
 
 /// The `[response]` section.

@@ -42,6 +42,7 @@ pub mod config;
 pub mod digest;
 pub mod disk_quota;
 pub mod ingest;
+pub mod intel;
 mod login_throttle;
 pub mod metrics;
 pub mod openapi;

@@ -251,6 +251,21 @@ impl Server {
             }
             None => None,
         };
+        // Threat intelligence: sources, syncs, retro-hunts, sightings (wherever the API's store
+        // is; the pipeline's matcher is kept current by each worker process).
+        let intel = services.api.as_ref().map(|api| {
+            let service = crate::intel::IntelService::new(
+                api.store.clone(),
+                config.intel.clone(),
+                config.alert_aggregation_window,
+                api.notices.clone(),
+            );
+            tokio::spawn(crate::intel::run_background(
+                service.clone(),
+                closing_rx.clone(),
+            ));
+            service
+        });
         let state = Arc::new(AppState {
             limits: config.limits,
             role: config.role,
@@ -280,6 +295,7 @@ impl Server {
             closing: closing_rx,
             scan,
             response,
+            intel,
         });
         Ok(Server {
             listener,

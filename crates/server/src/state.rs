@@ -60,6 +60,8 @@ pub struct AppState {
     pub scan: Option<Arc<crate::scan::ScanService>>,
     /// Playbooks, approvals and response actions (`None` without the API's store).
     pub response: Option<Arc<crate::response::ResponseService>>,
+    /// Threat-intelligence sources, indicators and matches (`None` without the API's store).
+    pub intel: Option<Arc<crate::intel::IntelService>>,
 }
 
 /// Facts about the connection a request came on, in the request's extensions.

@@ -18,7 +18,9 @@ use super::types::{
     StoredEvent,
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
-use super::{agents, alerts, commands, events, response, rules, samples, stats, stream, yara};
+use super::{
+    agents, alerts, commands, events, intel, response, rules, samples, stats, stream, yara,
+};
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
     HeartbeatRequest, HeartbeatResponse,
@@ -42,6 +44,8 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         response::run, response::runs, response::run_detail, response::approval_list,
         response::approval, response::approve, response::reject, response::action,
         response::next,
+        intel::list, intel::one, intel::add, intel::set_enabled, intel::sources,
+        intel::put_source, intel::delete_source, intel::sync, intel::matches,
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
@@ -59,7 +63,12 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         dozor_model::PlaybookRunList, dozor_model::PlaybookRunDetail, dozor_model::PlaybookStep,
         dozor_model::Approval, dozor_model::ApprovalStatus, dozor_model::ApprovalList,
         dozor_model::DecisionRequest, dozor_model::ActionRequest, dozor_model::ActionAnswer,
-        dozor_model::response::CommandBatch, dozor_model::api::CommandDelivery
+        dozor_model::response::CommandBatch, dozor_model::api::CommandDelivery,
+        dozor_model::StoredIoc, dozor_model::IocSourceRef, dozor_model::IocView,
+        dozor_model::IocPage, dozor_model::IocDetail, dozor_model::ManualIocRequest,
+        dozor_model::IocEnabledRequest, dozor_model::IntelSource, dozor_model::IntelSyncStatus,
+        dozor_model::IntelSourceRequest, dozor_model::IntelSourceList, dozor_model::IntelMatch,
+        dozor_model::IntelMatchList
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),
@@ -68,6 +77,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         (name = "stats", description = "Counts for dashboards."),
         (name = "agents", description = "Agent enrollment (token + CSR), heartbeats (agent certificate) and the registry (operators)."),
         (name = "response", description = "Playbooks and their runs, approvals, response actions on agents (isolate, kill, quarantine, block, collect). Changes need an analyst or admin token (playbook edits: admin) and are audited."),
+        (name = "intel", description = "Threat intelligence: indicators (the retrieval endpoint, manual ones), sources (MISP, MISP feeds, STIX, TAXII, CSV and freetext lists) with their sync status, matches. Changes need an analyst or admin token (sources: admin) and are audited."),
         (name = "scanning", description = "YARA rules managed on the server and served to agents; file samples uploaded by agents, scanned by the server's engines (hash lists, YARA, clamd)")
     )
 )]

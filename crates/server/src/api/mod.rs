@@ -57,6 +57,7 @@ mod alerts;
 pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
+pub(crate) mod intel;
 mod metrics;
 pub(crate) mod response;
 mod rules;
@@ -105,6 +106,11 @@ pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
 pub(crate) const AGENT_COMMANDS: &str = "/api/v1/agents/{id}/commands";
 pub(crate) const AGENT_COMMAND_RESULT: &str = "/api/v1/agents/commands/{id}/result";
 pub(crate) const COMMAND: &str = "/api/v1/commands/{id}";
+pub(crate) use intel::{
+    IOC as INTEL_IOC, IOC_ENABLED as INTEL_IOC_ENABLED, IOCS as INTEL_IOCS,
+    MATCHES as INTEL_MATCHES, SOURCE as INTEL_SOURCE, SOURCE_SYNC as INTEL_SOURCE_SYNC,
+    SOURCES as INTEL_SOURCES,
+};
 pub(crate) use response::{
     AGENT_ACTIONS, APPROVAL, APPROVALS, APPROVE, COMMANDS_NEXT, PLAYBOOK, PLAYBOOK_ENABLED,
     PLAYBOOK_RUN, PLAYBOOKS, REJECT, RUN, RUNS,
@@ -184,6 +190,23 @@ fn scan_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
         ("GET", SAMPLES) => get(samples::list),
         ("GET", SAMPLE) => get(samples::one),
         ("HEAD", SAMPLE) => head(samples::exists),
+        _ => return intel_route(method, path),
+    })
+}
+
+/// The threat-intelligence routes.
+fn intel_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
+    use axum::routing::{delete, put};
+    Some(match (method, path) {
+        ("GET", INTEL_IOCS) => get(intel::list),
+        ("POST", INTEL_IOCS) => post(intel::add).layer(body_limit()),
+        ("GET", INTEL_IOC) => get(intel::one),
+        ("POST", INTEL_IOC_ENABLED) => post(intel::set_enabled).layer(body_limit()),
+        ("GET", INTEL_SOURCES) => get(intel::sources),
+        ("PUT", INTEL_SOURCE) => put(intel::put_source).layer(body_limit()),
+        ("DELETE", INTEL_SOURCE) => delete(intel::delete_source),
+        ("POST", INTEL_SOURCE_SYNC) => post(intel::sync),
+        ("GET", INTEL_MATCHES) => get(intel::matches),
         _ => return None,
     })
 }

@@ -152,6 +152,7 @@ pub async fn run(
     }
     let mut detectors = Vec::new();
     let mut first_reports = None;
+    let intel = dozor_pipeline::intel::IntelHandle::default();
     if config.role.runs_workers() {
         let enricher = match (&config.geoip.city_db, &config.geoip.asn_db) {
             (None, None) => None,
@@ -163,6 +164,13 @@ pub async fn run(
                 },
             )?)),
         };
+        // Indicators: one snapshot for this process's workers, kept current from the store.
+        tasks.push(tokio::spawn(crate::intel::refresher(
+            store.clone(),
+            intel.clone(),
+            config.intel.clone(),
+            stop_rx.clone(),
+        )));
         let options = PipelineOptions {
             alert_window: config.alert_aggregation_window,
             ..PipelineOptions::default()
@@ -185,7 +193,8 @@ pub async fn run(
                 options.clone(),
                 notices.clone(),
                 stats.clone(),
-            );
+            )
+            .with_intel(intel.clone());
             detectors.push(worker.detector());
             let rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move { worker.run(rx).await }));

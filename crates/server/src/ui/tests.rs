@@ -144,6 +144,7 @@ async fn harness_with(response: bool) -> Harness {
         closing,
         scan: None,
         response,
+        intel: None,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
