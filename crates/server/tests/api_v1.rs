@@ -1180,6 +1180,58 @@ fn route_table(
             Need::Triage,
             json!({"kind": "release_host"}),
         ),
+        // Threat intelligence. The manual indicator is id 1; the source is synced (a MISP
+        // that refuses the connection: a `failed` outcome, answered 200) before its DELETE.
+        (
+            "POST",
+            "/api/v1/intel/iocs".into(),
+            Need::Triage,
+            json!({"kind": "domain", "value": "route-table.example", "expires_in_days": 1}),
+        ),
+        ("GET", "/api/v1/intel/iocs".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/intel/iocs/1".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/intel/iocs/1/enabled".into(),
+            Need::Triage,
+            json!({"enabled": false}),
+        ),
+        (
+            "GET",
+            "/api/v1/intel/matches".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/intel/sources".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "PUT",
+            "/api/v1/intel/sources/route-src".into(),
+            Need::Admin,
+            json!({"spec": {"kind": "misp_rest", "url": "https://127.0.0.1:1", "key": "k"},
+                   "interval_secs": 0}),
+        ),
+        (
+            "POST",
+            "/api/v1/intel/sources/route-src/sync".into(),
+            Need::Triage,
+            Value::Null,
+        ),
+        (
+            "DELETE",
+            "/api/v1/intel/sources/route-src".into(),
+            Need::Admin,
+            Value::Null,
+        ),
     ]
 }
 
@@ -1197,7 +1249,9 @@ fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
         .replace("/yara/rules/route-table.yar", "/yara/rules/{name}")
         .replace("/playbooks/route-table-pb", "/playbooks/{name}")
         .replace("/playbooks/notify-operator", "/playbooks/{name}")
-        .replace(SAMPLE_SHA256, "{sha256}");
+        .replace(SAMPLE_SHA256, "{sha256}")
+        .replace("/intel/iocs/1", "/intel/iocs/{id}")
+        .replace("/intel/sources/route-src", "/intel/sources/{name}");
     for prefix in ["/approvals/", "/playbook-runs/"] {
         if let Some(i) = p.find(prefix) {
             let start = i + prefix.len();
