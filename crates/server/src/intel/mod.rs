@@ -236,6 +236,38 @@ pub struct ManualIoc {
     pub comment: Option<String>,
 }
 
+/// One source's sync under way: released when dropped, so a sync whose request was
+/// cancelled (the client went away) does not leave its source busy for good.
+struct SyncClaim<'a> {
+    syncing: &'a Mutex<HashSet<String>>,
+    name: String,
+}
+
+impl<'a> SyncClaim<'a> {
+    fn take(syncing: &'a Mutex<HashSet<String>>, name: &str) -> Result<Self, IntelError> {
+        if !syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned())
+        {
+            return Err(IntelError::Busy(name.into()));
+        }
+        Ok(SyncClaim {
+            syncing,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl Drop for SyncClaim<'_> {
+    fn drop(&mut self) {
+        self.syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+    }
+}
+
 impl IntelService {
     /// The service (warninglists read from `config.warninglists_dir`).
     pub fn new(
@@ -280,18 +312,8 @@ impl IntelService {
             .ok_or_else(|| IntelError::NoSuchSource(name.into()))?;
         let spec = parse_spec(name, &source.spec)?;
         check_location(&spec, &self.config.feeds_dir)?;
-        {
-            let mut syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
-            if !syncing.insert(name.to_owned()) {
-                return Err(IntelError::Busy(name.into()));
-            }
-        }
-        let outcome = self.sync_locked(&source, &spec).await;
-        self.syncing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
-        outcome
+        let _claim = SyncClaim::take(&self.syncing, name)?;
+        self.sync_locked(&source, &spec).await
     }
 
     async fn sync_locked(

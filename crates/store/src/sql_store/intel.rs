@@ -377,20 +377,28 @@ fn insert_stmt(rows: &[(Vec<u8>, StoredIoc)]) -> Result<Stmt> {
             Arg::Text(Some(r.kind.clone())),
             Arg::Text(Some(r.value.clone())),
             Arg::Text(value_fold(&r.value)),
-            Arg::Text(r.misp_type.clone()),
-            Arg::Bool(r.to_ids),
-            Arg::Texts(r.tags.clone()),
-            Arg::Int(r.confidence.map(i64::from)),
-            Arg::Int(r.first_seen),
-            Arg::Int(r.last_seen),
-            Arg::Int(r.expires),
-            Arg::Texts(r.warninglists.clone()),
-            sources_json(r)?,
-            Arg::Int(Some(r.created_at)),
-            Arg::Int(Some(r.updated_at)),
         ]);
+        st.args.extend(merged_args(r)?);
+        st.args
+            .extend([Arg::Int(Some(r.created_at)), Arg::Int(Some(r.updated_at))]);
     }
     Ok(st)
+}
+
+/// The merged fields, in the column order `INSERT` and `UPDATE` share (`misp_type` …
+/// `sources`).
+fn merged_args(r: &StoredIoc) -> Result<[Arg; 9]> {
+    Ok([
+        Arg::Text(r.misp_type.clone()),
+        Arg::Bool(r.to_ids),
+        Arg::Texts(r.tags.clone()),
+        Arg::Int(r.confidence.map(i64::from)),
+        Arg::Int(r.first_seen),
+        Arg::Int(r.last_seen),
+        Arg::Int(r.expires),
+        Arg::Texts(r.warninglists.clone()),
+        sources_json(r)?,
+    ])
 }
 
 /// One `UPDATE … FROM (VALUES …)` writing the merged fields of changed indicators by id
@@ -409,19 +417,9 @@ fn update_stmt(rows: &[StoredIoc]) -> Result<Stmt> {
     let mut st = Stmt::new(text);
     st.args.reserve(rows.len() * 11);
     for r in rows {
-        st.args.extend([
-            Arg::Int(Some(r.id)),
-            Arg::Text(r.misp_type.clone()),
-            Arg::Bool(r.to_ids),
-            Arg::Texts(r.tags.clone()),
-            Arg::Int(r.confidence.map(i64::from)),
-            Arg::Int(r.first_seen),
-            Arg::Int(r.last_seen),
-            Arg::Int(r.expires),
-            Arg::Texts(r.warninglists.clone()),
-            sources_json(r)?,
-            Arg::Int(Some(r.updated_at)),
-        ]);
+        st.args.extend([Arg::Int(Some(r.id))]);
+        st.args.extend(merged_args(r)?);
+        st.args.extend([Arg::Int(Some(r.updated_at))]);
     }
     Ok(st)
 }
