@@ -289,3 +289,217 @@ fn feed_sync_retro_hunt_live_match_and_warninglist() {
         format!("misp-event:{EVENT_UUID}")
     );
 }
+
+/// MISP's REST API as far as Dozor uses it (`attributes/restSearch` with paging and the
+/// `Authorization` key, `sightings/add[/uuid]`), answering with the recorded PyMISP event in
+/// `../shared/fixtures/misp` plus one broken attribute. MISP itself can't run here.
+struct MispServer {
+    url: String,
+    /// (page, limit) of every search.
+    pages: std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+    /// (path, body) of every sighting.
+    sightings: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const MISP_KEY: &str = "e2e-misp-key-0123456789abcdef0123456789";
+const BROKEN_UUID: &str = "b0b0b0b0-0000-4000-8000-00000000dead";
+
+fn misp_server(shared: &Path) -> MispServer {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+
+    let recorded: Value = serde_json::from_slice(
+        &std::fs::read(shared.join("fixtures/misp/57c4445b-c548-4654-af0b-4be3950d210f.json"))
+            .expect("recorded MISP event"),
+    )
+    .expect("JSON");
+    let event = &recorded["Event"];
+    let mut attributes: Vec<Value> = event["Attribute"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            a["Event"] = json!({"uuid": event["uuid"], "info": event["info"]});
+            a["Tag"] = event["Tag"].clone();
+            a
+        })
+        .collect();
+    attributes.insert(
+        2,
+        json!({"uuid": BROKEN_UUID, "type": "ip-dst", "value": "999.1.2.3", "to_ids": true,
+               "timestamp": "1465000000", "category": "Network activity",
+               "Event": {"uuid": event["uuid"]}}),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let pages = Arc::new(Mutex::new(Vec::new()));
+    let sightings = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (p, s, r) = (pages.clone(), sightings.clone(), refused.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (mut length, mut key) = (0usize, String::new());
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+                let (name, value) = header.split_once(':').unwrap_or(("", ""));
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "authorization" => key = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let (status, answer) = if key != MISP_KEY {
+                r.fetch_add(1, Ordering::SeqCst);
+                (
+                    "403 Forbidden",
+                    json!({"name": "Authentication failed.", "message": "Authentication failed."}),
+                )
+            } else if path == "/attributes/restSearch" {
+                let page = body["page"].as_u64().unwrap_or(1).max(1);
+                let limit = body["limit"].as_u64().unwrap_or(1000).max(1);
+                p.lock().unwrap().push((page, limit));
+                let items: Vec<Value> = attributes
+                    .iter()
+                    .skip(((page - 1) * limit) as usize)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect();
+                ("200 OK", json!({"response": {"Attribute": items}}))
+            } else if path.starts_with("/sightings/add") {
+                s.lock().unwrap().push((path, body));
+                ("200 OK", json!({"message": "1 sighting successfully added."}))
+            } else {
+                ("404 Not Found", json!({"message": "not found"}))
+            };
+            let text = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    MispServer {
+        url,
+        pages,
+        sightings,
+        refused,
+    }
+}
+
+/// A MISP server as a source: a wrong key is a clear sync error; with the right one the
+/// attributes page in (the broken one reported), a file whose hash MISP knows is alerted, and
+/// the sighting goes back to MISP for that very attribute.
+#[test]
+fn misp_rest_sync_match_and_sighting_back() {
+    use std::sync::atomic::Ordering;
+    let Some(shared) = shared_dir().filter(|d| d.join("fixtures/misp").is_dir()) else {
+        println!("SKIP: ../shared with fixtures/misp not found (set DOZOR_SHARED_DIR)");
+        return;
+    };
+    let misp = misp_server(&shared);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let server = start_server(&data, &rules, &[("DOZOR_INTEL_REFRESH", "1s")]);
+    let ca = fetch_ca(&server.url, dir.path());
+    let api = Api {
+        server: &server,
+        ca: ca.clone(),
+    };
+    let spec = |key: &str| {
+        json!({"spec": {"kind": "misp_rest", "url": misp.url, "key": key, "page_size": 4},
+               "interval_secs": 0})
+    };
+
+    // A wrong key: the sync fails with MISP's refusal, and the status says so.
+    let (code, body) = api.call("PUT", "/api/v1/intel/sources/misp", Some(&spec("wrong")));
+    assert_eq!(code, 200, "{body}");
+    let (_, status) = api.call("POST", "/api/v1/intel/sources/misp/sync", None);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(misp.refused.load(Ordering::SeqCst) >= 1);
+    let listed = api.get("/api/v1/intel/sources");
+    assert_eq!(listed["sources"][0]["last_sync"]["status"], "failed");
+    assert!(
+        listed.to_string().contains("403") || listed.to_string().contains("uthentication"),
+        "the error names the refusal: {listed}"
+    );
+    assert!(
+        !listed.to_string().contains("wrong"),
+        "the key is never shown: {listed}"
+    );
+
+    // The right key: 10 attributes at 4 a page. The broken one is reported by its uuid, as
+    // are the four that are no indicators (links, a comment, a text).
+    let (code, body) = api.call("PUT", "/api/v1/intel/sources/misp", Some(&spec(MISP_KEY)));
+    assert_eq!(code, 200, "{body}");
+    let (code, status) = api.call("POST", "/api/v1/intel/sources/misp/sync", None);
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(
+        *misp.pages.lock().unwrap(),
+        vec![(1, 4), (2, 4), (3, 4)],
+        "pages until a short one"
+    );
+    assert_eq!(status["skipped"], 5, "{status}");
+    assert!(
+        status.to_string().contains(&format!("{BROKEN_UUID}: invalid ip")),
+        "the broken attribute is named: {status}"
+    );
+    assert_eq!(status["added"], 5, "filename, md5, sha1, sha256, registry value: {status}");
+
+    // A file with the sample's SHA-256 appears on a host.
+    std::thread::sleep(Duration::from_secs(2));
+    let sha256 = "b3c4ae251f8094fa15b510051835c657eaef2a6cea46075d3aec964b14a99f68";
+    ingest(
+        &server,
+        &ca,
+        &[event(
+            7,
+            json!({"event": {"id": "01900000-0000-7000-8000-000000000007", "kind": "event",
+                              "category": ["file"]},
+                   "file": {"path": "C:\\Users\\a\\3Z4wnG9603it23y.exe",
+                            "hash": {"sha256": sha256}}}),
+        )],
+    );
+    let alert = wait_for("the hash alert", || {
+        alerts_of(&api, "dozor-intel/misp/sha256").pop()
+    });
+    assert_eq!(alert["count"], 1, "{alert}");
+
+    // The sightings reach MISP, each for the attribute its indicator came from: the hash and
+    // the file name (the path's last part) both matched.
+    let sightings = wait_for("both sightings at MISP", || {
+        let got = misp.sightings.lock().unwrap().clone();
+        (got.len() >= 2).then_some(got)
+    });
+    let mut paths: Vec<&str> = sightings.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/sightings/add/57c4448a-fb04-457d-87e7-4127950d210f",
+            "/sightings/add/57c4448b-3fa4-4d65-9ccc-4afa950d210f"
+        ],
+        "{sightings:?}"
+    );
+    assert!(sightings.iter().all(|(_, b)| b["source"] == "dozor"));
+    let ioc = api.get(&format!("/api/v1/intel/iocs?kind=sha256&q={sha256}"));
+    assert_eq!(ioc["iocs"][0]["sightings"], 1, "{ioc}");
+}
