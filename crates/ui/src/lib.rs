@@ -29,8 +29,8 @@ pub use dozor_model::Role;
 pub use i18n::{Lang, Tr, translate};
 pub use pages::{
     LoginError, agent_detail, agents, alert_detail, alerts, approvals, audit, error_page, events,
-    login, overview, playbook_detail, playbook_run, playbook_runs, playbooks, profile, rule_detail,
-    rules, users,
+    intel, intel_matches, intel_sources, ioc_detail, login, overview, playbook_detail,
+    playbook_run, playbook_runs, playbooks, profile, rule_detail, rules, users,
 };
 pub use view::*;
 

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use dozor_model::{
     Agent, AgentCommand, AgentFacts, Alert, AlertStatus, Approval, ApprovalStatus, AuditEntry,
-    CommandStatus, Comment, HistogramBucket, Level, PlayView, PlaybookError, PlaybookRun,
-    PlaybookRunStatus, PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo,
-    User,
+    CommandStatus, Comment, HistogramBucket, IntelMatch, IntelSource, IntelSyncStatus,
+    IocSourceRef, IocView, Level, PlayView, PlaybookError, PlaybookRun, PlaybookRunStatus,
+    PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, StoredIoc, TokenInfo, User,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -413,7 +413,15 @@ fn alert_detail_view() -> AlertDetailView {
         alert: a,
         rule: Some(rule(4)),
         agent_name: Some("ws-004.corp.local".to_owned()),
-        events: (0..100).map(event).collect(),
+        events: (0..100)
+            .map(|i| {
+                let mut e = event(i);
+                if i < 3 {
+                    e.doc["threat"] = threat_doc(i);
+                }
+                e
+            })
+            .collect(),
         missing_events: 3,
         comments: (0..20)
             .map(|i| Comment {
@@ -547,6 +555,210 @@ fn profile_view(role: Role) -> ProfileView {
     }
 }
 
+/// An event's `threat` object as the pipeline's intel stage writes it (with hostile values),
+/// or (for `i == 2`) a lone indicator from elsewhere, without an id.
+fn threat_doc(i: i64) -> serde_json::Value {
+    if i == 2 {
+        return json!({"indicator": {"type": "ipv4-addr", "ip": "198.51.100.7",
+            "provider": format!("ext-{XSS}")}});
+    }
+    json!({
+        "feed": {"name": "circl-osint"},
+        "enrichments": [
+            {"indicator": {"type": "domain-name", "url": {"domain": format!("evil{XSS}.example")},
+                "confidence": "High", "marking": {"tlp": "AMBER"}, "provider": "circl-osint"},
+             "matched": {"atomic": "evil.example", "field": "dns.question.name", "id": "42",
+                "type": "indicator_match_rule"},
+             "feed": {"name": "circl-osint"},
+             "dozor": {"ioc_id": 42, "sources": ["circl-osint", "manual"],
+                "tags": ["tlp:amber", format!("misp-galaxy:{XSS}")], "to_ids": true,
+                "warninglists": ["<b>bold list</b>"]}},
+            {"indicator": {"type": "file", "file": {"hash": {"sha256": "ab".repeat(32)}},
+                "confidence": "Medium"},
+             "matched": {"atomic": "ab".repeat(32), "field": "file.hash.sha256", "id": "43"},
+             "feed": {"name": "manual"},
+             "dozor": {"ioc_id": 43, "sources": ["manual"], "tags": [], "warninglists": []}},
+        ],
+    })
+}
+
+const IOC_KIND_SAMPLES: [&str; 5] = ["domain", "ip", "sha256", "url", "filename"];
+
+fn ioc(i: i64) -> IocView {
+    let kind = IOC_KIND_SAMPLES[(i % 5) as usize];
+    let value = match i {
+        1 => format!("{XSS}.example"),
+        _ => match kind {
+            "ip" => format!("203.0.113.{}", i % 250),
+            "sha256" => format!("{:064x}", i),
+            "url" => format!("https://bad{i}.example/x?a=1&b=2"),
+            "filename" => format!("payload{i}.exe"),
+            _ => format!("c2-{i}.example"),
+        },
+    };
+    let mut sources = vec![IocSourceRef {
+        name: "circl-osint".to_owned(),
+        object_ids: vec![
+            format!("misp-event:5f0c-{i}"),
+            format!("misp-attribute:77aa-{i}"),
+        ],
+        added_at: NOW - 86_400_000 * (i % 40),
+        seen_at: NOW - 3_600_000,
+    }];
+    if i % 3 == 0 {
+        sources.push(IocSourceRef {
+            name: "manual".to_owned(),
+            object_ids: vec![format!("comment: {XSS}")],
+            added_at: NOW - 600_000,
+            seen_at: NOW - 600_000,
+        });
+    }
+    let stored = StoredIoc {
+        id: i + 1,
+        kind: kind.to_owned(),
+        value,
+        misp_type: (i % 2 == 0).then(|| "ip-dst".to_owned()),
+        to_ids: i % 4 != 1,
+        tags: if i == 1 {
+            vec![format!("tag{XSS}"), "tlp:amber".to_owned()]
+        } else {
+            (0..(i % 9))
+                .map(|t| format!("misp-galaxy:threat-actor=\"APT{t}\""))
+                .collect()
+        },
+        confidence: (i % 5 != 0).then_some((i * 13 % 101) as u8),
+        first_seen: Some(NOW - 86_400_000 * (i % 60)),
+        last_seen: (i % 2 == 0).then_some(NOW - 86_400_000 * (i % 20)),
+        expires: match i % 6 {
+            0 => Some(NOW - 1000),
+            1 => Some(NOW + 86_400_000 * 30),
+            _ => None,
+        },
+        enabled: i % 7 != 3,
+        warninglists: if i % 8 == 2 {
+            vec!["List of known <b>bold</b> resolvers".to_owned()]
+        } else {
+            vec![]
+        },
+        sources,
+        sightings: (i * 3 % 11) as u64,
+        last_sighting: (i % 3 == 1).then_some(NOW - 120_000),
+        created_at: NOW - 86_400_000 * 70,
+        updated_at: NOW - 60_000 * i,
+    };
+    IocView::of(stored, NOW)
+}
+
+fn intel_match(i: i64) -> MatchView {
+    MatchView {
+        matched: IntelMatch {
+            id: 1000 - i,
+            ioc_id: i % 10 + 1,
+            kind: "domain".to_owned(),
+            value: if i == 2 {
+                format!("{XSS}.example")
+            } else {
+                format!("c2-{}.example", i % 10)
+            },
+            event_id: format!("0190a-ev-{i}"),
+            field: "dns.question.name".to_owned(),
+            observed: if i == 2 {
+                format!("<b>bold</b>{XSS}")
+            } else {
+                format!("C2-{}.example", i % 10)
+            },
+            agent_id: (i % 4 != 0).then(|| format!("agent-{}", i % 3)),
+            event_ts: NOW - 60_000 * i - 5000,
+            matched_at: NOW - 60_000 * i,
+            retro: i % 5 == 0,
+            alerted: i % 6 != 5,
+            sighting: ["none", "pending", "sent", "failed"][(i % 4) as usize].to_owned(),
+        },
+        alert_id: (i % 3 == 0).then_some(100 + i),
+        rule_id: Some("dozor-intel/circl-osint/domain".to_owned()),
+    }
+}
+
+fn intel_source(i: i64) -> IntelSource {
+    let kind = ["misp_feed", "misp_rest", "csv", "stix_bundle"][(i % 4) as usize];
+    IntelSource {
+        name: ["circl-osint", "misp-main", "local-csv", "stix-feed"][(i % 4) as usize].to_owned(),
+        spec: json!({"kind": kind,
+            "url": "https://misp.corp.local", "key": "***", "location": format!("feeds/{XSS}")}),
+        enabled: i != 2,
+        interval_secs: [3600, 0, 86_400, 900][(i % 4) as usize],
+        cursor: (i == 1).then(|| "1795000000".to_owned()),
+        last_sync: match i {
+            3 => None,
+            _ => Some(IntelSyncStatus {
+                started_at: NOW - 600_000,
+                finished_at: NOW - 598_000 + i * 100,
+                status: ["ok", "failed", "partial"][(i % 3) as usize].to_owned(),
+                added: 1234 * i as u64,
+                updated: 12,
+                unchanged: 100_000,
+                expired: 3,
+                skipped: if i == 2 { 150 } else { 0 },
+                skipped_examples: if i == 2 {
+                    (0..100)
+                        .map(|k| format!("line {k}: not an address: {XSS}"))
+                        .collect()
+                } else {
+                    vec![]
+                },
+                warninglisted: 7,
+                retro_matches: i as u64,
+                error: (i == 1).then(|| format!("connection refused: <{XSS}>")),
+            }),
+        },
+        updated_at: NOW - 86_400_000,
+        updated_by: "админ".to_owned(),
+    }
+}
+
+fn intel_view() -> IntelView {
+    IntelView {
+        params: IntelParams::parse(&[
+            ("kind".to_owned(), "domain".to_owned()),
+            ("cursor".to_owned(), "100".to_owned()),
+        ]),
+        iocs: (0..100).map(ioc).collect(),
+        total: 123_456,
+        next_cursor: Some("200".to_owned()),
+        sources: vec!["circl-osint".to_owned(), "manual".to_owned()],
+        available: true,
+        error: None,
+    }
+}
+
+fn ioc_detail_view() -> IocDetailView {
+    IocDetailView {
+        ioc: ioc(1),
+        matches: (0..30).map(intel_match).collect(),
+        agent_names: [("agent-1".to_owned(), "ws-001.corp.local".to_owned())]
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn intel_sources_view() -> IntelSourcesView {
+    IntelSourcesView {
+        sources: (0..4).map(intel_source).collect(),
+        available: true,
+    }
+}
+
+fn intel_matches_view() -> IntelMatchesView {
+    IntelMatchesView {
+        params: IntelMatchesParams::default(),
+        matches: (0..100).map(intel_match).collect(),
+        next_cursor: Some("900".to_owned()),
+        agent_names: HashMap::new(),
+        available: true,
+        error: None,
+    }
+}
+
 /// Every signed-in page for one role and language (name, html).
 fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
     let c = |path: &str| ctx(lang, role, path);
@@ -644,6 +856,22 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
                         .collect(),
                 },
             ),
+        ),
+        (
+            "intel",
+            intel(&c("/ui/intel?kind=domain&cursor=100"), &intel_view()),
+        ),
+        (
+            "ioc",
+            ioc_detail(&c("/ui/intel/iocs/2"), &ioc_detail_view()),
+        ),
+        (
+            "intel-sources",
+            intel_sources(&c("/ui/intel/sources"), &intel_sources_view()),
+        ),
+        (
+            "intel-matches",
+            intel_matches(&c("/ui/intel/matches"), &intel_matches_view()),
         ),
     ];
     if role == Role::Admin {
@@ -752,6 +980,9 @@ fn forms_follow_the_roles() {
                         Role::Viewer => false,
                         Role::Analyst => {
                             action.starts_with("/ui/alerts")
+                                || action == "/ui/intel/iocs"
+                                || (action.starts_with("/ui/intel/")
+                                    && (action.ends_with("/enabled") || action.ends_with("/sync")))
                                 || action == "/ui/playbook-runs"
                                 || (action.starts_with("/ui/approvals/")
                                     && action.ends_with("/decision"))
@@ -838,8 +1069,11 @@ fn event_data_is_escaped_everywhere() {
                         "{name}: handler in {tag}"
                     );
                 }
+                // nothing from the network; data (an indicator that is a URL, a source's
+                // settings) may name one, as text in <code> or <pre>
+                let markup = strip(&strip(&html, "<code", "</code>"), "<pre", "</pre>");
                 assert!(
-                    !html.contains("http://") && !html.contains("https://"),
+                    !markup.contains("http://") && !markup.contains("https://"),
                     "{name}"
                 );
             }
@@ -1426,4 +1660,214 @@ fn response_pages_follow_the_roles_and_escape_their_data() {
     );
     let ru = find(&pages(Role::Admin, Lang::Ru), "playbooks");
     assert!(ru.contains("Плейбуки") && ru.contains("broken.yml, строка 7, столбец 5"));
+}
+
+#[test]
+fn intel_pages_follow_the_roles_and_escape_their_data() {
+    let find = |list: &[(&str, String)], n: &str| list.iter().find(|p| p.0 == n).unwrap().1.clone();
+    let viewer = all_pages(Lang::En, Role::Viewer);
+    let analyst = all_pages(Lang::En, Role::Analyst);
+    for name in ["intel", "ioc", "intel-sources", "intel-matches", "alert"] {
+        let html = find(&viewer, name);
+        assert!(
+            !post_actions(&html).iter().any(|a| a.contains("/ui/intel")),
+            "viewer sees an intelligence form on {name}"
+        );
+        for page in [&html, &find(&analyst, name)] {
+            assert!(!page.contains("<script>alert"), "{name}");
+            assert!(!page.contains("<b>bold"), "{name}");
+        }
+        // the navigation entry, active in the section
+        let active = html.contains("<a href=\"/ui/intel\" class=\"active\" aria-current=\"page\">");
+        assert_eq!(active, name != "alert", "{name}");
+    }
+    let esc = "&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;";
+
+    // the search: columns, states, the warninglist badge, paging that keeps the filters
+    let search = find(&analyst, "intel");
+    assert_eq!(search.matches("<tr data-ioc-state=").count(), 100);
+    for state in ["active", "disabled", "expired"] {
+        assert!(
+            search.contains(&format!("class=\"st is-{state}\"")),
+            "{state}"
+        );
+    }
+    assert!(search.contains(&format!("<code>{esc}.example</code>")));
+    assert!(search.contains(&format!("tag{esc}")));
+    assert!(search.contains("class=\"st wl\""));
+    assert!(search.contains("List of known &#60;b&#62;bold&#60;/b&#62; resolvers"));
+    assert!(search.contains("123,456 indicators"));
+    assert!(search.contains("href=\"/ui/intel?kind=domain&#38;cursor=200\" rel=\"next\""));
+    assert!(search.contains("href=\"/ui/intel?kind=domain\">← First page"));
+    assert!(search.contains("<option value=\"domain\" selected>Domain</option>"));
+    assert!(search.contains("href=\"/ui/intel?source=circl-osint\""));
+    assert!(search.contains("class=\"decay decay-"));
+    // the manual form: analysts and admins only
+    assert!(post_actions(&search).contains(&"/ui/intel/iocs".to_owned()));
+    for field in [
+        "name=\"kind\"",
+        "name=\"value\"",
+        "name=\"expires_in_days\"",
+        "name=\"confidence\"",
+        "name=\"tags\"",
+        "name=\"comment\"",
+        "name=\"to_ids\"",
+    ] {
+        assert!(search.contains(field), "{field}");
+    }
+    assert!(!find(&viewer, "intel").contains("name=\"expires_in_days\""));
+
+    // one indicator: sources with their object ids, warninglists, matches, the switch
+    let detail = find(&analyst, "ioc");
+    assert!(post_actions(&detail).contains(&"/ui/intel/iocs/2/enabled".to_owned()));
+    assert!(detail.contains("<code>misp-event:5f0c-1</code>"));
+    assert!(detail.contains("<code>misp-attribute:77aa-1</code>"));
+    assert!(detail.contains("data-source=\"circl-osint\""));
+    assert!(detail.contains(&format!(
+        "<h1 class=\"ioc-value\"><code>{esc}.example</code></h1>"
+    )));
+    assert_eq!(detail.matches("<tr data-match-alerted=").count(), 30);
+    assert!(detail.contains("href=\"/ui/alerts/100\">#100</a>"));
+    assert!(detail.contains(
+        "href=\"/ui/alerts?status_any=1&#38;rule=dozor-intel%2Fcircl-osint%2Fdomain&#38;agent=agent-1\""
+    ));
+    assert!(detail.contains("/ui/events?q=event.id%3A0190a-ev-1&#38;range=custom&#38;from="));
+    assert!(detail.contains("href=\"/ui/intel/matches?ioc=2\""));
+    assert!(detail.contains(">retro-hunt<"));
+    assert!(detail.contains("class=\"st sg-sent\""));
+    assert!(detail.contains(">no alert<"));
+    assert!(detail.contains("href=\"/ui/agents/agent-1\">ws-001.corp.local</a>"));
+
+    // sources: status, counts, errors, skipped objects, redacted settings, "Sync now"
+    let sources = find(&analyst, "intel-sources");
+    assert_eq!(
+        sources
+            .matches("<article class=\"panel intel-source\"")
+            .count(),
+        4
+    );
+    for s in ["ok", "failed", "partial"] {
+        assert!(sources.contains(&format!("class=\"st sy-{s}\"")), "{s}");
+    }
+    assert!(sources.contains("added 1,234 · updated 12 · unchanged 100,000 · expired 3"));
+    assert!(sources.contains(&format!("connection refused: &#60;{esc}&#62;")));
+    assert!(sources.contains(&format!("line 99: not an address: {esc}")));
+    assert!(sources.contains("+50 more"));
+    assert!(sources.contains("&#34;key&#34;: &#34;***&#34;"));
+    assert!(sources.contains("only when asked") && sources.contains("every 1 h"));
+    assert!(sources.contains("Never synced."));
+    assert_eq!(
+        post_actions(&sources)
+            .iter()
+            .filter(|a| a.starts_with("/ui/intel/sources/") && a.ends_with("/sync"))
+            .count(),
+        4
+    );
+
+    // matches: indicator, field, observed value, alert and event links
+    let matches = find(&viewer, "intel-matches");
+    assert_eq!(matches.matches("<tr data-match-alerted=").count(), 100);
+    assert!(matches.contains("href=\"/ui/intel/iocs/3\""));
+    assert!(matches.contains(&format!("&#60;b&#62;bold&#60;/b&#62;{esc}")));
+    assert!(matches.contains("href=\"/ui/intel/matches?cursor=900\" rel=\"next\""));
+
+    // the alert: its events' indicators, with links to them (or a search by value)
+    let alert = find(&viewer, "alert");
+    assert!(alert.contains("id=\"threat-intel\""));
+    assert!(alert.contains("href=\"/ui/intel/iocs/42\""));
+    assert!(alert.contains("href=\"/ui/intel/iocs/43\""));
+    assert!(alert.contains("href=\"/ui/intel?q=198.51.100.7\""));
+    assert!(alert.contains(&format!("evil{esc}.example")));
+    assert!(alert.contains("<code>dns.question.name</code>"));
+    assert!(alert.contains("class=\"tlp tlp-amber\">TLP:AMBER"));
+    assert!(alert.contains(&format!("ext-{esc}")));
+    assert!(alert.contains(&format!("misp-galaxy:{esc}")));
+    // no panel without enrichments
+    let mut plain = alert_detail_view();
+    plain.events.truncate(0);
+    let html = alert_detail(&ctx(Lang::En, Role::Viewer, "/ui/alerts/5"), &plain);
+    assert!(!html.contains("threat-intel"));
+
+    // Russian
+    let ru = all_pages(Lang::Ru, Role::Analyst);
+    let search = find(&ru, "intel");
+    assert!(
+        search.contains("Индикаторы компрометации") && search.contains("123\u{a0}456 индикаторов")
+    );
+    assert!(search.contains("Добавить индикатор") && search.contains(">Разведка</a>"));
+    let sources = find(&ru, "intel-sources");
+    assert!(sources.contains("добавлено: 1\u{a0}234") && sources.contains("Синхронизировать"));
+    assert!(find(&ru, "alert").contains("Данные разведки угроз"));
+    assert!(find(&ru, "ioc").contains("Объекты источника"));
+}
+
+#[test]
+fn intel_views_without_data_render() {
+    let c = ctx(Lang::Ru, Role::Analyst, "/ui/intel");
+    for html in [
+        intel(&c, &IntelView::default()),
+        intel_sources(&c, &IntelSourcesView::default()),
+        intel_matches(&c, &IntelMatchesView::default()),
+    ] {
+        assert!(html.contains("Разведка угроз на этом сервере недоступна."));
+        assert!(post_actions(&html).iter().all(|a| !a.contains("/intel")));
+    }
+    let on = |v: IntelView| intel(&c, &v);
+    let html = on(IntelView {
+        available: true,
+        ..IntelView::default()
+    });
+    assert!(html.contains("Подходящих индикаторов нет."));
+    let html = intel_sources(
+        &c,
+        &IntelSourcesView {
+            available: true,
+            sources: vec![],
+        },
+    );
+    assert!(html.contains("Источников пока нет"));
+    let html = intel_matches(
+        &c,
+        &IntelMatchesView {
+            available: true,
+            error: Some("error.bad_cursor".to_owned()),
+            ..IntelMatchesView::default()
+        },
+    );
+    assert!(html.contains("Совпадений пока нет.") && html.contains("flash-error"));
+}
+
+#[test]
+fn intel_params_round_trip() {
+    let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+        l.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let p = IntelParams::parse(&pairs(&[
+        ("q", " evil "),
+        ("kind", "sha256"),
+        ("source", "circl"),
+        ("tag", "tlp:red"),
+        ("active", "1"),
+        ("cursor", "55"),
+    ]));
+    assert_eq!(p.q, "evil");
+    assert!(p.active);
+    assert_eq!(
+        p.filter_query().url("/ui/intel"),
+        "/ui/intel?q=evil&kind=sha256&source=circl&tag=tlp%3Ared&active=1"
+    );
+    // an unknown kind is no filter
+    assert_eq!(IntelParams::parse(&pairs(&[("kind", "<x>")])).kind, "");
+    let m = IntelMatchesParams::parse(&pairs(&[("ioc", "7"), ("cursor", "9")]));
+    assert_eq!(m.ioc, Some(7));
+    assert_eq!(
+        m.filter_query().url("/ui/intel/matches"),
+        "/ui/intel/matches?ioc=7"
+    );
+    assert_eq!(
+        IntelMatchesParams::parse(&pairs(&[("ioc", "-1")])).ioc,
+        None
+    );
 }

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 pub use dozor_model::AgentStatus;
 use dozor_model::{
     Agent, AgentCommand, Alert, AlertStatus, Approval, ApprovalStatus, AuditEntry, Comment,
-    HistogramBucket, Level, PlaybookRun, PlaybookRunStatus, PlaybookStep, PlaybookView, Role,
-    StatusChange, StoredEvent, TokenInfo, User,
+    HistogramBucket, IntelMatch, IntelSource, IocView, Level, PlaybookRun, PlaybookRunStatus,
+    PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo, User,
 };
 
 use crate::i18n::Lang;
@@ -77,6 +77,16 @@ pub const FLASH_KEYS: &[&str] = &[
     "error.response_off",
     "error.bad_alert_id",
     "error.bad_action",
+    "flash.ioc_added",
+    "flash.ioc_enabled",
+    "flash.ioc_disabled",
+    "flash.intel_synced",
+    "flash.intel_sync_partial",
+    "error.intel_sync_failed",
+    "error.intel_busy",
+    "error.intel_off",
+    "error.ioc_invalid",
+    "error.source_invalid",
 ];
 
 /// What every signed-in page needs.
@@ -831,6 +841,178 @@ pub struct ApprovalsView {
     pub params: ApprovalsParams,
     /// Agent id → host name, for targets.
     pub agent_names: HashMap<String, String>,
+}
+
+// ------------------------------------------------------------------ intelligence
+
+/// The indicator kinds (`dozor-intel`'s names), in the order the pages offer them.
+pub const IOC_KINDS: [&str; 15] = [
+    "ip",
+    "cidr",
+    "domain",
+    "hostname",
+    "url",
+    "md5",
+    "sha1",
+    "sha256",
+    "sha512",
+    "imphash",
+    "filename",
+    "email",
+    "registry_key",
+    "user_agent",
+    "ja3",
+];
+
+/// The indicator search's parameters: `q` (the value contains), `kind`, `source`, `tag`,
+/// `active` (`1`: only enabled, unexpired ones), `cursor` (the store's keyset cursor: ids
+/// above it, in id order).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IntelParams {
+    /// The value contains this (case-insensitive).
+    pub q: String,
+    /// One of [`IOC_KINDS`] (empty: any; an unknown kind is ignored).
+    pub kind: String,
+    /// Given by this source.
+    pub source: String,
+    /// Carrying this tag.
+    pub tag: String,
+    /// Only active indicators (enabled, not expired).
+    pub active: bool,
+    /// Page cursor.
+    pub cursor: Option<String>,
+}
+
+impl IntelParams {
+    /// Indicators per page.
+    pub const PAGE_SIZE: u32 = 100;
+
+    /// Reads the query string's pairs.
+    pub fn parse(pairs: &[(String, String)]) -> IntelParams {
+        IntelParams {
+            q: param(pairs, "q").unwrap_or("").to_owned(),
+            kind: param(pairs, "kind")
+                .filter(|k| IOC_KINDS.contains(k))
+                .unwrap_or("")
+                .to_owned(),
+            source: param(pairs, "source").unwrap_or("").to_owned(),
+            tag: param(pairs, "tag").unwrap_or("").to_owned(),
+            active: matches!(param(pairs, "active"), Some("1" | "true")),
+            cursor: param(pairs, "cursor").map(str::to_owned),
+        }
+    }
+
+    /// The query string without the cursor.
+    pub fn filter_query(&self) -> Query {
+        let mut q = Query::new();
+        q.push("q", &self.q);
+        q.push("kind", &self.kind);
+        q.push("source", &self.source);
+        q.push("tag", &self.tag);
+        if self.active {
+            q.push("active", "1");
+        }
+        q
+    }
+}
+
+/// The indicator search page (with the form to add one by hand).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IntelView {
+    /// The parameters.
+    pub params: IntelParams,
+    /// One page of indicators, in id order (as the store pages them).
+    pub iocs: Vec<IocView>,
+    /// How many indicators match the filters (all pages).
+    pub total: u64,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+    /// Source names for the filter (the configured ones and `manual`).
+    pub sources: Vec<String>,
+    /// Whether the server has threat intelligence at all.
+    pub available: bool,
+    /// A catalog key of a problem with the parameters (`error.bad_cursor`).
+    pub error: Option<String>,
+}
+
+/// A recorded match with what the server found about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchView {
+    /// The match.
+    pub matched: IntelMatch,
+    /// The alert it raised, when found.
+    pub alert_id: Option<i64>,
+    /// The rule id of the indicator's alerts (`dozor-intel/<source>/<kind>`), when known: a
+    /// link to them when the alert itself was not found.
+    pub rule_id: Option<String>,
+}
+
+/// One indicator's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IocDetailView {
+    /// The indicator (decay score and activity at the answer's time).
+    pub ioc: IocView,
+    /// Its latest matches, newest first.
+    pub matches: Vec<MatchView>,
+    /// Agent id → host name.
+    pub agent_names: HashMap<String, String>,
+}
+
+/// The intelligence sources page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IntelSourcesView {
+    /// Every source by name, secrets shown as `***`.
+    pub sources: Vec<IntelSource>,
+    /// Whether the server has threat intelligence at all.
+    pub available: bool,
+}
+
+/// The match list's parameters: `ioc` (an indicator id), `cursor` (ids below it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IntelMatchesParams {
+    /// Only this indicator's matches.
+    pub ioc: Option<i64>,
+    /// Page cursor.
+    pub cursor: Option<String>,
+}
+
+impl IntelMatchesParams {
+    /// Matches per page.
+    pub const PAGE_SIZE: u32 = 100;
+
+    /// Reads the query string's pairs.
+    pub fn parse(pairs: &[(String, String)]) -> IntelMatchesParams {
+        IntelMatchesParams {
+            ioc: param(pairs, "ioc")
+                .and_then(|s| s.parse().ok())
+                .filter(|id| *id > 0),
+            cursor: param(pairs, "cursor").map(str::to_owned),
+        }
+    }
+
+    /// The query string without the cursor.
+    pub fn filter_query(&self) -> Query {
+        let mut q = Query::new();
+        q.push_opt("ioc", self.ioc.map(|i| i.to_string()));
+        q
+    }
+}
+
+/// The recent matches page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IntelMatchesView {
+    /// The parameters.
+    pub params: IntelMatchesParams,
+    /// One page, newest first.
+    pub matches: Vec<MatchView>,
+    /// Cursor of the next (older) page.
+    pub next_cursor: Option<String>,
+    /// Agent id → host name.
+    pub agent_names: HashMap<String, String>,
+    /// Whether the server has threat intelligence at all.
+    pub available: bool,
+    /// A catalog key of a problem with the parameters (`error.bad_cursor`).
+    pub error: Option<String>,
 }
 
 // ------------------------------------------------------------------ admin, profile

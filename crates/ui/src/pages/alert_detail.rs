@@ -1,9 +1,10 @@
-//! One alert: rule, ATT&CK tags, matched events, a timeline, comments, status history and
+//! One alert: rule, ATT&CK tags, the threat intelligence its events matched, matched events, a timeline, comments, status history and
 //! (for analysts and admins) the workflow, assignee and comment forms.
 
 use askama::Template;
 use dozor_model::AlertStatus;
 
+use super::intel::{ThreatRow, threat_rows};
 use super::layout::Layout;
 use super::response::{RunRow, run_rows};
 use super::{
@@ -76,6 +77,8 @@ struct AlertDetailPage {
     response_available: bool,
     runs: Vec<RunRow>,
     runs_href: String,
+    /// The indicators its events matched (threat intelligence).
+    threats: Vec<ThreatRow>,
 }
 
 /// Matched events listed in the timeline (all of them are in the events table).
@@ -281,6 +284,7 @@ pub fn alert_detail(ctx: &PageCtx, v: &AlertDetailView) -> String {
         response_available: v.response.available,
         runs: run_rows(&tr, &v.response.runs, &names),
         runs_href: format!("/ui/playbook-runs?alert={}", a.id),
+        threats: threat_rows(&tr, &v.events),
         l,
         tr,
     };

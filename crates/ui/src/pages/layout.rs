@@ -89,6 +89,7 @@ impl Layout {
             ("/ui/events", "nav.events"),
             ("/ui/agents", "nav.agents"),
             ("/ui/rules", "nav.rules"),
+            ("/ui/intel", "nav.intel"),
             ("/ui/playbooks", "nav.playbooks"),
             ("/ui/approvals", "nav.approvals"),
         ];
@@ -187,6 +188,7 @@ mod tests {
         assert!(!section_active("/ui/alerts", "/ui/"));
         assert!(section_active("/ui/alerts/5", "/ui/alerts"));
         assert!(!section_active("/ui/alertsx", "/ui/alerts"));
+        assert!(section_active("/ui/intel/sources", "/ui/intel"));
         assert_eq!(path_of("/ui/events?q=a#x"), "/ui/events");
     }
 }
