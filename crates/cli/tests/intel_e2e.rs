@@ -500,6 +500,14 @@ fn misp_rest_sync_match_and_sighting_back() {
         "{sightings:?}"
     );
     assert!(sightings.iter().all(|(_, b)| b["source"] == "dozor"));
+    let (code, metrics) = api.call("GET", "/metrics", None);
+    assert_eq!(code, 200);
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("dozor_pipeline_intel_matches_total 2\n")),
+        "the hash and the file name: {metrics}"
+    );
     let ioc = api.get(&format!("/api/v1/intel/iocs?kind=sha256&q={sha256}"));
     assert_eq!(ioc["iocs"][0]["sightings"], 1, "{ioc}");
 }

@@ -97,6 +97,8 @@ problem_response! {
     pub(crate) JsonTooLarge = 413, "The body is larger than 1 MiB (`limit_name` api.max_json_body)";
     /// A body sent as another media type than JSON (`unsupported-media-type`).
     pub(crate) NotJsonMediaType = 415, "Not application/json";
+    /// Valid JSON of the wrong shape: a member missing, mistyped or out of its bounds.
+    pub(crate) InvalidBody = 422, "A member is missing, mistyped or out of bounds (`field` when known)";
 }
 
 /// A credential whose role lacks the right `NEED` ([`READ`], [`TRIAGE`] or [`ADMIN`]) of the

@@ -1762,6 +1762,7 @@ async fn stats_and_pipeline_metrics() {
         "dozor_pipeline_alerts_created_total 1\n",
         "dozor_pipeline_events_stored_total 0\n",
         "dozor_pipeline_detections_total 0\n",
+        "dozor_pipeline_intel_matches_total 0\n",
         "dozor_event_to_alert_latency_seconds_bucket{le=\"0.05\"} 1\n",
         "dozor_event_to_alert_latency_seconds_count 1\n",
         "dozor_ingest_events_accepted_total 0\n",

@@ -19,7 +19,7 @@ use crate::intel::{IntelError, IntelService, ManualIoc, check_location, parse_sp
 use crate::ops::{audited, store_problem};
 use crate::problem::Problem;
 use crate::problem_responses::{
-    BadParameter, Forbidden, JsonTooLarge, NotJson, NotJsonMediaType, Unauthorized,
+    BadParameter, Forbidden, InvalidBody, JsonTooLarge, NotJson, NotJsonMediaType, Unauthorized,
     problem_response,
 };
 use crate::state::AppState;
@@ -34,6 +34,8 @@ pub(crate) const MATCHES: &str = "/api/v1/intel/matches";
 
 /// Longest source name, bytes.
 const MAX_SOURCE_NAME: usize = 128;
+/// Longest tag in a filter, characters.
+const MAX_TAG_FILTER: usize = 256;
 
 problem_response! {
     IntelNotConfigured = 503, "The API (a store) is not configured on this server";
@@ -100,6 +102,17 @@ fn check_source_name(name: &str) -> Result<(), Problem> {
             "name",
             format!("{name:?}: 1 to {MAX_SOURCE_NAME} of A-Z a-z 0-9 _ . -, not starting with ."),
         ))
+    }
+}
+
+/// A text filter of at most `max` characters (as the document says); empty is none.
+fn bounded(params: &Params, name: &str, max: usize) -> Result<Option<String>, Problem> {
+    let value = params.string(name)?.filter(|v| !v.is_empty());
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(bad_param(name, format!("{name}: at most {max} characters")))
+        }
+        v => Ok(v),
     }
 }
 
@@ -204,9 +217,9 @@ pub(crate) async fn list(
         .unwrap_or(false);
     let query = IocQuery {
         kind: kind.map(|k| k.as_str().to_owned()),
-        contains: params.string("q")?.filter(|q| !q.is_empty()),
-        source: params.string("source")?.filter(|s| !s.is_empty()),
-        tag: params.string("tag")?.filter(|s| !s.is_empty()),
+        contains: bounded(&params, "q", dozor_store::MAX_IOC_VALUE)?,
+        source: bounded(&params, "source", MAX_SOURCE_NAME)?,
+        tag: bounded(&params, "tag", MAX_TAG_FILTER)?,
         active_at: active.then_some(now),
         updated_since: params.time("since", now)?,
         after_id: Some(after_id),
@@ -351,6 +364,7 @@ pub(crate) async fn add(
         Unauthorized,
         Forbidden<TRIAGE>,
         NoSuchIoc,
+        InvalidBody,
         JsonTooLarge,
         NotJsonMediaType,
         NotJson,

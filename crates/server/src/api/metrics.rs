@@ -6,6 +6,7 @@
 //! | `dozor_pipeline_events_total` (processed), `dozor_pipeline_bad_events_total` | counter |
 //! | `dozor_pipeline_events_stored_total`, `dozor_pipeline_events_duplicate_total` | counter |
 //! | `dozor_pipeline_detections_total` | counter |
+//! | `dozor_pipeline_intel_matches_total` (events matching a threat-intel indicator) | counter |
 //! | `dozor_pipeline_alerts_created_total`, `dozor_pipeline_alerts_updated_total` | counter |
 //! | `dozor_event_to_alert_latency_seconds` (ingest → the commit that stored the alert) | histogram |
 //! | `dozor_event_to_store_latency_seconds` (ingest → the commit that stored the event) | histogram |
@@ -103,6 +104,12 @@ impl Collector for PipelineCollector {
             "pipeline_detections",
             "Rule detections recorded into alerts",
             &s.detections,
+        )?;
+        counter(
+            e,
+            "pipeline_intel_matches",
+            "Threat-intelligence matches (indicator, event, field) recorded",
+            &s.intel_matches,
         )?;
         counter(
             e,

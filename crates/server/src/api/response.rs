@@ -25,7 +25,7 @@ use super::access::{ADMIN, Caller, JsonBody, Params, PathId, READ, TRIAGE, bad_p
 use crate::ops::audited;
 use crate::problem::Problem;
 use crate::problem_responses::{
-    AgentsNotConfigured, ApiNotConfigured, BadParameter, Forbidden, JsonTooLarge,
+    AgentsNotConfigured, ApiNotConfigured, BadParameter, Forbidden, InvalidBody, JsonTooLarge,
     NoAgentCertificate, NotJson, NotJsonMediaType, Unauthorized, problem_response,
 };
 use crate::response::approvals;
@@ -407,6 +407,7 @@ pub(crate) async fn delete(
         Unauthorized,
         Forbidden<ADMIN>,
         NoSuchPlaybook,
+        InvalidBody,
         JsonTooLarge,
         NotJsonMediaType,
         ResponseNotConfigured,
@@ -455,6 +456,7 @@ alert and/or an agent (analyst or admin, audited as `playbook.run`). The run is 
         Forbidden<TRIAGE>,
         NoSuchTarget,
         PlaybookRefused,
+        InvalidBody,
         JsonTooLarge,
         NotJsonMediaType,
         ResponseNotConfigured,
@@ -704,6 +706,7 @@ not decide it (403).",
         NotYourDecision,
         NoSuchApproval,
         AlreadyDecided,
+        InvalidBody,
         JsonTooLarge,
         NotJsonMediaType,
         ApiNotConfigured,
@@ -731,6 +734,7 @@ fails with the reason (its `rescue` runs); a direct command is not sent.",
         NotYourDecision,
         NoSuchApproval,
         AlreadyDecided,
+        InvalidBody,
         JsonTooLarge,
         NotJsonMediaType,
         ApiNotConfigured,
