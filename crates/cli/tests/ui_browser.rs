@@ -380,6 +380,26 @@ async fn the_dashboard_in_a_real_browser() {
     wait_text(&client, "the run page", "data-step-status=").await;
     screenshot(&client, &shots, "12-run").await;
 
+    // Threat intelligence: an indicator added with the search page's form shows on its page.
+    client
+        .goto(&format!("{}/ui/intel", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the indicator search", "add-ioc-form").await;
+    click(&client, "details.add-ioc summary").await;
+    type_into(
+        &client,
+        "form.add-ioc-form input[name=value]",
+        "Browser-Test.example",
+    )
+    .await;
+    type_into(&client, "form.add-ioc-form input[name=tags]", "tlp:green").await;
+    click(&client, "form.add-ioc-form button[type=submit]").await;
+    let page = wait_text(&client, "the new indicator's page", "Indicator added.").await;
+    assert!(page.contains("browser-test.example"), "normalized value");
+    assert!(page.contains("data-source=\"manual\""), "its source");
+    screenshot(&client, &shots, "13-intel-ioc").await;
+
     // Russian.
     client
         .goto(&format!("{}/ui/overview", server.url))

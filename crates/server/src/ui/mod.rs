@@ -3,11 +3,12 @@
 //!
 //! Every page needs a session ([`WebUser`]: no session → redirect to `/login`); pages and
 //! actions have the JSON API's rights (viewer < analyst < admin): viewers read, analysts
-//! triage alerts, admins also switch rules and manage users. Every POST is checked for the
-//! session's CSRF token, every change is written to the audit log, and a POST answers
-//! `303 See Other` back to a page, with a flash message (a catalog key) in a short-lived
-//! cookie — except where a secret must be shown once (a new token, a generated password):
-//! then the page is the answer itself (it is never cached: `Cache-Control: no-store`).
+//! triage alerts (and add, switch and sync threat intelligence), admins also switch rules and
+//! manage users. Every POST is checked for the session's CSRF token, every change is written
+//! to the audit log, and a POST answers `303 See Other` back to a page, with a flash message
+//! (a catalog key) in a short-lived cookie — except where a secret must be shown once (a new
+//! token, a generated password): then the page is the answer itself (it is never cached:
+//! `Cache-Control: no-store`).
 //!
 //! Queries stay bounded for big stores: lists are paged by the store's cursors, the overview
 //! reads at most [`common::OVERVIEW_ALERT_SCAN`] alerts of the last 24 h, histograms have at most 120
@@ -19,6 +20,7 @@
 
 mod actions;
 mod common;
+mod intel;
 mod pages;
 mod response;
 #[cfg(test)]
@@ -69,6 +71,13 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/playbook-runs/{id}", get(response::run))
         .route("/ui/approvals", get(response::approvals_page))
         .route("/ui/approvals/{id}/decision", post(response::decide))
+        .route("/ui/intel", get(intel::iocs))
+        .route("/ui/intel/iocs", post(intel::add))
+        .route("/ui/intel/iocs/{id}", get(intel::ioc))
+        .route("/ui/intel/iocs/{id}/enabled", post(intel::ioc_enabled))
+        .route("/ui/intel/sources", get(intel::sources))
+        .route("/ui/intel/sources/{name}/sync", post(intel::sync))
+        .route("/ui/intel/matches", get(intel::matches))
         .route("/ui/rules", get(pages::rules))
         .route("/ui/rules/{id}", get(pages::rule))
         .route("/ui/rules/{id}/enabled", post(actions::rule_enabled))

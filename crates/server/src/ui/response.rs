@@ -53,7 +53,7 @@ fn service(state: &AppState) -> Option<&Arc<ResponseService>> {
 }
 
 /// The API's caller for this signed-in user (the pages read the API's own views).
-fn caller<const NEED: u8>(user: &WebUser) -> Caller<NEED> {
+pub(super) fn caller<const NEED: u8>(user: &WebUser) -> Caller<NEED> {
     Caller {
         identity: user.identity(),
         api: user.api.clone(),

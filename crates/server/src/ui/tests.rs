@@ -85,6 +85,15 @@ async fn harness() -> Harness {
 /// The harness, with the response service (playbooks from a fresh directory: the base ones;
 /// another person must decide a request) when `response` is set.
 async fn harness_with(response: bool) -> Harness {
+    harness_full(response, false).await
+}
+
+/// The harness with the threat-intelligence service (feeds below `<dir>/intel-feeds`).
+async fn harness_intel() -> Harness {
+    harness_full(false, true).await
+}
+
+async fn harness_full(response: bool, intel: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(
         dir.path().join("db"),
@@ -109,6 +118,14 @@ async fn harness_with(response: bool) -> Harness {
     };
     let (notices, _) = broadcast::channel(16);
     let (agent_notices, _) = broadcast::channel(16);
+    let intel = intel.then(|| {
+        crate::intel::IntelService::new(
+            store.clone(),
+            crate::config::IntelConfig::defaults_for(dir.path()),
+            Duration::from_secs(300),
+            notices.clone(),
+        )
+    });
     let api = Arc::new(ApiState {
         store: store.clone(),
         rules: Arc::new(Rules),
@@ -144,7 +161,7 @@ async fn harness_with(response: bool) -> Harness {
         closing,
         scan: None,
         response,
-        intel: None,
+        intel,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
@@ -1467,4 +1484,462 @@ async fn isolation_waits_for_another_persons_approval_from_the_inbox() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn count(actions: &[(String, String)], actor: &str, action: &str) -> usize {
+    actions
+        .iter()
+        .filter(|(a, x)| a == actor && x == action)
+        .count()
+}
+
+#[tokio::test]
+async fn intelligence_pages_for_every_role() {
+    let h = harness_intel().await;
+    for (name, role) in [
+        ("v", Role::Viewer),
+        ("a", Role::Analyst),
+        ("adm", Role::Admin),
+    ] {
+        let s = h.login(name, role).await;
+        for path in [
+            "/ui/intel",
+            "/ui/intel?q=x&kind=domain&source=manual&tag=t&active=1",
+            "/ui/intel?cursor=junk",
+            "/ui/intel/sources",
+            "/ui/intel/matches",
+            "/ui/intel/matches?ioc=5&cursor=junk",
+        ] {
+            let (status, _, body) = h.get(Some(&s), path).await;
+            assert_eq!(status, StatusCode::OK, "{role:?} {path}");
+            assert!(body.contains("href=\"/ui/intel\""), "{path}: navigation");
+            let forms = post_forms(&body);
+            if role == Role::Viewer {
+                assert!(
+                    !forms.iter().any(|a| a.starts_with("/ui/intel")),
+                    "a viewer sees an intelligence form on {path}"
+                );
+            } else if path == "/ui/intel" {
+                assert!(forms.contains(&"/ui/intel/iocs".to_owned()), "{role:?}");
+            }
+        }
+        for path in ["/ui/intel/iocs/999", "/ui/intel/iocs/x"] {
+            let (status, _, _) = h.get(Some(&s), path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+    // a bad cursor is said on the page
+    let s = h.login("reader", Role::Viewer).await;
+    let (_, _, body) = h.get(Some(&s), "/ui/intel?cursor=junk").await;
+    assert!(body.contains("flash-error"));
+    // without the service the pages say so
+    let plain = harness().await;
+    let s = plain.login("v", Role::Viewer).await;
+    for path in ["/ui/intel", "/ui/intel/sources", "/ui/intel/matches"] {
+        let (status, _, body) = plain.get(Some(&s), path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Threat intelligence is not available on this server."));
+    }
+    let (status, _, _) = plain.get(Some(&s), "/ui/intel/iocs/1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn analysts_add_and_switch_indicators() {
+    let h = harness_intel().await;
+    let viewer = h.login("viewer", Role::Viewer).await;
+    let analyst = h.login("anna", Role::Analyst).await;
+    let form = |csrf: &str| {
+        format!(
+            "csrf={csrf}&kind=domain&value=Evil-C2.Example&expires_in_days=30&confidence=80\
+             &tags=tlp%3Aamber%2C+%3Cscript%3Ex%3C%2Fscript%3E&comment=seen+in+a+phish&to_ids=1"
+        )
+    };
+    // a viewer may not, and a form without the session's token is refused
+    let (status, _, _) = h
+        .post(Some(&viewer), "/ui/intel/iocs", &form(&viewer.csrf))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = h
+        .post(Some(&analyst), "/ui/intel/iocs", &form("forged"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("The form has expired."), "{body}");
+    let (status, _, _) = h.post(None, "/ui/intel/iocs", &form("x")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.store
+            .count_iocs(&dozor_model::IocQuery::default())
+            .await
+            .unwrap(),
+        0
+    );
+
+    // added: the indicator's page, the audit entry, found by the search
+    let (status, headers, _) = h
+        .post(Some(&analyst), "/ui/intel/iocs", &form(&analyst.csrf))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.ioc_added"));
+    let ioc = h
+        .store
+        .find_ioc("domain", "evil-c2.example")
+        .await
+        .unwrap()
+        .expect("stored normalized");
+    assert_eq!(location(&headers), format!("/ui/intel/iocs/{}", ioc.id));
+    assert_eq!(ioc.confidence, Some(80));
+    assert!(ioc.to_ids && ioc.expires.is_some());
+    assert!(ioc.tags.contains(&"tlp:amber".to_owned()));
+    assert_eq!(count(&h.audit_actions().await, "anna", "intel.ioc.add"), 1);
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel?q=EVIL-c2").await;
+    assert!(body.contains(&format!("href=\"/ui/intel/iocs/{}\"", ioc.id)));
+    assert!(body.contains("<code>evil-c2.example</code>"));
+    assert!(body.contains("&#60;script&#62;x&#60;/script&#62;"));
+    assert!(!body.contains("<script>x"));
+    assert!(body.contains("1 indicator"));
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel?kind=ip").await;
+    assert!(body.contains("No indicators match."));
+    let page = format!("/ui/intel/iocs/{}", ioc.id);
+    let (status, _, body) = h.get(Some(&analyst), &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-source=\"manual\""));
+    assert!(body.contains("<code>comment: seen in a phish</code>"));
+    let enabled_action = format!("/ui/intel/iocs/{}/enabled", ioc.id);
+    assert!(post_forms(&body).contains(&enabled_action));
+    let (_, _, body) = h.get(Some(&viewer), &page).await;
+    assert!(!post_forms(&body).contains(&enabled_action));
+
+    // what is not an indicator of its kind (or a number out of range) comes back with a message
+    for bad in [
+        "kind=ip&value=not-an-address",
+        "kind=nope&value=x",
+        "kind=domain&value=ok.example&confidence=101",
+        "kind=domain&value=ok.example&expires_in_days=soon",
+        "kind=domain&value=",
+    ] {
+        let (status, headers, _) = h
+            .post(
+                Some(&analyst),
+                "/ui/intel/iocs",
+                &format!("csrf={}&{bad}", analyst.csrf),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{bad}");
+        assert_eq!(location(&headers), "/ui/intel", "{bad}");
+        assert_eq!(
+            flash(&headers).as_deref(),
+            Some("error.ioc_invalid"),
+            "{bad}"
+        );
+    }
+    assert_eq!(count(&h.audit_actions().await, "anna", "intel.ioc.add"), 1);
+
+    // switched off: kept, shown as disabled, not among the active ones
+    let (status, _, _) = h
+        .post(
+            Some(&viewer),
+            &enabled_action,
+            &format!("csrf={}&enabled=false", viewer.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h
+        .post(Some(&analyst), &enabled_action, "csrf=forged&enabled=false")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(h.store.get_ioc(ioc.id).await.unwrap().unwrap().enabled);
+    let (status, headers, _) = h
+        .post(
+            Some(&analyst),
+            &enabled_action,
+            &format!("csrf={}&enabled=false&return_to={page}", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), page);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.ioc_disabled"));
+    assert!(!h.store.get_ioc(ioc.id).await.unwrap().unwrap().enabled);
+    assert_eq!(
+        count(&h.audit_actions().await, "anna", "intel.ioc.enabled"),
+        1
+    );
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel?active=1").await;
+    assert!(body.contains("No indicators match."));
+    let (_, _, body) = h.get(Some(&viewer), &page).await;
+    assert!(body.contains("class=\"st is-disabled\""));
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/intel/iocs/999/enabled",
+            &format!("csrf={}&enabled=true", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn sources_are_synced_from_their_page() {
+    let h = harness_intel().await;
+    let feeds = h._dir.path().join("intel-feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    let list = feeds.join("list.txt");
+    std::fs::write(
+        &list,
+        "# bad hosts\nbad-one.example\nbad-two.example\n203.0.113.9\n",
+    )
+    .unwrap();
+    let source = |name: &str, spec: serde_json::Value, interval_secs| dozor_model::IntelSource {
+        name: name.into(),
+        spec,
+        enabled: true,
+        interval_secs,
+        cursor: None,
+        last_sync: None,
+        updated_at: now_ms(),
+        updated_by: "tests".into(),
+    };
+    h.store
+        .put_intel_source(&source(
+            "local-list",
+            json!({"kind": "freetext", "location": list.to_string_lossy(), "add_tags": ["tlp:green"]}),
+            0,
+        ))
+        .await
+        .unwrap();
+    h.store
+        .put_intel_source(&source(
+            "misp-main",
+            json!({"kind": "misp_rest", "url": "https://127.0.0.1:1", "key": "s3cret-misp-key"}),
+            3600,
+        ))
+        .await
+        .unwrap();
+    let viewer = h.login("viewer", Role::Viewer).await;
+    let analyst = h.login("anna", Role::Analyst).await;
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel/sources").await;
+    assert!(
+        body.contains("data-source=\"local-list\"") && body.contains("data-source=\"misp-main\"")
+    );
+    assert!(!body.contains("s3cret-misp-key"), "a secret on the page");
+    assert!(body.contains("&#34;key&#34;: &#34;***&#34;"));
+    assert!(body.contains("Never synced.") && body.contains("every 1 h"));
+    assert!(!post_forms(&body).iter().any(|a| a.ends_with("/sync")));
+    let (_, _, body) = h.get(Some(&analyst), "/ui/intel/sources").await;
+    assert!(post_forms(&body).contains(&"/ui/intel/sources/local-list/sync".to_owned()));
+
+    let (status, _, _) = h
+        .post(
+            Some(&viewer),
+            "/ui/intel/sources/local-list/sync",
+            &format!("csrf={}", viewer.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/intel/sources/local-list/sync",
+            "csrf=forged",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        h.store
+            .get_intel_source("local-list")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_sync
+            .is_none()
+    );
+
+    // a sync that works: its counts on the page, its indicators in the search
+    let (status, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/intel/sources/local-list/sync",
+            &format!("csrf={}", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/ui/intel/sources");
+    assert_eq!(flash(&headers).as_deref(), Some("flash.intel_synced"));
+    assert_eq!(
+        count(&h.audit_actions().await, "anna", "intel.source.sync"),
+        1
+    );
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel/sources").await;
+    assert!(body.contains("class=\"st sy-ok\""), "{body}");
+    assert!(body.contains("added 3 · updated 0"), "{body}");
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel?source=local-list").await;
+    assert!(body.contains("bad-one.example") && body.contains("203.0.113.9"));
+    assert!(body.contains("3 indicators"));
+    let (_, _, body) = h
+        .get(Some(&viewer), "/ui/intel?tag=tlp%3Agreen&kind=ip")
+        .await;
+    assert!(body.contains("1 indicator") && body.contains("203.0.113.9"));
+
+    // a sync that fails: the message, and the error on the page
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/intel/sources/misp-main/sync",
+            &format!("csrf={}", analyst.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.intel_sync_failed"));
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel/sources").await;
+    assert!(body.contains("class=\"st sy-failed\""));
+    assert!(body.contains("class=\"warn-text sync-error\""));
+    assert!(!body.contains("s3cret-misp-key"));
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/intel/sources/nope/sync",
+            &format!("csrf={}", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn matches_link_their_alert_event_and_indicator() {
+    let h = harness_intel().await;
+    let analyst = h.login("anna", Role::Analyst).await;
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/intel/iocs",
+            &format!(
+                "csrf={}&kind=domain&value=c2.example&confidence=90&to_ids=1",
+                analyst.csrf
+            ),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("flash.ioc_added"));
+    let ioc = h
+        .store
+        .find_ioc("domain", "c2.example")
+        .await
+        .unwrap()
+        .unwrap();
+    // an event the pipeline matched: enriched, recorded, alerted on
+    let event_id = Uuid::now_v7();
+    let ts = now_ms() - 5_000;
+    let doc = json!({
+        "event": {"id": event_id.to_string(), "kind": "event", "category": ["network"]},
+        "dns": {"question": {"name": "c2.example"}},
+        "threat": {"enrichments": [{
+            "indicator": {"type": "domain-name", "url": {"domain": "c2.example"},
+                "confidence": "High", "marking": {"tlp": "RED"}, "provider": "manual"},
+            "matched": {"atomic": "c2.example", "field": "dns.question.name",
+                "id": ioc.id.to_string(), "type": "indicator_match_rule"},
+            "feed": {"name": "manual"},
+            "dozor": {"ioc_id": ioc.id, "sources": ["manual"], "tags": [], "to_ids": true,
+                "warninglists": []},
+        }]},
+    });
+    h.store
+        .store_batch(
+            &[NewEvent {
+                id: event_id,
+                ts,
+                received_at: ts,
+                agent_id: Some("agent-1".into()),
+                doc,
+            }],
+            &[Detection {
+                rule_id: "dozor-intel/manual/domain".into(),
+                rule_title: "Threat intelligence: domain c2.example".into(),
+                level: Level::High,
+                tags: vec![],
+                agent_id: Some("agent-1".into()),
+                event_id,
+                ts,
+            }],
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+    h.store
+        .record_intel_matches(
+            &[dozor_model::NewIntelMatch {
+                ioc_id: ioc.id,
+                event_id: event_id.to_string(),
+                field: "dns.question.name".into(),
+                observed: "c2.example".into(),
+                agent_id: Some("agent-1".into()),
+                event_ts: ts,
+                retro: false,
+                alerted: true,
+                sighting: "none".into(),
+            }],
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let alert = h
+        .store
+        .list_alerts(&dozor_store::AlertQuery {
+            rule_id: Some("dozor-intel/manual/domain".into()),
+            ..dozor_store::AlertQuery::default()
+        })
+        .await
+        .unwrap()
+        .alerts
+        .remove(0);
+
+    let viewer = h.login("viewer", Role::Viewer).await;
+    for page in [
+        "/ui/intel/matches".to_owned(),
+        format!("/ui/intel/matches?ioc={}", ioc.id),
+        format!("/ui/intel/iocs/{}", ioc.id),
+    ] {
+        let (status, _, body) = h.get(Some(&viewer), &page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(
+            body.matches("<tr data-match-alerted=\"true\"").count(),
+            1,
+            "{page}"
+        );
+        assert!(
+            body.contains(&format!(
+                "href=\"/ui/alerts/{}\">#{}</a>",
+                alert.id, alert.id
+            )),
+            "{page}: the alert"
+        );
+        assert!(
+            body.contains("href=\"/ui/agents/agent-1\">ws-01.corp</a>"),
+            "{page}"
+        );
+    }
+    // the event link finds the event
+    let (_, _, body) = h.get(Some(&viewer), "/ui/intel/matches").await;
+    assert!(body.contains(&format!("href=\"/ui/intel/iocs/{}\"", ioc.id)));
+    let start = body.find("href=\"/ui/events?").expect("an event link") + "href=\"".len();
+    let link = body[start..start + body[start..].find('"').unwrap()].replace("&#38;", "&");
+    let (status, _, events) = h.get(Some(&viewer), &link).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(events.contains("1 event in range"), "{link}");
+    // the alert shows the indicator's context with a link to it
+    let (_, _, body) = h
+        .get(Some(&viewer), &format!("/ui/alerts/{}", alert.id))
+        .await;
+    assert!(body.contains("id=\"threat-intel\""));
+    assert!(body.contains(&format!("href=\"/ui/intel/iocs/{}\"", ioc.id)));
+    assert!(body.contains("class=\"tlp tlp-red\">TLP:RED"));
+    assert!(body.contains("<code>dns.question.name</code>"));
+    // and in Russian
+    let (_, _, body) = h
+        .send(
+            Request::get(format!("/ui/alerts/{}", alert.id))
+                .header(header::COOKIE, &viewer.cookie)
+                .header(header::ACCEPT_LANGUAGE, "ru")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(body.contains("Данные разведки угроз") && body.contains("Высокая"));
 }
