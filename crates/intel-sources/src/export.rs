@@ -6,6 +6,7 @@
 //! (kind, value) — all UUID v5 — so consumers that sync incrementally see updates, not new
 //! objects.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use dozor_intel::{Ioc, IocKind};
@@ -122,6 +123,14 @@ pub fn misp_feed(
 ) -> MispFeedFiles {
     let event_uuid = settings.event_uuid();
     let now = seconds(now_ms());
+    // Each indicator's sightings, looked up once (not a scan of all sightings per indicator).
+    let mut seen_by: HashMap<(IocKind, &str), Vec<&ExportSighting>> = HashMap::new();
+    for s in sightings {
+        seen_by
+            .entry((s.kind, s.value.as_str()))
+            .or_default()
+            .push(s);
+    }
     let mut newest = 0i64;
     let mut attributes = Vec::with_capacity(iocs.len());
     let mut hashes = Vec::with_capacity(iocs.len());
@@ -132,9 +141,10 @@ pub fn misp_feed(
         )
         .to_string();
         let mut ts = ioc.last_seen.or(ioc.first_seen).map_or(now, seconds);
-        let seen: Vec<Value> = sightings
-            .iter()
-            .filter(|s| s.kind == ioc.kind && s.value == ioc.value)
+        let seen: Vec<Value> = seen_by
+            .get(&(ioc.kind, ioc.value.as_str()))
+            .into_iter()
+            .flatten()
             .map(|s| {
                 ts = ts.max(s.timestamp);
                 json!({

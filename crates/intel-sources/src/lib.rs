@@ -13,10 +13,13 @@
 //! - [`taxii::TaxiiClient`]: TAXII 2.1 discovery, collections and objects with `added_after`.
 //! - [`list`]: CSV and freetext lists.
 //! - [`export`]: a MISP feed writer and a STIX 2.1 bundle writer.
+//! - [`document`]: one document handed over whole (an upload): MISP, STIX, CSV or freetext,
+//!   told or sniffed.
 //!
 //! HTTP settings (custom CA, certificate pinning, proxy, timeouts) are in [`http`]; every
 //! source as serde configuration with one `sync(cursor)` in [`source`].
 
+pub mod document;
 pub mod export;
 pub mod feed;
 pub mod http;

@@ -167,6 +167,9 @@ pub struct IocQuery {
     pub active_at: Option<i64>,
     /// Changed at or after this, ms (the retrieval endpoint's `since`).
     pub updated_since: Option<i64>,
+    /// Only indicators matched at least once (`true`: `sightings > 0`) or never (`false`).
+    #[serde(default)]
+    pub sighted: Option<bool>,
     /// Keyset paging: ids above this, in id order.
     pub after_id: Option<i64>,
     /// Page size (0: the default; the store caps it at its `MAX_IOC_PAGE`, 10,000).
@@ -225,6 +228,22 @@ pub struct IntelSyncStatus {
     pub retro_matches: u64,
     /// Why the sync failed.
     pub error: Option<String>,
+}
+
+/// `POST /api/v1/intel/import`: what an uploaded document gave, as a sync reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntelImportReport {
+    /// The source the indicators were stored under.
+    pub source: String,
+    /// The document's format (`misp`, `stix`, `csv`, `freetext`), as given or sniffed.
+    pub format: String,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Counts, the skipped objects with the reason (`skipped_examples`: `object: reason`,
+    /// the first 100) and `status` (`ok`, or `partial` when something was skipped).
+    #[serde(flatten)]
+    pub result: IntelSyncStatus,
 }
 
 /// A recorded match of an indicator by an event.

@@ -44,9 +44,9 @@ pub use event::{
     EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
 };
 pub use intel::{
-    IntelMatch, IntelMatchList, IntelMatchQuery, IntelSource, IntelSourceList, IntelSourceRequest,
-    IntelSyncStatus, IocDetail, IocEnabledRequest, IocPage, IocQuery, IocSourceRef,
-    IocUpsertReport, IocView, ManualIocRequest, NewIntelMatch, NewIoc, StoredIoc,
+    IntelImportReport, IntelMatch, IntelMatchList, IntelMatchQuery, IntelSource, IntelSourceList,
+    IntelSourceRequest, IntelSyncStatus, IocDetail, IocEnabledRequest, IocPage, IocQuery,
+    IocSourceRef, IocUpsertReport, IocView, ManualIocRequest, NewIntelMatch, NewIoc, StoredIoc,
     decay_lifetime_days, decay_score,
 };
 pub use playbook::{

@@ -104,6 +104,12 @@ pub const ROUTES: &[Route] = &[
     ("DELETE", api::INTEL_SOURCE, ProcessRole::runs_api),
     ("POST", api::INTEL_SOURCE_SYNC, ProcessRole::runs_api),
     ("GET", api::INTEL_MATCHES, ProcessRole::runs_api),
+    // Threat intelligence exchange: import, STIX export, the MISP feed of Dozor's own.
+    ("POST", api::INTEL_IMPORT, ProcessRole::runs_api),
+    ("GET", api::INTEL_EXPORT_STIX, ProcessRole::runs_api),
+    ("GET", api::INTEL_FEED_MANIFEST, ProcessRole::runs_api),
+    ("GET", api::INTEL_FEED_HASHES, ProcessRole::runs_api),
+    ("GET", api::INTEL_FEED_EVENT, ProcessRole::runs_api),
 ];
 
 /// `GET /healthz`.

@@ -618,6 +618,48 @@ impl ScanService {
         })
     }
 
+    /// Writes (or, with `None`, deletes) a rule file the server generates itself (see
+    /// [`crate::intel::hash_rules`]) when it differs from the file in use, then recompiles.
+    /// Not bound by the upload limit. `Some(version)` when it changed the rules.
+    pub async fn set_generated_rule(
+        &self,
+        name: &str,
+        source: Option<String>,
+    ) -> Result<Option<String>, RuleChangeError> {
+        let _guard = self.changes.lock().await;
+        let current = self.rules();
+        let on_disk = self.config.yara_rules_dir.join(name);
+        let in_use = current.file(name).map(|f| &*f.source);
+        let same = match (&source, in_use) {
+            (None, None) => !on_disk.exists(),
+            (Some(new), Some(old)) => new == old,
+            _ => false,
+        };
+        if same {
+            return Ok(None);
+        }
+        let dir = self.config.yara_rules_dir.clone();
+        let name_owned = name.to_owned();
+        tokio::task::spawn_blocking(move || match source {
+            Some(text) => write_atomically(&dir, &dir.join(&name_owned), &text).map(|_| ()),
+            None => match std::fs::remove_file(dir.join(&name_owned)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        })
+        .await
+        .map_err(|e| RuleChangeError::Io(format!("write task failed: {e}")))?
+        .map_err(|e| RuleChangeError::Io(format!("cannot write {name}: {e}")))?;
+        let set = self.reload().await.map_err(RuleChangeError::Io)?;
+        if let Some(e) = set.file(name).and_then(|f| f.error.as_deref()) {
+            tracing::error!(
+                file = name,
+                "generated YARA rule file does not compile: {e}"
+            );
+        }
+        Ok(Some(set.version.clone()))
+    }
+
     /// Scans a stored file with the current scanner (waits for a permit; blocking work on a
     /// blocking thread).
     pub async fn scan_file(&self, path: PathBuf) -> Result<FileReport, String> {

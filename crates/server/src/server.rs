@@ -264,6 +264,15 @@ impl Server {
                 service.clone(),
                 closing_rx.clone(),
             ));
+            // The agents' known-bad hash rule, kept in the YARA rule directory.
+            if let Some(scan) = &scan {
+                tokio::spawn(crate::intel::hash_rules::keep_current(
+                    api.store.clone(),
+                    Arc::downgrade(scan),
+                    config.intel.refresh,
+                    closing_rx.clone(),
+                ));
+            }
             service
         });
         let state = Arc::new(AppState {

@@ -967,6 +967,8 @@ struct ResponseIds {
     run: String,
     approve: String,
     reject: String,
+    /// The uuid of the server's own MISP feed event.
+    feed_event: String,
 }
 
 fn route_table(
@@ -1232,6 +1234,37 @@ fn route_table(
             Need::Admin,
             Value::Null,
         ),
+        // Exchange: a freetext document (sent as text/plain), the exports.
+        (
+            "POST",
+            "/api/v1/intel/import?source=route-import".into(),
+            Need::Triage,
+            json!("198.51.100.77 seen scanning\n"),
+        ),
+        (
+            "GET",
+            "/api/v1/intel/export/stix".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/intel/export/misp-feed/manifest.json".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/intel/export/misp-feed/hashes.csv".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/api/v1/intel/export/misp-feed/{}.json", ids.feed_event),
+            Need::Read,
+            Value::Null,
+        ),
     ]
 }
 
@@ -1251,7 +1284,14 @@ fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
         .replace("/playbooks/notify-operator", "/playbooks/{name}")
         .replace(SAMPLE_SHA256, "{sha256}")
         .replace("/intel/iocs/1", "/intel/iocs/{id}")
-        .replace("/intel/sources/route-src", "/intel/sources/{name}");
+        .replace("/intel/sources/route-src", "/intel/sources/{name}")
+        .replace("/intel/import?source=route-import", "/intel/import");
+    if p.starts_with("/api/v1/intel/export/misp-feed/")
+        && !p.ends_with("/manifest.json")
+        && !p.ends_with("/hashes.csv")
+    {
+        p = "/api/v1/intel/export/misp-feed/{file}".to_owned();
+    }
     for prefix in ["/approvals/", "/playbook-runs/"] {
         if let Some(i) = p.find(prefix) {
             let start = i + prefix.len();
@@ -1376,6 +1416,7 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         run,
         approve: approvals[0].clone(),
         reject: approvals[1].clone(),
+        feed_event: dozor_server::intel::exchange::feed_event_uuid(&env.ca_pem),
     };
     let table = route_table(alert, evs[0].id, command, &ids);
 

@@ -747,6 +747,20 @@ mod scenarios {
         let dom_row = s.get_ioc(dom).await.unwrap().unwrap();
         assert_eq!(dom_row.sightings, 1);
         assert_eq!(ip_row.updated_at, NOW, "a sighting is no change of context");
+        // `sighted` picks the indicators matched at least once (or never).
+        s.upsert_iocs("feed", &[ioc("domain", "never.example")], NOW)
+            .await
+            .unwrap();
+        for (sighted, want) in [(true, 2), (false, 1)] {
+            let n = s
+                .count_iocs(&IocQuery {
+                    sighted: Some(sighted),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(n, want, "sighted {sighted}");
+        }
 
         let all = s
             .list_intel_matches(&IntelMatchQuery::default())

@@ -19,7 +19,8 @@ use super::types::{
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
 use super::{
-    agents, alerts, commands, events, intel, response, rules, samples, stats, stream, yara,
+    agents, alerts, commands, events, intel, intel_exchange, response, rules, samples, stats,
+    stream, yara,
 };
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
@@ -46,6 +47,8 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         response::next,
         intel::list, intel::one, intel::add, intel::set_enabled, intel::sources,
         intel::put_source, intel::delete_source, intel::sync, intel::matches,
+        intel_exchange::import, intel_exchange::export_stix, intel_exchange::feed_manifest,
+        intel_exchange::feed_hashes, intel_exchange::feed_event,
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
@@ -68,7 +71,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         dozor_model::IocPage, dozor_model::IocDetail, dozor_model::ManualIocRequest,
         dozor_model::IocEnabledRequest, dozor_model::IntelSource, dozor_model::IntelSyncStatus,
         dozor_model::IntelSourceRequest, dozor_model::IntelSourceList, dozor_model::IntelMatch,
-        dozor_model::IntelMatchList
+        dozor_model::IntelMatchList, dozor_model::IntelImportReport
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),

@@ -45,6 +45,9 @@
 //! | `GET /api/v1/playbook-runs`, `GET /api/v1/playbook-runs/{id}` | viewer+ | runs; one run with its steps and approvals |
 //! | `GET /api/v1/approvals`, `GET /api/v1/approvals/{id}` | viewer+ | the approvals inbox |
 //! | `POST /api/v1/approvals/{id}/approve`, `/reject` | analyst+ | decide (audited; first decision wins) |
+//! | `POST /api/v1/intel/import?source=&format=` | analyst+ | a MISP / STIX / CSV / freetext document's indicators stored as a sync stores them (audited) |
+//! | `GET /api/v1/intel/export/stix` | viewer+ | the chosen indicators as a STIX 2.1 bundle |
+//! | `GET /api/v1/intel/export/misp-feed/{manifest.json,hashes.csv,<uuid>.json}` | viewer+ | Dozor's own indicators and sightings as a MISP feed |
 //!
 //! Every route needs a bearer token (401 without, 403 for a role that may not: agents may
 //! only send events); errors are [`Problem`](crate::Problem) documents. The API reaches the rest
@@ -58,6 +61,7 @@ pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
 pub(crate) mod intel;
+pub(crate) mod intel_exchange;
 mod metrics;
 pub(crate) mod response;
 mod rules;
@@ -110,6 +114,10 @@ pub(crate) use intel::{
     IOC as INTEL_IOC, IOC_ENABLED as INTEL_IOC_ENABLED, IOCS as INTEL_IOCS,
     MATCHES as INTEL_MATCHES, SOURCE as INTEL_SOURCE, SOURCE_SYNC as INTEL_SOURCE_SYNC,
     SOURCES as INTEL_SOURCES,
+};
+pub(crate) use intel_exchange::{
+    EXPORT_STIX as INTEL_EXPORT_STIX, FEED_EVENT as INTEL_FEED_EVENT,
+    FEED_HASHES as INTEL_FEED_HASHES, FEED_MANIFEST as INTEL_FEED_MANIFEST, IMPORT as INTEL_IMPORT,
 };
 pub(crate) use response::{
     AGENT_ACTIONS, APPROVAL, APPROVALS, APPROVE, COMMANDS_NEXT, PLAYBOOK, PLAYBOOK_ENABLED,
@@ -207,6 +215,14 @@ fn intel_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> 
         ("DELETE", INTEL_SOURCE) => delete(intel::delete_source),
         ("POST", INTEL_SOURCE_SYNC) => post(intel::sync),
         ("GET", INTEL_MATCHES) => get(intel::matches),
+        // The 64 MiB limit is applied by the handler, with a problem naming it.
+        ("POST", INTEL_IMPORT) => {
+            post(intel_exchange::import).layer(axum::extract::DefaultBodyLimit::disable())
+        }
+        ("GET", INTEL_EXPORT_STIX) => get(intel_exchange::export_stix),
+        ("GET", INTEL_FEED_MANIFEST) => get(intel_exchange::feed_manifest),
+        ("GET", INTEL_FEED_HASHES) => get(intel_exchange::feed_hashes),
+        ("GET", INTEL_FEED_EVENT) => get(intel_exchange::feed_event),
         _ => return None,
     })
 }

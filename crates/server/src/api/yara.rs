@@ -93,7 +93,8 @@ problem_response! {
     ScanNotConfigured = 503, "The API or file scanning is not configured on this server";
     NoSuchRuleFile = 404, "No such rule file";
     BadRuleFileName = 400, "Not a valid file name";
-    RuleFileConflict = 409, "Another file has the same name without its extension (a.yar / a.yara)";
+    RuleFileConflict = 409, "Another file has the same name without its extension (a.yar / a.yara), or the name is the file generated from threat intelligence (dozor-intel-hashes.yar)";
+    GeneratedRuleFile = 409, "The file generated from threat intelligence (dozor-intel-hashes.yar) is not changed through the API";
     RuleFileTooLarge = 413, "Larger than 1 MiB (`limit_name` yara.max_rule_bytes)";
     NotText = 415, "Not text/plain";
     InvalidRuleFile = 422, "Does not compile (`detail`: yara-x's error; `line`, `column`) or is not UTF-8";
@@ -264,6 +265,7 @@ pub(crate) async fn put(
             ),
         ));
     }
+    generated_file(&name)?;
     let text = rule_text(&headers, body).await?;
     let size = text.len();
     let change = service
@@ -301,13 +303,15 @@ pub(crate) async fn put(
 /// Deletes a rule file (audited).
 #[utoipa::path(delete, path = YARA_RULE, tag = "scanning", operation_id = "yara_rule_delete",
     summary = "Delete a rule file",
-    description = "Deletes a rule file (admin, audited as `yara.rule.delete`); the rule set is recompiled.",
+    description = "Deletes a rule file (admin, audited as `yara.rule.delete`); the rule set is recompiled. The file \
+generated from threat intelligence (`dozor-intel-hashes.yar`) is refused with 409.",
     params(("name" = String, Path, description = "Rule file name")),
     responses(
         (status = 204, description = "Deleted"),
         Unauthorized,
         Forbidden<ADMIN>,
         NoSuchRuleFile,
+        GeneratedRuleFile,
         ScanNotConfigured,
     ),
     security(("bearer" = [])))]
@@ -321,6 +325,7 @@ pub(crate) async fn delete(
     if !valid_rule_name(&name) {
         return Err(not_found(&format!("YARA rule file {name:?}")));
     }
+    generated_file(&name)?;
     let change = service
         .delete_rule(&name)
         .await
@@ -340,6 +345,21 @@ pub(crate) async fn delete(
         "YARA rule file deleted"
     );
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The rule file generated from threat intelligence (and any name it would clash with) is
+/// not the API's to change: 409.
+fn generated_file(name: &str) -> Result<(), Problem> {
+    let generated = crate::intel::hash_rules::RULE_FILE;
+    if crate::scan::namespace_of(name).eq_ignore_ascii_case(&crate::scan::namespace_of(generated)) {
+        return Err(
+            Problem::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(format!(
+                "{generated} is generated from the threat-intelligence hash indicators and \
+                 rewritten when they change: disable an indicator instead"
+            )),
+        );
+    }
+    Ok(())
 }
 
 fn change_problem(name: &str, e: RuleChangeError) -> Problem {

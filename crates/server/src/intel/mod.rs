@@ -10,7 +10,12 @@
 //!                                       retro-hunt: new indicators × stored events ─► matches, alerts
 //! matches with a pending sighting ─► MISP sightings/add (every few seconds)
 //! ```
+//!
+//! [`exchange`]: documents imported whole, STIX and MISP feed exports; [`hash_rules`]: the
+//! agents' YARA rule of known-bad hashes.
 
+pub mod exchange;
+pub mod hash_rules;
 mod retro;
 mod snapshot;
 
@@ -174,6 +179,21 @@ pub fn check_location(spec: &SourceSpec, feeds_dir: &Path) -> Result<(), IntelEr
     }
 }
 
+/// A relative local location is below `feeds_dir` (as [`check_location`] checked it), not
+/// below the process's working directory.
+pub fn resolve_location(spec: &mut SourceSpec, feeds_dir: &Path) {
+    if let SourceConfig::MispFeed { location }
+    | SourceConfig::StixBundle { location }
+    | SourceConfig::Csv { location, .. }
+    | SourceConfig::Freetext { location, .. } = &mut spec.config
+        && !location.starts_with("https://")
+        && !location.starts_with("http://")
+        && Path::new(location.as_str()).is_relative()
+    {
+        *location = feeds_dir.join(&*location).display().to_string();
+    }
+}
+
 /// The settings with their secrets (`key`, `password`, `token`) shown as `***`.
 pub fn redact_spec(spec: &Value) -> Value {
     let mut spec = spec.clone();
@@ -310,8 +330,9 @@ impl IntelService {
             .get_intel_source(name)
             .await?
             .ok_or_else(|| IntelError::NoSuchSource(name.into()))?;
-        let spec = parse_spec(name, &source.spec)?;
+        let mut spec = parse_spec(name, &source.spec)?;
         check_location(&spec, &self.config.feeds_dir)?;
+        resolve_location(&mut spec, &self.config.feeds_dir);
         let _claim = SyncClaim::take(&self.syncing, name)?;
         self.sync_locked(&source, &spec).await
     }
@@ -369,6 +390,33 @@ impl IntelService {
         previous: Option<&IntelSyncStatus>,
     ) -> Result<IntelSyncStatus, IntelError> {
         let now = now_ms();
+        let mut batch = batch;
+        // The store refuses a whole batch with a value it can't hold: those are reported
+        // instead and the rest is stored.
+        let (kept, long): (Vec<Ioc>, Vec<Ioc>) =
+            std::mem::take(&mut batch.iocs).into_iter().partition(|i| {
+                i.value.len() <= dozor_store::MAX_IOC_VALUE
+                    && !i.value.trim().is_empty()
+                    && !i.value.contains('\0')
+            });
+        batch.iocs = kept;
+        for ioc in long {
+            batch.skipped.push(dozor_intel_sources::Skipped {
+                object: ioc
+                    .sources
+                    .iter()
+                    .flat_map(|s| s.object_ids.first())
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| ioc.kind.as_str().to_owned()),
+                reason: format!(
+                    "{} value of {} bytes: empty, with NUL or longer than the {} the store keeps",
+                    ioc.kind,
+                    ioc.value.len(),
+                    dozor_store::MAX_IOC_VALUE
+                ),
+            });
+        }
         let iocs: Vec<NewIoc> = batch
             .iocs
             .iter()

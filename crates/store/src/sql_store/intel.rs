@@ -519,6 +519,13 @@ impl<D: Driver> SqlStore<D> {
         if let Some(since) = q.updated_since {
             b.push(" AND updated_at >= ").push_bind(Param::Int(since));
         }
+        if let Some(sighted) = q.sighted {
+            b.push(if sighted {
+                " AND sightings > 0"
+            } else {
+                " AND sightings = 0"
+            });
+        }
     }
 
     pub(super) async fn iocs_upsert(
