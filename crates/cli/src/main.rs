@@ -102,6 +102,15 @@ enum Command {
         #[command(subcommand)]
         command: remote::PlaybooksCmd,
     },
+    /// Threat intelligence of a running server: sources and syncs, search and add indicators,
+    /// import a MISP / STIX / CSV / freetext file, export STIX or a MISP feed.
+    ///
+    /// Exit codes: 0 = done; 1 = `sync`: the sync failed; 2 = error (the server refused the
+    /// request, could not be reached or verified, or bad arguments).
+    Intel {
+        #[command(subcommand)]
+        command: remote::IntelCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +174,7 @@ fn main() -> ExitCode {
         Command::Alerts { command } => remote::alerts(command),
         Command::Agents { command } => remote::agents(command),
         Command::Playbooks { command } => remote::playbooks(command),
+        Command::Intel { command } => remote::intel(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

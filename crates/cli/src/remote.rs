@@ -1731,6 +1731,9 @@ mod tests {
 mod respond;
 pub use respond::{PlaybooksCmd, playbooks};
 
+mod intel;
+pub use intel::{IntelCmd, intel};
+
 #[derive(Subcommand)]
 pub enum AgentsCmd {
     /// List enrolled agents with their status (online / degraded / offline / revoked).
