@@ -383,7 +383,10 @@ fn misp_server(shared: &Path) -> MispServer {
                 ("200 OK", json!({"response": {"Attribute": items}}))
             } else if path.starts_with("/sightings/add") {
                 s.lock().unwrap().push((path, body));
-                ("200 OK", json!({"message": "1 sighting successfully added."}))
+                (
+                    "200 OK",
+                    json!({"message": "1 sighting successfully added."}),
+                )
             } else {
                 ("404 Not Found", json!({"message": "not found"}))
             };
@@ -459,10 +462,15 @@ fn misp_rest_sync_match_and_sighting_back() {
     );
     assert_eq!(status["skipped"], 5, "{status}");
     assert!(
-        status.to_string().contains(&format!("{BROKEN_UUID}: invalid ip")),
+        status
+            .to_string()
+            .contains(&format!("{BROKEN_UUID}: invalid ip")),
         "the broken attribute is named: {status}"
     );
-    assert_eq!(status["added"], 5, "filename, md5, sha1, sha256, registry value: {status}");
+    assert_eq!(
+        status["added"], 5,
+        "filename, md5, sha1, sha256, registry value: {status}"
+    );
 
     // A file with the sample's SHA-256 appears on a host.
     std::thread::sleep(Duration::from_secs(2));
