@@ -104,13 +104,14 @@ pub fn observables<'e, E: EventFields + ?Sized>(
         let FieldValue::Str(value) = value else {
             return;
         };
+        // The name first: most fields are not observables, and this is per field.
+        let Some((field, read)) = field_rule(name) else {
+            return;
+        };
         let value = value.trim();
         if value.is_empty() || value == "-" {
             return;
         }
-        let Some((field, read)) = field_rule(name) else {
-            return;
-        };
         let mut emit = |kind, value| found(Observable { field, kind, value });
         match read {
             Read::As(kind) => emit(kind, value),
