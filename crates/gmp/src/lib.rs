@@ -12,3 +12,10 @@ pub use report::{
     LevelCounts, ParsedReport, ReportError, ReportHost, SeverityLevel, VulnResult, parse_report,
     parse_report_bytes, parse_report_file, parse_report_reader,
 };
+
+pub mod client;
+
+pub use client::{
+    Endpoint, GmpClient, GmpConfig, GmpError, GmpIo, GmpVersion, ReportFilter, TargetSpec,
+    TaskSpec, TaskStatus, TlsTrust,
+};

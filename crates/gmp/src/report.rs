@@ -268,7 +268,10 @@ pub fn parse_report<R: BufRead>(input: R) -> Result<ParsedReport, ReportError> {
         let event = match reader.read_event_into(&mut buf) {
             Ok(event) => event,
             Err(quick_xml::Error::Io(err)) => {
-                return Err(ReportError::Io(std::io::Error::new(err.kind(), err.to_string())));
+                return Err(ReportError::Io(std::io::Error::new(
+                    err.kind(),
+                    err.to_string(),
+                )));
             }
             Err(err) => {
                 let at = reader.error_position();
@@ -325,10 +328,17 @@ struct State {
 
 impl State {
     fn path_string(&self) -> String {
-        let mut parts: Vec<&str> = self.path.iter().map(String::as_str).collect();
-        if let Some((_, builder)) = &self.capture {
-            parts.extend(builder.open_path());
+        if let Some((kind, builder)) = &self.capture {
+            // The capture's own path carries the result's index; the builder adds the
+            // elements open inside it.
+            let base = match kind {
+                CaptureKind::Result { path } | CaptureKind::ReportMeta { path, .. } => path,
+            };
+            let mut parts = vec![base.as_str()];
+            parts.extend(builder.open_path().skip(1));
+            return parts.join("/");
         }
+        let parts: Vec<&str> = self.path.iter().map(String::as_str).collect();
         if parts.is_empty() {
             "(document)".to_owned()
         } else {
@@ -417,9 +427,14 @@ impl State {
             Event::End(_) => self.close(),
             Event::Text(t) => {
                 if self.path.is_empty() {
-                    let text = tree::text_content(t).map_err(|r| self.malformed_here(offset, line, r))?;
+                    let text =
+                        tree::text_content(t).map_err(|r| self.malformed_here(offset, line, r))?;
                     if !text.trim().is_empty() {
-                        return Err(self.malformed_here(offset, line, "text outside the root element"));
+                        return Err(self.malformed_here(
+                            offset,
+                            line,
+                            "text outside the root element",
+                        ));
                     }
                 }
             }
@@ -537,7 +552,8 @@ impl State {
                 };
                 match node.name.as_str() {
                     "task" => {
-                        level.task_id = node.attr("id").filter(|s| !s.is_empty()).map(str::to_owned);
+                        level.task_id =
+                            node.attr("id").filter(|s| !s.is_empty()).map(str::to_owned);
                         level.task_name = node.child_text("name").map(str::to_owned);
                     }
                     "gmp" => level.gmp_version = node.child_text("version").map(str::to_owned),
@@ -563,8 +579,10 @@ impl State {
                 path: open.clone(),
                 offset: end,
                 line: end_line,
-                reason: format!("the document ends before <{}> closes (truncated?)",
-                    open.rsplit('/').next().unwrap_or(&open)),
+                reason: format!(
+                    "the document ends before <{}> closes (truncated?)",
+                    open.rsplit('/').next().unwrap_or(&open)
+                ),
             });
         }
         if !self.root_seen {
@@ -711,7 +729,8 @@ fn convert_result(node: &Node, path: &str) -> Result<VulnResult, ReportError> {
 
     let severity = number(node, path, "severity", -3.0, 10.0)?
         .ok_or_else(|| malformed(path, node, "the result has no <severity>"))?;
-    let original_severity = number(node, path, "original_severity", -3.0, 10.0)?.unwrap_or(severity);
+    let original_severity =
+        number(node, path, "original_severity", -3.0, 10.0)?.unwrap_or(severity);
     let cvss_base = number(nvt, &nvt_path, "cvss_base", 0.0, 10.0)?;
 
     let qod_node = node.child("qod");
@@ -736,7 +755,9 @@ fn convert_result(node: &Node, path: &str) -> Result<VulnResult, ReportError> {
     let mut cvss_vector_v4 = None;
     if let Some(severities) = nvt.child("severities") {
         for s in severities.children_named("severity") {
-            let Some(vector) = s.child_text("value") else { continue };
+            let Some(vector) = s.child_text("value") else {
+                continue;
+            };
             let slot = match s.attr("type").unwrap_or("") {
                 "cvss_base_v2" => &mut cvss_vector_v2,
                 "cvss_base_v3" => &mut cvss_vector_v3,
@@ -769,7 +790,8 @@ fn convert_result(node: &Node, path: &str) -> Result<VulnResult, ReportError> {
     let mut seen = HashSet::new();
     if let Some(refs) = nvt.child("refs") {
         for r in refs.children_named("ref") {
-            if r.attr("type").is_some_and(|t| t.eq_ignore_ascii_case("cve"))
+            if r.attr("type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("cve"))
                 && let Some(id) = r.attr("id").map(str::trim).filter(|s| !s.is_empty())
                 && seen.insert(id.to_owned())
             {

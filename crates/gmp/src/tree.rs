@@ -152,7 +152,12 @@ impl TreeBuilder {
     }
 
     /// Feeds one event; returns the finished root when this event closed it.
-    pub fn feed(&mut self, event: &Event<'_>, offset: u64, line: u64) -> Result<Option<Node>, EventError> {
+    pub fn feed(
+        &mut self,
+        event: &Event<'_>,
+        offset: u64,
+        line: u64,
+    ) -> Result<Option<Node>, EventError> {
         match event {
             Event::Start(e) => self.start(e, offset, line).map(|()| None),
             Event::Empty(e) => {
@@ -195,7 +200,9 @@ pub(crate) fn parse_document(xml: &[u8], max_depth: usize) -> Result<Node, Strin
             .read_event_into(&mut buf)
             .map_err(|err| format!("byte {}: {err}", reader.error_position()))?;
         if let Event::Eof = event {
-            return Err(format!("byte {offset}: the document ended before its root closed"));
+            return Err(format!(
+                "byte {offset}: the document ended before its root closed"
+            ));
         }
         // Lines are not tracked here: responses are one line, and errors name the byte.
         if let Some(root) = builder
