@@ -1,9 +1,9 @@
 //! An inventory against an advisory index → findings.
 //!
 //! Each package is looked up by its own name and, for dpkg, by its source package's name
-//! (Debian's advisories name source packages: `openssl`, not `libssl3`). When a source name
-//! matches and dpkg recorded a source version (`Source: name (version)`), that version is the
-//! one compared, since advisories give source versions.
+//! (Debian's advisories name source packages: `openssl`, not `libssl3`). Under the source name
+//! the source version is compared when dpkg recorded one (`Source: name (version)`, as for a
+//! binNMU `1.0-1+b1` of source `1.0-1`), since such advisories give source versions.
 //!
 //! A version is affected by a range as the OSV specification evaluates it: the greatest event
 //! at or below the version decides (`introduced` → affected, `fixed` → not; `last_affected`
@@ -87,20 +87,20 @@ pub fn match_inventory_with_targets(
     let mut reported: HashSet<u32> = HashSet::new();
     for package in &inventory.packages {
         reported.clear();
-        let own = (package.name.as_str(), package.version.as_str());
-        let source = package
-            .source_name
+        // Advisories naming the source give source versions: a binNMU (`1.0-1+b1` built from
+        // `1.0-1`) is compared as its source version.
+        let source_version = package
+            .source_version
             .as_deref()
-            .filter(|source| *source != package.name)
-            .map(|source| {
-                (
-                    source,
-                    package
-                        .source_version
-                        .as_deref()
-                        .unwrap_or(&package.version),
-                )
-            });
+            .unwrap_or(&package.version);
+        let (own, source) = match package.source_name.as_deref() {
+            None => ((package.name.as_str(), package.version.as_str()), None),
+            Some(source) if source == package.name => ((source, source_version), None),
+            Some(source) => (
+                (package.name.as_str(), package.version.as_str()),
+                Some((source, source_version)),
+            ),
+        };
         for (family, target) in &families {
             for (name, version) in std::iter::once(own).chain(source) {
                 for &reference in index.lookup(family, name) {

@@ -188,13 +188,6 @@ impl RawSpecific {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDocument {
-    One(Box<RawAdvisory>),
-    Many(Vec<RawAdvisory>),
-}
-
 /// Reads the severity list: CVSS v3 first (score computed), then v2, then v4 (vector only),
 /// then a word (Ubuntu's priority).
 fn severity_from_list(list: &[RawSeverity]) -> AdvisorySeverity {
@@ -319,12 +312,18 @@ fn convert(raw: RawAdvisory) -> Result<Advisory, String> {
 /// Parses one OSV document (an advisory, or a JSON array of them). Withdrawn advisories are
 /// counted in the second value and left out.
 pub fn parse_advisories(bytes: &[u8]) -> Result<(Vec<Advisory>, usize), String> {
-    let document: RawDocument =
-        serde_json::from_slice(bytes).map_err(|error| format!("not an OSV advisory: {error}"))?;
-    let raws = match document {
-        RawDocument::One(raw) => vec![*raw],
-        RawDocument::Many(raws) => raws,
-    };
+    let is_array = bytes
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|&byte| byte == b'[');
+    // Deserialized straight into the shape expected (not an untagged enum), so that the error
+    // names the field that is wrong.
+    let raws: Vec<RawAdvisory> = if is_array {
+        serde_json::from_slice(bytes)
+    } else {
+        serde_json::from_slice::<RawAdvisory>(bytes).map(|raw| vec![raw])
+    }
+    .map_err(|error| format!("not an OSV advisory: {error}"))?;
     let mut advisories = Vec::with_capacity(raws.len());
     let mut withdrawn = 0;
     for raw in raws {
