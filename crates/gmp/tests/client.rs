@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use dozor_gmp::{
     Endpoint, GmpClient, GmpConfig, GmpError, LevelCounts, ReportFilter, TargetSpec, TaskSpec,
-    parse_report_file,
+    TlsTrust, client::spki_sha256, parse_report_file,
 };
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::{TcpListener, UnixListener};
 
 const USER: &str = "admin";
 /// Characters that must be escaped on the way into XML.
@@ -293,7 +293,10 @@ fn answer(request: &Request, state: &Shared, authenticated: &mut bool) -> Option
     })
 }
 
-async fn serve_connection(mut stream: UnixStream, state: Shared) {
+async fn serve_connection<S>(mut stream: S, state: Shared)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut pending = Vec::new();
     let mut authenticated = false;
     loop {
@@ -576,4 +579,126 @@ async fn connecting_to_a_missing_socket_names_it() {
         .unwrap_err();
     assert!(matches!(err, GmpError::Connect { .. }), "{err}");
     assert!(err.to_string().contains("absent.sock"), "{err}");
+}
+
+/// A CA and a gvmd certificate for `localhost` signed by it, like `gvm-manage-certs` makes.
+struct TestPki {
+    ca_pem: String,
+    server_cert_der: Vec<u8>,
+    server_config: Arc<rustls::ServerConfig>,
+}
+
+fn test_pki() -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gvm test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], key_der)
+    .unwrap();
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        server_cert_der: cert.der().to_vec(),
+        server_config: Arc::new(config),
+    }
+}
+
+/// The test server behind TLS on 127.0.0.1 (gvmd's port 9390 role); returns the port.
+async fn start_tls_server(pki: &TestPki) -> u16 {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
+    let state: Shared = Arc::new(Mutex::new(Behaviour {
+        version: "22.5".to_owned(),
+        ..Behaviour::default()
+    }));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = tcp.accept().await {
+            let acceptor = acceptor.clone();
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    serve_connection(tls, state).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+fn tls_config(port: u16, trust: TlsTrust) -> GmpConfig {
+    GmpConfig::new(Endpoint::Tls {
+        host: "127.0.0.1".to_owned(),
+        port,
+        server_name: Some("localhost".to_owned()),
+        trust,
+    })
+}
+
+#[tokio::test]
+async fn tls_with_gvmds_ca_or_a_pin() {
+    let pki = test_pki();
+    let port = start_tls_server(&pki).await;
+    let pin = spki_sha256(&pki.server_cert_der).unwrap();
+
+    for trust in [
+        TlsTrust {
+            ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+            pins_spki_sha256: vec![],
+        },
+        TlsTrust {
+            ca_pem: None,
+            pins_spki_sha256: vec![pin],
+        },
+        TlsTrust {
+            ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+            pins_spki_sha256: vec![pin],
+        },
+    ] {
+        let mut client = GmpClient::connect(&tls_config(port, trust)).await.unwrap();
+        client.authenticate(USER, PASSWORD).await.unwrap();
+        let report = client
+            .get_report("report-v2", &ReportFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(report.results.len(), 1);
+    }
+
+    // A wrong pin, another CA, no trust anchor at all: refused before any command.
+    let other = test_pki();
+    for trust in [
+        TlsTrust {
+            ca_pem: None,
+            pins_spki_sha256: vec![[7; 32]],
+        },
+        TlsTrust {
+            ca_pem: Some(other.ca_pem.into_bytes()),
+            pins_spki_sha256: vec![],
+        },
+    ] {
+        let err = GmpClient::connect(&tls_config(port, trust))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GmpError::Connect { .. }), "{err}");
+    }
+    let err = GmpClient::connect(&tls_config(port, TlsTrust::default()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GmpError::Tls(_)), "{err}");
 }
