@@ -407,10 +407,10 @@ fn load_directory_into(directory: &Path, report: &mut LoadReport) {
                     report.problem(path.display().to_string(), reason);
                 }
             }
-        } else if has_extension(&path, "zip") {
-            if let Err(error) = load_zip_into(&path, report) {
-                report.problem(path.display().to_string(), error.to_string());
-            }
+        } else if has_extension(&path, "zip")
+            && let Err(error) = load_zip_into(&path, report)
+        {
+            report.problem(path.display().to_string(), error.to_string());
         }
     }
 }
