@@ -23,6 +23,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{RootCertStore, SignatureScheme};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tracing::{debug, warn};
@@ -158,7 +159,7 @@ pub enum GmpError {
 }
 
 /// GMP version gvmd reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GmpVersion {
     pub raw: String,
     pub major: u32,
@@ -190,7 +191,7 @@ pub struct TaskSpec {
 }
 
 /// A task as `get_tasks` shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {
     pub id: String,
     pub name: Option<String>,
