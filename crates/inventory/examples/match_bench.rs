@@ -49,7 +49,9 @@ fn package_name(index: usize) -> String {
 /// The source package of installed package `index`: every fourth package is a library built
 /// from a differently named source, as Debian's `libfoo1` from `foo`.
 fn source_name(index: usize) -> Option<String> {
-    (index % 4 == 0).then(|| format!("src{:04}", index / 4))
+    index
+        .is_multiple_of(4)
+        .then(|| format!("src{:04}", index / 4))
 }
 
 /// The installed version of package `index` on host `host`.

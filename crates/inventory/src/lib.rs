@@ -59,9 +59,10 @@ pub enum InventoryError {
     Zip { path: PathBuf, reason: String },
 }
 
-/// The local host's inventory: os-release, then dpkg's status file when it exists, else
-/// `rpm -qa` when rpm is installed; on Windows the uninstall keys. Problems met while parsing
-/// are returned beside it.
+/// The local host's inventory: os-release, then the package database its family uses — dpkg's
+/// status file for Debian-like systems, `rpm -qa` for rpm-based ones, whichever exists when
+/// the family is unknown; on Windows the uninstall keys. Problems met while parsing are
+/// returned beside it (and logged).
 pub fn collect_local_inventory() -> Result<(Inventory, Vec<ParseProblem>), InventoryError> {
     #[cfg(windows)]
     {
@@ -73,11 +74,21 @@ pub fn collect_local_inventory() -> Result<(Inventory, Vec<ParseProblem>), Inven
     #[cfg(not(windows))]
     {
         let os = OsRelease::read_local();
+        let rpm_based = os.as_ref().is_some_and(|os| {
+            targets_for_os(os)
+                .first()
+                .is_some_and(|target| target.scheme == VersionScheme::Rpm)
+        });
         let dpkg_status = std::path::Path::new(packages::dpkg::DPKG_STATUS_PATH);
-        let parsed = if dpkg_status.exists() {
+        let parsed = if !rpm_based && dpkg_status.exists() {
+            packages::dpkg::read_dpkg_status(dpkg_status)?
+        } else if let Some(parsed) = packages::rpm::query_rpm(packages::rpm::RPM_QUERY_TIMEOUT)? {
+            parsed
+        } else if dpkg_status.exists() {
             packages::dpkg::read_dpkg_status(dpkg_status)?
         } else {
-            packages::rpm::query_rpm(packages::rpm::RPM_QUERY_TIMEOUT)?.unwrap_or_default()
+            tracing::warn!("no dpkg status file and no rpm: empty inventory");
+            ParsedPackages::default()
         };
         for problem in &parsed.problems {
             tracing::warn!(line = problem.line, reason = %problem.reason, "package entry skipped");

@@ -61,6 +61,19 @@ fn counts_agree_with_dpkg_query() {
     );
 }
 
+#[test]
+fn local_inventory_reads_this_machine() {
+    let Some(packages) = read_this_machine() else {
+        return;
+    };
+    let (inventory, problems) = dozor_inventory::collect_local_inventory().expect("collect");
+    assert!(problems.is_empty());
+    if inventory.os.as_ref().is_some_and(|os| os.is_like("debian")) {
+        assert_eq!(inventory.packages, packages);
+        assert_eq!(inventory.fingerprint().len(), 64);
+    }
+}
+
 /// The version an advisory naming `package`'s source is compared with.
 fn source_version(package: &Package) -> &str {
     package

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use dozor_inventory::packages::rpm::parse_rpm_query_output;
+use dozor_inventory::InventoryError;
+use dozor_inventory::packages::rpm::{parse_rpm_query_output, query_rpm_program};
 use dozor_inventory::packages::windows::{RegistryView, UninstallEntry, parse_uninstall_entries};
 use dozor_inventory::{
     AdvisoryIndex, Inventory, OsRelease, Package, PackageEcosystem, match_inventory,
@@ -236,4 +237,50 @@ fn fingerprint_is_order_independent_and_diff_names_changes() {
         )]
     );
     assert!(before.diff(&shuffled).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn rpm_runner_reads_output_times_out_and_reports_failures() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    };
+    // A stand-in rpm that checks it was asked the documented query.
+    let fake = script(
+        "rpm",
+        r#"[ "$1" = "-qa" ] && [ "$2" = "--queryformat" ] || exit 3
+printf 'bash\t(none)\t5.2.15\t1.el7\tx86_64\nzlib\t(none)\t1.2.13\t2.el7\tx86_64\n'"#,
+    );
+    let parsed = query_rpm_program(&fake, Duration::from_secs(30))
+        .expect("run")
+        .expect("rpm present");
+    assert_eq!(parsed.packages.len(), 2);
+    assert_eq!(parsed.packages[1].version, "1.2.13-2.el7");
+
+    let slow = script("slow-rpm", "exec sleep 30");
+    let started = std::time::Instant::now();
+    let error = query_rpm_program(&slow, Duration::from_millis(300)).unwrap_err();
+    assert!(
+        matches!(error, InventoryError::CommandTimedOut { .. }),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let failing = script("bad-rpm", "echo 'error: rpmdb open failed' >&2; exit 1");
+    let error = query_rpm_program(&failing, Duration::from_secs(30)).unwrap_err();
+    assert!(error.to_string().contains("rpmdb open failed"), "{error}");
+
+    let missing = dir.path().join("no-such-rpm");
+    assert!(
+        query_rpm_program(&missing, Duration::from_secs(1))
+            .expect("missing rpm")
+            .is_none()
+    );
 }

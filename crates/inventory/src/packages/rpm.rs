@@ -1,6 +1,7 @@
 //! The rpm database, through `rpm -qa` with a tab-separated query format.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,15 @@ pub const RPM_QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Runs `rpm -qa --queryformat RPM_QUERY_FORMAT` and parses its output.
 /// `Ok(None)` when there is no `rpm` program on this host.
 pub fn query_rpm(timeout: Duration) -> Result<Option<ParsedPackages>, InventoryError> {
-    let mut child = match Command::new("rpm")
+    query_rpm_program(Path::new("rpm"), timeout)
+}
+
+/// [`query_rpm`] with the rpm program named (a full path, or a stand-in in tests).
+pub fn query_rpm_program(
+    program: &Path,
+    timeout: Duration,
+) -> Result<Option<ParsedPackages>, InventoryError> {
+    let mut child = match Command::new(program)
         .args(["-qa", "--queryformat", RPM_QUERY_FORMAT])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
