@@ -305,13 +305,11 @@ impl GmpClient {
                             endpoint: endpoint.clone(),
                             source,
                         })?;
+                    // A refused certificate surfaces here as an I/O error wrapping rustls'.
                     let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
                         .connect(name, tcp)
                         .await
-                        .map_err(|source| GmpError::Connect {
-                            endpoint: endpoint.clone(),
-                            source,
-                        })?;
+                        .map_err(|e| GmpError::Tls(format!("handshake with {endpoint}: {e}")))?;
                     Ok(Box::new(stream) as Box<dyn GmpIo>)
                 }
             }
@@ -334,6 +332,11 @@ impl GmpClient {
             max_response_bytes: config.max_response_bytes,
             broken: false,
         }
+    }
+
+    /// Changes the bound on each following command (e.g. longer for one big `get_reports`).
+    pub fn set_response_timeout(&mut self, timeout: Duration) {
+        self.response_timeout = timeout;
     }
 
     /// `authenticate`; a refusal is [`GmpError::AuthFailed`].
@@ -870,6 +873,21 @@ pub fn spki_sha256(cert_der: &[u8]) -> Option<[u8; 32]> {
     Some(Sha256::digest(cert.tbs_certificate.subject_pki.raw).into())
 }
 
+#[derive(Debug)]
+struct PinMismatch([u8; 32]);
+
+impl fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the server's public key (SPKI SHA-256 ")?;
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str(") matches no configured pin")
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
 struct PinVerifier {
     pins: Vec<[u8; 32]>,
     chain: Option<Arc<dyn ServerCertVerifier>>,
@@ -904,7 +922,7 @@ impl ServerCertVerifier for PinVerifier {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch(got)))),
             ))
         }
     }

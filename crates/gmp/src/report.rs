@@ -632,8 +632,15 @@ impl State {
                 });
             }
         }
+        let report_id = self.levels.iter().find_map(|l| l.id.clone());
+        tracing::debug!(
+            report_id = report_id.as_deref().unwrap_or("-"),
+            results = self.results.len(),
+            hosts = self.hosts.len(),
+            "report parsed"
+        );
         Ok(ParsedReport {
-            report_id: self.levels.iter().find_map(|l| l.id.clone()),
+            report_id,
             gmp_version: pick(|l| &l.gmp_version),
             // The envelope's task first: gvmd writes the same task in both.
             task_id: self.levels.iter().find_map(|l| l.task_id.clone()),

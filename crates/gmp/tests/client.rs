@@ -531,11 +531,10 @@ async fn busy_gvmd_is_a_busy_error_and_the_connection_survives() {
 async fn a_silent_gvmd_times_out_and_the_connection_is_then_refused() {
     let server = TestServer::start("22.5");
     server.state.lock().unwrap().silent.push("get_tasks");
-    let mut config = server.config();
-    // The server never answers get_tasks, so any bound expires; keep it short.
-    config.response_timeout = Duration::from_millis(50);
-    let mut client = GmpClient::connect(&config).await.unwrap();
-    client.authenticate(USER, PASSWORD).await.unwrap();
+    let mut client = logged_in(&server).await;
+    // The server never answers get_tasks, so any bound expires; keep it short (set after the
+    // login so a slow machine cannot time that out).
+    client.set_response_timeout(Duration::from_millis(50));
     let err = client.get_tasks(None).await.unwrap_err();
     assert!(
         matches!(&err, GmpError::Timeout { command, .. } if command == "get_tasks"),
@@ -695,7 +694,10 @@ async fn tls_with_gvmds_ca_or_a_pin() {
         let err = GmpClient::connect(&tls_config(port, trust))
             .await
             .unwrap_err();
-        assert!(matches!(err, GmpError::Connect { .. }), "{err}");
+        assert!(
+            matches!(&err, GmpError::Tls(m) if m.contains("certificate")),
+            "{err}"
+        );
     }
     let err = GmpClient::connect(&tls_config(port, TlsTrust::default()))
         .await
