@@ -57,6 +57,16 @@ impl EcosystemTarget {
     }
 }
 
+/// `Debian:12`, `Red Hat:9.4`, `Debian` (no release): the first release token after the name.
+impl std::fmt::Display for EcosystemTarget {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.releases.first() {
+            Some(release) => write!(formatter, "{}:{release}", self.name),
+            None => formatter.write_str(&self.name),
+        }
+    }
+}
+
 /// Splits an OSV ecosystem string into its name and release (`Debian:12` → `Debian`, `12`).
 pub fn split_ecosystem(ecosystem: &str) -> (&str, Option<&str>) {
     match ecosystem.split_once(':') {
@@ -141,6 +151,7 @@ mod tests {
         assert!(debian.accepts_release(Some("12")));
         assert!(debian.accepts_release(None));
         assert!(!debian.accepts_release(Some("11")));
+        assert_eq!(debian.to_string(), "Debian:12");
     }
 
     #[test]

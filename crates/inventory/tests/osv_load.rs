@@ -242,3 +242,13 @@ fn single_file_array_and_severity_sources() {
         Err(InventoryError::Read { .. })
     ));
 }
+
+#[test]
+fn every_truncation_of_an_advisory_is_an_error_not_a_panic() {
+    let text = advisory("DSA-0009", "openssl");
+    for end in 0..text.len() {
+        let result = dozor_inventory::osv::parse_advisories(&text.as_bytes()[..end]);
+        assert!(result.is_err(), "a truncation at {end} was accepted");
+    }
+    assert!(dozor_inventory::osv::parse_advisories(text.as_bytes()).is_ok());
+}

@@ -229,6 +229,21 @@ Status: install ok installed
     }
 
     #[test]
+    fn every_truncation_parses_without_panic_and_keeps_complete_stanzas() {
+        for (end, _) in SAMPLE.char_indices() {
+            let parsed = parse_dpkg_status(&SAMPLE[..end]);
+            // Once libssl3's stanza has ended (a blank line), a cut further on cannot lose it;
+            // a cut inside it may leave a half line that makes the stanza malformed.
+            if end > SAMPLE.find("\n\n").unwrap() {
+                assert_eq!(
+                    parsed.packages.first().map(|p| p.name.as_str()),
+                    Some("libssl3")
+                );
+            }
+        }
+    }
+
+    #[test]
     fn source_field_forms() {
         assert_eq!(parse_source_field("openssl"), Some(("openssl", None)));
         assert_eq!(
