@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dozor_inventory::InventoryError;
-use dozor_inventory::packages::rpm::{parse_rpm_query_output, query_rpm_program};
+use dozor_inventory::packages::rpm::parse_rpm_query_output;
 use dozor_inventory::packages::windows::{RegistryView, UninstallEntry, parse_uninstall_entries};
 use dozor_inventory::{
     AdvisoryIndex, Inventory, OsRelease, Package, PackageEcosystem, match_inventory,
@@ -244,6 +243,9 @@ fn fingerprint_is_order_independent_and_diff_names_changes() {
 fn rpm_runner_reads_output_times_out_and_reports_failures() {
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
+
+    use dozor_inventory::InventoryError;
+    use dozor_inventory::packages::rpm::query_rpm_program;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let script = |name: &str, body: &str| {
