@@ -327,7 +327,7 @@ impl GmpClient {
     /// A client over an already open stream (tests, or a socket opened elsewhere).
     pub fn from_stream(stream: Box<dyn GmpIo>, config: &GmpConfig) -> Self {
         Self {
-            conn: BufReader::new(Capture::new(stream)),
+            conn: BufReader::with_capacity(64 * 1024, Capture::new(stream)),
             response_timeout: config.response_timeout,
             max_response_bytes: config.max_response_bytes,
             broken: false,

@@ -467,3 +467,28 @@ fn malformed_results_are_refused_all_or_nothing() {
     let (path, _) = malformed("");
     assert_eq!(path, "(document)");
 }
+
+#[test]
+fn corrupted_bytes_never_panic() {
+    // Deterministic byte corruption of each fixture (a fixed LCG, no randomness): every
+    // outcome must be a report or an error, never a panic.
+    const NOISE: &[u8] = b"<>/&;\"'=x0\n\xff";
+    let mut seed: u64 = 0x5eed_1234;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    for name in FIXTURES {
+        let original = fixture(name);
+        for _ in 0..300 {
+            let mut xml = original.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = next() % xml.len();
+                xml[at] = NOISE[next() % NOISE.len()];
+            }
+            let _ = parse_report_bytes(&xml);
+        }
+    }
+}
