@@ -13,7 +13,6 @@
 //! is held as a small tree at a time. Parsing is all-or-nothing: any malformed element makes
 //! [`parse_report`] return an error and no results, so a caller never stores half a report.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -897,10 +896,10 @@ pub fn split_port(raw: &str) -> (Option<u16>, Option<String>) {
 }
 
 /// NVT tags: `key=value|key=value`, values spanning lines.
-fn parse_tags(text: &str) -> Vec<(&str, Cow<'_, str>)> {
+fn parse_tags(text: &str) -> Vec<(&str, &str)> {
     text.split('|')
         .filter_map(|part| part.split_once('='))
-        .map(|(k, v)| (k.trim(), Cow::Borrowed(v)))
+        .map(|(k, v)| (k.trim(), v))
         .collect()
 }
 
