@@ -179,6 +179,12 @@ impl VulnResult {
     pub fn host_ip(&self) -> Option<IpAddr> {
         self.host.parse().ok()
     }
+
+    /// The identity of a finding across scans: host, port as written (`general/tcp` and
+    /// `general/udp` stay apart, unlike a numeric port) and NVT OID.
+    pub fn dedup_key(&self) -> (&str, &str, &str) {
+        (&self.host, &self.port_raw, &self.nvt_oid)
+    }
 }
 
 /// Results per [`SeverityLevel`] (effective severity).

@@ -160,6 +160,9 @@ fn many_vuln_overrides_non_ip_host_and_general_port() {
         report.results.iter().map(|r| r.cves.len()).sum::<usize>(),
         55
     );
+    // No two results share (host, port, OID).
+    let keys: std::collections::HashSet<_> = report.results.iter().map(|r| r.dedup_key()).collect();
+    assert_eq!(keys.len(), 44);
     // Two results have an empty <threat/>.
     assert_eq!(
         report.results.iter().filter(|r| r.threat.is_none()).count(),
