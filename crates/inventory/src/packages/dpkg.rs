@@ -32,7 +32,7 @@ struct Stanza<'a> {
 }
 
 /// Parses the text of a dpkg status file: the packages whose Status is
-/// `install ok installed`, and a problem (with its line) for each stanza that could not be read.
+/// `install ok installed` or `hold ok installed`, and a problem (with its line) for each stanza that could not be read.
 pub fn parse_dpkg_status(text: &str) -> ParsedPackages {
     let mut parsed = ParsedPackages::default();
     let mut stanza = Stanza::default();
@@ -123,7 +123,9 @@ fn finish_stanza(stanza: Stanza<'_>, parsed: &mut ParsedPackages) {
         )));
         return;
     }
-    if status_words != ["install", "ok", "installed"] {
+    // Held packages (`hold ok installed`) are installed too — and often exactly the ones left
+    // unpatched on purpose, so they must be matched.
+    if !matches!(status_words[..], ["install" | "hold", "ok", "installed"]) {
         return;
     }
     let Some(version) = stanza.version.filter(|version| !version.is_empty()) else {
@@ -206,13 +208,21 @@ Version: 1:1.2.13.dfsg-1+b1
 
 Package: noversion
 Status: install ok installed
+
+Package: openssh-server
+Status: hold ok installed
+Version: 1:9.2p1-2
 ";
 
     #[test]
     fn keeps_installed_packages_and_reports_broken_stanzas() {
         let parsed = parse_dpkg_status(SAMPLE);
         let names: Vec<&str> = parsed.packages.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["libssl3", "zlib1g"]);
+        assert_eq!(
+            names,
+            ["libssl3", "zlib1g", "openssh-server"],
+            "held ones too"
+        );
         let libssl = &parsed.packages[0];
         assert_eq!(libssl.version, "3.0.11-1~deb12u2");
         assert_eq!(libssl.arch.as_deref(), Some("amd64"));
