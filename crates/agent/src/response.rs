@@ -42,8 +42,10 @@ use crate::scanner::ServerLink;
 pub const FINISHED_FILE: &str = "response-commands.json";
 /// How many finished commands are remembered.
 pub const FINISHED_KEEP: usize = 1000;
-/// Default self-check timeout of `isolate_host`.
-const DEFAULT_CHECK_SECS: u64 = 30;
+/// Default self-check timeout of `isolate_host`: short enough that a host the isolation cut
+/// off from the server is rolled back within 10 s of the rules being applied (the response
+/// bar), long enough for a loaded server to accept one new connection.
+const DEFAULT_CHECK_SECS: u64 = 8;
 /// Longest self-check a command may ask for.
 const MAX_CHECK_SECS: u64 = 600;
 

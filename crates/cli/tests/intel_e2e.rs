@@ -297,9 +297,11 @@ struct MispServer {
     url: String,
     /// (page, limit) of every search.
     pages: std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
-    /// (path, body) of every sighting.
+    /// (path, body) of every sighting taken.
     sightings: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
     refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Sighting requests answered `503` (the first one is: MISP busy).
+    busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 const MISP_KEY: &str = "e2e-misp-key-0123456789abcdef0123456789";
@@ -338,7 +340,13 @@ fn misp_server(shared: &Path) -> MispServer {
     let pages = Arc::new(Mutex::new(Vec::new()));
     let sightings = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (p, s, r) = (pages.clone(), sightings.clone(), refused.clone());
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (p, s, r, b) = (
+        pages.clone(),
+        sightings.clone(),
+        refused.clone(),
+        busy.clone(),
+    );
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -381,6 +389,11 @@ fn misp_server(shared: &Path) -> MispServer {
                     .cloned()
                     .collect();
                 ("200 OK", json!({"response": {"Attribute": items}}))
+            } else if path.starts_with("/sightings/add") && b.fetch_add(1, Ordering::SeqCst) == 0 {
+                (
+                    "503 Service Unavailable",
+                    json!({"message": "The server is busy, try again later."}),
+                )
             } else if path.starts_with("/sightings/add") {
                 s.lock().unwrap().push((path, body));
                 (
@@ -403,12 +416,14 @@ fn misp_server(shared: &Path) -> MispServer {
         pages,
         sightings,
         refused,
+        busy,
     }
 }
 
 /// A MISP server as a source: a wrong key is a clear sync error; with the right one the
 /// attributes page in (the broken one reported), a file whose hash MISP knows is alerted, and
-/// the sighting goes back to MISP for that very attribute.
+/// the sighting goes back to MISP for that very attribute — after MISP refused the first
+/// sighting (busy), on the retry.
 #[test]
 fn misp_rest_sync_match_and_sighting_back() {
     use std::sync::atomic::Ordering;
@@ -421,7 +436,14 @@ fn misp_rest_sync_match_and_sighting_back() {
     let data = dir.path().join("data");
     let rules = dir.path().join("rules");
     std::fs::create_dir_all(&rules).unwrap();
-    let server = start_server(&data, &rules, &[("DOZOR_INTEL_REFRESH", "1s")]);
+    let server = start_server(
+        &data,
+        &rules,
+        &[
+            ("DOZOR_INTEL_REFRESH", "1s"),
+            ("DOZOR_INTEL_SIGHTING_RETRY", "3s"),
+        ],
+    );
     let ca = fetch_ca(&server.url, dir.path());
     let api = Api {
         server: &server,
@@ -449,8 +471,8 @@ fn misp_rest_sync_match_and_sighting_back() {
         "the key is never shown: {listed}"
     );
 
-    // The right key: 10 attributes at 4 a page. The broken one is reported by its uuid, as
-    // are the four that are no indicators (links, a comment, a text).
+    // The right key: 10 attributes at 4 a page. The broken one is reported by its uuid; the
+    // four that are no indicators (links, a comment, a text) are counted as ignored.
     let (code, body) = api.call("PUT", "/api/v1/intel/sources/misp", Some(&spec(MISP_KEY)));
     assert_eq!(code, 200, "{body}");
     let (code, status) = api.call("POST", "/api/v1/intel/sources/misp/sync", None);
@@ -460,7 +482,12 @@ fn misp_rest_sync_match_and_sighting_back() {
         vec![(1, 4), (2, 4), (3, 4)],
         "pages until a short one"
     );
-    assert_eq!(status["skipped"], 5, "{status}");
+    assert_eq!(status["skipped"], 1, "{status}");
+    assert_eq!(status["ignored"], 4, "{status}");
+    assert_eq!(
+        status["status"], "partial",
+        "the broken attribute: {status}"
+    );
     assert!(
         status
             .to_string()
@@ -492,11 +519,16 @@ fn misp_rest_sync_match_and_sighting_back() {
     assert_eq!(alert["count"], 1, "{alert}");
 
     // The sightings reach MISP, each for the attribute its indicator came from: the hash and
-    // the file name (the path's last part) both matched.
+    // the file name (the path's last part) both matched. MISP refused the first one (busy):
+    // it was marked failed and sent again on the retry (every 3 s here), none lost.
     let sightings = wait_for("both sightings at MISP", || {
         let got = misp.sightings.lock().unwrap().clone();
         (got.len() >= 2).then_some(got)
     });
+    assert!(
+        misp.busy.load(Ordering::SeqCst) >= 3,
+        "one refused, two taken"
+    );
     let mut paths: Vec<&str> = sightings.iter().map(|(p, _)| p.as_str()).collect();
     paths.sort();
     assert_eq!(

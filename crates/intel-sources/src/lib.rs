@@ -42,6 +42,10 @@ pub struct SyncBatch {
     pub iocs: Vec<Ioc>,
     /// Objects that were read but not imported, each with the reason.
     pub skipped: Vec<Skipped>,
+    /// Objects read and deliberately not imported because they are not indicators Dozor
+    /// matches on (a MISP `link`, `comment` or `text` attribute, a deleted attribute), counted
+    /// by reason. Not errors: they don't make a sync `partial`.
+    pub ignored: std::collections::BTreeMap<String, u64>,
     /// The position for the next incremental sync (source-specific: a MISP timestamp, a
     /// TAXII `X-TAXII-Date-Added-Last`, …); `None` when the source has none.
     pub cursor: Option<String>,
@@ -57,10 +61,22 @@ impl SyncBatch {
         self.skipped.push(skipped);
     }
 
-    /// Appends another batch's indicators and skips; its cursor wins when it has one.
+    pub(crate) fn ignore(&mut self, reason: impl Into<String>) {
+        *self.ignored.entry(reason.into()).or_default() += 1;
+    }
+
+    /// How many objects were ignored, whatever the reason.
+    pub fn ignored_total(&self) -> u64 {
+        self.ignored.values().sum()
+    }
+
+    /// Appends another batch's indicators, skips and ignores; its cursor wins when it has one.
     pub fn extend(&mut self, other: SyncBatch) {
         self.iocs.extend(other.iocs);
         self.skipped.extend(other.skipped);
+        for (reason, n) in other.ignored {
+            *self.ignored.entry(reason).or_default() += n;
+        }
         if other.cursor.is_some() {
             self.cursor = other.cursor;
         }

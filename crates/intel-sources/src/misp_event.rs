@@ -94,7 +94,7 @@ pub(crate) fn import_attribute(
     }
     let timestamp = attr.get("timestamp").and_then(epoch_seconds);
     if flag(attr.get("deleted")) {
-        batch.skip(object, "deleted attribute");
+        batch.ignore("deleted attribute");
         return timestamp;
     }
     let Some(misp_type) = attr.get("type").and_then(Value::as_str) else {
@@ -107,6 +107,12 @@ pub(crate) fn import_attribute(
     };
     let mut iocs = match Ioc::from_misp(misp_type, value, flag(attr.get("to_ids"))) {
         Ok(iocs) => iocs,
+        // A type Dozor does not match on (link, comment, text, vulnerability …) is part of
+        // a normal event, not a fault of the feed.
+        Err(dozor_intel::IntelError::UnsupportedMispType { misp_type }) => {
+            batch.ignore(format!("MISP type `{misp_type}` is not matched on"));
+            return timestamp;
+        }
         Err(e) => {
             batch.skip(object, e.to_string());
             return timestamp;

@@ -209,6 +209,7 @@ pub struct IntelSyncStatus {
     /// Finished, ms.
     pub finished_at: i64,
     /// `ok`, `partial` (some objects skipped) or `failed` (nothing imported; `error` says why).
+    /// Ignored objects (not indicators) leave a sync `ok`.
     pub status: String,
     /// New indicators.
     pub added: u64,
@@ -222,6 +223,13 @@ pub struct IntelSyncStatus {
     pub skipped: u64,
     /// The first skipped objects with the reason (`object: reason`), at most 100.
     pub skipped_examples: Vec<String>,
+    /// Objects read and deliberately not imported because they are not indicators Dozor
+    /// matches on (MISP `link`, `comment`, `text` attributes, deleted attributes).
+    #[serde(default)]
+    pub ignored: u64,
+    /// `ignored` by reason (`MISP type `link` is not matched on`: 3).
+    #[serde(default)]
+    pub ignored_reasons: std::collections::BTreeMap<String, u64>,
     /// Indicators on a warninglist.
     pub warninglisted: u64,
     /// Matches the retro-hunt found in stored events.

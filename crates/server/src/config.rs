@@ -279,6 +279,9 @@ pub struct IntelConfig {
     pub retro_hunt_max_events: u64,
     /// Matches of MISP indicators are sent back to their MISP as sightings.
     pub sightings: bool,
+    /// How often sightings that could not be sent (MISP unreachable or refusing) are tried
+    /// again; they are given up a week after their match.
+    pub sighting_retry: Duration,
     /// How often a process with pipeline workers checks the store for changed indicators.
     pub refresh: Duration,
 }
@@ -293,6 +296,7 @@ impl IntelConfig {
             retro_hunt_days: 30,
             retro_hunt_max_events: 5_000_000,
             sightings: true,
+            sighting_retry: Duration::from_secs(600),
             refresh: Duration::from_secs(5),
         }
     }
@@ -953,6 +957,13 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Matches of indicators from a MISP server are sent back to it as sightings (sightings/add).",
     },
     KeyDef {
+        key: "intel.sighting_retry",
+        env: "DOZOR_INTEL_SIGHTING_RETRY",
+        kind: Kind::Duration,
+        default: "\"10m\"",
+        doc: "How often sightings that could not be sent (MISP unreachable or refusing) are tried again; a sighting is given up 7 days after its match.",
+    },
+    KeyDef {
         key: "intel.refresh",
         env: "DOZOR_INTEL_REFRESH",
         kind: Kind::Duration,
@@ -1548,6 +1559,7 @@ fn parse_intel(p: &Parsed, data_dir: &Path) -> Result<IntelConfig, ConfigError> 
         retro_hunt_days: p.int("intel.retro_hunt_days", 0, 3650)? as u32,
         retro_hunt_max_events: p.int("intel.retro_hunt_max_events", 1, 1_000_000_000)?,
         sightings: p.bool("intel.sightings")?,
+        sighting_retry: p.duration("intel.sighting_retry", 1, 86_400)?,
         refresh: p.duration("intel.refresh", 1, 3600)?,
     })
 }

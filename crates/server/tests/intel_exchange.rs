@@ -325,16 +325,17 @@ async fn intel_import_reads_stix_misp_csv_and_freetext_and_reports_problems() {
     assert_eq!(h.values(Some("stix-examples")).await, want);
     assert!(want.contains(&("ip".to_owned(), "10.0.0.0".to_owned())));
 
-    // MISP: the feed event (5 indicators, 4 unsupported types reported), the bare event (the
-    // url; its text reported), an events/index listing (nothing; reported), MISP's STIX.
+    // MISP: the feed event (5 indicators, 4 attributes that are no indicators ignored), the
+    // bare event (the url; its text ignored), an events/index listing (nothing; reported),
+    // MISP's STIX. Ignored types leave the status `ok`.
     let misp = shared.join("fixtures/misp");
     let cases = [
-        ("57c4445b-c548-4654-af0b-4be3950d210f.json", "misp", 5, 4),
-        ("misp_event.json", "misp", 1, 1),
-        ("search_index_result.json", "misp", 0, 1),
-        ("stix2.json", "stix", 1, 0),
+        ("57c4445b-c548-4654-af0b-4be3950d210f.json", "misp", 5, 0, 4),
+        ("misp_event.json", "misp", 1, 0, 1),
+        ("search_index_result.json", "misp", 0, 1, 0),
+        ("stix2.json", "stix", 1, 0, 0),
     ];
-    for (name, format, added, skipped) in cases {
+    for (name, format, added, skipped, ignored) in cases {
         let r = ok(&h
             .import(
                 "?source=misp-files",
@@ -344,6 +345,9 @@ async fn intel_import_reads_stix_misp_csv_and_freetext_and_reports_problems() {
         assert_eq!(r["format"], format, "{name}: {r}");
         assert_eq!(r["added"].as_u64(), Some(added), "{name}: {r}");
         assert_eq!(r["skipped"].as_u64(), Some(skipped), "{name}: {r}");
+        assert_eq!(r["ignored"].as_u64(), Some(ignored), "{name}: {r}");
+        let status = if skipped == 0 { "ok" } else { "partial" };
+        assert_eq!(r["status"], status, "{name}: {r}");
     }
     let stored = h.values(Some("misp-files")).await;
     assert!(stored.contains(&(

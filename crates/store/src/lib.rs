@@ -561,6 +561,10 @@ pub trait Store: Send + Sync + 'static {
     /// Sets the sighting status (`sent`, `failed`, `none`) of matches.
     async fn set_sighting_status(&self, ids: &[i64], status: &str) -> Result<()>;
 
+    /// Makes the `failed` sightings of matches made at or after `since` (ms) `pending` again,
+    /// so they are retried; how many.
+    async fn requeue_failed_sightings(&self, since: i64) -> Result<u64>;
+
     // ------------------------------------------------------------ retention, stats
 
     /// Deletes events stored (`received_at`) before `cutoff` — so imported old logs live a full

@@ -640,7 +640,9 @@ mod scenarios {
             unchanged: 3,
             expired: 1,
             skipped: 4,
-            skipped_examples: vec!["attr 1: unsupported type".into()],
+            skipped_examples: vec!["attr 1: invalid ip".into()],
+            ignored: 3,
+            ignored_reasons: [("MISP type `link` is not matched on".to_owned(), 3)].into(),
             warninglisted: 1,
             retro_matches: 2,
             error: None,
@@ -887,6 +889,21 @@ mod scenarios {
         assert_eq!(status("e0"), "sent");
         assert_eq!(status("e3"), "failed");
         assert_eq!(status("e2"), "none");
+
+        // Failed ones go back to pending for a retry, only those matched since `since`.
+        assert_eq!(s.requeue_failed_sightings(NOW + 1).await.unwrap(), 0);
+        assert_eq!(s.requeue_failed_sightings(NOW).await.unwrap(), 1);
+        let again: Vec<String> = s
+            .pending_sightings(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.event_id)
+            .collect();
+        assert_eq!(again, ["e3", "e4"]);
+        s.set_sighting_status(&[pending[2].id], "failed")
+            .await
+            .unwrap();
 
         assert!(matches!(
             s.set_sighting_status(&[left[0].id], "done").await,

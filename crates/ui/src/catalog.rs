@@ -1508,6 +1508,11 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "в списках исключений: {n}",
     ),
     (
+        "intel.sync.ignored",
+        "not indicators {n}",
+        "не индикаторы: {n}",
+    ),
+    (
         "intel.sync.retro",
         "found in stored events {n}",
         "найдено в сохранённых событиях: {n}",

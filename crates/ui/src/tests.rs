@@ -706,6 +706,8 @@ fn intel_source(i: i64) -> IntelSource {
                 } else {
                     vec![]
                 },
+                ignored: if i == 2 { 4 } else { 0 },
+                ignored_reasons: Default::default(),
                 warninglisted: 7,
                 retro_matches: i as u64,
                 error: (i == 1).then(|| format!("connection refused: <{XSS}>")),

@@ -306,6 +306,7 @@ fn report(head: &[(&str, String)], s: &IntelSyncStatus) -> String {
         ("unchanged", s.unchanged.to_string()),
         ("expired", s.expired.to_string()),
         ("skipped", s.skipped.to_string()),
+        ("ignored (not indicators)", s.ignored.to_string()),
         ("warninglisted", s.warninglisted.to_string()),
         ("retro-hunt matches", s.retro_matches.to_string()),
         (
@@ -317,6 +318,12 @@ fn report(head: &[(&str, String)], s: &IntelSyncStatus) -> String {
         pairs.push(("error", clean(e)));
     }
     let mut out = key_values(&pairs);
+    if !s.ignored_reasons.is_empty() {
+        out.push_str("\nignored (reason: count):\n");
+        for (reason, n) in &s.ignored_reasons {
+            out.push_str(&format!("  {}: {n}\n", clean(reason)));
+        }
+    }
     if !s.skipped_examples.is_empty() {
         out.push_str("\nskipped (object: reason):\n");
         for e in &s.skipped_examples {

@@ -584,7 +584,7 @@ pub(crate) async fn sync(
         "intel.source.sync",
         format!("intel-source:{}", name.0),
         json!({"status": status.status, "added": status.added, "updated": status.updated,
-            "skipped": status.skipped, "error": status.error}),
+            "skipped": status.skipped, "ignored": status.ignored, "error": status.error}),
     )
     .await?;
     Ok(Json(status))

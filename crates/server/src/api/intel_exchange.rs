@@ -175,9 +175,10 @@ freetext (every indicator on every line, defanged forms too) — and stores its 
 the other sources', matched by the pipeline within seconds and looked for in stored events (retro-hunt). \
 Analyst or admin, audited as `intel.import`. `format=auto` (default) tells STIX and MISP JSON by their \
 shape; other JSON is refused (422); text whose first line starts with an indicator and a comma is CSV, \
-other text freetext. What could not be imported (unsupported STIX patterns, MISP types Dozor does not \
-match on, values that are no valid indicator, lines without one) is counted in `skipped` with the first \
-100 as `object: reason` and the rest is stored (`status: partial`). At most 64 MiB.",
+other text freetext. What could not be imported (unsupported STIX patterns, values that are no valid \
+indicator, lines without one) is counted in `skipped` with the first 100 as `object: reason` and the \
+rest is stored (`status: partial`). MISP attributes that are not indicators (`link`, `comment`, `text` \
+…) and deleted ones are counted in `ignored` by reason and leave the status `ok`. At most 64 MiB.",
     params(ImportParameters),
     request_body(description = "The document's bytes (any media type; at most 64 MiB)",
         content(("application/octet-stream"), ("application/json"), ("text/plain"), ("text/csv"))),
@@ -235,7 +236,7 @@ pub(crate) async fn import(
         format!("intel-source:{source}"),
         json!({"format": imported.format.as_str(), "bytes": size, "added": result.added,
             "updated": result.updated, "unchanged": result.unchanged, "skipped": result.skipped,
-            "warninglisted": result.warninglisted}),
+            "ignored": result.ignored, "warninglisted": result.warninglisted}),
     )
     .await?;
     Ok(Json(IntelImportReport {

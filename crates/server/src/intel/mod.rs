@@ -38,6 +38,8 @@ use crate::config::IntelConfig;
 /// (process-wide: every server in a test process rebuilds, which is harmless).
 pub static CHANGED: std::sync::LazyLock<Notify> = std::sync::LazyLock::new(Notify::new);
 
+/// Sightings that could not be sent are retried for this many days after their match.
+const SIGHTING_RETRY_DAYS: i64 = 7;
 /// How many skipped objects a sync status keeps as examples.
 const SKIPPED_EXAMPLES: usize = 100;
 /// The source name of indicators added by hand.
@@ -370,6 +372,7 @@ impl IntelService {
                 added = status.added,
                 updated = status.updated,
                 skipped = status.skipped,
+                ignored = status.ignored,
                 retro_matches = status.retro_matches,
                 took_ms = status.finished_at - status.started_at,
                 "intel source synced"
@@ -460,6 +463,8 @@ impl IntelService {
                 .take(SKIPPED_EXAMPLES)
                 .map(|s| format!("{}: {}", s.object, s.reason))
                 .collect(),
+            ignored: batch.ignored_total(),
+            ignored_reasons: std::mem::take(&mut batch.ignored),
             warninglisted,
             retro_matches,
             error: None,
@@ -527,6 +532,9 @@ impl IntelService {
         let mut sent = Vec::new();
         let mut failed = Vec::new();
         let mut none = Vec::new();
+        // A server that failed once this round is not asked again until the retry: one
+        // timeout per unreachable MISP, not one per match.
+        let mut down: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for m in pending {
             let Some(ioc) = self.store.get_ioc(m.ioc_id).await? else {
                 none.push(m.id);
@@ -542,6 +550,9 @@ impl IntelService {
                     continue;
                 };
                 tried = true;
+                if down.contains(src.name.as_str()) {
+                    continue;
+                }
                 let client = match dozor_intel_sources::misp::MispClient::new(
                     url,
                     &key.0,
@@ -567,7 +578,10 @@ impl IntelService {
                 match client.add_sighting(&sighting).await {
                     Ok(()) => delivered = true,
                     Err(e) => {
-                        tracing::warn!(source = %src.name, ioc = %ioc.value, "sighting not sent: {e}")
+                        tracing::warn!(source = %src.name, ioc = %ioc.value, "sighting not sent (tried again later): {e}");
+                        if let Some((name, _)) = servers.iter().find(|(n, _)| *n == src.name) {
+                            down.insert(name.as_str());
+                        }
                     }
                 }
             }
@@ -586,6 +600,17 @@ impl IntelService {
         }
         Ok(sent.len())
     }
+
+    /// Makes the failed sightings of the last [`SIGHTING_RETRY_DAYS`] days pending again; how
+    /// many.
+    pub async fn retry_failed_sightings(&self) -> Result<u64, IntelError> {
+        let since = now_ms() - SIGHTING_RETRY_DAYS * 86_400_000;
+        let n = self.store.requeue_failed_sightings(since).await?;
+        if n > 0 {
+            tracing::info!(sightings = n, "failed sightings queued again");
+        }
+        Ok(n)
+    }
 }
 
 /// The background work of the intelligence side: scheduled syncs (checked every 10 s) and
@@ -593,6 +618,9 @@ impl IntelService {
 pub async fn run_background(service: Arc<IntelService>, mut stop: watch::Receiver<bool>) {
     let mut sync_tick = tokio::time::interval(Duration::from_secs(10));
     let mut sighting_tick = tokio::time::interval(Duration::from_secs(5));
+    let retry_every = service.config.sighting_retry;
+    let mut retry_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + retry_every, retry_every);
     loop {
         tokio::select! {
             _ = sync_tick.tick() => {
@@ -611,6 +639,13 @@ pub async fn run_background(service: Arc<IntelService>, mut stop: watch::Receive
                     && let Err(e) = service.push_sightings().await
                 {
                     tracing::warn!("sightings: {e}");
+                }
+            }
+            _ = retry_tick.tick() => {
+                if service.config.sightings
+                    && let Err(e) = service.retry_failed_sightings().await
+                {
+                    tracing::warn!("sighting retry: {e}");
                 }
             }
             _ = stop.changed() => return,

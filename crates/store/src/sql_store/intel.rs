@@ -924,6 +924,15 @@ impl<D: Driver> SqlStore<D> {
         self.list(On::Read, st, intel_match).await
     }
 
+    pub(super) async fn sightings_requeue(&self, since: i64) -> Result<u64> {
+        let st = sql!(
+            "UPDATE intel_matches SET sighting = 'pending' \
+             WHERE sighting = 'failed' AND matched_at >= ?",
+            since
+        );
+        self.exec(On::Write, st).await
+    }
+
     pub(super) async fn sightings_set(&self, ids: &[i64], status: &str) -> Result<()> {
         check_sighting("sighting status", status)?;
         if ids.is_empty() {

@@ -1362,6 +1362,10 @@ impl<D: Driver> Store for SqlStore<D> {
         self.sightings_set(ids, status).await
     }
 
+    async fn requeue_failed_sightings(&self, since: i64) -> Result<u64> {
+        self.sightings_requeue(since).await
+    }
+
     // ------------------------------------------------------------ audit
 
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {

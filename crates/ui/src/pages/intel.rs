@@ -451,6 +451,9 @@ fn sync_row(tr: &Tr, s: &IntelSyncStatus) -> SyncRow {
     if s.warninglisted > 0 {
         counts.push(count("intel.sync.warninglisted", s.warninglisted));
     }
+    if s.ignored > 0 {
+        counts.push(count("intel.sync.ignored", s.ignored));
+    }
     if s.retro_matches > 0 {
         counts.push(count("intel.sync.retro", s.retro_matches));
     }
