@@ -205,7 +205,7 @@ pub(crate) async fn list(
     let kind = params.get("kind")?.map(parse_kind).transpose()?;
     let after_id =
         match params.get("cursor")? {
-            None | Some("") => 0,
+            None => 0,
             Some(c) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
                 bad_param("cursor", "the cursor was not produced by this listing")
             })?,
@@ -645,7 +645,7 @@ pub(crate) async fn matches(
         ),
     };
     let event_ids = match params.get("event_id")? {
-        None | Some("") => Vec::new(),
+        None => Vec::new(),
         Some(v) => vec![
             uuid::Uuid::parse_str(v)
                 .map_err(|_| bad_param("event_id", format!("{v:?}: an event id (UUID)")))?
@@ -654,7 +654,7 @@ pub(crate) async fn matches(
     };
     let before_id =
         match params.get("cursor")? {
-            None | Some("") => None,
+            None => None,
             Some(c) => Some(c.parse::<i64>().ok().filter(|c| *c > 0).ok_or_else(|| {
                 bad_param("cursor", "the cursor was not produced by this listing")
             })?),
