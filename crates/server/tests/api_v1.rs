@@ -621,6 +621,10 @@ async fn alert_workflow_comments_and_audit() {
     problem(&r, 422, "invalid-body");
     let r = env.post(&status, &t.analyst, json!({})).await;
     problem(&r, 422, "invalid-body");
+    // Serde alone reads a struct from an array: every body must be an object.
+    let r = env.post(&status, &t.analyst, json!(["acknowledged"])).await;
+    let p = problem(&r, 422, "invalid-body");
+    assert_eq!(p["detail"], "the body must be a JSON object");
     let r = env
         .post(
             "/api/v1/alerts/999/status",

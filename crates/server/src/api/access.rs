@@ -349,6 +349,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
             .instance(path.clone())
         })?;
+        // Every request body of the API is a JSON object; serde alone would also read a struct
+        // from an array (`[null, null]`), so a well-formed body of another type is refused here.
+        if bytes.trim_ascii_start().first() != Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+        {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "Invalid request body",
+            )
+            .detail("the body must be a JSON object")
+            .instance(path));
+        }
         serde_json::from_slice::<T>(&bytes)
             .map(JsonBody)
             .map_err(|e| {

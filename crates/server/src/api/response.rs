@@ -466,18 +466,8 @@ pub(crate) async fn run(
     caller: Caller<TRIAGE>,
     State(state): State<Arc<AppState>>,
     name: PathId,
-    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
+    JsonBody(body): JsonBody<PlaybookRunRequest>,
 ) -> Result<Response, Problem> {
-    // Read as an object first: serde would read the struct from an array too (`[null, null]`).
-    let body: PlaybookRunRequest = serde_json::from_value(serde_json::Value::Object(body))
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-body",
-                "Invalid request body",
-            )
-            .detail(e.to_string())
-        })?;
     let service = service(&state)?;
     let run = service
         .run_manual(ManualRun {

@@ -543,14 +543,14 @@ impl IntelService {
             let mut delivered = false;
             let mut tried = false;
             for src in &ioc.sources {
-                let Some((_, spec)) = servers.iter().find(|(n, _)| *n == src.name) else {
+                let Some((server, spec)) = servers.iter().find(|(n, _)| *n == src.name) else {
                     continue;
                 };
                 let SourceConfig::MispRest { url, key, .. } = &spec.config else {
                     continue;
                 };
                 tried = true;
-                if down.contains(src.name.as_str()) {
+                if down.contains(server.as_str()) {
                     continue;
                 }
                 let client = match dozor_intel_sources::misp::MispClient::new(
@@ -579,9 +579,7 @@ impl IntelService {
                     Ok(()) => delivered = true,
                     Err(e) => {
                         tracing::warn!(source = %src.name, ioc = %ioc.value, "sighting not sent (tried again later): {e}");
-                        if let Some((name, _)) = servers.iter().find(|(n, _)| *n == src.name) {
-                            down.insert(name.as_str());
-                        }
+                        down.insert(server.as_str());
                     }
                 }
             }
