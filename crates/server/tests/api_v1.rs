@@ -442,6 +442,16 @@ async fn event_search_pagination_and_histogram() {
         400,
         "invalid-parameter",
     );
+    // A parameter whose document gives a pattern or format is refused given empty, not
+    // read as absent (schemathesis ST201).
+    for (path, name) in [
+        ("/api/v1/intel/iocs?cursor=", "cursor"),
+        ("/api/v1/intel/matches?event_id=", "event_id"),
+        ("/api/v1/intel/matches?cursor=", "cursor"),
+    ] {
+        let p = problem(&env.get(path, v).await, 400, "invalid-parameter");
+        assert_eq!(p["parameter"], name, "{path}");
+    }
 
     // One event.
     let id = evs[3].id;

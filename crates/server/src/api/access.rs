@@ -167,6 +167,12 @@ impl Params {
 
     /// A single-valued parameter; empty counts as absent, a repeat is an error.
     pub fn get(&self, name: &str) -> Result<Option<&str>, Problem> {
+        Ok(self.given(name)?.filter(|v| !v.is_empty()))
+    }
+
+    /// A single-valued parameter whose document gives a pattern or format: given empty, it is
+    /// a value (and refused by its parser), not absent.
+    pub fn given(&self, name: &str) -> Result<Option<&str>, Problem> {
         let mut found = None;
         for (k, v) in &self.0 {
             if k == name {
@@ -176,7 +182,7 @@ impl Params {
                 found = Some(v.as_str());
             }
         }
-        Ok(found.map(str::trim).filter(|v| !v.is_empty()))
+        Ok(found.map(str::trim))
     }
 
     /// A parameter that may repeat or list values separated by commas.

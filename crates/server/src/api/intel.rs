@@ -204,7 +204,7 @@ pub(crate) async fn list(
     let limit = params.limit(1000, MAX_IOC_PAGE)?;
     let kind = params.get("kind")?.map(parse_kind).transpose()?;
     let after_id =
-        match params.get("cursor")? {
+        match params.given("cursor")? {
             None => 0,
             Some(c) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
                 bad_param("cursor", "the cursor was not produced by this listing")
@@ -644,7 +644,7 @@ pub(crate) async fn matches(
                 .ok_or_else(|| bad_param("ioc_id", format!("{v:?}: an indicator id")))?,
         ),
     };
-    let event_ids = match params.get("event_id")? {
+    let event_ids = match params.given("event_id")? {
         None => Vec::new(),
         Some(v) => vec![
             uuid::Uuid::parse_str(v)
@@ -653,7 +653,7 @@ pub(crate) async fn matches(
         ],
     };
     let before_id =
-        match params.get("cursor")? {
+        match params.given("cursor")? {
             None => None,
             Some(c) => Some(c.parse::<i64>().ok().filter(|c| *c > 0).ok_or_else(|| {
                 bad_param("cursor", "the cursor was not produced by this listing")
