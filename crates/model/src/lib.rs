@@ -28,6 +28,7 @@ pub mod openapi;
 mod playbook;
 pub mod response;
 mod rule;
+mod vulns;
 
 pub use access::{Access, MAX_USERNAME_CHARS, Role, TokenInfo, USER_LANGUAGES, User};
 pub use agent::{
@@ -56,6 +57,11 @@ pub use playbook::{
     PlaybookRunStatus, PlaybookStep, PlaybookView, StoredPlaybook,
 };
 pub use rule::RuleState;
+pub use vulns::{
+    AgentInventory, MAX_VULN_PAGE, NewVulnResult, NewVulnScan, StoredVuln, VULN_LEVELS,
+    VULN_SOURCES, VulnCveSummary, VulnHostSummary, VulnQuery, VulnScan, VulnScanCounts,
+    VulnScanJob, VulnScanReport, VulnStatus, VulnStatusRequest, VulnSummary,
+};
 
 /// Default page size of searches and listings.
 pub const DEFAULT_PAGE_LIMIT: u32 = 100;

@@ -28,6 +28,7 @@ fn names_are_the_stored_names_and_parse_back() {
     names_agree(&AlertStatus::ALL);
     names_agree(&AlertChange::ALL);
     names_agree(&Role::ALL);
+    names_agree(&VulnStatus::ALL);
     names_agree(&AgentStatus::ALL);
     names_agree(&CommandStatus::ALL);
     assert_eq!(Role::AgentIngest.as_str(), "agent-ingest");

@@ -565,6 +565,76 @@ pub trait Store: Send + Sync + 'static {
     /// so they are retried; how many.
     async fn requeue_failed_sightings(&self, since: i64) -> Result<u64>;
 
+    // ------------------------------------------------------------ vulnerabilities (issue 15)
+
+    /// Records a scan and its results in one transaction: each result is inserted or updated
+    /// by `(host, port, nvt_oid)` (repeats within the scan merged, the worst kept); a `fixed`
+    /// one found again is open again (reopened), an acceptance past its expiry is open; every
+    /// `open` or `accepted` result of the same source on a covered host (`hosts` and the
+    /// results' hosts) that this scan did not find, and that no later scan found, becomes
+    /// `fixed`. A report id already recorded for the source returns that scan and changes
+    /// nothing. A result that is not valid is `InvalidArgument` naming its index, host and OID,
+    /// and nothing is written.
+    async fn record_vuln_scan(
+        &self,
+        scan: &NewVulnScan,
+        results: &[NewVulnResult],
+        now: i64,
+    ) -> Result<VulnScanReport>;
+
+    /// One result.
+    async fn get_vuln(&self, id: i64) -> Result<Option<StoredVuln>>;
+
+    /// Results matching the query, most severe first (then newest id).
+    async fn list_vulns(&self, query: &VulnQuery) -> Result<Vec<StoredVuln>>;
+
+    /// How many results match (its `after` and `limit` ignored).
+    async fn count_vulns(&self, query: &VulnQuery) -> Result<u64>;
+
+    /// Counts by level and status, and the `top` worst hosts and CVEs, of what the query
+    /// selects (its `after` and `limit` ignored).
+    async fn vuln_summary(&self, query: &VulnQuery, top: u32) -> Result<VulnSummary>;
+
+    /// Scans, newest first.
+    async fn list_vuln_scans(&self, source: Option<&str>, limit: u32) -> Result<Vec<VulnScan>>;
+
+    /// An operator's decision (`accepted`/`false_positive` need a reason; `open` undoes them;
+    /// `fixed` is refused: scans decide it). `None` when unknown.
+    async fn set_vuln_status(
+        &self,
+        id: i64,
+        request: &VulnStatusRequest,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<StoredVuln>>;
+
+    /// Acceptances that ended by `now` become open again; their ids.
+    async fn expire_vuln_acceptances(&self, now: i64) -> Result<Vec<i64>>;
+
+    /// Stores (replaces) an agent's software inventory.
+    async fn put_agent_inventory(&self, inventory: &AgentInventory) -> Result<()>;
+
+    /// An agent's inventory.
+    async fn get_agent_inventory(&self, agent_id: &str) -> Result<Option<AgentInventory>>;
+
+    /// Every stored inventory's agent, fingerprint and report time, by agent id.
+    async fn list_agent_inventories(&self) -> Result<Vec<(String, String, i64)>>;
+
+    /// Creates or replaces a scan job's settings (its state is kept when it exists).
+    async fn put_vuln_scan_job(&self, job: &VulnScanJob) -> Result<VulnScanJob>;
+
+    /// One scan job.
+    async fn get_vuln_scan_job(&self, name: &str) -> Result<Option<VulnScanJob>>;
+
+    /// Every scan job, by name.
+    async fn list_vuln_scan_jobs(&self) -> Result<Vec<VulnScanJob>>;
+
+    /// Deletes a scan job; false when unknown.
+    async fn delete_vuln_scan_job(&self, name: &str) -> Result<bool>;
+
+    /// Replaces a scan job's state; false when unknown.
+    async fn set_vuln_scan_job_state(&self, name: &str, state: &serde_json::Value) -> Result<bool>;
+
     // ------------------------------------------------------------ retention, stats
 
     /// Deletes events stored (`received_at`) before `cutoff` — so imported old logs live a full

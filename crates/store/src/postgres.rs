@@ -113,6 +113,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0006_enrollment_replace.sql"),
             include_str!("../migrations/postgres/0007_playbooks.sql"),
             include_str!("../migrations/postgres/0008_intel.sql"),
+            include_str!("../migrations/postgres/0009_vulns.sql"),
         ])
         .run(&pool)
         .await?;

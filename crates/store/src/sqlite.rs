@@ -117,6 +117,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0006_enrollment_replace.sql"),
             include_str!("../migrations/sqlite/0007_playbooks.sql"),
             include_str!("../migrations/sqlite/0008_intel.sql"),
+            include_str!("../migrations/sqlite/0009_vulns.sql"),
         ])
         .run(&writer)
         .await?;

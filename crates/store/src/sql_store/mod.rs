@@ -25,6 +25,7 @@ use crate::types::{Backend, NewEvent};
 
 mod intel;
 mod playbooks;
+mod vulns;
 mod row;
 mod stmt;
 mod store;
@@ -139,7 +140,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
-pub(crate) fn migrator(files: [&'static str; 8]) -> Migrator {
+pub(crate) fn migrator(files: [&'static str; 9]) -> Migrator {
     let names = [
         "init",
         "agents",
@@ -149,6 +150,7 @@ pub(crate) fn migrator(files: [&'static str; 8]) -> Migrator {
         "enrollment_replace",
         "playbooks",
         "intel",
+        "vulns",
     ];
     Migrator::with_migrations(
         (1..)

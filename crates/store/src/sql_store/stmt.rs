@@ -59,8 +59,8 @@ impl Stmt {
 pub enum Arg {
     /// An integer (or NULL).
     Int(Option<i64>),
-    /// A float.
-    Real(f64),
+    /// A float (or NULL).
+    Real(Option<f64>),
     /// A boolean (SQLite: 0/1).
     Bool(bool),
     /// Text (or NULL). PostgreSQL cannot store NUL in text: it becomes U+FFFD there.
@@ -87,7 +87,7 @@ impl From<Param> for Arg {
         match p {
             Param::Text(s) => Arg::Text(Some(s)),
             Param::Int(i) => Arg::Int(Some(i)),
-            Param::Real(f) => Arg::Real(f),
+            Param::Real(f) => Arg::Real(Some(f)),
             Param::Uuid(u) => Arg::Uuid(u),
             Param::TextArray(v) => Arg::Texts(v),
         }
@@ -108,6 +108,8 @@ args_from! {
     i64 => |v| Arg::Int(Some(v)),
     Option<i64> => |v| Arg::Int(v),
     bool => |v| Arg::Bool(v),
+    f64 => |v| Arg::Real(Some(v)),
+    Option<f64> => |v| Arg::Real(v),
     &str => |v| Arg::Text(Some(v.to_owned())),
     String => |v| Arg::Text(Some(v)),
     &String => |v| Arg::Text(Some(v.clone())),

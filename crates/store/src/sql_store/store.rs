@@ -1366,6 +1366,81 @@ impl<D: Driver> Store for SqlStore<D> {
         self.sightings_requeue(since).await
     }
 
+    async fn record_vuln_scan(
+        &self,
+        scan: &NewVulnScan,
+        results: &[NewVulnResult],
+        now: i64,
+    ) -> Result<VulnScanReport> {
+        self.vuln_record(scan, results, now).await
+    }
+
+    async fn get_vuln(&self, id: i64) -> Result<Option<StoredVuln>> {
+        self.vuln_row(id).await
+    }
+
+    async fn list_vulns(&self, q: &VulnQuery) -> Result<Vec<StoredVuln>> {
+        self.vuln_rows(q).await
+    }
+
+    async fn count_vulns(&self, q: &VulnQuery) -> Result<u64> {
+        self.vuln_count(q).await
+    }
+
+    async fn vuln_summary(&self, q: &VulnQuery, top: u32) -> Result<VulnSummary> {
+        self.vuln_summary_of(q, top).await
+    }
+
+    async fn list_vuln_scans(&self, source: Option<&str>, limit: u32) -> Result<Vec<VulnScan>> {
+        self.vuln_scan_rows(source, limit).await
+    }
+
+    async fn set_vuln_status(
+        &self,
+        id: i64,
+        request: &VulnStatusRequest,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<StoredVuln>> {
+        self.vuln_set_status(id, request, by, now).await
+    }
+
+    async fn expire_vuln_acceptances(&self, now: i64) -> Result<Vec<i64>> {
+        self.vuln_expire_acceptances(now).await
+    }
+
+    async fn put_agent_inventory(&self, inventory: &AgentInventory) -> Result<()> {
+        self.inventory_put(inventory).await
+    }
+
+    async fn get_agent_inventory(&self, agent_id: &str) -> Result<Option<AgentInventory>> {
+        self.inventory_row(agent_id).await
+    }
+
+    async fn list_agent_inventories(&self) -> Result<Vec<(String, String, i64)>> {
+        self.inventory_agents().await
+    }
+
+    async fn put_vuln_scan_job(&self, job: &VulnScanJob) -> Result<VulnScanJob> {
+        self.scan_job_put(job).await
+    }
+
+    async fn get_vuln_scan_job(&self, name: &str) -> Result<Option<VulnScanJob>> {
+        self.scan_job_row(name).await
+    }
+
+    async fn list_vuln_scan_jobs(&self) -> Result<Vec<VulnScanJob>> {
+        self.scan_job_rows().await
+    }
+
+    async fn delete_vuln_scan_job(&self, name: &str) -> Result<bool> {
+        self.scan_job_delete(name).await
+    }
+
+    async fn set_vuln_scan_job_state(&self, name: &str, state: &serde_json::Value) -> Result<bool> {
+        self.scan_job_state(name, state).await
+    }
+
     // ------------------------------------------------------------ audit
 
     async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
