@@ -110,6 +110,25 @@ pub const ROUTES: &[Route] = &[
     ("GET", api::INTEL_FEED_MANIFEST, ProcessRole::runs_api),
     ("GET", api::INTEL_FEED_HASHES, ProcessRole::runs_api),
     ("GET", api::INTEL_FEED_EVENT, ProcessRole::runs_api),
+    // Vulnerabilities: results, import, export, scans, advisories, inventories.
+    ("GET", api::VULNS, ProcessRole::runs_api),
+    ("GET", api::VULNS_SUMMARY, ProcessRole::runs_api),
+    ("GET", api::VULNS_EXPORT, ProcessRole::runs_api),
+    ("POST", api::VULNS_IMPORT, ProcessRole::runs_api),
+    ("GET", api::VULN_SCANS, ProcessRole::runs_api),
+    ("GET", api::VULN_ADVISORIES, ProcessRole::runs_api),
+    ("POST", api::VULN_ADVISORIES_RELOAD, ProcessRole::runs_api),
+    ("GET", api::VULN, ProcessRole::runs_api),
+    ("POST", api::VULN_STATUS, ProcessRole::runs_api),
+    ("GET", api::AGENT_INVENTORY, ProcessRole::runs_api),
+    ("POST", api::AGENT_INVENTORY_REPORT, ProcessRole::runs_ingest),
+    // gvmd scan jobs.
+    ("GET", api::vuln_jobs::JOBS, ProcessRole::runs_api),
+    ("GET", api::vuln_jobs::JOB, ProcessRole::runs_api),
+    ("PUT", api::vuln_jobs::JOB, ProcessRole::runs_api),
+    ("DELETE", api::vuln_jobs::JOB, ProcessRole::runs_api),
+    ("POST", api::vuln_jobs::JOB_START, ProcessRole::runs_api),
+    ("POST", api::vuln_jobs::JOB_STOP, ProcessRole::runs_api),
 ];
 
 /// `GET /healthz`.

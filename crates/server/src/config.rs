@@ -365,6 +365,8 @@ pub struct Config {
     pub scan: ScanConfig,
     pub response: ResponseConfig,
     pub intel: IntelConfig,
+    /// Vulnerability management (`[vulns]`).
+    pub vulns: crate::vulns::VulnConfig,
     pub notify: NotifyConfig,
     /// Where each key that is not at its default came from.
     pub origins: BTreeMap<&'static str, Origin>,
@@ -465,6 +467,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
         scan: ScanConfig::defaults_for(Path::new("dozor-data")),
         response: ResponseConfig::defaults_for(Path::new("dozor-data")),
         intel: IntelConfig::defaults_for(Path::new("dozor-data")),
+        vulns: crate::vulns::VulnConfig::default(),
         notify: NotifyConfig::default(),
         origins: BTreeMap::new(),
     }
@@ -969,6 +972,20 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Duration,
         default: "\"5s\"",
         doc: "How often pipeline workers check the store for changed or expired indicators.",
+    },
+    KeyDef {
+        key: "vulns.advisories",
+        env: "DOZOR_VULNS_ADVISORIES",
+        kind: Kind::Path,
+        default: "",
+        doc: "OSV advisories (a .json file, a directory of them, or an OSV all.zip copied by hand on air-gapped sites), loaded at start and on POST /api/v1/vulns/advisories/reload: agents' software inventories are matched against them. Unset: inventories are stored, not matched.",
+    },
+    KeyDef {
+        key: "vulns.alert_level",
+        env: "DOZOR_VULNS_ALERT_LEVEL",
+        kind: Kind::Text,
+        default: "\"high\"",
+        doc: "A new or reopened vulnerability result at this level or worse raises an alert: critical, high, medium, low, or none.",
     },
     KeyDef {
         key: "response.playbooks_dir",
@@ -1489,6 +1506,7 @@ impl Layers {
         let scan = parse_scan(&p, &data_dir)?;
         let response = parse_response(&p, &data_dir)?;
         let intel = parse_intel(&p, &data_dir)?;
+        let vulns = parse_vulns(&p)?;
         let notify = parse_notify(&p)?;
         let origins = p
             .values
@@ -1532,6 +1550,7 @@ impl Layers {
             scan,
             response,
             intel,
+            vulns,
             notify,
             origins,
         })
@@ -1561,6 +1580,30 @@ fn parse_intel(p: &Parsed, data_dir: &Path) -> Result<IntelConfig, ConfigError> 
         sightings: p.bool("intel.sightings")?,
         sighting_retry: p.duration("intel.sighting_retry", 1, 86_400)?,
         refresh: p.duration("intel.refresh", 1, 3600)?,
+    })
+}
+
+/// The `[vulns]` section.
+fn parse_vulns(p: &Parsed) -> Result<crate::vulns::VulnConfig, ConfigError> {
+    let advisories = p.path("vulns.advisories")?;
+    if let Some(path) = &advisories
+        && !path.exists()
+    {
+        return Err(p.invalid(
+            "vulns.advisories",
+            format!("{} does not exist", path.display()),
+        ));
+    }
+    let alert_level = p.text("vulns.alert_level")?;
+    if !["critical", "high", "medium", "low", "none"].contains(&alert_level.as_str()) {
+        return Err(p.invalid(
+            "vulns.alert_level",
+            format!("{alert_level:?}: one of critical, high, medium, low, none"),
+        ));
+    }
+    Ok(crate::vulns::VulnConfig {
+        advisories,
+        alert_level,
     })
 }
 

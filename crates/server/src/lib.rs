@@ -60,6 +60,7 @@ mod state;
 mod tls;
 mod ui;
 mod unread_body;
+pub mod vulns;
 pub use dozor_decode::winlog;
 
 pub mod agents;

@@ -275,6 +275,21 @@ impl Server {
             }
             service
         });
+        // Vulnerability management: report imports, inventories, scan jobs.
+        let vulns = services.api.as_ref().map(|api| {
+            let service = crate::vulns::VulnService::new(
+                api.store.clone(),
+                config.vulns.clone(),
+                config.alert_aggregation_window,
+                api.notices.clone(),
+            );
+            tokio::spawn(crate::vulns::run_background(
+                service.clone(),
+                closing_rx.clone(),
+            ));
+            tokio::spawn(crate::vulns::jobs::run_jobs(service.clone(), closing_rx.clone()));
+            service
+        });
         let state = Arc::new(AppState {
             limits: config.limits,
             role: config.role,
@@ -305,6 +320,7 @@ impl Server {
             scan,
             response,
             intel,
+            vulns,
         });
         Ok(Server {
             listener,

@@ -62,6 +62,9 @@ pub struct AppState {
     pub response: Option<Arc<crate::response::ResponseService>>,
     /// Threat-intelligence sources, indicators and matches (`None` without the API's store).
     pub intel: Option<Arc<crate::intel::IntelService>>,
+    /// Vulnerability results, scans, inventories and scan jobs (`None` without the API's
+    /// store).
+    pub vulns: Option<Arc<crate::vulns::VulnService>>,
 }
 
 /// Facts about the connection a request came on, in the request's extensions.

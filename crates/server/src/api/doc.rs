@@ -20,7 +20,7 @@ use super::types::{
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
 use super::{
     agents, alerts, commands, events, intel, intel_exchange, response, rules, samples, stats,
-    stream, yara,
+    stream, vuln_jobs, vulns, yara,
 };
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
@@ -49,6 +49,11 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         intel::put_source, intel::delete_source, intel::sync, intel::matches,
         intel_exchange::import, intel_exchange::export_stix, intel_exchange::feed_manifest,
         intel_exchange::feed_hashes, intel_exchange::feed_event,
+        vulns::list, vulns::one, vulns::set_status, vulns::summary, vulns::export, vulns::import,
+        vulns::scans, vulns::advisories, vulns::reload_advisories, vulns::agent_inventory,
+        vulns::report_inventory,
+        vuln_jobs::list, vuln_jobs::one, vuln_jobs::put_job, vuln_jobs::delete_job,
+        vuln_jobs::start, vuln_jobs::stop,
     ),
     components(schemas(
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
@@ -71,7 +76,15 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         dozor_model::IocPage, dozor_model::IocDetail, dozor_model::ManualIocRequest,
         dozor_model::IocEnabledRequest, dozor_model::IntelSource, dozor_model::IntelSyncStatus,
         dozor_model::IntelSourceRequest, dozor_model::IntelSourceList, dozor_model::IntelMatch,
-        dozor_model::IntelMatchList, dozor_model::IntelImportReport
+        dozor_model::IntelMatchList, dozor_model::IntelImportReport,
+        dozor_model::StoredVuln, dozor_model::VulnStatus, dozor_model::VulnStatusRequest,
+        dozor_model::VulnSummary, dozor_model::VulnHostSummary, dozor_model::VulnCveSummary,
+        dozor_model::VulnScan, dozor_model::VulnScanCounts, dozor_model::AgentInventory,
+        vulns::VulnPage, vulns::VulnImportReport, vulns::VulnScanList, vulns::InventoryAnswer,
+        vulns::InventoryReport, crate::vulns::AdvisoryStatus,
+        vuln_jobs::VulnJobRequest, vuln_jobs::VulnJobView, vuln_jobs::VulnJobList,
+        crate::vulns::jobs::JobSpec, crate::vulns::jobs::JobTargets, crate::vulns::jobs::GmpSpec,
+        crate::vulns::jobs::JobState
     )),
     tags(
         (name = "events", description = "Stored events: search, histogram. Every route needs a viewer, analyst or admin token."),
@@ -81,6 +94,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         (name = "agents", description = "Agent enrollment (token + CSR), heartbeats (agent certificate) and the registry (operators)."),
         (name = "response", description = "Playbooks and their runs, approvals, response actions on agents (isolate, kill, quarantine, block, collect). Changes need an analyst or admin token (playbook edits: admin) and are audited."),
         (name = "intel", description = "Threat intelligence: indicators (the retrieval endpoint, manual ones), sources (MISP, MISP feeds, STIX, TAXII, CSV and freetext lists) with their sync status, matches. Changes need an analyst or admin token (sources: admin) and are audited."),
+        (name = "vulns", description = "Vulnerability management: `vuln_scan_result` records from OpenVAS/Greenbone reports and agents' software inventories matched against OSV advisories; import, export, summary, trends, an analyst's decisions (accepted risk, false positive), audited."),
         (name = "scanning", description = "YARA rules managed on the server and served to agents; file samples uploaded by agents, scanned by the server's engines (hash lists, YARA, clamd)")
     )
 )]

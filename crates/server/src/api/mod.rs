@@ -48,6 +48,16 @@
 //! | `POST /api/v1/intel/import?source=&format=` | analyst+ | a MISP / STIX / CSV / freetext document's indicators stored as a sync stores them (audited) |
 //! | `GET /api/v1/intel/export/stix` | viewer+ | the chosen indicators as a STIX 2.1 bundle |
 //! | `GET /api/v1/intel/export/misp-feed/{manifest.json,hashes.csv,<uuid>.json}` | viewer+ | Dozor's own indicators and sightings as a MISP feed |
+//! | `GET /api/v1/vulns` | viewer+ | `vuln_scan_result` records, most severe first (host, agent, CVE, OID, level, status, source, text filters; cursor) |
+//! | `GET /api/v1/vulns/{id}` | viewer+ | one result |
+//! | `POST /api/v1/vulns/{id}/status` | analyst+ | accept the risk (reason, expiry), false positive, reopen (audited) |
+//! | `GET /api/v1/vulns/summary` | viewer+ | counts by level and status, worst hosts and CVEs |
+//! | `GET /api/v1/vulns/export?format=json\|csv` | viewer+ | the selected results as JSON or CSV |
+//! | `POST /api/v1/vulns/import` | analyst+ | an OpenVAS/GMP XML report, stored whole or refused (audited) |
+//! | `GET /api/v1/vulns/scans` | viewer+ | scans and what each changed |
+//! | `GET /api/v1/vulns/advisories`, `POST …/reload` | viewer+, admin | the OSV advisories inventories are matched against |
+//! | `GET /api/v1/agents/{id}/inventory` | viewer+ | an agent's software inventory |
+//! | `POST /api/v1/agents/inventory` | agent certificate | an agent reports its installed software |
 //!
 //! Every route needs a bearer token (401 without, 403 for a role that may not: agents may
 //! only send events); errors are [`Problem`](crate::Problem) documents. The API reaches the rest
@@ -69,6 +79,8 @@ pub(crate) mod samples;
 mod stats;
 mod stream;
 mod types;
+pub(crate) mod vuln_jobs;
+pub(crate) mod vulns;
 pub(crate) mod yara;
 
 use std::sync::Arc;
@@ -118,6 +130,11 @@ pub(crate) use intel::{
 pub(crate) use intel_exchange::{
     EXPORT_STIX as INTEL_EXPORT_STIX, FEED_EVENT as INTEL_FEED_EVENT,
     FEED_HASHES as INTEL_FEED_HASHES, FEED_MANIFEST as INTEL_FEED_MANIFEST, IMPORT as INTEL_IMPORT,
+};
+pub(crate) use vulns::{
+    ADVISORIES as VULN_ADVISORIES, ADVISORIES_RELOAD as VULN_ADVISORIES_RELOAD,
+    AGENT_INVENTORY, INVENTORY_REPORT as AGENT_INVENTORY_REPORT, VULN, VULN_SCANS, VULN_STATUS,
+    VULNS, VULNS_EXPORT, VULNS_IMPORT, VULNS_SUMMARY,
 };
 pub(crate) use response::{
     AGENT_ACTIONS, APPROVAL, APPROVALS, APPROVE, COMMANDS_NEXT, PLAYBOOK, PLAYBOOK_ENABLED,
@@ -223,7 +240,30 @@ fn intel_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> 
         ("GET", INTEL_FEED_MANIFEST) => get(intel_exchange::feed_manifest),
         ("GET", INTEL_FEED_HASHES) => get(intel_exchange::feed_hashes),
         ("GET", INTEL_FEED_EVENT) => get(intel_exchange::feed_event),
-        _ => return None,
+        _ => return vuln_route(method, path),
+    })
+}
+
+/// The vulnerability routes.
+fn vuln_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
+    Some(match (method, path) {
+        ("GET", VULNS) => get(vulns::list),
+        ("GET", VULNS_SUMMARY) => get(vulns::summary),
+        ("GET", VULNS_EXPORT) => get(vulns::export),
+        // The 256 MiB limit is applied by the handler, with a problem naming it.
+        ("POST", VULNS_IMPORT) => {
+            post(vulns::import).layer(axum::extract::DefaultBodyLimit::disable())
+        }
+        ("GET", VULN_SCANS) => get(vulns::scans),
+        ("GET", VULN_ADVISORIES) => get(vulns::advisories),
+        ("POST", VULN_ADVISORIES_RELOAD) => post(vulns::reload_advisories),
+        ("GET", VULN) => get(vulns::one),
+        ("POST", VULN_STATUS) => post(vulns::set_status).layer(body_limit()),
+        ("GET", AGENT_INVENTORY) => get(vulns::agent_inventory),
+        ("POST", AGENT_INVENTORY_REPORT) => post(vulns::report_inventory).layer(
+            axum::extract::DefaultBodyLimit::max(vulns::MAX_INVENTORY_BODY),
+        ),
+        _ => return vuln_jobs::route(method, path),
     })
 }
 
