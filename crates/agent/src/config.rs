@@ -40,6 +40,8 @@ pub struct AgentConfig {
     pub scan: crate::scanner::ScanConfig,
     /// Response commands (isolate, kill, quarantine, block, collect) and their delivery.
     pub response: crate::response::ResponseConfig,
+    /// The software inventory reported to the server.
+    pub inventory: crate::inventory::InventoryConfig,
     pub windows: WindowsConfig,
 }
 
@@ -53,6 +55,7 @@ impl Default for AgentConfig {
             collect: dozor_collect::CollectConfig::default(),
             scan: crate::scanner::ScanConfig::default(),
             response: crate::response::ResponseConfig::default(),
+            inventory: crate::inventory::InventoryConfig::default(),
             windows: WindowsConfig::default(),
         }
     }
@@ -179,6 +182,7 @@ impl AgentConfig {
         }
         self.scan.validate()?;
         self.response.validate()?;
+        self.inventory.validate()?;
         Ok(())
     }
 
@@ -255,6 +259,10 @@ long_poll = true               # keep GET /api/v1/agents/commands/next open (els
 long_poll_wait_secs = 25
 # quarantine_dir = "/var/lib/dozor-agent/quarantine"   # default <state_dir>/quarantine (0700)
 
+[inventory]
+enabled = true                 # report the installed packages (dpkg / rpm / Windows uninstall keys)
+interval_secs = 3600           # how often they are read again (>= 60); sent only when changed
+
 [windows]
 eventlog = true               # Sysmon, Security (4624 4625 4688 4720 4732 1102), System 7045, PowerShell 4104
 # [windows.extra_queries]
@@ -275,6 +283,8 @@ mod tests {
             d.transport.batch_max_events
         );
         assert_eq!(parsed.spool.max_bytes, d.spool.max_bytes);
+        assert_eq!(parsed.inventory.enabled, d.inventory.enabled);
+        assert_eq!(parsed.inventory.interval_secs, d.inventory.interval_secs);
     }
 
     #[test]
@@ -286,6 +296,12 @@ mod tests {
         std::fs::write(&p, "[spool]\nfsync = \"sometimes\"\n").unwrap();
         let e = AgentConfig::load(&p, true).unwrap_err();
         assert!(format!("{e:#}").contains("spool.fsync"), "{e:#}");
+        std::fs::write(&p, "[inventory]\ninterval_secs = 10\n").unwrap();
+        let e = AgentConfig::load(&p, true).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("inventory.interval_secs"),
+            "{e:#}"
+        );
         assert!(AgentConfig::load(&dir.path().join("none.toml"), true).is_err());
         assert!(AgentConfig::load(&dir.path().join("none.toml"), false).is_ok());
     }

@@ -2,6 +2,7 @@
 
 mod config;
 mod identity;
+mod inventory;
 mod response;
 mod runner;
 mod scanner;

@@ -334,6 +334,12 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
         let shared = shared.clone();
         spawn("heartbeat", move || heartbeat(&shared, &facts))?
     };
+    let inventory = if shared.config.inventory.enabled {
+        let shared = shared.clone();
+        Some(spawn("inventory", move || report_inventory(&shared))?)
+    } else {
+        None
+    };
 
     while !stop.load(Ordering::SeqCst) {
         write_status(&shared, false);
@@ -359,6 +365,9 @@ pub fn run(config: AgentConfig, stop: Arc<AtomicBool>) -> Result<()> {
     let _ = shared.wake.0.try_send(());
     let _ = sender.join();
     let _ = heartbeat.join();
+    if let Some(i) = inventory {
+        let _ = i.join();
+    }
     // The long poll may be inside a request for up to its wait: not joined.
     for t in response_threads.drain(..) {
         let _ = t.join();
@@ -872,6 +881,168 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
             Err(e) => tracing::debug!("heartbeat: {e}"),
         }
         sleep_unless_stopped(shared, interval);
+    }
+}
+
+/// A serialized inventory report and what the log says about it.
+struct PendingInventory {
+    fingerprint: String,
+    packages: usize,
+    body: Vec<u8>,
+}
+
+/// Reads the software inventory at start and every `inventory.interval_secs`, and sends it to
+/// the server when its fingerprint differs from the last one acknowledged (the decisions:
+/// `inventory::ReportPlanner`). Reading happens on this thread, so a slow package database
+/// (rpm is given up to two minutes) holds up nothing else; failed sends are retried with a
+/// backoff starting at the heartbeat interval and warned about once per streak.
+fn report_inventory(shared: &Shared) {
+    use crate::inventory::{
+        AfterSend, InventoryReport, ReportPlanner, SendOutcome, Step, log_parse_problems,
+        post_report,
+    };
+    let t = &shared.config.transport;
+    let request_timeout = Duration::from_secs(t.request_timeout_secs);
+    let mut generation = shared.generation.load(Ordering::SeqCst);
+    let mut client = match shared.client(request_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.counters.error(format!("TLS client: {e:#}"));
+            return;
+        }
+    };
+    let server = shared.identity.record.server.clone();
+    let mut planner = ReportPlanner::new(
+        shared.config.inventory.interval(),
+        Duration::from_secs(t.heartbeat_interval_secs),
+        Instant::now(),
+    );
+    // The serialized report waiting to be (re)sent.
+    let mut pending: Option<PendingInventory> = None;
+    while !shared.stopping() {
+        match planner.next_step(Instant::now()) {
+            Step::Wait(d) => sleep_unless_stopped(shared, d),
+            Step::Collect => match dozor_inventory::collect_local_inventory() {
+                Ok((inventory, problems)) => {
+                    log_parse_problems(&problems);
+                    let fingerprint = inventory.fingerprint();
+                    if !planner.collected(&fingerprint, Instant::now()) {
+                        tracing::debug!(fingerprint, "software inventory unchanged; not sent");
+                        pending = None;
+                        continue;
+                    }
+                    let report = InventoryReport {
+                        fingerprint: &fingerprint,
+                        inventory: &inventory,
+                        problems: problems.len(),
+                    };
+                    match serde_json::to_vec(&report) {
+                        Ok(body) => {
+                            pending = Some(PendingInventory {
+                                packages: inventory.packages.len(),
+                                fingerprint,
+                                body,
+                            })
+                        }
+                        Err(e) => {
+                            tracing::warn!("software inventory not serializable: {e}");
+                            planner.collection_failed(Instant::now());
+                            pending = None;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "reading the software inventory failed: {e}; trying again in {} s",
+                        shared.config.inventory.interval_secs
+                    );
+                    planner.collection_failed(Instant::now());
+                }
+            },
+            Step::Send => {
+                let Some(PendingInventory {
+                    fingerprint,
+                    packages,
+                    body,
+                }) = &pending
+                else {
+                    // The planner and this loop agree on what is pending; a report that could
+                    // not be built waits for the next collection.
+                    planner.collection_failed(Instant::now());
+                    continue;
+                };
+                // A renewed certificate: present it from now on.
+                let now_generation = shared.generation.load(Ordering::SeqCst);
+                if now_generation != generation
+                    && let Ok(renewed) = shared.client(request_timeout)
+                {
+                    client = renewed;
+                    generation = now_generation;
+                }
+                let outcome = post_report(&client, &server, body);
+                let jitter = |d: Duration| backoff(0, d, d);
+                match planner.sent(&outcome, Instant::now(), jitter) {
+                    AfterSend::Delivered { failures_before } => {
+                        let answer = match &outcome {
+                            SendOutcome::Acknowledged(answer) => answer.clone(),
+                            _ => None,
+                        };
+                        tracing::info!(
+                            packages,
+                            fingerprint,
+                            stored = answer.as_ref().map(|a| a.stored),
+                            findings = answer.as_ref().map(|a| a.findings),
+                            failures_before,
+                            "software inventory reported"
+                        );
+                        pending = None;
+                    }
+                    AfterSend::Retry { first, retry_in } => {
+                        let why = match &outcome {
+                            SendOutcome::Refused(why) | SendOutcome::Failed(why) => why.as_str(),
+                            _ => "",
+                        };
+                        if let SendOutcome::Refused(why) = &outcome {
+                            // As the heartbeat does: the certificate is refused (revoked?).
+                            shared.counters.refused.store(true, Ordering::Relaxed);
+                            if first {
+                                shared
+                                    .counters
+                                    .error(format!("inventory report refused: {why}"));
+                            }
+                        } else if first {
+                            tracing::warn!(
+                                retry_in_secs = retry_in.as_secs(),
+                                "sending the software inventory failed: {why}; retrying with backoff"
+                            );
+                        }
+                        if !first {
+                            tracing::debug!(
+                                failures = planner.failures(),
+                                retry_in_secs = retry_in.as_secs(),
+                                "software inventory still not sent: {why}"
+                            );
+                        }
+                    }
+                    AfterSend::Unsupported { first } => {
+                        if first {
+                            tracing::info!(
+                                "the server has no inventory endpoint (404); asking again at the next inventory interval"
+                            );
+                        }
+                        pending = None;
+                    }
+                    AfterSend::Rejected => {
+                        if let SendOutcome::Rejected(why) = &outcome {
+                            tracing::warn!(
+                                "the server refused the software inventory: {why}; trying again at the next inventory interval"
+                            );
+                        }
+                        pending = None;
+                    }
+                }
+            }
+        }
     }
 }
 
