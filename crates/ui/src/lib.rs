@@ -30,7 +30,8 @@ pub use i18n::{Lang, Tr, translate};
 pub use pages::{
     LoginError, agent_detail, agents, alert_detail, alerts, approvals, audit, error_page, events,
     intel, intel_matches, intel_sources, ioc_detail, login, overview, playbook_detail,
-    playbook_run, playbook_runs, playbooks, profile, rule_detail, rules, users,
+    playbook_run, playbook_runs, playbooks, profile, rule_detail, rules, users, vuln_cve,
+    vuln_detail, vuln_host, vulns,
 };
 pub use view::*;
 

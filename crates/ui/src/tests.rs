@@ -762,6 +762,175 @@ fn intel_matches_view() -> IntelMatchesView {
 }
 
 /// Every signed-in page for one role and language (name, html).
+fn stored_vuln(i: i64) -> dozor_model::StoredVuln {
+    let levels = ["critical", "high", "medium", "low", "log", "false_positive"];
+    let level = levels[(i as usize) % levels.len()];
+    let status = dozor_model::VulnStatus::ALL[(i as usize) % 4];
+    dozor_model::StoredVuln {
+        id: i + 1,
+        source: if i % 5 == 0 { "inventory" } else { "openvas" }.to_owned(),
+        host: format!("10.0.{}.{}", i / 250, i % 250),
+        hostname: Some(format!("srv-{i}.corp.local")),
+        agent_id: (i % 2 == 0).then(|| format!("agent-{i}")),
+        port: if i % 5 == 0 {
+            "package/Debian/openssl".to_owned()
+        } else {
+            format!("{}/tcp", 1000 + i)
+        },
+        nvt_oid: format!("1.3.6.1.4.1.25623.1.0.{i}"),
+        name: format!("{XSS} OpenSSH regreSSHion {i}"),
+        family: Some(XSS.to_owned()),
+        cvss_base: Some(9.8),
+        cvss_vector_v2: Some("AV:N/AC:L/Au:N/C:C/I:C/A:C".to_owned()),
+        cvss_vector_v3: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".to_owned()),
+        severity: 10.0 - (i % 11) as f64,
+        original_severity: (i % 3 == 0).then_some(5.0),
+        level: level.to_owned(),
+        qod: Some(80),
+        threat: Some(XSS.to_owned()),
+        cves: (0..(i % 6))
+            .map(|k| format!("CVE-2024-{:04}", 6387 + k))
+            .collect(),
+        epss_score: Some(0.9712),
+        epss_percentile: Some(0.998),
+        solution_type: Some("VendorFix".to_owned()),
+        solution: Some(format!("{XSS}\nupgrade to 9.8p1")),
+        details: json!({"summary": XSS, "insight": {"x": XSS}, "affected": "OpenSSH < 9.8p1"}),
+        status,
+        status_reason: Some(XSS.to_owned()),
+        status_until: Some(NOW + 86_400_000),
+        status_by: Some(XSS.to_owned()),
+        status_at: NOW - 3_600_000,
+        first_seen: NOW - 86_400_000 * 10,
+        last_seen: NOW - 60_000 * i,
+        fixed_at: (status == dozor_model::VulnStatus::Fixed).then_some(NOW - 60_000),
+        last_scan_id: 7,
+        times_seen: 3,
+    }
+}
+
+fn vuln_summary() -> dozor_model::VulnSummary {
+    let by_level: std::collections::BTreeMap<String, u64> = [
+        ("critical", 12u64),
+        ("high", 1_234_567),
+        ("medium", 40),
+        ("low", 7),
+        ("log", 300),
+        ("false_positive", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    dozor_model::VulnSummary {
+        total: by_level.values().sum(),
+        by_status: [
+            ("open", 20u64),
+            ("fixed", 5),
+            ("accepted", 3),
+            ("false_positive", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        hosts: (0..10)
+            .map(|i| dozor_model::VulnHostSummary {
+                host: format!("10.0.0.{i}"),
+                hostname: Some(XSS.to_owned()),
+                agent_id: (i % 2 == 0).then(|| format!("agent-{i}")),
+                by_level: by_level.clone(),
+                total: 100 - i,
+                max_severity: 10.0 - i as f64,
+                last_seen: NOW - 60_000,
+            })
+            .collect(),
+        cves: (0..10)
+            .map(|i| dozor_model::VulnCveSummary {
+                cve: format!("CVE-2024-{:04}", 6387 + i),
+                hosts: 10 - i,
+                results: 20 - i,
+                max_severity: 9.8 - i as f64,
+                max_epss: (i % 2 == 0).then_some(0.5),
+            })
+            .collect(),
+        by_level,
+    }
+}
+
+fn vuln_scans() -> Vec<dozor_model::VulnScan> {
+    (0..30)
+        .map(|i| dozor_model::VulnScan {
+            id: 30 - i,
+            source: "openvas".to_owned(),
+            origin: "gmp".to_owned(),
+            report_id: None,
+            name: Some(XSS.to_owned()),
+            started_at: Some(NOW - 86_400_000 * i - 3_600_000),
+            finished_at: (i % 4 != 0).then_some(NOW - 86_400_000 * i),
+            hosts: 12,
+            recorded_at: NOW - 86_400_000 * i,
+            recorded_by: "scan-job:weekly".to_owned(),
+            counts: dozor_model::VulnScanCounts {
+                results: 50,
+                by_level: [
+                    ("critical", i as u64),
+                    ("high", 10),
+                    ("medium", 20),
+                    ("log", 5),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+                ..Default::default()
+            },
+        })
+        .collect()
+}
+
+fn vulns_view() -> VulnsView {
+    VulnsView {
+        params: VulnParams::parse(&[
+            ("level".to_owned(), "high".to_owned()),
+            ("after".to_owned(), "9.8_12".to_owned()),
+        ]),
+        summary: vuln_summary(),
+        scans: vuln_scans(),
+        results: (0..200).map(stored_vuln).collect(),
+        total: 1_234_928,
+        next_after: Some(VulnParams::keyset(7.5, 99)),
+        agent_names: [("agent-2".to_owned(), XSS.to_owned())]
+            .into_iter()
+            .collect(),
+        error: None,
+    }
+}
+
+fn vuln_host_view() -> VulnHostView {
+    VulnHostView {
+        host: "10.0.0.2".to_owned(),
+        summary: vuln_summary(),
+        results: (0..200).map(stored_vuln).collect(),
+        agent: Some(("agent-2".to_owned(), Some(XSS.to_owned()))),
+        alerts: (0..20).map(alert).collect(),
+        inventory: Some(dozor_model::AgentInventory {
+            agent_id: "agent-2".to_owned(),
+            fingerprint: "ab".repeat(32),
+            os: json!({"pretty_name": XSS}),
+            packages: json!([]),
+            package_count: 1523,
+            reported_at: NOW - 3_600_000,
+        }),
+    }
+}
+
+fn vuln_cve_view() -> VulnCveView {
+    VulnCveView {
+        cve: "CVE-2024-6387".to_owned(),
+        summary: vuln_summary(),
+        results: (0..100).map(stored_vuln).collect(),
+        agent_names: HashMap::new(),
+    }
+}
+
 fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
     let c = |path: &str| ctx(lang, role, path);
     let agents_view = AgentsView {
@@ -875,6 +1044,26 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
             "intel-matches",
             intel_matches(&c("/ui/intel/matches"), &intel_matches_view()),
         ),
+        ("vulns", vulns(&c("/ui/vulns?level=high"), &vulns_view())),
+        (
+            "vuln",
+            vuln_detail(
+                &c("/ui/vulns/2"),
+                &VulnDetailView {
+                    vuln: stored_vuln(2),
+                    agent_name: Some(XSS.to_owned()),
+                    error: Some(XSS.to_owned()),
+                },
+            ),
+        ),
+        (
+            "vuln-host",
+            vuln_host(&c("/ui/vulns/hosts/10.0.0.2"), &vuln_host_view()),
+        ),
+        (
+            "vuln-cve",
+            vuln_cve(&c("/ui/vulns/cves/CVE-2024-6387"), &vuln_cve_view()),
+        ),
     ];
     if role == Role::Admin {
         pages.push(("users", users(&c("/ui/users"), &users_view())));
@@ -986,6 +1175,7 @@ fn forms_follow_the_roles() {
                                 || (action.starts_with("/ui/intel/")
                                     && (action.ends_with("/enabled") || action.ends_with("/sync")))
                                 || action == "/ui/playbook-runs"
+                                || (action.starts_with("/ui/vulns/") && action.ends_with("/status"))
                                 || (action.starts_with("/ui/approvals/")
                                     && action.ends_with("/decision"))
                                 || (action.starts_with("/ui/agents/")
@@ -1018,6 +1208,14 @@ fn forms_follow_the_roles() {
             .any(|a| a.ends_with("/enabled"))
     );
     assert!(post_actions(&page(&analyst, "alerts")).contains(&"/ui/alerts/bulk".to_owned()));
+    // the decision on a vulnerability: accept, false positive (and reopen when decided)
+    let vuln = post_actions(&page(&analyst, "vuln"));
+    assert!(
+        vuln.iter().filter(|a| *a == "/ui/vulns/3/status").count() >= 2,
+        "{vuln:?}"
+    );
+    let viewer = all_pages(Lang::En, Role::Viewer);
+    assert!(!page(&viewer, "vuln").contains("/ui/vulns/3/status"));
     let detail = post_actions(&page(&analyst, "alert"));
     for a in [
         "/ui/alerts/5/status",

@@ -12,6 +12,9 @@ use dozor_model::{
     HistogramBucket, IntelMatch, IntelSource, IocView, Level, PlaybookRun, PlaybookRunStatus,
     PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo, User,
 };
+use dozor_model::{
+    AgentInventory, StoredVuln, VULN_LEVELS, VULN_SOURCES, VulnScan, VulnStatus, VulnSummary,
+};
 
 use crate::i18n::Lang;
 use crate::url::Query;
@@ -87,6 +90,10 @@ pub const FLASH_KEYS: &[&str] = &[
     "error.intel_off",
     "error.ioc_invalid",
     "error.source_invalid",
+    "flash.vuln_accepted",
+    "flash.vuln_false_positive",
+    "flash.vuln_reopened",
+    "error.vuln_status",
 ];
 
 /// What every signed-in page needs.
@@ -1013,6 +1020,151 @@ pub struct IntelMatchesView {
     pub available: bool,
     /// A catalog key of a problem with the parameters (`error.bad_cursor`).
     pub error: Option<String>,
+}
+
+// ------------------------------------------------------------------ vulnerabilities
+
+/// The vulnerability list's parameters: `host`, `agent`, `cve`, `level`, `status`, `source`,
+/// `q` (name, host, OID or CVE contains), `after` (the keyset of the last row shown:
+/// `<severity>_<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VulnParams {
+    /// Host as written (exact).
+    pub host: String,
+    /// Agent id.
+    pub agent: String,
+    /// A CVE id.
+    pub cve: String,
+    /// One of `dozor_model::VULN_LEVELS` (empty: any; an unknown one is ignored).
+    pub level: String,
+    /// One of the statuses' names (empty: any; an unknown one is ignored).
+    pub status: String,
+    /// `openvas` or `inventory` (empty: any).
+    pub source: String,
+    /// Text the name, host, OID or CVE contains.
+    pub q: String,
+    /// Keyset of the last row of the previous page.
+    pub after: Option<String>,
+}
+
+impl VulnParams {
+    /// Results per page.
+    pub const PAGE_SIZE: u32 = 50;
+
+    /// Reads the query string's pairs.
+    pub fn parse(pairs: &[(String, String)]) -> VulnParams {
+        let one_of = |name: &str, allowed: &[&str]| {
+            param(pairs, name)
+                .filter(|v| allowed.contains(v))
+                .unwrap_or("")
+                .to_owned()
+        };
+        let statuses: Vec<&str> = VulnStatus::ALL.iter().map(|s| s.as_str()).collect();
+        VulnParams {
+            host: param(pairs, "host").unwrap_or("").to_owned(),
+            agent: param(pairs, "agent").unwrap_or("").to_owned(),
+            cve: param(pairs, "cve").unwrap_or("").to_owned(),
+            level: one_of("level", &VULN_LEVELS),
+            status: one_of("status", &statuses),
+            source: one_of("source", &VULN_SOURCES),
+            q: param(pairs, "q").unwrap_or("").to_owned(),
+            after: param(pairs, "after").map(str::to_owned),
+        }
+    }
+
+    /// The keyset a row gives the next page's link.
+    pub fn keyset(severity: f64, id: i64) -> String {
+        format!("{severity}_{id}")
+    }
+
+    /// Reads a keyset (`None`: not one).
+    pub fn parse_keyset(text: &str) -> Option<(f64, i64)> {
+        let (severity, id) = text.rsplit_once('_')?;
+        let severity: f64 = severity.parse().ok()?;
+        let id: i64 = id.parse().ok()?;
+        (severity.is_finite() && id > 0).then_some((severity, id))
+    }
+
+    /// The query string without `after`.
+    pub fn filter_query(&self) -> Query {
+        let mut q = Query::new();
+        q.push("host", &self.host);
+        q.push("agent", &self.agent);
+        q.push("cve", &self.cve);
+        q.push("level", &self.level);
+        q.push("status", &self.status);
+        q.push("source", &self.source);
+        q.push("q", &self.q);
+        q
+    }
+}
+
+/// The vulnerabilities overview: counts, the trend over recent scans, the worst hosts and
+/// CVEs, and one page of the filtered results.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VulnsView {
+    /// The parameters.
+    pub params: VulnParams,
+    /// Counts of what the filters select, with the worst hosts and CVEs.
+    pub summary: VulnSummary,
+    /// Recent scans, newest first (the trend chart).
+    pub scans: Vec<VulnScan>,
+    /// One page of results, most severe first.
+    pub results: Vec<StoredVuln>,
+    /// How many results match the filters (all pages).
+    pub total: u64,
+    /// Keyset of the next page.
+    pub next_after: Option<String>,
+    /// Agent id → host name.
+    pub agent_names: HashMap<String, String>,
+    /// A catalog key of a problem with the parameters (`error.bad_cursor`).
+    pub error: Option<String>,
+}
+
+/// One result's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VulnDetailView {
+    /// The result.
+    pub vuln: StoredVuln,
+    /// The host name of its agent, when known.
+    pub agent_name: Option<String>,
+    /// Why the last change was refused (the store's words), shown above the forms.
+    pub error: Option<String>,
+}
+
+/// A host's page: its results, its agent's recent alerts and software inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VulnHostView {
+    /// The host as written.
+    pub host: String,
+    /// Its counts.
+    pub summary: VulnSummary,
+    /// Its results, most severe first (at most one page of [`VulnHostView::LIMIT`]).
+    pub results: Vec<StoredVuln>,
+    /// The agent on the host (from its results), with its host name when enrolled.
+    pub agent: Option<(String, Option<String>)>,
+    /// The agent's recent alerts, newest first.
+    pub alerts: Vec<Alert>,
+    /// The agent's software inventory, when it reported one.
+    pub inventory: Option<AgentInventory>,
+}
+
+impl VulnHostView {
+    /// Most results a host or CVE page lists (the list page has the rest).
+    pub const LIMIT: u32 = 500;
+}
+
+/// A CVE's page: the hosts it affects and its results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VulnCveView {
+    /// The CVE id.
+    pub cve: String,
+    /// Its counts, with the hosts it affects, worst first.
+    pub summary: VulnSummary,
+    /// Its results, most severe first (at most [`VulnHostView::LIMIT`]).
+    pub results: Vec<StoredVuln>,
+    /// Agent id → host name.
+    pub agent_names: HashMap<String, String>,
 }
 
 // ------------------------------------------------------------------ admin, profile

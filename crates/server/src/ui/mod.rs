@@ -23,6 +23,7 @@ mod common;
 mod intel;
 mod pages;
 mod response;
+mod vulns;
 #[cfg(test)]
 mod tests;
 
@@ -78,6 +79,11 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/intel/sources", get(intel::sources))
         .route("/ui/intel/sources/{name}/sync", post(intel::sync))
         .route("/ui/intel/matches", get(intel::matches))
+        .route("/ui/vulns", get(vulns::list))
+        .route("/ui/vulns/hosts/{host}", get(vulns::host))
+        .route("/ui/vulns/cves/{cve}", get(vulns::cve))
+        .route("/ui/vulns/{id}", get(vulns::one))
+        .route("/ui/vulns/{id}/status", post(vulns::set_status))
         .route("/ui/rules", get(pages::rules))
         .route("/ui/rules/{id}", get(pages::rule))
         .route("/ui/rules/{id}/enabled", post(actions::rule_enabled))

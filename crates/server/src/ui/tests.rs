@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use dozor_model::VulnStatus;
 use dozor_store::sqlite::SqliteConfig;
 use dozor_store::{
     AgentFacts, AlertStatus, AuditQuery, Detection, Level, NewAgent, NewEvent, NewSession, NewUser,
@@ -162,6 +163,7 @@ async fn harness_full(response: bool, intel: bool) -> Harness {
         scan: None,
         response,
         intel,
+        vulns: None,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
@@ -1942,4 +1944,579 @@ async fn matches_link_their_alert_event_and_indicator() {
         )
         .await;
     assert!(body.contains("Данные разведки угроз") && body.contains("Высокая"));
+}
+
+// ---------------------------------------------------------------- vulnerabilities (issue 15)
+
+fn vuln_result(
+    host: &str,
+    port: &str,
+    oid: &str,
+    severity: f64,
+    cves: &[&str],
+    agent: Option<&str>,
+) -> dozor_model::NewVulnResult {
+    let level = match severity {
+        s if s >= 9.0 => "critical",
+        s if s >= 7.0 => "high",
+        s if s >= 4.0 => "medium",
+        s if s > 0.0 => "low",
+        _ => "log",
+    };
+    dozor_model::NewVulnResult {
+        host: host.into(),
+        hostname: agent.map(|_| "ws-01.corp".to_owned()),
+        agent_id: agent.map(str::to_owned),
+        port: port.into(),
+        nvt_oid: oid.into(),
+        name: format!("finding {oid} <script>x</script>"),
+        cvss_base: Some(severity),
+        severity,
+        level: level.into(),
+        cves: cves.iter().map(|c| c.to_string()).collect(),
+        ..dozor_model::NewVulnResult::default()
+    }
+}
+
+fn vuln_scan(source: &str, hosts: &[&str], at: i64) -> dozor_model::NewVulnScan {
+    dozor_model::NewVulnScan {
+        source: source.into(),
+        origin: "import".into(),
+        report_id: None,
+        name: Some(format!("{source} scan")),
+        started_at: Some(at - 1000),
+        finished_at: Some(at),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        by: "tests".into(),
+    }
+}
+
+/// Five results on two hosts from two scans, an inventory for agent-1: on 10.0.0.5 (agent-1)
+/// a critical one with CVE-2024-3094 and everything filled in, a high one with CVE-2023-1111
+/// and, from the inventory, a high one for openssl; on 10.0.0.7 (no agent) a medium one with
+/// CVE-2023-1111 and a low one. Returns the critical result's id.
+async fn seed_vulns(store: &dyn Store) -> i64 {
+    let now = now_ms();
+    let mut critical = vuln_result(
+        "10.0.0.5",
+        "22/tcp",
+        "1.3.6.1.4.1.25623.1.0.1",
+        9.8,
+        &["CVE-2024-3094"],
+        Some("agent-1"),
+    );
+    critical.cvss_vector_v3 = Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H".into());
+    critical.cvss_vector_v2 = Some("AV:N/AC:L/Au:N/C:C/I:C/A:C".into());
+    critical.epss_score = Some(0.9712);
+    critical.epss_percentile = Some(0.998);
+    critical.qod = Some(80);
+    critical.solution_type = Some("VendorFix".into());
+    critical.solution = Some("Update xz-utils to 5.6.2.".into());
+    critical.details = json!({"summary": "Backdoored liblzma", "insight": "malicious build"});
+    let scan = store
+        .record_vuln_scan(
+            &vuln_scan("openvas", &["10.0.0.5", "10.0.0.7"], now - 2 * 86_400_000),
+            &[
+                critical,
+                vuln_result(
+                    "10.0.0.5",
+                    "443/tcp",
+                    "1.3.6.1.4.1.25623.1.0.2",
+                    7.5,
+                    &["CVE-2023-1111"],
+                    Some("agent-1"),
+                ),
+                vuln_result(
+                    "10.0.0.7",
+                    "80/tcp",
+                    "1.3.6.1.4.1.25623.1.0.3",
+                    5.0,
+                    &["CVE-2023-1111"],
+                    None,
+                ),
+                vuln_result(
+                    "10.0.0.7",
+                    "general/tcp",
+                    "1.3.6.1.4.1.25623.1.0.4",
+                    2.1,
+                    &[],
+                    None,
+                ),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(scan.scan.counts.results, 4);
+    let mut openssl = vuln_result(
+        "10.0.0.5",
+        "package/Debian/openssl",
+        "DSA-5678-1",
+        7.1,
+        &["CVE-2024-5535"],
+        Some("agent-1"),
+    );
+    openssl.name = "openssl: DSA-5678-1".into();
+    store
+        .record_vuln_scan(
+            &vuln_scan("inventory", &["10.0.0.5"], now - 86_400_000),
+            &[openssl],
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .put_agent_inventory(&dozor_model::AgentInventory {
+            agent_id: "agent-1".into(),
+            fingerprint: "f".repeat(64),
+            os: json!({"pretty_name": "Astra Linux 1.8", "id": "astra"}),
+            packages: json!([
+                {"name": "openssl", "version": "3.0.11"},
+                {"name": "xz-utils", "version": "5.6.0"},
+                {"name": "bash", "version": "5.2"},
+            ]),
+            package_count: 3,
+            reported_at: now - 3_600_000,
+        })
+        .await
+        .unwrap();
+    store
+        .list_vulns(&dozor_model::VulnQuery {
+            levels: vec!["critical".into()],
+            limit: 1,
+            ..dozor_model::VulnQuery::default()
+        })
+        .await
+        .unwrap()[0]
+        .id
+}
+
+/// The results a page lists (rows of the results table).
+fn vuln_rows(body: &str) -> usize {
+    body.matches("<tr data-vuln-status=").count()
+}
+
+fn level_card(level_class: &str, label: &str, n: u64) -> String {
+    format!(
+        "data-level-count=\"{level_class}\"><span class=\"card-label\">{label}</span><span class=\"card-value\">{n}</span>"
+    )
+}
+
+#[tokio::test]
+async fn vulnerability_pages_count_filter_and_page() {
+    let h = harness().await;
+    let critical = seed_vulns(h.store.as_ref()).await;
+    let viewer = h.login("v", Role::Viewer).await;
+    let (status, _, body) = h.get(Some(&viewer), "/ui/vulns").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("href=\"/ui/vulns\" class=\"active\""),
+        "navigation"
+    );
+    assert!(body.contains("5 results"), "the total");
+    for (class, label, n) in [
+        ("lv-critical", "Critical", 1),
+        ("lv-high", "High", 2),
+        ("lv-medium", "Medium", 1),
+        ("lv-low", "Low", 1),
+        ("lv-fp", "False positive", 0),
+    ] {
+        assert!(body.contains(&level_card(class, label, n)), "{label} {n}");
+    }
+    assert!(
+        body.contains("<svg class=\"chart hbars\""),
+        "the level chart"
+    );
+    assert!(
+        body.contains("<svg class=\"chart bars\""),
+        "the trend chart"
+    );
+    assert!(body.contains("openvas scan · "), "a scan in the trend");
+    assert!(
+        body.contains("href=\"/ui/vulns/hosts/10.0.0.5\""),
+        "worst hosts"
+    );
+    assert!(
+        body.contains("href=\"/ui/vulns/cves/CVE-2023-1111\""),
+        "worst CVEs"
+    );
+    assert_eq!(vuln_rows(&body), 5);
+    // most severe first
+    let first = body.find("1.3.6.1.4.1.25623.1.0.1 &#60;script").unwrap();
+    let last = body.find("1.3.6.1.4.1.25623.1.0.4 &#60;script").unwrap();
+    assert!(first < last);
+    assert!(!body.contains("<script>x"), "names are escaped");
+    assert!(
+        !post_forms(&body).iter().any(|a| a.starts_with("/ui/vulns")),
+        "no forms on the list"
+    );
+
+    // the filters narrow the list and the counts
+    for (query, rows) in [
+        ("level=critical", 1),
+        ("level=high", 2),
+        ("host=10.0.0.7", 2),
+        ("agent=agent-1", 3),
+        ("cve=cve-2023-1111", 2),
+        ("source=inventory", 1),
+        ("q=openssl", 1),
+        ("status=open", 5),
+        ("status=accepted", 0),
+        ("host=10.0.0.5&level=high", 2),
+        ("host=10.0.0.5&level=high&source=openvas", 1),
+    ] {
+        let (status, _, body) = h.get(Some(&viewer), &format!("/ui/vulns?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(vuln_rows(&body), rows, "{query}");
+        if rows == 0 {
+            assert!(body.contains("No results."), "{query}");
+        }
+    }
+    let (_, _, body) = h.get(Some(&viewer), "/ui/vulns?host=10.0.0.7").await;
+    assert!(body.contains("2 results"));
+    assert!(body.contains(&level_card("lv-critical", "Critical", 0)));
+    assert!(body.contains(&level_card("lv-medium", "Medium", 1)));
+    // the level cards keep the other filters
+    assert!(body.contains("href=\"/ui/vulns?host=10.0.0.7&#38;level=medium\""));
+    let (_, _, body) = h.get(Some(&viewer), "/ui/vulns?after=junk").await;
+    assert!(body.contains("flash-error"), "a bad keyset is said");
+
+    // one result: everything in it
+    let (status, _, body) = h.get(Some(&viewer), &format!("/ui/vulns/{critical}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
+        "AV:N/AC:L/Au:N/C:C/I:C/A:C",
+        "97.12%",
+        "99.80%",
+        "VendorFix",
+        "Update xz-utils to 5.6.2.",
+        "Backdoored liblzma",
+        "<code>insight</code>",
+        "href=\"/ui/vulns/cves/CVE-2024-3094\"",
+        "href=\"/ui/agents/agent-1\"",
+        "<code>22/tcp</code>",
+    ] {
+        assert!(body.contains(shown), "{shown}");
+    }
+    for path in ["/ui/vulns/999999", "/ui/vulns/x", "/ui/vulns/-1"] {
+        let (status, _, _) = h.get(Some(&viewer), path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // a host with an agent: its results beside the agent's alerts and inventory
+    let (status, _, body) = h.get(Some(&viewer), "/ui/vulns/hosts/10.0.0.5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(vuln_rows(&body), 3);
+    assert!(body.contains("3 results"));
+    assert!(
+        body.contains("The host&#39;s recent alerts") || body.contains("The host's recent alerts")
+    );
+    let alerts = h
+        .store
+        .list_alerts(&dozor_store::AlertQuery {
+            agent_id: Some("agent-1".into()),
+            ..dozor_store::AlertQuery::default()
+        })
+        .await
+        .unwrap()
+        .alerts;
+    assert!(!alerts.is_empty());
+    for a in &alerts {
+        assert!(
+            body.contains(&format!("href=\"/ui/alerts/{}\"", a.id)),
+            "alert {}",
+            a.id
+        );
+    }
+    assert!(body.contains("href=\"/ui/alerts?status_any=1&#38;agent=agent-1\""));
+    assert!(body.contains("3 packages"));
+    assert!(body.contains("Astra Linux 1.8"));
+    // a host without one: no alerts panel
+    let (status, _, body) = h.get(Some(&viewer), "/ui/vulns/hosts/10.0.0.7").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(vuln_rows(&body), 2);
+    assert!(!body.contains("recent alerts"));
+    assert!(body.contains("No enrolled agent is known on this host."));
+    let (status, _, _) = h.get(Some(&viewer), "/ui/vulns/hosts/10.9.9.9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // a CVE: the hosts it affects
+    let (status, _, body) = h.get(Some(&viewer), "/ui/vulns/cves/cve-2023-1111").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("2 hosts"));
+    assert!(body.contains("href=\"/ui/vulns/hosts/10.0.0.5\""));
+    assert!(body.contains("href=\"/ui/vulns/hosts/10.0.0.7\""));
+    assert_eq!(vuln_rows(&body), 2);
+    let (status, _, _) = h.get(Some(&viewer), "/ui/vulns/cves/CVE-1999-0001").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // keyset paging: 60 results make two pages, no row twice
+    let many = harness().await;
+    let results: Vec<_> = (0..60)
+        .map(|i| {
+            vuln_result(
+                "10.1.0.1",
+                &format!("{}/tcp", 1000 + i),
+                "1.3.6.1.9",
+                f64::from(i % 10),
+                &[],
+                None,
+            )
+        })
+        .collect();
+    many.store
+        .record_vuln_scan(
+            &vuln_scan("openvas", &["10.1.0.1"], now_ms()),
+            &results,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let s = many.login("v", Role::Viewer).await;
+    let (_, _, page1) = many.get(Some(&s), "/ui/vulns?host=10.1.0.1").await;
+    assert_eq!(vuln_rows(&page1), 50);
+    let next = page1
+        .split("<a href=\"")
+        .filter_map(|p| p.split_once('"'))
+        .find(|(_, rest)| rest.starts_with(" rel=\"next\""))
+        .map(|(href, _)| href.replace("&#38;", "&"))
+        .expect("a next page link");
+    assert!(next.starts_with("/ui/vulns?host=10.1.0.1&after="), "{next}");
+    let (status, _, page2) = many.get(Some(&s), &next).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(vuln_rows(&page2), 10);
+    assert!(!page2.contains("rel=\"next\""));
+    assert!(page2.contains("First page"));
+    let ports = |body: &str| -> Vec<String> {
+        body.split("<td><code class=\"small\">")
+            .skip(1)
+            .map(|p| p[..p.find('<').unwrap()].to_owned())
+            .collect()
+    };
+    let mut all = ports(&page1);
+    all.extend(ports(&page2));
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 60, "every result once");
+}
+
+#[tokio::test]
+async fn analysts_accept_mark_and_reopen_vulnerabilities() {
+    let h = harness().await;
+    let id = seed_vulns(h.store.as_ref()).await;
+    let viewer = h.login("viewer", Role::Viewer).await;
+    let analyst = h.login("anna", Role::Analyst).await;
+    let page = format!("/ui/vulns/{id}");
+    let action = format!("/ui/vulns/{id}/status");
+    let status_of = || async { h.store.get_vuln(id).await.unwrap().unwrap() };
+
+    // the forms are the analyst's
+    let (_, _, body) = h.get(Some(&viewer), &page).await;
+    assert!(!post_forms(&body).contains(&action));
+    let (_, _, body) = h.get(Some(&analyst), &page).await;
+    assert_eq!(
+        post_forms(&body).iter().filter(|a| **a == action).count(),
+        2
+    );
+
+    // a viewer may not; a form without the session's token is refused
+    let accept = |csrf: &str| {
+        format!("csrf={csrf}&status=accepted&reason=Compensating+control&until=2099-12-31")
+    };
+    let (status, _, _) = h.post(Some(&viewer), &action, &accept(&viewer.csrf)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = h.post(Some(&analyst), &action, &accept("forged")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("The form has expired."));
+    let (status, _, _) = h
+        .post(Some(&analyst), &action, "status=accepted&reason=x")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = h.post(None, &action, &accept("x")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of().await.status, VulnStatus::Open);
+    assert_eq!(count(&h.audit_actions().await, "viewer", "vuln.status"), 0);
+    assert_eq!(count(&h.audit_actions().await, "anna", "vuln.status"), 0);
+
+    // what the store refuses is shown in its words, nothing changes
+    for (form, says) in [
+        ("status=accepted&reason=", "a reason is required"),
+        ("status=false_positive", "a reason is required"),
+        (
+            "status=accepted&reason=x&until=2001-01-01",
+            "would already have ended",
+        ),
+        ("status=fixed", "a later scan of the host decides that"),
+    ] {
+        let (status, _, body) = h
+            .post(
+                Some(&analyst),
+                &action,
+                &format!("csrf={}&{form}", analyst.csrf),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form}");
+        assert!(body.contains(says), "{form}: {says}");
+        assert!(body.contains("The change was refused:"), "{form}");
+    }
+    for (form, key) in [
+        ("status=closed&reason=x", "error.vuln_status"),
+        ("status=accepted&reason=x&until=soon", "error.bad_time"),
+    ] {
+        let (status, headers, _) = h
+            .post(
+                Some(&analyst),
+                &action,
+                &format!("csrf={}&{form}", analyst.csrf),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{form}");
+        assert_eq!(location(&headers), page);
+        assert_eq!(flash(&headers).as_deref(), Some(key), "{form}");
+    }
+    assert_eq!(status_of().await.status, VulnStatus::Open);
+    assert_eq!(count(&h.audit_actions().await, "anna", "vuln.status"), 0);
+
+    // accepted until the end of a day
+    let (status, headers, _) = h
+        .post(Some(&analyst), &action, &accept(&analyst.csrf))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), page);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.vuln_accepted"));
+    let v = status_of().await;
+    assert_eq!(v.status, VulnStatus::Accepted);
+    assert_eq!(v.status_reason.as_deref(), Some("Compensating control"));
+    assert_eq!(v.status_by.as_deref(), Some("anna"));
+    let end = dozor_ui::format::parse_time("2100-01-01", 0).unwrap();
+    assert_eq!(v.status_until, Some(end));
+    let audit = h
+        .store
+        .list_audit(&AuditQuery {
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "vuln.status")
+        .expect("audited");
+    assert_eq!(entry.actor, "anna");
+    assert_eq!(entry.target.as_deref(), Some(format!("vuln:{id}").as_str()));
+    assert_eq!(entry.details["from"], "open");
+    assert_eq!(entry.details["status"], "accepted");
+    assert_eq!(entry.details["reason"], "Compensating control");
+    let (_, _, body) = h.get(Some(&viewer), "/ui/vulns?status=accepted").await;
+    assert_eq!(vuln_rows(&body), 1);
+    let (_, _, body) = h.get(Some(&analyst), &page).await;
+    assert!(body.contains("Compensating control"));
+    assert_eq!(
+        post_forms(&body).iter().filter(|a| **a == action).count(),
+        3,
+        "reopen too"
+    );
+
+    // reopened, then a false positive
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            &action,
+            &format!("csrf={}&status=open", analyst.csrf),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("flash.vuln_reopened"));
+    assert_eq!(status_of().await.status, VulnStatus::Open);
+    let (_, headers, _) = h
+        .post(
+            Some(&analyst),
+            &action,
+            &format!(
+                "csrf={}&status=false_positive&reason=Patched+backport",
+                analyst.csrf
+            ),
+        )
+        .await;
+    assert_eq!(
+        flash(&headers).as_deref(),
+        Some("flash.vuln_false_positive")
+    );
+    assert_eq!(status_of().await.status, VulnStatus::FalsePositive);
+    assert_eq!(count(&h.audit_actions().await, "anna", "vuln.status"), 3);
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/vulns/999999/status",
+            &format!("csrf={}&status=open", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn vulnerability_pages_in_russian() {
+    let h = harness().await;
+    let id = seed_vulns(h.store.as_ref()).await;
+    let s = h.login("olga", Role::Analyst).await;
+    for (path, texts) in [
+        (
+            "/ui/vulns".to_owned(),
+            vec![
+                "<title>Уязвимости",
+                ">Уязвимости</a>",
+                "5 результатов",
+                "Критический",
+                "Результаты по уровню опасности",
+                "Последние сканирования",
+                "Самые уязвимые хосты",
+                "Самые опасные CVE",
+                "Открыта",
+                "Сканирование OpenVAS",
+            ],
+        ),
+        (
+            format!("/ui/vulns/{id}"),
+            vec![
+                "Принять риск",
+                "Отметить как ложное срабатывание",
+                "Обоснование",
+                "Рекомендации по устранению",
+                "97,12\u{a0}%",
+            ],
+        ),
+        (
+            "/ui/vulns/hosts/10.0.0.5".to_owned(),
+            vec![
+                "Хост 10.0.0.5",
+                "Последние оповещения по хосту",
+                "3 пакета",
+                "Установленные пакеты",
+            ],
+        ),
+        (
+            "/ui/vulns/cves/CVE-2023-1111".to_owned(),
+            vec!["CVE-2023-1111: затронутые хосты", "2 хоста"],
+        ),
+    ] {
+        let request = Request::get(&path)
+            .header(header::COOKIE, &s.cookie)
+            .header(header::ACCEPT_LANGUAGE, "ru-RU,ru;q=0.9")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = h.send(request).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(body.contains("<html lang=\"ru\">"), "{path}");
+        for t in texts {
+            assert!(body.contains(t), "{path}: {t}");
+        }
+        for english in [
+            "Most vulnerable hosts",
+            "Accept the risk",
+            "Recent scans",
+            "Risk accepted",
+        ] {
+            assert!(!body.contains(english), "{path}: {english}");
+        }
+    }
 }

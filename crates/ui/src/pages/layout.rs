@@ -90,6 +90,7 @@ impl Layout {
             ("/ui/agents", "nav.agents"),
             ("/ui/rules", "nav.rules"),
             ("/ui/intel", "nav.intel"),
+            ("/ui/vulns", "nav.vulns"),
             ("/ui/playbooks", "nav.playbooks"),
             ("/ui/approvals", "nav.approvals"),
         ];

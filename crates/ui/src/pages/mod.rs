@@ -11,6 +11,7 @@ mod login;
 mod overview;
 mod response;
 mod rules;
+mod vulns;
 
 pub use admin::{audit, profile, users};
 pub use agents::{agent_detail, agents};
@@ -22,6 +23,7 @@ pub use login::{LoginError, error_page, login};
 pub use overview::overview;
 pub use response::{approvals, playbook_detail, playbook_run, playbook_runs, playbooks};
 pub use rules::{rule_detail, rules};
+pub use vulns::{vuln_cve, vuln_detail, vuln_host, vulns};
 
 use std::collections::HashMap;
 
