@@ -111,6 +111,16 @@ enum Command {
         #[command(subcommand)]
         command: remote::IntelCmd,
     },
+    /// Vulnerabilities of a running server: list and show results (OpenVAS scans and agents'
+    /// inventories), import an OpenVAS/GMP report, export JSON or CSV, accept a risk, mark a
+    /// false positive, reopen.
+    ///
+    /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
+    /// or verified, or bad arguments).
+    Vulns {
+        #[command(subcommand)]
+        command: remote::VulnsCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +185,7 @@ fn main() -> ExitCode {
         Command::Agents { command } => remote::agents(command),
         Command::Playbooks { command } => remote::playbooks(command),
         Command::Intel { command } => remote::intel(command),
+        Command::Vulns { command } => remote::vulns(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

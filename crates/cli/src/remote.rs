@@ -1734,6 +1734,9 @@ pub use respond::{PlaybooksCmd, playbooks};
 mod intel;
 pub use intel::{IntelCmd, intel};
 
+mod vulns;
+pub use vulns::{VulnsCmd, vulns};
+
 #[derive(Subcommand)]
 pub enum AgentsCmd {
     /// List enrolled agents with their status (online / degraded / offline / revoked).

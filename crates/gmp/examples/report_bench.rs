@@ -44,15 +44,20 @@ const PORTS: [&str; 8] = [
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = 10_000usize;
+    let mut keep: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--results" => results = args.next().ok_or("--results N")?.parse()?,
-            other => return Err(format!("unknown argument {other:?} (--results N)").into()),
+            // Keeps the report (bench/vulns imports it into a real server).
+            "--out" => keep = Some(args.next().ok_or("--out FILE")?.into()),
+            other => {
+                return Err(format!("unknown argument {other:?} (--results N, --out FILE)").into());
+            }
         }
     }
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("report.xml");
+    let path = keep.unwrap_or_else(|| dir.path().join("report.xml"));
     let started = Instant::now();
     write_report(&path, results)?;
     let size = std::fs::metadata(&path)?.len();

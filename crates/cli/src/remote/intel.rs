@@ -86,7 +86,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn remote(&self, format: Format) -> Remote {
+    pub(super) fn remote(&self, format: Format) -> Remote {
         Remote {
             server: self.server.clone(),
             token: self.token.clone(),
@@ -355,10 +355,10 @@ fn sync(name: &str, remote: &Remote) -> Result<u8> {
 // ---------------------------------------------------------------- import
 
 /// A reader that tells its progress bar when the upload is read out (the server then parses).
-struct Uploading<R> {
-    inner: R,
-    bar: ProgressBar,
-    done: bool,
+pub(super) struct Uploading<R> {
+    pub(super) inner: R,
+    pub(super) bar: ProgressBar,
+    pub(super) done: bool,
 }
 
 impl<R: Read> Read for Uploading<R> {
@@ -593,7 +593,7 @@ fn add(args: AddArgs) -> Result<u8> {
 
 /// A GET whose answer is kept as bytes (a bundle, a feed file), with its headers; a refusal
 /// is the problem's message.
-fn fetch(
+pub(super) fn fetch(
     client: &Client,
     path: &str,
     query: &[(&str, String)],
@@ -626,7 +626,7 @@ fn fetch(
 }
 
 /// Writes `bytes` next to `path` and renames it there (a reader never sees half a file).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
