@@ -121,7 +121,11 @@ pub const ROUTES: &[Route] = &[
     ("GET", api::VULN, ProcessRole::runs_api),
     ("POST", api::VULN_STATUS, ProcessRole::runs_api),
     ("GET", api::AGENT_INVENTORY, ProcessRole::runs_api),
-    ("POST", api::AGENT_INVENTORY_REPORT, ProcessRole::runs_ingest),
+    (
+        "POST",
+        api::AGENT_INVENTORY_REPORT,
+        ProcessRole::runs_ingest,
+    ),
     // gvmd scan jobs.
     ("GET", api::vuln_jobs::JOBS, ProcessRole::runs_api),
     ("GET", api::vuln_jobs::JOB, ProcessRole::runs_api),

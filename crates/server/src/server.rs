@@ -287,7 +287,10 @@ impl Server {
                 service.clone(),
                 closing_rx.clone(),
             ));
-            tokio::spawn(crate::vulns::jobs::run_jobs(service.clone(), closing_rx.clone()));
+            tokio::spawn(crate::vulns::jobs::run_jobs(
+                service.clone(),
+                closing_rx.clone(),
+            ));
             service
         });
         let state = Arc::new(AppState {

@@ -62,7 +62,10 @@ async fn this_machines_packages_matched_against_an_osv_file() {
             return;
         }
     };
-    let source = bash.source_name.clone().unwrap_or_else(|| bash.name.clone());
+    let source = bash
+        .source_name
+        .clone()
+        .unwrap_or_else(|| bash.name.clone());
     let installed = bash
         .source_version
         .clone()

@@ -115,7 +115,11 @@ mod scenarios {
             .await
             .unwrap();
         assert_eq!(
-            (r.scan.counts.new, r.scan.counts.seen_again, r.scan.counts.fixed),
+            (
+                r.scan.counts.new,
+                r.scan.counts.seen_again,
+                r.scan.counts.fixed
+            ),
             (0, 1, 1)
         );
         assert!(r.raised.is_empty());
@@ -125,7 +129,10 @@ mod scenarios {
         assert_eq!(fixed.fixed_at, Some(later));
         assert_eq!(by_oid(&v, "1.3.6.3").status, VulnStatus::Open);
         let kept = by_oid(&v, "1.3.6.1");
-        assert_eq!((kept.times_seen, kept.last_seen, kept.first_seen), (2, later, NOW));
+        assert_eq!(
+            (kept.times_seen, kept.last_seen, kept.first_seen),
+            (2, later, NOW)
+        );
         assert!(kept.cves.is_empty(), "the CVEs are the latest scan's");
         let by_cve = s
             .list_vulns(&VulnQuery {
@@ -285,7 +292,11 @@ mod scenarios {
         let accepted = s
             .set_vuln_status(
                 a,
-                &req(VulnStatus::Accepted, Some("legacy box, isolated"), Some(until)),
+                &req(
+                    VulnStatus::Accepted,
+                    Some("legacy box, isolated"),
+                    Some(until),
+                ),
                 "ann",
                 NOW,
             )
@@ -293,7 +304,10 @@ mod scenarios {
             .unwrap()
             .unwrap();
         assert_eq!(accepted.status, VulnStatus::Accepted);
-        assert_eq!(accepted.status_reason.as_deref(), Some("legacy box, isolated"));
+        assert_eq!(
+            accepted.status_reason.as_deref(),
+            Some("legacy box, isolated")
+        );
         assert_eq!(accepted.status_until, Some(until));
         assert_eq!(accepted.status_by.as_deref(), Some("ann"));
         s.set_vuln_status(
@@ -311,16 +325,27 @@ mod scenarios {
                 .unwrap()
                 .is_none()
         );
-        assert!(s.expire_vuln_acceptances(until - 1).await.unwrap().is_empty());
+        assert!(
+            s.expire_vuln_acceptances(until - 1)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(s.expire_vuln_acceptances(until).await.unwrap(), vec![a]);
         let v = s.get_vuln(a).await.unwrap().unwrap();
-        assert_eq!((v.status, v.status_by.as_deref()), (VulnStatus::Open, Some("expiry")));
+        assert_eq!(
+            (v.status, v.status_by.as_deref()),
+            (VulnStatus::Open, Some("expiry"))
+        );
         // A later scan without either: the open one is fixed, the false positive stays.
         let later = NOW + 86_400_000;
         s.record_vuln_scan(&scan(&["10.0.0.1"], later), &[], later)
             .await
             .unwrap();
-        assert_eq!(s.get_vuln(a).await.unwrap().unwrap().status, VulnStatus::Fixed);
+        assert_eq!(
+            s.get_vuln(a).await.unwrap().unwrap().status,
+            VulnStatus::Fixed
+        );
         assert_eq!(
             s.get_vuln(b).await.unwrap().unwrap().status,
             VulnStatus::FalsePositive
@@ -382,17 +407,23 @@ mod scenarios {
         assert_eq!(count(q(|q| q.host = Some("10.0.1.3".into()))).await, 10);
         assert_eq!(count(q(|q| q.agent_id = Some("agent-0".into()))).await, 10);
         assert_eq!(count(q(|q| q.cve = Some("cve-2024-0009".into()))).await, 5);
-        assert_eq!(count(q(|q| q.levels = vec!["critical".into(), "high".into()])).await, 15);
+        assert_eq!(
+            count(q(|q| q.levels = vec!["critical".into(), "high".into()])).await,
+            15
+        );
         assert_eq!(count(q(|q| q.min_severity = Some(8.0))).await, 10);
-        assert_eq!(count(q(|q| q.contains = Some("FINDING 1.3.6.4".into()))).await, 5);
-        assert_eq!(count(q(|q| q.contains = Some("cve-2024-0007".into()))).await, 5);
+        assert_eq!(
+            count(q(|q| q.contains = Some("FINDING 1.3.6.4".into()))).await,
+            5
+        );
+        assert_eq!(
+            count(q(|q| q.contains = Some("cve-2024-0007".into()))).await,
+            5
+        );
         assert_eq!(count(q(|q| q.statuses = vec![VulnStatus::Fixed])).await, 0);
         assert_eq!(count(q(|q| q.source = Some("inventory".into()))).await, 0);
 
-        let sum = s
-            .vuln_summary(&VulnQuery::default(), 3)
-            .await
-            .unwrap();
+        let sum = s.vuln_summary(&VulnQuery::default(), 3).await.unwrap();
         assert_eq!(sum.total, 50);
         assert_eq!(sum.by_level["critical"], 5);
         assert_eq!(sum.by_level["log"], 5);
@@ -430,7 +461,10 @@ mod scenarios {
             reported_at: NOW,
         };
         s.put_agent_inventory(&inv).await.unwrap();
-        assert_eq!(s.get_agent_inventory("agent-1").await.unwrap(), Some(inv.clone()));
+        assert_eq!(
+            s.get_agent_inventory("agent-1").await.unwrap(),
+            Some(inv.clone())
+        );
         let newer = AgentInventory {
             fingerprint: "cd".repeat(32),
             packages: json!([]),
@@ -439,7 +473,10 @@ mod scenarios {
             ..inv
         };
         s.put_agent_inventory(&newer).await.unwrap();
-        assert_eq!(s.get_agent_inventory("agent-1").await.unwrap(), Some(newer.clone()));
+        assert_eq!(
+            s.get_agent_inventory("agent-1").await.unwrap(),
+            Some(newer.clone())
+        );
         assert_eq!(
             s.list_agent_inventories().await.unwrap(),
             vec![("agent-1".to_owned(), newer.fingerprint.clone(), NOW + 1)]
@@ -469,7 +506,11 @@ mod scenarios {
             .await
             .unwrap();
         assert!(!changed.enabled);
-        assert_eq!(changed.state, json!({"task_id": "t-1"}), "the state is kept");
+        assert_eq!(
+            changed.state,
+            json!({"task_id": "t-1"}),
+            "the state is kept"
+        );
         assert_eq!(s.list_vuln_scan_jobs().await.unwrap().len(), 1);
         assert!(
             s.put_vuln_scan_job(&VulnScanJob {
@@ -481,7 +522,11 @@ mod scenarios {
         );
         assert!(s.delete_vuln_scan_job("weekly-dmz").await.unwrap());
         assert!(!s.delete_vuln_scan_job("weekly-dmz").await.unwrap());
-        assert!(!s.set_vuln_scan_job_state("weekly-dmz", &json!({})).await.unwrap());
+        assert!(
+            !s.set_vuln_scan_job_state("weekly-dmz", &json!({}))
+                .await
+                .unwrap()
+        );
     }
 
     /// Not a timing assertion (benchmarks do that): 10,000 results recorded twice in one
@@ -500,7 +545,10 @@ mod scenarios {
             })
             .collect();
         let clock = Instant::now();
-        let r = s.record_vuln_scan(&scan(&[], NOW), &results, NOW).await.unwrap();
+        let r = s
+            .record_vuln_scan(&scan(&[], NOW), &results, NOW)
+            .await
+            .unwrap();
         let first = clock.elapsed();
         assert_eq!(r.scan.counts.new, 10_000);
         let clock = Instant::now();

@@ -202,7 +202,10 @@ struct VulnParameters {
 #[allow(dead_code)]
 struct PageParameters {
     /// `next_cursor` of the previous page
-    #[param(nullable = false, pattern = r"^-?[0-9]{1,2}(\.[0-9]{1,17})?:[0-9]{1,18}$")]
+    #[param(
+        nullable = false,
+        pattern = r"^-?[0-9]{1,2}(\.[0-9]{1,17})?:[0-9]{1,18}$"
+    )]
     cursor: Option<String>,
     /// Page size, 1–5000 (default 100)
     #[param(nullable = false, minimum = 1, maximum = 5000)]
@@ -225,11 +228,17 @@ const FILTERS: &[&str] = &[
 fn query_of(params: &Params) -> Result<VulnQuery, Problem> {
     let text = |name: &str, max: usize| -> Result<Option<String>, Problem> {
         match params.string(name)? {
-            Some(v) if v.len() > max => Err(bad_param(name, format!("{name}: at most {max} bytes"))),
+            Some(v) if v.len() > max => {
+                Err(bad_param(name, format!("{name}: at most {max} bytes")))
+            }
             v => Ok(v),
         }
     };
-    let levels: Vec<String> = params.list("level").into_iter().map(str::to_owned).collect();
+    let levels: Vec<String> = params
+        .list("level")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     if let Some(bad) = levels.iter().find(|l| !VULN_LEVELS.contains(&l.as_str())) {
         return Err(bad_param(
             "level",
@@ -260,7 +269,9 @@ fn query_of(params: &Params) -> Result<VulnQuery, Problem> {
             v.parse::<f64>()
                 .ok()
                 .filter(|x| x.is_finite() && (-1.0..=10.0).contains(x))
-                .ok_or_else(|| bad_param("min_severity", format!("{v:?}: a number from -1 to 10")))?,
+                .ok_or_else(|| {
+                    bad_param("min_severity", format!("{v:?}: a number from -1 to 10"))
+                })?,
         ),
     };
     Ok(VulnQuery {
@@ -310,12 +321,13 @@ pub(crate) async fn list(
     let service = service(&state)?;
     let mut query = query_of(&params)?;
     query.limit = params.limit(100, MAX_VULN_PAGE)?;
-    query.after = match params.given("cursor")? {
-        None => None,
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
-            bad_param("cursor", "the cursor was not produced by this listing")
-        })?),
-    };
+    query.after =
+        match params.given("cursor")? {
+            None => None,
+            Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+                bad_param("cursor", "the cursor was not produced by this listing")
+            })?),
+        };
     let vulns = service
         .store()
         .list_vulns(&query)
@@ -670,7 +682,9 @@ pub(crate) async fn import(
             "report-too-large",
             "Report too large",
         )
-        .detail(format!("a report may have at most {MAX_REPORT_BYTES} bytes"))
+        .detail(format!(
+            "a report may have at most {MAX_REPORT_BYTES} bytes"
+        ))
     };
     if headers
         .get(header::CONTENT_LENGTH)
@@ -724,9 +738,9 @@ pub(crate) fn filter_warning(filter: Option<&str>) -> Option<String> {
     for term in filter.split_whitespace() {
         let (key, value) = term.split_once('=').unwrap_or((term, ""));
         match key {
-            "min_qod" if value.parse::<u32>().is_ok_and(|q| q > 30) => {
-                hidden.push(format!("results detected with quality below {value}% (min_qod={value})"))
-            }
+            "min_qod" if value.parse::<u32>().is_ok_and(|q| q > 30) => hidden.push(format!(
+                "results detected with quality below {value}% (min_qod={value})"
+            )),
             "levels" if !value.contains('l') || !value.contains('g') => {
                 hidden.push(format!("some severity levels (levels={value})"))
             }

@@ -23,9 +23,9 @@ mod common;
 mod intel;
 mod pages;
 mod response;
-mod vulns;
 #[cfg(test)]
 mod tests;
+mod vulns;
 
 use std::sync::Arc;
 

@@ -218,7 +218,10 @@ impl VulnService {
             agent_id: vuln.agent_id.clone(),
             doc: vuln_event(vuln),
         };
-        let inserted = self.store.insert_events(std::slice::from_ref(&event)).await?;
+        let inserted = self
+            .store
+            .insert_events(std::slice::from_ref(&event))
+            .await?;
         if inserted.inserted == 0 {
             return Ok(());
         }
@@ -243,7 +246,10 @@ impl VulnService {
                 }
             ),
             level,
-            tags: vec!["vulnerability".into(), format!("vuln.source.{}", vuln.source)],
+            tags: vec![
+                "vulnerability".into(),
+                format!("vuln.source.{}", vuln.source),
+            ],
             agent_id: vuln.agent_id.clone(),
             event_id: event.id,
             ts: event.ts,
@@ -291,20 +297,29 @@ impl VulnService {
 
     /// Matches one inventory against the loaded advisories and records the findings (nothing
     /// when no advisories are loaded).
-    async fn match_inventory(&self, agent: &Agent, inventory: &Inventory) -> Result<u64, VulnError> {
+    async fn match_inventory(
+        &self,
+        agent: &Agent,
+        inventory: &Inventory,
+    ) -> Result<u64, VulnError> {
         let Some(index) = self.advisories.read().ok().and_then(|a| a.clone()) else {
             return Ok(0);
         };
         let _one = self.matching.lock().await;
         let findings = {
             let inventory = inventory.clone();
-            tokio::task::spawn_blocking(move || dozor_inventory::match_inventory(&inventory, &index))
-                .await
-                .map_err(|e| VulnError::Inventory(format!("the matcher stopped: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                dozor_inventory::match_inventory(&inventory, &index)
+            })
+            .await
+            .map_err(|e| VulnError::Inventory(format!("the matcher stopped: {e}")))?
         };
         let (scan, results) = scan_of_inventory(agent, &findings);
         let n = results.len() as u64;
-        let report = self.store.record_vuln_scan(&scan, &results, now_ms()).await?;
+        let report = self
+            .store
+            .record_vuln_scan(&scan, &results, now_ms())
+            .await?;
         self.raise_alerts(&report).await;
         Ok(n)
     }
@@ -410,7 +425,10 @@ pub async fn run_background(service: Arc<VulnService>, mut closing: watch::Recei
         }
         match service.store.expire_vuln_acceptances(now_ms()).await {
             Ok(ids) if !ids.is_empty() => {
-                tracing::info!(count = ids.len(), "accepted vulnerabilities past their expiry are open again");
+                tracing::info!(
+                    count = ids.len(),
+                    "accepted vulnerabilities past their expiry are open again"
+                );
                 crate::audit::append_audit(
                     service.store.as_ref(),
                     "system",
@@ -581,7 +599,10 @@ fn result_of(r: &VulnResult, agents: &AgentsByAddress) -> NewVulnResult {
 }
 
 /// An agent's inventory findings as a scan of source `inventory` covering its host.
-pub(crate) fn scan_of_inventory(agent: &Agent, findings: &[Finding]) -> (NewVulnScan, Vec<NewVulnResult>) {
+pub(crate) fn scan_of_inventory(
+    agent: &Agent,
+    findings: &[Finding],
+) -> (NewVulnScan, Vec<NewVulnResult>) {
     let host = agent_host(agent);
     let results = findings
         .iter()
@@ -616,7 +637,9 @@ fn finding_result(host: &str, agent: &Agent, f: &Finding) -> NewVulnResult {
         // Unrated by the feed: an affected package is still worth a look.
         (None, None) => (5.0, false),
     };
-    let level = dozor_gmp::SeverityLevel::from_score(severity).as_str().to_owned();
+    let level = dozor_gmp::SeverityLevel::from_score(severity)
+        .as_str()
+        .to_owned();
     let (v2, v3) = match &f.cvss_vector {
         Some(v) if v.starts_with("CVSS:3") => (None, Some(v.clone())),
         Some(v) if v.starts_with("CVSS:4") => (None, None),
@@ -654,7 +677,10 @@ fn finding_result(host: &str, agent: &Agent, f: &Finding) -> NewVulnResult {
             "package/{}/{}{}",
             f.ecosystem,
             f.package,
-            f.arch.as_deref().map(|a| format!(":{a}")).unwrap_or_default()
+            f.arch
+                .as_deref()
+                .map(|a| format!(":{a}"))
+                .unwrap_or_default()
         ),
         nvt_oid: f.advisory_id.clone(),
         name: f.name().to_owned(),

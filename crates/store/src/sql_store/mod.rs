@@ -25,10 +25,10 @@ use crate::types::{Backend, NewEvent};
 
 mod intel;
 mod playbooks;
-mod vulns;
 mod row;
 mod stmt;
 mod store;
+mod vulns;
 
 pub use playbooks::{MAX_PLAYBOOK_BYTES, MAX_PLAYBOOK_NAME, check_playbook_name};
 

@@ -110,7 +110,9 @@ fn check_result(i: usize, r: &NewVulnResult) -> Result<()> {
         return Err(invalid(format!("{at}: qod {q} is over 100")));
     }
     if r.cves.iter().any(|c| c.trim().is_empty() || c.len() > 64) {
-        return Err(invalid(format!("{at}: a CVE id is empty or longer than 64 bytes")));
+        return Err(invalid(format!(
+            "{at}: a CVE id is empty or longer than 64 bytes"
+        )));
     }
     Ok(())
 }
@@ -692,8 +694,10 @@ impl<D: Driver> SqlStore<D> {
              FROM vuln_cves c JOIN (SELECT id, host, severity, epss_score FROM vuln_results",
         );
         Self::vuln_filters(&mut b, q);
-        b.push(") v ON v.id = c.vuln_id GROUP BY c.cve ORDER BY worst DESC, hosts DESC, c.cve LIMIT ")
-            .push_bind(Param::Int(top));
+        b.push(
+            ") v ON v.id = c.vuln_id GROUP BY c.cve ORDER BY worst DESC, hosts DESC, c.cve LIMIT ",
+        )
+        .push_bind(Param::Int(top));
         for r in &self.all(On::Read, Stmt::built(b)).await? {
             let hosts: i64 = r.get("hosts")?;
             let n: i64 = r.get("n")?;
@@ -720,7 +724,10 @@ impl<D: Driver> SqlStore<D> {
                 s,
                 limit
             ),
-            None => sql!("SELECT {SCAN_COLS} FROM vuln_scans ORDER BY id DESC LIMIT ?", limit),
+            None => sql!(
+                "SELECT {SCAN_COLS} FROM vuln_scans ORDER BY id DESC LIMIT ?",
+                limit
+            ),
         };
         self.list(On::Read, st, scan).await
     }
@@ -752,7 +759,9 @@ impl<D: Driver> SqlStore<D> {
                 if let Some(u) = req.until
                     && u <= now
                 {
-                    return Err(invalid("until: the acceptance would already have ended".into()));
+                    return Err(invalid(
+                        "until: the acceptance would already have ended".into(),
+                    ));
                 }
                 let until = (req.status == VulnStatus::Accepted)
                     .then_some(req.until)
@@ -839,8 +848,12 @@ impl<D: Driver> SqlStore<D> {
     }
 
     pub(super) async fn scan_job_put(&self, j: &VulnScanJob) -> Result<VulnScanJob> {
-        super::check_playbook_name(&j.name)
-            .map_err(|_| invalid(format!("scan job name {:?}: 1–128 letters, digits, '-', '_' or '.'", j.name)))?;
+        super::check_playbook_name(&j.name).map_err(|_| {
+            invalid(format!(
+                "scan job name {:?}: 1–128 letters, digits, '-', '_' or '.'",
+                j.name
+            ))
+        })?;
         check_text("updated_by", &j.updated_by, true, 256)?;
         let st = sql!(
             "INSERT INTO vuln_scan_jobs ({JOB_COLS}) VALUES (?, ?, ?, ?, ?, ?) \
