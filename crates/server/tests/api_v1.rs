@@ -1279,8 +1279,92 @@ fn route_table(
             Need::Read,
             Value::Null,
         ),
+        // Vulnerabilities: a one-result report (result id 1), then reading and deciding.
+        (
+            "POST",
+            "/api/v1/vulns/import?name=route-report".into(),
+            Need::Triage,
+            json!(ROUTE_REPORT),
+        ),
+        ("GET", "/api/v1/vulns".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/vulns/summary".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/vulns/export?format=csv".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        ("GET", "/api/v1/vulns/scans".into(), Need::Read, Value::Null),
+        ("GET", "/api/v1/vulns/1".into(), Need::Read, Value::Null),
+        (
+            "POST",
+            "/api/v1/vulns/1/status".into(),
+            Need::Triage,
+            json!({"status": "open"}),
+        ),
+        (
+            "GET",
+            "/api/v1/vulns/advisories".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        // No `vulns.advisories` configured: 409 for the admin.
+        (
+            "POST",
+            "/api/v1/vulns/advisories/reload".into(),
+            Need::Admin,
+            json!({}),
+        ),
+        (
+            "GET",
+            "/api/v1/agents/agent-x/inventory".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        // Scan jobs: a disabled one (start and stop are 409 for the allowed roles).
+        (
+            "PUT",
+            "/api/v1/vulns/jobs/route-job".into(),
+            Need::Admin,
+            json!({"spec": {"targets": {"hosts": ["10.0.0.1"]},
+                "gmp": {"socket": "/run/gvmd/gvmd.sock"}, "username": "u", "password": "p"},
+                "enabled": false}),
+        ),
+        ("GET", "/api/v1/vulns/jobs".into(), Need::Read, Value::Null),
+        (
+            "GET",
+            "/api/v1/vulns/jobs/route-job".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/vulns/jobs/route-job/start".into(),
+            Need::Triage,
+            json!({}),
+        ),
+        (
+            "POST",
+            "/api/v1/vulns/jobs/route-job/stop".into(),
+            Need::Triage,
+            json!({}),
+        ),
+        (
+            "DELETE",
+            "/api/v1/vulns/jobs/route-job".into(),
+            Need::Admin,
+            Value::Null,
+        ),
     ]
 }
+
+/// The OpenVAS report the route table imports: one result.
+const ROUTE_REPORT: &str = r#"<report id="route-table-report"><results><result><host>10.0.0.1</host><port>80/tcp</port><nvt oid="1.3.6.1.4.1.25623.1.0.1"><name>Route table finding</name></nvt><severity>5.0</severity></result></results></report>"#;
 
 /// The sample the route table reads.
 const SAMPLE_SHA256: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -1299,7 +1383,11 @@ fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
         .replace(SAMPLE_SHA256, "{sha256}")
         .replace("/intel/iocs/1", "/intel/iocs/{id}")
         .replace("/intel/sources/route-src", "/intel/sources/{name}")
-        .replace("/intel/import?source=route-import", "/intel/import");
+        .replace("/intel/import?source=route-import", "/intel/import")
+        .replace("/vulns/import?name=route-report", "/vulns/import")
+        .replace("/vulns/export?format=csv", "/vulns/export")
+        .replace("/vulns/jobs/route-job", "/vulns/jobs/{name}")
+        .replace("/vulns/1", "/vulns/{id}");
     if p.starts_with("/api/v1/intel/export/misp-feed/")
         && !p.ends_with("/manifest.json")
         && !p.ends_with("/hashes.csv")
@@ -1432,6 +1520,17 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         reject: approvals[1].clone(),
         feed_event: dozor_server::intel::exchange::feed_event_uuid(&env.ca_pem),
     };
+    env.store
+        .put_agent_inventory(&dozor_store::AgentInventory {
+            agent_id: "agent-x".into(),
+            fingerprint: "00".repeat(32),
+            os: json!({"id": "debian"}),
+            packages: json!([]),
+            package_count: 0,
+            reported_at: 1,
+        })
+        .await
+        .unwrap();
     let table = route_table(alert, evs[0].id, command, &ids);
 
     // The table covers every API route the server has.
@@ -1456,6 +1555,7 @@ async fn every_route_refuses_what_a_role_may_not_do() {
                 && ![
                     "/api/v1/agents/enroll",
                     "/api/v1/agents/heartbeat",
+                    "/api/v1/agents/inventory",
                     "/api/v1/agents/commands/{id}/result",
                     // The agents' long poll (tests/response.rs).
                     "/api/v1/agents/commands/next",
