@@ -58,6 +58,7 @@
 //! | `GET /api/v1/vulns/advisories`, `POST …/reload` | viewer+, admin | the OSV advisories inventories are matched against |
 //! | `GET /api/v1/agents/{id}/inventory` | viewer+ | an agent's software inventory |
 //! | `POST /api/v1/agents/inventory` | agent certificate | an agent reports its installed software |
+//! | `GET /api/v1/vulns/jobs`, `GET/PUT/DELETE …/jobs/{name}`, `POST …/{name}/start\|stop` | viewer+, admin, analyst+ | gvmd scan jobs: settings (password `***`), state, start and stop (audited) |
 //!
 //! Every route needs a bearer token (401 without, 403 for a role that may not: agents may
 //! only send events); errors are [`Problem`](crate::Problem) documents. The API reaches the rest
