@@ -6,26 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::shared_dir;
 use dozor_sigma::{Detector, DetectorOptions, EngineOptions, LoadOptions, RuleSet};
-
-fn shared_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("DOZOR_SHARED_DIR") {
-        let p = PathBuf::from(dir);
-        assert!(
-            p.is_dir(),
-            "DOZOR_SHARED_DIR={} does not exist",
-            p.display()
-        );
-        return Some(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared not found and DOZOR_SHARED_DIR unset");
-        None
-    }
-}
 
 struct Case {
     rule_id: String,

@@ -6,88 +6,13 @@
 //! errors: the server's problem detail for an unknown source or kind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 mod common;
-use common::{Server, fetch_ca, start_server};
+use common::{Ctx, fetch_ca, field, start_server};
 
 const SHA256: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-struct Ctx<'a> {
-    server: &'a Server,
-    ca: PathBuf,
-    home: PathBuf,
-}
-
-impl Ctx<'_> {
-    fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_dozor"))
-            .env_remove("DOZOR_SERVER")
-            .env_remove("DOZOR_TOKEN")
-            .env_remove("DOZOR_CA")
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .stdin(Stdio::null())
-            .args(args)
-            .args([
-                "--server",
-                &self.server.url,
-                "--token",
-                &self.server.token,
-                "--ca",
-            ])
-            .arg(&self.ca)
-            .output()
-            .expect("run dozor");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> Out {
-        let out = self.run(args);
-        assert_eq!(
-            out.code, 0,
-            "dozor {args:?}: {}\n{}",
-            out.stdout, out.stderr
-        );
-        out
-    }
-
-    /// `PUT` with curl as the admin (sources have no CLI command yet).
-    fn put(&self, path: &str, body: &Value) {
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-            .arg(&self.ca)
-            .args(["-X", "PUT", "-H"])
-            .arg(format!("Authorization: Bearer {}", self.server.token))
-            .args(["-H", "Content-Type: application/json", "--data-binary"])
-            .arg(body.to_string())
-            .arg(format!("{}{path}", self.server.url))
-            .output()
-            .expect("curl");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "PUT {path}");
-    }
-}
-
-/// The value of `key` in `key  value` output.
-fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
-    out.lines().find_map(|l| {
-        l.strip_prefix(key)
-            .filter(|rest| rest.starts_with("  "))
-            .map(str::trim)
-    })
-}
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")

@@ -6,82 +6,20 @@
 //! alerts; export as CSV and JSON; accept a risk (audited). gvmd itself is not packaged here:
 //! these are reports it wrote, imported as files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
-use common::{Server, fetch_ca, start_server};
+use common::{Ctx, fetch_ca, shared_dir, start_server};
 
-fn shared_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("DOZOR_SHARED_DIR") {
-        let p = PathBuf::from(dir);
-        assert!(
-            p.is_dir(),
-            "DOZOR_SHARED_DIR={} does not exist",
-            p.display()
-        );
-        return Some(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared not found and DOZOR_SHARED_DIR unset");
-        None
-    }
+/// The server's summary and JSON answers, beside the common CLI context.
+trait VulnsCtx {
+    fn json(&self, args: &[&str]) -> Value;
+    fn total(&self) -> u64;
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-struct Ctx<'a> {
-    server: &'a Server,
-    ca: PathBuf,
-    home: PathBuf,
-}
-
-impl Ctx<'_> {
-    fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_dozor"))
-            .env_remove("DOZOR_SERVER")
-            .env_remove("DOZOR_TOKEN")
-            .env_remove("DOZOR_CA")
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .stdin(Stdio::null())
-            .args(args)
-            .args([
-                "--server",
-                &self.server.url,
-                "--token",
-                &self.server.token,
-                "--ca",
-            ])
-            .arg(&self.ca)
-            .output()
-            .expect("run dozor");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> Out {
-        let out = self.run(args);
-        assert_eq!(
-            out.code, 0,
-            "dozor {args:?}: {}\n{}",
-            out.stdout, out.stderr
-        );
-        out
-    }
-
+impl VulnsCtx for Ctx<'_> {
     fn json(&self, args: &[&str]) -> Value {
         let out = self.ok(args);
         serde_json::from_str(&out.stdout)
@@ -102,14 +40,9 @@ impl Ctx<'_> {
     }
 }
 
-/// `key value` lines → the value of `key`.
+/// The value of `key` in `key  value` output (the test fails without it).
 fn field<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix(key)?;
-            rest.starts_with(char::is_whitespace).then(|| rest.trim())
-        })
-        .unwrap_or_else(|| panic!("no {key:?} in:\n{text}"))
+    common::field(text, key).unwrap_or_else(|| panic!("no {key:?} in:\n{text}"))
 }
 
 #[test]

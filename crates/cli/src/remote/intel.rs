@@ -354,11 +354,39 @@ fn sync(name: &str, remote: &Remote) -> Result<u8> {
 
 // ---------------------------------------------------------------- import
 
+/// Sends a file as the request's body, with a progress bar when it is large and stderr is a
+/// terminal (the bar says when the upload is done and the server is at work).
+pub(super) fn send_file(
+    request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    file: File,
+    size: u64,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    if size < PROGRESS_FROM_BYTES || !std::io::stderr().is_terminal() {
+        return request.send(file);
+    }
+    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} ({eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let body = Uploading {
+        inner: bar.wrap_read(file),
+        bar: bar.clone(),
+        done: false,
+    };
+    let sent = request.send(ureq::SendBody::from_owned_reader(body));
+    bar.finish_and_clear();
+    sent
+}
+
 /// A reader that tells its progress bar when the upload is read out (the server then parses).
-pub(super) struct Uploading<R> {
-    pub(super) inner: R,
-    pub(super) bar: ProgressBar,
-    pub(super) done: bool,
+struct Uploading<R> {
+    inner: R,
+    bar: ProgressBar,
+    done: bool,
 }
 
 impl<R: Read> Read for Uploading<R> {
@@ -406,28 +434,7 @@ fn import(args: ImportArgs) -> Result<u8> {
         .map(|v| v.get_name().to_owned())
         .unwrap_or_else(|| "auto".into());
     request = request.query("format", &doc_format);
-    let progress = size >= PROGRESS_FROM_BYTES && std::io::stderr().is_terminal();
-    let response = if progress {
-        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} ({eta}) {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        let body = Uploading {
-            inner: bar.wrap_read(file),
-            bar: bar.clone(),
-            done: false,
-        };
-        let sent = request.send(ureq::SendBody::from_owned_reader(body));
-        bar.finish_and_clear();
-        sent
-    } else {
-        request.send(file)
-    }
-    .map_err(|e| client.transport_error(e))?;
+    let response = send_file(request, file, size).map_err(|e| client.transport_error(e))?;
     let answer = client.answer(response)?;
     if args.json {
         emit_json(&answer)?;

@@ -3,17 +3,15 @@
 //! risk, false positive, reopen).
 
 use std::fs::File;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use dozor_model::{StoredVuln, VulnScan, VulnSummary};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::intel::{Connection, Uploading, fetch, write_file};
+use super::intel::{Connection, fetch, send_file, write_file};
 use super::{
     Cell, Client, EXIT_CODES, Format, Remote, clean, emit, emit_json, key_values, read, table,
     time_ms,
@@ -21,8 +19,6 @@ use super::{
 
 /// The largest report the server imports (`POST /api/v1/vulns/import`).
 const MAX_REPORT_BYTES: u64 = 256 << 20;
-/// Files at least this large get a progress bar (when stderr is a terminal).
-const PROGRESS_FROM_BYTES: u64 = 1 << 20;
 
 #[derive(Subcommand)]
 pub enum VulnsCmd {
@@ -430,28 +426,7 @@ fn import(args: ImportArgs) -> Result<u8> {
     if let Some(name) = &name {
         request = request.query("name", name);
     }
-    let progress = size >= PROGRESS_FROM_BYTES && std::io::stderr().is_terminal();
-    let response = if progress {
-        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} ({eta}) {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        let body = Uploading {
-            inner: bar.wrap_read(file),
-            bar: bar.clone(),
-            done: false,
-        };
-        let sent = request.send(ureq::SendBody::from_owned_reader(body));
-        bar.finish_and_clear();
-        sent
-    } else {
-        request.send(file)
-    }
-    .map_err(|e| client.transport_error(e))?;
+    let response = send_file(request, file, size).map_err(|e| client.transport_error(e))?;
     let answer = client.answer(response)?;
     if args.json {
         emit_json(&answer)?;

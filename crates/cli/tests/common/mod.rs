@@ -96,3 +96,101 @@ pub fn ingest(s: &Server, ca: &Path, events: &[String]) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.ends_with("202"), "ingest: {text}");
 }
+
+/// What a `dozor` run printed.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The real `dozor` binary run against a server, with its CA and a private home directory.
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub ca: PathBuf,
+    pub home: PathBuf,
+}
+
+impl Ctx<'_> {
+    pub fn run(&self, args: &[&str]) -> Out {
+        let out = Command::new(env!("CARGO_BIN_EXE_dozor"))
+            .env_remove("DOZOR_SERVER")
+            .env_remove("DOZOR_TOKEN")
+            .env_remove("DOZOR_CA")
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .stdin(Stdio::null())
+            .args(args)
+            .args([
+                "--server",
+                &self.server.url,
+                "--token",
+                &self.server.token,
+                "--ca",
+            ])
+            .arg(&self.ca)
+            .output()
+            .expect("run dozor");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and expects exit code 0.
+    pub fn ok(&self, args: &[&str]) -> Out {
+        let out = self.run(args);
+        assert_eq!(
+            out.code, 0,
+            "dozor {args:?}: {}\n{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
+    /// `PUT` with curl as the admin (for settings the CLI has no command for).
+    pub fn put(&self, path: &str, body: &serde_json::Value) {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&self.ca)
+            .args(["-X", "PUT", "-H"])
+            .arg(format!("Authorization: Bearer {}", self.server.token))
+            .args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(body.to_string())
+            .arg(format!("{}{path}", self.server.url))
+            .output()
+            .expect("curl");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "PUT {path}");
+    }
+}
+
+/// The value of `key` in `key  value` output.
+pub fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .filter(|rest| rest.starts_with("  "))
+            .map(str::trim)
+    })
+}
+
+/// ../shared (or DOZOR_SHARED_DIR): `None`, with a message, when it is absent and the
+/// variable unset; a set variable naming a missing directory fails (CI sets it).
+pub fn shared_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("DOZOR_SHARED_DIR") {
+        let p = PathBuf::from(dir);
+        assert!(
+            p.is_dir(),
+            "DOZOR_SHARED_DIR={} does not exist",
+            p.display()
+        );
+        return Some(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        println!("skipped: ../shared not found and DOZOR_SHARED_DIR unset");
+        None
+    }
+}
