@@ -186,7 +186,7 @@ fn write_result(out: &mut String, i: usize) {
         _ => "Log",
     };
     let host = host_of(i);
-    let oid = 800_000 + i % 3_000;
+    let oid = 800_000 + i;
     let family = FAMILIES[i % FAMILIES.len()];
     let solution_type = SOLUTION_TYPES[i % SOLUTION_TYPES.len()];
     let _ = write!(

@@ -585,6 +585,9 @@ pub trait Store: Send + Sync + 'static {
     /// One result.
     async fn get_vuln(&self, id: i64) -> Result<Option<StoredVuln>>;
 
+    /// The results with these ids (unknown ones left out), by id.
+    async fn get_vulns(&self, ids: &[i64]) -> Result<Vec<StoredVuln>>;
+
     /// Results matching the query, most severe first (then newest id).
     async fn list_vulns(&self, query: &VulnQuery) -> Result<Vec<StoredVuln>>;
 

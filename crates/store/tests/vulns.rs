@@ -91,6 +91,9 @@ mod scenarios {
         assert_eq!(r.scan.counts.new, 3);
         assert_eq!(r.scan.hosts, 3);
         assert_eq!(r.raised.len(), 3);
+        let raised = s.get_vulns(&r.raised).await.unwrap();
+        assert_eq!(raised.len(), 3);
+        assert!(s.get_vulns(&[999_999]).await.unwrap().is_empty());
         assert_eq!(r.scan.counts.by_level["critical"], 1);
         assert_eq!(r.scan.counts.by_level["high"], 1);
         assert_eq!(r.scan.counts.by_level["medium"], 1);

@@ -707,7 +707,7 @@ pub(crate) async fn import(
     let size = bytes.len();
     let before = now_ms();
     let (parsed, report) = service
-        .import_report(bytes.to_vec(), name, "import", &caller.identity.subject)
+        .import_report(bytes, name, "import", &caller.identity.subject)
         .await
         .map_err(vuln_problem)?;
     let already_imported = report.scan.recorded_at < before;

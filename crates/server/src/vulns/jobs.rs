@@ -1286,12 +1286,13 @@ async fn fetch(
     };
     let recorded = service
         .record_report(
-            &parsed,
+            parsed,
             Some(name.to_owned()),
             "gmp",
             &format!("scan-job:{name}"),
         )
-        .await;
+        .await
+        .map(|(_, report)| report);
     let now = now_ms();
     update_state(store, name, |s| {
         if s.status != FETCHING {

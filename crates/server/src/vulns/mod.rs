@@ -148,121 +148,132 @@ impl VulnService {
     }
 
     /// Parses a report whole (on a blocking thread) and records it. `name` is the file or
-    /// task name, `origin` `import` or `gmp`, `by` who brought it.
+    /// task name, `origin` `import` or `gmp`, `by` who brought it. Returns the report without
+    /// its results (they are stored) and what recording did.
     pub async fn import_report(
         &self,
-        xml: Vec<u8>,
+        xml: impl AsRef<[u8]> + Send + 'static,
         name: Option<String>,
         origin: &str,
         by: &str,
     ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
-        let parsed = tokio::task::spawn_blocking(move || dozor_gmp::parse_report_bytes(&xml))
-            .await
-            .map_err(|e| VulnError::Inventory(format!("the parser stopped: {e}")))??;
-        let report = self.record_report(&parsed, name, origin, by).await?;
-        Ok((parsed, report))
+        // The bytes are dropped as soon as they are parsed.
+        let parsed =
+            tokio::task::spawn_blocking(move || dozor_gmp::parse_report_bytes(xml.as_ref()))
+                .await
+                .map_err(|e| VulnError::Inventory(format!("the parser stopped: {e}")))??;
+        self.record_report(parsed, name, origin, by).await
     }
 
-    /// Records a parsed report (see [`VulnService::import_report`]).
+    /// Records a parsed report (see [`VulnService::import_report`]); its results are moved
+    /// into the records, so a large report is not held twice.
     pub async fn record_report(
         &self,
-        parsed: &ParsedReport,
+        mut parsed: ParsedReport,
         name: Option<String>,
         origin: &str,
         by: &str,
-    ) -> Result<VulnScanReport, VulnError> {
+    ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
         let agents = AgentsByAddress::load(self.store.as_ref()).await?;
-        let (scan, results) = scan_of_report(parsed, name, origin, by, &agents);
+        let (scan, results) = scan_of_report(&mut parsed, name, origin, by, &agents);
         let now = now_ms();
         let report = self.store.record_vuln_scan(&scan, &results, now).await?;
+        drop(results);
         self.raise_alerts(&report).await;
-        Ok(report)
+        Ok((parsed, report))
     }
 
-    /// Raises one alert per new or reopened result at the configured level or worse: the
-    /// result becomes an event (`event.category: vulnerability`) and a detection of the
-    /// rule `dozor-vuln-<level>`, folded per agent like other alerts. Failures are logged:
-    /// the results are stored either way.
+    /// Raises the alerts of a scan: its new or reopened results at the configured level or
+    /// worse, grouped per host and level, each group one event (`event.category:
+    /// vulnerability`, the results listed) and one detection of `dozor-vuln-<level>`, all in
+    /// one store batch — a scan that finds 3,000 new problems on 250 hosts makes at most 500
+    /// events, folded per agent into alerts like the pipeline's. Failures are logged: the
+    /// results are stored either way.
     async fn raise_alerts(&self, report: &VulnScanReport) {
         let Some(min) = alert_rank(&self.config.alert_level) else {
             return;
         };
-        for id in &report.raised {
-            let vuln = match self.store.get_vuln(*id).await {
-                Ok(Some(v)) => v,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, id, "vulnerability alert: reading the result failed");
-                    continue;
-                }
-            };
-            if level_rank(&vuln.level).is_none_or(|r| r < min) {
-                continue;
+        if report.raised.is_empty() {
+            return;
+        }
+        let vulns = match self.store.get_vulns(&report.raised).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "vulnerability alerts: reading the results failed");
+                return;
             }
-            if let Err(e) = self.raise_alert(&vuln, report.scan.id).await {
-                tracing::warn!(error = %e, id, "vulnerability alert could not be raised");
+        };
+        let mut groups: std::collections::BTreeMap<(String, String), Vec<StoredVuln>> =
+            Default::default();
+        for v in vulns {
+            if level_rank(&v.level).is_some_and(|r| r >= min) {
+                groups
+                    .entry((v.host.clone(), v.level.clone()))
+                    .or_default()
+                    .push(v);
             }
         }
-    }
-
-    async fn raise_alert(&self, vuln: &StoredVuln, scan_id: i64) -> Result<(), StoreError> {
+        if groups.is_empty() {
+            return;
+        }
         let now = now_ms();
-        let event = NewEvent {
-            // The same result found by the same scan is one event, however often retried.
-            id: Uuid::new_v5(
-                &Uuid::NAMESPACE_OID,
-                format!("dozor-vuln:{}:{scan_id}", vuln.id).as_bytes(),
-            ),
-            ts: vuln.last_seen,
-            received_at: now,
-            agent_id: vuln.agent_id.clone(),
-            doc: vuln_event(vuln),
-        };
-        let inserted = self
-            .store
-            .insert_events(std::slice::from_ref(&event))
-            .await?;
-        if inserted.inserted == 0 {
-            return Ok(());
+        let mut events = Vec::with_capacity(groups.len());
+        let mut detections = Vec::with_capacity(groups.len());
+        for ((host, level), group) in &groups {
+            let first = &group[0];
+            let event = NewEvent {
+                // The same group of the same scan is one event, however often retried.
+                id: Uuid::new_v5(
+                    &Uuid::NAMESPACE_OID,
+                    format!("dozor-vuln:{}:{host}:{level}", report.scan.id).as_bytes(),
+                ),
+                ts: group.iter().map(|v| v.last_seen).max().unwrap_or(now),
+                received_at: now,
+                agent_id: first.agent_id.clone(),
+                doc: group_event(group),
+            };
+            detections.push(Detection {
+                rule_id: format!("dozor-vuln-{level}"),
+                rule_title: format!(
+                    "{} vulnerability found",
+                    match level.as_str() {
+                        "critical" => "Critical",
+                        "high" => "High-severity",
+                        "medium" => "Medium-severity",
+                        _ => "Low-severity",
+                    }
+                ),
+                level: match level.as_str() {
+                    "critical" => Level::Critical,
+                    "high" => Level::High,
+                    "medium" => Level::Medium,
+                    _ => Level::Low,
+                },
+                tags: vec![
+                    "vulnerability".into(),
+                    format!("vuln.source.{}", first.source),
+                ],
+                agent_id: first.agent_id.clone(),
+                event_id: event.id,
+                ts: event.ts,
+            });
+            events.push(event);
         }
-        let level = if vuln.level == "critical" {
-            Level::Critical
-        } else if vuln.level == "high" {
-            Level::High
-        } else if vuln.level == "medium" {
-            Level::Medium
-        } else {
-            Level::Low
-        };
-        let detection = Detection {
-            rule_id: format!("dozor-vuln-{}", vuln.level),
-            rule_title: format!(
-                "{} vulnerability found",
-                match vuln.level.as_str() {
-                    "critical" => "Critical",
-                    "high" => "High-severity",
-                    "medium" => "Medium-severity",
-                    _ => "Low-severity",
-                }
-            ),
-            level,
-            tags: vec![
-                "vulnerability".into(),
-                format!("vuln.source.{}", vuln.source),
-            ],
-            agent_id: vuln.agent_id.clone(),
-            event_id: event.id,
-            ts: event.ts,
-        };
-        let outcome = self
+        match self
             .store
-            .record_detection(&detection, self.alert_window)
-            .await?;
-        let _ = self.notices.send(dozor_pipeline::AlertNotice {
-            change: outcome.change,
-            alert: outcome.alert,
-        });
-        Ok(())
+            .store_batch(&events, &detections, self.alert_window)
+            .await
+        {
+            Ok(batch) => {
+                for outcome in batch.alerts {
+                    let _ = self.notices.send(dozor_pipeline::AlertNotice {
+                        change: outcome.change,
+                        alert: outcome.alert,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "vulnerability alerts could not be raised"),
+        }
     }
 
     /// Stores an agent's inventory and, when advisories are loaded, matches it and records
@@ -509,15 +520,14 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 
 /// A parsed report as a scan and its results.
 pub(crate) fn scan_of_report(
-    parsed: &ParsedReport,
+    parsed: &mut ParsedReport,
     name: Option<String>,
     origin: &str,
     by: &str,
     agents: &AgentsByAddress,
 ) -> (NewVulnScan, Vec<NewVulnResult>) {
-    let results: Vec<NewVulnResult> = parsed
-        .results
-        .iter()
+    let results: Vec<NewVulnResult> = std::mem::take(&mut parsed.results)
+        .into_iter()
         .map(|r| result_of(r, agents))
         .collect();
     let mut hosts: Vec<String> = parsed.hosts.iter().map(|h| h.address.clone()).collect();
@@ -538,7 +548,7 @@ pub(crate) fn scan_of_report(
     (scan, results)
 }
 
-fn result_of(r: &VulnResult, agents: &AgentsByAddress) -> NewVulnResult {
+fn result_of(r: VulnResult, agents: &AgentsByAddress) -> NewVulnResult {
     let agent = agents.find(&r.host);
     let port = if r.port_raw.trim().is_empty() {
         "general".to_owned()
@@ -706,14 +716,45 @@ fn finding_result(host: &str, agent: &Agent, f: &Finding) -> NewVulnResult {
     }
 }
 
-/// The event a vulnerability alert points at (ECS `vulnerability.*`).
-fn vuln_event(v: &StoredVuln) -> Value {
-    let is_ip = v.host.parse::<IpAddr>().is_ok();
+/// Most results an alert event lists one by one.
+const MAX_EVENT_RESULTS: usize = 100;
+
+/// The event a vulnerability alert points at: the new results of one host at one level
+/// (ECS `vulnerability.*` of the worst, `dozor.vulns` listing them).
+fn group_event(group: &[StoredVuln]) -> Value {
+    let worst = group
+        .iter()
+        .max_by(|a, b| a.severity.total_cmp(&b.severity))
+        .unwrap_or(&group[0]);
+    let v = worst;
     let mut host = json!({ "name": v.hostname.clone().unwrap_or_else(|| v.host.clone()) });
-    if is_ip {
+    if v.host.parse::<IpAddr>().is_ok() {
         host["ip"] = json!([v.host]);
     }
     let id = v.cves.first().cloned().unwrap_or_else(|| v.nvt_oid.clone());
+    let listed: Vec<Value> = group
+        .iter()
+        .take(MAX_EVENT_RESULTS)
+        .map(|r| {
+            json!({"id": r.id, "name": r.name, "port": r.port, "oid": r.nvt_oid,
+                "severity": r.severity, "cves": r.cves, "solution": r.solution})
+        })
+        .collect();
+    let message = if group.len() == 1 {
+        format!(
+            "{} vulnerability on {} ({}): {}",
+            v.level, v.host, v.port, v.name
+        )
+    } else {
+        format!(
+            "{} new {} vulnerabilities on {}; worst: {} ({})",
+            group.len(),
+            v.level,
+            v.host,
+            v.name,
+            v.port
+        )
+    };
     let mut doc = json!({
         "@timestamp": chrono::DateTime::from_timestamp_millis(v.last_seen)
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
@@ -727,7 +768,7 @@ fn vuln_event(v: &StoredVuln) -> Value {
             "severity": (v.severity.max(0.0) * 10.0).round() as i64,
         },
         "host": host,
-        "message": format!("{} on {} ({}): {}", v.level, v.host, v.port, v.name),
+        "message": message,
         "vulnerability": {
             "id": id,
             "description": v.name,
@@ -736,12 +777,9 @@ fn vuln_event(v: &StoredVuln) -> Value {
             "enumeration": if v.cves.is_empty() { "OID" } else { "CVE" },
             "scanner": { "vendor": if v.source == "openvas" { "Greenbone" } else { "Dozor inventory" } },
         },
-        "dozor": { "vuln": {
-            "id": v.id,
-            "port": v.port,
-            "oid": v.nvt_oid,
-            "cves": v.cves,
-            "solution": v.solution,
+        "dozor": { "vulns": {
+            "count": group.len(),
+            "results": listed,
         }},
     });
     if let Some(score) = v.cvss_base {

@@ -1379,6 +1379,10 @@ impl<D: Driver> Store for SqlStore<D> {
         self.vuln_row(id).await
     }
 
+    async fn get_vulns(&self, ids: &[i64]) -> Result<Vec<StoredVuln>> {
+        self.vuln_rows_by_id(ids).await
+    }
+
     async fn list_vulns(&self, q: &VulnQuery) -> Result<Vec<StoredVuln>> {
         self.vuln_rows(q).await
     }

@@ -617,6 +617,21 @@ impl<D: Driver> SqlStore<D> {
         self.list(On::Read, Stmt::built(b), vuln).await
     }
 
+    pub(super) async fn vuln_rows_by_id(&self, ids: &[i64]) -> Result<Vec<StoredVuln>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(KEY_CHUNK) {
+            let mut st = Stmt::new(format!(
+                "SELECT {VULN_COLS} FROM vuln_results WHERE id IN ({}) ORDER BY id",
+                vec!["?"; chunk.len()].join(", ")
+            ));
+            for id in chunk {
+                st = st.arg(*id);
+            }
+            out.extend(self.list(On::Read, st, vuln).await?);
+        }
+        Ok(out)
+    }
+
     pub(super) async fn vuln_count(&self, q: &VulnQuery) -> Result<u64> {
         let mut b = SqlBuilder::new(D::DIALECT);
         b.push("SELECT count(*) AS n FROM vuln_results");
