@@ -13,7 +13,8 @@ use dozor_model::{
     PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo, User,
 };
 use dozor_model::{
-    AgentInventory, StoredVuln, VULN_LEVELS, VULN_SOURCES, VulnScan, VulnStatus, VulnSummary,
+    AgentInventory, StoredVuln, VULN_LEVELS, VULN_SOURCES, VulnScan, VulnScanJob, VulnStatus,
+    VulnSummary,
 };
 
 use crate::i18n::Lang;
@@ -1109,6 +1110,8 @@ pub struct VulnsView {
     pub summary: VulnSummary,
     /// Recent scans, newest first (the trend chart).
     pub scans: Vec<VulnScan>,
+    /// The gvmd scan jobs with their state.
+    pub jobs: Vec<VulnScanJob>,
     /// One page of results, most severe first.
     pub results: Vec<StoredVuln>,
     /// How many results match the filters (all pages).

@@ -2109,6 +2109,28 @@ async fn vulnerability_pages_count_filter_and_page() {
     let viewer = h.login("v", Role::Viewer).await;
     let (status, _, body) = h.get(Some(&viewer), "/ui/vulns").await;
     assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("No scan jobs"), "no jobs yet");
+    h.store
+        .put_vuln_scan_job(&dozor_model::VulnScanJob {
+            name: "weekly-dmz".into(),
+            spec: serde_json::json!({}),
+            enabled: true,
+            state: serde_json::json!({}),
+            updated_at: 1,
+            updated_by: "admin".into(),
+        })
+        .await
+        .unwrap();
+    h.store
+        .set_vuln_scan_job_state(
+            "weekly-dmz",
+            &serde_json::json!({"status": "running", "progress": 37}),
+        )
+        .await
+        .unwrap();
+    let (_, _, with_job) = h.get(Some(&viewer), "/ui/vulns").await;
+    assert!(with_job.contains("data-job=\"weekly-dmz\""), "the job is listed");
+    assert!(with_job.contains("Scanning") && with_job.contains("37 %"), "its state");
     assert!(
         body.contains("href=\"/ui/vulns\" class=\"active\""),
         "navigation"

@@ -134,10 +134,12 @@ pub(crate) async fn list(
             let next_after = (results.len() == limit as usize)
                 .then(|| results.last().map(|r| VulnParams::keyset(r.severity, r.id)))
                 .flatten();
+            let jobs = store.list_vuln_scan_jobs().await.map_err(failed(&user))?;
             let view = VulnsView {
                 params,
                 summary,
                 scans,
+                jobs,
                 results,
                 total,
                 next_after,

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use askama::Template;
 use dozor_model::{
-    StoredVuln, VULN_LEVELS, VulnCveSummary, VulnHostSummary, VulnScan, VulnStatus, VulnSummary,
+    StoredVuln, VULN_LEVELS, VulnCveSummary, VulnHostSummary, VulnScan, VulnScanJob, VulnStatus,
+    VulnSummary,
 };
 use serde_json::Value;
 
@@ -343,6 +344,51 @@ fn host_row(tr: &Tr, h: &VulnHostSummary, names: &HashMap<String, String>) -> Ho
     }
 }
 
+/// A gvmd scan job and where its last run stands.
+struct JobRow {
+    name: String,
+    enabled: &'static str,
+    status: String,
+    progress: String,
+    last_finished: String,
+    error: String,
+}
+
+fn job_row(tr: &Tr, j: &VulnScanJob) -> JobRow {
+    let state = &j.state;
+    let text = |key: &str| state.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let status = match text("status") {
+        "" => "idle",
+        s => s,
+    };
+    JobRow {
+        name: j.name.clone(),
+        enabled: tr.t(if j.enabled {
+            "vulns.job.enabled"
+        } else {
+            "vulns.job.disabled"
+        }),
+        status: match status {
+            "idle" => tr.t("vulns.job_status.idle").to_owned(),
+            "starting" => tr.t("vulns.job_status.starting").to_owned(),
+            "running" => tr.t("vulns.job_status.running").to_owned(),
+            "fetching" => tr.t("vulns.job_status.fetching").to_owned(),
+            "done" => tr.t("vulns.job_status.done").to_owned(),
+            "failed" => tr.t("vulns.job_status.failed").to_owned(),
+            "stopped" => tr.t("vulns.job_status.stopped").to_owned(),
+            other => other.to_owned(),
+        },
+        progress: state
+            .get("progress")
+            .and_then(|v| v.as_i64())
+            .filter(|_| status == "running")
+            .map(|p| format!("{p} %"))
+            .unwrap_or_default(),
+        last_finished: tr.dt_opt(state.get("last_finished").and_then(|v| v.as_i64())),
+        error: text("error").to_owned(),
+    }
+}
+
 /// A CVE of the worst-CVEs table.
 struct CveRow {
     cve: String,
@@ -380,6 +426,7 @@ struct VulnsPage {
     level_chart: String,
     trend_chart: String,
     legend: Vec<LegendItem>,
+    jobs: Vec<JobRow>,
     hosts: Vec<HostRow>,
     cves: Vec<CveRow>,
     host: String,
@@ -423,6 +470,7 @@ pub fn vulns(ctx: &PageCtx, v: &VulnsView) -> String {
         level_chart: level_chart(&tr, &v.summary),
         trend_chart: trend_chart(&tr, &v.scans),
         legend: legend(&tr),
+        jobs: v.jobs.iter().map(|j| job_row(&tr, j)).collect(),
         hosts: v
             .summary
             .hosts
