@@ -72,8 +72,8 @@ cli import "$work/report.xml" --json > "$work/import2.json"
 again=$(echo "$(date +%s.%N) - $t0" | bc)
 
 # A later report of the same hosts: another report id, every result seen again.
-sed -e '0,/<report id="[^"]*"/s//<report id="00000000-0000-4000-8000-00000000beef"/' \
-    "$work/report.xml" > "$work/report2.xml"
+rid=$(grep -o '<report id="[^"]*"' "$work/report.xml" | head -n1 | cut -d'"' -f2)
+sed -e "s/$rid/00000000-0000-4000-8000-00000000beef/g" "$work/report.xml" > "$work/report2.xml"
 t0=$(date +%s.%N)
 cli import "$work/report2.xml" --json > "$work/import3.json"
 rescan=$(echo "$(date +%s.%N) - $t0" | bc)

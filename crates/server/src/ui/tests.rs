@@ -2129,8 +2129,14 @@ async fn vulnerability_pages_count_filter_and_page() {
         .await
         .unwrap();
     let (_, _, with_job) = h.get(Some(&viewer), "/ui/vulns").await;
-    assert!(with_job.contains("data-job=\"weekly-dmz\""), "the job is listed");
-    assert!(with_job.contains("Scanning") && with_job.contains("37 %"), "its state");
+    assert!(
+        with_job.contains("data-job=\"weekly-dmz\""),
+        "the job is listed"
+    );
+    assert!(
+        with_job.contains("Scanning") && with_job.contains("37 %"),
+        "its state"
+    );
     assert!(
         body.contains("href=\"/ui/vulns\" class=\"active\""),
         "navigation"
