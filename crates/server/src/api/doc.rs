@@ -81,7 +81,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         dozor_model::VulnSummary, dozor_model::VulnHostSummary, dozor_model::VulnCveSummary,
         dozor_model::VulnScan, dozor_model::VulnScanCounts, dozor_model::AgentInventory,
         vulns::VulnPage, vulns::VulnImportReport, vulns::VulnScanList, vulns::InventoryAnswer,
-        vulns::InventoryReport, crate::vulns::AdvisoryStatus,
+        vulns::InventoryReport, vulns::InventoryShape, vulns::OsShape, vulns::PackageShape, vulns::EcosystemShape, crate::vulns::AdvisoryStatus,
         vuln_jobs::VulnJobRequest, vuln_jobs::VulnJobView, vuln_jobs::VulnJobList,
         crate::vulns::jobs::JobSpec, crate::vulns::jobs::JobTargets, crate::vulns::jobs::GmpSpec,
         crate::vulns::jobs::JobState

@@ -152,13 +152,59 @@ pub struct InventoryReport {
     /// SHA-256 (hex) of the sorted package list, as `dozor-inventory` computes it.
     #[serde(default)]
     pub fingerprint: String,
-    /// `{ "os": {id, version_id, …} | null, "packages": [{name, version, arch, source_name,
-    /// source_version, vendor, ecosystem}] }`.
-    #[schema(value_type = Object)]
+    /// The OS and the installed packages.
+    #[schema(value_type = InventoryShape)]
     pub inventory: dozor_inventory::Inventory,
     /// Lines of the package database the agent could not read.
     #[serde(default)]
     pub problems: u64,
+}
+
+// The shape `dozor_inventory::Inventory` has on the wire, for the document only.
+/// An inventory: the host's OS (os-release) and its installed packages.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct InventoryShape {
+    os: Option<OsShape>,
+    packages: Vec<PackageShape>,
+}
+
+/// The fields of os-release that decide which advisories apply.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct OsShape {
+    /// `ID`, lower case (`debian`, `astra`, `redos`, `altlinux`, `rhel`…).
+    id: String,
+    version_id: Option<String>,
+    /// `ID_LIKE`, split on spaces.
+    id_like: Vec<String>,
+    name: Option<String>,
+    pretty_name: Option<String>,
+    version_codename: Option<String>,
+}
+
+/// One installed package.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PackageShape {
+    name: String,
+    /// As the package database writes it.
+    version: String,
+    arch: Option<String>,
+    source_name: Option<String>,
+    source_version: Option<String>,
+    vendor: Option<String>,
+    ecosystem: EcosystemShape,
+}
+
+/// Which package database a package came from.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub(crate) enum EcosystemShape {
+    Dpkg,
+    Rpm,
+    Windows,
 }
 
 /// The query parameters of the result listings, summary and export.
@@ -179,14 +225,14 @@ struct VulnParameters {
     /// An NVT OID or advisory id
     #[param(nullable = false, max_length = 1024)]
     oid: Option<String>,
-    /// Levels, comma-separated or repeated: critical, high, medium, low, log, false_positive
-    #[param(nullable = false)]
+    /// Levels, comma-separated: critical, high, medium, low, log, false_positive
+    #[param(nullable = false, pattern = r"^((critical|high|medium|low|log|false_positive)(,(critical|high|medium|low|log|false_positive))*)?$")]
     level: Option<String>,
-    /// Statuses, comma-separated or repeated: open, fixed, accepted, false_positive
-    #[param(nullable = false)]
+    /// Statuses, comma-separated: open, fixed, accepted, false_positive
+    #[param(nullable = false, pattern = r"^((open|fixed|accepted|false_positive)(,(open|fixed|accepted|false_positive))*)?$")]
     status: Option<String>,
     /// `openvas` or `inventory`
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^(openvas|inventory)?$")]
     source: Option<String>,
     /// Severity at least (-1 to 10)
     #[param(nullable = false, minimum = -1, maximum = 10)]
@@ -204,7 +250,7 @@ struct PageParameters {
     /// `next_cursor` of the previous page
     #[param(
         nullable = false,
-        pattern = r"^-?[0-9]{1,2}(\.[0-9]{1,17})?:[0-9]{1,18}$"
+        pattern = r"^-?[0-9]{1,2}(\.[0-9]{1,17})?:[1-9][0-9]{0,17}$"
     )]
     cursor: Option<String>,
     /// Page size, 1–5000 (default 100)
@@ -764,7 +810,7 @@ pub(crate) fn filter_warning(filter: Option<&str>) -> Option<String> {
 #[allow(dead_code)]
 struct ScanParameters {
     /// `openvas` or `inventory`
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^(openvas|inventory)?$")]
     source: Option<String>,
     /// How many, 1–5000 (default 50)
     #[param(nullable = false, minimum = 1, maximum = 5000)]
