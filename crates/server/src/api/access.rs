@@ -228,13 +228,18 @@ impl Params {
 
     /// `limit`: 1..=max, default `default`.
     pub fn limit(&self, default: u32, max: u32) -> Result<u32, Problem> {
-        match self.get("limit")? {
+        self.count("limit", default, max)
+    }
+
+    /// A count parameter from 1 to `max`, `default` when absent.
+    pub fn count(&self, name: &str, default: u32, max: u32) -> Result<u32, Problem> {
+        match self.get(name)? {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
                 _ => Err(bad_param(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {max}"),
+                    name,
+                    format!("{name} must be a whole number from 1 to {max}"),
                 )),
             },
         }

@@ -226,10 +226,16 @@ struct VulnParameters {
     #[param(nullable = false, max_length = 1024)]
     oid: Option<String>,
     /// Levels, comma-separated: critical, high, medium, low, log, false_positive
-    #[param(nullable = false, pattern = r"^((critical|high|medium|low|log|false_positive)(,(critical|high|medium|low|log|false_positive))*)?$")]
+    #[param(
+        nullable = false,
+        pattern = r"^((critical|high|medium|low|log|false_positive)(,(critical|high|medium|low|log|false_positive))*)?$"
+    )]
     level: Option<String>,
     /// Statuses, comma-separated: open, fixed, accepted, false_positive
-    #[param(nullable = false, pattern = r"^((open|fixed|accepted|false_positive)(,(open|fixed|accepted|false_positive))*)?$")]
+    #[param(
+        nullable = false,
+        pattern = r"^((open|fixed|accepted|false_positive)(,(open|fixed|accepted|false_positive))*)?$"
+    )]
     status: Option<String>,
     /// `openvas` or `inventory`
     #[param(nullable = false, pattern = "^(openvas|inventory)?$")]
@@ -503,7 +509,7 @@ pub(crate) async fn summary(
     params.only(&known)?;
     let service = service(&state)?;
     let query = query_of(&params)?;
-    let top = params.limit(20, 1000)?;
+    let top = params.count("top", 20, 1000)?;
     let summary = service
         .store()
         .vuln_summary(&query, top)
