@@ -15,7 +15,7 @@ pub mod jobs;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -789,9 +789,4 @@ fn group_event(group: &[StoredVuln]) -> Value {
         doc["agent"] = json!({ "id": agent });
     }
     doc
-}
-
-/// Reads a report file whole (the CLI's local import and tests).
-pub fn read_report_file(path: &Path) -> Result<ParsedReport, VulnError> {
-    Ok(dozor_gmp::parse_report_file(path)?)
 }
