@@ -100,7 +100,7 @@ impl RareValueConfig {
             kind: kind.into(),
             entity_field: entity_field.into(),
             value_field: value_field.into(),
-            min_observations: 20,
+            min_observations: 15,
             min_days: 3,
             threshold: 0.95,
             max_rare_count: 0,
@@ -270,6 +270,10 @@ pub fn hour_of_week(time: i64, utc_offset_seconds: i64) -> usize {
 }
 
 const WEEK_HOURS: usize = 168;
+/// Hour-of-day smoothing by distance in hours (0..=3), a little narrower than a Gaussian with
+/// sigma 1.5 h, so
+/// a logon an hour or two after the usual ones is unremarkable while 03:00 for a 09:00 user is not.
+const DAY_KERNEL: [f64; 4] = [1.0, 0.7, 0.3, 0.05];
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// Settings of an [`UnusualHourModel`].
@@ -297,10 +301,10 @@ impl UnusualHourConfig {
             kind: kind.into(),
             entity_field: entity_field.into(),
             activity: activity.into(),
-            min_observations: 30,
+            min_observations: 15,
             min_days: 5,
-            threshold: 0.99,
-            prior_weight: 1.0,
+            threshold: 0.95,
+            prior_weight: 0.5,
             utc_offset_seconds: 0,
         }
     }
@@ -316,8 +320,9 @@ struct HourProfile {
 /// Activity at an unusual hour of the week for the entity (e.g. a user's logons).
 ///
 /// The hour's probability blends two smoothed histograms half and half: the hour of the week
-/// with its neighbouring hours at weight 1/2, and the hour of the day over all weekdays (so a
-/// Tuesday 09:00 logon is normal for a user seen at 09:00 on other days). A uniform prior of
+/// with its neighbouring hours at weight 1/2, and the hour of the day over all weekdays with
+/// a kernel of about 1.5 hours (so a Tuesday 09:00 logon is normal for a user seen at 09:00
+/// on other days, and 18:00 for one usually seen until 17:00). A uniform prior of
 /// `prior_weight` observations keeps probabilities above zero.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnusualHourModel {
@@ -368,12 +373,17 @@ impl UnusualHourModel {
             return 1.0 / WEEK_HOURS as f64;
         }
         let at = |index: usize| f64::from(counts[index % WEEK_HOURS]);
-        let week_kernel = at(hour) + 0.5 * (at(hour + WEEK_HOURS - 1) + at(hour + 1));
+        let week_kernel = (at(hour) + 0.5 * (at(hour + WEEK_HOURS - 1) + at(hour + 1))) / 2.0;
         let hour_of_day_total = |h: usize| (0..7).map(|day| at(day * 24 + h % 24)).sum::<f64>();
         let h = hour % 24;
-        let day_kernel =
-            hour_of_day_total(h) + 0.5 * (hour_of_day_total(h + 23) + hour_of_day_total(h + 1));
-        let empirical = 0.5 * week_kernel / (2.0 * total) + 0.5 * day_kernel / (2.0 * total * 7.0);
+        let mut day_kernel = DAY_KERNEL[0] * hour_of_day_total(h);
+        for (distance, weight) in DAY_KERNEL.iter().enumerate().skip(1) {
+            day_kernel +=
+                weight * (hour_of_day_total(h + distance) + hour_of_day_total(h + 24 - distance));
+        }
+        let day_weights: f64 = DAY_KERNEL[0] + 2.0 * DAY_KERNEL[1..].iter().sum::<f64>();
+        // Each histogram sums to 1 over the 168 hours; the day part is spread over 7 days.
+        let empirical = 0.5 * week_kernel / total + 0.5 * day_kernel / (day_weights * total * 7.0);
         let prior = self.config.prior_weight.max(0.0);
         (total * empirical + prior / WEEK_HOURS as f64) / (total + prior)
     }

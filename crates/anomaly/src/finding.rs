@@ -39,7 +39,7 @@ pub struct Finding {
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-pub fn format_utc(unix_seconds: i64) -> String {
+pub(crate) fn format_utc(unix_seconds: i64) -> String {
     let days = unix_seconds.div_euclid(86_400);
     let second_of_day = unix_seconds.rem_euclid(86_400);
     let (year, month, day) = civil_date(days);
