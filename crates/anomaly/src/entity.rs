@@ -92,6 +92,12 @@ pub struct RareValueConfig {
     pub threshold: f64,
     /// Values seen at most this often for the entity can alert (0: first-seen only).
     pub max_rare_count: u64,
+    /// The population share divides by at least this many entities, so that in a small
+    /// fleet one other holder does not pass for "common elsewhere".
+    pub population_min_entities: u32,
+    /// Values held by fewer other entities get no population discount: an attacker's tool
+    /// copied to a couple of hosts must stay rare on each of them.
+    pub population_min_holders: u32,
 }
 
 impl RareValueConfig {
@@ -104,6 +110,8 @@ impl RareValueConfig {
             min_days: 3,
             threshold: 0.95,
             max_rare_count: 0,
+            population_min_entities: 20,
+            population_min_holders: 3,
         }
     }
 }
@@ -120,11 +128,14 @@ struct EntityValues {
 /// a new source address for a user, a new destination for a process, a new listening port.
 ///
 /// Score of value v for entity e with N observations:
-/// - p = (n1 + 1) / (N + 2) for a never-seen value, where n1 counts the entity's values seen
-///   exactly once (Good-Turing: an entity that keeps meeting new values, like a browser's
-///   destinations, makes novelty unremarkable); p = (count + 1) / (N + 2) for a seen value;
-/// - share = fraction of the other entities that have seen v (a value common elsewhere, like a
-///   fleet-wide update tool, is less suspicious);
+/// - p = max(n1, 1) / (N + 1) for a never-seen value, where n1 counts the entity's values seen
+///   exactly once (the Good-Turing estimate of the unseen mass: an entity that keeps meeting
+///   new values, like a browser's destinations, makes novelty unremarkable; the floor of 1
+///   keeps a single one-off from doubling it); p = (count + 1) / (N + 2) for a seen value;
+/// - share = fraction of the other entities that have seen v, dividing by at least
+///   `population_min_entities`, and 0 below `population_min_holders` holders (a value common
+///   elsewhere, like a fleet-wide update tool, is less suspicious; one an attacker copied to
+///   two hosts is not);
 /// - score = (1 - p) * (1 - share).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RareValueModel {
@@ -193,14 +204,19 @@ impl RareValueModel {
         }
         let observations = history.observations as f64;
         let probability = if count == 0 {
-            (state.singletons as f64 + 1.0) / (observations + 2.0)
+            state.singletons.max(1) as f64 / (observations + 1.0)
         } else {
             (count as f64 + 1.0) / (observations + 2.0)
         };
         let holders = self.population.get(value).copied().unwrap_or(0);
         let other_holders = holders.saturating_sub(u32::from(count > 0));
-        let others = self.entities.len().saturating_sub(1).max(1);
-        let share = f64::from(other_holders) / others as f64;
+        let others = self.entities.len().saturating_sub(1);
+        let share = if other_holders < self.config.population_min_holders {
+            0.0
+        } else {
+            f64::from(other_holders)
+                / (others.max(self.config.population_min_entities.max(1) as usize)) as f64
+        };
         let score = (1.0 - probability) * (1.0 - share);
         if score < self.config.threshold {
             return None;
