@@ -381,6 +381,7 @@ impl Tally {
 }
 
 struct RunResult {
+    events: usize,
     tally: Tally,
     forest_auc: Option<f64>,
     forest_train_rows: usize,
@@ -404,8 +405,10 @@ fn run(generator: &Generator, train_days: u32) -> RunResult {
     let mut test_labels = Vec::new();
     let mut test_descriptions = Vec::new();
     let empty = BTreeSet::new();
+    let mut event_count = 0;
     for day in 0..config.days {
         let events = generator.day(day);
+        event_count += events.len();
         let scoring = day >= train_days;
         let day_start = config.start + i64::from(day) * 86_400;
         let mut buckets: HashMap<(String, usize), Bucket> = HashMap::new();
@@ -483,6 +486,7 @@ fn run(generator: &Generator, train_days: u32) -> RunResult {
         })
         .collect();
     RunResult {
+        events: event_count,
         tally,
         forest_auc,
         forest_train_rows: train_rows.len(),
@@ -552,7 +556,8 @@ fn main() {
     let result = run(&generator, options.train_days);
     let injected = generator.injections();
     println!(
-        "\n== Per-entity models (injected run, {} injections) ==",
+        "\n== Per-entity models (injected run: {} events, {} injections) ==",
+        result.events,
         injected.len()
     );
     println!(
@@ -609,7 +614,10 @@ fn main() {
     let benign = run(&Generator::new(benign_config), options.train_days);
     let host_days = (options.hosts as f64) * f64::from(test_days);
     let total: u64 = benign.tally.precision.values().map(|&(_, all)| all).sum();
-    println!("\n== Benign-only run (same fleet, no injections) ==");
+    println!(
+        "\n== Benign-only run (same fleet, no injections: {} events) ==",
+        benign.events
+    );
     for (kind, &(_, all)) in &benign.tally.precision {
         println!(
             "{kind:<22} {all:>5} false alerts = {:.3} per 100 hosts per day",

@@ -178,7 +178,8 @@ impl RareValueModel {
         *count += 1;
         match *count {
             1 => state.singletons += 1,
-            2 => state.singletons -= 1,
+            // Saturating: a hand-edited model file must not be able to underflow this.
+            2 => state.singletons = state.singletons.saturating_sub(1),
             _ => {}
         }
         state.history.record(time, 1);
@@ -279,7 +280,7 @@ impl RareValueModel {
 
 /// Hour of the week, 0 = Monday 00:00-00:59 ... 167 = Sunday 23:00-23:59 (after the offset).
 pub fn hour_of_week(time: i64, utc_offset_seconds: i64) -> usize {
-    let local = time + utc_offset_seconds;
+    let local = time.saturating_add(utc_offset_seconds);
     // 1970-01-01 was a Thursday: day 0 is weekday 3 counting from Monday.
     let weekday = (local.div_euclid(DAY) + 3).rem_euclid(7);
     (weekday * 24 + local.rem_euclid(DAY) / 3600) as usize
@@ -577,7 +578,9 @@ impl CountBurstModel {
     /// Adds `count` to the bucket holding `time` (0 records that the entity was monitored).
     pub fn observe_bucket(&mut self, entity: &str, time: i64, count: u64) {
         let bucket = time.div_euclid(self.bucket_seconds());
-        let keep_from = bucket - self.window_buckets() - self.buckets_per_day();
+        let keep_from = bucket
+            .saturating_sub(self.window_buckets())
+            .saturating_sub(self.buckets_per_day());
         let series = match self.entities.get_mut(entity) {
             Some(series) => series,
             None => {
@@ -618,14 +621,14 @@ impl CountBurstModel {
         let window = self.window_buckets();
         let count_at = |b: i64| series.buckets.get(&b).copied().unwrap_or(0) as f64;
         let mut same_slot: Vec<f64> = (1..=window / per_day)
-            .map(|k| bucket - k * per_day)
+            .map(|k| bucket.saturating_sub(k.saturating_mul(per_day)))
             .filter(|&b| b >= series.first_bucket)
             .map(count_at)
             .collect();
         if same_slot.is_empty() {
             return None;
         }
-        let start = series.first_bucket.max(bucket - window);
+        let start = series.first_bucket.max(bucket.saturating_sub(window));
         let span = (bucket - start).max(1) as f64;
         let window_sum: f64 = series
             .buckets

@@ -14,6 +14,9 @@ use crate::stats::{average_path_length, format_number, quantile_in_place};
 const LEAF: u32 = u32::MAX;
 /// Rows walked in lockstep (independent loads the CPU overlaps).
 const LANES: usize = 8;
+/// Far beyond any useful forest (gains flatten out after a few hundred trees); the bound keeps
+/// a mistyped parameter from asking for terabytes.
+const MAX_TREES: usize = 100_000;
 /// Rows scored together per pass over the trees.
 const BLOCK: usize = 64;
 
@@ -232,7 +235,11 @@ impl IsolationForest {
         // earlier trees left it in, in O(sample_size) per tree.
         let mut permutation: Vec<u32> = (0..row_count as u32).collect();
         let mut sample_indices: Vec<u32> = Vec::with_capacity(sample_size);
-        let capacity = params.n_trees * (2 * sample_size).min(1 << (max_depth + 1).min(30));
+        // A guess to avoid regrowing; capped so odd parameters cannot reserve gigabytes.
+        let capacity = params
+            .n_trees
+            .saturating_mul((2 * sample_size).min(1 << (max_depth + 1).min(30)))
+            .min(1 << 24);
         let mut builder = TreeBuilder {
             nodes: Vec::with_capacity(capacity),
             sizes: Vec::with_capacity(capacity),
@@ -506,6 +513,12 @@ fn validate_params(params: &ForestParams) -> Result<(), AnomalyError> {
         return Err(AnomalyError::InvalidParameter {
             name: "n_trees",
             reason: "must be at least 1".into(),
+        });
+    }
+    if params.n_trees > MAX_TREES {
+        return Err(AnomalyError::InvalidParameter {
+            name: "n_trees",
+            reason: format!("at most {MAX_TREES}, got {}", params.n_trees),
         });
     }
     if params.sample_size == 0 {
