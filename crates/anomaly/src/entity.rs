@@ -98,6 +98,10 @@ pub struct RareValueConfig {
     /// Values held by fewer other entities get no population discount: an attacker's tool
     /// copied to a couple of hosts must stay rare on each of them.
     pub population_min_holders: u32,
+    /// Distinct values remembered per entity. Beyond it new values are only counted (as
+    /// seen-once values, which keeps the novelty estimate high), so a browser's endless
+    /// destinations cannot grow the model without bound.
+    pub max_values_per_entity: usize,
 }
 
 impl RareValueConfig {
@@ -112,6 +116,7 @@ impl RareValueConfig {
             max_rare_count: 0,
             population_min_entities: 20,
             population_min_holders: 3,
+            max_values_per_entity: 10_000,
         }
     }
 }
@@ -168,13 +173,16 @@ impl RareValueModel {
             Some(state) => state,
             None => self.entities.entry(entity.to_string()).or_default(),
         };
-        let count = match state.counts.get_mut(value) {
-            Some(count) => count,
-            None => {
-                *self.population.entry(value.to_string()).or_insert(0) += 1;
-                state.counts.entry(value.to_string()).or_insert(0)
-            }
-        };
+        state.history.record(time, 1);
+        let known = state.counts.contains_key(value);
+        if !known && state.counts.len() >= self.config.max_values_per_entity {
+            state.singletons += 1;
+            return;
+        }
+        if !known {
+            *self.population.entry(value.to_string()).or_insert(0) += 1;
+        }
+        let count = state.counts.entry(value.to_string()).or_insert(0);
         *count += 1;
         match *count {
             1 => state.singletons += 1,
@@ -182,7 +190,6 @@ impl RareValueModel {
             2 => state.singletons = state.singletons.saturating_sub(1),
             _ => {}
         }
-        state.history.record(time, 1);
     }
 
     /// Scores then observes.

@@ -635,7 +635,10 @@ impl Generator {
 
     fn plan_injections(&mut self) {
         let config = &self.config;
-        if config.anomalies_per_kind == 0 || config.anomaly_from_day >= config.days {
+        if config.anomalies_per_kind == 0
+            || config.anomaly_from_day >= config.days
+            || self.hosts.is_empty()
+        {
             return;
         }
         let mut rng = SplitMix64::derive(config.seed, 0x1A7EC7);

@@ -120,6 +120,32 @@ fn rare_value_discounts_fleet_wide_values_and_novelty_prone_entities() {
     );
 }
 
+#[test]
+fn rare_value_memory_is_bounded_per_entity() {
+    let mut config = RareValueConfig::new(
+        "new_destination",
+        "host.name|process.name",
+        "destination.ip",
+    );
+    config.max_values_per_entity = 50;
+    let mut model = RareValueModel::new(config);
+    for index in 0..5000 {
+        model.observe(
+            "ws-0|chrome.exe",
+            &format!("198.18.{}.{}", index / 250, index % 250),
+            MONDAY + index * 60,
+        );
+    }
+    let bytes = serde_json::to_vec(&model).unwrap();
+    assert!(bytes.len() < 20_000, "{} bytes", bytes.len());
+    // Novelty stays unremarkable for this entity.
+    assert!(
+        model
+            .score("ws-0|chrome.exe", "203.0.113.9", MONDAY + 10 * DAY)
+            .is_none()
+    );
+}
+
 /// Logons on weekdays at 08-16, three a day, for `weeks` weeks.
 fn office_logons(model: &mut UnusualHourModel, user: &str, days: i64) {
     let mut rng = SplitMix64::new(11);
