@@ -628,7 +628,6 @@ fn main() {
         "all models: {total} false alerts over {host_days} host-days = {:.3} per 100 hosts per day",
         total as f64 * 100.0 / host_days
     );
-    println!("benign forest AUC (no positives): {:?}", benign.forest_auc);
     println!("\n== Example messages ==");
     for (kind, message) in result
         .tally
