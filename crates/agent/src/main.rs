@@ -33,6 +33,11 @@ struct Cli {
     /// C:\ProgramData\Dozor\agent.toml; a missing default file means defaults].
     #[arg(long, short = 'c', global = true, env = "DOZOR_AGENT_CONFIG")]
     config: Option<PathBuf>,
+    /// Where the identity, spool and collector state live, overriding the file's `state_dir`
+    /// [default: /var/lib/dozor-agent, Windows: C:\ProgramData\Dozor\agent]. Set it (with
+    /// --config) to run the agent without root, e.g. `--state-dir ~/.local/state/dozor-agent`.
+    #[arg(long, global = true, env = "DOZOR_AGENT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,13 +97,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config_path = cli.config.clone().unwrap_or_else(default_config_path);
-    let config = match AgentConfig::load(&config_path, cli.config.is_some()) {
+    let mut config = match AgentConfig::load(&config_path, cli.config.is_some()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = cli.state_dir.clone() {
+        config.state_dir = dir;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DOZOR_AGENT_LOG")
@@ -106,6 +114,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs redirected to a file stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match dispatch(cli.command, config, &config_path) {
         Ok(code) => ExitCode::from(code),

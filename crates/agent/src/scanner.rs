@@ -29,6 +29,9 @@ use serde_json::{Value, json};
 const HEALTH_NAME: &str = "scan";
 /// How often clamd is pinged while it is down.
 const CLAMD_RETRY: Duration = Duration::from_secs(30);
+/// A scan-path command's error on an agent that has nothing to detect with.
+const NOTHING_TO_DETECT_WITH: &str = "nothing was checked: this agent has no scanning engine that can detect anything (no YARA rules, local or from the server; no clamd socket; no known-bad hash list) — set [scan] yara_rules_dir, clamd or known_bad in the agent's configuration, or add YARA rules on the server (server_rules = true)";
+
 /// Most detections and errors kept in a command's result.
 const RESULT_DETECTIONS: usize = 1000;
 const RESULT_ERRORS: usize = 100;
@@ -704,6 +707,24 @@ impl Worker {
         self.stats.commands.fetch_add(1, Ordering::Relaxed);
         tracing::info!(command = id, path = %path.display(), recursive, "scan-path command");
         let started = Instant::now();
+        if !self.scanner.can_detect() {
+            // "Done · 0 detections" would read as "clean".
+            let body = CommandResultRequest {
+                status: CommandStatus::Failed,
+                error: Some(NOTHING_TO_DETECT_WITH.to_owned()),
+                result: Some(json!({
+                    "path": path.to_string_lossy(),
+                    "recursive": recursive,
+                    "files_scanned": 0,
+                    "checked": false,
+                    "engines": self.scanner.engines(),
+                })),
+            };
+            if let Err(e) = self.ctx.server.command_result(id, &body) {
+                tracing::warn!(command = id, "sending the command result: {e:#}");
+            }
+            return;
+        }
         let mut summary = CommandSummary::default();
         let mut stopped = false;
         let mut stack = vec![path.to_owned()];
@@ -1314,6 +1335,32 @@ mod tests {
             throttled >= busy * 2.0,
             "busy {busy} ms, throttled {throttled} ms"
         );
+    }
+
+    /// An agent with no engine said "Done · 0 detections" for an EICAR file.
+    #[test]
+    fn a_scan_path_command_with_nothing_to_detect_with_says_nothing_was_checked() {
+        let r = start_with(|c, _| c.server_rules = false);
+        let tree = r.dir.path().join("tree");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(
+            tree.join("eicar.com"),
+            b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
+        )
+        .unwrap();
+        assert!(r.handle.command("cmd-0".into(), tree, true));
+        assert!(wait_for(|| !r.server.results.lock().unwrap().is_empty()));
+        let (id, body) = r.server.results.lock().unwrap()[0].clone();
+        assert_eq!(id, "cmd-0");
+        assert_eq!(body["status"], "failed", "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing was checked"),
+            "{body}"
+        );
+        assert_eq!(body["result"]["checked"], false, "{body}");
     }
 
     #[cfg(feature = "yara")]

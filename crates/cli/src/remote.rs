@@ -681,6 +681,53 @@ fn read<T: DeserializeOwned>(answer: &Value, what: &str) -> Result<T> {
 }
 
 /// The value at a dotted path of a document.
+/// A percentage with one decimal (`12.7 %`), `-` when absent.
+fn percent(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_f64) {
+        Some(p) => format!("{p:.1} %"),
+        None => "-".to_owned(),
+    }
+}
+
+/// A size in bytes, KiB, MiB or GiB with one decimal.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1.2 GiB of 7.7 GiB (15.6 %)`, or what of it is known.
+fn used_of_total(used: Option<&Value>, total: Option<&Value>) -> String {
+    match (used.and_then(Value::as_u64), total.and_then(Value::as_u64)) {
+        (Some(used), Some(total)) if total > 0 => format!(
+            "{} of {} ({:.1} %)",
+            human_bytes(used),
+            human_bytes(total),
+            used as f64 * 100.0 / total as f64
+        ),
+        (Some(used), _) => human_bytes(used),
+        _ => "-".to_owned(),
+    }
+}
+
+/// `12 records (3.4 KiB)`.
+fn count_and_bytes(count: Option<&Value>, bytes: Option<&Value>) -> String {
+    match (count.and_then(Value::as_u64), bytes.and_then(Value::as_u64)) {
+        (Some(count), Some(bytes)) => format!("{count} records ({})", human_bytes(bytes)),
+        (Some(count), None) => format!("{count} records"),
+        _ => "-".to_owned(),
+    }
+}
+
 fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.')
         .try_fold(doc, |v, key| v.get(key))
@@ -1657,6 +1704,43 @@ fn rule_source(rule: &Value) -> String {
 mod tests {
     use super::*;
 
+    /// `dozor agents show` printed `memory used -`, `spool queued -` and
+    /// `cpu % 12.658227848101266`: it read paths the agent's heartbeat doesn't have. The
+    /// heartbeat here has the agent's shape (crates/agent/src/runner.rs `heartbeat`).
+    #[test]
+    fn an_agents_detail_reads_the_heartbeat_the_agent_sends() {
+        let agent: AgentView = serde_json::from_value(serde_json::json!({
+            "id": "a1", "hostname": "web-1", "os_type": "linux", "agent_version": "0.1.0",
+            "ips": ["10.0.0.5"], "status": "online", "last_seen": 1_700_000_000_000i64,
+            "enrolled_at": 1_700_000_000_000i64, "certificate_not_after": 1_800_000_000_000i64,
+            "health": [],
+            "last_heartbeat": {
+                "resources": {"cpu_percent": 12.658227848101266,
+                    "memory_used_bytes": 1_288_490_189u64, "memory_total_bytes": 8_589_934_592u64},
+                "spool": {"queued_records": 12, "queued_bytes": 3_482, "disk_bytes": 8_388_608,
+                    "dropped_records": 0, "dropped_bytes": 0, "corrupt_skipped": 0},
+                "transport": {"events_collected": 120, "events_sent": 108, "events_rejected": 0,
+                    "batches_sent": 9, "send_failures": 1, "last_error": null}
+            }
+        }))
+        .unwrap();
+        let out = agent_detail(&agent);
+        let line = |key: &str| {
+            out.lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or_else(|| panic!("no {key} in {out}"))
+                .trim_start_matches(key)
+                .trim()
+                .to_owned()
+        };
+        assert_eq!(line("cpu"), "12.7 %");
+        assert_eq!(line("memory"), "1.2 GiB of 8.0 GiB (15.0 %)");
+        assert_eq!(line("spool queued"), "12 records (3.4 KiB)");
+        assert_eq!(line("spool dropped"), "0 records (0 B)");
+        assert_eq!(line("events sent"), "108");
+        assert_eq!(line("last send error"), "-");
+    }
+
     #[test]
     fn hosts_and_loopback() {
         assert_eq!(url_host("127.0.0.1:8443"), "127.0.0.1");
@@ -2213,11 +2297,38 @@ fn agent_detail(agent: &AgentView) -> String {
                 None => "none".to_owned(),
             },
         ),
-        ("cpu %", text(at(&hb, "resources.cpu_percent"))),
-        ("memory used", text(at(&hb, "resources.memory.used_bytes"))),
-        ("spool queued", text(at(&hb, "spool.queued_events"))),
-        ("spool dropped", text(at(&hb, "spool.dropped_events"))),
+        ("cpu", percent(at(&hb, "resources.cpu_percent"))),
+        (
+            "memory",
+            used_of_total(
+                at(&hb, "resources.memory_used_bytes"),
+                at(&hb, "resources.memory_total_bytes"),
+            ),
+        ),
+        (
+            "spool queued",
+            count_and_bytes(
+                at(&hb, "spool.queued_records"),
+                at(&hb, "spool.queued_bytes"),
+            ),
+        ),
+        (
+            "spool dropped",
+            count_and_bytes(
+                at(&hb, "spool.dropped_records"),
+                at(&hb, "spool.dropped_bytes"),
+            ),
+        ),
+        (
+            "events collected",
+            text(at(&hb, "transport.events_collected")),
+        ),
         ("events sent", text(at(&hb, "transport.events_sent"))),
+        (
+            "events rejected",
+            text(at(&hb, "transport.events_rejected")),
+        ),
+        ("last send error", text(at(&hb, "transport.last_error"))),
     ]);
     if let Some(collectors) = hb.get("collectors").and_then(Value::as_object) {
         out.push_str("\ncollectors:\n");
@@ -2246,8 +2357,13 @@ pub fn agents(cmd: AgentsCmd) -> Result<u8> {
                     } else {
                         emit(&agents_table(&list.agents))?;
                         eprintln!(
-                            "{} agents: {} online, {} degraded, {} offline, {} revoked",
+                            "{} {}: {} online, {} degraded, {} offline, {} revoked",
                             list.agents.len(),
+                            if list.agents.len() == 1 {
+                                "agent"
+                            } else {
+                                "agents"
+                            },
                             list.online,
                             list.degraded,
                             list.offline,

@@ -148,6 +148,23 @@ fn expiry_text(at: Option<i64>) -> String {
         .unwrap_or_else(|| "never".to_owned())
 }
 
+/// The server address an agent enrolls with, as this server's configuration says: the
+/// public URL when one is set, else the listening address — with a placeholder host when it
+/// listens on every interface or only on loopback, which agents can't use.
+fn enroll_address(config: &Config) -> String {
+    let public = config.response.public_url.trim().trim_end_matches('/');
+    if !public.is_empty() {
+        return public.to_owned();
+    }
+    let ip = config.listen.ip();
+    let port = config.listen.port();
+    if ip.is_unspecified() || ip.is_loopback() {
+        format!("https://THIS-SERVER:{port}")
+    } else {
+        format!("https://{}", config.listen)
+    }
+}
+
 pub fn tokens(cmd: TokensCmd) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -203,7 +220,7 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                     eprintln!(
                         "enrollment token {} created (expires: {}, uses: {}{}); the secret above is not shown again.\n\
                          On each host, pinning the server's CA (SHA-256 {fingerprint}):\n  \
-                         dozor-agent enroll --server https://THIS-SERVER:8443 --token <secret> --ca-sha256 {fingerprint}",
+                         dozor-agent enroll --server {} --token <secret> --ca-sha256 {fingerprint}",
                         created.info.id,
                         expiry_text(created.info.expires_at),
                         max_uses.map_or("unlimited".to_owned(), |u| u.to_string()),
@@ -214,6 +231,7 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                             }
                             Some(host) => format!(", may replace the agent enrolled as {host}"),
                         },
+                        enroll_address(&config),
                     );
                 } else {
                     if uses.is_some() || may_replace.is_some() {
@@ -512,4 +530,21 @@ pub fn convert(paths: &[PathBuf]) -> Result<u8> {
     out.flush()?;
     eprintln!("{written} events written, {errors} errors");
     Ok(if errors > 0 { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `dozor tokens create` printed `:8443` whatever the server listened on.
+    #[test]
+    fn the_enrollment_hint_uses_the_configured_address() {
+        let mut config = Config::defaults();
+        config.listen = "0.0.0.0:9443".parse().unwrap();
+        assert_eq!(enroll_address(&config), "https://THIS-SERVER:9443");
+        config.listen = "10.1.2.3:7443".parse().unwrap();
+        assert_eq!(enroll_address(&config), "https://10.1.2.3:7443");
+        config.response.public_url = "https://dozor.example.org/".into();
+        assert_eq!(enroll_address(&config), "https://dozor.example.org");
+    }
 }

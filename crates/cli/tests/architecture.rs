@@ -199,6 +199,7 @@ fn the_engine_crates_do_no_io() {
         "dozor-sigma",
         "dozor-correlation",
         "dozor-intel",
+        "dozor-anomaly",
         "dozor-model",
     ] {
         let Some(all) = g.all.get(name) else {

@@ -78,6 +78,16 @@ impl FileScanner {
         self.yara.as_ref()
     }
 
+    /// Whether a scan can find anything: a known-bad hash list with entries, YARA rules or
+    /// clamd. Without one a scan only computes hashes, and a clean result means nothing.
+    pub fn can_detect(&self) -> bool {
+        #[cfg(feature = "yara")]
+        if self.yara.is_some() {
+            return true;
+        }
+        self.clamd.is_some() || !self.hashes.known_bad.is_empty()
+    }
+
     /// The engines a scan runs, in order.
     pub fn engines(&self) -> Vec<&'static str> {
         let mut out = vec![HASHLIST_ENGINE];

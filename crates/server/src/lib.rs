@@ -36,6 +36,7 @@ pub mod api;
 mod app;
 mod audit;
 pub mod auth;
+mod blocking_body;
 mod boxed;
 pub mod compose;
 pub mod config;

@@ -104,7 +104,7 @@ impl std::fmt::Debug for ApiState {
 
 /// The rules the pipeline runs, as the API sees them (implemented over the loaded
 /// `dozor_sigma::Detector`; [`RuleInfo::from_meta`], [`RuleInfo::from_report`] and
-/// [`ReloadReport::from_reports`] do the conversions).
+/// [`ReloadReport::from_rules`] do the conversions).
 pub trait RuleCatalog: Send + Sync + 'static {
     /// Every rule document: detections, correlations and filters, including the ones that
     /// could not be used (their `outcome` says why).
@@ -260,36 +260,24 @@ impl RuleInfo {
 }
 
 impl ReloadReport {
-    /// Counts a rule set's load reports.
-    pub fn from_reports(reports: &[dozor_sigma::RuleReport]) -> ReloadReport {
-        use dozor_sigma::Outcome;
+    /// Counts a rule set's documents by outcome.
+    pub fn from_rules(rules: &[RuleInfo]) -> ReloadReport {
         let mut out = ReloadReport {
-            documents: reports.len(),
+            documents: rules.len(),
             ..ReloadReport::default()
         };
-        for r in reports {
-            let why = match &r.outcome {
-                Outcome::Active => {
-                    out.active += 1;
-                    None
-                }
-                Outcome::Unrouted(_) => {
-                    out.unrouted += 1;
-                    None
-                }
-                Outcome::Unsupported(why) => {
-                    out.unsupported += 1;
-                    Some(why)
-                }
-                Outcome::Invalid(why) => {
-                    out.invalid += 1;
-                    Some(why)
-                }
-            };
-            if let Some(why) = why
+        for r in rules {
+            match r.outcome.as_str() {
+                "active" => out.active += 1,
+                "unrouted" => out.unrouted += 1,
+                "unsupported" => out.unsupported += 1,
+                _ => out.invalid += 1,
+            }
+            if matches!(r.outcome.as_str(), "unsupported" | "invalid")
                 && out.problems.len() < MAX_RELOAD_PROBLEMS
             {
-                out.problems.push(format!("{}: {why}", r.path.display()));
+                let why = r.reason.as_deref().unwrap_or("no reason given");
+                out.problems.push(format!("{}: {why}", r.path));
             }
         }
         out

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::access::{ADMIN, Caller, JsonBody, Params, PathId, READ, TRIAGE, bad_param, not_found};
+use crate::blocking_body::blocking_body;
 use crate::ops::{audited, store_problem};
 use crate::problem::Problem;
 use crate::problem_responses::{
@@ -746,22 +747,21 @@ pub(crate) async fn import(
     {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, MAX_REPORT_BYTES)
-        .await
-        .map_err(|e| {
-            let inner = e.into_inner();
-            if inner.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                Problem::bad_request("unreadable-body", inner.to_string())
-            }
-        })?;
-    let size = bytes.len();
+    // The upload is parsed as it arrives (see crate::blocking_body): a large report is never
+    // held whole, and a malformed one is refused without reading the rest.
+    let (reader, forward, outcome) = blocking_body(body, MAX_REPORT_BYTES as u64);
     let before = now_ms();
-    let (parsed, report) = service
-        .import_report(bytes, name, "import", &caller.identity.subject)
-        .await
-        .map_err(vuln_problem)?;
+    let parse_and_record = service.import_reader(reader, name, "import", &caller.identity.subject);
+    let (size, imported) = tokio::join!(forward, parse_and_record);
+    let (parsed, report) = imported.map_err(|e| {
+        if outcome.too_large() {
+            too_large()
+        } else if outcome.unreadable() {
+            Problem::bad_request("unreadable-body", e.to_string())
+        } else {
+            vuln_problem(e)
+        }
+    })?;
     let already_imported = report.scan.recorded_at < before;
     let counts = &report.scan.counts;
     audited(

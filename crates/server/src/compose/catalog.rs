@@ -1,20 +1,34 @@
 //! The Sigma rules a server process runs: loaded from `rules_dirs`, listed and reloaded
 //! through the API ([`RuleCatalog`]), swapped into every worker's detector on reload.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use dozor_sigma::{
-    Detector, DetectorOptions, EngineOptions, LoadOptions, Outcome, RuleReport, RuleSet,
+    Detector, DetectorOptions, EngineOptions, LoadOptions, Outcome, RuleMeta, RuleSet,
 };
 
 use crate::sink::BoxFuture;
 use crate::state::{ReloadReport, RuleCatalog, RuleInfo};
 
 /// Loads and compiles the rules under `dirs` (none: an empty detector — the server then
-/// stores events and raises only its own alerts, such as agents going offline).
-pub fn load_detector(dirs: &[PathBuf]) -> (Detector, Vec<RuleReport>) {
+/// stores events and raises only its own alerts, such as agents going offline). Returns the
+/// detector and what became of every document, with the metadata (level, status, tags,
+/// logsource) of every document that parsed as a rule.
+pub fn load_detector(dirs: &[PathBuf]) -> (Detector, Vec<RuleInfo>) {
     let set = RuleSet::load_paths(dirs, &LoadOptions::default());
+    // The detector consumes the parsed rules; their metadata is kept for the catalog.
+    let metas: HashMap<(PathBuf, String, String), RuleMeta> = set
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                (r.meta.path.clone(), r.meta.id.clone(), r.meta.title.clone()),
+                r.meta.clone(),
+            )
+        })
+        .collect();
     let options = EngineOptions {
         prefilter_dfa: true,
         ..EngineOptions::default()
@@ -32,7 +46,17 @@ pub fn load_detector(dirs: &[PathBuf]) -> (Detector, Vec<RuleReport>) {
     if bad > 0 {
         tracing::warn!("{bad} rule documents could not be used (`dozor rules lint` lists them)");
     }
-    (detector, reports)
+    let infos = reports
+        .iter()
+        .map(|report| {
+            let key = (report.path.clone(), report.id.clone(), report.title.clone());
+            match metas.get(&key) {
+                Some(meta) => RuleInfo::from_meta(meta, report.kind, &report.outcome),
+                None => RuleInfo::from_report(report),
+            }
+        })
+        .collect();
+    (detector, infos)
 }
 
 /// The message a server with no rule directories gives at start and on reload.
@@ -41,21 +65,21 @@ pub const NO_RULES_WARNING: &str = "no Sigma rules configured (rules_dirs / DOZO
 /// The rules loaded from directories; reloading swaps every worker's detector.
 pub struct DirCatalog {
     dirs: Vec<PathBuf>,
-    reports: RwLock<Vec<RuleReport>>,
+    rules: RwLock<Vec<RuleInfo>>,
     detectors: Vec<Arc<Mutex<Detector>>>,
 }
 
 impl DirCatalog {
-    /// A catalog over `dirs` whose rules were loaded as `reports` into `detectors` (the
-    /// workers' detectors; none in a process without workers).
+    /// A catalog over `dirs` whose rules (`rules`, from [`load_detector`]) were loaded into
+    /// `detectors` (the workers' detectors; none in a process without workers).
     pub fn new(
         dirs: Vec<PathBuf>,
-        reports: Vec<RuleReport>,
+        rules: Vec<RuleInfo>,
         detectors: Vec<Arc<Mutex<Detector>>>,
     ) -> DirCatalog {
         DirCatalog {
             dirs,
-            reports: RwLock::new(reports),
+            rules: RwLock::new(rules),
             detectors,
         }
     }
@@ -68,18 +92,14 @@ impl DirCatalog {
 
 impl RuleCatalog for DirCatalog {
     fn list(&self) -> Vec<RuleInfo> {
-        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
-        reports.iter().map(RuleInfo::from_report).collect()
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn yaml(&self, id: &str) -> Option<String> {
-        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
-        let report = reports
-            .iter()
-            .find(|r| r.id == id || (r.id.is_empty() && r.title == id))?;
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+        let rule = rules.iter().find(|r| r.id == id)?;
         // Documents of multi-document files are named `file.yml#N`.
-        let path = report.path.to_string_lossy();
-        let file = path.split('#').next().unwrap_or(&path);
+        let file = rule.path.split('#').next().unwrap_or(&rule.path);
         std::fs::read_to_string(file).ok()
     }
 
@@ -102,8 +122,8 @@ impl RuleCatalog for DirCatalog {
                 }
                 reports = r;
             }
-            let summary = ReloadReport::from_reports(&reports);
-            *self.reports.write().unwrap_or_else(|p| p.into_inner()) = reports;
+            let summary = ReloadReport::from_rules(&reports);
+            *self.rules.write().unwrap_or_else(|p| p.into_inner()) = reports;
             Ok(summary)
         })
     }
@@ -173,5 +193,39 @@ mod tests {
                 .unwrap()
                 .contains("Image|endswith")
         );
+    }
+
+    /// The rules page showed "—" and "Not set" for every rule, and no tag search worked,
+    /// because the catalog was built from load reports alone.
+    #[test]
+    fn the_catalog_carries_each_rules_metadata_and_keeps_invalid_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.yml"),
+            "title: Dump LSASS\nid: 5e8d3c1a-0000-4000-8000-000000000002\nstatus: test\nauthor: someone\ntags:\n  - attack.credential-access\n  - attack.t1003.001\nlogsource:\n  product: windows\n  category: process_access\ndetection:\n  sel:\n    TargetImage|endswith: '\\lsass.exe'\n  condition: sel\nlevel: critical\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.yml"), "title: [not a rule\n").unwrap();
+        let dirs = vec![dir.path().to_owned()];
+        let (_, rules) = load_detector(&dirs);
+        let catalog = DirCatalog::new(dirs, rules, Vec::new());
+        let list = catalog.list();
+        assert_eq!(list.len(), 2, "{list:?}");
+        let rule = list
+            .iter()
+            .find(|r| r.id == "5e8d3c1a-0000-4000-8000-000000000002")
+            .unwrap();
+        assert_eq!(rule.level.as_deref(), Some("critical"));
+        assert_eq!(rule.status.as_deref(), Some("test"));
+        assert_eq!(rule.author, "someone");
+        assert_eq!(rule.tags, ["attack.credential-access", "attack.t1003.001"]);
+        assert_eq!(rule.logsource.product.as_deref(), Some("windows"));
+        assert_eq!(rule.logsource.category.as_deref(), Some("process_access"));
+        let broken = list.iter().find(|r| r.outcome == "invalid").unwrap();
+        assert!(broken.path.ends_with("b.yml"), "{broken:?}");
+        assert_eq!(broken.level, None);
+        let summary = ReloadReport::from_rules(&list);
+        assert_eq!((summary.documents, summary.invalid), (2, 1));
+        assert_eq!(summary.problems.len(), 1, "{summary:?}");
     }
 }

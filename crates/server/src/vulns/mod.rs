@@ -165,6 +165,22 @@ impl VulnService {
         self.record_report(parsed, name, origin, by).await
     }
 
+    /// Like [`VulnService::import_report`], for a report that arrives through a reader (an
+    /// upload streamed as it comes in): parsed on a blocking thread without the whole text
+    /// ever being held.
+    pub async fn import_reader(
+        &self,
+        xml: impl std::io::Read + Send + 'static,
+        name: Option<String>,
+        origin: &str,
+        by: &str,
+    ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
+        let parsed = tokio::task::spawn_blocking(move || dozor_gmp::parse_report_reader(xml))
+            .await
+            .map_err(|e| VulnError::Inventory(format!("the parser stopped: {e}")))??;
+        self.record_report(parsed, name, origin, by).await
+    }
+
     /// Records a parsed report (see [`VulnService::import_report`]); its results are moved
     /// into the records, so a large report is not held twice.
     pub async fn record_report(
@@ -174,12 +190,22 @@ impl VulnService {
         origin: &str,
         by: &str,
     ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
+        let started = std::time::Instant::now();
         let agents = AgentsByAddress::load(self.store.as_ref()).await?;
         let (scan, results) = scan_of_report(&mut parsed, name, origin, by, &agents);
         let now = now_ms();
         let report = self.store.record_vuln_scan(&scan, &results, now).await?;
+        let recorded = started.elapsed();
         drop(results);
         self.raise_alerts(&report).await;
+        tracing::info!(
+            scan = report.scan.id,
+            results = report.scan.counts.results,
+            raised = report.raised.len(),
+            record_ms = recorded.as_millis() as u64,
+            alerts_ms = (started.elapsed() - recorded).as_millis() as u64,
+            "vulnerability scan recorded"
+        );
         Ok((parsed, report))
     }
 
@@ -196,21 +222,28 @@ impl VulnService {
         if report.raised.is_empty() {
             return;
         }
-        let vulns = match self.store.get_vulns(&report.raised).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "vulnerability alerts: reading the results failed");
-                return;
-            }
-        };
-        let mut groups: std::collections::BTreeMap<(String, String), Vec<StoredVuln>> =
+        // Read in slices and kept as per-group summaries: the full records of thousands of
+        // new results (their details documents) are never all in memory at once.
+        let mut groups: std::collections::BTreeMap<(String, String), AlertGroup> =
             Default::default();
-        for v in vulns {
-            if level_rank(&v.level).is_some_and(|r| r >= min) {
-                groups
-                    .entry((v.host.clone(), v.level.clone()))
-                    .or_default()
-                    .push(v);
+        for ids in report.raised.chunks(RAISED_SLICE) {
+            let vulns = match self.store.get_vulns(ids).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "vulnerability alerts: reading the results failed");
+                    return;
+                }
+            };
+            for v in vulns {
+                if level_rank(&v.level).is_some_and(|r| r >= min) {
+                    let key = (v.host.clone(), v.level.clone());
+                    match groups.get_mut(&key) {
+                        Some(group) => group.add(v),
+                        None => {
+                            groups.insert(key, AlertGroup::new(v));
+                        }
+                    }
+                }
             }
         }
         if groups.is_empty() {
@@ -220,14 +253,14 @@ impl VulnService {
         let mut events = Vec::with_capacity(groups.len());
         let mut detections = Vec::with_capacity(groups.len());
         for ((host, level), group) in &groups {
-            let first = &group[0];
+            let first = &group.worst;
             let event = NewEvent {
                 // The same group of the same scan is one event, however often retried.
                 id: Uuid::new_v5(
                     &Uuid::NAMESPACE_OID,
                     format!("dozor-vuln:{}:{host}:{level}", report.scan.id).as_bytes(),
                 ),
-                ts: group.iter().map(|v| v.last_seen).max().unwrap_or(now),
+                ts: group.last_seen,
                 received_at: now,
                 agent_id: first.agent_id.clone(),
                 doc: group_event(group),
@@ -721,26 +754,54 @@ const MAX_EVENT_RESULTS: usize = 100;
 
 /// The event a vulnerability alert points at: the new results of one host at one level
 /// (ECS `vulnerability.*` of the worst, `dozor.vulns` listing them).
-fn group_event(group: &[StoredVuln]) -> Value {
-    let worst = group
-        .iter()
-        .max_by(|a, b| a.severity.total_cmp(&b.severity))
-        .unwrap_or(&group[0]);
-    let v = worst;
+/// Raised results read per slice of this many ids.
+const RAISED_SLICE: usize = 256;
+
+/// The new results of one host and level, as its alert event lists them: the worst, how many,
+/// and the first [`MAX_EVENT_RESULTS`] in brief.
+struct AlertGroup {
+    worst: StoredVuln,
+    count: usize,
+    last_seen: i64,
+    listed: Vec<Value>,
+}
+
+impl AlertGroup {
+    fn brief(r: &StoredVuln) -> Value {
+        json!({"id": r.id, "name": r.name, "port": r.port, "oid": r.nvt_oid,
+            "severity": r.severity, "cves": r.cves, "solution": r.solution})
+    }
+
+    fn new(v: StoredVuln) -> Self {
+        AlertGroup {
+            count: 1,
+            last_seen: v.last_seen,
+            listed: vec![Self::brief(&v)],
+            worst: v,
+        }
+    }
+
+    fn add(&mut self, v: StoredVuln) {
+        self.count += 1;
+        self.last_seen = self.last_seen.max(v.last_seen);
+        if self.listed.len() < MAX_EVENT_RESULTS {
+            self.listed.push(Self::brief(&v));
+        }
+        if v.severity.total_cmp(&self.worst.severity).is_gt() {
+            self.worst = v;
+        }
+    }
+}
+
+fn group_event(group: &AlertGroup) -> Value {
+    let v = &group.worst;
     let mut host = json!({ "name": v.hostname.clone().unwrap_or_else(|| v.host.clone()) });
     if v.host.parse::<IpAddr>().is_ok() {
         host["ip"] = json!([v.host]);
     }
     let id = v.cves.first().cloned().unwrap_or_else(|| v.nvt_oid.clone());
-    let listed: Vec<Value> = group
-        .iter()
-        .take(MAX_EVENT_RESULTS)
-        .map(|r| {
-            json!({"id": r.id, "name": r.name, "port": r.port, "oid": r.nvt_oid,
-                "severity": r.severity, "cves": r.cves, "solution": r.solution})
-        })
-        .collect();
-    let message = if group.len() == 1 {
+    let listed = group.listed.clone();
+    let message = if group.count == 1 {
         format!(
             "{} vulnerability on {} ({}): {}",
             v.level, v.host, v.port, v.name
@@ -748,11 +809,7 @@ fn group_event(group: &[StoredVuln]) -> Value {
     } else {
         format!(
             "{} new {} vulnerabilities on {}; worst: {} ({})",
-            group.len(),
-            v.level,
-            v.host,
-            v.name,
-            v.port
+            group.count, v.level, v.host, v.name, v.port
         )
     };
     let mut doc = json!({
@@ -778,7 +835,7 @@ fn group_event(group: &[StoredVuln]) -> Value {
             "scanner": { "vendor": if v.source == "openvas" { "Greenbone" } else { "Dozor inventory" } },
         },
         "dozor": { "vulns": {
-            "count": group.len(),
+            "count": group.count,
             "results": listed,
         }},
     });
