@@ -680,7 +680,6 @@ fn read<T: DeserializeOwned>(answer: &Value, what: &str) -> Result<T> {
     T::deserialize(answer).with_context(|| format!("the server's answer is not {what}"))
 }
 
-/// The value at a dotted path of a document.
 /// A percentage with one decimal (`12.7 %`), `-` when absent.
 fn percent(v: Option<&Value>) -> String {
     match v.and_then(Value::as_f64) {
@@ -728,6 +727,7 @@ fn count_and_bytes(count: Option<&Value>, bytes: Option<&Value>) -> String {
     }
 }
 
+/// The value at a dotted path of a document.
 fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.')
         .try_fold(doc, |v, key| v.get(key))

@@ -115,15 +115,15 @@ impl RuleCatalog for DirCatalog {
             })
             .await
             .map_err(|e| e.to_string())?;
-            let mut reports = Vec::new();
+            let mut rules = Vec::new();
             for (i, (detector, r)) in built.into_iter().enumerate() {
                 if let Some(slot) = self.detectors.get(i) {
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = detector;
                 }
-                reports = r;
+                rules = r;
             }
-            let summary = ReloadReport::from_rules(&reports);
-            *self.rules.write().unwrap_or_else(|p| p.into_inner()) = reports;
+            let summary = ReloadReport::from_rules(&rules);
+            *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
             Ok(summary)
         })
     }

@@ -13,7 +13,8 @@
 
 pub mod jobs;
 
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -158,11 +159,13 @@ impl VulnService {
         by: &str,
     ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
         // The bytes are dropped as soon as they are parsed.
-        let parsed =
-            tokio::task::spawn_blocking(move || dozor_gmp::parse_report_bytes(xml.as_ref()))
-                .await
-                .map_err(|e| VulnError::Inventory(format!("the parser stopped: {e}")))??;
-        self.record_report(parsed, name, origin, by).await
+        self.parse_and_record(
+            move || dozor_gmp::parse_report_bytes(xml.as_ref()),
+            name,
+            origin,
+            by,
+        )
+        .await
     }
 
     /// Like [`VulnService::import_report`], for a report that arrives through a reader (an
@@ -175,7 +178,24 @@ impl VulnService {
         origin: &str,
         by: &str,
     ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
-        let parsed = tokio::task::spawn_blocking(move || dozor_gmp::parse_report_reader(xml))
+        self.parse_and_record(
+            move || dozor_gmp::parse_report_reader(xml),
+            name,
+            origin,
+            by,
+        )
+        .await
+    }
+
+    /// Runs `parse` on a blocking thread, then records what it parsed.
+    async fn parse_and_record(
+        &self,
+        parse: impl FnOnce() -> Result<ParsedReport, dozor_gmp::ReportError> + Send + 'static,
+        name: Option<String>,
+        origin: &str,
+        by: &str,
+    ) -> Result<(ParsedReport, VulnScanReport), VulnError> {
+        let parsed = tokio::task::spawn_blocking(parse)
             .await
             .map_err(|e| VulnError::Inventory(format!("the parser stopped: {e}")))??;
         self.record_report(parsed, name, origin, by).await
@@ -224,8 +244,7 @@ impl VulnService {
         }
         // Read in slices and kept as per-group summaries: the full records of thousands of
         // new results (their details documents) are never all in memory at once.
-        let mut groups: std::collections::BTreeMap<(String, String), AlertGroup> =
-            Default::default();
+        let mut groups: BTreeMap<(String, String), AlertGroup> = Default::default();
         for ids in report.raised.chunks(RAISED_SLICE) {
             let vulns = match self.store.get_vulns(ids).await {
                 Ok(v) => v,
@@ -236,11 +255,10 @@ impl VulnService {
             };
             for v in vulns {
                 if level_rank(&v.level).is_some_and(|r| r >= min) {
-                    let key = (v.host.clone(), v.level.clone());
-                    match groups.get_mut(&key) {
-                        Some(group) => group.add(v),
-                        None => {
-                            groups.insert(key, AlertGroup::new(v));
+                    match groups.entry((v.host.clone(), v.level.clone())) {
+                        Entry::Occupied(group) => group.into_mut().add(v),
+                        Entry::Vacant(slot) => {
+                            slot.insert(AlertGroup::new(v));
                         }
                     }
                 }
@@ -752,8 +770,6 @@ fn finding_result(host: &str, agent: &Agent, f: &Finding) -> NewVulnResult {
 /// Most results an alert event lists one by one.
 const MAX_EVENT_RESULTS: usize = 100;
 
-/// The event a vulnerability alert points at: the new results of one host at one level
-/// (ECS `vulnerability.*` of the worst, `dozor.vulns` listing them).
 /// Raised results read per slice of this many ids.
 const RAISED_SLICE: usize = 256;
 
@@ -793,6 +809,8 @@ impl AlertGroup {
     }
 }
 
+/// The event a vulnerability alert points at: the new results of one host at one level
+/// (ECS `vulnerability.*` of the worst, `dozor.vulns` listing them).
 fn group_event(group: &AlertGroup) -> Value {
     let v = &group.worst;
     let mut host = json!({ "name": v.hostname.clone().unwrap_or_else(|| v.host.clone()) });
