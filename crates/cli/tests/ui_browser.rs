@@ -70,7 +70,12 @@ fn start_server(dir: &Path, rules: &Path) -> Started {
             token = Some(t.to_owned());
         }
         if let Some(url) = line.strip_prefix("dozor server listening on ") {
-            std::thread::spawn(move || while rx.recv().is_ok() {});
+            // The server's warnings stay visible: nextest shows them when the test fails.
+            std::thread::spawn(move || {
+                while let Ok(line) = rx.recv() {
+                    eprintln!("[dozor server] {line}");
+                }
+            });
             return Started {
                 _child: child,
                 url: url.trim().to_owned(),
@@ -103,6 +108,18 @@ fn free_port() -> u16 {
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
+    // A page still loading may swap the field out from under the keystrokes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .execute("return document.readyState", vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s != "complete"))
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "{css}: the page never finished loading");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let field = client
         .find(Locator::Css(css))
         .await
@@ -133,11 +150,19 @@ async fn wait_text(client: &Client, what: &str, needle: &str) -> String {
         if source.contains(needle) {
             return source;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} ({needle:?}) at {:?}",
-            client.current_url().await.map(|u| u.to_string())
-        );
+        if Instant::now() >= deadline {
+            // What the page says (an error message, a refusal) is the first clue.
+            let shown = client
+                .execute("return document.body ? document.body.innerText : ''", vec![])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(|s| s.chars().take(1500).collect::<String>()))
+                .unwrap_or_default();
+            panic!(
+                "timed out waiting for {what} ({needle:?}) at {:?}; the page shows:\n{shown}",
+                client.current_url().await.map(|u| u.to_string())
+            );
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
