@@ -13,7 +13,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "мониторинг безопасности на своих серверах",
     ),
     ("nav.overview", "Overview", "Обзор"),
-    ("nav.alerts", "Alerts", "Оповещения"),
+    ("nav.alerts", "Alerts", "Алерты"),
     ("nav.events", "Events", "События"),
     ("nav.agents", "Agents", "Агенты"),
     ("nav.rules", "Rules", "Правила"),
@@ -38,9 +38,9 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("level.medium", "Medium", "Средний"),
     ("level.high", "High", "Высокий"),
     ("level.critical", "Critical", "Критический"),
-    ("status.new", "New", "Новое"),
+    ("status.new", "New", "Новый"),
     ("status.acknowledged", "In progress", "В работе"),
-    ("status.resolved", "Resolved", "Решено"),
+    ("status.resolved", "Resolved", "Решён"),
     (
         "status.false_positive",
         "False positive",
@@ -48,17 +48,17 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     ("action.acknowledge", "Take into work", "Взять в работу"),
     ("action.unacknowledge", "Return to new", "Вернуть в новые"),
-    ("action.resolve", "Resolve", "Закрыть как решённое"),
+    ("action.resolve", "Resolve", "Закрыть как решённый"),
     (
         "action.false_positive",
         "Mark as false positive",
-        "Отметить как ложное",
+        "Отметить как ложное срабатывание",
     ),
     ("action.reopen", "Reopen", "Открыть снова"),
     ("agent.status.online", "Online", "В сети"),
     ("agent.status.degraded", "Degraded", "С проблемами"),
     ("agent.status.offline", "Offline", "Не в сети"),
-    ("agent.status.revoked", "Revoked", "Отозван"),
+    ("agent.status.revoked", "Revoked", "Доступ отозван"),
     // ---------------------------------------------------------------- time
     ("time.just_now", "just now", "только что"),
     ("time.min_ago", "{n} min ago", "{n} мин назад"),
@@ -105,7 +105,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("filter.reset", "Reset", "Сбросить"),
     ("col.actions", "Actions", "Действия"),
     ("col.agent", "Agent", "Агент"),
-    ("col.alerts", "Alerts", "Оповещения"),
+    ("col.alerts", "Alerts", "Алерты"),
     ("col.assignee", "Assignee", "Исполнитель"),
     (
         "col.category_action",
@@ -212,7 +212,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "flash.bulk_changed",
         "The selected alerts were updated.",
-        "Выбранные оповещения обновлены.",
+        "Выбранные алерты обновлены.",
     ),
     (
         "flash.comment_added",
@@ -283,12 +283,12 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "error.bulk_none",
         "Select at least one alert.",
-        "Выберите хотя бы одно оповещение.",
+        "Выберите хотя бы один алерт.",
     ),
     (
         "error.bulk_partial",
         "Some alerts were not changed: their status does not allow it.",
-        "Часть оповещений не изменена: их статус этого не допускает.",
+        "Некоторые алерты не изменены: их текущий статус этого не допускает.",
     ),
     (
         "error.comment_empty",
@@ -358,7 +358,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "error.agent_revoked",
         "This agent is revoked: it takes no commands.",
-        "Этот агент отозван и команд не принимает.",
+        "Доступ этого агента отозван: команды он не принимает.",
     ),
     (
         "error.too_many_commands",
@@ -367,7 +367,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     // ---------------------------------------------------------------- overview
     ("overview.title", "Overview", "Обзор"),
-    ("overview.card.open", "Open alerts", "Открытые оповещения"),
+    ("overview.card.open", "Open alerts", "Открытые алерты"),
     ("overview.card.new_note", "new: {n}", "новых: {n}"),
     (
         "overview.card.high",
@@ -404,17 +404,17 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "overview.alerts_over_time",
         "Alerts over the last 24 hours",
-        "Оповещения за последние 24 часа",
+        "Алерты за последние 24 часа",
     ),
     (
         "overview.no_alerts_24h",
         "No alerts in the last 24 hours",
-        "За последние 24 часа оповещений нет",
+        "За последние 24 часа алертов не было",
     ),
     (
         "overview.by_severity",
         "Open alerts by severity",
-        "Открытые оповещения по уровню",
+        "Открытые алерты по уровню",
     ),
     ("overview.agents", "Agents", "Агенты"),
     (
@@ -439,28 +439,28 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Событий не поступало",
     ),
     // ---------------------------------------------------------------- alerts
-    ("alerts.title", "Alerts", "Оповещения"),
+    ("alerts.title", "Alerts", "Алерты"),
     (
         "alerts.count",
         "{n} alert|{n} alerts",
-        "{n} оповещение|{n} оповещения|{n} оповещений",
+        "{n} алерт|{n} алерта|{n} алертов",
     ),
     (
         "alerts.empty",
         "No alerts match these filters.",
-        "Нет оповещений, подходящих под фильтры.",
+        "Под эти фильтры не подходит ни один алерт.",
     ),
     ("alerts.select_all", "Select all", "Выбрать все"),
-    ("alerts.select", "Select alert", "Выбрать оповещение"),
+    ("alerts.select", "Select alert", "Выбрать алерт"),
     (
         "alerts.sort_note",
         "Sorting applies to the alerts on this page.",
-        "Сортировка применяется к оповещениям на этой странице.",
+        "Сортируются только алерты на этой странице.",
     ),
     (
         "alerts.bulk_label",
         "With the selected alerts",
-        "С выбранными оповещениями",
+        "С выбранными алертами",
     ),
     (
         "alerts.bulk_note",
@@ -475,12 +475,12 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "alerts.bulk_confirm",
         "Change the status of the selected alerts?",
-        "Изменить статус выбранных оповещений?",
+        "Изменить статус выбранных алертов?",
     ),
     (
         "live.new_alerts",
         "{n} new alert — refresh|{n} new alerts — refresh",
-        "{n} новое оповещение — обновить|{n} новых оповещения — обновить|{n} новых оповещений — обновить",
+        "{n} новый алерт — обновить|{n} новых алерта — обновить|{n} новых алертов — обновить",
     ),
     (
         "live.disconnected",
@@ -488,16 +488,12 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Обновления приостановлены — переподключение…",
     ),
     // ---------------------------------------------------------------- one alert
-    (
-        "alert.title",
-        "Alert #{id}: {rule}",
-        "Оповещение №{id}: {rule}",
-    ),
+    ("alert.title", "Alert #{id}: {rule}", "Алерт №{id}: {rule}"),
     ("alert.summary", "Summary", "Сводка"),
     (
         "alert.no_agent",
         "not tied to an agent",
-        "не привязано к агенту",
+        "не привязан к агенту",
     ),
     ("alert.unassigned", "unassigned", "не назначен"),
     (
@@ -557,7 +553,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Latest detection ({n} in total)",
         "Последнее срабатывание (всего {n})",
     ),
-    ("timeline.created", "Alert opened", "Оповещение создано"),
+    ("timeline.created", "Alert opened", "Алерт создан"),
     ("timeline.event", "Matched event", "Совпавшее событие"),
     (
         "timeline.more_events",
@@ -715,8 +711,8 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Сертификат обновлён",
     ),
     ("agent.offline_since", "Offline since", "Не в сети с"),
-    ("agent.revoked", "Revoked", "Отозван"),
-    ("agent.revoked_by", "{time} by {who}", "{time}, кто: {who}"),
+    ("agent.revoked", "Revoked", "Доступ отозван"),
+    ("agent.revoked_by", "{time} by {who}", "{time} ({who})"),
     (
         "agent.cert_expiry",
         "Certificate expires",
@@ -760,16 +756,12 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "No heartbeat with resource data yet.",
         "Сигналов с данными о ресурсах пока не было.",
     ),
-    (
-        "agent.recent_alerts",
-        "Recent alerts",
-        "Последние оповещения",
-    ),
-    ("agent.all_alerts", "All alerts →", "Все оповещения →"),
+    ("agent.recent_alerts", "Recent alerts", "Последние алерты"),
+    ("agent.all_alerts", "All alerts →", "Все алерты →"),
     (
         "agent.no_alerts",
         "No alerts from this agent.",
-        "От этого агента оповещений нет.",
+        "От этого агента алертов нет.",
     ),
     ("agent.recent_events", "Recent events", "Последние события"),
     (
@@ -806,8 +798,8 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Проверок на этом агенте не запрашивали.",
     ),
     ("agent.cmd_requested", "Requested", "Запрошена"),
-    ("agent.cmd_what", "What", "Что"),
-    ("agent.cmd_by", "By", "Кем"),
+    ("agent.cmd_what", "What", "Команда"),
+    ("agent.cmd_by", "By", "Кто запросил"),
     ("agent.cmd_finished", "Finished", "Завершена"),
     ("agent.cmd_result", "Result", "Результат"),
     (
@@ -871,7 +863,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("sigma.test", "Test", "Тестовое"),
     ("sigma.experimental", "Experimental", "Экспериментальное"),
     ("sigma.deprecated", "Deprecated", "Устаревшее"),
-    ("sigma.unsupported", "Unsupported", "Не поддерживаемое"),
+    ("sigma.unsupported", "Unsupported", "Неподдерживаемое"),
     ("sigma.unknown", "Not set", "Не указан"),
     ("kind.detection", "Detection", "Обнаружение"),
     ("kind.correlation", "Correlation", "Корреляция"),
@@ -881,15 +873,11 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("rule.author", "Author", "Автор"),
     ("rule.logsource", "Log source", "Источник журналов"),
     ("rule.file", "File", "Файл"),
-    (
-        "rule.recent_alerts",
-        "Recent alerts",
-        "Последние оповещения",
-    ),
+    ("rule.recent_alerts", "Recent alerts", "Последние алерты"),
     (
         "rule.no_alerts",
         "This rule has raised no alerts.",
-        "Это правило ещё не создавало оповещений.",
+        "Это правило пока не создало ни одного алерта.",
     ),
     (
         "rule.yaml",
@@ -967,7 +955,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "error.bad_alert_id",
         "No such alert or agent.",
-        "Нет такого оповещения или агента.",
+        "Нет такого алерта или агента.",
     ),
     (
         "error.bad_action",
@@ -998,7 +986,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("col.started", "Started", "Начало"),
     ("col.finished", "Finished", "Окончание"),
     ("col.trigger", "Trigger", "Триггер"),
-    ("col.alert", "Alert", "Оповещение"),
+    ("col.alert", "Alert", "Алерт"),
     ("col.requested_by", "Requested by", "Кто запросил"),
     ("col.task", "Task", "Задача"),
     ("col.module", "Module", "Модуль"),
@@ -1033,7 +1021,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("playbook.trigger.manual", "by hand", "вручную"),
     ("playbook.run", "Run the playbook", "Запуск плейбука"),
     ("playbook.run_button", "Run playbook", "Запустить плейбук"),
-    ("playbook.alert_id", "Alert number", "Номер оповещения"),
+    ("playbook.alert_id", "Alert number", "Номер алерта"),
     (
         "playbook.dry_run",
         "Dry run: show what would happen, change nothing",
@@ -1067,10 +1055,10 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("run.status.running", "Running", "Выполняется"),
     ("run.status.succeeded", "Succeeded", "Успешно"),
     ("run.status.failed", "Failed", "Ошибка"),
-    ("run.trigger.alert", "on an alert", "по оповещению"),
+    ("run.trigger.alert", "on an alert", "по алерту"),
     ("run.trigger.manual", "by hand", "вручную"),
     ("run.trigger.schedule", "on schedule", "по расписанию"),
-    ("run.dry", "dry run", "пробный"),
+    ("run.dry", "dry run", "пробный запуск"),
     (
         "run.title",
         "Run of {playbook}",
@@ -1098,17 +1086,17 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     ("step.status.ok", "Done", "Выполнен"),
     ("step.status.failed", "Failed", "Ошибка"),
-    ("step.status.ignored", "Failed, ignored", "Ошибка пропущена"),
+    (
+        "step.status.ignored",
+        "Failed, ignored",
+        "Ошибка проигнорирована",
+    ),
     ("step.status.skipped", "Skipped", "Пропущен"),
-    ("step.status.dry_run", "Dry run", "Пробно"),
+    ("step.status.dry_run", "Dry run", "Пробный запуск"),
     ("step.input", "Input", "Входные данные"),
     ("step.output", "Output", "Результат"),
     ("step.item", "item", "элемент"),
-    (
-        "step.decided",
-        "{decision} by {who}",
-        "{decision}, кто: {who}",
-    ),
+    ("step.decided", "{decision} by {who}", "{decision} ({who})"),
     ("approvals.title", "Approvals", "Согласования"),
     (
         "approvals.count",
@@ -1129,14 +1117,14 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("approval.reason", "Reason", "Причина"),
     ("approval.target", "Target", "Цель"),
     ("approval.requested", "Requested", "Запрошено"),
-    ("approval.asked", "by {who},", "кем: {who},"),
-    ("approval.expires", "expires {when}", "истекает {when}"),
-    ("approval.expired_at", "expired {when}", "истёк {when}"),
+    ("approval.asked", "by {who},", "пользователем {who},"),
+    ("approval.expires", "expires {when}", "{when}"),
+    ("approval.expired_at", "expired {when}", "срок истёк {when}"),
     ("approval.decision", "Decision", "Решение"),
     (
         "approval.decided",
         "{decision} by {who}, {when}",
-        "{decision}, кто: {who}, {when}",
+        "{decision} пользователем {who}, {when}",
     ),
     ("approval.comment", "Comment", "Комментарий"),
     (
@@ -1235,7 +1223,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "response.run_on_alert",
         "Playbooks on this alert",
-        "Плейбуки по этому оповещению",
+        "Плейбуки по этому алерту",
     ),
     (
         "response.run_on_agent",
@@ -1350,7 +1338,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "intel.warninglisted_note",
         "Known benign or common: matches are recorded and shown, but raise no alert.",
-        "Известное безопасное или распространённое значение: совпадения записываются и показываются, но оповещений не создают.",
+        "Известное безопасное или распространённое значение: совпадения записываются и показываются, но алертов не создают.",
     ),
     ("intel.add", "Add an indicator", "Добавить индикатор"),
     (
@@ -1372,7 +1360,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "intel.add.to_ids",
         "For detection: a match raises an alert",
-        "Для обнаружения: совпадение создаёт оповещение",
+        "Для обнаружения: совпадение создаёт алерт",
     ),
     ("intel.add.button", "Add indicator", "Добавить индикатор"),
     (
@@ -1381,7 +1369,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Сохраняется с источником «manual», проверяется в течение нескольких секунд и ищется в сохранённых событиях.",
     ),
     ("intel.facts", "About the indicator", "Об индикаторе"),
-    ("intel.misp_type", "MISP type", "тип в MISP"),
+    ("intel.misp_type", "MISP type", "тип MISP"),
     (
         "intel.decay_note",
         "of 100: the confidence, lower the longer it has not been seen",
@@ -1391,12 +1379,12 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "intel.to_ids_yes",
         "a match raises an alert",
-        "совпадение создаёт оповещение",
+        "совпадение создаёт алерт",
     ),
     (
         "intel.to_ids_no",
         "context only: matches raise no alert",
-        "только контекст: совпадения не создают оповещений",
+        "только контекст: совпадения алертов не создают",
     ),
     ("intel.expires", "Expires", "Истекает"),
     ("intel.never_expires", "never", "никогда"),
@@ -1448,19 +1436,15 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Совпадений пока нет.",
     ),
     ("intel.retro", "retro-hunt", "ретропоиск"),
-    ("intel.not_alerted", "no alert", "без оповещения"),
-    (
-        "intel.rule_alerts",
-        "Alerts of its rule",
-        "Оповещения правила",
-    ),
+    ("intel.not_alerted", "no alert", "без алерта"),
+    ("intel.rule_alerts", "Alerts of its rule", "Алерты правила"),
     ("intel.sighting.pending", "Waiting", "Ожидает"),
     ("intel.sighting.sent", "Sent", "Отправлена"),
     ("intel.sighting.failed", "Failed", "Ошибка"),
     (
         "intel.matches_note",
         "What matched what, newest first: the indicator, the event's field and value, the alert it raised and the sighting sent back to MISP.",
-        "Что с чем совпало, новые сверху: индикатор, поле и значение события, созданное оповещение и отметка, отправленная в MISP.",
+        "Что с чем совпало, новые сверху: индикатор, поле и значение события, созданный алерт и отметка, отправленная в MISP.",
     ),
     (
         "intel.no_sources_configured",
@@ -1664,7 +1648,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     ("vulns.col.job", "Job", "Задание"),
     ("vulns.col.schedule", "Runs", "Запуск"),
-    ("vulns.col.progress", "Progress", "Ход"),
+    ("vulns.col.progress", "Progress", "Прогресс"),
     (
         "vulns.col.last_run",
         "Last finished",
@@ -1728,7 +1712,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "name, host, OID or CVE",
         "название, хост, OID или CVE",
     ),
-    ("vulns.finding", "Finding", "Находка"),
+    ("vulns.finding", "Finding", "Результат сканирования"),
     (
         "vulns.oid",
         "NVT OID / advisory",
@@ -1751,11 +1735,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Угроза по оценке сканера",
     ),
     ("vulns.times_seen", "Times found", "Сколько раз найдена"),
-    (
-        "vulns.last_scan",
-        "last by scan",
-        "последний раз — сканированием",
-    ),
+    ("vulns.last_scan", "last by scan", "последнее сканирование"),
     ("vulns.fixed_at", "Fixed at", "Устранена"),
     ("vulns.scores", "Scores", "Оценки"),
     ("vulns.cvss_base", "CVSS base score", "Базовая оценка CVSS"),
@@ -1827,17 +1807,17 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "vulns.host_alerts",
         "The host's recent alerts",
-        "Последние оповещения по хосту",
+        "Последние алерты по хосту",
     ),
     (
         "vulns.all_alerts",
         "All alerts of this agent",
-        "Все оповещения этого агента",
+        "Все алерты этого агента",
     ),
     (
         "vulns.no_alerts",
         "No alerts from this host's agent.",
-        "По агенту этого хоста оповещений нет.",
+        "По агенту этого хоста алертов нет.",
     ),
     ("flash.vuln_accepted", "Risk accepted.", "Риск принят."),
     (
@@ -1883,11 +1863,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Disabled since {time}",
         "Отключён с {time}",
     ),
-    (
-        "users.created_by",
-        "{time} by {who}",
-        "{time}, автор: {who}",
-    ),
+    ("users.created_by", "{time} by {who}", "{time} ({who})"),
     ("users.enable", "Enable", "Включить"),
     ("users.disable", "Disable", "Отключить"),
     (
@@ -1908,17 +1884,17 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     (
         "audit.alert.status",
         "Alert status changed",
-        "Изменён статус оповещения",
+        "Изменён статус алерта",
     ),
     (
         "audit.alert.assign",
         "Alert assigned",
-        "Назначен исполнитель оповещения",
+        "Назначен исполнитель алерта",
     ),
     (
         "audit.alert.comment",
         "Alert commented",
-        "Добавлен комментарий к оповещению",
+        "Добавлен комментарий к алерту",
     ),
     ("audit.rule.enable", "Rule switched on", "Правило включено"),
     (
@@ -1941,7 +1917,11 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Agent certificate renewed",
         "Сертификат агента обновлён",
     ),
-    ("audit.agent.revoke", "Agent revoked", "Агент отозван"),
+    (
+        "audit.agent.revoke",
+        "Agent revoked",
+        "Доступ агента отозван",
+    ),
     (
         "audit.agent.online",
         "Agent back online",
@@ -2068,6 +2048,12 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "tactic.defense_evasion",
         "Defense evasion",
         "Обход средств защиты",
+    ),
+    ("tactic.stealth", "Stealth", "Скрытие активности"),
+    (
+        "tactic.defense_impairment",
+        "Defense impairment",
+        "Ослабление защиты",
     ),
     (
         "tactic.credential_access",

@@ -94,7 +94,7 @@ pub fn translate(lang: Lang, key: &str) -> Option<&'static str> {
 }
 
 /// Which plural form a count takes: English `one | other`; Russian `one | few | many`
-/// (1, 21, 101 оповещение; 2–4, 22–24 оповещения; 0, 5–20, 25 оповещений).
+/// (1, 21, 101 алерт; 2–4, 22–24 алерта; 0, 5–20, 25 алертов).
 pub(crate) fn plural_index(lang: Lang, n: u64) -> usize {
     match lang {
         Lang::En => usize::from(n != 1),
@@ -315,11 +315,14 @@ mod tests {
     #[test]
     fn plural_texts() {
         let ru = Tr::new(Lang::Ru, 0);
-        assert_eq!(ru.tn("alerts.count", 1), "1 оповещение");
-        assert_eq!(ru.tn("alerts.count", 2), "2 оповещения");
-        assert_eq!(ru.tn("alerts.count", 5), "5 оповещений");
-        assert_eq!(ru.tn("alerts.count", 21), "21 оповещение");
-        assert_eq!(ru.tn("alerts.count", 1234), "1\u{a0}234 оповещения");
+        assert_eq!(ru.tn("alerts.count", 1), "1 алерт");
+        assert_eq!(ru.tn("alerts.count", 2), "2 алерта");
+        assert_eq!(ru.tn("alerts.count", 5), "5 алертов");
+        assert_eq!(ru.tn("alerts.count", 11), "11 алертов");
+        assert_eq!(ru.tn("alerts.count", 21), "21 алерт");
+        assert_eq!(ru.tn("alerts.count", 1234), "1\u{a0}234 алерта");
+        assert_eq!(ru.tn("live.new_alerts", 1), "1 новый алерт — обновить");
+        assert_eq!(ru.tn("live.new_alerts", 3), "3 новых алерта — обновить");
         let en = Tr::new(Lang::En, 0);
         assert_eq!(en.tn("alerts.count", 1), "1 alert");
         assert_eq!(en.tn("alerts.count", 1234), "1,234 alerts");

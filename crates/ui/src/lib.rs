@@ -12,6 +12,7 @@
 
 mod assets;
 pub mod attack;
+pub mod attack_names;
 mod catalog;
 pub mod format;
 pub mod i18n;

@@ -1865,7 +1865,7 @@ fn response_pages_follow_the_roles_and_escape_their_data() {
     assert!(
         ru.contains("Согласования")
             && ru.contains("Одобрить")
-            && ru.contains("истекает через 50 мин")
+            && ru.contains("<dd class=\"warn-text\">через 50 мин</dd>")
     );
     let ru = find(&pages(Role::Admin, Lang::Ru), "playbooks");
     assert!(ru.contains("Плейбуки") && ru.contains("broken.yml, строка 7, столбец 5"));
