@@ -117,7 +117,10 @@ async fn type_into(client: &Client, css: &str, text: &str) {
         .and_then(|v| v.as_str().map(|s| s != "complete"))
         .unwrap_or(true)
     {
-        assert!(Instant::now() < deadline, "{css}: the page never finished loading");
+        assert!(
+            Instant::now() < deadline,
+            "{css}: the page never finished loading"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let field = client
@@ -153,7 +156,10 @@ async fn wait_text(client: &Client, what: &str, needle: &str) -> String {
         if Instant::now() >= deadline {
             // What the page says (an error message, a refusal) is the first clue.
             let shown = client
-                .execute("return document.body ? document.body.innerText : ''", vec![])
+                .execute(
+                    "return document.body ? document.body.innerText : ''",
+                    vec![],
+                )
                 .await
                 .ok()
                 .and_then(|v| v.as_str().map(|s| s.chars().take(1500).collect::<String>()))
@@ -435,7 +441,7 @@ async fn the_dashboard_in_a_real_browser() {
     click(&client, "details.user-menu summary").await;
     click(&client, "form.lang-switch button[value=ru]").await;
     let page = wait_text(&client, "the Russian overview", "lang=\"ru\"").await;
-    assert!(page.contains("Оповещения"), "Russian navigation");
+    assert!(page.contains("Алерты"), "Russian navigation");
     screenshot(&client, &shots, "08-overview-ru").await;
     client
         .goto(&format!("{}/ui/alerts/{alert_id}", server.url))

@@ -121,6 +121,10 @@ pub struct Alert {
     pub tags: Vec<String>,
     /// Agent.
     pub agent_id: Option<String>,
+    /// The host the matched events came from (`host.name`, as the first event spelled it);
+    /// `None` when the events named none.
+    #[serde(default)]
+    pub host: Option<String>,
     /// Earliest matched event time, ms.
     pub first_seen: i64,
     /// Latest matched event time, ms.
@@ -134,7 +138,8 @@ pub struct Alert {
     pub status: AlertStatus,
     /// Who works on it.
     pub assignee: Option<String>,
-    /// Created, ms (wall clock).
+    /// Created, ms (wall clock): when the rule first fired, which for uploaded old logs can be
+    /// years after the events.
     pub created_at: i64,
     /// Last changed, ms (wall clock).
     pub updated_at: i64,
@@ -166,7 +171,34 @@ impl AlertChange {
 
 named!(AlertChange, "alert change");
 
-/// Alert listing filter; newest `last_seen` first.
+/// Which of an alert's times a listing filters and sorts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AlertTime {
+    /// When the matched events happened (`last_seen`).
+    #[default]
+    Event,
+    /// When Dozor detected them (`created_at`): fresh detections on uploaded old logs.
+    Detected,
+}
+
+impl AlertTime {
+    /// Every value.
+    pub const ALL: [AlertTime; 2] = [AlertTime::Event, AlertTime::Detected];
+
+    /// As in URLs and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertTime::Event => "event",
+            AlertTime::Detected => "detected",
+        }
+    }
+}
+
+named!(AlertTime, "alert time");
+
+/// Alert listing filter; newest first by [`AlertQuery::time`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertQuery {
     /// Only these statuses (empty = all).
@@ -175,13 +207,20 @@ pub struct AlertQuery {
     pub min_level: Option<Level>,
     /// Only this rule.
     pub rule_id: Option<String>,
+    /// Only rules with this id, or whose title contains this (any letter case): what a
+    /// person types into a filter.
+    pub rule_text: Option<String>,
     /// Only this agent.
     pub agent_id: Option<String>,
+    /// Only this host (`host.name`, any letter case).
+    pub host: Option<String>,
     /// Only this assignee.
     pub assignee: Option<String>,
-    /// `last_seen >= from`, ms.
+    /// Which time `from`, `to` and the order use.
+    pub time: AlertTime,
+    /// `time >= from`, ms.
     pub from: Option<i64>,
-    /// `last_seen < to`, ms.
+    /// `time < to`, ms.
     pub to: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

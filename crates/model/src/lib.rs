@@ -22,6 +22,7 @@ pub mod api;
 mod audit;
 mod error;
 mod event;
+mod host;
 mod intel;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -36,14 +37,15 @@ pub use agent::{
     MAX_COMMAND_ARGS_BYTES, MAX_COMMAND_ERROR_BYTES, MAX_COMMAND_RESULT_BYTES,
 };
 pub use alert::{
-    Alert, AlertChange, AlertPage, AlertQuery, AlertStatus, Comment, Level, MAX_ALERT_EVENT_IDS,
-    StatusChange,
+    Alert, AlertChange, AlertPage, AlertQuery, AlertStatus, AlertTime, Comment, Level,
+    MAX_ALERT_EVENT_IDS, StatusChange,
 };
 pub use audit::{AuditEntry, AuditQuery};
 pub use error::ParseError;
 pub use event::{
     EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
 };
+pub use host::{Host, HostQuery, event_host, host_key};
 pub use intel::{
     IntelImportReport, IntelMatch, IntelMatchList, IntelMatchQuery, IntelSource, IntelSourceList,
     IntelSourceRequest, IntelSyncStatus, IocDetail, IocEnabledRequest, IocPage, IocQuery,

@@ -216,6 +216,7 @@ impl IntelSnapshot {
         if self.iocs.is_empty() {
             return outcome;
         }
+        let host = dozor_store::event_host(doc).map(str::to_owned);
         let view = dozor_event::NormalizedEvent(doc);
         let found: Vec<(String, String, u32)> = self
             .index
@@ -254,7 +255,7 @@ impl IntelSnapshot {
                 sighting: if ioc.sighting { "pending" } else { "none" }.to_owned(),
             });
             if alerted {
-                let detection = detection(ioc, event);
+                let detection = detection(ioc, event, host.clone());
                 // One detection per rule and event: several indicators of one source and
                 // kind in one event are one alert hit.
                 if !raised_rules.contains(&detection.rule_id) {
@@ -331,7 +332,7 @@ pub fn level(ioc: &IocContext) -> Level {
     level
 }
 
-fn detection(ioc: &IocContext, event: EventRef<'_>) -> Detection {
+fn detection(ioc: &IocContext, event: EventRef<'_>, host: Option<String>) -> Detection {
     let source = ioc.sources.first().map(String::as_str).unwrap_or("unknown");
     let mut tags = vec![
         "dozor.intel".to_owned(),
@@ -349,6 +350,7 @@ fn detection(ioc: &IocContext, event: EventRef<'_>) -> Detection {
         level: level(ioc),
         tags,
         agent_id: event.agent_id.map(str::to_owned),
+        host,
         event_id: event.id,
         ts: event.ts,
     }

@@ -483,6 +483,7 @@ fn prepare(
                     .into_iter()
                     .filter(|d| !disabled.contains(&d.rule_id)),
             );
+            let host = dozor_store::event_host(&doc).map(str::to_owned);
             let view = dozor_event::NormalizedEvent(&doc);
             matched.clear();
             detector.engine().matches(&view, &mut scratch, &mut matched);
@@ -493,15 +494,20 @@ fn prepare(
                 }
                 let own = detector
                     .reports_standalone(rule)
-                    .then(|| detection(meta, agent_id.clone(), id, ts));
+                    .then(|| detection(meta, agent_id.clone(), host.clone(), id, ts));
                 if detector.feeds_correlation(rule) {
                     hits.clear();
                     detector.correlate(rule, &view, 0, &mut hits);
                     for hit in &hits {
                         let cmeta = &detector.correlation_rules()[hit.correlation];
                         if !disabled.contains(&cmeta.id) {
-                            out.detections
-                                .push(detection(cmeta, agent_id.clone(), id, ts));
+                            out.detections.push(detection(
+                                cmeta,
+                                agent_id.clone(),
+                                host.clone(),
+                                id,
+                                ts,
+                            ));
                         }
                     }
                 }
@@ -518,6 +524,7 @@ fn prepare(
                     level: severity_level(alert.level),
                     tags: alert.tags,
                     agent_id: agent_id.clone(),
+                    host: host.clone(),
                     event_id: id,
                     ts,
                 });
@@ -537,6 +544,7 @@ fn prepare(
 fn detection(
     meta: &dozor_sigma::RuleMeta,
     agent_id: Option<String>,
+    host: Option<String>,
     event_id: Uuid,
     ts: i64,
 ) -> Detection {
@@ -550,6 +558,7 @@ fn detection(
         level: level_of(meta.level),
         tags: meta.tags.clone(),
         agent_id,
+        host,
         event_id,
         ts,
     }

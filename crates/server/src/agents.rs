@@ -998,6 +998,7 @@ async fn raise_alert(
         level: Level::High,
         tags: Vec::new(),
         agent_id: event.agent_id.clone(),
+        host: dozor_store::event_host(&event.doc).map(str::to_owned),
         event_id: event.id,
         ts: event.ts,
     };

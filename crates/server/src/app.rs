@@ -62,6 +62,8 @@ pub const ROUTES: &[Route] = &[
     ("GET", api::AGENTS, ProcessRole::runs_api),
     ("GET", api::AGENTS_STREAM, ProcessRole::runs_api),
     ("GET", api::AGENT, ProcessRole::runs_api),
+    ("GET", api::HOSTS, ProcessRole::runs_api),
+    ("GET", api::HOST, ProcessRole::runs_api),
     ("POST", api::AGENT_REVOKE, ProcessRole::runs_api),
     ("POST", api::AGENT_ENROLL, ProcessRole::runs_ingest),
     ("POST", api::AGENT_HEARTBEAT, ProcessRole::runs_ingest),

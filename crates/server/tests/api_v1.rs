@@ -291,7 +291,7 @@ fn events(base: i64) -> Vec<NewEvent> {
                 doc: json!({
                     "@timestamp": base + i * MINUTE,
                     "event": {"kind": "event", "category": ["process"], "code": if powershell {"4688"} else {"1"}},
-                    "host": {"name": format!("ws{}", i % 3)},
+                    "host": {"name": if powershell {"ws2"} else {"ws1"}},
                     "process": {"name": name, "pid": 1000 + i, "command_line": format!("{name} -n {i}")},
                     "user": {"name": if i % 2 == 0 {"SYSTEM"} else {"ivan"}},
                 }),
@@ -307,6 +307,7 @@ fn detection(rule: &str, level: Level, event: &NewEvent) -> Detection {
         level,
         tags: vec!["attack.t1059.001".into()],
         agent_id: event.agent_id.clone(),
+        host: dozor_store::event_host(&event.doc).map(str::to_owned),
         event_id: event.id,
         ts: event.ts,
     }
@@ -330,6 +331,74 @@ async fn seed(env: &Env) -> (Vec<NewEvent>, i64) {
 }
 
 // ---------------------------------------------------------------- events
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_and_the_host_of_alerts() {
+    let env = Env::start().await;
+    let (_, alert) = seed(&env).await;
+    let v = &env.tokens.viewer;
+
+    // Every host the events name, with its counts; most recently active first.
+    let hosts = ok(&env.get("/api/v1/hosts", v).await);
+    let seen: Vec<(String, i64, i64, String)> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_owned(),
+                h["events"].as_i64().unwrap(),
+                h["open_alerts"].as_i64().unwrap(),
+                h["agent_id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("ws1".to_owned(), 20, 0, "agent-1".to_owned()),
+            ("ws2".to_owned(), 5, 1, "agent-2".to_owned()),
+        ]
+    );
+    let found = ok(&env.get("/api/v1/hosts?search=S2", v).await);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let one = ok(&env.get("/api/v1/hosts/WS2", v).await);
+    assert_eq!(
+        (one["name"].as_str(), one["alerts"].as_i64()),
+        (Some("ws2"), Some(1))
+    );
+    problem(&env.get("/api/v1/hosts/nobody", v).await, 404, "not-found");
+    problem(
+        &env.get("/api/v1/hosts?limit=0", v).await,
+        400,
+        "invalid-parameter",
+    );
+
+    // Alerts carry their host and filter by it, and list by detection time on request.
+    let a = ok(&env.get(&format!("/api/v1/alerts/{alert}"), v).await);
+    assert_eq!(a["alert"]["host"], "ws2", "{a}");
+    let by_host = ok(&env.get("/api/v1/alerts?host=WS2", v).await);
+    assert_eq!(by_host["alerts"].as_array().unwrap().len(), 1);
+    let none = ok(&env.get("/api/v1/alerts?host=ws1", v).await);
+    assert!(none["alerts"].as_array().unwrap().is_empty());
+    let fresh = ok(&env
+        .get("/api/v1/alerts?time=detected&from=now-10m", v)
+        .await);
+    assert_eq!(fresh["alerts"].as_array().unwrap().len(), 1);
+    let by_event = ok(&env.get("/api/v1/alerts?time=event&from=now-10m", v).await);
+    assert!(
+        by_event["alerts"].as_array().unwrap().is_empty(),
+        "events are hours old"
+    );
+    let p = problem(
+        &env.get("/api/v1/alerts?time=soon", v).await,
+        400,
+        "invalid-parameter",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("time"), "{p}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_search_pagination_and_histogram() {
@@ -1007,6 +1076,8 @@ fn route_table(
             Need::Read,
             Value::Null,
         ),
+        ("GET", "/api/v1/hosts".into(), Need::Read, Value::Null),
+        ("GET", "/api/v1/hosts/ws1".into(), Need::Read, Value::Null),
         ("GET", "/api/v1/alerts".into(), Need::Read, Value::Null),
         (
             "GET",
@@ -1378,6 +1449,7 @@ fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
         .replace(&command.to_string(), "{id}")
         .replace(&format!("/alerts/{alert}"), "/alerts/{id}")
         .replace("/rules/r-curl", "/rules/{id}")
+        .replace("/hosts/ws1", "/hosts/{name}")
         .replace("/agents/agent-x", "/agents/{id}")
         .replace("/yara/rules/route-table.yar", "/yara/rules/{name}")
         .replace("/playbooks/route-table-pb", "/playbooks/{name}")

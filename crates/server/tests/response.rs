@@ -594,6 +594,7 @@ async fn an_alert_notice_starts_matching_playbooks_and_a_rejection_runs_rescue()
             tags: vec![],
             event_id: uuid::Uuid::now_v7(),
             agent_id: Some(agent_id.clone()),
+            host: None,
             ts: dozor_store::now_ms(),
         };
         env.store
@@ -740,6 +741,7 @@ async fn a_critical_alert_reaches_the_operators_through_a_signed_webhook_and_tel
         tags: vec![],
         event_id: uuid::Uuid::now_v7(),
         agent_id: None,
+        host: None,
         ts: dozor_store::now_ms(),
     };
     let alert = env

@@ -143,6 +143,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     format!("attack.t{}", 1000 + rule % 600),
                 ],
                 agent_id: Some(format!("agent-{agent:03}")),
+                host: None,
                 event_id: target.id,
                 ts: target.ts,
             });

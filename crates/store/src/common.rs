@@ -30,6 +30,55 @@ pub(crate) fn batch_detections<'a>(
     (keep, skipped)
 }
 
+/// One host's share of a batch of newly inserted events.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct HostSeen {
+    pub key: String,
+    pub name: String,
+    pub agent_id: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub last_received: i64,
+    pub events: i64,
+}
+
+/// The hosts the newly inserted events of a batch name, in first-seen order.
+pub(crate) fn hosts_of(events: &[NewEvent], inserted: &HashSet<Uuid>) -> Vec<HostSeen> {
+    let mut order: Vec<HostSeen> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for e in events.iter().filter(|e| inserted.contains(&e.id)) {
+        let Some(name) = event_host(&e.doc) else {
+            continue;
+        };
+        let key = host_key(name);
+        match at.get(&key) {
+            Some(&i) => {
+                let h = &mut order[i];
+                h.first_seen = h.first_seen.min(e.ts);
+                h.last_seen = h.last_seen.max(e.ts);
+                h.last_received = h.last_received.max(e.received_at);
+                h.events += 1;
+                if e.agent_id.is_some() {
+                    h.agent_id.clone_from(&e.agent_id);
+                }
+            }
+            None => {
+                at.insert(key.clone(), order.len());
+                order.push(HostSeen {
+                    key,
+                    name: name.to_owned(),
+                    agent_id: e.agent_id.clone(),
+                    first_seen: e.ts,
+                    last_seen: e.ts,
+                    last_received: e.received_at,
+                    events: 1,
+                });
+            }
+        }
+    }
+    order
+}
+
 /// Accumulates the alerts a batch touched (first-touch order, final state).
 #[derive(Default)]
 pub(crate) struct BatchAlerts {
@@ -76,8 +125,20 @@ impl BatchAlerts {
 /// detection the fold does not absorb, and writes the alerts the fold changed.
 #[derive(Default)]
 pub(crate) struct AlertFold {
-    /// Per (rule, agent): the group's current alert and whether the fold changed it.
-    current: HashMap<(String, Option<String>), (Alert, bool)>,
+    /// Per group ([`group_of`]): the group's current alert and whether the fold changed it.
+    current: HashMap<AlertGroupKey, (Alert, bool)>,
+}
+
+/// What keeps alerts apart: rule, agent and host (lower case).
+pub(crate) type AlertGroupKey = (String, Option<String>, Option<String>);
+
+/// The group a detection's alert belongs to.
+pub(crate) fn group_of(d: &Detection) -> AlertGroupKey {
+    (
+        d.rule_id.clone(),
+        d.agent_id.clone(),
+        d.host.as_deref().map(host_key),
+    )
 }
 
 impl AlertFold {
@@ -88,9 +149,7 @@ impl AlertFold {
         window_ms: i64,
         now: i64,
     ) -> Option<DetectionOutcome> {
-        let (alert, dirty) = self
-            .current
-            .get_mut(&(d.rule_id.clone(), d.agent_id.clone()))?;
+        let (alert, dirty) = self.current.get_mut(&group_of(d))?;
         if d.ts < alert.first_seen.saturating_sub(window_ms)
             || d.ts > alert.last_seen.saturating_add(window_ms)
         {
@@ -107,16 +166,13 @@ impl AlertFold {
     /// Before `d` (which the fold did not absorb) is recorded in the database: its group's
     /// current alert, if the fold changed it and it must be written first.
     pub(crate) fn take_changed(&mut self, d: &Detection) -> Option<Alert> {
-        let (alert, dirty) = self
-            .current
-            .remove(&(d.rule_id.clone(), d.agent_id.clone()))?;
+        let (alert, dirty) = self.current.remove(&group_of(d))?;
         dirty.then_some(alert)
     }
 
     /// Makes `alert`, just recorded in the database for `d`, its group's current alert.
     pub(crate) fn recorded(&mut self, d: &Detection, alert: Alert) {
-        self.current
-            .insert((d.rule_id.clone(), d.agent_id.clone()), (alert, false));
+        self.current.insert(group_of(d), (alert, false));
     }
 
     /// The alerts the fold changed and that must still be written.
@@ -202,9 +258,11 @@ pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) {
         }
         b.push(")");
     }
+    let host = aq.host.as_deref().map(host_key);
     for (col, v) in [
         ("rule_id", &aq.rule_id),
         ("agent_id", &aq.agent_id),
+        ("host_key", &host),
         ("assignee", &aq.assignee),
     ] {
         if let Some(v) = v {
@@ -214,20 +272,57 @@ pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) {
                 .push_bind(Param::Text(v.clone()));
         }
     }
+    if let Some(text) = aq
+        .rule_text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        b.push(" AND (rule_id = ")
+            .push_bind(Param::Text(text.to_owned()))
+            .push(" OR lower(rule_title) LIKE ")
+            .push_bind(Param::Text(crate::sql_store::contains_pattern(text)))
+            .push(" ESCAPE '!')");
+    }
+    let col = alert_time_column(aq.time);
     if let Some(from) = aq.from {
-        b.push(" AND last_seen >= ").push_bind(Param::Int(from));
+        b.push(" AND ")
+            .push(col)
+            .push(" >= ")
+            .push_bind(Param::Int(from));
     }
     if let Some(to) = aq.to {
-        b.push(" AND last_seen < ").push_bind(Param::Int(to));
+        b.push(" AND ")
+            .push(col)
+            .push(" < ")
+            .push_bind(Param::Int(to));
+    }
+}
+
+/// The column an alert listing filters and sorts by.
+pub(crate) fn alert_time_column(time: AlertTime) -> &'static str {
+    match time {
+        AlertTime::Event => "last_seen",
+        AlertTime::Detected => "created_at",
+    }
+}
+
+/// An alert's value of that column.
+pub(crate) fn alert_time_of(alert: &Alert, time: AlertTime) -> i64 {
+    match time {
+        AlertTime::Event => alert.last_seen,
+        AlertTime::Detected => alert.created_at,
     }
 }
 
 /// Where a listing continues: after the alert of the query's cursor.
 pub(crate) fn alert_cursor(b: &mut SqlBuilder, aq: &AlertQuery) -> Result<()> {
     if let Some(c) = &aq.cursor {
-        let (last_seen, id) = cursor::decode_alert(c)?;
-        b.push(" AND (last_seen, id) < (")
-            .push_bind(Param::Int(last_seen))
+        let (at, id) = cursor::decode_alert(c)?;
+        b.push(" AND (")
+            .push(alert_time_column(aq.time))
+            .push(", id) < (")
+            .push_bind(Param::Int(at))
             .push(", ")
             .push_bind(Param::Int(id))
             .push(")");
@@ -235,12 +330,12 @@ pub(crate) fn alert_cursor(b: &mut SqlBuilder, aq: &AlertQuery) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn alert_page(alerts: &mut Vec<Alert>, limit: u32) -> AlertPage {
+pub(crate) fn alert_page(alerts: &mut Vec<Alert>, limit: u32, time: AlertTime) -> AlertPage {
     let next_cursor = if alerts.len() > limit as usize {
         alerts.truncate(limit as usize);
         alerts
             .last()
-            .map(|a| cursor::encode_alert(a.last_seen, a.id))
+            .map(|a| cursor::encode_alert(alert_time_of(a, time), a.id))
     } else {
         None
     };

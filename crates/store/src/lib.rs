@@ -99,13 +99,19 @@ pub trait Store: Send + Sync + 'static {
     /// One alert.
     async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
 
-    /// Alerts, newest `last_seen` first, with keyset pagination.
+    /// Alerts, newest first by the query's time (event or detection), with keyset pagination.
     async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage>;
 
     /// How many alerts match the filters of [`Store::list_alerts`] (statuses, level, rule,
     /// agent, assignee, time range) — the total a listing is a page of. The query's `cursor`
     /// and `limit` are ignored.
     async fn count_alerts(&self, query: &AlertQuery) -> Result<u64>;
+
+    /// Hosts named by stored events (`host.name`), most recently active first.
+    async fn list_hosts(&self, query: &HostQuery) -> Result<Vec<Host>>;
+
+    /// One host by name (any letter case).
+    async fn get_host(&self, name: &str) -> Result<Option<Host>>;
 
     /// Moves an alert through the workflow (see [`AlertStatus::can_change_to`]) and records
     /// the step in its history.

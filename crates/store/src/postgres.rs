@@ -114,6 +114,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0007_playbooks.sql"),
             include_str!("../migrations/postgres/0008_intel.sql"),
             include_str!("../migrations/postgres/0009_vulns.sql"),
+            include_str!("../migrations/postgres/0010_hosts.sql"),
         ])
         .run(&pool)
         .await?;

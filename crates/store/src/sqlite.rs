@@ -118,6 +118,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0007_playbooks.sql"),
             include_str!("../migrations/sqlite/0008_intel.sql"),
             include_str!("../migrations/sqlite/0009_vulns.sql"),
+            include_str!("../migrations/sqlite/0010_hosts.sql"),
         ])
         .run(&writer)
         .await?;

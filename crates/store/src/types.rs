@@ -88,6 +88,9 @@ pub struct Detection {
     pub tags: Vec<String>,
     /// Agent of the matched event.
     pub agent_id: Option<String>,
+    /// The matched event's host ([`event_host`] of its document); alerts are kept apart per
+    /// host.
+    pub host: Option<String>,
     /// The matched event's id.
     pub event_id: Uuid,
     /// The matched event's time, ms.

@@ -17,10 +17,143 @@ suite!(
     alert_listing_filters_and_pages,
     alert_counts,
     rule_state,
+    hosts_and_alert_hosts,
 );
 
 mod scenarios {
     use super::*;
+
+    pub async fn hosts_and_alert_hosts(s: S, _raw: Raw) {
+        // Uploaded logs (no agent) from two hosts, one spelled two ways, and an agent's events.
+        let named = |ts: i64, agent: Option<&str>, host: &str| {
+            ev(
+                ts,
+                agent,
+                json!({"host": {"name": host}, "event": {"code": "1"}}),
+            )
+        };
+        let e1 = named(T0, None, "WS-01");
+        let e2 = named(T0 + MIN, None, "ws-01");
+        let e3 = named(T0 + 2 * MIN, None, "DB-02");
+        let e4 = named(T0 + 3 * MIN, Some("agent-9"), "Laptop-Ann");
+        let nameless = ev(T0 + 4 * MIN, None, json!({"event": {"code": "1"}}));
+        let events = vec![
+            e1.clone(),
+            e2.clone(),
+            e3.clone(),
+            e4.clone(),
+            nameless.clone(),
+        ];
+        let dets: Vec<Detection> = [&e1, &e2, &e3, &e4, &nameless]
+            .into_iter()
+            .map(|e| det("r1", e.agent_id.as_deref(), e))
+            .collect();
+        let report = s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        // One rule, no agent: still one alert per host (and one for the nameless event).
+        assert_eq!(report.alerts_created, 4, "{report:?}");
+        let page = s.list_alerts(&AlertQuery::default()).await.unwrap();
+        let mut hosts: Vec<(Option<String>, i64)> = page
+            .alerts
+            .iter()
+            .map(|a| (a.host.clone(), a.count))
+            .collect();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            vec![
+                (None, 1),
+                (Some("DB-02".into()), 1),
+                (Some("Laptop-Ann".into()), 1),
+                (Some("WS-01".into()), 2),
+            ]
+        );
+        // The host filter ignores letter case.
+        let ws = s
+            .list_alerts(&AlertQuery {
+                host: Some("Ws-01".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ws.alerts.len(), 1);
+        assert_eq!(ws.alerts[0].event_ids, vec![e1.id, e2.id]);
+
+        // The same batch again stores nothing and counts nothing twice.
+        s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        let hosts = s.list_hosts(&HostQuery::default()).await.unwrap();
+        let mut seen: Vec<(String, Option<String>, i64, i64)> = hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.agent_id.clone(), h.events, h.open_alerts))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("DB-02".into(), None, 1, 1),
+                ("Laptop-Ann".into(), Some("agent-9".into()), 1, 1),
+                ("WS-01".into(), None, 2, 1),
+            ]
+        );
+        let ws = s.get_host("WS-01").await.unwrap().expect("host");
+        assert_eq!((ws.first_seen, ws.last_seen), (T0, T0 + MIN));
+        assert_eq!(ws.alerts, 1);
+        assert!(s.get_host("nobody").await.unwrap().is_none());
+        let found = s
+            .list_hosts(&HostQuery {
+                search: Some("LAPTOP".into()),
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "Laptop-Ann");
+
+        // Events stored without detections name their hosts too.
+        s.insert_events(&[named(T0 - MIN, None, "ws-01")])
+            .await
+            .unwrap();
+        let ws = s.get_host("ws-01").await.unwrap().expect("host");
+        assert_eq!((ws.events, ws.first_seen), (3, T0 - MIN));
+
+        // Detection time: listing and filtering by when Dozor raised the alert. Every alert
+        // here was raised now, years after its events.
+        let recent = s
+            .list_alerts(&AlertQuery {
+                time: AlertTime::Detected,
+                from: Some(now_ms() - 3_600_000),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(recent.alerts.len(), 4);
+        let by_event = s
+            .count_alerts(&AlertQuery {
+                from: Some(now_ms() - 3_600_000),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_event, 0);
+        // The rule filter takes what a person types: an id, or words of the title.
+        for text in ["r1", "rule r1", "RULE R"] {
+            let n = s
+                .count_alerts(&AlertQuery {
+                    rule_text: Some(text.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(n, 4, "{text}");
+        }
+        let none = s
+            .count_alerts(&AlertQuery {
+                rule_text: Some("r1%".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(none, 0, "LIKE wildcards are literal");
+    }
 
     pub async fn alert_aggregation_window(s: S, _raw: Raw) {
         let rec = |d: Detection| {

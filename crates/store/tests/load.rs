@@ -149,6 +149,7 @@ async fn load(store: Arc<dyn Store>, db_size: impl Fn() -> Option<u64>) {
                 level: Level::High,
                 tags: vec!["attack.t1218.011".into()],
                 agent_id: e.agent_id.clone(),
+                host: None,
                 event_id: e.id,
                 ts: e.ts,
             })

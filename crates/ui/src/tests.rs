@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use dozor_model::{
     Agent, AgentCommand, AgentFacts, Alert, AlertStatus, Approval, ApprovalStatus, AuditEntry,
-    CommandStatus, Comment, HistogramBucket, IntelMatch, IntelSource, IntelSyncStatus,
+    CommandStatus, Comment, HistogramBucket, Host, IntelMatch, IntelSource, IntelSyncStatus,
     IocSourceRef, IocView, Level, PlayView, PlaybookError, PlaybookRun, PlaybookRunStatus,
     PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, StoredIoc, TokenInfo, User,
 };
@@ -58,6 +58,7 @@ fn alert(i: i64) -> Alert {
             "cve.2021-44228".to_owned(),
         ],
         agent_id: (i % 7 != 0).then(|| format!("agent-{}", i % 40)),
+        host: (i % 5 != 0).then(|| format!("WS-{:02}", i % 40)),
         first_seen: NOW - 3_600_000 * (i % 48) - 600_000,
         last_seen: NOW - 3_600_000 * (i % 48),
         count: 1 + i * 37 % 5000,
@@ -402,8 +403,129 @@ fn alerts_view() -> AlertsView {
             .map(|i| (format!("agent-{i}"), format!("ws-{i:03}.corp.local")))
             .collect(),
         next_cursor: Some("next+cursor/=".to_owned()),
+        total: 1234,
         error: None,
     }
+}
+
+fn host(i: i64) -> Host {
+    Host {
+        name: if i == 0 {
+            XSS.to_owned()
+        } else {
+            format!("WS-{i:02}")
+        },
+        agent_id: (i % 2 == 0).then(|| format!("agent-{i}")),
+        first_seen: 1_600_000_000_000 + i,
+        last_seen: 1_700_000_000_000 + i,
+        last_received: 1_760_000_000_000,
+        events: 1000 + i,
+        open_alerts: i % 4,
+        alerts: i % 4 + 2,
+    }
+}
+
+fn hosts_view() -> HostsView {
+    HostsView {
+        search: String::new(),
+        hosts: (0..60).map(host).collect(),
+        agent_names: (0..60)
+            .map(|i| (format!("agent-{i}"), format!("ws-{i:02}.corp.local")))
+            .collect(),
+        truncated: true,
+    }
+}
+
+fn host_view() -> HostDetailView {
+    HostDetailView {
+        host: host(1),
+        agent: None,
+        alerts: (0..20).map(alert).collect(),
+        events: (0..30).map(event).collect(),
+        timeline: (0..14)
+            .map(|d| HistogramBucket {
+                start: 1_700_000_000_000 + d * 86_400_000,
+                count: (d * 37 % 11) as u64,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn alert_list_says_how_many_in_all_and_shows_hosts_and_both_times() {
+    for lang in [Lang::En, Lang::Ru] {
+        let html = alerts(&ctx(lang, Role::Analyst, "/ui/alerts"), &alerts_view());
+        let text = visible(&html);
+        let heading = match lang {
+            Lang::En => "300 of 1,234 alerts",
+            Lang::Ru => "300 из 1\u{a0}234 алертов",
+        };
+        let head = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let head = head.split("Язык EN").last().unwrap_or(&head).to_owned();
+        assert!(
+            text.contains(heading),
+            "{lang:?}: {}",
+            head.chars().take(400).collect::<String>()
+        );
+        assert!(
+            html.contains("href=\"/ui/hosts/WS-01\""),
+            "host column links the host"
+        );
+        let detected = match lang {
+            Lang::En => "Detected",
+            Lang::Ru => "Обнаружен",
+        };
+        assert!(text.contains(detected));
+        // The bulk bar comes before the table, not after a long page.
+        let bar = html.find("bulk-bar").expect("bulk bar");
+        let table = html.find("alerts-table").expect("table");
+        assert!(bar < table);
+    }
+    let mut by_detection = alerts_view();
+    by_detection.params.by = dozor_model::AlertTime::Detected;
+    let html = alerts(&ctx(Lang::En, Role::Analyst, "/ui/alerts"), &by_detection);
+    assert!(
+        html.contains("name=\"by\" value=\"detected\"")
+            || html.contains("value=\"detected\" selected")
+    );
+    assert!(
+        html.contains("by=detected"),
+        "sort and paging links keep the time basis"
+    );
+}
+
+#[test]
+fn host_pages_link_alerts_and_events_of_the_host() {
+    let html = host_detail(
+        &ctx(Lang::En, Role::Viewer, "/ui/hosts/WS-01"),
+        &host_view(),
+    );
+    let events = host_events_href("WS-01", None);
+    assert!(
+        events.starts_with("/ui/events?q=host.name%3AWS-01") && events.contains("range=all"),
+        "{events}"
+    );
+    assert!(
+        html.contains(&events.replace('&', "&#38;")),
+        "events of the host"
+    );
+    let around = host_events_href("WS-01", Some((1_700_000_000_000, 1_700_000_000_000)));
+    assert!(
+        around.contains("range=custom") && around.contains("from=2023-11-14T21%3A58%3A20"),
+        "{around}"
+    );
+    assert!(html.contains("host=WS-01"), "alerts of the host");
+    assert!(html.contains("<svg"), "activity chart");
+    let list = hosts(&ctx(Lang::Ru, Role::Viewer, "/ui/hosts"), &hosts_view());
+    assert!(visible(&list).contains("60 хостов"));
+    assert!(
+        list.contains("ws-02.corp.local"),
+        "agent column names the agent"
+    );
+    assert!(
+        list.contains("загруженные журналы"),
+        "hosts of uploaded logs say so"
+    );
 }
 
 fn alert_detail_view() -> AlertDetailView {
@@ -976,6 +1098,8 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
         ),
         ("events", events(&c("/ui/events?q=x"), &events_view())),
         ("agents", agents(&c("/ui/agents"), &agents_view)),
+        ("hosts", hosts(&c("/ui/hosts"), &hosts_view())),
+        ("host", host_detail(&c("/ui/hosts/WS-01"), &host_view())),
         ("agent", agent_detail(&c("/ui/agents/agent-2"), &agent_view)),
         ("rules", rules(&c("/ui/rules?page=2"), &rules_view)),
         ("rule", rule_detail(&c("/ui/rules/rule-3"), &rule_view)),

@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 /// so `dozor_ui::AgentStatus` keeps naming it.
 pub use dozor_model::AgentStatus;
 use dozor_model::{
-    Agent, AgentCommand, Alert, AlertStatus, Approval, ApprovalStatus, AuditEntry, Comment,
-    HistogramBucket, IntelMatch, IntelSource, IocView, Level, PlaybookRun, PlaybookRunStatus,
-    PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo, User,
+    Agent, AgentCommand, Alert, AlertStatus, AlertTime, Approval, ApprovalStatus, AuditEntry,
+    Comment, HistogramBucket, Host, IntelMatch, IntelSource, IocView, Level, PlaybookRun,
+    PlaybookRunStatus, PlaybookStep, PlaybookView, Role, StatusChange, StoredEvent, TokenInfo,
+    User,
 };
 use dozor_model::{
     AgentInventory, StoredVuln, VULN_LEVELS, VULN_SOURCES, VulnScan, VulnScanJob, VulnStatus,
@@ -382,13 +383,17 @@ pub struct AlertsParams {
     pub statuses: Vec<AlertStatus>,
     /// Lowest level shown.
     pub min_level: Option<Level>,
-    /// Rule id.
+    /// Rule id or words of its title.
     pub rule: String,
-    /// Agent id.
+    /// Agent id or host name of an agent.
     pub agent: String,
+    /// Host name (`host.name` of the events).
+    pub host: String,
     /// Assignee.
     pub assignee: String,
-    /// Last seen within.
+    /// Which time the range and the order use: event time or detection time.
+    pub by: AlertTime,
+    /// Within this range of [`AlertsParams::by`].
     pub time: TimeRange,
     /// Sort column.
     pub sort: SortKey,
@@ -420,7 +425,11 @@ impl AlertsParams {
             min_level: param(pairs, "min_level").and_then(|l| l.parse().ok()),
             rule: param(pairs, "rule").unwrap_or("").to_owned(),
             agent: param(pairs, "agent").unwrap_or("").to_owned(),
+            host: param(pairs, "host").unwrap_or("").to_owned(),
             assignee: param(pairs, "assignee").unwrap_or("").to_owned(),
+            by: param(pairs, "by")
+                .and_then(|b| b.parse().ok())
+                .unwrap_or_default(),
             time: TimeRange::parse(pairs, Self::DEFAULT_RANGE),
             sort: param(pairs, "sort")
                 .and_then(SortKey::from_code)
@@ -442,7 +451,11 @@ impl AlertsParams {
         q.push_opt("min_level", self.min_level.map(|l| l.as_str()));
         q.push("rule", &self.rule);
         q.push("agent", &self.agent);
+        q.push("host", &self.host);
         q.push("assignee", &self.assignee);
+        if self.by != AlertTime::default() {
+            q.push("by", self.by.as_str());
+        }
         self.time.write(&mut q, Self::DEFAULT_RANGE);
         q
     }
@@ -464,7 +477,12 @@ impl AlertsParams {
     pub fn sort_page(&self, alerts: &mut [Alert]) {
         use std::cmp::Reverse;
         match self.sort {
-            SortKey::Time => alerts.sort_by_key(|a| Reverse(a.last_seen)),
+            SortKey::Time => alerts.sort_by_key(|a| {
+                Reverse(match self.by {
+                    AlertTime::Event => a.last_seen,
+                    AlertTime::Detected => a.created_at,
+                })
+            }),
             SortKey::Level => alerts.sort_by_key(|a| Reverse(a.level)),
             SortKey::Count => alerts.sort_by_key(|a| Reverse(a.count)),
             SortKey::Rule => alerts.sort_by_cached_key(|a| Reverse(a.rule_title.to_lowercase())),
@@ -486,6 +504,8 @@ pub struct AlertsView {
     pub agent_names: HashMap<String, String>,
     /// The store's cursor of the next page.
     pub next_cursor: Option<String>,
+    /// How many alerts match the filters in all (every page).
+    pub total: u64,
     /// A catalog key of a problem with the parameters (e.g. `error.bad_cursor`).
     pub error: Option<String>,
 }
@@ -678,6 +698,34 @@ pub struct AgentDetailView {
     pub commands: Vec<AgentCommand>,
     /// The response part: playbooks to run on it, its runs, its pending approvals.
     pub response: ResponsePanel,
+}
+
+/// The host list: every host Dozor has events of.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostsView {
+    /// Name filter as typed.
+    pub search: String,
+    /// The hosts, most recently active first.
+    pub hosts: Vec<Host>,
+    /// Agent id → host name, for the agent column.
+    pub agent_names: HashMap<String, String>,
+    /// Whether the list stopped at its size limit.
+    pub truncated: bool,
+}
+
+/// One host: its facts, its alerts and its latest events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HostDetailView {
+    /// The host.
+    pub host: Host,
+    /// Its agent, when one of the agents sends its events.
+    pub agent: Option<Agent>,
+    /// Its latest alerts, newest event time first.
+    pub alerts: Vec<Alert>,
+    /// Its latest events, newest first.
+    pub events: Vec<StoredEvent>,
+    /// Events per hour over the last days of its activity, for the timeline chart.
+    pub timeline: Vec<HistogramBucket>,
 }
 
 /// What the alert and agent pages show of the response: the "Run playbook" form's choices,
@@ -1313,6 +1361,7 @@ mod tests {
             level,
             tags: vec![],
             agent_id: None,
+            host: None,
             first_seen: 0,
             last_seen,
             count,

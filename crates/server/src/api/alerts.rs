@@ -37,16 +37,23 @@ struct ListParameters {
     /// Agent id
     #[param(nullable = false)]
     agent: Option<String>,
+    /// Host (`host.name` of the matched events, any letter case)
+    #[param(nullable = false)]
+    host: Option<String>,
     /// Assignee
     #[param(nullable = false)]
     assignee: Option<String>,
-    /// last_seen ≥ from
+    /// Which time `from`, `to` and the order use: `event` (the matched events' `last_seen`,
+    /// the default) or `detected` (when Dozor raised the alert, `created_at`)
+    #[param(nullable = false, inline)]
+    time: Option<dozor_model::AlertTime>,
+    /// time ≥ from
     #[param(
         nullable = false,
         pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
     )]
     from: Option<String>,
-    /// last_seen < to
+    /// time < to
     #[param(
         nullable = false,
         pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
@@ -66,7 +73,9 @@ const LIST_PARAMETERS: &[&str] = &[
     "min_level",
     "rule",
     "agent",
+    "host",
     "assignee",
+    "time",
     "from",
     "to",
     "limit",
@@ -84,7 +93,7 @@ problem_response! {
 
 #[utoipa::path(get, path = super::ALERTS, tag = "alerts", operation_id = "alerts",
     summary = "List alerts",
-    description = "Alerts, newest `last_seen` first.",
+    description = "Alerts, newest first by `time` (event time unless `time=detected`).",
     params(ListParameters),
     responses(
         (status = 200, description = "One page of alerts", body = AlertPage),
@@ -121,13 +130,24 @@ pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<Al
             })
         })
         .transpose()?;
+    let time = params
+        .get("time")?
+        .map(|t| {
+            t.parse::<dozor_model::AlertTime>()
+                .map_err(|_| bad_param("time", format!("time: unknown {t:?} (event, detected)")))
+        })
+        .transpose()?
+        .unwrap_or_default();
     let now = now_ms();
     let query = AlertQuery {
         statuses,
         min_level,
         rule_id: params.string("rule")?,
+        rule_text: None,
         agent_id: params.string("agent")?,
+        host: params.string("host")?,
         assignee: params.string("assignee")?,
+        time,
         from: params.time("from", now)?,
         to: params.time("to", now)?,
         cursor: params.string("cursor")?,

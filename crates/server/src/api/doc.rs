@@ -19,8 +19,8 @@ use super::types::{
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
 use super::{
-    agents, alerts, commands, events, intel, intel_exchange, response, rules, samples, stats,
-    stream, vuln_jobs, vulns, yara,
+    agents, alerts, commands, events, hosts, intel, intel_exchange, response, rules, samples,
+    stats, stream, vuln_jobs, vulns, yara,
 };
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
@@ -38,6 +38,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         stats::stats,
         agents::list, agents::one, agents::revoke, agents::enroll, agents::heartbeat,
         stream::agents,
+        hosts::list, hosts::one,
         commands::create, commands::list, commands::one, commands::result,
         yara::list, yara::one, yara::put, yara::delete, yara::for_agents,
         samples::upload, samples::exists, samples::list, samples::one,
@@ -56,6 +57,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         vuln_jobs::start, vuln_jobs::stop,
     ),
     components(schemas(
+        dozor_model::Host, dozor_model::AlertTime,
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
         StatusChange, StatusRequest, AssigneeRequest, CommentRequest, Rule, RuleInfo,
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,
@@ -92,6 +94,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         (name = "rules", description = "Sigma rules: state, enable/disable and reload (admin), test (analyst+)."),
         (name = "stats", description = "Counts for dashboards."),
         (name = "agents", description = "Agent enrollment (token + CSR), heartbeats (agent certificate) and the registry (operators)."),
+        (name = "hosts", description = "Every host Dozor has events of (agents' and uploaded logs' `host.name`), with its activity and open alerts."),
         (name = "response", description = "Playbooks and their runs, approvals, response actions on agents (isolate, kill, quarantine, block, collect). Changes need an analyst or admin token (playbook edits: admin) and are audited."),
         (name = "intel", description = "Threat intelligence: indicators (the retrieval endpoint, manual ones), sources (MISP, MISP feeds, STIX, TAXII, CSV and freetext lists) with their sync status, matches. Changes need an analyst or admin token (sources: admin) and are audited."),
         (name = "vulns", description = "Vulnerability management: `vuln_scan_result` records from OpenVAS/Greenbone reports and agents' software inventories matched against OSV advisories; import, export, summary, trends, an analyst's decisions (accepted risk, false positive), audited."),

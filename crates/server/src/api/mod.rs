@@ -71,6 +71,7 @@ mod alerts;
 pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
+mod hosts;
 pub(crate) mod intel;
 pub(crate) mod intel_exchange;
 mod metrics;
@@ -118,6 +119,7 @@ pub(crate) const AGENTS_STREAM: &str = "/api/v1/agents/stream";
 pub(crate) const AGENT: &str = "/api/v1/agents/{id}";
 pub(crate) const AGENT_REVOKE: &str = "/api/v1/agents/{id}/revoke";
 pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
+pub(crate) use hosts::{HOST, HOSTS};
 pub(crate) use samples::{SAMPLE, SAMPLES};
 pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
 pub(crate) const AGENT_COMMANDS: &str = "/api/v1/agents/{id}/commands";
@@ -163,6 +165,8 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("GET", AGENTS) => get(agents::list),
         ("GET", AGENTS_STREAM) => get(stream::agents),
         ("GET", AGENT) => get(agents::one),
+        ("GET", HOSTS) => get(hosts::list),
+        ("GET", HOST) => get(hosts::one),
         ("POST", AGENT_REVOKE) => post(agents::revoke).layer(body_limit()),
         ("POST", AGENT_ENROLL) => post(agents::enroll).layer(body_limit()),
         ("POST", AGENT_HEARTBEAT) => post(agents::heartbeat).layer(body_limit()),

@@ -54,6 +54,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/alerts/{id}/assignee", post(actions::alert_assignee))
         .route("/ui/alerts/{id}/comments", post(actions::alert_comment))
         .route("/ui/events", get(pages::events))
+        .route("/ui/hosts", get(pages::hosts))
+        .route("/ui/hosts/{name}", get(pages::host))
         .route("/ui/agents", get(pages::agents))
         .route("/ui/agents/{id}", get(pages::agent))
         .route("/ui/agents/{id}/commands", post(actions::agent_scan))

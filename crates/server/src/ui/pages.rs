@@ -239,18 +239,30 @@ pub(crate) async fn alerts(
                 problem = Some("error.bad_time");
                 (None, None)
             });
+            let store = user.api.store.as_ref();
+            let agent_names = agent_names(store).await.map_err(failed(&user))?;
+            // People type what they see: a host name for the agent, title words for the rule.
+            let agent_id = nonempty(&params.agent).map(|typed| {
+                let key = typed.trim().to_lowercase();
+                agent_names
+                    .iter()
+                    .find(|(id, host)| **id == typed || host.to_lowercase() == key)
+                    .map_or(typed, |(id, _)| id.clone())
+            });
             let mut query = AlertQuery {
                 statuses: params.statuses.clone(),
                 min_level: params.min_level,
-                rule_id: nonempty(&params.rule),
-                agent_id: nonempty(&params.agent),
+                rule_text: nonempty(&params.rule),
+                agent_id,
+                host: nonempty(&params.host),
                 assignee: nonempty(&params.assignee),
+                time: params.by,
                 from,
                 to,
                 cursor: params.cursor.clone(),
                 limit: PAGE_ROWS,
+                ..AlertQuery::default()
             };
-            let store = user.api.store.as_ref();
             let page_of = match store.list_alerts(&query).await {
                 Err(StoreError::InvalidCursor) => {
                     problem = Some("error.bad_cursor");
@@ -261,11 +273,13 @@ pub(crate) async fn alerts(
                 other => other,
             }
             .map_err(failed(&user))?;
+            let total = store.count_alerts(&query).await.map_err(failed(&user))?;
             let view = AlertsView {
                 params,
                 alerts: page_of.alerts,
-                agent_names: agent_names(store).await.map_err(failed(&user))?,
+                agent_names,
                 next_cursor: page_of.next_cursor,
+                total,
                 error: problem.map(str::to_owned),
             };
             Ok(page(&state, &ctx, dozor_ui::alerts(&ctx, &view)))
@@ -475,6 +489,107 @@ pub(crate) async fn agents(
                 params: AgentsParams::parse(&pairs(q)),
             };
             Ok(page(&state, &ctx, dozor_ui::agents(&ctx, &view)))
+        }
+        .await,
+    )
+}
+
+/// Hosts listed at most (most recently active first; the name filter finds the others).
+const HOSTS_SHOWN: u32 = 1000;
+/// Days of a host's activity chart, ending at its last event.
+const HOST_TIMELINE_DAYS: i64 = 14;
+
+/// `GET /ui/hosts`: every host Dozor has events of.
+pub(crate) async fn hosts(
+    user: WebUser,
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    done(
+        async {
+            let ctx = page_ctx(&user, &uri, &headers);
+            let search = pairs(q)
+                .into_iter()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_default();
+            let store = user.api.store.as_ref();
+            let query = dozor_store::HostQuery {
+                search: nonempty(&search),
+                limit: HOSTS_SHOWN,
+            };
+            let (hosts, agent_names) = tokio::join!(store.list_hosts(&query), agent_names(store));
+            let hosts = hosts.map_err(failed(&user))?;
+            let view = dozor_ui::HostsView {
+                search,
+                truncated: hosts.len() >= HOSTS_SHOWN as usize,
+                hosts,
+                agent_names: agent_names.map_err(failed(&user))?,
+            };
+            Ok(page(&state, &ctx, dozor_ui::hosts(&ctx, &view)))
+        }
+        .await,
+    )
+}
+
+/// `GET /ui/hosts/{name}`: one host, its activity, alerts and latest events.
+pub(crate) async fn host(
+    user: WebUser,
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    done(
+        async {
+            let ctx = page_ctx(&user, &uri, &headers);
+            let store = user.api.store.as_ref();
+            let host = store
+                .get_host(&name)
+                .await
+                .map_err(failed(&user))?
+                .ok_or_else(|| error(user.lang, StatusCode::NOT_FOUND, "error.not_found"))?;
+            let by_host = dozor_ui::url::add_term("", "host.name", &host.name);
+            let alerts = AlertQuery {
+                host: Some(host.name.clone()),
+                limit: 20,
+                ..AlertQuery::default()
+            };
+            // The host's latest activity, not the wall clock: uploaded logs may be years old.
+            let end = host.last_seen.div_euclid(DAY_MS) * DAY_MS + DAY_MS;
+            let start = end - HOST_TIMELINE_DAYS * DAY_MS;
+            let events = EventQuery {
+                query: Some(by_host.clone()),
+                from: Some(start),
+                limit: 30,
+                ..EventQuery::default()
+            };
+            let histogram = HistogramQuery {
+                from: start,
+                to: end,
+                bucket_ms: DAY_MS,
+                agent_id: None,
+                query: Some(by_host),
+            };
+            let (alerts, events, timeline) = tokio::join!(
+                store.list_alerts(&alerts),
+                store.search_events(&events),
+                store.event_histogram(&histogram),
+            );
+            let agent = match &host.agent_id {
+                Some(id) => store.get_agent(id).await.map_err(failed(&user))?,
+                None => None,
+            };
+            let view = dozor_ui::HostDetailView {
+                agent,
+                alerts: alerts.map_err(failed(&user))?.alerts,
+                events: events.map_err(failed(&user))?.events,
+                timeline: timeline.map_err(failed(&user))?,
+                host,
+            };
+            Ok(page(&state, &ctx, dozor_ui::host_detail(&ctx, &view)))
         }
         .await,
     )

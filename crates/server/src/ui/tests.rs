@@ -11,8 +11,8 @@ use axum::http::{Request, StatusCode, header};
 use dozor_model::VulnStatus;
 use dozor_store::sqlite::SqliteConfig;
 use dozor_store::{
-    AgentFacts, AlertStatus, AuditQuery, Detection, Level, NewAgent, NewEvent, NewSession, NewUser,
-    Role, Store, StoreConfig, now_ms,
+    AgentFacts, AlertQuery, AlertStatus, AuditQuery, Detection, Level, NewAgent, NewEvent,
+    NewSession, NewUser, Role, Store, StoreConfig, now_ms,
 };
 use http_body_util::BodyExt;
 use serde_json::json;
@@ -220,6 +220,7 @@ async fn seed(store: &dyn Store) {
             tags: vec!["attack.execution".into()],
             // distinct agents make distinct alerts
             agent_id: Some(format!("agent-{}", i % 5)),
+            host: Some("ws-01.corp".into()),
             event_id: id,
             ts,
         });
@@ -392,6 +393,9 @@ async fn every_page_for_every_role() {
             "/ui/events?range=custom&from=now-2h&to=now".to_owned(),
             "/ui/agents".to_owned(),
             "/ui/agents/agent-1".to_owned(),
+            "/ui/hosts".to_owned(),
+            "/ui/hosts?q=WS-01".to_owned(),
+            "/ui/hosts/WS-01.corp".to_owned(),
             "/ui/rules".to_owned(),
             "/ui/rules/r-ps".to_owned(),
             "/ui/rules/r%2Fslash".to_owned(),
@@ -422,6 +426,7 @@ async fn every_page_for_every_role() {
             "/ui/alerts/999999",
             "/ui/alerts/x",
             "/ui/agents/nope",
+            "/ui/hosts/nope",
             "/ui/rules/nope",
             "/ui/nothing/here",
         ] {
@@ -438,6 +443,67 @@ async fn every_page_for_every_role() {
     assert!(body.contains("powershell -enc &#60;script&#62;"));
     let (_, _, body) = h.get(Some(&s), "/ui/events").await;
     assert!(body.contains("30 events in range"), "histogram total");
+    // Hosts: the list, the page, the host on alerts and the pivots from an alert.
+    let (_, _, body) = h.get(Some(&s), "/ui/hosts").await;
+    assert!(body.contains("href=\"/ui/hosts/ws-01.corp\""), "host list");
+    let (_, _, body) = h.get(Some(&s), "/ui/hosts/WS-01.CORP").await;
+    assert!(body.contains("Encoded PowerShell"), "the host's alerts");
+    assert!(body.contains("powershell -enc"), "the host's events");
+    assert!(body.contains("<svg"), "activity chart");
+    let (_, _, body) = h.get(Some(&s), &format!("/ui/alerts/{}", alert.id)).await;
+    assert!(
+        body.contains("href=\"/ui/hosts/ws-01.corp\""),
+        "alert shows its host"
+    );
+    assert!(
+        body.contains("This host ±15 min"),
+        "pivot to the host's events"
+    );
+    assert!(body.contains("user.name%3A"), "pivot to the user's events");
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts").await;
+    let open = h
+        .store
+        .count_alerts(&AlertQuery {
+            statuses: vec![AlertStatus::New, AlertStatus::Acknowledged],
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    let heading = body
+        .split("<h1>")
+        .nth(1)
+        .unwrap_or("")
+        .chars()
+        .take(120)
+        .collect::<String>();
+    assert!(
+        heading.contains(&format!(">{open} alerts<")),
+        "the heading counts every alert: {heading}"
+    );
+    // Filters take what people see: a host name for the agent, title words for the rule.
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?host=WS-01.CORP").await;
+    assert!(body.contains(&format!(">{open} alerts<")));
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?rule=encoded+powershell").await;
+    assert!(body.contains(&format!(">{open} alerts<")));
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?rule=no+such+rule").await;
+    assert!(body.contains("No alerts match"));
+    let of_agent = h
+        .store
+        .count_alerts(&AlertQuery {
+            statuses: vec![AlertStatus::New, AlertStatus::Acknowledged],
+            agent_id: Some("agent-1".into()),
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(of_agent > 0);
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?agent=WS-01.corp").await;
+    let want = if of_agent == 1 {
+        "1 alert<".to_owned()
+    } else {
+        format!(">{of_agent} alerts<")
+    };
+    assert!(body.contains(&want), "agent by its host name");
     let (_, _, body) = h.get(Some(&s), "/ui/").await;
     assert!(body.contains("Encoded PowerShell"), "top rules");
     assert!(body.matches("<svg").count() >= 4);
@@ -1101,6 +1167,7 @@ async fn bench_pages() {
                     level: Level::ALL[r % 5],
                     tags: vec!["attack.execution".into()],
                     agent_id: Some(format!("a{}", i / 10_000)),
+                    host: None,
                     event_id: id,
                     ts,
                 });
@@ -1857,6 +1924,7 @@ async fn matches_link_their_alert_event_and_indicator() {
                 level: Level::High,
                 tags: vec![],
                 agent_id: Some("agent-1".into()),
+                host: None,
                 event_id,
                 ts,
             }],
@@ -2517,7 +2585,7 @@ async fn vulnerability_pages_in_russian() {
             "/ui/vulns/hosts/10.0.0.5".to_owned(),
             vec![
                 "Хост 10.0.0.5",
-                "Последние оповещения по хосту",
+                "Последние алерты по хосту",
                 "3 пакета",
                 "Установленные пакеты",
             ],

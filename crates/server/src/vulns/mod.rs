@@ -305,6 +305,7 @@ impl VulnService {
                     format!("vuln.source.{}", first.source),
                 ],
                 agent_id: first.agent_id.clone(),
+                host: dozor_store::event_host(&event.doc).map(str::to_owned),
                 event_id: event.id,
                 ts: event.ts,
             });

@@ -434,7 +434,7 @@ fn placeholders(n: usize) -> String {
 }
 
 /// `s` as the pattern of a case-insensitive substring search (`LIKE … ESCAPE '!'`).
-pub(super) fn contains_pattern(s: &str) -> String {
+pub(crate) fn contains_pattern(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('%');
     for c in s.to_lowercase().chars() {

@@ -32,6 +32,7 @@ mod vulns;
 
 pub use playbooks::{MAX_PLAYBOOK_BYTES, MAX_PLAYBOOK_NAME, check_playbook_name};
 
+pub(crate) use intel::contains_pattern;
 pub use row::{Column, Row};
 pub(crate) use stmt::sql;
 pub use stmt::{Arg, Stmt, json, rewrite};
@@ -139,9 +140,13 @@ impl<D: Driver> SqlStore<D> {
     }
 }
 
+/// How many migrations each backend has.
+pub(crate) const MIGRATIONS: usize = 10;
+
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
-pub(crate) fn migrator(files: [&'static str; 9]) -> Migrator {
-    let names = [
+pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
+    // As many names as files: a zip of unequal lengths would drop a migration silently.
+    let names: [&str; MIGRATIONS] = [
         "init",
         "agents",
         "users",
@@ -151,6 +156,7 @@ pub(crate) fn migrator(files: [&'static str; 9]) -> Migrator {
         "playbooks",
         "intel",
         "vulns",
+        "hosts",
     ];
     Migrator::with_migrations(
         (1..)
@@ -166,18 +172,21 @@ pub(crate) fn migrator(files: [&'static str; 9]) -> Migrator {
 /// Lock key serializing the changes the last-administrator guard checks (`"dozorusr"`).
 pub(crate) const USERS_LOCK_KEY: i64 = 0x646f_7a6f_7275_7372;
 
-/// Lock key of one (rule, agent) aggregation slot, so concurrent batches never open two alerts
+/// Lock key of one (rule, agent, host) aggregation slot, so concurrent batches never open two alerts
 /// for the same repeat.
-pub(crate) fn slot_key(rule_id: &str, agent_id: Option<&str>) -> i64 {
+pub(crate) fn slot_key(group: &crate::common::AlertGroupKey) -> i64 {
+    let (rule_id, agent_id, host_key) = group;
     let mut h = Sha256::new();
     h.update(b"dozor-alert\x1f");
     h.update(rule_id.as_bytes());
-    match agent_id {
-        Some(a) => {
-            h.update(b"\x1f");
-            h.update(a.as_bytes());
+    for part in [agent_id, host_key] {
+        match part {
+            Some(a) => {
+                h.update(b"\x1f");
+                h.update(a.as_bytes());
+            }
+            None => h.update(b"\x1e"),
         }
-        None => h.update(b"\x1e"),
     }
     let d = h.finalize();
     let mut b = [0u8; 8];
@@ -191,7 +200,12 @@ mod tests {
 
     #[test]
     fn slot_keys_differ() {
-        assert_ne!(slot_key("r", Some("a")), slot_key("r", None));
-        assert_eq!(slot_key("r", Some("a")), slot_key("r", Some("a")));
+        let key = |agent: Option<&str>, host: Option<&str>| {
+            slot_key(&("r".into(), agent.map(Into::into), host.map(Into::into)))
+        };
+        assert_ne!(key(Some("a"), None), key(None, None));
+        assert_ne!(key(Some("a"), None), key(None, Some("a")));
+        assert_ne!(key(None, Some("h1")), key(None, Some("h2")));
+        assert_eq!(key(Some("a"), Some("h")), key(Some("a"), Some("h")));
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn event<R: Row>(r: &R) -> Result<StoredEvent> {
     })
 }
 
-pub(crate) const ALERT_COLS: &str = "id, rule_id, rule_title, level, tags, agent_id, \
+pub(crate) const ALERT_COLS: &str = "id, rule_id, rule_title, level, tags, agent_id, host, \
     first_seen, last_seen, count, event_ids, status, assignee, created_at, updated_at";
 
 pub(crate) fn alert<R: Row>(r: &R) -> Result<Alert> {
@@ -78,6 +78,7 @@ pub(crate) fn alert<R: Row>(r: &R) -> Result<Alert> {
         level: parsed(r, "level", "alert level")?,
         tags: r.texts("tags")?,
         agent_id: r.get("agent_id")?,
+        host: r.get("host")?,
         first_seen: r.get("first_seen")?,
         last_seen: r.get("last_seen")?,
         count: r.get("count")?,
@@ -86,6 +87,25 @@ pub(crate) fn alert<R: Row>(r: &R) -> Result<Alert> {
         assignee: r.get("assignee")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
+    })
+}
+
+pub(crate) const HOST_COLS: &str = "h.name, h.agent_id, h.first_seen, h.last_seen, \
+    h.last_received, h.events, \
+    (SELECT count(*) FROM alerts a WHERE a.host_key = h.host_key \
+     AND a.status IN ('new', 'acknowledged')) AS open_alerts, \
+    (SELECT count(*) FROM alerts a WHERE a.host_key = h.host_key) AS alerts";
+
+pub(crate) fn host<R: Row>(r: &R) -> Result<Host> {
+    Ok(Host {
+        name: r.get("name")?,
+        agent_id: r.get("agent_id")?,
+        first_seen: r.get("first_seen")?,
+        last_seen: r.get("last_seen")?,
+        last_received: r.get("last_received")?,
+        events: r.get("events")?,
+        open_alerts: r.get("open_alerts")?,
+        alerts: r.get("alerts")?,
     })
 }
 

@@ -8,7 +8,10 @@ use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::row::*;
-use super::{Arg, DbRow, Driver, On, SqlStore, Stmt, Tx, USERS_LOCK_KEY, json, slot_key, sql};
+use super::{
+    Arg, DbRow, Driver, On, SqlStore, Stmt, Tx, USERS_LOCK_KEY, contains_pattern, json, slot_key,
+    sql,
+};
 use crate::common::*;
 use crate::error::{Result, StoreError};
 use crate::query::sql::{Param, SqlBuilder};
@@ -87,13 +90,41 @@ impl<D: Driver> SqlStore<D> {
     /// Takes the aggregation slots of these detections (PostgreSQL: advisory locks, in key
     /// order so two batches cannot deadlock).
     async fn lock_slots(tx: &mut Tx<D>, detections: &[&Detection]) -> Result<()> {
-        let mut keys: Vec<i64> = detections
-            .iter()
-            .map(|d| slot_key(&d.rule_id, d.agent_id.as_deref()))
-            .collect();
+        let mut keys: Vec<i64> = detections.iter().map(|d| slot_key(&group_of(d))).collect();
         keys.sort_unstable();
         keys.dedup();
         D::lock(tx, &keys).await
+    }
+
+    /// Counts the newly inserted events per host into `hosts`: one upsert per host in the
+    /// batch, so a batch of one host's events costs one statement.
+    async fn note_hosts(
+        &self,
+        tx: &mut Tx<D>,
+        events: &[NewEvent],
+        inserted: &std::collections::HashSet<Uuid>,
+    ) -> Result<()> {
+        for seen in hosts_of(events, inserted) {
+            let st = sql!(
+                "INSERT INTO hosts (host_key, name, agent_id, first_seen, last_seen, \
+                 last_received, events) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (host_key) DO UPDATE SET \
+                 agent_id = COALESCE(excluded.agent_id, hosts.agent_id), \
+                 first_seen = LEAST(hosts.first_seen, excluded.first_seen), \
+                 last_seen = GREATEST(hosts.last_seen, excluded.last_seen), \
+                 last_received = GREATEST(hosts.last_received, excluded.last_received), \
+                 events = hosts.events + excluded.events",
+                seen.key,
+                seen.name,
+                seen.agent_id,
+                seen.first_seen,
+                seen.last_seen,
+                seen.last_received,
+                seen.events
+            );
+            self.exec(On::Tx(tx), st).await?;
+        }
+        Ok(())
     }
 
     /// Writes an alert whose detections were folded in memory.
@@ -121,13 +152,17 @@ impl<D: Driver> SqlStore<D> {
         now: i64,
     ) -> Result<DetectionOutcome> {
         validate_detection(d)?;
+        let host = d.host.as_deref().map(str::trim).filter(|h| !h.is_empty());
+        let host_key = host.map(host_key);
         let open = sql!(
             "SELECT {ALERT_COLS} FROM alerts WHERE rule_id = ? \
-             AND agent_id IS NOT DISTINCT FROM ? AND status IN ('new', 'acknowledged') \
+             AND agent_id IS NOT DISTINCT FROM ? AND host_key IS NOT DISTINCT FROM ? \
+             AND status IN ('new', 'acknowledged') \
              AND last_seen >= ? AND first_seen <= ? \
              ORDER BY last_seen DESC, id DESC LIMIT 1 FOR UPDATE",
             &d.rule_id,
             &d.agent_id,
+            &host_key,
             d.ts.saturating_sub(window_ms),
             d.ts.saturating_add(window_ms)
         );
@@ -140,14 +175,16 @@ impl<D: Driver> SqlStore<D> {
             });
         }
         let st = sql!(
-            "INSERT INTO alerts (rule_id, rule_title, level, tags, agent_id, first_seen, \
-             last_seen, count, event_ids, status, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, 'new', ?, ?) RETURNING {ALERT_COLS}",
+            "INSERT INTO alerts (rule_id, rule_title, level, tags, agent_id, host, host_key, \
+             first_seen, last_seen, count, event_ids, status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 'new', ?, ?) RETURNING {ALERT_COLS}",
             &d.rule_id,
             &d.rule_title,
             d.level.as_str(),
             Arg::Texts(d.tags.clone()),
             &d.agent_id,
+            host,
+            &host_key,
             d.ts,
             d.ts,
             Arg::Uuids(vec![d.event_id]),
@@ -260,6 +297,7 @@ impl<D: Driver> Store for SqlStore<D> {
         }
         let mut tx = self.0.begin().await?;
         let inserted = D::insert_events(&mut tx, events).await?;
+        self.note_hosts(&mut tx, events, &inserted).await?;
         tx.commit().await?;
         Ok(InsertReport {
             inserted: inserted.len(),
@@ -351,6 +389,7 @@ impl<D: Driver> Store for SqlStore<D> {
         let now = now_ms();
         let mut tx = self.0.begin().await?;
         let inserted = D::insert_events(&mut tx, events).await?;
+        self.note_hosts(&mut tx, events, &inserted).await?;
         let (todo, skipped) = batch_detections(detections, &inserted);
         let mut report = BatchReport {
             inserted: inserted.len(),
@@ -425,10 +464,36 @@ impl<D: Driver> Store for SqlStore<D> {
             .push(" FROM alerts WHERE 1 = 1");
         alert_filters(&mut b, aq);
         alert_cursor(&mut b, aq)?;
-        b.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
+        let col = alert_time_column(aq.time);
+        b.push(" ORDER BY ")
+            .push(col)
+            .push(" DESC, id DESC LIMIT ")
             .push_bind(Param::Int(i64::from(limit) + 1));
         let mut alerts = self.list(On::Read, Stmt::built(b), alert).await?;
-        Ok(alert_page(&mut alerts, limit))
+        Ok(alert_page(&mut alerts, limit, aq.time))
+    }
+
+    async fn list_hosts(&self, hq: &HostQuery) -> Result<Vec<Host>> {
+        let mut b = SqlBuilder::new(D::DIALECT);
+        b.push("SELECT ")
+            .push(HOST_COLS)
+            .push(" FROM hosts h WHERE 1 = 1");
+        if let Some(search) = hq.search.as_deref().map(host_key).filter(|s| !s.is_empty()) {
+            b.push(" AND h.host_key LIKE ")
+                .push_bind(Param::Text(contains_pattern(&search)))
+                .push(" ESCAPE '!'");
+        }
+        b.push(" ORDER BY h.last_received DESC, h.host_key LIMIT ")
+            .push_bind(Param::Int(i64::from(clamp_limit(hq.limit))));
+        self.list(On::Read, Stmt::built(b), host).await
+    }
+
+    async fn get_host(&self, name: &str) -> Result<Option<Host>> {
+        let st = sql!(
+            "SELECT {HOST_COLS} FROM hosts h WHERE h.host_key = ?",
+            host_key(name)
+        );
+        self.find(On::Read, st, host).await
     }
 
     async fn count_alerts(&self, aq: &AlertQuery) -> Result<u64> {

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use dozor_store::postgres::{PgConfig, PgStore};
 use dozor_store::sqlite::{SqliteConfig, SqliteStore};
-use dozor_store::{AgentFacts, Detection, EventQuery, Level, NewAgent, NewEvent, Store};
+use dozor_store::{
+    AgentFacts, Detection, EventQuery, Level, NewAgent, NewEvent, Store, event_host,
+};
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use uuid::Uuid;
@@ -215,6 +217,7 @@ pub fn det(rule: &str, agent: Option<&str>, event: &NewEvent) -> Detection {
         level: Level::High,
         tags: vec!["attack.execution".into(), "attack.t1059.001".into()],
         agent_id: agent.map(str::to_owned),
+        host: event_host(&event.doc).map(str::to_owned),
         event_id: event.id,
         ts: event.ts,
     }
@@ -227,6 +230,7 @@ pub fn det_at(rule: &str, agent: Option<&str>, ts: i64) -> Detection {
         level: Level::Medium,
         tags: vec![],
         agent_id: agent.map(str::to_owned),
+        host: None,
         event_id: Uuid::now_v7(),
         ts,
     }

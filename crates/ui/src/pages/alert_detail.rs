@@ -55,6 +55,10 @@ struct AlertDetailPage {
     status: Badge,
     agent: String,
     agent_href: Option<String>,
+    host: Option<(String, String)>,
+    detected: When,
+    /// Links to the events around this alert: (label, href).
+    pivots: Vec<(&'static str, String)>,
     first_seen: When,
     last_seen: When,
     count: String,
@@ -79,6 +83,49 @@ struct AlertDetailPage {
     runs_href: String,
     /// The indicators its events matched (threat intelligence).
     threats: Vec<ThreatRow>,
+}
+
+/// Where an analyst goes next from an alert: the host's events around it, the user's events,
+/// the process's events.
+fn pivots(
+    tr: &Tr,
+    a: &dozor_model::Alert,
+    events: &[dozor_model::StoredEvent],
+) -> Vec<(&'static str, String)> {
+    use super::hosts::{events_href, host_events_href};
+    use crate::url::add_term;
+    let span = Some((a.first_seen, a.last_seen));
+    let mut out = Vec::new();
+    if let Some(host) = &a.host {
+        out.push((tr.t("pivot.host_window"), host_events_href(host, span)));
+    }
+    let value_of = |path: &str| {
+        events
+            .iter()
+            .find_map(|e| super::doc_str(&e.doc, path).filter(|v| !v.is_empty()))
+    };
+    if let Some(user) = value_of("user.name") {
+        out.push((
+            tr.t("pivot.user"),
+            events_href(&add_term("", "user.name", &user), span),
+        ));
+    }
+    // A process by its entity id where the source gives one (agent, Sysmon ProcessGuid), else
+    // by pid on this host.
+    let process = value_of("process.entity_id")
+        .map(|id| add_term("", "process.entity_id", &id))
+        .or_else(|| {
+            let pid = value_of("process.pid")?;
+            let q = add_term("", "process.pid", &pid);
+            Some(match &a.host {
+                Some(h) => add_term(&q, "host.name", h),
+                None => q,
+            })
+        });
+    if let Some(q) = process {
+        out.push((tr.t("pivot.process"), events_href(&q, span)));
+    }
+    out
 }
 
 /// Matched events listed in the timeline (all of them are in the events table).
@@ -133,6 +180,7 @@ pub fn alert_detail(ctx: &PageCtx, v: &AlertDetailView) -> String {
     }
 
     let events: Vec<EventRow> = v.events.iter().map(|e| event_row(&tr, e, &names)).collect();
+    let pivots = pivots(&tr, a, &v.events);
 
     let mut timeline = vec![
         TimelineItem {
@@ -259,6 +307,12 @@ pub fn alert_detail(ctx: &PageCtx, v: &AlertDetailView) -> String {
         status: status_badge(&tr, a.status),
         agent,
         agent_href,
+        host: a
+            .host
+            .as_ref()
+            .map(|h| (h.clone(), super::hosts::host_href(h))),
+        detected: when(&tr, a.created_at),
+        pivots,
         first_seen: when(&tr, a.first_seen),
         last_seen: when(&tr, a.last_seen),
         count: tr.num(a.count),

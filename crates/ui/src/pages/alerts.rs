@@ -1,7 +1,7 @@
 //! The alert list: filters, sortable columns, paging, bulk status changes.
 
 use askama::Template;
-use dozor_model::{AlertStatus, Level};
+use dozor_model::{AlertStatus, AlertTime, Level};
 
 use super::layout::Layout;
 use super::{AlertRow, alert_row, level_key, render, status_key};
@@ -30,10 +30,12 @@ struct AlertsPage<'a> {
     statuses: Vec<Opt>,
     levels: Vec<Opt>,
     ranges: Vec<Opt>,
+    bases: Vec<Opt>,
     custom: bool,
     rows: Vec<AlertRow>,
     shown: String,
     sort_time: SortLink,
+    other_time: &'static str,
     sort_level: SortLink,
     sort_rule: SortLink,
     sort_count: SortLink,
@@ -43,6 +45,14 @@ struct AlertsPage<'a> {
     first_href: Option<String>,
     refresh_href: String,
     error: Option<&'static str>,
+}
+
+/// The catalog key of a time basis's name.
+pub(crate) fn time_basis_key(basis: AlertTime) -> &'static str {
+    match basis {
+        AlertTime::Event => "alerts.by_event",
+        AlertTime::Detected => "alerts.by_detected",
+    }
 }
 
 pub(crate) fn range_opts(tr: &Tr, current: Range) -> Vec<Opt> {
@@ -139,10 +149,39 @@ pub fn alerts(ctx: &PageCtx, v: &AlertsView) -> String {
         statuses,
         levels: level_opts(&tr, p.min_level),
         ranges: range_opts(&tr, p.time.range),
+        bases: AlertTime::ALL
+            .iter()
+            .map(|b| Opt {
+                value: b.as_str(),
+                label: tr.t(time_basis_key(*b)),
+                selected: p.by == *b,
+            })
+            .collect(),
         custom: p.time.range == Range::Custom,
-        shown: tr.tn("alerts.count", rows.len() as u64),
+        shown: if (rows.len() as u64) < v.total {
+            tr.tf(
+                "alerts.shown_of",
+                &[
+                    ("shown", &tr.num(rows.len() as u64)),
+                    ("total", &tr.tn("alerts.of_total", v.total)),
+                ],
+            )
+        } else {
+            tr.tn("alerts.count", v.total.max(rows.len() as u64))
+        },
         rows,
-        sort_time: sort_link(p, SortKey::Time, tr.t("col.last_seen")),
+        sort_time: sort_link(
+            p,
+            SortKey::Time,
+            tr.t(match p.by {
+                AlertTime::Event => "col.last_seen",
+                AlertTime::Detected => "col.detected",
+            }),
+        ),
+        other_time: tr.t(match p.by {
+            AlertTime::Event => "col.detected",
+            AlertTime::Detected => "col.last_seen",
+        }),
         sort_level: sort_link(p, SortKey::Level, tr.t("col.level")),
         sort_rule: sort_link(p, SortKey::Rule, tr.t("col.rule")),
         sort_count: sort_link(p, SortKey::Count, tr.t("col.count")),

@@ -87,6 +87,7 @@ impl Layout {
             ("/ui/", "nav.overview"),
             ("/ui/alerts", "nav.alerts"),
             ("/ui/events", "nav.events"),
+            ("/ui/hosts", "nav.hosts"),
             ("/ui/agents", "nav.agents"),
             ("/ui/rules", "nav.rules"),
             ("/ui/intel", "nav.intel"),

@@ -5,6 +5,7 @@ mod agents;
 mod alert_detail;
 mod alerts;
 mod events;
+pub(crate) mod hosts;
 mod intel;
 mod layout;
 mod login;
@@ -18,6 +19,7 @@ pub use agents::{agent_detail, agents};
 pub use alert_detail::alert_detail;
 pub use alerts::alerts;
 pub use events::events;
+pub use hosts::{host_detail, hosts};
 pub use intel::{intel, intel_matches, intel_sources, ioc_detail};
 pub use login::{LoginError, error_page, login};
 pub use overview::overview;
@@ -237,8 +239,11 @@ pub(crate) struct AlertRow {
     pub title: String,
     pub agent: String,
     pub agent_href: Option<String>,
+    pub host: String,
+    pub host_href: Option<String>,
     pub count: String,
     pub last_seen: When,
+    pub detected: When,
     pub assignee: String,
 }
 
@@ -258,8 +263,11 @@ pub(crate) fn alert_row(tr: &Tr, a: &Alert, names: &HashMap<String, String>) -> 
         title: a.rule_title.clone(),
         agent,
         agent_href,
+        host: a.host.clone().unwrap_or_default(),
+        host_href: a.host.as_deref().map(hosts::host_href),
         count: tr.num(a.count),
         last_seen: when(tr, a.last_seen),
+        detected: when(tr, a.created_at),
         assignee: a.assignee.clone().unwrap_or_default(),
     }
 }
