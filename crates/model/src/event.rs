@@ -65,6 +65,10 @@ pub struct HistogramQuery {
     pub agent_id: Option<String>,
     /// Optional query-language filter.
     pub query: Option<String>,
+    /// Bucket (and bound) by when the server received the events instead of their own time:
+    /// the ingest rate, whatever age the events are.
+    #[serde(default)]
+    pub received: bool,
 }
 
 /// One histogram bucket.

@@ -70,6 +70,10 @@ pub trait Store: Send + Sync + 'static {
     /// Events with `from <= ts < to` (both optional).
     async fn count_events(&self, from: Option<i64>, to: Option<i64>) -> Result<u64>;
 
+    /// Events the server stored at or after `since` (whatever their own time: uploaded old
+    /// logs count when they arrive).
+    async fn count_received(&self, since: i64) -> Result<u64>;
+
     // ------------------------------------------------------------ pipeline
 
     /// Commits one pipeline batch atomically: inserts the events idempotently, then records

@@ -291,6 +291,7 @@ mod scenarios {
                 bucket_ms: 2 * MIN,
                 agent_id: Some("a".into()),
                 query: Some("event.category:process".into()),
+                received: false,
             })
             .await
             .unwrap();

@@ -393,8 +393,8 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     (
         "overview.card.events_24h",
-        "Events in 24 h",
-        "События за 24 ч",
+        "Events received in 24 h",
+        "Получено событий за 24 ч",
     ),
     (
         "overview.card.events_total",
@@ -415,13 +415,13 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     (
         "overview.alerts_over_time",
-        "Alerts over the last 24 hours",
-        "Алерты за последние 24 часа",
+        "Alerts raised in the last 24 hours (by detection time)",
+        "Алерты, поднятые за последние 24 часа (по времени обнаружения)",
     ),
     (
         "overview.no_alerts_24h",
-        "No alerts in the last 24 hours",
-        "За последние 24 часа алертов не было",
+        "No alerts raised in the last 24 hours",
+        "За последние 24 часа алертов не поднималось",
     ),
     (
         "overview.by_severity",
@@ -436,14 +436,14 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     (
         "overview.top_rules",
-        "Top rules (24 h)",
-        "Самые частые правила (24 ч)",
+        "Top rules (raised in 24 h)",
+        "Самые частые правила (за 24 ч)",
     ),
     ("overview.ingest", "Ingest rate", "Поток событий"),
     (
         "overview.ingest_per",
-        "events per {interval}",
-        "событий за {interval}",
+        "events received per {interval}, whatever their own time",
+        "получено событий за {interval}, независимо от их собственного времени",
     ),
     (
         "overview.no_events",

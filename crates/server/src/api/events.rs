@@ -210,6 +210,7 @@ pub(crate) async fn histogram(
         bucket_ms: interval_ms,
         agent_id: params.string("agent")?,
         query: params.string("q")?,
+        received: false,
     };
     let buckets = caller
         .api

@@ -108,10 +108,12 @@ async fn overview_view(
         bucket_ms: ingest_bucket,
         agent_id: None,
         query: None,
+        // Ingest is about arrival: uploaded years-old logs count when they come in.
+        received: true,
     };
     let (stats, last_day, states, agents, ingest) = tokio::join!(
         store.stats(),
-        store.count_events(Some(now - DAY_MS), None),
+        store.count_received(now - DAY_MS),
         store.list_rule_states(),
         store.list_agents(),
         store.event_histogram(&histogram),
@@ -147,7 +149,8 @@ async fn overview_view(
         not_active: rules.iter().filter(|r| r.outcome != "active").count() as u64,
     };
 
-    // alerts of the last 24 h by hour and level (by last seen), and the rules behind them
+    // alerts raised in the last 24 h by hour and level (by detection time: fresh detections
+    // on uploaded old logs are today's work), and the rules behind them
     let mut buckets: Vec<LevelBucket> = (0..24)
         .map(|i| LevelBucket {
             start: first_hour + i * HOUR_MS,
@@ -157,6 +160,7 @@ async fn overview_view(
     let mut top: HashMap<String, TopRule> = HashMap::new();
     let mut query = AlertQuery {
         from: Some(first_hour),
+        time: dozor_model::AlertTime::Detected,
         limit: 1000,
         ..AlertQuery::default()
     };
@@ -165,7 +169,7 @@ async fn overview_view(
         let page = store.list_alerts(&query).await?;
         scanned += page.alerts.len();
         for a in page.alerts {
-            let i = (a.last_seen - first_hour).div_euclid(HOUR_MS).clamp(0, 23) as usize;
+            let i = (a.created_at - first_hour).div_euclid(HOUR_MS).clamp(0, 23) as usize;
             let l = Level::ALL.iter().position(|x| *x == a.level).unwrap_or(0);
             buckets[i].counts[l] += 1;
             let entry = top.entry(a.rule_id.clone()).or_insert_with(|| TopRule {
@@ -410,6 +414,7 @@ pub(crate) async fn events(
                 bucket_ms: bucket,
                 agent_id: nonempty(&params.agent),
                 query: nonempty(&params.q),
+                received: false,
             };
             let mut search = EventQuery {
                 from,
@@ -572,6 +577,7 @@ pub(crate) async fn host(
                 bucket_ms: DAY_MS,
                 agent_id: None,
                 query: Some(by_host),
+                received: false,
             };
             let (alerts, events, timeline) = tokio::join!(
                 store.list_alerts(&alerts),

@@ -373,6 +373,57 @@ async fn pages_need_a_session() {
     );
 }
 
+/// Logs uploaded today with events from 2019: their alerts are today's work.
+#[tokio::test]
+async fn old_logs_count_when_they_are_detected() {
+    let h = harness().await;
+    let now = now_ms();
+    let old = 1_560_000_000_000; // June 2019
+    let mut events = Vec::new();
+    let mut detections = Vec::new();
+    for i in 0..12i64 {
+        let id = Uuid::now_v7();
+        let ts = old + i * 3_600_000;
+        events.push(NewEvent {
+            id,
+            ts,
+            received_at: now,
+            agent_id: None,
+            doc: json!({"event": {"code": "4624"}, "host": {"name": "DC-2019"}}),
+        });
+        detections.push(Detection {
+            rule_id: "r-old".into(),
+            rule_title: "Logon From Old Logs".into(),
+            level: Level::Medium,
+            tags: vec![],
+            agent_id: None,
+            host: Some("DC-2019".into()),
+            event_id: id,
+            ts,
+        });
+    }
+    h.store
+        .store_batch(&events, &detections, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let s = h.login("reader", Role::Viewer).await;
+    let (_, _, body) = h.get(Some(&s), "/ui/").await;
+    assert!(
+        body.contains("Logon From Old Logs"),
+        "top rules of the last 24 h"
+    );
+    // 30 seeded events plus these 12, all received now.
+    assert!(body.contains(">42<"), "events received in 24 h");
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?by=detected&range=24h").await;
+    assert!(
+        body.contains("Logon From Old Logs"),
+        "listed by detection time"
+    );
+    assert!(body.contains("DC-2019"), "with their host");
+    let (_, _, body) = h.get(Some(&s), "/ui/alerts?range=24h").await;
+    assert!(!body.contains("Logon From Old Logs"), "not by event time");
+}
+
 #[tokio::test]
 async fn every_page_for_every_role() {
     let h = harness().await;

@@ -38,19 +38,25 @@ fn with_facts(st: Stmt, f: &AgentFacts) -> Stmt {
         .arg(json(Value::from(f.ips.clone())))
 }
 
+/// `e.ts` (event time) or `e.received_at` (when the server stored it).
 fn event_filters(
     b: &mut SqlBuilder,
-    from: Option<i64>,
-    to: Option<i64>,
+    (time_col, from, to): (&str, Option<i64>, Option<i64>),
     agent_id: Option<&str>,
     query_text: Option<&str>,
 ) -> Result<()> {
     b.push(" WHERE 1 = 1");
     if let Some(from) = from {
-        b.push(" AND e.ts >= ").push_bind(Param::Int(from));
+        b.push(" AND ")
+            .push(time_col)
+            .push(" >= ")
+            .push_bind(Param::Int(from));
     }
     if let Some(to) = to {
-        b.push(" AND e.ts < ").push_bind(Param::Int(to));
+        b.push(" AND ")
+            .push(time_col)
+            .push(" < ")
+            .push_bind(Param::Int(to));
     }
     if let Some(agent) = agent_id {
         b.push(" AND e.agent_id = ")
@@ -316,8 +322,7 @@ impl<D: Driver> Store for SqlStore<D> {
         b.push("SELECT e.id, e.ts, e.received_at, e.agent_id, e.doc FROM events e");
         event_filters(
             &mut b,
-            query.from,
-            query.to,
+            ("e.ts", query.from, query.to),
             query.agent_id.as_deref(),
             query.query.as_deref(),
         )?;
@@ -346,16 +351,18 @@ impl<D: Driver> Store for SqlStore<D> {
 
     async fn event_histogram(&self, hq: &HistogramQuery) -> Result<Vec<HistogramBucket>> {
         let n = histogram_buckets(hq)?;
+        let col = if hq.received { "e.received_at" } else { "e.ts" };
         let mut b = SqlBuilder::new(D::DIALECT);
-        b.push("SELECT (e.ts - ")
+        b.push("SELECT (")
+            .push(col)
+            .push(" - ")
             .push_bind(Param::Int(hq.from))
             .push(") / ")
             .push_bind(Param::Int(hq.bucket_ms))
             .push(" AS b, count(*) AS n FROM events e");
         event_filters(
             &mut b,
-            Some(hq.from),
-            Some(hq.to),
+            (col, Some(hq.from), Some(hq.to)),
             hq.agent_id.as_deref(),
             hq.query.as_deref(),
         )?;
@@ -373,7 +380,14 @@ impl<D: Driver> Store for SqlStore<D> {
     async fn count_events(&self, from: Option<i64>, to: Option<i64>) -> Result<u64> {
         let mut b = SqlBuilder::new(D::DIALECT);
         b.push("SELECT count(*) AS n FROM events e");
-        event_filters(&mut b, from, to, None, None)?;
+        event_filters(&mut b, ("e.ts", from, to), None, None)?;
+        self.count(On::Read, Stmt::built(b)).await
+    }
+
+    async fn count_received(&self, since: i64) -> Result<u64> {
+        let mut b = SqlBuilder::new(D::DIALECT);
+        b.push("SELECT count(*) AS n FROM events e");
+        event_filters(&mut b, ("e.received_at", Some(since), None), None, None)?;
         self.count(On::Read, Stmt::built(b)).await
     }
 
