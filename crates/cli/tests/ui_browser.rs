@@ -193,6 +193,26 @@ async fn the_dashboard_in_a_real_browser() {
     let rules = dir.path().join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::copy(&rule, rules.join("rule.yml")).unwrap();
+    // Our own rule for one process of ../shared's sysmon.evtx that sits four levels deep:
+    // launcher.exe → opera_autoupdate.exe → launcher.exe → installer.exe (with 3 children).
+    std::fs::write(
+        rules.join("deep-process.yml"),
+        "title: Opera Installer Started By Its Launcher\n\
+         id: 6f3b8c7e-2d0a-4c55-9a41-3f1d1c0b7e21\n\
+         status: test\n\
+         level: medium\n\
+         tags: [attack.execution, attack.t1204.002]\n\
+         logsource: {product: windows, category: process_creation}\n\
+         detection:\n\
+         \x20 selection:\n\
+         \x20   Image|endswith: '\\installer.exe'\n\
+         \x20   ParentImage|endswith: '\\launcher.exe'\n\
+         \x20   CommandLine|contains: 'installing'\n\
+         \x20 condition: selection\n",
+    )
+    .unwrap();
+    let sysmon = shared_dir().join("datasets/evtx-samples/sysmon.evtx");
+    assert!(sysmon.is_file(), "../shared is needed");
     let server = start_server(dir.path(), &rules);
     let ca = dir.path().join("data/pki/ca.crt.pem");
 
@@ -346,6 +366,169 @@ async fn the_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     screenshot(&client, &shots, "06-events-bad-query").await;
+
+    // A process tree from real Sysmon events, and a pivot from the alert to the host's events.
+    let (status, body) = curl(
+        &format!("{}/api/v1/ingest/evtx", server.url),
+        &ca,
+        &[
+            "-H",
+            &format!("Authorization: Bearer {}", server.token),
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", sysmon.display()),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let deep_alert = loop {
+        let (_, body) = curl(
+            &format!(
+                "{}/api/v1/alerts?rule=6f3b8c7e-2d0a-4c55-9a41-3f1d1c0b7e21",
+                server.url
+            ),
+            &ca,
+            &["-H", &format!("Authorization: Bearer {}", server.token)],
+        );
+        let page: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(id) = page["alerts"][0]["id"].as_i64() {
+            assert_eq!(page["alerts"][0]["host"], "DESKTOP-2KGM189", "{body}");
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert from sysmon.evtx: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    client
+        .goto(&format!("{}/ui/alerts/{deep_alert}", server.url))
+        .await
+        .unwrap();
+    let page = wait_text(&client, "the process tree", "process-tree").await;
+    let tree = page
+        .split("class=\"process-tree\"")
+        .nth(1)
+        .unwrap_or_default()
+        .split("</ul>")
+        .next()
+        .unwrap_or_default();
+    let at = |name: &str| {
+        tree.find(name)
+            .unwrap_or_else(|| panic!("{name} in the tree: {tree}"))
+    };
+    // Root first: launcher → opera_autoupdate → launcher → installer (this alert) → children.
+    assert!(at("opera_autoupdate.exe") < at("pt-focus"), "{tree}");
+    assert!(
+        tree.contains("depth-3"),
+        "three levels above the process: {tree}"
+    );
+    assert!(
+        tree.matches("pt-child").count() >= 3,
+        "its children: {tree}"
+    );
+    screenshot(&client, &shots, "14-process-tree").await;
+    // Pivot: the host's events around the alert.
+    click(&client, "dd.pivots a.chip").await;
+    let page = wait_text(&client, "the host's events", "events-table").await;
+    assert!(page.contains("host.name"), "the pivot searches the host");
+    assert!(
+        !page.contains(">0 events in range"),
+        "the host has events then"
+    );
+    screenshot(&client, &shots, "15-pivot-host-events").await;
+    client
+        .goto(&format!("{}/ui/hosts", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the host list", "DESKTOP-2KGM189").await;
+    screenshot(&client, &shots, "16-hosts").await;
+
+    // An exception from the alert page stops the repeat: the same process started again on
+    // that host is counted on the exception, not alerted.
+    client
+        .goto(&format!("{}/ui/alerts/{deep_alert}", server.url))
+        .await
+        .unwrap();
+    wait_text(&client, "the exception form", "exception-form").await;
+    click(&client, "details.exception-form summary").await;
+    type_into(
+        &client,
+        "details.exception-form input[name=reason]",
+        "Opera's own updater",
+    )
+    .await;
+    click(&client, "details.exception-form button[type=submit]").await;
+    let page = wait_text(&client, "the exceptions page", "Exception added").await;
+    assert!(
+        page.contains("DESKTOP-2KGM189"),
+        "the condition is the host"
+    );
+    screenshot(&client, &shots, "17-exception").await;
+    let converted = Command::new(env!("CARGO_BIN_EXE_dozor"))
+        .arg("convert")
+        .arg(&sysmon)
+        .output()
+        .expect("dozor convert");
+    let line = String::from_utf8_lossy(&converted.stdout)
+        .lines()
+        .find(|l| {
+            l.contains("{94f748d5-4dcb-5a9e-0000-0010b2051110}") && l.contains("\"code\":\"1\"")
+        })
+        .expect("the process's start event")
+        .to_owned();
+    let mut repeat: Value = serde_json::from_str(&line).unwrap();
+    repeat["event"]["id"] = json!("5b8a7f2e-0c1d-4e6f-9a3b-7d2e1f0c9b8a");
+    repeat["@timestamp"] = json!("2026-01-05T10:00:00Z");
+    let (status, body) = curl(
+        &format!("{}/api/v1/ingest", server.url),
+        &ca,
+        &[
+            "-H",
+            &format!("Authorization: Bearer {}", server.token),
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            &repeat.to_string(),
+        ],
+    );
+    assert!(status == 202 || status == 200, "{status} {body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = curl(
+            &format!("{}/api/v1/exceptions", server.url),
+            &ca,
+            &["-H", &format!("Authorization: Bearer {}", server.token)],
+        );
+        let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if list[0]["suppressed"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the repeat was not suppressed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, body) = curl(
+        &format!(
+            "{}/api/v1/alerts?rule=6f3b8c7e-2d0a-4c55-9a41-3f1d1c0b7e21&status=new",
+            server.url
+        ),
+        &ca,
+        &["-H", &format!("Authorization: Bearer {}", server.token)],
+    );
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        page["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "no new alert: {body}"
+    );
+    assert_eq!(
+        page["alerts"][0]["count"], 1,
+        "not folded in either: {body}"
+    );
 
     // Response: a playbook run waits for an approval; the inbox approves it.
     let (status, body) = curl(

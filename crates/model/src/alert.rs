@@ -214,6 +214,9 @@ pub struct AlertQuery {
     pub agent_id: Option<String>,
     /// Only this host (`host.name`, any letter case).
     pub host: Option<String>,
+    /// Only alerts with this tag or a tag under it (`attack.t1059` also finds
+    /// `attack.t1059.001`), any letter case.
+    pub tag: Option<String>,
     /// Only this assignee.
     pub assignee: Option<String>,
     /// Which time `from`, `to` and the order use.

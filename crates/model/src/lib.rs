@@ -22,11 +22,13 @@ pub mod api;
 mod audit;
 mod error;
 mod event;
+mod exception;
 mod host;
 mod intel;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod playbook;
+pub mod process_tree;
 pub mod response;
 mod rule;
 mod vulns;
@@ -44,6 +46,10 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use error::ParseError;
 pub use event::{
     EventPage, EventQuery, HistogramBucket, HistogramQuery, MAX_HISTOGRAM_BUCKETS, StoredEvent,
+};
+pub use exception::{
+    AlertException, ExceptionCondition, MAX_EXCEPTION_CONDITIONS, NewException, exception_matches,
+    exception_problem,
 };
 pub use host::{Host, HostQuery, event_host, host_key};
 pub use intel::{

@@ -51,6 +51,7 @@ pub mod ops;
 pub mod pki;
 pub mod problem;
 mod problem_responses;
+pub mod process_tree;
 pub mod response;
 pub mod scan;
 pub mod schema;

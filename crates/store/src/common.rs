@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::cursor;
 use crate::error::{Result, StoreError};
-use crate::query::sql::{Param, SqlBuilder};
+use crate::query::sql::{Dialect, Param, SqlBuilder};
 use crate::types::*;
 
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -283,6 +283,30 @@ pub(crate) fn alert_filters(b: &mut SqlBuilder, aq: &AlertQuery) {
             .push(" OR lower(rule_title) LIKE ")
             .push_bind(Param::Text(crate::sql_store::contains_pattern(text)))
             .push(" ESCAPE '!')");
+    }
+    if let Some(tag) = aq.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        // the tag itself or one under it (`attack.t1059` → `attack.t1059.001`), any case
+        let tag = tag.to_lowercase();
+        let mut under = String::with_capacity(tag.len() + 3);
+        for c in tag.chars() {
+            if matches!(c, '!' | '%' | '_') {
+                under.push('!');
+            }
+            under.push(c);
+        }
+        under.push_str(".%");
+        b.push(match b.dialect() {
+            Dialect::Sqlite => {
+                " AND EXISTS (SELECT 1 FROM json_each(alerts.tags) AS t WHERE lower(t.value) = "
+            }
+            Dialect::Postgres => {
+                " AND EXISTS (SELECT 1 FROM unnest(alerts.tags) AS t(value) WHERE lower(t.value) = "
+            }
+        })
+        .push_bind(Param::Text(tag))
+        .push(" OR lower(t.value) LIKE ")
+        .push_bind(Param::Text(under))
+        .push(" ESCAPE '!')");
     }
     let col = alert_time_column(aq.time);
     if let Some(from) = aq.from {

@@ -70,6 +70,15 @@ pub trait Store: Send + Sync + 'static {
     /// Events with `from <= ts < to` (both optional).
     async fn count_events(&self, from: Option<i64>, to: Option<i64>) -> Result<u64>;
 
+    /// The earliest and latest event time of the events matching the filters (before `to`),
+    /// `None` when none match: the span an "all time" histogram must cover.
+    async fn event_span(
+        &self,
+        agent_id: Option<&str>,
+        query: Option<&str>,
+        to: Option<i64>,
+    ) -> Result<Option<(i64, i64)>>;
+
     /// Events the server stored at or after `since` (whatever their own time: uploaded old
     /// logs count when they arrive).
     async fn count_received(&self, since: i64) -> Result<u64>;
@@ -110,6 +119,21 @@ pub trait Store: Send + Sync + 'static {
     /// agent, assignee, time range) — the total a listing is a page of. The query's `cursor`
     /// and `limit` are ignored.
     async fn count_alerts(&self, query: &AlertQuery) -> Result<u64>;
+
+    /// Adds an alert exception (validated: [`exception_problem`]); from then on
+    /// [`Store::store_batch`] counts the rule's matches on events that hold every condition on
+    /// the exception instead of alerting them.
+    async fn add_exception(
+        &self,
+        exception: &NewException,
+        created_by: &str,
+    ) -> Result<AlertException>;
+
+    /// Every alert exception (expired ones too), newest first.
+    async fn list_exceptions(&self) -> Result<Vec<AlertException>>;
+
+    /// Removes an exception; returns it as it was (`None`: no such exception).
+    async fn delete_exception(&self, id: i64) -> Result<Option<AlertException>>;
 
     /// Hosts named by stored events (`host.name`), most recently active first.
     async fn list_hosts(&self, query: &HostQuery) -> Result<Vec<Host>>;

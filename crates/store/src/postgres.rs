@@ -115,6 +115,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0008_intel.sql"),
             include_str!("../migrations/postgres/0009_vulns.sql"),
             include_str!("../migrations/postgres/0010_hosts.sql"),
+            include_str!("../migrations/postgres/0011_exceptions.sql"),
         ])
         .run(&pool)
         .await?;

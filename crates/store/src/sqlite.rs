@@ -119,6 +119,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0008_intel.sql"),
             include_str!("../migrations/sqlite/0009_vulns.sql"),
             include_str!("../migrations/sqlite/0010_hosts.sql"),
+            include_str!("../migrations/sqlite/0011_exceptions.sql"),
         ])
         .run(&writer)
         .await?;

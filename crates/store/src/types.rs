@@ -120,6 +120,9 @@ pub struct BatchReport {
     /// Detections skipped: their event was a duplicate (so they were recorded when it was first
     /// stored), it is not in this batch, or the same rule/event pair came twice.
     pub detections_skipped: usize,
+    /// Detections an alert exception covered: counted on the exception, not alerted.
+    #[serde(default)]
+    pub detections_suppressed: usize,
     /// Alerts opened by this batch.
     pub alerts_created: usize,
     /// Alerts (opened earlier) that absorbed detections of this batch.

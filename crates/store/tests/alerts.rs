@@ -18,10 +18,94 @@ suite!(
     alert_counts,
     rule_state,
     hosts_and_alert_hosts,
+    alert_tag_filter,
 );
 
 mod scenarios {
     use super::*;
+
+    pub async fn exceptions_count_instead_of_alerting(s: S, _raw: Raw) {
+        let backup = |ts: i64, user: &str| {
+            ev(
+                ts,
+                None,
+                json!({"host": {"name": "DB-01"}, "user": {"name": user}}),
+            )
+        };
+        let add = NewException {
+            rule_id: "r1".into(),
+            conditions: vec![
+                ExceptionCondition {
+                    field: "host.name".into(),
+                    value: "db-01".into(),
+                },
+                ExceptionCondition {
+                    field: "user.name".into(),
+                    value: " svc_backup ".into(),
+                },
+            ],
+            reason: "nightly backup job".into(),
+            expires_at: None,
+        };
+        let e = s.add_exception(&add, "ann").await.unwrap();
+        assert_eq!((e.suppressed, e.created_by.as_str()), (0, "ann"));
+        assert_eq!(e.conditions[1].value, "svc_backup", "trimmed");
+
+        // The backup user's matches are counted, another user's alert; another rule too.
+        let events = vec![
+            backup(T0, "svc_backup"),
+            backup(T0 + MIN, "SVC_BACKUP"),
+            backup(T0 + 2 * MIN, "ivan"),
+        ];
+        let mut dets: Vec<Detection> = events.iter().map(|e| det("r1", None, e)).collect();
+        dets.push(det("r2", None, &events[0]));
+        let report = s.store_batch(&events, &dets, WINDOW).await.unwrap();
+        assert_eq!(report.detections_suppressed, 2, "{report:?}");
+        assert_eq!(report.detections_recorded, 2);
+        assert_eq!(report.alerts_created, 2);
+        let r1 = s
+            .list_alerts(&AlertQuery {
+                rule_id: Some("r1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(r1.alerts.len(), 1);
+        assert_eq!(r1.alerts[0].event_ids, vec![events[2].id]);
+        let listed = s.list_exceptions().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].suppressed, 2);
+        assert!(listed[0].last_suppressed_at.is_some());
+
+        // Removed: the next match alerts again.
+        let gone = s.delete_exception(e.id).await.unwrap().expect("was there");
+        assert_eq!(gone.suppressed, 2);
+        assert!(s.delete_exception(e.id).await.unwrap().is_none());
+        let again = vec![backup(T0 + 3 * MIN, "svc_backup")];
+        let report = s
+            .store_batch(&again, &[det("r1", None, &again[0])], WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(report.detections_suppressed, 0);
+
+        // An expired exception suppresses nothing; a bad one is refused with the reason.
+        let mut expired = add.clone();
+        expired.expires_at = Some(now_ms() + 50);
+        s.add_exception(&expired, "ann").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        let later = vec![backup(T0 + 4 * MIN, "svc_backup")];
+        let report = s
+            .store_batch(&later, &[det("r1", None, &later[0])], WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(report.detections_suppressed, 0);
+        let mut bad = add.clone();
+        bad.conditions.clear();
+        match s.add_exception(&bad, "ann").await {
+            Err(StoreError::InvalidArgument(m)) => assert!(m.contains("condition"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     pub async fn hosts_and_alert_hosts(s: S, _raw: Raw) {
         // Uploaded logs (no agent) from two hosts, one spelled two ways, and an agent's events.
@@ -544,5 +628,65 @@ mod scenarios {
                 .collect::<Vec<_>>(),
             vec![("a-first", true), ("r", true)]
         );
+    }
+
+    pub async fn alert_tag_filter(s: S, _raw: Raw) {
+        let tagged = |rule: &str, tags: &[&str], ts: i64| Detection {
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            ..det_at(rule, None, ts)
+        };
+        for d in [
+            tagged("ps", &["attack.execution", "attack.t1059.001"], T0),
+            tagged("shell", &["attack.T1059"], T0 + MIN),
+            tagged("lsass", &["attack.t1003.001"], T0 + 2 * MIN),
+            tagged("odd", &["a_b%c!d"], T0 + 3 * MIN),
+            tagged("none", &[], T0 + 4 * MIN),
+        ] {
+            s.record_detection(&d, WINDOW).await.unwrap();
+        }
+        let rules = |tag: &str| {
+            let s = s.clone();
+            let tag = tag.to_owned();
+            async move {
+                let q = AlertQuery {
+                    tag: Some(tag),
+                    ..Default::default()
+                };
+                let mut ids: Vec<String> = s
+                    .list_alerts(&q)
+                    .await
+                    .unwrap()
+                    .alerts
+                    .into_iter()
+                    .map(|a| a.rule_id)
+                    .collect();
+                ids.sort();
+                let n = s.count_alerts(&q).await.unwrap();
+                assert_eq!(n, ids.len() as u64, "count of {q:?}");
+                ids
+            }
+        };
+        // the tag itself or one under it, any letter case
+        assert_eq!(rules("attack.t1059").await, ["ps", "shell"]);
+        assert_eq!(rules("ATTACK.T1059").await, ["ps", "shell"]);
+        assert_eq!(rules("attack.t1059.001").await, ["ps"]);
+        assert_eq!(rules("attack.execution").await, ["ps"]);
+        assert_eq!(rules("attack.t1003").await, ["lsass"]);
+        // not a text prefix, and LIKE's wildcards are plain characters
+        assert!(rules("attack.t105").await.is_empty());
+        assert!(rules("attack").await.len() == 3);
+        assert_eq!(rules("a_b%c!d").await, ["odd"]);
+        assert!(rules("a_b%c").await.is_empty());
+        assert!(rules("axb%c!d").await.is_empty());
+        // empty: no filter; with the other filters
+        assert_eq!(rules(" ").await.len(), 5);
+        let q = AlertQuery {
+            tag: Some("attack.t1059".into()),
+            from: Some(T0 + MIN),
+            ..Default::default()
+        };
+        let page = s.list_alerts(&q).await.unwrap();
+        assert_eq!(page.alerts.len(), 1);
+        assert_eq!(page.alerts[0].rule_id, "shell");
     }
 }

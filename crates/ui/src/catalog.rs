@@ -17,6 +17,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("nav.events", "Events", "События"),
     ("nav.agents", "Agents", "Агенты"),
     ("nav.hosts", "Hosts", "Хосты"),
+    ("nav.exceptions", "Exceptions", "Исключения"),
     ("nav.rules", "Rules", "Правила"),
     ("nav.intel", "Intelligence", "Разведка"),
     ("nav.vulns", "Vulnerabilities", "Уязвимости"),
@@ -515,6 +516,8 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     // ---------------------------------------------------------------- one alert
     ("alert.title", "Alert #{id}: {rule}", "Алерт №{id}: {rule}"),
     ("alert.summary", "Summary", "Сводка"),
+    ("alert.process_tree", "Process tree", "Дерево процессов"),
+    ("alert.process_this", "this alert", "этот алерт"),
     (
         "alert.no_agent",
         "none (uploaded logs or the API)",
@@ -670,6 +673,16 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     ("events.add_filter", "Add to the query", "Добавить в запрос"),
     (
+        "events.exclude_filter",
+        "Leave this value out",
+        "Исключить это значение",
+    ),
+    (
+        "events.remove_filter",
+        "Take this condition out of the query",
+        "Убрать это условие из запроса",
+    ),
+    (
         "events.no_fields",
         "No common fields in these events.",
         "В этих событиях нет общих полей.",
@@ -789,6 +802,79 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "От этого агента алертов нет.",
     ),
     ("agent.recent_events", "Recent events", "Последние события"),
+    // ---------------------------------------------------------------- exceptions
+    (
+        "exceptions.title",
+        "Alert exceptions",
+        "Исключения для алертов",
+    ),
+    (
+        "exceptions.intro",
+        "A rule's matches on events with these values are counted here instead of raising alerts, until the exception expires or is removed.",
+        "Срабатывания правила на событиях с этими значениями считаются здесь, а не поднимают алерты, пока исключение не истечёт или не будет удалено.",
+    ),
+    (
+        "exceptions.empty",
+        "No exceptions: every match raises an alert. Make one from an alert's page.",
+        "Исключений нет: каждое срабатывание поднимает алерт. Исключение создаётся со страницы алерта.",
+    ),
+    (
+        "exceptions.conditions",
+        "When the event has",
+        "Если в событии",
+    ),
+    ("exceptions.reason", "Reason", "Причина"),
+    (
+        "exceptions.reason_hint",
+        "e.g. the nightly backup job on this server",
+        "например, ночное резервное копирование на этом сервере",
+    ),
+    ("exceptions.by", "Made by", "Создал"),
+    ("exceptions.expires", "Expires", "Действует до"),
+    (
+        "exceptions.never",
+        "never (until removed)",
+        "бессрочно (пока не удалят)",
+    ),
+    ("exceptions.expired", "expired", "истекло"),
+    ("exceptions.suppressed", "Suppressed", "Подавлено"),
+    ("exceptions.remove", "Remove", "Удалить"),
+    (
+        "exceptions.remove_confirm",
+        "Remove this exception? Its matches will raise alerts again.",
+        "Удалить исключение? Срабатывания снова будут поднимать алерты.",
+    ),
+    (
+        "exceptions.make",
+        "Stop alerting repeats like this",
+        "Не поднимать алерты на такие повторы",
+    ),
+    (
+        "exceptions.make_hint",
+        "an exception for this rule, narrower than switching it off",
+        "исключение для этого правила — точнее, чем выключать его целиком",
+    ),
+    ("exceptions.add", "Add exception", "Добавить исключение"),
+    (
+        "exceptions.days",
+        "{n} day|{n} days",
+        "{n} день|{n} дня|{n} дней",
+    ),
+    (
+        "flash.exception_added",
+        "Exception added: repeats are counted, not alerted.",
+        "Исключение добавлено: повторы считаются, но алерты не поднимаются.",
+    ),
+    (
+        "flash.exception_removed",
+        "Exception removed.",
+        "Исключение удалено.",
+    ),
+    (
+        "error.exception_no_condition",
+        "Pick at least one field value: an exception for every match is switching the rule off.",
+        "Выберите хотя бы одно значение поля: исключение на все срабатывания — это выключение правила.",
+    ),
     // ---------------------------------------------------------------- hosts
     ("hosts.title", "Hosts", "Хосты"),
     (
@@ -2104,6 +2190,106 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Revoke this token? Scripts that use it stop working.",
         "Отозвать токен? Скрипты, которые его используют, перестанут работать.",
     ),
+    // ---------------------------------------------------------------- ATT&CK matrix
+    ("nav.attack", "ATT&CK", "ATT&CK"),
+    ("filter.tag", "Tag", "Тег"),
+    ("attack.title", "ATT&CK matrix", "Матрица ATT&CK"),
+    (
+        "attack.version",
+        "MITRE ATT&CK v{v}, Enterprise",
+        "MITRE ATT&CK v{v}, матрица Enterprise",
+    ),
+    (
+        "attack.by_detected",
+        "By detection time",
+        "По времени обнаружения",
+    ),
+    ("attack.by_event", "By event time", "По времени событий"),
+    (
+        "attack.summary_alerts",
+        "{n} alert in the period|{n} alerts in the period",
+        "{n} алерт за период|{n} алерта за период|{n} алертов за период",
+    ),
+    (
+        "attack.summary_tagged",
+        "{n} of them with ATT&CK techniques",
+        "из них с техниками ATT&CK: {n}",
+    ),
+    (
+        "attack.summary_rules",
+        "{n} enabled rule|{n} enabled rules",
+        "{n} включённое правило|{n} включённых правила|{n} включённых правил",
+    ),
+    (
+        "attack.summary_covered",
+        "{covered} of {total} techniques have a rule",
+        "правила есть для {covered} из {total} техник",
+    ),
+    (
+        "attack.truncated",
+        "Only the latest {n} alert of the period is counted.|Only the latest {n} alerts of the period are counted.",
+        "Учтён только последний {n} алерт периода.|Учтены только последние {n} алерта периода.|Учтены только последние {n} алертов периода.",
+    ),
+    ("attack.legend", "Legend", "Условные обозначения"),
+    (
+        "attack.legend_alerts",
+        "Alerts in the period:",
+        "Алертов за период:",
+    ),
+    ("attack.no_alerts", "none", "нет"),
+    ("attack.legend_rules", "Rules:", "Правила:"),
+    (
+        "attack.legend_covered",
+        "covered: an enabled rule detects it",
+        "покрыта: её обнаруживает включённое правило",
+    ),
+    (
+        "attack.legend_uncovered",
+        "not covered: no enabled rule (dashed)",
+        "не покрыта: включённых правил нет (пунктир)",
+    ),
+    (
+        "attack.hint",
+        "Sub-techniques count towards their technique. A technique with alerts opens its alerts of the period.",
+        "Подтехники учтены в своей технике. Щелчок по технике с алертами открывает её алерты за период.",
+    ),
+    (
+        "attack.column_covered",
+        "{covered} of {total} covered",
+        "покрыто {covered} из {total}",
+    ),
+    (
+        "attack.alerts",
+        "{n} alert|{n} alerts",
+        "{n} алерт|{n} алерта|{n} алертов",
+    ),
+    (
+        "attack.rules",
+        "{n} rule|{n} rules",
+        "{n} правило|{n} правила|{n} правил",
+    ),
+    ("attack.no_rules", "no rules", "нет правил"),
+    (
+        "attack.subs",
+        "{n} sub-technique|{n} sub-techniques",
+        "{n} подтехника|{n} подтехники|{n} подтехник",
+    ),
+    (
+        "attack.outside",
+        "Techniques outside the v{v} matrix",
+        "Техники вне матрицы v{v}",
+    ),
+    (
+        "attack.outside_hint",
+        "Tags name these ids, but ATT&CK v19 retired them or does not know them.",
+        "Эти идентификаторы есть в тегах, но ATT&CK v19 их упразднил или не знает.",
+    ),
+    ("attack.retired", "retired", "упразднена"),
+    ("attack.unknown", "unknown id", "неизвестный идентификатор"),
+    ("attack.col_technique", "Technique", "Техника"),
+    ("attack.col_name", "Name", "Название"),
+    ("attack.col_alerts", "Alerts", "Алерты"),
+    ("attack.col_rules", "Enabled rules", "Включённые правила"),
     // ---------------------------------------------------------------- ATT&CK tactics
     ("tactic.reconnaissance", "Reconnaissance", "Разведка"),
     (

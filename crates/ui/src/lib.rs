@@ -28,12 +28,15 @@ pub use assets::{APP_CSS, APP_JS, CSS_PATH, JS_PATH, asset_version};
 use dozor_model::Access;
 pub use dozor_model::Role;
 pub use i18n::{Lang, Tr, translate};
+pub use pages::attack_matrix::{
+    AttackParams, AttackView, TechniqueCounts, attack_matrix, technique_id,
+};
 pub use pages::hosts::{PIVOT_MS, host_alerts_href, host_events_href, host_href};
 pub use pages::{
     LoginError, agent_detail, agents, alert_detail, alerts, approvals, audit, error_page, events,
-    host_detail, hosts, intel, intel_matches, intel_sources, ioc_detail, login, overview,
-    playbook_detail, playbook_run, playbook_runs, playbooks, profile, rule_detail, rules, users,
-    vuln_cve, vuln_detail, vuln_host, vulns,
+    exceptions, host_detail, hosts, intel, intel_matches, intel_sources, ioc_detail, login,
+    overview, playbook_detail, playbook_run, playbook_runs, playbooks, profile, rule_detail, rules,
+    users, vuln_cve, vuln_detail, vuln_host, vulns,
 };
 pub use view::*;
 

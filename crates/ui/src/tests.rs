@@ -425,6 +425,40 @@ fn host(i: i64) -> Host {
     }
 }
 
+fn exceptions_view() -> ExceptionsView {
+    ExceptionsView {
+        exceptions: (0..12)
+            .map(|i| dozor_model::AlertException {
+                id: i + 1,
+                rule_id: format!("rule-{i}"),
+                conditions: vec![
+                    dozor_model::ExceptionCondition {
+                        field: "host.name".into(),
+                        value: if i == 0 {
+                            XSS.into()
+                        } else {
+                            format!("WS-{i:02}")
+                        },
+                    },
+                    dozor_model::ExceptionCondition {
+                        field: "user.name".into(),
+                        value: "svc_backup".into(),
+                    },
+                ],
+                reason: format!("nightly backup {XSS}"),
+                created_by: "petrova".into(),
+                created_at: NOW - i * 86_400_000,
+                expires_at: (i % 3 != 0).then_some(NOW + (i - 6) * 86_400_000),
+                suppressed: i * 37,
+                last_suppressed_at: (i > 0).then_some(NOW - i * 60_000),
+            })
+            .collect(),
+        rule_titles: (0..12)
+            .map(|i| (format!("rule-{i}"), TITLES[i % 6].to_owned()))
+            .collect(),
+    }
+}
+
 fn hosts_view() -> HostsView {
     HostsView {
         search: String::new(),
@@ -528,6 +562,49 @@ fn host_pages_link_alerts_and_events_of_the_host() {
     );
 }
 
+fn sample_tree() -> dozor_model::process_tree::ProcessTree {
+    use dozor_model::process_tree::{ProcessNode, ProcessTree};
+    let node = |i: u64, name: &str| ProcessNode {
+        entity_id: Some(format!("{{G-{i}}}")),
+        pid: Some(100 + i),
+        name: name.to_owned(),
+        command_line: Some(format!("{name} {XSS}")),
+        user: Some("CORP\\ivan".to_owned()),
+        ts: 1_700_000_000_000 + i as i64 * 1000,
+        event_id: format!("e{i}"),
+        ..ProcessNode::default()
+    };
+    ProcessTree {
+        ancestors: vec![node(0, "explorer.exe"), node(1, "cmd.exe")],
+        focus: node(3, "powershell.exe"),
+        siblings: vec![node(2, "whoami.exe")],
+        children: vec![node(4, "rundll32.exe")],
+    }
+}
+
+#[test]
+fn the_process_tree_shows_every_level_in_order() {
+    let html = alert_detail(
+        &ctx(Lang::Ru, Role::Viewer, "/ui/alerts/5"),
+        &alert_detail_view(),
+    );
+    let tree = html.split("class=\"process-tree\"").nth(1).expect("tree");
+    let order: Vec<usize> = [
+        "explorer.exe",
+        "cmd.exe",
+        "whoami.exe",
+        "powershell.exe",
+        "rundll32.exe",
+    ]
+    .iter()
+    .map(|n| tree.find(n).unwrap_or_else(|| panic!("{n}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert!(tree.contains("depth-3"), "children one level below");
+    assert!(tree.contains("Дерево процессов") || html.contains("Дерево процессов"));
+    assert!(!tree.contains("<script>"), "command lines are escaped");
+}
+
 fn alert_detail_view() -> AlertDetailView {
     let mut a = alert(4);
     a.rule_title = XSS.to_owned();
@@ -535,6 +612,7 @@ fn alert_detail_view() -> AlertDetailView {
         alert: a,
         rule: Some(rule(4)),
         agent_name: Some("ws-004.corp.local".to_owned()),
+        process_tree: Some(sample_tree()),
         events: (0..100)
             .map(|i| {
                 let mut e = event(i);
@@ -1099,6 +1177,10 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
         ("events", events(&c("/ui/events?q=x"), &events_view())),
         ("agents", agents(&c("/ui/agents"), &agents_view)),
         ("hosts", hosts(&c("/ui/hosts"), &hosts_view())),
+        (
+            "exceptions",
+            exceptions(&c("/ui/exceptions"), &exceptions_view()),
+        ),
         ("host", host_detail(&c("/ui/hosts/WS-01"), &host_view())),
         ("agent", agent_detail(&c("/ui/agents/agent-2"), &agent_view)),
         ("rules", rules(&c("/ui/rules?page=2"), &rules_view)),

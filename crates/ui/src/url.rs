@@ -123,6 +123,58 @@ pub fn add_term(query: &str, field: &str, value: &str) -> String {
     }
 }
 
+/// `query AND NOT field:value`: leaves the value out.
+pub fn exclude_term(query: &str, field: &str, value: &str) -> String {
+    let term = format!("NOT {field}:{}", query_value(value));
+    let q = query.trim();
+    if q.is_empty() {
+        term
+    } else if q.contains(" OR ") {
+        format!("({q}) AND {term}")
+    } else {
+        format!("{q} AND {term}")
+    }
+}
+
+/// The `AND`-joined parts of a query without `OR` (or the whole query as one part).
+fn and_parts(query: &str) -> Vec<&str> {
+    let q = query.trim();
+    if q.is_empty() {
+        return Vec::new();
+    }
+    if q.contains(" OR ") {
+        return vec![q];
+    }
+    q.split(" AND ").map(str::trim).collect()
+}
+
+/// Does the query already require (`Some(true)`) or exclude (`Some(false)`) `field:value` as
+/// one of its `AND`-joined parts?
+pub fn term_state(query: &str, field: &str, value: &str) -> Option<bool> {
+    let term = format!("{field}:{}", query_value(value));
+    let not = format!("NOT {term}");
+    and_parts(query).into_iter().find_map(|p| {
+        if p == term {
+            Some(true)
+        } else if p == not {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+/// The query without the `AND`-joined part `field:value` (or `NOT field:value`).
+pub fn remove_term(query: &str, field: &str, value: &str) -> String {
+    let term = format!("{field}:{}", query_value(value));
+    let not = format!("NOT {term}");
+    and_parts(query)
+        .into_iter()
+        .filter(|p| *p != term && *p != not)
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// Is this a local path (`/...` but not `//...`)? Only such `return_to` targets are used.
 pub fn is_local_path(path: &str) -> bool {
     path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
@@ -131,6 +183,27 @@ pub fn is_local_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sidebar_terms_are_added_once_excluded_and_removed() {
+        let q = add_term("", "user.name", "ivan");
+        assert_eq!(term_state(&q, "user.name", "ivan"), Some(true));
+        assert_eq!(term_state(&q, "user.name", "petr"), None);
+        let q = exclude_term(&q, "host.name", "WS 1");
+        assert_eq!(q, "user.name:ivan AND NOT host.name:\"WS 1\"");
+        assert_eq!(term_state(&q, "host.name", "WS 1"), Some(false));
+        assert_eq!(
+            remove_term(&q, "user.name", "ivan"),
+            "NOT host.name:\"WS 1\""
+        );
+        assert_eq!(remove_term(&q, "host.name", "WS 1"), "user.name:ivan");
+        // Inside an OR the parts are not ours to take apart.
+        assert_eq!(term_state("a:1 OR b:2", "a", "1"), None);
+        assert_eq!(
+            exclude_term("a:1 OR b:2", "c", "3"),
+            "(a:1 OR b:2) AND NOT c:3"
+        );
+    }
 
     #[test]
     fn encoding() {

@@ -53,6 +53,9 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.isolation_requested",
     "flash.isolation_queued",
     "flash.release_requested",
+    "flash.exception_added",
+    "flash.exception_removed",
+    "error.exception_no_condition",
     "error.csrf",
     "error.forbidden",
     "error.not_found",
@@ -375,8 +378,8 @@ impl SortKey {
     }
 }
 
-/// The alert list's parameters: `status` (repeats), `min_level`, `rule`, `agent`,
-/// `assignee`, `range`/`from`/`to`, `sort`, `dir`, `cursor`.
+/// The alert list's parameters: `status` (repeats), `min_level`, `rule`, `agent`, `host`,
+/// `tag`, `assignee`, `range`/`from`/`to`, `sort`, `dir`, `cursor`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AlertsParams {
     /// Statuses shown (empty = all).
@@ -389,6 +392,8 @@ pub struct AlertsParams {
     pub agent: String,
     /// Host name (`host.name` of the events).
     pub host: String,
+    /// A tag, or one above the alerts' tags (`attack.t1059` finds `attack.t1059.001` too).
+    pub tag: String,
     /// Assignee.
     pub assignee: String,
     /// Which time the range and the order use: event time or detection time.
@@ -426,6 +431,7 @@ impl AlertsParams {
             rule: param(pairs, "rule").unwrap_or("").to_owned(),
             agent: param(pairs, "agent").unwrap_or("").to_owned(),
             host: param(pairs, "host").unwrap_or("").to_owned(),
+            tag: param(pairs, "tag").unwrap_or("").to_owned(),
             assignee: param(pairs, "assignee").unwrap_or("").to_owned(),
             by: param(pairs, "by")
                 .and_then(|b| b.parse().ok())
@@ -452,6 +458,7 @@ impl AlertsParams {
         q.push("rule", &self.rule);
         q.push("agent", &self.agent);
         q.push("host", &self.host);
+        q.push("tag", &self.tag);
         q.push("assignee", &self.assignee);
         if self.by != AlertTime::default() {
             q.push("by", self.by.as_str());
@@ -571,6 +578,8 @@ pub struct AlertDetailView {
     pub assignees: Vec<String>,
     /// The response part: playbooks to run on it, its runs.
     pub response: ResponsePanel,
+    /// The process tree of its first event that names a process.
+    pub process_tree: Option<dozor_model::process_tree::ProcessTree>,
 }
 
 // ------------------------------------------------------------------ events
@@ -698,6 +707,15 @@ pub struct AgentDetailView {
     pub commands: Vec<AgentCommand>,
     /// The response part: playbooks to run on it, its runs, its pending approvals.
     pub response: ResponsePanel,
+}
+
+/// The alert exceptions page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExceptionsView {
+    /// Every exception, newest first.
+    pub exceptions: Vec<dozor_model::AlertException>,
+    /// Rule id → title, for display.
+    pub rule_titles: HashMap<String, String>,
 }
 
 /// The host list: every host Dozor has events of.

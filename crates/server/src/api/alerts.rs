@@ -40,6 +40,10 @@ struct ListParameters {
     /// Host (`host.name` of the matched events, any letter case)
     #[param(nullable = false)]
     host: Option<String>,
+    /// A tag, or a tag above the alerts' (`attack.t1059` also finds `attack.t1059.001`); any
+    /// letter case
+    #[param(nullable = false)]
+    tag: Option<String>,
     /// Assignee
     #[param(nullable = false)]
     assignee: Option<String>,
@@ -74,6 +78,7 @@ const LIST_PARAMETERS: &[&str] = &[
     "rule",
     "agent",
     "host",
+    "tag",
     "assignee",
     "time",
     "from",
@@ -146,6 +151,7 @@ pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<Al
         rule_text: None,
         agent_id: params.string("agent")?,
         host: params.string("host")?,
+        tag: params.string("tag")?,
         assignee: params.string("assignee")?,
         time,
         from: params.time("from", now)?,

@@ -19,8 +19,8 @@ use super::types::{
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
 use super::{
-    agents, alerts, commands, events, hosts, intel, intel_exchange, response, rules, samples,
-    stats, stream, vuln_jobs, vulns, yara,
+    agents, alerts, commands, events, exceptions, hosts, intel, intel_exchange, response, rules,
+    samples, stats, stream, vuln_jobs, vulns, yara,
 };
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
@@ -39,6 +39,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         agents::list, agents::one, agents::revoke, agents::enroll, agents::heartbeat,
         stream::agents,
         hosts::list, hosts::one,
+        exceptions::list, exceptions::add, exceptions::remove,
         commands::create, commands::list, commands::one, commands::result,
         yara::list, yara::one, yara::put, yara::delete, yara::for_agents,
         samples::upload, samples::exists, samples::list, samples::one,
@@ -57,7 +58,8 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         vuln_jobs::start, vuln_jobs::stop,
     ),
     components(schemas(
-        dozor_model::Host, dozor_model::AlertTime,
+        dozor_model::Host, dozor_model::AlertTime, dozor_model::AlertException,
+        dozor_model::NewException, dozor_model::ExceptionCondition,
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
         StatusChange, StatusRequest, AssigneeRequest, CommentRequest, Rule, RuleInfo,
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,

@@ -71,6 +71,7 @@ mod alerts;
 pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
+mod exceptions;
 mod hosts;
 pub(crate) mod intel;
 pub(crate) mod intel_exchange;
@@ -119,6 +120,7 @@ pub(crate) const AGENTS_STREAM: &str = "/api/v1/agents/stream";
 pub(crate) const AGENT: &str = "/api/v1/agents/{id}";
 pub(crate) const AGENT_REVOKE: &str = "/api/v1/agents/{id}/revoke";
 pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
+pub(crate) use exceptions::{EXCEPTION, EXCEPTIONS};
 pub(crate) use hosts::{HOST, HOSTS};
 pub(crate) use samples::{SAMPLE, SAMPLES};
 pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
@@ -165,6 +167,9 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("GET", AGENTS) => get(agents::list),
         ("GET", AGENTS_STREAM) => get(stream::agents),
         ("GET", AGENT) => get(agents::one),
+        ("GET", EXCEPTIONS) => get(exceptions::list),
+        ("POST", EXCEPTIONS) => post(exceptions::add).layer(body_limit()),
+        ("DELETE", EXCEPTION) => axum::routing::delete(exceptions::remove),
         ("GET", HOSTS) => get(hosts::list),
         ("GET", HOST) => get(hosts::one),
         ("POST", AGENT_REVOKE) => post(agents::revoke).layer(body_limit()),

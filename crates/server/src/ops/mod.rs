@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod exceptions;
 pub mod rules;
 pub mod tokens;
 pub mod users;

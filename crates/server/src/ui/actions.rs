@@ -113,6 +113,68 @@ pub(crate) async fn alert_assignee(
     }
 }
 
+/// `POST /ui/alerts/{id}/exception`: `cond` (repeated, `field=value`), `reason`, `days`
+/// (0: never expires). The exception is for the alert's rule.
+pub(crate) async fn alert_exception(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    action: FormAction<TRIAGE>,
+) -> Response {
+    let user = &action.user;
+    let Some((id, back)) = alert_page(&id) else {
+        return not_found(user);
+    };
+    let store = user.api.store.as_ref();
+    let alert = match store.get_alert(id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return not_found(user),
+        Err(e) => return super::common::store_failed(user.lang, e),
+    };
+    let conditions: Vec<dozor_store::ExceptionCondition> = action
+        .form
+        .all("cond")
+        .filter_map(|c| c.split_once('='))
+        .map(|(field, value)| dozor_store::ExceptionCondition {
+            field: field.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
+    if conditions.is_empty() {
+        return see_other(&state, &back, "error.exception_no_condition");
+    }
+    let days: i64 = action
+        .form
+        .get("days")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(30);
+    let exception = dozor_store::NewException {
+        rule_id: alert.rule_id,
+        conditions,
+        reason: action.form.raw("reason").to_owned(),
+        expires_at: (days > 0).then(|| now_ms() + days.min(3650) * 86_400_000),
+    };
+    match ops::exceptions::add(store, &user.username, &exception).await {
+        Ok(_) => see_other(&state, "/ui/exceptions", "flash.exception_added"),
+        Err(e) => action.failed(&state, &back, e),
+    }
+}
+
+/// `POST /ui/exceptions/{id}/delete`.
+pub(crate) async fn exception_delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    action: FormAction<TRIAGE>,
+) -> Response {
+    let user = &action.user;
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(user);
+    };
+    match ops::exceptions::remove(user.api.store.as_ref(), &user.username, id).await {
+        Ok(_) => see_other(&state, "/ui/exceptions", "flash.exception_removed"),
+        Err(e) => action.failed(&state, "/ui/exceptions", e),
+    }
+}
+
 /// `POST /ui/alerts/{id}/comments`: `text`.
 pub(crate) async fn alert_comment(
     State(state): State<Arc<AppState>>,

@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 mod actions;
+mod attack;
 mod common;
 mod intel;
 mod pages;
@@ -53,6 +54,12 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/alerts/{id}/status", post(actions::alert_status))
         .route("/ui/alerts/{id}/assignee", post(actions::alert_assignee))
         .route("/ui/alerts/{id}/comments", post(actions::alert_comment))
+        .route("/ui/alerts/{id}/exception", post(actions::alert_exception))
+        .route("/ui/exceptions", get(pages::exceptions))
+        .route(
+            "/ui/exceptions/{id}/delete",
+            post(actions::exception_delete),
+        )
         .route("/ui/events", get(pages::events))
         .route("/ui/hosts", get(pages::hosts))
         .route("/ui/hosts/{name}", get(pages::host))
@@ -86,6 +93,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/vulns/cves/{cve}", get(vulns::cve))
         .route("/ui/vulns/{id}", get(vulns::one))
         .route("/ui/vulns/{id}/status", post(vulns::set_status))
+        .route("/ui/attack", get(attack::matrix))
         .route("/ui/rules", get(pages::rules))
         .route("/ui/rules/{id}", get(pages::rule))
         .route("/ui/rules/{id}/enabled", post(actions::rule_enabled))

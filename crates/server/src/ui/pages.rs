@@ -259,6 +259,7 @@ pub(crate) async fn alerts(
                 rule_text: nonempty(&params.rule),
                 agent_id,
                 host: nonempty(&params.host),
+                tag: nonempty(&params.tag),
                 assignee: nonempty(&params.assignee),
                 time: params.by,
                 from,
@@ -355,10 +356,18 @@ pub(crate) async fn alert(
                 })
                 .map(|u| u.username)
                 .collect();
+            // A tree that can't be built (a search timing out) leaves the page without it.
+            let process_tree = crate::process_tree::build(store, &events)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(alert = id, "process tree: {e}");
+                    None
+                });
             let view = AlertDetailView {
                 alert,
                 rule,
                 agent_name,
+                process_tree,
                 events,
                 missing_events: missing,
                 comments: comments.map_err(failed(&user))?,
@@ -405,8 +414,27 @@ pub(crate) async fn events(
                 problem = Some("error.bad_time");
                 (Some(now - DAY_MS), None)
             });
-            let hist_to = to.unwrap_or(now).max(from.map_or(i64::MIN, |f| f + 1000));
-            let hist_from = from.unwrap_or(hist_to - ALL_TIME_HISTOGRAM_MS);
+            let store = user.api.store.as_ref();
+            // "All time" or no start: the chart spans the matching events themselves
+            // (uploaded logs may be years old), not a fixed window before now.
+            let span = match from {
+                Some(_) => None,
+                None => store
+                    .event_span(
+                        nonempty(&params.agent).as_deref(),
+                        nonempty(&params.q).as_deref(),
+                        to,
+                    )
+                    .await
+                    .unwrap_or(None),
+            };
+            let hist_to = to
+                .unwrap_or_else(|| span.map_or(now, |(_, hi)| hi.saturating_add(1)))
+                .max(from.map_or(i64::MIN, |f| f + 1000));
+            let hist_from = from
+                .or(span.map(|(lo, _)| lo))
+                .unwrap_or(hist_to - ALL_TIME_HISTOGRAM_MS)
+                .min(hist_to - 1000);
             let bucket = auto_interval((hist_to - hist_from).max(1000));
             let histogram = HistogramQuery {
                 from: hist_from.div_euclid(bucket) * bucket,
@@ -424,7 +452,6 @@ pub(crate) async fn events(
                 cursor: params.cursor.clone(),
                 limit: PAGE_ROWS,
             };
-            let store = user.api.store.as_ref();
             let (found, counted) = tokio::join!(
                 store.search_events(&search),
                 store.event_histogram(&histogram)
@@ -494,6 +521,39 @@ pub(crate) async fn agents(
                 params: AgentsParams::parse(&pairs(q)),
             };
             Ok(page(&state, &ctx, dozor_ui::agents(&ctx, &view)))
+        }
+        .await,
+    )
+}
+
+/// `GET /ui/exceptions`: every alert exception with what it has suppressed.
+pub(crate) async fn exceptions(
+    user: WebUser,
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    done(
+        async {
+            let ctx = page_ctx(&user, &uri, &headers);
+            let exceptions = user
+                .api
+                .store
+                .list_exceptions()
+                .await
+                .map_err(failed(&user))?;
+            let rule_titles = user
+                .api
+                .rules
+                .list()
+                .into_iter()
+                .map(|r| (r.id, r.title))
+                .collect();
+            let view = dozor_ui::ExceptionsView {
+                exceptions,
+                rule_titles,
+            };
+            Ok(page(&state, &ctx, dozor_ui::exceptions(&ctx, &view)))
         }
         .await,
     )

@@ -422,6 +422,27 @@ async fn old_logs_count_when_they_are_detected() {
     assert!(body.contains("DC-2019"), "with their host");
     let (_, _, body) = h.get(Some(&s), "/ui/alerts?range=24h").await;
     assert!(!body.contains("Logon From Old Logs"), "not by event time");
+    // "All time" charts every event, however old, not the last 30 days.
+    let (_, _, body) = h.get(Some(&s), "/ui/events?range=all").await;
+    assert!(body.contains("42 events in range"), "all-time histogram");
+    let (_, _, body) = h
+        .get(Some(&s), "/ui/events?range=all&q=host.name%3ADC-2019")
+        .await;
+    assert!(body.contains("12 events in range"));
+    // The sidebar's value already in the query takes it out again instead of adding it twice,
+    // and every value can be excluded.
+    assert!(
+        body.contains("class=\"in-query\""),
+        "the value in the query is marked"
+    );
+    assert!(
+        !body.contains("DC-2019%20AND%20host.name%3ADC-2019"),
+        "never added twice"
+    );
+    assert!(
+        body.contains("NOT%20host.name") || body.contains("NOT+host.name"),
+        "exclude link"
+    );
 }
 
 #[tokio::test]
@@ -1238,6 +1259,7 @@ async fn bench_pages() {
         "/ui/alerts?status_any=1&range=all",
         "/ui/events",
         "/ui/events?q=process.name%3Apowershell.exe+AND+NOT+user.name%3ASYSTEM",
+        "/ui/attack?range=all",
     ] {
         let mut times = Vec::new();
         for _ in 0..20 {
@@ -2666,4 +2688,142 @@ async fn vulnerability_pages_in_russian() {
             assert!(!body.contains(english), "{path}: {english}");
         }
     }
+}
+
+/// The ATT&CK matrix counts the period's alerts per technique (sub-techniques rolled in),
+/// marks the techniques the enabled rules cover, and links a cell to its alerts, which the
+/// alert list filters by tag.
+#[tokio::test]
+async fn attack_matrix_counts_alerts_and_links_the_alert_list_by_tag() {
+    let h = harness().await;
+    let now = now_ms();
+    let old = 1_560_000_000_000; // June 2019: detected now, events years old
+    let mut events = Vec::new();
+    let mut detections = Vec::new();
+    let cases: [(&str, &[&str], i64); 5] = [
+        ("ps-1", &["attack.execution", "attack.t1059.001"], now),
+        ("ps-2", &["attack.execution", "attack.t1059.001"], now),
+        ("ps-3", &["attack.t1059.001", "attack.T1059"], now),
+        ("shell-1", &["attack.t1059"], now),
+        (
+            "lsass-1",
+            &["attack.credential-access", "attack.t1003.001"],
+            old,
+        ),
+    ];
+    for (host, tags, ts) in cases {
+        let id = Uuid::now_v7();
+        events.push(NewEvent {
+            id,
+            ts,
+            received_at: now,
+            agent_id: None,
+            doc: json!({"event": {"code": "1"}, "host": {"name": host}}),
+        });
+        detections.push(Detection {
+            rule_id: format!("r-{host}"),
+            rule_title: format!("Technique rule {host}"),
+            level: Level::High,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            agent_id: None,
+            host: Some(host.into()),
+            event_id: id,
+            ts,
+        });
+    }
+    h.store
+        .store_batch(&events, &detections, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let s = h.login("reader", Role::Viewer).await;
+
+    // Detection time, the last 7 days (the defaults): T1059 has 4 alerts (one of them tagged
+    // with the technique and its sub-technique counts once) and both harness rules.
+    let (status, _, body) = h.get(Some(&s), "/ui/attack").await;
+    assert_eq!(status, StatusCode::OK);
+    let cell = |body: &str, id: &str| -> String {
+        let at = body
+            .find(&format!("data-technique=\"{id}\""))
+            .unwrap_or_else(|| panic!("no cell {id}"));
+        let start = body[..at].rfind("<li").unwrap();
+        let end = at + body[at..].find("</li>\n").unwrap();
+        body[start..end].to_owned()
+    };
+    let t1059 = cell(&body, "T1059");
+    assert!(t1059.contains("class=\"tech heat-2 covered\""), "{t1059}");
+    assert!(t1059.contains("4 alerts"), "{t1059}");
+    assert!(t1059.contains("2 rules"), "{t1059}");
+    let link = "/ui/alerts?status_any=1&#38;tag=attack.t1059&#38;by=detected&#38;range=7d";
+    assert!(t1059.contains(&format!("href=\"{link}\"")), "{t1059}");
+    // the sub-technique on its own: 3 alerts, both rules
+    assert!(t1059.contains("tag=attack.t1059.001&#38;"), "{t1059}");
+    assert!(t1059.contains("3 alerts · 2 rules"), "{t1059}");
+    // T1003: the alert of old logs, detected now; no rule carries it
+    let t1003 = cell(&body, "T1003");
+    assert!(t1003.contains("class=\"tech heat-1 uncovered\""), "{t1003}");
+    assert!(
+        t1003.contains("1 alert") && t1003.contains("no rules"),
+        "{t1003}"
+    );
+    // the harness's own alerts carry a tactic only: counted, not in a cell
+    assert!(cell(&body, "T1595").contains("class=\"tech heat-0 uncovered\""));
+    assert!(body.contains("<a href=\"/ui/attack\" class=\"active\" aria-current=\"page\">"));
+
+    // By event time over the last 24 h the 2019 events are out.
+    let (_, _, body) = h.get(Some(&s), "/ui/attack?range=24h&by=event").await;
+    assert!(cell(&body, "T1003").contains("heat-0"));
+    assert!(
+        cell(&body, "T1059")
+            .contains("href=\"/ui/alerts?status_any=1&#38;tag=attack.t1059&#38;range=24h\"")
+    );
+    // All time by event time: back in.
+    let (_, _, body) = h.get(Some(&s), "/ui/attack?range=all&by=event").await;
+    assert!(cell(&body, "T1003").contains("heat-1"));
+
+    // A switched-off rule no longer covers its technique.
+    h.store.set_rule_enabled("r-ps", false).await.unwrap();
+    let (_, _, body) = h.get(Some(&s), "/ui/attack").await;
+    assert!(cell(&body, "T1059").contains("1 rule<"), "one rule left");
+
+    // The cell's link: the alert list filtered by the tag, sub-techniques included.
+    let (status, _, body) = h.get(Some(&s), &link.replace("&#38;", "&")).await;
+    assert_eq!(status, StatusCode::OK);
+    for host in ["ps-1", "ps-2", "ps-3", "shell-1"] {
+        assert!(body.contains(&format!("Technique rule {host}")), "{host}");
+    }
+    assert!(!body.contains("Technique rule lsass-1"));
+    assert!(
+        !body.contains("Encoded PowerShell"),
+        "alerts without the tag"
+    );
+    assert!(body.contains("4 alerts"), "the count says so");
+    assert!(
+        body.contains("name=\"tag\" value=\"attack.t1059\""),
+        "the filter shows"
+    );
+    // a sub-technique finds only its own; letter case does not matter
+    let (_, _, body) = h
+        .get(
+            Some(&s),
+            "/ui/alerts?status_any=1&tag=attack.t1059.001&range=all",
+        )
+        .await;
+    assert!(body.contains("Technique rule ps-3"));
+    assert!(!body.contains("Technique rule shell-1"));
+    let (_, _, body) = h
+        .get(
+            Some(&s),
+            "/ui/alerts?status_any=1&tag=ATTACK.T1003&range=all",
+        )
+        .await;
+    assert!(body.contains("Technique rule lsass-1"));
+    assert!(!body.contains("Technique rule ps-1"));
+    // a tag is not a prefix of another tag's text: `attack.t105` finds nothing
+    let (_, _, body) = h
+        .get(
+            Some(&s),
+            "/ui/alerts?status_any=1&tag=attack.t105&range=all",
+        )
+        .await;
+    assert!(!body.contains("Technique rule"));
 }

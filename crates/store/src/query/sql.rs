@@ -123,6 +123,11 @@ impl SqlBuilder {
         }
     }
 
+    /// The SQL flavour it writes.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// Appends SQL text (constants only).
     pub fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);

@@ -23,6 +23,7 @@ use crate::error::{Result, StoreError};
 use crate::query::sql::Dialect;
 use crate::types::{Backend, NewEvent};
 
+mod exceptions;
 mod intel;
 mod playbooks;
 mod row;
@@ -141,7 +142,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// How many migrations each backend has.
-pub(crate) const MIGRATIONS: usize = 10;
+pub(crate) const MIGRATIONS: usize = 11;
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
 pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
@@ -157,6 +158,7 @@ pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
         "intel",
         "vulns",
         "hosts",
+        "exceptions",
     ];
     Migrator::with_migrations(
         (1..)

@@ -133,6 +133,43 @@ impl<D: Driver> SqlStore<D> {
         Ok(())
     }
 
+    /// Takes the detections an exception covers out of `todo`, counting them on their
+    /// exceptions; returns how many.
+    async fn suppress(
+        &self,
+        tx: &mut Tx<D>,
+        todo: &mut Vec<&Detection>,
+        events: &[NewEvent],
+        now: i64,
+    ) -> Result<usize> {
+        let mut rules: Vec<&str> = todo.iter().map(|d| d.rule_id.as_str()).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let exceptions = self.exceptions_for(tx, &rules, now).await?;
+        if exceptions.is_empty() {
+            return Ok(0);
+        }
+        let docs: std::collections::HashMap<Uuid, &serde_json::Value> =
+            events.iter().map(|e| (e.id, &e.doc)).collect();
+        let mut counts: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+        let before = todo.len();
+        todo.retain(|d| {
+            let covering = exceptions.get(&d.rule_id).and_then(|list| {
+                let doc = docs.get(&d.event_id)?;
+                list.iter().find(|e| exception_matches(&e.conditions, doc))
+            });
+            match covering {
+                Some(e) => {
+                    *counts.entry(e.id).or_default() += 1;
+                    false
+                }
+                None => true,
+            }
+        });
+        self.exceptions_count(tx, &counts, now).await?;
+        Ok(before - todo.len())
+    }
+
     /// Writes an alert whose detections were folded in memory.
     async fn write_folded(&self, tx: &mut Tx<D>, alert: &Alert) -> Result<()> {
         let st = sql!(
@@ -384,6 +421,24 @@ impl<D: Driver> Store for SqlStore<D> {
         self.count(On::Read, Stmt::built(b)).await
     }
 
+    async fn event_span(
+        &self,
+        agent_id: Option<&str>,
+        query_text: Option<&str>,
+        to: Option<i64>,
+    ) -> Result<Option<(i64, i64)>> {
+        let mut b = SqlBuilder::new(D::DIALECT);
+        b.push("SELECT min(e.ts) AS lo, max(e.ts) AS hi FROM events e");
+        event_filters(&mut b, ("e.ts", None, to), agent_id, query_text)?;
+        let row = self.one(On::Search, Stmt::built(b), |r| {
+            Ok((r.get::<Option<i64>>("lo")?, r.get::<Option<i64>>("hi")?))
+        });
+        Ok(match row.await? {
+            (Some(lo), Some(hi)) => Some((lo, hi)),
+            _ => None,
+        })
+    }
+
     async fn count_received(&self, since: i64) -> Result<u64> {
         let mut b = SqlBuilder::new(D::DIALECT);
         b.push("SELECT count(*) AS n FROM events e");
@@ -404,12 +459,14 @@ impl<D: Driver> Store for SqlStore<D> {
         let mut tx = self.0.begin().await?;
         let inserted = D::insert_events(&mut tx, events).await?;
         self.note_hosts(&mut tx, events, &inserted).await?;
-        let (todo, skipped) = batch_detections(detections, &inserted);
+        let (mut todo, skipped) = batch_detections(detections, &inserted);
+        let suppressed = self.suppress(&mut tx, &mut todo, events, now).await?;
         let mut report = BatchReport {
             inserted: inserted.len(),
             duplicates: events.len() - inserted.len(),
             detections_recorded: todo.len(),
             detections_skipped: skipped,
+            detections_suppressed: suppressed,
             ..BatchReport::default()
         };
         Self::lock_slots(&mut tx, &todo).await?;
@@ -485,6 +542,18 @@ impl<D: Driver> Store for SqlStore<D> {
             .push_bind(Param::Int(i64::from(limit) + 1));
         let mut alerts = self.list(On::Read, Stmt::built(b), alert).await?;
         Ok(alert_page(&mut alerts, limit, aq.time))
+    }
+
+    async fn add_exception(&self, e: &NewException, created_by: &str) -> Result<AlertException> {
+        self.exception_insert(e, created_by).await
+    }
+
+    async fn list_exceptions(&self) -> Result<Vec<AlertException>> {
+        self.exception_rows().await
+    }
+
+    async fn delete_exception(&self, id: i64) -> Result<Option<AlertException>> {
+        self.exception_delete(id).await
     }
 
     async fn list_hosts(&self, hq: &HostQuery) -> Result<Vec<Host>> {

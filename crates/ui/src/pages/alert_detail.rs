@@ -83,6 +83,72 @@ struct AlertDetailPage {
     runs_href: String,
     /// The indicators its events matched (threat intelligence).
     threats: Vec<ThreatRow>,
+    /// The process tree, flattened: (indent level, node, role).
+    tree: Vec<TreeRow>,
+    /// Field values of its first event an exception can be made of.
+    exception_fields: Vec<(String, String)>,
+}
+
+/// One line of the process tree.
+struct TreeRow {
+    depth: usize,
+    /// `ancestor`, `focus`, `sibling` or `child`.
+    role: &'static str,
+    name: String,
+    pid: String,
+    command_line: String,
+    user: String,
+    when: When,
+    /// The process's own event search (by entity id or pid).
+    href: String,
+}
+
+fn tree_rows(tr: &Tr, tree: &dozor_model::process_tree::ProcessTree) -> Vec<TreeRow> {
+    use crate::url::add_term;
+    // The page's style sheet indents up to 10 levels.
+    let row = |depth: usize, role, n: &dozor_model::process_tree::ProcessNode| TreeRow {
+        depth: depth.min(10),
+        role,
+        name: if n.name.is_empty() {
+            "?".to_owned()
+        } else {
+            n.name.clone()
+        },
+        pid: n.pid.map(|p| p.to_string()).unwrap_or_default(),
+        command_line: n.command_line.clone().unwrap_or_default(),
+        user: n.user.clone().unwrap_or_default(),
+        when: when(tr, n.ts),
+        href: {
+            let q = match (&n.entity_id, n.pid) {
+                (Some(id), _) => add_term("", "process.entity_id", id),
+                (None, Some(pid)) => add_term("", "process.pid", &pid.to_string()),
+                (None, None) => String::new(),
+            };
+            super::hosts::events_href(&q, Some((n.ts, n.ts)))
+        },
+    };
+    let mut out: Vec<TreeRow> = tree
+        .ancestors
+        .iter()
+        .enumerate()
+        .map(|(i, n)| row(i, "ancestor", n))
+        .collect();
+    let level = tree.ancestors.len();
+    // The process among its siblings, in time order.
+    let mut same_level: Vec<(i64, TreeRow, bool)> = tree
+        .siblings
+        .iter()
+        .map(|n| (n.ts, row(level, "sibling", n), false))
+        .collect();
+    same_level.push((tree.focus.ts, row(level, "focus", &tree.focus), true));
+    same_level.sort_by_key(|(ts, _, _)| *ts);
+    for (_, r, focus) in same_level {
+        out.push(r);
+        if focus {
+            out.extend(tree.children.iter().map(|n| row(level + 1, "child", n)));
+        }
+    }
+    out
 }
 
 /// Where an analyst goes next from an alert: the host's events around it, the user's events,
@@ -313,6 +379,12 @@ pub fn alert_detail(ctx: &PageCtx, v: &AlertDetailView) -> String {
             .map(|h| (h.clone(), super::hosts::host_href(h))),
         detected: when(&tr, a.created_at),
         pivots,
+        exception_fields: super::exceptions::exception_candidates(&v.events),
+        tree: v
+            .process_tree
+            .as_ref()
+            .map(|t| tree_rows(&tr, t))
+            .unwrap_or_default(),
         first_seen: when(&tr, a.first_seen),
         last_seen: when(&tr, a.last_seen),
         count: tr.num(a.count),

@@ -12,7 +12,7 @@ use super::overview::duration;
 use super::{EventRow, event_row, render};
 use crate::i18n::Tr;
 use crate::svg::{self, Column, Series};
-use crate::url::add_term;
+use crate::url::{add_term, exclude_term, remove_term, term_state};
 use crate::view::{EventsParams, EventsView, PageCtx, Range};
 
 /// Fields the sidebar summarizes (the first that occur).
@@ -40,7 +40,12 @@ const TOP_VALUES: usize = 5;
 pub(crate) struct FieldValue {
     pub value: String,
     pub count: String,
+    /// Adds `field:value` (or, when the query already has it, removes it).
     pub href: String,
+    /// Adds `NOT field:value` (or removes the exclusion).
+    pub exclude_href: String,
+    /// Whether the query requires (`Some(true)`) or excludes (`Some(false)`) this value.
+    pub state: Option<bool>,
 }
 
 pub(crate) struct FieldTop {
@@ -100,11 +105,24 @@ pub(crate) fn field_tops(tr: &Tr, p: &EventsParams, events: &[StoredEvent]) -> V
         let values = top
             .into_iter()
             .map(|(value, n)| {
-                let mut q = p.clone();
-                q.q = add_term(&p.q, field, &value);
-                q.cursor = None;
+                let state = term_state(&p.q, field, &value);
+                let with = |text: String| {
+                    let mut q = p.clone();
+                    q.q = text;
+                    q.cursor = None;
+                    q.filter_query().url("/ui/events")
+                };
+                let removed = remove_term(&p.q, field, &value);
                 FieldValue {
-                    href: q.filter_query().url("/ui/events"),
+                    href: match state {
+                        Some(true) => with(removed.clone()),
+                        _ => with(add_term(&removed, field, &value)),
+                    },
+                    exclude_href: match state {
+                        Some(false) => with(removed),
+                        _ => with(exclude_term(&removed, field, &value)),
+                    },
+                    state,
                     count: tr.num(n),
                     value,
                 }

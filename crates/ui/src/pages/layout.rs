@@ -90,6 +90,8 @@ impl Layout {
             ("/ui/hosts", "nav.hosts"),
             ("/ui/agents", "nav.agents"),
             ("/ui/rules", "nav.rules"),
+            ("/ui/exceptions", "nav.exceptions"),
+            ("/ui/attack", "nav.attack"),
             ("/ui/intel", "nav.intel"),
             ("/ui/vulns", "nav.vulns"),
             ("/ui/playbooks", "nav.playbooks"),
