@@ -19,6 +19,7 @@ suite!(
     rule_state,
     hosts_and_alert_hosts,
     alert_tag_filter,
+    exceptions_count_instead_of_alerting,
 );
 
 mod scenarios {

@@ -1390,6 +1390,8 @@ fn forms_follow_the_roles() {
                                 || (action.starts_with("/ui/intel/")
                                     && (action.ends_with("/enabled") || action.ends_with("/sync")))
                                 || action == "/ui/playbook-runs"
+                                || (action.starts_with("/ui/exceptions/")
+                                    && action.ends_with("/delete"))
                                 || (action.starts_with("/ui/vulns/") && action.ends_with("/status"))
                                 || (action.starts_with("/ui/approvals/")
                                     && action.ends_with("/decision"))
@@ -1436,9 +1438,17 @@ fn forms_follow_the_roles() {
         "/ui/alerts/5/status",
         "/ui/alerts/5/assignee",
         "/ui/alerts/5/comments",
+        "/ui/alerts/5/exception",
     ] {
         assert!(detail.contains(&a.to_owned()), "{a}");
     }
+    let viewer_detail = post_actions(&page(&viewer, "alert"));
+    assert!(!viewer_detail.contains(&"/ui/alerts/5/exception".to_owned()));
+    assert!(
+        post_actions(&page(&viewer, "exceptions"))
+            .iter()
+            .all(|a| always(a))
+    );
     // admins see the admin sections in the navigation, others don't
     assert!(page(&admin, "overview").contains("href=\"/ui/users\""));
     assert!(!page(&analyst, "overview").contains("href=\"/ui/users\""));

@@ -159,6 +159,7 @@ pub fn alert(level: Level) -> Alert {
         level,
         tags: vec!["attack.t1033".to_owned(), "dozor.quarantine".to_owned()],
         agent_id: Some("agent-7".to_owned()),
+        host: Some("ws-7".to_owned()),
         first_seen: 1,
         last_seen: 2,
         count: 3,

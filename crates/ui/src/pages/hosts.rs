@@ -28,8 +28,8 @@ pub fn events_href(query: &str, around: Option<(i64, i64)>) -> String {
     match around {
         Some((first, last)) => {
             q.push("range", "custom")
-                .push("from", &crate::format::iso(first.saturating_sub(PIVOT_MS)))
-                .push("to", &crate::format::iso(last.saturating_add(PIVOT_MS)));
+                .push("from", crate::format::iso(first.saturating_sub(PIVOT_MS)))
+                .push("to", crate::format::iso(last.saturating_add(PIVOT_MS)));
         }
         None => {
             q.push("range", "all");
