@@ -104,12 +104,29 @@ impl Default for ProcessConfig {
     }
 }
 
+/// How connections are observed on Linux.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Kernel socket events (netlink `sock_diag` TCP destroy multicast) on top of polling when
+    /// they work (root / `CAP_NET_ADMIN`), else polling only.
+    #[default]
+    Auto,
+    /// Kernel socket events on top of polling; the collector fails without them.
+    Netlink,
+    /// Poll the socket tables only (misses connections shorter than the poll interval).
+    Poll,
+}
+
 /// `[collect.network]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
     /// On or off. Default: off at minimal, on otherwise.
     pub enabled: Option<bool>,
+    /// `auto` (kernel TCP close events plus polling, falling back to polling only), `netlink`
+    /// or `poll`. Default `auto`. Windows always polls.
+    pub mode: NetworkMode,
     /// Poll interval in milliseconds. Default: 5000 (standard), 2000 (detailed).
     pub poll_interval_ms: Option<u64>,
     /// Report new listening sockets (TCP listen, bound unconnected UDP). Default: true.
@@ -130,6 +147,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             enabled: None,
+            mode: NetworkMode::Auto,
             poll_interval_ms: None,
             listeners: true,
             connections: true,
@@ -268,8 +286,10 @@ pub(crate) struct ProcessSettings {
 
 /// Effective network settings.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) struct NetworkSettings {
     pub enabled: bool,
+    pub mode: NetworkMode,
     pub poll_interval: Duration,
     pub listeners: bool,
     pub connections: bool,
@@ -385,6 +405,7 @@ impl CollectConfig {
         let n = &self.network;
         let network = NetworkSettings {
             enabled: n.enabled.unwrap_or(not_minimal),
+            mode: n.mode,
             poll_interval: millis(
                 "network.poll_interval_ms",
                 n.poll_interval_ms
@@ -444,6 +465,7 @@ mod tests {
         assert!(s.process.enabled && s.process.hash && s.process.report_end);
         assert_eq!(s.process.poll_interval, Duration::from_secs(1));
         assert!(s.network.enabled && !s.network.report_close);
+        assert_eq!(s.network.mode, NetworkMode::Auto);
         assert_eq!(s.network.poll_interval, Duration::from_secs(5));
         assert!(s.fim.enabled && !s.fim.initial_scan);
         assert_eq!(s.fim.debounce, Duration::from_millis(300));
@@ -458,6 +480,7 @@ mod tests {
             hash = true
             [network]
             poll_interval_ms = 750
+            mode = "poll"
             "#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -466,6 +489,7 @@ mod tests {
         assert!(!s.process.report_end);
         assert!(!s.network.enabled);
         assert_eq!(s.network.poll_interval, Duration::from_millis(750));
+        assert_eq!(s.network.mode, NetworkMode::Poll);
 
         let c: CollectConfig =
             toml::from_str("level = \"detailed\"").unwrap_or_else(|e| panic!("{e}"));

@@ -29,6 +29,11 @@ pub struct CollectorStatus {
     pub state: CollectorState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Where the collector's data comes from right now, for collectors with more than one
+    /// way: `netlink-connector` / `procfs-poll` (process), `netlink-sock-diag` /
+    /// `procfs-poll` / `iphlpapi-poll` (network). Kept when only the state changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Shared map collector name → [`CollectorStatus`]. Clones share the map.
@@ -38,10 +43,37 @@ pub struct Health {
 }
 
 impl Health {
-    /// Sets the status of collector `name`.
+    /// Sets the status of collector `name` (its `source` stays what it was).
     pub fn set(&self, name: &str, state: CollectorState, message: Option<String>) {
         let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let status = CollectorStatus { state, message };
+        let source = map.get(name).and_then(|s| s.source.clone());
+        Self::put(&mut map, name, state, message, source);
+    }
+
+    /// Sets the status of collector `name` and the source its data comes from.
+    pub fn set_with_source(
+        &self,
+        name: &str,
+        state: CollectorState,
+        source: &str,
+        message: Option<String>,
+    ) {
+        let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::put(&mut map, name, state, message, Some(source.to_owned()));
+    }
+
+    fn put(
+        map: &mut BTreeMap<String, CollectorStatus>,
+        name: &str,
+        state: CollectorState,
+        message: Option<String>,
+        source: Option<String>,
+    ) {
+        let status = CollectorStatus {
+            state,
+            message,
+            source,
+        };
         if map.get(name) != Some(&status) {
             match (&status.state, &status.message) {
                 (CollectorState::Failed, Some(m)) => tracing::error!(collector = name, "{m}"),
@@ -127,5 +159,23 @@ mod tests {
         let json = serde_json::to_value(&snap).unwrap_or_default();
         assert_eq!(json["auth"]["state"], "running");
         assert!(json["auth"].get("message").is_none());
+        assert!(json["auth"].get("source").is_none());
+    }
+
+    #[test]
+    fn source_is_kept_across_state_changes() {
+        let h = Health::default();
+        h.set_with_source(
+            "network",
+            CollectorState::Running,
+            "netlink-sock-diag",
+            Some("kernel events".into()),
+        );
+        h.set("network", CollectorState::Stopped, None);
+        let status = h.get("network").unwrap_or_else(|| panic!("status"));
+        assert_eq!(status.state, CollectorState::Stopped);
+        assert_eq!(status.source.as_deref(), Some("netlink-sock-diag"));
+        let json = serde_json::to_value(h.snapshot()).unwrap_or_default();
+        assert_eq!(json["network"]["source"], "netlink-sock-diag");
     }
 }

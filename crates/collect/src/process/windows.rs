@@ -27,9 +27,10 @@ pub fn run(s: &ProcessSettings, ctx: &CollectorContext) -> RunResult {
         info.silent = excluded(s, &info);
         table.insert(info);
     }
-    ctx.health.set(
+    ctx.health.set_with_source(
         "process",
         CollectorState::Running,
+        "sysinfo-poll",
         Some(format!("polling every {} ms", s.poll_interval.as_millis())),
     );
     while !ctx.shutdown.wait_timeout(s.poll_interval) {
