@@ -8,9 +8,9 @@ use serde_json::Value;
 pub const MAX_EXCEPTION_CONDITIONS: usize = 10;
 /// Longest field name of a condition, bytes.
 pub const MAX_EXCEPTION_FIELD: usize = 128;
-/// Longest value of a condition, bytes.
+/// Longest value of a condition, characters.
 pub const MAX_EXCEPTION_VALUE: usize = 4096;
-/// Longest reason, bytes.
+/// Longest reason, characters.
 pub const MAX_EXCEPTION_REASON: usize = 2000;
 
 /// `field` equals `value` (any letter case; a list field matches when one element does).
@@ -18,8 +18,20 @@ pub const MAX_EXCEPTION_REASON: usize = 2000;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExceptionCondition {
     /// Dotted field path of the normalized event (`host.name`, `process.command_line`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[A-Za-z0-9._@-]{1,128}$",
+            min_length = 1,
+            max_length = 128
+        )
+    )]
     pub field: String,
-    /// The value it must have.
+    /// The value it must have (not blank).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"\S", min_length = 1, max_length = 4096)
+    )]
     pub value: String,
 }
 
@@ -28,14 +40,41 @@ pub struct ExceptionCondition {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewException {
     /// The rule whose matches it suppresses.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", min_length = 1))]
     pub rule_id: String,
     /// All must hold (1 to [`MAX_EXCEPTION_CONDITIONS`]).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10))]
     pub conditions: Vec<ExceptionCondition>,
     /// Why (required: the next analyst reads it).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"\S", min_length = 1, max_length = 2000)
+    )]
     pub reason: String,
-    /// Until when, ms; `None`: until removed.
-    #[serde(default)]
+    /// Until when, ms; `None`: until removed. A time already past makes an exception that
+    /// suppresses nothing (listed as expired).
+    #[serde(default, deserialize_with = "integral_ms")]
     pub expires_at: Option<i64>,
+}
+
+/// A time in ms written as any JSON integer, `516` or `516.0` alike (JSON Schema counts both
+/// as integers; serde's `i64` takes only the first).
+fn integral_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => {
+            Ok(Some(f as i64))
+        }
+        _ => Err(D::Error::custom(format!(
+            "expires_at must be a whole number of milliseconds, got {n}"
+        ))),
+    }
 }
 
 /// A stored exception with what it has suppressed.
@@ -96,7 +135,7 @@ pub fn exception_matches(conditions: &[ExceptionCondition], doc: &Value) -> bool
 }
 
 /// What is wrong with an exception to create, said for a person; `None` when it is fine.
-pub fn exception_problem(e: &NewException, now: i64) -> Option<String> {
+pub fn exception_problem(e: &NewException) -> Option<String> {
     if e.rule_id.trim().is_empty() {
         return Some("rule_id is empty".into());
     }
@@ -127,20 +166,17 @@ pub fn exception_problem(e: &NewException, now: i64) -> Option<String> {
                 c.field
             ));
         }
-        if c.value.trim().is_empty() || c.value.len() > MAX_EXCEPTION_VALUE {
+        if c.value.trim().is_empty() || c.value.chars().count() > MAX_EXCEPTION_VALUE {
             return Some(format!(
-                "condition {} ({f}): the value must be 1 to {MAX_EXCEPTION_VALUE} bytes",
+                "condition {} ({f}): the value must be 1 to {MAX_EXCEPTION_VALUE} characters, not blank",
                 i + 1
             ));
         }
     }
-    if e.reason.trim().is_empty() || e.reason.len() > MAX_EXCEPTION_REASON {
+    if e.reason.trim().is_empty() || e.reason.chars().count() > MAX_EXCEPTION_REASON {
         return Some(format!(
-            "reason: say why, in 1 to {MAX_EXCEPTION_REASON} bytes"
+            "reason: say why, in 1 to {MAX_EXCEPTION_REASON} characters"
         ));
-    }
-    if e.expires_at.is_some_and(|t| t <= now) {
-        return Some("expires_at is in the past".into());
     }
     None
 }
@@ -181,6 +217,20 @@ mod tests {
     }
 
     #[test]
+    fn expiry_takes_any_json_integer() {
+        let parse = |text: &str| serde_json::from_str::<NewException>(text);
+        let body =
+            |t: &str| format!(r#"{{"rule_id":"r","conditions":[],"reason":"x","expires_at":{t}}}"#);
+        assert_eq!(parse(&body("516")).unwrap().expires_at, Some(516));
+        assert_eq!(parse(&body("516.0")).unwrap().expires_at, Some(516));
+        assert_eq!(parse(&body("null")).unwrap().expires_at, None);
+        assert!(parse(&body("516.5")).is_err());
+        assert!(parse(&body("1e300")).is_err());
+        let none = r#"{"rule_id":"r","conditions":[],"reason":"x"}"#;
+        assert_eq!(parse(none).unwrap().expires_at, None);
+    }
+
+    #[test]
     fn problems_are_said_plainly() {
         let ok = NewException {
             rule_id: "r".into(),
@@ -188,24 +238,21 @@ mod tests {
             reason: "the backup job".into(),
             expires_at: Some(2_000),
         };
-        assert_eq!(exception_problem(&ok, 1_000), None);
+        assert_eq!(exception_problem(&ok), None);
         let mut e = ok.clone();
         e.conditions.clear();
         assert!(
-            exception_problem(&e, 1_000)
+            exception_problem(&e)
                 .unwrap()
                 .contains("at least one condition")
         );
         let mut e = ok.clone();
         e.conditions[0].field = "host name; DROP".into();
-        assert!(
-            exception_problem(&e, 1_000)
-                .unwrap()
-                .contains("condition 1")
-        );
+        assert!(exception_problem(&e).unwrap().contains("condition 1"));
         let mut e = ok.clone();
         e.reason = " ".into();
-        assert!(exception_problem(&e, 1_000).unwrap().contains("reason"));
-        assert!(exception_problem(&ok, 3_000).unwrap().contains("past"));
+        assert!(exception_problem(&e).unwrap().contains("reason"));
+        // Already expired: inert, not refused (the list shows it as expired).
+        assert_eq!(exception_problem(&ok), None);
     }
 }

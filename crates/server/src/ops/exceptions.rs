@@ -1,6 +1,6 @@
 //! Alert exceptions: add and remove (audited), shared by the API, the dashboard and the CLI.
 
-use dozor_store::{AlertException, NewException, Store, exception_problem, now_ms};
+use dozor_store::{AlertException, NewException, Store, exception_problem};
 use serde_json::json;
 
 use super::{OpError, audited};
@@ -11,7 +11,7 @@ pub async fn add(
     actor: &str,
     exception: &NewException,
 ) -> Result<AlertException, OpError> {
-    if let Some(why) = exception_problem(exception, now_ms()) {
+    if let Some(why) = exception_problem(exception) {
         return Err(OpError::invalid("exception", why));
     }
     let made = store.add_exception(exception, actor).await?;

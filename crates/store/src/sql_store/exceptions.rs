@@ -35,7 +35,7 @@ impl<D: Driver> SqlStore<D> {
         created_by: &str,
     ) -> Result<AlertException> {
         let now = now_ms();
-        if let Some(problem) = exception_problem(e, now) {
+        if let Some(problem) = exception_problem(e) {
             return Err(StoreError::InvalidArgument(problem));
         }
         let conditions: Vec<ExceptionCondition> = e
