@@ -21,34 +21,21 @@ const CHILD_WINDOW_MS: i64 = 86_400_000;
 /// Process start events: Sysmon 1, Security 4688, the agent's `event.type: start`.
 const START_EVENTS: &str = "(event.code:1 OR event.code:4688 OR event.type:start)";
 
-/// A search term `field:value` in the query language.
-fn term(field: &str, value: &str) -> String {
-    dozor_ui::url::add_term("", field, value)
-}
-
 /// How a process is found: by entity id, else by pid on its host.
 fn identity(entity_id: Option<&str>, pid: Option<u64>, host: Option<&str>) -> Option<String> {
-    if let Some(id) = entity_id {
-        return Some(term("process.entity_id", id));
-    }
-    let pid = pid?;
-    let q = term("process.pid", &pid.to_string());
-    Some(match host {
-        Some(h) => dozor_ui::url::add_term(&q, "host.name", h),
-        None => q,
-    })
+    let pid = pid.map(|p| p.to_string());
+    dozor_ui::url::process_query("process", entity_id, pid.as_deref(), host)
 }
 
+/// How the children of a process are found: by its entity id, else by its pid on its host.
 fn children_query(node: &ProcessNode, host: Option<&str>) -> Option<String> {
-    if let Some(id) = &node.entity_id {
-        return Some(term("process.parent.entity_id", id));
-    }
-    let pid = node.pid?;
-    let q = term("process.parent.pid", &pid.to_string());
-    Some(match host {
-        Some(h) => dozor_ui::url::add_term(&q, "host.name", h),
-        None => q,
-    })
+    let pid = node.pid.map(|p| p.to_string());
+    dozor_ui::url::process_query(
+        "process.parent",
+        node.entity_id.as_deref(),
+        pid.as_deref(),
+        host,
+    )
 }
 
 async fn starts(

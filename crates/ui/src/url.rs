@@ -123,6 +123,25 @@ pub fn add_term(query: &str, field: &str, value: &str) -> String {
     }
 }
 
+/// The query that finds one process in the events: `{prefix}.entity_id` where the source
+/// gives one (agent, Sysmon ProcessGuid), else `{prefix}.pid` on `host` (pids are only
+/// unique per host). `prefix`: `process` or `process.parent`.
+pub fn process_query(
+    prefix: &str,
+    entity_id: Option<&str>,
+    pid: Option<&str>,
+    host: Option<&str>,
+) -> Option<String> {
+    if let Some(id) = entity_id {
+        return Some(add_term("", &format!("{prefix}.entity_id"), id));
+    }
+    let q = add_term("", &format!("{prefix}.pid"), pid?);
+    Some(match host {
+        Some(h) => add_term(&q, "host.name", h),
+        None => q,
+    })
+}
+
 /// `query AND NOT field:value`: leaves the value out.
 pub fn exclude_term(query: &str, field: &str, value: &str) -> String {
     let term = format!("NOT {field}:{}", query_value(value));
@@ -203,6 +222,20 @@ mod tests {
             exclude_term("a:1 OR b:2", "c", "3"),
             "(a:1 OR b:2) AND NOT c:3"
         );
+    }
+
+    #[test]
+    fn a_process_is_found_by_entity_id_else_by_pid_on_its_host() {
+        assert_eq!(
+            process_query("process", Some("{G}"), Some("7"), Some("h")).unwrap(),
+            "process.entity_id:{G}"
+        );
+        assert_eq!(
+            process_query("process.parent", None, Some("7"), Some("WS 1")).unwrap(),
+            "process.parent.pid:7 AND host.name:\"WS 1\""
+        );
+        assert_eq!(process_query("process", None, Some("7"), None).unwrap(), "process.pid:7");
+        assert_eq!(process_query("process", None, None, Some("h")), None);
     }
 
     #[test]

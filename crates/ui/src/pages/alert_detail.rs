@@ -104,7 +104,6 @@ struct TreeRow {
 }
 
 fn tree_rows(tr: &Tr, tree: &dozor_model::process_tree::ProcessTree) -> Vec<TreeRow> {
-    use crate::url::add_term;
     // The page's style sheet indents up to 10 levels.
     let row = |depth: usize, role, n: &dozor_model::process_tree::ProcessNode| TreeRow {
         depth: depth.min(10),
@@ -119,12 +118,10 @@ fn tree_rows(tr: &Tr, tree: &dozor_model::process_tree::ProcessTree) -> Vec<Tree
         user: n.user.clone().unwrap_or_default(),
         when: when(tr, n.ts),
         href: {
-            let q = match (&n.entity_id, n.pid) {
-                (Some(id), _) => add_term("", "process.entity_id", id),
-                (None, Some(pid)) => add_term("", "process.pid", &pid.to_string()),
-                (None, None) => String::new(),
-            };
-            super::hosts::events_href(&q, Some((n.ts, n.ts)))
+            let pid = n.pid.map(|p| p.to_string());
+            let q =
+                crate::url::process_query("process", n.entity_id.as_deref(), pid.as_deref(), None);
+            super::hosts::events_href(&q.unwrap_or_default(), Some((n.ts, n.ts)))
         },
     };
     let mut out: Vec<TreeRow> = tree
@@ -178,16 +175,12 @@ fn pivots(
     }
     // A process by its entity id where the source gives one (agent, Sysmon ProcessGuid), else
     // by pid on this host.
-    let process = value_of("process.entity_id")
-        .map(|id| add_term("", "process.entity_id", &id))
-        .or_else(|| {
-            let pid = value_of("process.pid")?;
-            let q = add_term("", "process.pid", &pid);
-            Some(match &a.host {
-                Some(h) => add_term(&q, "host.name", h),
-                None => q,
-            })
-        });
+    let process = crate::url::process_query(
+        "process",
+        value_of("process.entity_id").as_deref(),
+        value_of("process.pid").as_deref(),
+        a.host.as_deref(),
+    );
     if let Some(q) = process {
         out.push((tr.t("pivot.process"), events_href(&q, span)));
     }
