@@ -234,7 +234,10 @@ mod tests {
             process_query("process.parent", None, Some("7"), Some("WS 1")).unwrap(),
             "process.parent.pid:7 AND host.name:\"WS 1\""
         );
-        assert_eq!(process_query("process", None, Some("7"), None).unwrap(), "process.pid:7");
+        assert_eq!(
+            process_query("process", None, Some("7"), None).unwrap(),
+            "process.pid:7"
+        );
         assert_eq!(process_query("process", None, None, Some("h")), None);
     }
 
