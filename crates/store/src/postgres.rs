@@ -116,6 +116,8 @@ impl PgStore {
             include_str!("../migrations/postgres/0009_vulns.sql"),
             include_str!("../migrations/postgres/0010_hosts.sql"),
             include_str!("../migrations/postgres/0011_exceptions.sql"),
+            include_str!("../migrations/postgres/0012_incidents.sql"),
+            include_str!("../migrations/postgres/0013_saved_searches.sql"),
         ])
         .run(&pool)
         .await?;

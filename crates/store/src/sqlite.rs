@@ -120,6 +120,8 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0009_vulns.sql"),
             include_str!("../migrations/sqlite/0010_hosts.sql"),
             include_str!("../migrations/sqlite/0011_exceptions.sql"),
+            include_str!("../migrations/sqlite/0012_incidents.sql"),
+            include_str!("../migrations/sqlite/0013_saved_searches.sql"),
         ])
         .run(&writer)
         .await?;

@@ -142,7 +142,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// How many migrations each backend has.
-pub(crate) const MIGRATIONS: usize = 11;
+pub(crate) const MIGRATIONS: usize = 13;
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
 pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
@@ -159,6 +159,8 @@ pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
         "vulns",
         "hosts",
         "exceptions",
+        "incidents",
+        "saved_searches",
     ];
     Migrator::with_migrations(
         (1..)
