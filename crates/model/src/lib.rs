@@ -24,6 +24,7 @@ mod error;
 mod event;
 mod exception;
 mod host;
+mod incident;
 mod intel;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -31,6 +32,7 @@ mod playbook;
 pub mod process_tree;
 pub mod response;
 mod rule;
+mod saved_search;
 mod vulns;
 
 pub use access::{Access, MAX_USERNAME_CHARS, Role, TokenInfo, USER_LANGUAGES, User};
@@ -52,6 +54,13 @@ pub use exception::{
     exception_problem,
 };
 pub use host::{Host, HostQuery, event_host, host_key};
+pub use incident::{
+    Incident, IncidentChange, IncidentDetail, IncidentNote, IncidentPatch, IncidentQuery,
+    IncidentSeverity, IncidentStatus, IncidentSuggestion, IncidentTask, MAX_INCIDENT_ALERTS_PER_CALL,
+    MAX_INCIDENT_OWNER, MAX_INCIDENT_TASK, MAX_INCIDENT_TEXT, MAX_INCIDENT_TITLE,
+    MAX_OBSERVABLE_VALUE, NewIncident, NewObservable, Observable, ObservableKind, TimelineEntry,
+    incident_patch_problem, incident_text_problem, new_incident_problem,
+};
 pub use intel::{
     IntelImportReport, IntelMatch, IntelMatchList, IntelMatchQuery, IntelSource, IntelSourceList,
     IntelSourceRequest, IntelSyncStatus, IocDetail, IocEnabledRequest, IocPage, IocQuery,
@@ -65,6 +74,12 @@ pub use playbook::{
     PlaybookRunStatus, PlaybookStep, PlaybookView, StoredPlaybook,
 };
 pub use rule::RuleState;
+pub use saved_search::{
+    EVENT_COLUMNS, MAX_SAVED_SEARCH_NAME, MAX_SAVED_SEARCH_QUERY, MAX_SAVED_SEARCHES_PER_OWNER,
+    NewSavedSearch, SAVED_SEARCH_RANGES, SavedSearch, SavedSearchChange, SavedSearchParams,
+    saved_search_change_problem, saved_search_name_problem, saved_search_params_problem,
+    saved_search_problem, saved_search_query_problem,
+};
 pub use vulns::{
     AgentInventory, MAX_VULN_PAGE, NewVulnResult, NewVulnScan, StoredVuln, VULN_LEVELS,
     VULN_SOURCES, VulnCveSummary, VulnHostSummary, VulnQuery, VulnScan, VulnScanCounts,

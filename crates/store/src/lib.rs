@@ -83,6 +83,40 @@ pub trait Store: Send + Sync + 'static {
     /// logs count when they arrive).
     async fn count_received(&self, since: i64) -> Result<u64>;
 
+    // ------------------------------------------------------------ saved searches
+
+    /// Saves an event search under `owner` (validated: [`saved_search_problem`]). A name the
+    /// owner already uses is [`StoreError::Conflict`]; more than
+    /// [`MAX_SAVED_SEARCHES_PER_OWNER`] searches of one owner is
+    /// [`StoreError::InvalidArgument`].
+    async fn create_saved_search(
+        &self,
+        search: &NewSavedSearch,
+        owner: &str,
+    ) -> Result<SavedSearch>;
+
+    /// One saved search (whoever owns it).
+    async fn get_saved_search(&self, id: i64) -> Result<Option<SavedSearch>>;
+
+    /// The saved searches `visible_to` may see — its own and the shared ones — or, with
+    /// `None`, every one; by name (then id).
+    async fn list_saved_searches(&self, visible_to: Option<&str>) -> Result<Vec<SavedSearch>>;
+
+    /// Changes the members the change gives (validated: [`saved_search_change_problem`]);
+    /// `None`: no such search. A name its owner already uses for another search is
+    /// [`StoreError::Conflict`]. Who may change it is the caller's to check.
+    async fn update_saved_search(
+        &self,
+        id: i64,
+        change: &SavedSearchChange,
+    ) -> Result<Option<SavedSearch>>;
+
+    /// Deletes a saved search; returns it as it was (`None`: no such search).
+    async fn delete_saved_search(&self, id: i64) -> Result<Option<SavedSearch>>;
+
+    /// Records that a saved search was re-run at `at` (ms); `false`: no such search.
+    async fn mark_saved_search_run(&self, id: i64, at: i64) -> Result<bool>;
+
     // ------------------------------------------------------------ pipeline
 
     /// Commits one pipeline batch atomically: inserts the events idempotently, then records
@@ -134,6 +168,72 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes an exception; returns it as it was (`None`: no such exception).
     async fn delete_exception(&self, id: i64) -> Result<Option<AlertException>>;
+
+    // ------------------------------------------------------------ incidents
+
+    /// Opens an incident (validated: [`new_incident_problem`]), grouping `alert_ids` into it
+    /// at once; its severity, when not given, is the highest level of those alerts. An alert
+    /// already in another incident, or missing, fails the call and nothing is stored.
+    async fn create_incident(&self, incident: &NewIncident, actor: &str) -> Result<Incident>;
+
+    /// Incidents, most recently changed first.
+    async fn list_incidents(&self, query: &IncidentQuery) -> Result<Vec<Incident>>;
+
+    /// An incident with its alerts, tasks, notes, observables, history and the playbook runs
+    /// of its alerts.
+    async fn get_incident(&self, id: i64) -> Result<Option<IncidentDetail>>;
+
+    /// Applies a patch (validated: [`incident_patch_problem`]); each real change is written
+    /// to the history. `NotFound` when there is no such incident.
+    async fn update_incident(&self, id: i64, patch: &IncidentPatch, actor: &str)
+    -> Result<Incident>;
+
+    /// Groups alerts into an incident; the ids added now (ones already in it are skipped).
+    /// An alert in another incident (`Conflict`) or missing (`NotFound`) fails the call.
+    async fn add_incident_alerts(&self, id: i64, alert_ids: &[i64], actor: &str)
+    -> Result<Vec<i64>>;
+
+    /// Takes an alert out of an incident; whether it was in it.
+    async fn remove_incident_alert(&self, id: i64, alert_id: i64, actor: &str) -> Result<bool>;
+
+    /// Adds a task.
+    async fn add_incident_task(&self, id: i64, title: &str, actor: &str) -> Result<IncidentTask>;
+
+    /// Ticks a task off (or reopens it).
+    async fn set_incident_task(
+        &self,
+        id: i64,
+        task_id: i64,
+        done: bool,
+        actor: &str,
+    ) -> Result<IncidentTask>;
+
+    /// Adds a note.
+    async fn add_incident_note(&self, id: i64, body: &str, actor: &str) -> Result<IncidentNote>;
+
+    /// Adds an observable (checked against its kind; the same kind and value twice is a
+    /// `Conflict`).
+    async fn add_incident_observable(
+        &self,
+        id: i64,
+        observable: &NewObservable,
+        actor: &str,
+    ) -> Result<Observable>;
+
+    /// Removes an observable; it as it was (`None`: no such observable on the incident).
+    async fn remove_incident_observable(
+        &self,
+        id: i64,
+        observable_id: i64,
+        actor: &str,
+    ) -> Result<Option<Observable>>;
+
+    /// The incident an alert is grouped into.
+    async fn incident_of_alert(&self, alert_id: i64) -> Result<Option<i64>>;
+
+    /// Open alerts changed since `since` (ms), in no incident, grouped per host where a host
+    /// has two or more: incidents worth opening.
+    async fn suggest_incidents(&self, since: i64) -> Result<Vec<IncidentSuggestion>>;
 
     /// Hosts named by stored events (`host.name`), most recently active first.
     async fn list_hosts(&self, query: &HostQuery) -> Result<Vec<Host>>;

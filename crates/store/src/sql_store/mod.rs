@@ -24,9 +24,11 @@ use crate::query::sql::Dialect;
 use crate::types::{Backend, NewEvent};
 
 mod exceptions;
+mod incidents;
 mod intel;
 mod playbooks;
 mod row;
+mod saved_searches;
 mod stmt;
 mod store;
 mod vulns;

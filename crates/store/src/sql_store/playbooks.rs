@@ -34,7 +34,7 @@ fn playbook<R: Row>(r: &R) -> Result<StoredPlaybook> {
     })
 }
 
-fn run<R: Row>(r: &R) -> Result<PlaybookRun> {
+pub(super) fn run<R: Row>(r: &R) -> Result<PlaybookRun> {
     Ok(PlaybookRun {
         id: r.get("id")?,
         playbook: r.get("playbook")?,

@@ -446,6 +446,34 @@ impl<D: Driver> Store for SqlStore<D> {
         self.count(On::Read, Stmt::built(b)).await
     }
 
+    async fn create_saved_search(&self, s: &NewSavedSearch, owner: &str) -> Result<SavedSearch> {
+        self.saved_search_insert(s, owner).await
+    }
+
+    async fn get_saved_search(&self, id: i64) -> Result<Option<SavedSearch>> {
+        self.saved_search_get(id).await
+    }
+
+    async fn list_saved_searches(&self, visible_to: Option<&str>) -> Result<Vec<SavedSearch>> {
+        self.saved_search_rows(visible_to).await
+    }
+
+    async fn update_saved_search(
+        &self,
+        id: i64,
+        change: &SavedSearchChange,
+    ) -> Result<Option<SavedSearch>> {
+        self.saved_search_update(id, change).await
+    }
+
+    async fn delete_saved_search(&self, id: i64) -> Result<Option<SavedSearch>> {
+        self.saved_search_delete(id).await
+    }
+
+    async fn mark_saved_search_run(&self, id: i64, at: i64) -> Result<bool> {
+        self.saved_search_ran(id, at).await
+    }
+
     // ------------------------------------------------------------ pipeline
 
     async fn store_batch(
@@ -554,6 +582,75 @@ impl<D: Driver> Store for SqlStore<D> {
 
     async fn delete_exception(&self, id: i64) -> Result<Option<AlertException>> {
         self.exception_delete(id).await
+    }
+
+    async fn create_incident(&self, n: &NewIncident, actor: &str) -> Result<Incident> {
+        self.incident_create(n, actor).await
+    }
+
+    async fn list_incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
+        self.incident_list(q).await
+    }
+
+    async fn get_incident(&self, id: i64) -> Result<Option<IncidentDetail>> {
+        self.incident_detail(id).await
+    }
+
+    async fn update_incident(&self, id: i64, p: &IncidentPatch, actor: &str) -> Result<Incident> {
+        self.incident_update(id, p, actor).await
+    }
+
+    async fn add_incident_alerts(&self, id: i64, alerts: &[i64], actor: &str) -> Result<Vec<i64>> {
+        self.incident_add_alerts(id, alerts, actor).await
+    }
+
+    async fn remove_incident_alert(&self, id: i64, alert_id: i64, actor: &str) -> Result<bool> {
+        self.incident_remove_alert(id, alert_id, actor).await
+    }
+
+    async fn add_incident_task(&self, id: i64, title: &str, actor: &str) -> Result<IncidentTask> {
+        self.incident_add_task(id, title, actor).await
+    }
+
+    async fn set_incident_task(
+        &self,
+        id: i64,
+        task_id: i64,
+        done: bool,
+        actor: &str,
+    ) -> Result<IncidentTask> {
+        self.incident_set_task(id, task_id, done, actor).await
+    }
+
+    async fn add_incident_note(&self, id: i64, body: &str, actor: &str) -> Result<IncidentNote> {
+        self.incident_add_note(id, body, actor).await
+    }
+
+    async fn add_incident_observable(
+        &self,
+        id: i64,
+        o: &NewObservable,
+        actor: &str,
+    ) -> Result<Observable> {
+        self.incident_add_observable(id, o, actor).await
+    }
+
+    async fn remove_incident_observable(
+        &self,
+        id: i64,
+        observable_id: i64,
+        actor: &str,
+    ) -> Result<Option<Observable>> {
+        self.incident_remove_observable(id, observable_id, actor)
+            .await
+    }
+
+    async fn incident_of_alert(&self, alert_id: i64) -> Result<Option<i64>> {
+        self.incident_of(alert_id).await
+    }
+
+    async fn suggest_incidents(&self, since: i64) -> Result<Vec<IncidentSuggestion>> {
+        self.incident_suggestions(since).await
     }
 
     async fn list_hosts(&self, hq: &HostQuery) -> Result<Vec<Host>> {
