@@ -1123,6 +1123,367 @@ async fn sse_stream_delivers_notices_and_ends_on_shutdown() {
     stopping.await.unwrap();
 }
 
+// ---------------------------------------------------------------- saved searches, export
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_searches_are_owned_shared_and_audited() {
+    let env = Env::start().await;
+    let (a, v, adm) = (&env.tokens.analyst, &env.tokens.viewer, &env.tokens.admin);
+    let body = json!({"name": "PowerShell on ws2", "query": "process.name:powershell.exe",
+                      "params": {"range": "7d", "columns": ["host.name", "user.name"]},
+                      "shared": true});
+    let made = env.post("/api/v1/saved-searches", a, body.clone()).await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let made = made.json();
+    assert_eq!(made["owner"], "bob-analyst");
+    assert_eq!(made["params"]["columns"], json!(["host.name", "user.name"]));
+    let id = made["id"].as_i64().unwrap();
+    problem(
+        &env.post("/api/v1/saved-searches", a, body.clone()).await,
+        409,
+        "name-taken",
+    );
+    problem(
+        &env.post("/api/v1/saved-searches", v, body.clone()).await,
+        403,
+        "forbidden",
+    );
+    let p = problem(
+        &env.post(
+            "/api/v1/saved-searches",
+            a,
+            json!({"name": "x", "params": {"columns": ["secret.field"]}}),
+        )
+        .await,
+        422,
+        "invalid-body",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("columns"), "{p}");
+    problem(
+        &env.post(
+            "/api/v1/saved-searches",
+            a,
+            json!({"name": "x".repeat(121)}),
+        )
+        .await,
+        422,
+        "invalid-body",
+    );
+    // The admin's private search: the viewer and the analyst see only the shared one.
+    let private = env
+        .post(
+            "/api/v1/saved-searches",
+            adm,
+            json!({"name": "mine", "query": "user.name:ivan"}),
+        )
+        .await;
+    assert_eq!(private.status, 201, "{}", private.text());
+    let private = private.json()["id"].as_i64().unwrap();
+    let names = |r: Value| -> Vec<String> {
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(ok(&env.get("/api/v1/saved-searches", v).await)),
+        vec!["PowerShell on ws2"]
+    );
+    assert_eq!(
+        names(ok(&env.get("/api/v1/saved-searches", adm).await)),
+        vec!["mine", "PowerShell on ws2"]
+    );
+    problem(
+        &env.get(&format!("/api/v1/saved-searches/{private}"), a)
+            .await,
+        404,
+        "not-found",
+    );
+    assert_eq!(
+        ok(&env.get(&format!("/api/v1/saved-searches/{id}"), v).await)["query"],
+        "process.name:powershell.exe"
+    );
+    // Only the owner or an admin changes it.
+    let send = |method: &'static str, path: String, token: &str, body: Option<Value>| {
+        let auth = format!("Bearer {token}");
+        let client = env.client();
+        async move {
+            let mut headers = vec![("authorization", auth.clone())];
+            if body.is_some() {
+                headers.push(("content-type", "application/json".to_owned()));
+            }
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            client
+                .send(
+                    method,
+                    &path,
+                    &h,
+                    body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let put = send(
+        "PUT",
+        format!("/api/v1/saved-searches/{private}"),
+        a,
+        Some(json!({"name": "hijacked"})),
+    )
+    .await;
+    // Not visible to the analyst at all.
+    problem(&put, 404, "not-found");
+    let renamed = send(
+        "PUT",
+        format!("/api/v1/saved-searches/{id}"),
+        adm,
+        Some(json!({"name": "PowerShell", "shared": false})),
+    )
+    .await;
+    let renamed = ok(&renamed);
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["shared"].as_bool()),
+        (Some("PowerShell"), Some(false))
+    );
+    assert_eq!(
+        renamed["owner"], "bob-analyst",
+        "an admin's change keeps the owner"
+    );
+    // Shared by nobody now: the viewer no longer sees it, the owner does.
+    assert!(names(ok(&env.get("/api/v1/saved-searches", v).await)).is_empty());
+    let gone = send("DELETE", format!("/api/v1/saved-searches/{id}"), a, None).await;
+    assert_eq!(ok(&gone)["name"], "PowerShell");
+    let audit = env
+        .store
+        .list_audit(&dozor_store::AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    for want in [
+        ("saved_search.create", "bob-analyst"),
+        ("saved_search.create", "alice-admin"),
+        ("saved_search.update", "alice-admin"),
+        ("saved_search.delete", "bob-analyst"),
+    ] {
+        assert!(actions.contains(&want), "{want:?} in {actions:?}");
+    }
+    env.stop().await;
+}
+
+/// 3,000 events whose values need CSV escaping or would be spreadsheet formulas.
+fn export_events(base: i64) -> Vec<NewEvent> {
+    (0..3000)
+        .map(|i| NewEvent {
+            id: Uuid::now_v7(),
+            ts: base + i,
+            received_at: base + i,
+            agent_id: Some("agent-1".into()),
+            doc: json!({
+                "event": {"category": ["process"], "code": "4688"},
+                "host": {"name": format!("ws-{}", i % 7)},
+                "user": {"name": "=HYPERLINK(\"http://evil.example\",\"x\")"},
+                "process": {"name": "cmd.exe", "pid": i,
+                            "command_line": format!("cmd /c \"echo a,b\"\r\nline {i}")},
+            }),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_stream_every_page_escape_csv_and_stop_at_the_limit() {
+    let env = Env::start().await;
+    let (_, alert) = seed(&env).await;
+    let base = base_time() - 3_600_000;
+    let evs = export_events(base);
+    for chunk in evs.chunks(1000) {
+        env.store.insert_events(chunk).await.unwrap();
+    }
+    let v = &env.tokens.viewer;
+    let range = format!("from={}&to={}", base, base + 3000);
+
+    // CSV, every row (three store pages and more), the default columns.
+    let started = std::time::Instant::now();
+    let r = env
+        .get(
+            &format!("/api/v1/events/export?q=process.name:cmd.exe&{range}"),
+            v,
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), "text/csv; charset=utf-8");
+    assert!(
+        r.header("content-disposition")
+            .starts_with("attachment; filename=\"dozor-events-"),
+        "{}",
+        r.header("content-disposition")
+    );
+    assert_eq!(r.header("x-dozor-export-limit"), "100000");
+    let mut reader = csv::ReaderBuilder::new().from_reader(&r.body[..]);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        &header[..4],
+        ["@timestamp", "event.id", "agent_id", "host.name"]
+    );
+    let user_col = header.iter().position(|h| h == "user.name").unwrap();
+    let cmd_col = header
+        .iter()
+        .position(|h| h == "process.command_line")
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3000);
+    // Newest first; the quotes, comma and line break come back intact; formulas are defused.
+    assert_eq!(&rows[0][cmd_col], "cmd /c \"echo a,b\"\r\nline 2999");
+    assert_eq!(
+        &rows[0][user_col],
+        "'=HYPERLINK(\"http://evil.example\",\"x\")"
+    );
+    assert_eq!(&rows[0][1], evs[2999].id.to_string());
+    assert_eq!(&rows[2999][1], evs[0].id.to_string());
+    eprintln!("exported 3000 events as CSV in {took:?}");
+
+    // The bound: 2,500 rows, then the truncation said in a last row.
+    let r = env
+        .get(&format!("/api/v1/events/export?q=process.name:cmd.exe&{range}&limit=2500&columns=host.name,process.pid"), v)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&r.body[..]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "@timestamp",
+            "event.id",
+            "agent_id",
+            "host.name",
+            "process.pid"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2501);
+    assert!(
+        rows[2500][0].starts_with("# truncated: the first 2500 rows"),
+        "{:?}",
+        &rows[2500]
+    );
+    assert_eq!(&rows[2499][4], "500");
+
+    // NDJSON: whole events; exactly at the limit with nothing more is not truncated.
+    let r = env
+        .get(
+            &format!(
+                "/api/v1/events/export?q=process.name:cmd.exe&{range}&format=ndjson&limit=3000"
+            ),
+            v,
+        )
+        .await;
+    assert_eq!(r.header("content-type"), "application/x-ndjson");
+    let lines: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3000);
+    assert_eq!(lines[0]["doc"]["process"]["pid"], 2999);
+    let r = env
+        .get(
+            &format!("/api/v1/events/export?{range}&format=ndjson&limit=10&columns=process.pid"),
+            v,
+        )
+        .await;
+    let lines: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[0]["process.pid"], 2999);
+    assert_eq!(
+        lines[10],
+        json!({"truncated": true, "rows": 10, "limit": 10})
+    );
+
+    // Bad requests are problems before anything is streamed.
+    let p = problem(
+        &env.get("/api/v1/events/export?q=process.name:(", v).await,
+        400,
+        "invalid-query",
+    );
+    assert!(p["column"].is_number(), "{p}");
+    problem(
+        &env.get("/api/v1/events/export?format=xlsx", v).await,
+        400,
+        "invalid-parameter",
+    );
+    problem(
+        &env.get("/api/v1/events/export?limit=1000001", v).await,
+        400,
+        "invalid-parameter",
+    );
+    problem(
+        &env.get("/api/v1/events/export?columns=a%20b", v).await,
+        400,
+        "invalid-parameter",
+    );
+
+    // Alerts: the list's filters.
+    let r = env
+        .get("/api/v1/alerts/export?status=new&min_level=high", v)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut reader = csv::Reader::from_reader(&r.body[..]);
+    assert_eq!(&reader.headers().unwrap()[4], "rule_title");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][0], alert.to_string());
+    assert_eq!(&rows[0][4], "Rule r-powershell");
+    let r = env
+        .get("/api/v1/alerts/export?status=resolved&format=ndjson", v)
+        .await;
+    assert_eq!((r.status, r.body.len()), (200, 0));
+
+    // Who exported what is in the audit log.
+    let audit = env
+        .store
+        .list_audit(&dozor_store::AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let exports: Vec<&dozor_store::AuditEntry> = audit
+        .iter()
+        .filter(|e| e.action == "events.export")
+        .collect();
+    assert_eq!(exports.len(), 4, "refused exports are not audited");
+    assert!(exports.iter().all(|e| e.actor == "carol-viewer"));
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.details["q"] == "process.name:cmd.exe" && e.details["limit"] == 2500),
+        "{exports:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "alerts.export" && e.details["filters"]["min_level"] == "high")
+    );
+    env.stop().await;
+}
+
 // ---------------------------------------------------------------- roles
 
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
@@ -1175,6 +1536,48 @@ fn route_table(
             "DELETE",
             "/api/v1/exceptions/1".into(),
             Need::Triage,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/saved-searches".into(),
+            Need::Triage,
+            json!({"name": "route table", "shared": true}),
+        ),
+        (
+            "GET",
+            "/api/v1/saved-searches".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/saved-searches/1".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "PUT",
+            "/api/v1/saved-searches/1".into(),
+            Need::Triage,
+            json!({"query": "host.name:ws1"}),
+        ),
+        (
+            "DELETE",
+            "/api/v1/saved-searches/1".into(),
+            Need::Triage,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/events/export".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/api/v1/alerts/export".into(),
+            Need::Read,
             Value::Null,
         ),
         ("GET", "/api/v1/hosts/ws1".into(), Need::Read, Value::Null),
@@ -1551,6 +1954,7 @@ fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
         .replace("/rules/r-curl", "/rules/{id}")
         .replace("/hosts/ws1", "/hosts/{name}")
         .replace("/exceptions/1", "/exceptions/{id}")
+        .replace("/saved-searches/1", "/saved-searches/{id}")
         .replace("/agents/agent-x", "/agents/{id}")
         .replace("/yara/rules/route-table.yar", "/yara/rules/{name}")
         .replace("/playbooks/route-table-pb", "/playbooks/{name}")
@@ -1803,7 +2207,10 @@ async fn every_route_refuses_what_a_role_may_not_do() {
                 // workflow; for a second removal of one exception, gone already).
                 _ => assert!(
                     [200, 201, 202, 204, 409].contains(&r.status)
-                        || (r.status == 404 && *who == "admin" && path.contains("/exceptions/")),
+                        || (r.status == 404
+                            && *who == "admin"
+                            && (path.contains("/exceptions/")
+                                || path.contains("/saved-searches/"))),
                     "{what}"
                 ),
             }
@@ -1815,11 +2222,10 @@ async fn every_route_refuses_what_a_role_may_not_do() {
         .list_audit(&dozor_store::AuditQuery::default())
         .await
         .unwrap();
-    assert!(
-        audit
-            .iter()
-            .all(|e| e.actor == "alice-admin" || e.actor == "bob-analyst")
-    );
+    // (Exports are audited whoever makes them: viewers may export.)
+    assert!(audit.iter().all(|e| e.actor == "alice-admin"
+        || e.actor == "bob-analyst"
+        || e.action.ends_with(".export")));
     env.stop().await;
 }
 

@@ -196,6 +196,22 @@ impl Params {
             .collect()
     }
 
+    /// These parameters without the ones named (an export reads `limit` itself).
+    pub fn without(&self, names: &[&str]) -> Params {
+        Params(
+            self.0
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Every parameter as given, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn string(&self, name: &str) -> Result<Option<String>, Problem> {
         Ok(self.get(name)?.map(str::to_owned))
     }

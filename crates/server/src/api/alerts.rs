@@ -110,6 +110,18 @@ problem_response! {
     security(("bearer" = [])))]
 pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<AlertPage>, Problem> {
     params.only(LIST_PARAMETERS)?;
+    let query = alert_query(&params)?;
+    let page = caller
+        .api
+        .store
+        .list_alerts(&query)
+        .await
+        .map_err(store_problem)?;
+    Ok(Json(page))
+}
+
+/// The alert filters, time, cursor and limit of a listing's parameters (also the export's).
+pub(super) fn alert_query(params: &Params) -> Result<AlertQuery, Problem> {
     let statuses = params
         .list("status")
         .into_iter()
@@ -144,7 +156,7 @@ pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<Al
         .transpose()?
         .unwrap_or_default();
     let now = now_ms();
-    let query = AlertQuery {
+    Ok(AlertQuery {
         statuses,
         min_level,
         rule_id: params.string("rule")?,
@@ -158,14 +170,7 @@ pub(crate) async fn list(caller: Caller<READ>, params: Params) -> Result<Json<Al
         to: params.time("to", now)?,
         cursor: params.string("cursor")?,
         limit: params.limit(DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT)?,
-    };
-    let page = caller
-        .api
-        .store
-        .list_alerts(&query)
-        .await
-        .map_err(store_problem)?;
-    Ok(Json(page))
+    })
 }
 
 async fn get_alert(

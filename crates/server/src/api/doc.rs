@@ -22,6 +22,7 @@ use super::{
     agents, alerts, commands, events, exceptions, hosts, intel, intel_exchange, response, rules,
     samples, stats, stream, vuln_jobs, vulns, yara,
 };
+use super::{export, saved_searches};
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
     HeartbeatRequest, HeartbeatResponse,
@@ -32,6 +33,9 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
 #[openapi(
     paths(
         events::search, events::one, events::histogram,
+        export::events, export::alerts,
+        saved_searches::list, saved_searches::one, saved_searches::add, saved_searches::change,
+        saved_searches::remove,
         alerts::list, alerts::one, stream::alerts, alerts::set_status, alerts::set_assignee,
         alerts::comment,
         rules::list, rules::one, rules::set_enabled, rules::reload, rules::test,
@@ -69,6 +73,8 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         ScanPathArgs, CommandView, CommandList, CommandResultRequest, CommandResultAnswer,
         YaraRuleInfo, YaraRuleList, YaraRuleChange, AgentRuleFile, AgentYaraRules, SampleUpload,
         SampleView, SampleList,
+        dozor_model::SavedSearch, dozor_model::NewSavedSearch, dozor_model::SavedSearchChange,
+        dozor_model::SavedSearchParams,
         dozor_model::PlaybookView, dozor_model::PlaybookError, dozor_model::PlayView,
         dozor_model::PlaybookList, dozor_model::PlaybookEnabledRequest,
         dozor_model::PlaybookRunRequest, dozor_model::PlaybookRun, dozor_model::PlaybookRunStatus,

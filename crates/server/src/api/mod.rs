@@ -5,9 +5,12 @@
 //! | `GET /api/v1/events` | viewer+ | search events (query language, time range, agent, cursor) |
 //! | `GET /api/v1/events/histogram` | viewer+ | events per time bucket |
 //! | `GET /api/v1/events/{id}` | viewer+ | one event |
+//! | `GET /api/v1/events/export?format=csv\|ndjson&columns=&limit=` | viewer+ | the search's events as CSV or NDJSON, streamed, at most `limit` (100k; ≤ 1M) rows (audited) |
+//! | `GET`/`POST /api/v1/saved-searches`, `GET`/`PUT`/`DELETE …/{id}` | viewer+, analyst+ | saved event searches: own and shared ones; changes by the owner or an admin (audited) |
 //! | `GET /api/v1/alerts` | viewer+ | list alerts (status, level, rule, agent, assignee, cursor) |
 //! | `GET /api/v1/alerts/stream` | viewer+ | Server-Sent Events: `alert` for every alert opened or updated |
 //! | `GET /api/v1/alerts/{id}` | viewer+ | an alert with its comments, status history and events |
+//! | `GET /api/v1/alerts/export?format=csv\|ndjson&limit=` | viewer+ | the listing's alerts as CSV or NDJSON, streamed, bounded (audited) |
 //! | `POST /api/v1/alerts/{id}/status` | analyst+ | workflow step (audited) |
 //! | `POST /api/v1/alerts/{id}/assignee` | analyst+ | assign / unassign (audited) |
 //! | `POST /api/v1/alerts/{id}/comments` | analyst+ | comment (audited) |
@@ -72,6 +75,7 @@ pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
 mod exceptions;
+mod export;
 mod hosts;
 pub(crate) mod intel;
 pub(crate) mod intel_exchange;
@@ -79,6 +83,7 @@ mod metrics;
 pub(crate) mod response;
 mod rules;
 pub(crate) mod samples;
+mod saved_searches;
 mod stats;
 mod stream;
 mod types;
@@ -121,8 +126,10 @@ pub(crate) const AGENT: &str = "/api/v1/agents/{id}";
 pub(crate) const AGENT_REVOKE: &str = "/api/v1/agents/{id}/revoke";
 pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
 pub(crate) use exceptions::{EXCEPTION, EXCEPTIONS};
+pub(crate) use export::{ALERTS_EXPORT, EVENTS_EXPORT};
 pub(crate) use hosts::{HOST, HOSTS};
 pub(crate) use samples::{SAMPLE, SAMPLES};
+pub(crate) use saved_searches::{SAVED_SEARCH, SAVED_SEARCHES};
 pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
 pub(crate) const AGENT_COMMANDS: &str = "/api/v1/agents/{id}/commands";
 pub(crate) const AGENT_COMMAND_RESULT: &str = "/api/v1/agents/commands/{id}/result";
@@ -152,9 +159,16 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("GET", EVENTS) => get(events::search),
         ("GET", EVENTS_HISTOGRAM) => get(events::histogram),
         ("GET", EVENT) => get(events::one),
+        ("GET", EVENTS_EXPORT) => get(export::events),
+        ("GET", SAVED_SEARCHES) => get(saved_searches::list),
+        ("POST", SAVED_SEARCHES) => post(saved_searches::add).layer(body_limit()),
+        ("GET", SAVED_SEARCH) => get(saved_searches::one),
+        ("PUT", SAVED_SEARCH) => axum::routing::put(saved_searches::change).layer(body_limit()),
+        ("DELETE", SAVED_SEARCH) => axum::routing::delete(saved_searches::remove),
         ("GET", ALERTS) => get(alerts::list),
         ("GET", ALERTS_STREAM) => get(stream::alerts),
         ("GET", ALERT) => get(alerts::one),
+        ("GET", ALERTS_EXPORT) => get(export::alerts),
         ("POST", ALERT_STATUS) => post(alerts::set_status).layer(body_limit()),
         ("POST", ALERT_ASSIGNEE) => post(alerts::set_assignee).layer(body_limit()),
         ("POST", ALERT_COMMENTS) => post(alerts::comment).layer(body_limit()),

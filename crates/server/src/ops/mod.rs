@@ -10,6 +10,7 @@ pub mod agents;
 pub mod alerts;
 pub mod exceptions;
 pub mod rules;
+pub mod saved_searches;
 pub mod tokens;
 pub mod users;
 
