@@ -223,10 +223,14 @@ impl Env {
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send_json("POST", path, token, body).await
+    }
+
+    async fn send_json(&self, method: &str, path: &str, token: &str, body: Value) -> Response {
         let auth = format!("Bearer {token}");
         self.client()
             .send(
-                "POST",
+                method,
                 path,
                 &[
                     ("authorization", &auth),
@@ -260,6 +264,11 @@ fn problem(r: &Response, status: u16, slug: &str) -> Value {
     assert_eq!(p["type"], format!("urn:dozor:problem:{slug}"), "{p}");
     assert_eq!(p["status"], status);
     p
+}
+
+fn created(r: &Response) -> Value {
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
 }
 
 fn ok(r: &Response) -> Value {
@@ -416,6 +425,187 @@ async fn exceptions_suppress_repeats_and_are_audited() {
         actions.contains(&"exception.add") && actions.contains(&"exception.remove"),
         "{actions:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_group_alerts_keep_a_history_and_are_audited() {
+    let env = Env::start().await;
+    let (evs, alert) = seed(&env).await;
+    let (a, v) = (&env.tokens.analyst, &env.tokens.viewer);
+    // A second alert on the same host, so the host is suggested.
+    let curl = detection("r-curl", Level::Medium, &evs[1]);
+    env.store
+        .store_batch(&[], &[curl], Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let suggested = ok(&env.get("/api/v1/incidents/suggestions", v).await);
+    assert!(suggested.as_array().is_some(), "{suggested}");
+
+    problem(
+        &env.post("/api/v1/incidents", a, json!({"title": " "}))
+            .await,
+        422,
+        "invalid-body",
+    );
+    problem(
+        &env.post("/api/v1/incidents", v, json!({"title": "x"}))
+            .await,
+        403,
+        "forbidden",
+    );
+    let made = env
+        .post(
+            "/api/v1/incidents",
+            a,
+            json!({"title": "PowerShell on WS1", "alert_ids": [alert]}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let inc = made.json();
+    let id = inc["id"].as_i64().unwrap();
+    assert_eq!(
+        (inc["severity"].as_str(), inc["alert_count"].as_i64()),
+        (Some("high"), Some(1))
+    );
+    // One incident per alert: a second one can't take it.
+    problem(
+        &env.post(
+            "/api/v1/incidents",
+            a,
+            json!({"title": "again", "alert_ids": [alert]}),
+        )
+        .await,
+        409,
+        "conflict",
+    );
+    problem(
+        &env.post(
+            "/api/v1/incidents",
+            a,
+            json!({"title": "x", "alert_ids": [424242]}),
+        )
+        .await,
+        404,
+        "not-found",
+    );
+
+    let base = format!("/api/v1/incidents/{id}");
+    let patched = env
+        .send_json(
+            "PATCH",
+            &base,
+            a,
+            json!({"status": "contained", "owner": "bob-analyst"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    problem(
+        &env.send_json("PATCH", &base, a, json!({"status": "urgent"}))
+            .await,
+        422,
+        "invalid-body",
+    );
+    let task = created(
+        &env.post(&format!("{base}/tasks"), a, json!({"title": "Isolate WS1"}))
+            .await,
+    );
+    let task_id = task["id"].as_i64().unwrap();
+    let done = env
+        .send_json(
+            "PATCH",
+            &format!("{base}/tasks/{task_id}"),
+            a,
+            json!({"done": true}),
+        )
+        .await;
+    assert_eq!(ok(&done)["done"], true);
+    created(
+        &env.post(
+            &format!("{base}/notes"),
+            a,
+            json!({"body": "C2 at 203.0.113.9"}),
+        )
+        .await,
+    );
+    created(
+        &env.post(
+            &format!("{base}/observables"),
+            a,
+            json!({"kind": "ip", "value": "203.0.113.9"}),
+        )
+        .await,
+    );
+    let bad_ip = env
+        .post(
+            &format!("{base}/observables"),
+            a,
+            json!({"kind": "ip", "value": "203.0.113.999"}),
+        )
+        .await;
+    let p = problem(&bad_ip, 422, "invalid-body");
+    assert!(
+        p["detail"].as_str().unwrap().contains("not a valid ip"),
+        "{p}"
+    );
+
+    let view = ok(&env.get(&base, v).await);
+    assert_eq!(view["incident"]["status"], "contained");
+    assert_eq!(view["incident"]["owner"], "bob-analyst");
+    assert_eq!(view["alerts"][0]["id"], alert);
+    assert_eq!(view["tasks"][0]["done"], true);
+    assert_eq!(view["observables"][0]["value"], "203.0.113.9");
+    let timeline = view["timeline"].as_array().unwrap();
+    assert_eq!(
+        timeline[0]["kind"], "alert",
+        "the alert's events come first: {view}"
+    );
+    assert!(timeline.iter().any(|e| e["kind"] == "note"));
+    let listed = ok(&env.get("/api/v1/incidents?status=contained", v).await);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    problem(
+        &env.get("/api/v1/incidents?status=nope", v).await,
+        400,
+        "invalid-parameter",
+    );
+    assert!(
+        ok(&env.get("/api/v1/incidents?status=closed", v).await)
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let removed = env
+        .client()
+        .send(
+            "DELETE",
+            &format!("{base}/alerts/{alert}"),
+            &[("authorization", &format!("Bearer {a}"))],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.status, 204, "{}", removed.text());
+
+    let audit = env
+        .store
+        .list_audit(&dozor_store::AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    for want in [
+        "incident.create",
+        "incident.update",
+        "incident.task_add",
+        "incident.task_set",
+        "incident.note_add",
+        "incident.observable_add",
+        "incident.alert_remove",
+    ] {
+        assert!(actions.contains(&want), "{want} not in {actions:?}");
+    }
+    env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1524,6 +1714,68 @@ fn route_table(
             Value::Null,
         ),
         ("GET", "/api/v1/hosts".into(), Need::Read, Value::Null),
+        ("GET", "/api/v1/incidents".into(), Need::Read, Value::Null),
+        (
+            "POST",
+            "/api/v1/incidents".into(),
+            Need::Triage,
+            json!({"title": "route table"}),
+        ),
+        (
+            "GET",
+            "/api/v1/incidents/suggestions".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        ("GET", "/api/v1/incidents/1".into(), Need::Read, Value::Null),
+        (
+            "PATCH",
+            "/api/v1/incidents/1".into(),
+            Need::Triage,
+            json!({"status": "in_progress"}),
+        ),
+        (
+            "POST",
+            "/api/v1/incidents/1/alerts".into(),
+            Need::Triage,
+            json!({"alert_ids": [alert]}),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/incidents/1/alerts/{alert}"),
+            Need::Triage,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/incidents/1/tasks".into(),
+            Need::Triage,
+            json!({"title": "route table"}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/incidents/1/tasks/1".into(),
+            Need::Triage,
+            json!({"done": true}),
+        ),
+        (
+            "POST",
+            "/api/v1/incidents/1/notes".into(),
+            Need::Triage,
+            json!({"body": "route table"}),
+        ),
+        (
+            "POST",
+            "/api/v1/incidents/1/observables".into(),
+            Need::Triage,
+            json!({"kind": "ip", "value": "10.0.0.1"}),
+        ),
+        (
+            "DELETE",
+            "/api/v1/incidents/1/observables/1".into(),
+            Need::Triage,
+            Value::Null,
+        ),
         ("GET", "/api/v1/exceptions".into(), Need::Read, Value::Null),
         (
             "POST",
@@ -1954,6 +2206,16 @@ fn pattern(path: &str, alert: i64, event: Uuid, command: Uuid) -> String {
         .replace("/rules/r-curl", "/rules/{id}")
         .replace("/hosts/ws1", "/hosts/{name}")
         .replace("/exceptions/1", "/exceptions/{id}")
+        .replace(
+            "/incidents/1/alerts/{id}",
+            "/incidents/{id}/alerts/{alert_id}",
+        )
+        .replace("/incidents/1/tasks/1", "/incidents/{id}/tasks/{task_id}")
+        .replace(
+            "/incidents/1/observables/1",
+            "/incidents/{id}/observables/{observable_id}",
+        )
+        .replace("/incidents/1", "/incidents/{id}")
         .replace("/saved-searches/1", "/saved-searches/{id}")
         .replace("/agents/agent-x", "/agents/{id}")
         .replace("/yara/rules/route-table.yar", "/yara/rules/{name}")
@@ -2210,7 +2472,9 @@ async fn every_route_refuses_what_a_role_may_not_do() {
                         || (r.status == 404
                             && *who == "admin"
                             && (path.contains("/exceptions/")
-                                || path.contains("/saved-searches/"))),
+                                || path.contains("/saved-searches/")
+                                || path.contains("/incidents/1/alerts/")
+                                || path.contains("/incidents/1/observables/"))),
                     "{what}"
                 ),
             }

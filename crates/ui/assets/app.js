@@ -44,6 +44,8 @@
   // Bulk changes and destructive buttons ask first.
   each('form[data-confirm]', function (form) {
     form.addEventListener('submit', function (ev) {
+      // A second button of the form (e.g. "Create incident" on the bulk bar) may need no question.
+      if (ev.submitter && ev.submitter.hasAttribute('data-no-confirm')) { return; }
       if (!window.confirm(form.getAttribute('data-confirm'))) { ev.preventDefault(); }
     });
   });

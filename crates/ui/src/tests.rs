@@ -470,6 +470,86 @@ fn hosts_view() -> HostsView {
     }
 }
 
+fn incident(i: i64) -> dozor_model::Incident {
+    dozor_model::Incident {
+        id: i + 1,
+        title: if i == 0 {
+            XSS.into()
+        } else {
+            TITLES[(i % 6) as usize].into()
+        },
+        description: format!("notes {XSS}"),
+        severity: dozor_model::IncidentSeverity::ALL[(i % 4) as usize],
+        status: dozor_model::IncidentStatus::ALL[(i % 4) as usize],
+        owner: (i % 2 == 0).then(|| "ann".to_owned()),
+        created_by: "ann".into(),
+        created_at: 1_700_000_000_000 + i * 60_000,
+        updated_at: 1_700_000_000_000 + i * 120_000,
+        closed_at: None,
+        alert_count: i * 3,
+        tasks_total: 4,
+        tasks_done: i % 5,
+    }
+}
+
+fn incidents_view() -> IncidentsView {
+    IncidentsView {
+        show: "active".into(),
+        incidents: (0..40).map(incident).collect(),
+        suggestions: vec![dozor_model::IncidentSuggestion {
+            host: XSS.into(),
+            alert_ids: vec![1, 2, 3],
+            alert_count: 3,
+            level: Level::High,
+            first_seen: 1_700_000_000_000,
+            last_seen: 1_700_000_600_000,
+        }],
+    }
+}
+
+fn incident_view() -> IncidentPageView {
+    IncidentPageView {
+        detail: dozor_model::IncidentDetail {
+            incident: incident(0),
+            alerts: (0..6).map(alert).collect(),
+            tasks: (0..3)
+                .map(|i| dozor_model::IncidentTask {
+                    id: i + 1,
+                    title: format!("{} {XSS}", TITLES[i as usize]),
+                    done: i == 0,
+                    created_by: "ann".into(),
+                    created_at: 1_700_000_000_000,
+                    done_by: (i == 0).then(|| "bob".to_owned()),
+                    done_at: (i == 0).then_some(1_700_000_100_000),
+                })
+                .collect(),
+            notes: vec![dozor_model::IncidentNote {
+                id: 1,
+                author: "bob".into(),
+                body: XSS.into(),
+                created_at: 1_700_000_200_000,
+            }],
+            observables: vec![dozor_model::Observable {
+                id: 1,
+                kind: dozor_model::ObservableKind::Ip,
+                value: "203.0.113.9".into(),
+                note: XSS.into(),
+                added_by: "bob".into(),
+                added_at: 1_700_000_300_000,
+            }],
+            history: vec![dozor_model::IncidentChange {
+                id: 1,
+                actor: "ann".into(),
+                action: "status".into(),
+                detail: "open → in_progress".into(),
+                created_at: 1_700_000_050_000,
+            }],
+            playbook_runs: vec![],
+        },
+        owners: vec!["ann".into(), "bob".into()],
+    }
+}
+
 fn host_view() -> HostDetailView {
     HostDetailView {
         host: host(1),
@@ -613,6 +693,7 @@ fn alert_detail_view() -> AlertDetailView {
         rule: Some(rule(4)),
         agent_name: Some("ws-004.corp.local".to_owned()),
         process_tree: Some(sample_tree()),
+        incident: Some(7),
         events: (0..100)
             .map(|i| {
                 let mut e = event(i);
@@ -1182,6 +1263,14 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
             exceptions(&c("/ui/exceptions"), &exceptions_view()),
         ),
         ("host", host_detail(&c("/ui/hosts/WS-01"), &host_view())),
+        (
+            "incidents",
+            incidents(&c("/ui/incidents"), &incidents_view()),
+        ),
+        (
+            "incident",
+            incident_detail(&c("/ui/incidents/1"), &incident_view()),
+        ),
         ("agent", agent_detail(&c("/ui/agents/agent-2"), &agent_view)),
         ("rules", rules(&c("/ui/rules?page=2"), &rules_view)),
         ("rule", rule_detail(&c("/ui/rules/rule-3"), &rule_view)),
@@ -1386,6 +1475,7 @@ fn forms_follow_the_roles() {
                         Role::Viewer => false,
                         Role::Analyst => {
                             action.starts_with("/ui/alerts")
+                                || action.starts_with("/ui/incidents")
                                 || action == "/ui/intel/iocs"
                                 || (action.starts_with("/ui/intel/")
                                     && (action.ends_with("/enabled") || action.ends_with("/sync")))

@@ -55,6 +55,19 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.release_requested",
     "flash.exception_added",
     "flash.exception_removed",
+    "flash.incident_created",
+    "flash.incident_updated",
+    "flash.incident_alerts_added",
+    "flash.incident_alert_removed",
+    "flash.incident_task_added",
+    "flash.incident_task_set",
+    "flash.incident_note_added",
+    "flash.incident_observable_added",
+    "flash.incident_observable_removed",
+    "error.incident_no_alerts",
+    "error.incident_number",
+    "error.incident_conflict",
+    "error.incident_invalid",
     "error.exception_no_condition",
     "error.csrf",
     "error.forbidden",
@@ -580,6 +593,8 @@ pub struct AlertDetailView {
     pub response: ResponsePanel,
     /// The process tree of its first event that names a process.
     pub process_tree: Option<dozor_model::process_tree::ProcessTree>,
+    /// The incident it is grouped into.
+    pub incident: Option<i64>,
 }
 
 // ------------------------------------------------------------------ events
@@ -595,6 +610,9 @@ pub struct EventsParams {
     pub agent: String,
     /// Page cursor.
     pub cursor: Option<String>,
+    /// Extra columns of the results table (`cols`, repeated or comma-separated), each one of
+    /// [`dozor_model::EVENT_COLUMNS`]; empty: the default table.
+    pub cols: Vec<String>,
 }
 
 impl EventsParams {
@@ -612,6 +630,7 @@ impl EventsParams {
             time: TimeRange::parse(pairs, Self::DEFAULT_RANGE),
             agent: param(pairs, "agent").unwrap_or("").to_owned(),
             cursor: param(pairs, "cursor").map(str::to_owned),
+            cols: event_columns(params(pairs, "cols")),
         }
     }
 
@@ -621,8 +640,55 @@ impl EventsParams {
         q.push("q", &self.q);
         self.time.write(&mut q, Self::DEFAULT_RANGE);
         q.push("agent", &self.agent);
+        q.push("cols", self.cols.join(","));
         q
     }
+
+    /// The events page of a saved search: its query, time range, agent and columns.
+    pub fn of_saved(s: &dozor_model::SavedSearch) -> EventsParams {
+        let p = &s.params;
+        let range = p
+            .range
+            .as_deref()
+            .and_then(Range::from_code)
+            .unwrap_or(Self::DEFAULT_RANGE);
+        EventsParams {
+            q: s.query.clone(),
+            time: TimeRange {
+                range,
+                from: p.from.clone().unwrap_or_default(),
+                to: p.to.clone().unwrap_or_default(),
+            },
+            agent: p.agent.clone().unwrap_or_default(),
+            cursor: None,
+            cols: event_columns(p.columns.iter().map(String::as_str)),
+        }
+    }
+
+    /// What a saved search keeps of these parameters.
+    pub fn saved_params(&self) -> dozor_model::SavedSearchParams {
+        let custom = self.time.range == Range::Custom;
+        let typed = |t: &str| (custom && !t.trim().is_empty()).then(|| t.trim().to_owned());
+        dozor_model::SavedSearchParams {
+            range: (self.time.range != Self::DEFAULT_RANGE)
+                .then(|| self.time.range.code().to_owned()),
+            from: typed(&self.time.from),
+            to: typed(&self.time.to),
+            agent: (!self.agent.trim().is_empty()).then(|| self.agent.trim().to_owned()),
+            columns: self.cols.clone(),
+        }
+    }
+}
+
+/// The known event columns among `names`, in the order given, without repeats.
+fn event_columns<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if dozor_model::EVENT_COLUMNS.contains(&n) && !out.iter().any(|o| o == n) {
+            out.push(n.to_owned());
+        }
+    }
+    out
 }
 
 /// A query that could not be parsed.
@@ -709,6 +775,13 @@ pub struct AgentDetailView {
     pub response: ResponsePanel,
 }
 
+/// The saved searches page: the user's own and the shared ones.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SavedSearchesView {
+    /// By name.
+    pub searches: Vec<dozor_model::SavedSearch>,
+}
+
 /// The alert exceptions page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExceptionsView {
@@ -716,6 +789,26 @@ pub struct ExceptionsView {
     pub exceptions: Vec<dozor_model::AlertException>,
     /// Rule id → title, for display.
     pub rule_titles: HashMap<String, String>,
+}
+
+/// The incident list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IncidentsView {
+    /// Which incidents: `active` (not closed, the default), `closed` or `all`.
+    pub show: String,
+    /// The incidents, most recently changed first.
+    pub incidents: Vec<dozor_model::Incident>,
+    /// Open alerts of one host in no incident yet: incidents worth opening.
+    pub suggestions: Vec<dozor_model::IncidentSuggestion>,
+}
+
+/// One incident's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentPageView {
+    /// The incident with its alerts, tasks, notes, observables, history and runs.
+    pub detail: dozor_model::IncidentDetail,
+    /// User names offered as owners (empty: a free text field).
+    pub owners: Vec<String>,
 }
 
 /// The host list: every host Dozor has events of.

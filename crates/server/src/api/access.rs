@@ -303,6 +303,23 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// The two ids of a nested path (`/incidents/{id}/tasks/{task_id}`).
+pub(crate) struct PathIds(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((a, b))) => Ok(PathIds(a, b)),
+            Err(e) => {
+                Err(Problem::bad_request("invalid-parameter", e.body_text())
+                    .instance(parts.uri.path()))
+            }
+        }
+    }
+}
+
 impl PathId {
     /// An alert id; anything else is a 404 (no such alert).
     pub fn alert_id(&self) -> Result<i64, Problem> {

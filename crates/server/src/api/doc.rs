@@ -19,8 +19,8 @@ use super::types::{
 };
 use super::yara::{AgentRuleFile, AgentYaraRules, YaraRuleChange, YaraRuleInfo, YaraRuleList};
 use super::{
-    agents, alerts, commands, events, exceptions, hosts, intel, intel_exchange, response, rules,
-    samples, stats, stream, vuln_jobs, vulns, yara,
+    agents, alerts, commands, events, exceptions, hosts, incidents, intel, intel_exchange,
+    response, rules, samples, stats, stream, vuln_jobs, vulns, yara,
 };
 use super::{export, saved_searches};
 use crate::agents::{
@@ -44,6 +44,10 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         stream::agents,
         hosts::list, hosts::one,
         exceptions::list, exceptions::add, exceptions::remove,
+        incidents::list, incidents::suggestions, incidents::create, incidents::one,
+        incidents::update, incidents::add_alerts, incidents::remove_alert, incidents::add_task,
+        incidents::set_task, incidents::add_note, incidents::add_observable,
+        incidents::remove_observable,
         commands::create, commands::list, commands::one, commands::result,
         yara::list, yara::one, yara::put, yara::delete, yara::for_agents,
         samples::upload, samples::exists, samples::list, samples::one,
@@ -64,6 +68,13 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
     components(schemas(
         dozor_model::Host, dozor_model::AlertTime, dozor_model::AlertException,
         dozor_model::NewException, dozor_model::ExceptionCondition,
+        dozor_model::Incident, dozor_model::IncidentDetail, dozor_model::IncidentPatch,
+        dozor_model::NewIncident, dozor_model::IncidentSeverity, dozor_model::IncidentStatus,
+        dozor_model::IncidentTask, dozor_model::IncidentNote, dozor_model::Observable,
+        dozor_model::NewObservable, dozor_model::ObservableKind, dozor_model::IncidentChange,
+        dozor_model::IncidentSuggestion, dozor_model::TimelineEntry, incidents::IncidentView,
+        incidents::AlertIdsRequest, incidents::AlertIdsAnswer, incidents::TaskRequest,
+        incidents::TaskDoneRequest, incidents::NoteRequest,
         StoredEvent, EventPage, Histogram, HistogramBucket, Alert, AlertPage, AlertDetail, Comment,
         StatusChange, StatusRequest, AssigneeRequest, CommentRequest, Rule, RuleInfo,
         RuleLogSource, RuleList, RuleDetail, EnabledRequest, ReloadReport, RuleTestRequest,
@@ -102,6 +113,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         (name = "rules", description = "Sigma rules: state, enable/disable and reload (admin), test (analyst+)."),
         (name = "stats", description = "Counts for dashboards."),
         (name = "agents", description = "Agent enrollment (token + CSR), heartbeats (agent certificate) and the registry (operators)."),
+        (name = "incidents", description = "Incidents (cases): alerts grouped into one investigation with an owner, status, severity, tasks, notes, observables, the playbook runs of its alerts and a merged timeline. Changes need an analyst or admin token and are audited."),
         (name = "hosts", description = "Every host Dozor has events of (agents' and uploaded logs' `host.name`), with its activity and open alerts."),
         (name = "response", description = "Playbooks and their runs, approvals, response actions on agents (isolate, kill, quarantine, block, collect). Changes need an analyst or admin token (playbook edits: admin) and are audited."),
         (name = "intel", description = "Threat intelligence: indicators (the retrieval endpoint, manual ones), sources (MISP, MISP feeds, STIX, TAXII, CSV and freetext lists) with their sync status, matches. Changes need an analyst or admin token (sources: admin) and are audited."),

@@ -77,6 +77,7 @@ mod events;
 mod exceptions;
 mod export;
 mod hosts;
+mod incidents;
 pub(crate) mod intel;
 pub(crate) mod intel_exchange;
 mod metrics;
@@ -128,6 +129,10 @@ pub(crate) use agents::{ENROLL as AGENT_ENROLL, HEARTBEAT as AGENT_HEARTBEAT};
 pub(crate) use exceptions::{EXCEPTION, EXCEPTIONS};
 pub(crate) use export::{ALERTS_EXPORT, EVENTS_EXPORT};
 pub(crate) use hosts::{HOST, HOSTS};
+pub(crate) use incidents::{
+    INCIDENT, INCIDENT_ALERT, INCIDENT_ALERTS, INCIDENT_NOTES, INCIDENT_OBSERVABLE,
+    INCIDENT_OBSERVABLES, INCIDENT_SUGGESTIONS, INCIDENT_TASK, INCIDENT_TASKS, INCIDENTS,
+};
 pub(crate) use samples::{SAMPLE, SAMPLES};
 pub(crate) use saved_searches::{SAVED_SEARCH, SAVED_SEARCHES};
 pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
@@ -186,6 +191,18 @@ pub(crate) fn route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppStat
         ("DELETE", EXCEPTION) => axum::routing::delete(exceptions::remove),
         ("GET", HOSTS) => get(hosts::list),
         ("GET", HOST) => get(hosts::one),
+        ("GET", INCIDENTS) => get(incidents::list),
+        ("POST", INCIDENTS) => post(incidents::create).layer(body_limit()),
+        ("GET", INCIDENT_SUGGESTIONS) => get(incidents::suggestions),
+        ("GET", INCIDENT) => get(incidents::one),
+        ("PATCH", INCIDENT) => axum::routing::patch(incidents::update).layer(body_limit()),
+        ("POST", INCIDENT_ALERTS) => post(incidents::add_alerts).layer(body_limit()),
+        ("DELETE", INCIDENT_ALERT) => axum::routing::delete(incidents::remove_alert),
+        ("POST", INCIDENT_TASKS) => post(incidents::add_task).layer(body_limit()),
+        ("PATCH", INCIDENT_TASK) => axum::routing::patch(incidents::set_task).layer(body_limit()),
+        ("POST", INCIDENT_NOTES) => post(incidents::add_note).layer(body_limit()),
+        ("POST", INCIDENT_OBSERVABLES) => post(incidents::add_observable).layer(body_limit()),
+        ("DELETE", INCIDENT_OBSERVABLE) => axum::routing::delete(incidents::remove_observable),
         ("POST", AGENT_REVOKE) => post(agents::revoke).layer(body_limit()),
         ("POST", AGENT_ENROLL) => post(agents::enroll).layer(body_limit()),
         ("POST", AGENT_HEARTBEAT) => post(agents::heartbeat).layer(body_limit()),

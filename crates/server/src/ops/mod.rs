@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod exceptions;
+pub mod incidents;
 pub mod rules;
 pub mod saved_searches;
 pub mod tokens;

@@ -260,11 +260,15 @@ impl<const NEED: u8> FormAction<NEED> {
                 field: "username", ..
             } => "error.username_invalid",
             OpError::Invalid { field: "name", .. } => "error.token_name",
+            OpError::Invalid {
+                field: "incident", ..
+            } => "error.incident_invalid",
             OpError::Refused { slug, .. } => match *slug {
                 "username-taken" => "error.username_taken",
                 "last-admin" => "error.last_admin",
                 "self" => "error.self",
                 "password-wrong" => "error.password_wrong",
+                "conflict" => "error.incident_conflict",
                 _ => "error.failed",
             },
             OpError::Store(StoreError::InvalidTransition { .. }) => "error.invalid_transition",

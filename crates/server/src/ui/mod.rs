@@ -21,6 +21,7 @@
 mod actions;
 mod attack;
 mod common;
+mod incidents;
 mod intel;
 mod pages;
 mod response;
@@ -59,6 +60,31 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route(
             "/ui/exceptions/{id}/delete",
             post(actions::exception_delete),
+        )
+        .route(
+            "/ui/incidents",
+            get(incidents::list).post(incidents::create),
+        )
+        .route("/ui/incidents/add-alerts", post(incidents::add_alerts))
+        .route("/ui/incidents/{id}", get(incidents::one))
+        .route("/ui/incidents/{id}/update", post(incidents::update))
+        .route(
+            "/ui/incidents/{id}/alerts/{alert_id}/remove",
+            post(incidents::remove_alert),
+        )
+        .route("/ui/incidents/{id}/tasks", post(incidents::add_task))
+        .route(
+            "/ui/incidents/{id}/tasks/{task_id}",
+            post(incidents::set_task),
+        )
+        .route("/ui/incidents/{id}/notes", post(incidents::add_note))
+        .route(
+            "/ui/incidents/{id}/observables",
+            post(incidents::add_observable),
+        )
+        .route(
+            "/ui/incidents/{id}/observables/{observable_id}/delete",
+            post(incidents::remove_observable),
         )
         .route("/ui/events", get(pages::events))
         .route("/ui/hosts", get(pages::hosts))

@@ -363,11 +363,13 @@ pub(crate) async fn alert(
                     tracing::warn!(alert = id, "process tree: {e}");
                     None
                 });
+            let incident = store.incident_of_alert(id).await.map_err(failed(&user))?;
             let view = AlertDetailView {
                 alert,
                 rule,
                 agent_name,
                 process_tree,
+                incident,
                 events,
                 missing_events: missing,
                 comments: comments.map_err(failed(&user))?,

@@ -468,6 +468,8 @@ async fn every_page_for_every_role() {
             "/ui/hosts".to_owned(),
             "/ui/hosts?q=WS-01".to_owned(),
             "/ui/hosts/WS-01.corp".to_owned(),
+            "/ui/incidents".to_owned(),
+            "/ui/incidents?show=all".to_owned(),
             "/ui/rules".to_owned(),
             "/ui/rules/r-ps".to_owned(),
             "/ui/rules/r%2Fslash".to_owned(),
@@ -1287,6 +1289,125 @@ fn post_forms(body: &str) -> Vec<String> {
         .skip(1)
         .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
         .collect()
+}
+
+#[tokio::test]
+async fn incidents_from_alerts_through_the_forms() {
+    let h = harness().await;
+    let alert = h.first_alert().await;
+    let viewer = h.login("v", Role::Viewer).await;
+    let (status, _, _) = h
+        .post(
+            Some(&viewer),
+            "/ui/incidents",
+            &format!("csrf={}&id={}", viewer.csrf, alert.id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let s = h.login("a", Role::Analyst).await;
+    // From the alert list's bulk bar: no title, so one is made from the alerts.
+    let (status, headers, _) = h
+        .post(
+            Some(&s),
+            "/ui/incidents",
+            &format!("csrf={}&id={}&status=resolved&note=", s.csrf, alert.id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.incident_created"));
+    let page = location(&headers).to_owned();
+    let id: i64 = page.trim_start_matches("/ui/incidents/").parse().unwrap();
+    let detail = h.store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(detail.incident.title, alert.rule_title);
+    assert_eq!(detail.incident.owner.as_deref(), Some("a"));
+    assert_eq!(detail.alerts[0].id, alert.id);
+    assert_eq!(
+        h.store.get_alert(alert.id).await.unwrap().unwrap().status,
+        alert.status,
+        "the bulk bar's status is not applied by this button"
+    );
+    // The same alert can't go into a second incident.
+    let (_, headers, _) = h
+        .post(
+            Some(&s),
+            "/ui/incidents",
+            &format!("csrf={}&title=again&id={}", s.csrf, alert.id),
+        )
+        .await;
+    assert_eq!(flash(&headers).as_deref(), Some("error.incident_conflict"));
+    for (path, form, want) in [
+        (
+            format!("{page}/update"),
+            "title=Renamed&status=in_progress&severity=critical&owner=a&description=why",
+            "flash.incident_updated",
+        ),
+        (
+            format!("{page}/tasks"),
+            "title=Isolate",
+            "flash.incident_task_added",
+        ),
+        (
+            format!("{page}/tasks/1"),
+            "done=true",
+            "flash.incident_task_set",
+        ),
+        (
+            format!("{page}/notes"),
+            "body=found+it",
+            "flash.incident_note_added",
+        ),
+        (
+            format!("{page}/observables"),
+            "kind=hash&value=44D88612FEA8A8F36DE82E1278ABB02F&note=eicar",
+            "flash.incident_observable_added",
+        ),
+        (
+            format!("{page}/observables"),
+            "kind=ip&value=not-an-ip",
+            "error.incident_invalid",
+        ),
+    ] {
+        let (status, headers, _) = h
+            .post(Some(&s), &path, &format!("csrf={}&{form}", s.csrf))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(flash(&headers).as_deref(), Some(want), "{path} {form}");
+    }
+    let (status, _, body) = h.get(Some(&s), &page).await;
+    assert_eq!(status, StatusCode::OK);
+    for text in [
+        "Renamed",
+        "Isolate",
+        "found it",
+        "44d88612fea8a8f36de82e1278abb02f",
+    ] {
+        assert!(body.contains(text), "{text} not on the page");
+    }
+    let (_, _, body) = h.get(Some(&s), &format!("/ui/alerts/{}", alert.id)).await;
+    assert!(
+        body.contains(&format!("href=\"{page}\"")),
+        "the alert links its incident"
+    );
+    let (_, _, list) = h.get(Some(&viewer), "/ui/incidents").await;
+    assert!(list.contains("Renamed"));
+    assert!(
+        !list.contains("action=\"/ui/incidents"),
+        "viewers get no forms"
+    );
+    let actions: Vec<String> = h
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
+    assert!(
+        actions.iter().any(|a| a == "incident.create"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a == "incident.observable_add"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]

@@ -151,7 +151,7 @@ impl<D: Driver> SqlStore<D> {
                 Some(other) if other == id => continue,
                 Some(other) => {
                     return Err(StoreError::Conflict(format!(
-                        "alert {a} in incident {other} (remove it there first)"
+                        "alert {a} in incident {other}"
                     )));
                 }
                 None => {}

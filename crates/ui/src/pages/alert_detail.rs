@@ -87,6 +87,8 @@ struct AlertDetailPage {
     tree: Vec<TreeRow>,
     /// Field values of its first event an exception can be made of.
     exception_fields: Vec<(String, String)>,
+    /// The incident it is grouped into.
+    incident: Option<i64>,
 }
 
 /// One line of the process tree.
@@ -373,6 +375,7 @@ pub fn alert_detail(ctx: &PageCtx, v: &AlertDetailView) -> String {
         detected: when(&tr, a.created_at),
         pivots,
         exception_fields: super::exceptions::exception_candidates(&v.events),
+        incident: v.incident,
         tree: v
             .process_tree
             .as_ref()

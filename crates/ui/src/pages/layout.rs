@@ -86,7 +86,9 @@ impl Layout {
         let mut nav_items: Vec<(&'static str, &'static str)> = vec![
             ("/ui/", "nav.overview"),
             ("/ui/alerts", "nav.alerts"),
+            ("/ui/incidents", "nav.incidents"),
             ("/ui/events", "nav.events"),
+            ("/ui/searches", "nav.searches"),
             ("/ui/hosts", "nav.hosts"),
             ("/ui/agents", "nav.agents"),
             ("/ui/rules", "nav.rules"),
