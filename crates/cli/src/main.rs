@@ -121,6 +121,16 @@ enum Command {
         #[command(subcommand)]
         command: remote::VulnsCmd,
     },
+    /// Incidents (cases) of a running server: list, show with the merged timeline, open from
+    /// alerts, change status/owner/severity, add alerts, tasks, notes and observables, and
+    /// the suggested groupings.
+    ///
+    /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
+    /// or verified, or bad arguments).
+    Incidents {
+        #[command(subcommand)]
+        command: remote::IncidentsCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -188,6 +198,7 @@ fn main() -> ExitCode {
         Command::Playbooks { command } => remote::playbooks(command),
         Command::Intel { command } => remote::intel(command),
         Command::Vulns { command } => remote::vulns(command),
+        Command::Incidents { command } => remote::incidents(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -342,6 +342,29 @@ impl Client {
         self.answer(response)
     }
 
+    fn patch(&self, path: &str, body: &impl Serialize) -> Result<Value> {
+        let response = self
+            .agent
+            .patch(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Accept", "application/json")
+            .content_type("application/json")
+            .send(serde_json::to_vec(body)?)
+            .map_err(|e| self.transport_error(e))?;
+        self.answer(response)
+    }
+
+    fn delete(&self, path: &str) -> Result<Value> {
+        let response = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| self.transport_error(e))?;
+        self.answer(response)
+    }
+
     /// A listing of `key` items; with `all`, every page after the first too, merged into one
     /// document (`next_cursor` null).
     fn list(
@@ -1818,7 +1841,9 @@ pub use respond::{PlaybooksCmd, playbooks};
 mod intel;
 pub use intel::{IntelCmd, intel};
 
+mod incidents;
 mod vulns;
+pub use incidents::{IncidentsCmd, incidents};
 pub use vulns::{VulnsCmd, vulns};
 
 #[derive(Subcommand)]

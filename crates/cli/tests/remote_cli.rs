@@ -590,6 +590,79 @@ fn events_alerts_and_rules_against_a_running_server() {
     assert_eq!(notice["change"], "created", "{notice}");
     assert_eq!(notice["alert"]["rule_id"], RULE_ID);
     assert_ne!(notice["alert"]["id"], alert_id);
+
+    // ---- incidents: open from the alert, work it, read it back.
+    let out = ctx.ok(&[
+        "incidents",
+        "create",
+        "--title",
+        "whoami on pc1",
+        "--alert",
+        &id,
+        "--format",
+        "json",
+    ]);
+    let incident = out.json();
+    assert_eq!(
+        incident["severity"], "high",
+        "from the alert's level: {incident}"
+    );
+    let number = incident["id"].as_i64().expect("incident id").to_string();
+    let out = ctx.fails(&["incidents", "create", "--title", "again", "--alert", &id]);
+    assert!(
+        out.stderr
+            .contains(&format!("alert {id} in incident {number}")),
+        "{}",
+        out.stderr
+    );
+    ctx.ok(&[
+        "incidents",
+        "update",
+        &number,
+        "--status",
+        "in_progress",
+        "--owner",
+        "ann",
+    ]);
+    ctx.ok(&["incidents", "task", &number, "Collect the triage package"]);
+    let out = ctx.ok(&["incidents", "task", &number, "--done", "1"]);
+    assert!(out.stdout.starts_with("[x] 1 Collect"), "{}", out.stdout);
+    ctx.ok(&["incidents", "note", &number, "whoami right after logon"]);
+    ctx.ok(&[
+        "incidents",
+        "observable",
+        &number,
+        "host",
+        "pc1",
+        "--note",
+        "patient zero",
+    ]);
+    let out = ctx.fails(&["incidents", "observable", &number, "ip", "pc1"]);
+    assert!(out.stderr.contains("not a valid ip"), "{}", out.stderr);
+    let out = ctx.ok(&["incidents", "show", &number]);
+    for text in [
+        "whoami on pc1",
+        "in_progress",
+        "ann",
+        "[x]",
+        "patient zero",
+        "TIMELINE",
+        "whoami right after logon",
+    ] {
+        assert!(out.stdout.contains(text), "{text} missing:\n{}", out.stdout);
+    }
+    let out = ctx.ok(&["incidents", "list", "--status", "in_progress"]);
+    assert_eq!(lines(&out.stdout).len(), 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("1/1"),
+        "tasks done/total: {}",
+        out.stdout
+    );
+    let out = ctx.ok(&["incidents", "list", "--status", "closed"]);
+    assert!(out.stderr.contains("no incidents"), "{}", out.stderr);
+    ctx.ok(&["incidents", "remove-alert", &number, &id]);
+    let out = ctx.ok(&["incidents", "show", &number, "--format", "json"]);
+    assert_eq!(out.json()["incident"]["alert_count"], 0);
 }
 
 /// Runs `f` on the server's store (a second connection to its SQLite database).
