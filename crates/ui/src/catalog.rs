@@ -895,6 +895,7 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("incident.status.in_progress", "In progress", "В работе"),
     ("incident.status.contained", "Contained", "Локализован"),
     ("incident.status.closed", "Closed", "Закрыт"),
+    ("incident.facts", "About the incident", "Об инциденте"),
     ("incident.opened_by", "Opened by", "Открыл"),
     ("incident.closed_at", "Closed", "Закрыт"),
     ("incident.edit", "Change", "Изменить"),
