@@ -563,6 +563,7 @@ async fn the_dashboard_in_a_real_browser() {
 
     incident_from_three_alerts(&client, &server, &ca, &shots).await;
     attack_matrix_shows_alerts_and_coverage(&client, &server, &shots).await;
+    what_a_new_user_found_wrong(&client, &server, &shots).await;
 
     // Response: a playbook run waits for an approval; the inbox approves it.
     let (status, body) = curl(
@@ -809,8 +810,16 @@ async fn saved_search_rerun(client: &Client, server: &Started, ca: &Path, shots:
         .await
         .unwrap();
     let page = wait_text(client, "the events page with columns", "save-search").await;
-    assert!(page.contains("<th><code>host.name</code></th>"), "the chosen column");
-    type_into(client, "form.save-search input[name=name]", "Process starts").await;
+    assert!(
+        page.contains("<th><code>host.name</code></th>"),
+        "the chosen column"
+    );
+    type_into(
+        client,
+        "form.save-search input[name=name]",
+        "Process starts",
+    )
+    .await;
     click(client, "form.save-search input[name=shared]").await;
     click(client, "form.save-search button[type=submit]").await;
     wait_text(client, "the saved search's flash", "Search saved.").await;
@@ -824,8 +833,16 @@ async fn saved_search_rerun(client: &Client, server: &Started, ca: &Path, shots:
     assert!(page.contains("process.name:*"), "with its query");
     screenshot(client, shots, "20-saved-searches").await;
     click(client, "a.run-search").await;
-    let page = wait_text(client, "the re-run search", "<th><code>user.name</code></th>").await;
-    assert!(page.contains("value=\"process.name:*\""), "the query is back");
+    let page = wait_text(
+        client,
+        "the re-run search",
+        "<th><code>user.name</code></th>",
+    )
+    .await;
+    assert!(
+        page.contains("value=\"process.name:*\""),
+        "the query is back"
+    );
     let url = client.current_url().await.unwrap().to_string();
     assert!(url.contains("cols=host.name%2Cuser.name"), "{url}");
     screenshot(client, shots, "21-saved-search-rerun").await;
@@ -836,7 +853,9 @@ async fn saved_search_rerun(client: &Client, server: &Started, ca: &Path, shots:
     assert_eq!(search["name"], "Process starts", "{saved}");
     assert!(search["last_run_at"].is_i64(), "{saved}");
     let export = client
-        .find(Locator::Css("a[href^=\"/api/v1/events/export?format=csv\"]"))
+        .find(Locator::Css(
+            "a[href^=\"/api/v1/events/export?format=csv\"]",
+        ))
         .await
         .unwrap()
         .attr("href")
@@ -855,4 +874,78 @@ async fn saved_search_rerun(client: &Client, server: &Started, ca: &Path, shots:
         Some("@timestamp,event.id,agent_id,host.name,user.name")
     );
     assert!(lines.count() > 0, "the events of the search");
+}
+
+/// What a new user found wrong (issue 16), as the browser shows it now.
+async fn what_a_new_user_found_wrong(client: &Client, server: &Started, shots: &Path) {
+    // Rules: level and tags come from the rules themselves; a tag finds its rules.
+    client
+        .goto(&format!("{}/ui/rules?q=t1197", server.url))
+        .await
+        .unwrap();
+    let page = wait_text(client, "rules by tag", RULE_TITLE).await;
+    let row = page
+        .split(RULE_TITLE)
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_default();
+    assert!(row.contains("lv lv-"), "a level, not a dash: {row}");
+    assert!(
+        !page.contains("Installer Started By Installer"),
+        "only the tagged rule"
+    );
+    screenshot(client, shots, "21-rules-by-tag").await;
+    // Alerts of uploaded 2018 logs: tied to their host, and in the 24 h widgets because they
+    // were detected today.
+    client
+        .goto(&format!("{}/ui/alerts?status_any=1&range=all", server.url))
+        .await
+        .unwrap();
+    let page = wait_text(client, "the alert list", "alerts-table").await;
+    assert!(
+        page.contains("href=\"/ui/hosts/DESKTOP-2KGM189\""),
+        "a host column"
+    );
+    assert!(!page.contains("not tied to an agent"));
+    client
+        .goto(&format!("{}/ui/overview", server.url))
+        .await
+        .unwrap();
+    let page = wait_text(client, "the overview", "user-menu").await;
+    assert!(
+        page.contains("Ping Started From Cmd"),
+        "old logs' alerts count by detection time"
+    );
+    // All time: the histogram spans the matching events and says how many there are; a
+    // sidebar value can be excluded.
+    client
+        .goto(&format!(
+            "{}/ui/events?q=host.name%3ADESKTOP-2KGM189&range=all",
+            server.url
+        ))
+        .await
+        .unwrap();
+    let page = wait_text(client, "all of the host's events", "events in range").await;
+    let before = page.split(" events in range").next().unwrap_or_default();
+    let count: u64 = before
+        .rsplit(|c: char| !c.is_ascii_digit() && c != ',' && c != '\u{a0}')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        count >= 358,
+        "every event of sysmon.evtx is in range: {count}"
+    );
+    screenshot(client, shots, "22-events-all-time").await;
+    click(client, "section.field a.exclude").await;
+    wait_text(client, "an excluded value", "NOT").await;
+    let url = client.current_url().await.unwrap().to_string();
+    assert!(
+        url.contains("NOT"),
+        "the exclude link adds a NOT term: {url}"
+    );
 }

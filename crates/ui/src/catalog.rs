@@ -735,7 +735,11 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Удалить этот сохранённый поиск?",
     ),
     ("flash.search_saved", "Search saved.", "Поиск сохранён."),
-    ("flash.search_renamed", "Search renamed.", "Поиск переименован."),
+    (
+        "flash.search_renamed",
+        "Search renamed.",
+        "Поиск переименован.",
+    ),
     ("flash.search_deleted", "Search deleted.", "Поиск удалён."),
     (
         "error.search_name_taken",

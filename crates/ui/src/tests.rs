@@ -742,6 +742,30 @@ fn alert_detail_view() -> AlertDetailView {
     }
 }
 
+fn searches_view() -> SavedSearchesView {
+    SavedSearchesView {
+        searches: (0..30)
+            .map(|i| dozor_model::SavedSearch {
+                id: i,
+                name: format!("<script>search {i}</script>"),
+                query: format!("process.name:\"<b>{i}</b>\""),
+                params: dozor_model::SavedSearchParams {
+                    range: Some(if i % 2 == 0 { "7d" } else { "custom" }.into()),
+                    from: (i % 2 == 1).then(|| "now-2h".into()),
+                    to: None,
+                    agent: None,
+                    columns: vec!["host.name".into(), "user.name".into()],
+                },
+                owner: if i % 3 == 0 { "petrova" } else { "someone" }.into(),
+                shared: i % 2 == 0,
+                created_at: NOW - 86_400_000,
+                updated_at: NOW - 3_600_000,
+                last_run_at: (i % 4 == 0).then_some(NOW - 60_000),
+            })
+            .collect(),
+    }
+}
+
 fn events_view() -> EventsView {
     EventsView {
         params: EventsParams::parse(&[("q".to_owned(), "process.name:cmd.exe".to_owned())]),
@@ -1262,6 +1286,7 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
             "exceptions",
             exceptions(&c("/ui/exceptions"), &exceptions_view()),
         ),
+        ("searches", searches(&c("/ui/searches"), &searches_view())),
         ("host", host_detail(&c("/ui/hosts/WS-01"), &host_view())),
         (
             "incidents",
@@ -1476,6 +1501,7 @@ fn forms_follow_the_roles() {
                         Role::Analyst => {
                             action.starts_with("/ui/alerts")
                                 || action.starts_with("/ui/incidents")
+                                || action.starts_with("/ui/searches")
                                 || action == "/ui/intel/iocs"
                                 || (action.starts_with("/ui/intel/")
                                     && (action.ends_with("/enabled") || action.ends_with("/sync")))

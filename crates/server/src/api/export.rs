@@ -95,6 +95,7 @@ const ALERT_EXPORT_PARAMETERS: &[&str] = &[
     "to",
     "format",
     "limit",
+    "rule_text",
 ];
 
 problem_response! {
@@ -159,6 +160,9 @@ struct AlertExportParameters {
     /// Assignee
     #[param(nullable = false)]
     assignee: Option<String>,
+    /// A rule id or words of its title, as the dashboard's rule filter takes them
+    #[param(nullable = false)]
+    rule_text: Option<String>,
     /// `event` (default) or `detected`
     #[param(nullable = false)]
     time: Option<String>,
@@ -692,7 +696,8 @@ pub(crate) async fn alerts(caller: Caller<READ>, params: Params) -> Result<Respo
     params.only(ALERT_EXPORT_PARAMETERS)?;
     let format = Format::of(&params)?;
     let limit = export_limit(&params)?;
-    let query = super::alerts::alert_query(&params.without(&["format", "limit"]))?;
+    let mut query = super::alerts::alert_query(&params.without(&["format", "limit", "rule_text"]))?;
+    query.rule_text = params.string("rule_text")?;
     let store = caller.api.store.clone();
     let filters: serde_json::Map<String, Value> = params
         .pairs()

@@ -261,6 +261,10 @@ impl<const NEED: u8> FormAction<NEED> {
             } => "error.username_invalid",
             OpError::Invalid { field: "name", .. } => "error.token_name",
             OpError::Invalid {
+                field: "saved_search",
+                ..
+            } => "error.search_invalid",
+            OpError::Invalid {
                 field: "incident", ..
             } => "error.incident_invalid",
             OpError::Refused { slug, .. } => match *slug {
@@ -268,6 +272,7 @@ impl<const NEED: u8> FormAction<NEED> {
                 "last-admin" => "error.last_admin",
                 "self" => "error.self",
                 "password-wrong" => "error.password_wrong",
+                "name-taken" => "error.search_name_taken",
                 "conflict" => "error.incident_conflict",
                 _ => "error.failed",
             },

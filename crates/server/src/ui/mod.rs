@@ -25,6 +25,7 @@ mod incidents;
 mod intel;
 mod pages;
 mod response;
+mod searches;
 #[cfg(test)]
 mod tests;
 mod vulns;
@@ -87,6 +88,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             post(incidents::remove_observable),
         )
         .route("/ui/events", get(pages::events))
+        .route("/ui/searches", get(searches::list).post(searches::save))
+        .route("/ui/searches/{id}/run", get(searches::run))
+        .route("/ui/searches/{id}/rename", post(searches::rename))
+        .route("/ui/searches/{id}/delete", post(searches::delete))
         .route("/ui/hosts", get(pages::hosts))
         .route("/ui/hosts/{name}", get(pages::host))
         .route("/ui/agents", get(pages::agents))

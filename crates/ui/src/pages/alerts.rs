@@ -45,6 +45,42 @@ struct AlertsPage<'a> {
     first_href: Option<String>,
     refresh_href: String,
     error: Option<&'static str>,
+    export_csv: String,
+    export_json: String,
+}
+
+/// The export link of the shown alert list: its filters as the API takes them (the agent a
+/// host name names resolved to its id, the range as milliseconds).
+fn export_href(v: &AlertsView, now: i64, format: &str) -> String {
+    let p = &v.params;
+    let mut q = crate::url::Query::new();
+    q.push("format", format);
+    q.push(
+        "status",
+        p.statuses
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    q.push_opt("min_level", p.min_level.map(|l| l.as_str()));
+    q.push("rule_text", &p.rule);
+    let typed = p.agent.trim();
+    let agent = v
+        .agent_names
+        .iter()
+        .find(|(id, host)| id.as_str() == typed || host.to_lowercase() == typed.to_lowercase())
+        .map_or(typed, |(id, _)| id.as_str());
+    q.push("agent", agent);
+    q.push("host", &p.host);
+    q.push("tag", &p.tag);
+    q.push("assignee", &p.assignee);
+    q.push("time", p.by.as_str());
+    if let Ok((from, to)) = p.time.bounds(now) {
+        q.push_opt("from", from.map(|t| t.to_string()));
+        q.push_opt("to", to.map(|t| t.to_string()));
+    }
+    q.url("/api/v1/alerts/export")
 }
 
 /// The catalog key of a time basis's name.
@@ -106,6 +142,10 @@ pub fn alerts(ctx: &PageCtx, v: &AlertsView) -> String {
     let tr = Tr::new(ctx.lang, ctx.now);
     let l = Layout::new(ctx, &tr, "alerts", tr.t("alerts.title").to_owned());
     let p = &v.params;
+    let (export_csv, export_json) = (
+        export_href(v, ctx.now, "csv"),
+        export_href(v, ctx.now, "ndjson"),
+    );
     let mut sorted = v.alerts.clone();
     p.sort_page(&mut sorted);
     let rows: Vec<AlertRow> = sorted
@@ -146,6 +186,8 @@ pub fn alerts(ctx: &PageCtx, v: &AlertsView) -> String {
     let mut refresh = p.clone();
     refresh.cursor = None;
     let page = AlertsPage {
+        export_csv,
+        export_json,
         statuses,
         levels: level_opts(&tr, p.min_level),
         ranges: range_opts(&tr, p.time.range),

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::alerts::{Opt, range_opts};
 use super::layout::Layout;
 use super::overview::duration;
-use super::{EventRow, event_row, render};
+use super::{EventRow, doc_str, event_row, render};
 use crate::i18n::Tr;
 use crate::svg::{self, Column, Series};
 use crate::url::{add_term, exclude_term, remove_term, term_state};
@@ -133,9 +133,39 @@ pub(crate) fn field_tops(tr: &Tr, p: &EventsParams, events: &[StoredEvent]) -> V
     out
 }
 
+/// A results row with the cells of the chosen columns.
+pub(crate) struct ColumnsRow {
+    pub e: EventRow,
+    pub extra: Vec<String>,
+}
+
+/// The export link of the shown search: the page's time range as milliseconds (what was
+/// shown is what is exported), its query, agent and columns.
+fn export_href(p: &EventsParams, now: i64, format: &str) -> String {
+    let mut q = crate::url::Query::new();
+    q.push("format", format);
+    q.push("q", &p.q);
+    if let Ok((from, to)) = p.time.bounds(now) {
+        q.push_opt("from", from.map(|t| t.to_string()));
+        q.push_opt("to", to.map(|t| t.to_string()));
+    }
+    q.push("agent", &p.agent);
+    q.push("columns", p.cols.join(","));
+    q.url("/api/v1/events/export")
+}
+
 #[derive(Template)]
 #[template(path = "events.html")]
 struct EventsPage<'a> {
+    /// The chosen extra columns (field names), in order.
+    cols: &'a [String],
+    /// Every column the picker offers, and whether it is chosen.
+    column_choices: Vec<(&'static str, bool)>,
+    rows: Vec<ColumnsRow>,
+    /// The shown search's columns as the save form posts them.
+    cols_text: String,
+    export_csv: String,
+    export_json: String,
     l: Layout,
     tr: Tr,
     p: &'a EventsParams,
@@ -146,7 +176,6 @@ struct EventsPage<'a> {
     histogram: String,
     total: String,
     interval: String,
-    events: Vec<EventRow>,
     fields: Vec<FieldTop>,
     shown: String,
     next_href: Option<String>,
@@ -209,7 +238,27 @@ pub fn events(ctx: &PageCtx, v: &EventsView) -> String {
         .cursor
         .as_ref()
         .map(|_| p.filter_query().url("/ui/events"));
+    let rows: Vec<ColumnsRow> = rows
+        .into_iter()
+        .zip(&v.events)
+        .map(|(e, stored)| ColumnsRow {
+            extra: p
+                .cols
+                .iter()
+                .map(|c| doc_str(&stored.doc, c).unwrap_or_default())
+                .collect(),
+            e,
+        })
+        .collect();
     render(&EventsPage {
+        cols: &p.cols,
+        column_choices: dozor_model::EVENT_COLUMNS
+            .iter()
+            .map(|c| (*c, p.cols.iter().any(|x| x == c)))
+            .collect(),
+        cols_text: p.cols.join(","),
+        export_csv: export_href(p, ctx.now, "csv"),
+        export_json: export_href(p, ctx.now, "ndjson"),
         ranges: range_opts(&tr, p.time.range),
         custom: p.time.range == Range::Custom,
         error: v.error.as_deref().and_then(|k| tr.lookup(k)),
@@ -222,7 +271,7 @@ pub fn events(ctx: &PageCtx, v: &EventsView) -> String {
         ),
         fields: field_tops(&tr, p, &v.events),
         shown: tr.tn("events.shown", rows.len() as u64),
-        events: rows,
+        rows,
         next_href,
         first_href,
         p,
