@@ -900,6 +900,16 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ("incident.status.contained", "Contained", "Локализован"),
     ("incident.status.closed", "Closed", "Закрыт"),
     ("incident.facts", "About the incident", "Об инциденте"),
+    (
+        "host.all_vulns",
+        "All of its vulnerabilities",
+        "Все уязвимости хоста",
+    ),
+    (
+        "host.no_vulns",
+        "No open vulnerabilities: no scan or inventory found any on this host.",
+        "Открытых уязвимостей нет: ни сканирование, ни инвентаризация их на этом хосте не нашли.",
+    ),
     ("incident.opened_by", "Opened by", "Открыл"),
     ("incident.closed_at", "Closed", "Закрыт"),
     ("incident.edit", "Change", "Изменить"),

@@ -562,6 +562,7 @@ fn host_view() -> HostDetailView {
                 count: (d * 37 % 11) as u64,
             })
             .collect(),
+        vulns: (0..4).map(stored_vuln).collect(),
     }
 }
 

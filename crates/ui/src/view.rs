@@ -842,6 +842,9 @@ pub struct HostDetailView {
     pub events: Vec<StoredEvent>,
     /// Events per hour over the last days of its activity, for the timeline chart.
     pub timeline: Vec<HistogramBucket>,
+    /// Its open vulnerabilities (scans of its address or name, its agent's inventory), most
+    /// severe first.
+    pub vulns: Vec<dozor_model::StoredVuln>,
 }
 
 /// What the alert and agent pages show of the response: the "Run playbook" form's choices,

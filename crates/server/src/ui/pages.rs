@@ -602,6 +602,56 @@ pub(crate) async fn hosts(
 }
 
 /// `GET /ui/hosts/{name}`: one host, its activity, alerts and latest events.
+/// Open vulnerabilities shown on a host's page at most.
+const HOST_VULNS: u32 = 10;
+
+/// A host's open vulnerabilities: its agent's (inventory, and scans linked to the agent) and
+/// those of scans that name it (address or host name, any letter case), most severe first.
+async fn host_vulns(
+    store: &dyn dozor_store::Store,
+    host: &dozor_store::Host,
+) -> Result<Vec<dozor_store::StoredVuln>, dozor_store::StoreError> {
+    // Results of other hosts whose names contain this one are read and dropped: a page of
+    // them is enough to fill the panel.
+    const CANDIDATES: u32 = 200;
+    let open = |q: dozor_store::VulnQuery| dozor_store::VulnQuery {
+        statuses: vec![dozor_store::VulnStatus::Open],
+        limit: CANDIDATES,
+        ..q
+    };
+    let named = |v: &dozor_store::StoredVuln| {
+        v.host.eq_ignore_ascii_case(&host.name)
+            || v.hostname
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&host.name))
+    };
+    let mut found: Vec<_> = store
+        .list_vulns(&open(dozor_store::VulnQuery {
+            contains: Some(host.name.clone()),
+            ..Default::default()
+        }))
+        .await?
+        .into_iter()
+        .filter(named)
+        .collect();
+    if let Some(agent) = &host.agent_id {
+        let of_agent = store
+            .list_vulns(&open(dozor_store::VulnQuery {
+                agent_id: Some(agent.clone()),
+                ..Default::default()
+            }))
+            .await?;
+        for v in of_agent {
+            if !found.iter().any(|f| f.id == v.id) {
+                found.push(v);
+            }
+        }
+    }
+    found.sort_by(|a, b| b.severity.total_cmp(&a.severity).then(a.id.cmp(&b.id)));
+    found.truncate(HOST_VULNS as usize);
+    Ok(found)
+}
+
 pub(crate) async fn host(
     user: WebUser,
     State(state): State<Arc<AppState>>,
@@ -650,7 +700,9 @@ pub(crate) async fn host(
                 Some(id) => store.get_agent(id).await.map_err(failed(&user))?,
                 None => None,
             };
+            let vulns = host_vulns(store, &host).await.map_err(failed(&user))?;
             let view = dozor_ui::HostDetailView {
+                vulns,
                 agent,
                 alerts: alerts.map_err(failed(&user))?.alerts,
                 events: events.map_err(failed(&user))?.events,

@@ -1292,6 +1292,60 @@ fn post_forms(body: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_host_page_lists_the_open_vulnerabilities_of_the_host() {
+    let h = harness().await;
+    let s = h.login("v", Role::Viewer).await;
+    let (_, _, body) = h.get(Some(&s), "/ui/hosts/WS-01.corp").await;
+    assert!(body.contains("No open vulnerabilities"), "none yet");
+    let finding = |oid: &str, severity: f64, level: &str| dozor_store::NewVulnResult {
+        host: "WS-01.corp".into(),
+        port: "445/tcp".into(),
+        nvt_oid: oid.into(),
+        name: format!("SMB finding {oid}"),
+        severity,
+        level: level.into(),
+        cves: vec!["CVE-2017-0144".into()],
+        ..Default::default()
+    };
+    let scan = dozor_store::NewVulnScan {
+        source: "openvas".into(),
+        origin: "import".into(),
+        name: Some("weekly".into()),
+        hosts: vec!["WS-01.corp".into()],
+        by: "tester".into(),
+        ..Default::default()
+    };
+    h.store
+        .record_vuln_scan(
+            &scan,
+            &[
+                finding("1.3.6.1.4.1.25623.1.0.1", 9.3, "critical"),
+                finding("1.3.6.1.4.1.25623.1.0.2", 5.0, "medium"),
+            ],
+            dozor_store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let (status, _, body) = h.get(Some(&s), "/ui/hosts/WS-01.corp").await;
+    assert_eq!(status, StatusCode::OK);
+    let panel = body.split("host-vulns").nth(1).unwrap_or_default();
+    let (critical, medium) = (
+        panel
+            .find("1.3.6.1.4.1.25623.1.0.1")
+            .unwrap_or_else(|| panic!("the critical one: {panel}")),
+        panel
+            .find("1.3.6.1.4.1.25623.1.0.2")
+            .expect("the medium one"),
+    );
+    assert!(critical < medium, "most severe first");
+    assert!(panel.contains("CVE-2017-0144"));
+    assert!(
+        panel.contains("href=\"/ui/vulns/hosts/WS-01.corp\""),
+        "all of them"
+    );
+}
+
+#[tokio::test]
 async fn incidents_from_alerts_through_the_forms() {
     let h = harness().await;
     let alert = h.first_alert().await;

@@ -128,6 +128,8 @@ struct HostDetailPage {
     events: Vec<EventRow>,
     alerts_href: String,
     events_href: String,
+    vulns: Vec<super::vulns::VulnBrief>,
+    vulns_href: Option<String>,
 }
 
 /// One host's page.
@@ -172,6 +174,11 @@ pub fn host_detail(ctx: &PageCtx, v: &HostDetailView) -> String {
         events: v.events.iter().map(|e| event_row(&tr, e, &names)).collect(),
         alerts_href: host_alerts_href(&h.name),
         events_href: host_events_href(&h.name, None),
+        vulns: super::vulns::vuln_briefs(&tr, &v.vulns),
+        vulns_href: v
+            .vulns
+            .first()
+            .map(|x| super::vulns::vulns_host_href(&x.host)),
         l,
         tr,
     })

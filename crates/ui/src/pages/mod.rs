@@ -16,7 +16,7 @@ mod login;
 mod overview;
 mod response;
 mod rules;
-mod vulns;
+pub(crate) mod vulns;
 
 pub use admin::{audit, profile, users};
 pub use agents::{agent_detail, agents};

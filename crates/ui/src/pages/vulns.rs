@@ -96,6 +96,37 @@ fn status_tag(tr: &Tr, status: VulnStatus) -> Tag {
     }
 }
 
+/// A result as the host page lists it.
+pub(crate) struct VulnBrief {
+    pub href: String,
+    pub severity: String,
+    pub class: &'static str,
+    pub level: String,
+    pub name: String,
+    pub port: String,
+    pub cves: String,
+}
+
+pub(crate) fn vuln_briefs(tr: &Tr, vulns: &[dozor_model::StoredVuln]) -> Vec<VulnBrief> {
+    vulns
+        .iter()
+        .map(|v| VulnBrief {
+            href: vuln_href(v.id),
+            severity: severity_text(tr, v.severity),
+            class: level_class(&v.level),
+            level: level_text(tr, &v.level),
+            name: v.name.clone(),
+            port: v.port.clone(),
+            cves: v.cves.join(", "),
+        })
+        .collect()
+}
+
+/// The vulnerability page of a host as the results name it.
+pub(crate) fn vulns_host_href(host: &str) -> String {
+    host_href(host)
+}
+
 fn vuln_href(id: i64) -> String {
     format!("/ui/vulns/{id}")
 }
