@@ -131,6 +131,14 @@ enum Command {
         #[command(subcommand)]
         command: remote::IncidentsCmd,
     },
+    /// Saved event searches of a running server: list them, save one, re-run one, delete one.
+    ///
+    /// Exit codes: 0 = done; 2 = error (the server refused the request, could not be reached
+    /// or verified, or bad arguments).
+    Searches {
+        #[command(subcommand)]
+        command: remote::SearchesCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +207,7 @@ fn main() -> ExitCode {
         Command::Intel { command } => remote::intel(command),
         Command::Vulns { command } => remote::vulns(command),
         Command::Incidents { command } => remote::incidents(command),
+        Command::Searches { command } => remote::searches(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

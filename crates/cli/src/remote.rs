@@ -830,6 +830,10 @@ pub enum EventsCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Export the matching events as CSV (default) or NDJSON, streamed from the server a page
+    /// at a time, newest first, at most --limit rows (a last line says when more matched).
+    #[command(after_help = EXIT_CODES)]
+    Export(searches::ExportArgs),
 }
 
 #[derive(Args)]
@@ -868,6 +872,7 @@ fn push(query: &mut Vec<(&'static str, String)>, key: &'static str, value: Optio
 pub fn events(cmd: EventsCmd) -> Result<u8> {
     match cmd {
         EventsCmd::Search(args) => search(args),
+        EventsCmd::Export(args) => searches::export(args),
         EventsCmd::Get { id, remote } => {
             let client = Client::connect(&remote, false)?;
             let event = client.get(&format!("/api/v1/events/{}", segment(&id)), &[])?;
@@ -1842,8 +1847,10 @@ mod intel;
 pub use intel::{IntelCmd, intel};
 
 mod incidents;
+mod searches;
 mod vulns;
 pub use incidents::{IncidentsCmd, incidents};
+pub use searches::{SearchesCmd, searches};
 pub use vulns::{VulnsCmd, vulns};
 
 #[derive(Subcommand)]

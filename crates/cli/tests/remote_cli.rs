@@ -661,6 +661,59 @@ fn events_alerts_and_rules_against_a_running_server() {
     let out = ctx.ok(&["incidents", "list", "--status", "closed"]);
     assert!(out.stderr.contains("no incidents"), "{}", out.stderr);
     ctx.ok(&["incidents", "remove-alert", &number, &id]);
+
+    // ---- saved searches and export.
+    ctx.ok(&[
+        "searches",
+        "save",
+        "whoami runs",
+        "process.executable:*whoami.exe",
+        "--range",
+        "all",
+        "--columns",
+        "host.name,process.command_line",
+        "--shared",
+    ]);
+    let out = ctx.fails(&["searches", "save", "bad", "x", "--range", "3d"]);
+    assert!(out.stderr.contains("params.range"), "{}", out.stderr);
+    let out = ctx.ok(&["searches", "list"]);
+    assert!(
+        out.stdout.contains("whoami runs") && out.stdout.contains("all"),
+        "{}",
+        out.stdout
+    );
+    let out = ctx.ok(&["searches", "run", "whoami runs", "--format", "json"]);
+    let events = out.json()["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        events.len(),
+        3,
+        "all time: the 3 whoami runs: {}",
+        out.stdout
+    );
+    let csv = dir.path().join("whoami.csv");
+    let out = ctx.ok(&[
+        "events",
+        "export",
+        "process.executable:*whoami.exe",
+        "--columns",
+        "host.name",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.stderr.contains("bytes written"), "{}", out.stderr);
+    let text = std::fs::read_to_string(&csv).expect("the export");
+    assert_eq!(lines(&text).len(), 4, "header + 3 rows:\n{text}");
+    assert!(lines(&text)[0].contains("host.name"), "{text}");
+    let out = ctx.ok(&["events", "export", "--ndjson", "--limit", "1"]);
+    assert!(out.stderr.contains("more events matched"), "{}", out.stderr);
+    assert_eq!(
+        lines(&out.stdout).len(),
+        2,
+        "one event and the truncation line"
+    );
+    ctx.ok(&["searches", "delete", "whoami runs"]);
+    let out = ctx.fails(&["searches", "run", "whoami runs"]);
+    assert!(out.stderr.contains("no saved search"), "{}", out.stderr);
     let out = ctx.ok(&["incidents", "show", &number, "--format", "json"]);
     assert_eq!(out.json()["incident"]["alert_count"], 0);
 }
