@@ -56,10 +56,11 @@ pub use exception::{
 pub use host::{Host, HostQuery, event_host, host_key};
 pub use incident::{
     Incident, IncidentChange, IncidentDetail, IncidentNote, IncidentPatch, IncidentQuery,
-    IncidentSeverity, IncidentStatus, IncidentSuggestion, IncidentTask, MAX_INCIDENT_ALERTS_PER_CALL,
-    MAX_INCIDENT_OWNER, MAX_INCIDENT_TASK, MAX_INCIDENT_TEXT, MAX_INCIDENT_TITLE,
-    MAX_OBSERVABLE_VALUE, NewIncident, NewObservable, Observable, ObservableKind, TimelineEntry,
-    incident_patch_problem, incident_text_problem, new_incident_problem,
+    IncidentSeverity, IncidentStatus, IncidentSuggestion, IncidentTask,
+    MAX_INCIDENT_ALERTS_PER_CALL, MAX_INCIDENT_OWNER, MAX_INCIDENT_TASK, MAX_INCIDENT_TEXT,
+    MAX_INCIDENT_TITLE, MAX_OBSERVABLE_VALUE, NewIncident, NewObservable, Observable,
+    ObservableKind, TimelineEntry, incident_patch_problem, incident_text_problem,
+    new_incident_problem,
 };
 pub use intel::{
     IntelImportReport, IntelMatch, IntelMatchList, IntelMatchQuery, IntelSource, IntelSourceList,

@@ -185,13 +185,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a patch (validated: [`incident_patch_problem`]); each real change is written
     /// to the history. `NotFound` when there is no such incident.
-    async fn update_incident(&self, id: i64, patch: &IncidentPatch, actor: &str)
-    -> Result<Incident>;
+    async fn update_incident(
+        &self,
+        id: i64,
+        patch: &IncidentPatch,
+        actor: &str,
+    ) -> Result<Incident>;
 
     /// Groups alerts into an incident; the ids added now (ones already in it are skipped).
     /// An alert in another incident (`Conflict`) or missing (`NotFound`) fails the call.
-    async fn add_incident_alerts(&self, id: i64, alert_ids: &[i64], actor: &str)
-    -> Result<Vec<i64>>;
+    async fn add_incident_alerts(
+        &self,
+        id: i64,
+        alert_ids: &[i64],
+        actor: &str,
+    ) -> Result<Vec<i64>>;
 
     /// Takes an alert out of an incident; whether it was in it.
     async fn remove_incident_alert(&self, id: i64, alert_id: i64, actor: &str) -> Result<bool>;
