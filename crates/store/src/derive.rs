@@ -2,13 +2,17 @@
 
 use serde_json::Value;
 
-/// `event.kind`, `event.category`, `event.action`, `event.code`, lower-cased.
+/// `event.kind`, `event.category`, `event.action`, `event.code`, `host.name`,
+/// `process.entity_id` and `process.parent.entity_id`, lower-cased.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Derived {
     pub kind: Option<String>,
     pub categories: Vec<String>,
     pub action: Option<String>,
     pub code: Option<String>,
+    pub host_name: Option<String>,
+    pub entity_id: Option<String>,
+    pub parent_entity_id: Option<String>,
 }
 
 const MAX_COLUMN_LEN: usize = 256;
@@ -28,19 +32,31 @@ fn scalar(v: Option<&Value>) -> Option<String> {
 }
 
 pub(crate) fn derive(doc: &Value) -> Derived {
-    let Some(event) = doc.get("event") else {
-        return Derived::default();
+    let at = |path: &[&str]| {
+        let mut v = doc;
+        for key in path {
+            v = v.get(key)?;
+        }
+        Some(v)
     };
-    let categories = match event.get("category") {
+    let process = |path: &[&str]| scalar(at(&[&["process"], path].concat()));
+    let mut d = Derived {
+        host_name: scalar(at(&["host", "name"])),
+        entity_id: process(&["entity_id"]),
+        parent_entity_id: process(&["parent", "entity_id"]),
+        ..Derived::default()
+    };
+    let Some(event) = doc.get("event") else {
+        return d;
+    };
+    d.categories = match event.get("category") {
         Some(Value::Array(items)) => items.iter().filter_map(|v| scalar(Some(v))).collect(),
         other => scalar(other).into_iter().collect(),
     };
-    Derived {
-        kind: scalar(event.get("kind")),
-        categories,
-        action: scalar(event.get("action")),
-        code: scalar(event.get("code")),
-    }
+    d.kind = scalar(event.get("kind"));
+    d.action = scalar(event.get("action"));
+    d.code = scalar(event.get("code"));
+    d
 }
 
 #[cfg(test)]
@@ -58,6 +74,14 @@ mod tests {
         assert_eq!(d.code.as_deref(), Some("4688"));
         assert_eq!(d.action, None);
         assert_eq!(derive(&json!([1, 2])), Derived::default());
+        let d = derive(&json!({"host": {"name": "WS-01"},
+                               "process": {"entity_id": "{AB-1}", "parent": {"entity_id": 7}}}));
+        assert_eq!(d.host_name.as_deref(), Some("ws-01"));
+        assert_eq!(d.entity_id.as_deref(), Some("{ab-1}"));
+        assert_eq!(d.parent_entity_id.as_deref(), Some("7"));
+        assert_eq!(d.kind, None);
+        let d = derive(&json!({"host": {"name": ["a", "b"]}, "process": {"entity_id": ""}}));
+        assert_eq!((d.host_name, d.entity_id), (None, None));
         assert_eq!(
             derive(&json!({"event": {"category": "file"}})).categories,
             vec!["file"]

@@ -118,6 +118,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0011_exceptions.sql"),
             include_str!("../migrations/postgres/0012_incidents.sql"),
             include_str!("../migrations/postgres/0013_saved_searches.sql"),
+            include_str!("../migrations/postgres/0014_event_lookups.sql"),
         ])
         .run(&pool)
         .await?;
@@ -317,6 +318,9 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
         let mut categories: Vec<Option<String>> = Vec::with_capacity(n);
         let mut actions: Vec<Option<String>> = Vec::with_capacity(n);
         let mut codes: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut hosts: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut entities: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut parents: Vec<Option<String>> = Vec::with_capacity(n);
         let mut docs: Vec<String> = Vec::with_capacity(n);
         for e in chunk {
             let mut text = serde_json::to_string(&e.doc)
@@ -341,17 +345,22 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
             );
             actions.push(d.action);
             codes.push(d.code);
+            hosts.push(d.host_name);
+            entities.push(d.entity_id);
+            parents.push(d.parent_entity_id);
             docs.push(text);
         }
         let rows = sqlx::query(
-            "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, doc) \
+            "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, \
+               host_name, entity_id, parent_entity_id, doc) \
              SELECT u.id, u.ts, u.received_at, u.agent_id, u.kind, \
                CASE WHEN u.category IS NULL THEN NULL \
                  ELSE ARRAY(SELECT jsonb_array_elements_text(u.category::jsonb)) END, \
-               u.action, u.code, u.doc::jsonb \
+               u.action, u.code, u.host_name, u.entity_id, u.parent_entity_id, u.doc::jsonb \
              FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::text[]) \
-               AS u(id, ts, received_at, agent_id, kind, category, action, code, doc) \
+               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+               AS u(id, ts, received_at, agent_id, kind, category, action, code, host_name, \
+                 entity_id, parent_entity_id, doc) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(ids)
@@ -362,6 +371,9 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
         .bind(categories)
         .bind(actions)
         .bind(codes)
+        .bind(hosts)
+        .bind(entities)
+        .bind(parents)
         .bind(docs)
         .fetch_all(&mut *conn)
         .await?;

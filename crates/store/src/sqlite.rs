@@ -122,6 +122,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0011_exceptions.sql"),
             include_str!("../migrations/sqlite/0012_incidents.sql"),
             include_str!("../migrations/sqlite/0013_saved_searches.sql"),
+            include_str!("../migrations/sqlite/0014_event_lookups.sql"),
         ])
         .run(&writer)
         .await?;
@@ -373,13 +374,14 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
             known.insert(row.try_get::<Uuid, _>(0)?);
         }
         let mut sql = String::from(
-            "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, doc) VALUES ",
+            "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, \
+             host_name, entity_id, parent_entity_id, doc) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
         sql.push_str(" ON CONFLICT (id) DO NOTHING");
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -401,6 +403,9 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
                 .bind(category)
                 .bind(d.action)
                 .bind(d.code)
+                .bind(d.host_name)
+                .bind(d.entity_id)
+                .bind(d.parent_entity_id)
                 .bind(json_text(&e.doc)?);
         }
         query.execute(&mut *conn).await?;

@@ -1,8 +1,10 @@
 //! Compiles a query tree into a SQL boolean expression over the `events` table (alias `e`).
 //!
 //! Every value from the query is a bound parameter; the SQL text is built only from constants
-//! and placeholders. Leaves are wrapped in `COALESCE(.., false)` so a missing field is "no
-//! match" and `NOT` of it is a match (SQL's three-valued logic would drop the row otherwise).
+//! and placeholders. Leaves under a `NOT` are wrapped in `COALESCE(.., false)` so a missing
+//! field is "no match" and `NOT` of it is a match (SQL's three-valued logic would drop the row
+//! otherwise); elsewhere NULL drops the row as false would, and leaves stay bare so indexes on
+//! the event columns serve them.
 
 use uuid::Uuid;
 
@@ -45,16 +47,17 @@ pub struct SqlBuilder {
 /// A numeric-looking string (what `field:>N` accepts from string values).
 const NUMERIC_RE: &str = r"^\s*[-+]?([0-9]{1,100}(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,3})?\s*$";
 
-/// Event fields kept in lower-cased columns of their own.
+/// Event fields kept in lower-cased, indexed columns of their own (see `derive.rs`).
 fn column_of(path: &[String]) -> Option<&'static str> {
-    match path {
-        [a, b] if a == "event" => match b.as_str() {
-            "kind" => Some("kind"),
-            "action" => Some("action"),
-            "code" => Some("code"),
-            "category" => Some("category"),
-            _ => None,
-        },
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    match path.as_slice() {
+        ["event", "kind"] => Some("kind"),
+        ["event", "action"] => Some("action"),
+        ["event", "code"] => Some("code"),
+        ["event", "category"] => Some("category"),
+        ["host", "name"] => Some("host_name"),
+        ["process", "entity_id"] => Some("entity_id"),
+        ["process", "parent", "entity_id"] => Some("parent_entity_id"),
         _ => None,
     }
 }
@@ -153,13 +156,14 @@ impl SqlBuilder {
         self
     }
 
-    /// Appends the boolean SQL of a query.
+    /// Appends the boolean SQL of a query (a `WHERE` condition: a row whose condition is
+    /// NULL is left out, as one whose condition is false).
     pub fn push_expr(&mut self, e: &Expr) {
-        let s = self.expr(e);
+        let s = self.expr(e, false);
         self.sql.push_str(&s);
     }
 
-    fn expr(&mut self, e: &Expr) -> String {
+    fn expr(&mut self, e: &Expr, negated: bool) -> String {
         match e {
             Expr::And(items) | Expr::Or(items) => {
                 let op = if matches!(e, Expr::And(_)) {
@@ -167,25 +171,30 @@ impl SqlBuilder {
                 } else {
                     " OR "
                 };
-                let parts: Vec<String> = items.iter().map(|i| self.expr(i)).collect();
+                let parts: Vec<String> = items.iter().map(|i| self.expr(i, negated)).collect();
                 format!("({})", parts.join(op))
             }
-            Expr::Not(inner) => format!("(NOT {})", self.expr(inner)),
+            Expr::Not(inner) => format!("(NOT {})", self.expr(inner, true)),
             Expr::Text(p) => {
                 let leaf = self.text(p);
-                self.leaf(leaf)
+                self.leaf(leaf, negated)
             }
             Expr::Field { path, matcher } => {
                 let leaf = self.field(path, matcher);
-                self.leaf(leaf)
+                self.leaf(leaf, negated)
             }
         }
     }
 
-    fn leaf(&self, sql: String) -> String {
-        match self.dialect {
-            Dialect::Sqlite => format!("COALESCE(({sql}), 0)"),
-            Dialect::Postgres => format!("COALESCE(({sql}), false)"),
+    /// A leaf as SQL. Under a `NOT`, a missing field (NULL) must be "no match", so `NOT` of
+    /// it matches: `COALESCE(.., false)`. Elsewhere NULL already leaves the row out (`AND`
+    /// and `OR` of NULL and false are not true), and the bare comparison lets the database
+    /// use an index on the column (`host_name = ?`).
+    fn leaf(&self, sql: String, negated: bool) -> String {
+        match (negated, self.dialect) {
+            (false, _) => format!("({sql})"),
+            (true, Dialect::Sqlite) => format!("COALESCE(({sql}), 0)"),
+            (true, Dialect::Postgres) => format!("COALESCE(({sql}), false)"),
         }
     }
 
@@ -430,6 +439,24 @@ mod tests {
             .filter(|i| p.sql.contains(&format!("${i}")))
             .count();
         assert_eq!(max, p.params.len());
+    }
+
+    #[test]
+    fn indexed_columns_stay_bare_outside_not() {
+        let q =
+            r#"host.name:"WS-01" AND process.entity_id:"{A}" AND process.parent.entity_id:"{P}""#;
+        let s = compile(Dialect::Sqlite, q);
+        for col in ["host_name", "entity_id", "parent_entity_id"] {
+            assert!(s.sql.contains(&format!("(e.{col} = ?)")), "{}", s.sql);
+        }
+        assert!(!s.sql.contains("COALESCE"), "{}", s.sql);
+        assert_eq!(s.params[0], Param::Text("ws-01".into()));
+        let p = compile(Dialect::Postgres, "NOT host.name:x");
+        assert!(
+            p.sql.contains("COALESCE((e.host_name = $1), false)"),
+            "{}",
+            p.sql
+        );
     }
 
     #[test]

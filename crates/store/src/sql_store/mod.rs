@@ -144,7 +144,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// How many migrations each backend has.
-pub(crate) const MIGRATIONS: usize = 13;
+pub(crate) const MIGRATIONS: usize = 14;
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
 pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
@@ -163,6 +163,7 @@ pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
         "exceptions",
         "incidents",
         "saved_searches",
+        "event_lookups",
     ];
     Migrator::with_migrations(
         (1..)
