@@ -11,15 +11,12 @@ use axum::response::Response;
 use dozor_store::{AlertStatus, Role, now_ms};
 use serde_json::json;
 
+use super::common::{not_found};
 use super::common::{ADMIN, FormAction, READ, TRIAGE, error, page, page_ctx, see_other};
 use super::pages::{alert_id, profile_view};
 use crate::ops;
 use crate::session::WebUser;
 use crate::state::AppState;
-
-fn not_found(user: &WebUser) -> Response {
-    error(user.lang, StatusCode::NOT_FOUND, "error.not_found")
-}
 
 fn bad_request(user: &WebUser) -> Response {
     error(user.lang, StatusCode::BAD_REQUEST, "error.400")

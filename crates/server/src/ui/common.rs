@@ -287,6 +287,44 @@ impl<const NEED: u8> FormAction<NEED> {
     }
 }
 
+/// The enabled analysts and admins: who may be assigned an alert or own an incident.
+pub(crate) fn triage_users(users: Vec<dozor_store::User>) -> Vec<String> {
+    users
+        .into_iter()
+        .filter(|u| {
+            u.disabled_at.is_none()
+                && matches!(
+                    u.role,
+                    dozor_store::Role::Admin | dozor_store::Role::Analyst
+                )
+        })
+        .map(|u| u.username)
+        .collect()
+}
+
+/// A page handler's result: the page, or the error page / redirect that replaces it.
+pub(crate) type Page = Result<Response, Response>;
+
+/// The response of a page handler, whichever way it went.
+pub(crate) fn done(r: Page) -> Response {
+    r.unwrap_or_else(|e| e)
+}
+
+/// A store failure as the error page of `user`'s language.
+pub(crate) fn failed(user: &WebUser) -> impl Fn(dozor_store::StoreError) -> Response + '_ {
+    move |e| store_failed(user.lang, e)
+}
+
+/// The "not found" page.
+pub(crate) fn not_found(user: &WebUser) -> Response {
+    error(user.lang, StatusCode::NOT_FOUND, "error.not_found")
+}
+
+/// The pairs of a query string.
+pub(crate) fn pairs(query: Option<String>) -> Vec<(String, String)> {
+    form_fields(query.unwrap_or_default().as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,15 +6,16 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use dozor_store::{
     IncidentPatch, IncidentQuery, IncidentSeverity, IncidentStatus, NewIncident, NewObservable,
     ObservableKind, Store, StoreError,
 };
 
-use super::common::{FormAction, TRIAGE, error, form_fields, page, page_ctx, see_other};
-use crate::ops;
+use super::common::{FormAction, TRIAGE, form_fields, page, page_ctx, see_other};
+use super::common::{done, failed, not_found};
+use crate::ops::{self, OpError};
 use crate::session::WebUser;
 use crate::state::AppState;
 
@@ -22,20 +23,6 @@ use crate::state::AppState;
 const SUGGESTION_WINDOW_MS: i64 = 7 * 86_400_000;
 /// Incidents listed on one page.
 const LIST_LIMIT: u32 = 500;
-
-type Page = Result<Response, Response>;
-
-fn done(r: Page) -> Response {
-    r.unwrap_or_else(|e| e)
-}
-
-fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::common::store_failed(user.lang, e)
-}
-
-fn not_found(user: &WebUser) -> Response {
-    error(user.lang, StatusCode::NOT_FOUND, "error.not_found")
-}
 
 fn positive(text: &str) -> Option<i64> {
     text.trim()
@@ -111,20 +98,8 @@ pub(crate) async fn one(
             let Some(detail) = store.get_incident(id).await.map_err(failed(&user))? else {
                 return Err(not_found(&user));
             };
-            let owners = store
-                .list_users()
-                .await
-                .map_err(failed(&user))?
-                .into_iter()
-                .filter(|u| {
-                    u.disabled_at.is_none()
-                        && matches!(
-                            u.role,
-                            dozor_store::Role::Admin | dozor_store::Role::Analyst
-                        )
-                })
-                .map(|u| u.username)
-                .collect();
+            let owners =
+                super::common::triage_users(store.list_users().await.map_err(failed(&user))?);
             let view = dozor_ui::IncidentPageView { detail, owners };
             Ok(page(&state, &ctx, dozor_ui::incident_detail(&ctx, &view)))
         }
@@ -233,9 +208,28 @@ pub(crate) async fn add_alerts(
     }
 }
 
-/// The incident of an incident form's path, and its page.
+/// The incident of an incident page form's path (`/ui/incidents/{id}/…`) and its page.
 fn incident_page(id: &str) -> Option<(i64, String)> {
     positive(id).map(|id| (id, format!("/ui/incidents/{id}")))
+}
+
+/// Back to the incident's page with `flash`, or with what went wrong.
+fn finish<T>(
+    state: &AppState,
+    action: &FormAction<TRIAGE>,
+    back: &str,
+    flash: &str,
+    done: Result<T, OpError>,
+) -> Response {
+    match done {
+        Ok(_) => see_other(state, back, flash),
+        Err(e) => action.failed(state, back, e),
+    }
+}
+
+/// The second id of a nested form path (an alert, task or observable of the incident).
+fn nested(what: &str, id: &str) -> Result<i64, OpError> {
+    positive(id).ok_or_else(|| OpError::NotFound(format!("{what} {id}")))
 }
 
 /// `POST /ui/incidents/{id}/update`: `title`, `status`, `severity`, `owner`, `description`.
@@ -244,22 +238,19 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     action: FormAction<TRIAGE>,
 ) -> Response {
-    let user = &action.user;
+    let (user, form) = (&action.user, &action.form);
     let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
     let patch = IncidentPatch {
-        title: action.form.get("title").map(str::to_owned),
-        description: Some(action.form.raw("description").to_owned()),
-        severity: action.form.get("severity").and_then(|s| s.parse().ok()),
-        status: action.form.get("status").and_then(|s| s.parse().ok()),
-        owner: Some(action.form.raw("owner").to_owned()),
+        title: form.get("title").map(str::to_owned),
+        description: Some(form.raw("description").to_owned()),
+        severity: form.get("severity").and_then(|s| s.parse().ok()),
+        status: form.get("status").and_then(|s| s.parse().ok()),
+        owner: Some(form.raw("owner").to_owned()),
     };
-    let store = user.api.store.as_ref();
-    match ops::incidents::update(store, &user.username, id, &patch).await {
-        Ok(_) => see_other(&state, &back, "flash.incident_updated"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    let done = ops::incidents::update(user.api.store.as_ref(), &user.username, id, &patch).await;
+    finish(&state, &action, &back, "flash.incident_updated", done)
 }
 
 /// `POST /ui/incidents/{id}/alerts/{alert_id}/remove`.
@@ -269,14 +260,14 @@ pub(crate) async fn remove_alert(
     action: FormAction<TRIAGE>,
 ) -> Response {
     let user = &action.user;
-    let (Some((id, back)), Some(alert)) = (incident_page(&id), positive(&alert)) else {
+    let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
-    let store = user.api.store.as_ref();
-    match ops::incidents::remove_alert(store, &user.username, id, alert).await {
-        Ok(()) => see_other(&state, &back, "flash.incident_alert_removed"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    let done = match nested("alert", &alert) {
+        Ok(a) => ops::incidents::remove_alert(user.api.store.as_ref(), &user.username, id, a).await,
+        Err(e) => Err(e),
+    };
+    finish(&state, &action, &back, "flash.incident_alert_removed", done)
 }
 
 /// `POST /ui/incidents/{id}/tasks`: `title`.
@@ -289,11 +280,9 @@ pub(crate) async fn add_task(
     let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
-    let store = user.api.store.as_ref();
-    match ops::incidents::add_task(store, &user.username, id, action.form.raw("title")).await {
-        Ok(_) => see_other(&state, &back, "flash.incident_task_added"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    let title = action.form.raw("title");
+    let done = ops::incidents::add_task(user.api.store.as_ref(), &user.username, id, title).await;
+    finish(&state, &action, &back, "flash.incident_task_added", done)
 }
 
 /// `POST /ui/incidents/{id}/tasks/{task_id}`: `done` (`true`/`false`).
@@ -303,15 +292,16 @@ pub(crate) async fn set_task(
     action: FormAction<TRIAGE>,
 ) -> Response {
     let user = &action.user;
-    let (Some((id, back)), Some(task)) = (incident_page(&id), positive(&task)) else {
+    let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
-    let done = action.form.get("done") == Some("true");
+    let tick = action.form.get("done") == Some("true");
     let store = user.api.store.as_ref();
-    match ops::incidents::set_task(store, &user.username, id, task, done).await {
-        Ok(_) => see_other(&state, &back, "flash.incident_task_set"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    let done = match nested("task", &task) {
+        Ok(t) => ops::incidents::set_task(store, &user.username, id, t, tick).await,
+        Err(e) => Err(e),
+    };
+    finish(&state, &action, &back, "flash.incident_task_set", done)
 }
 
 /// `POST /ui/incidents/{id}/notes`: `body`.
@@ -324,11 +314,9 @@ pub(crate) async fn add_note(
     let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
-    let store = user.api.store.as_ref();
-    match ops::incidents::add_note(store, &user.username, id, action.form.raw("body")).await {
-        Ok(_) => see_other(&state, &back, "flash.incident_note_added"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    let body = action.form.raw("body");
+    let done = ops::incidents::add_note(user.api.store.as_ref(), &user.username, id, body).await;
+    finish(&state, &action, &back, "flash.incident_note_added", done)
 }
 
 /// `POST /ui/incidents/{id}/observables`: `kind`, `value`, `note`.
@@ -337,27 +325,31 @@ pub(crate) async fn add_observable(
     Path(id): Path<String>,
     action: FormAction<TRIAGE>,
 ) -> Response {
-    let user = &action.user;
+    let (user, form) = (&action.user, &action.form);
     let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
-    let Some(kind) = action
-        .form
+    let done = match form
         .get("kind")
         .and_then(|k| k.parse::<ObservableKind>().ok())
-    else {
-        return see_other(&state, &back, "error.incident_invalid");
+    {
+        Some(kind) => {
+            let o = NewObservable {
+                kind,
+                value: form.raw("value").to_owned(),
+                note: form.raw("note").to_owned(),
+            };
+            ops::incidents::add_observable(user.api.store.as_ref(), &user.username, id, &o).await
+        }
+        None => Err(OpError::invalid("incident", "no such observable kind")),
     };
-    let o = NewObservable {
-        kind,
-        value: action.form.raw("value").to_owned(),
-        note: action.form.raw("note").to_owned(),
-    };
-    let store = user.api.store.as_ref();
-    match ops::incidents::add_observable(store, &user.username, id, &o).await {
-        Ok(_) => see_other(&state, &back, "flash.incident_observable_added"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    finish(
+        &state,
+        &action,
+        &back,
+        "flash.incident_observable_added",
+        done,
+    )
 }
 
 /// `POST /ui/incidents/{id}/observables/{observable_id}/delete`.
@@ -367,14 +359,21 @@ pub(crate) async fn remove_observable(
     action: FormAction<TRIAGE>,
 ) -> Response {
     let user = &action.user;
-    let (Some((id, back)), Some(observable)) = (incident_page(&id), positive(&observable)) else {
+    let Some((id, back)) = incident_page(&id) else {
         return not_found(user);
     };
     let store = user.api.store.as_ref();
-    match ops::incidents::remove_observable(store, &user.username, id, observable).await {
-        Ok(_) => see_other(&state, &back, "flash.incident_observable_removed"),
-        Err(e) => action.failed(&state, &back, e),
-    }
+    let done = match nested("observable", &observable) {
+        Ok(o) => ops::incidents::remove_observable(store, &user.username, id, o).await,
+        Err(e) => Err(e),
+    };
+    finish(
+        &state,
+        &action,
+        &back,
+        "flash.incident_observable_removed",
+        done,
+    )
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use dozor_ui::{
     MatchView,
 };
 
-use super::common::{FormAction, READ, TRIAGE, error, form_fields, page, page_ctx, see_other};
+use super::common::{done, failed, not_found, pairs};
+use super::common::{FormAction, READ, TRIAGE, error, page, page_ctx, see_other};
 use super::response::caller;
 use crate::api::access::{JsonBody, PathId};
 use crate::intel::MANUAL_SOURCE;
@@ -35,24 +36,6 @@ const ALERT_SCAN: u32 = 200;
 const ALERT_LOOKUPS: usize = 25;
 /// Longest text filter, characters (the API's limits).
 const MAX_FILTER: usize = 4096;
-
-type Page = Result<Response, Response>;
-
-fn done(r: Page) -> Response {
-    r.unwrap_or_else(|e| e)
-}
-
-fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::common::store_failed(user.lang, e)
-}
-
-fn not_found(user: &WebUser) -> Response {
-    error(user.lang, StatusCode::NOT_FOUND, "error.not_found")
-}
-
-fn pairs(query: Option<String>) -> Vec<(String, String)> {
-    form_fields(query.unwrap_or_default().as_bytes())
-}
 
 /// The answer to an API call that failed on a page: not found, or the store's failure.
 fn problem_page(user: &WebUser, p: &Problem) -> Response {

@@ -16,9 +16,8 @@ use dozor_ui::{
     TopRule, UsersView,
 };
 
-use super::common::{
-    ADMIN, OVERVIEW_ALERT_SCAN, READ, error, form_fields, page, page_ctx, require,
-};
+use super::common::{ADMIN, OVERVIEW_ALERT_SCAN, READ, error, page, page_ctx, require};
+use super::common::{done, failed, pairs};
 use crate::api::RuleInfo;
 use crate::session::WebUser;
 use crate::state::AppState;
@@ -38,23 +37,9 @@ const INTERVALS: &[i64] = &[
 /// The histogram of an unbounded ("all time") search covers this much.
 const ALL_TIME_HISTOGRAM_MS: i64 = 30 * DAY_MS;
 
-type Page = Result<Response, Response>;
-
-fn done(r: Page) -> Response {
-    r.unwrap_or_else(|e| e)
-}
-
-fn pairs(query: Option<String>) -> Vec<(String, String)> {
-    form_fields(query.unwrap_or_default().as_bytes())
-}
-
 fn nonempty(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
-}
-
-fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::common::store_failed(user.lang, e)
 }
 
 /// The dashboard's status of an agent (the API's rules and thresholds).
@@ -344,18 +329,7 @@ pub(crate) async fn alert(
                 .into_iter()
                 .find(|r| r.id == alert.rule_id)
                 .map(|info| rule_row(info, None));
-            let assignees = users
-                .map_err(failed(&user))?
-                .into_iter()
-                .filter(|u| {
-                    u.disabled_at.is_none()
-                        && matches!(
-                            u.role,
-                            dozor_store::Role::Admin | dozor_store::Role::Analyst
-                        )
-                })
-                .map(|u| u.username)
-                .collect();
+            let assignees = super::common::triage_users(users.map_err(failed(&user))?);
             // A tree that can't be built (a search timing out) leaves the page without it.
             let process_tree = crate::process_tree::build(store, &events)
                 .await

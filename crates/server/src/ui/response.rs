@@ -18,8 +18,9 @@ use dozor_ui::{
 };
 use serde_json::{Value, json};
 
+use super::common::{done, failed, not_found, pairs};
 use super::common::{
-    ADMIN, FormAction, READ, TRIAGE, error, form_fields, page, page_ctx, see_other,
+    ADMIN, FormAction, READ, TRIAGE, error, page, page_ctx, see_other,
 };
 use crate::api::access::{Caller, PathId};
 use crate::ops::OpError;
@@ -34,20 +35,6 @@ const RUN_LIST_ROWS: u32 = 200;
 /// Approvals the inbox reads.
 const APPROVAL_ROWS: u32 = 300;
 
-type Page = Result<Response, Response>;
-
-fn done(r: Page) -> Response {
-    r.unwrap_or_else(|e| e)
-}
-
-fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::common::store_failed(user.lang, e)
-}
-
-fn not_found(user: &WebUser) -> Response {
-    error(user.lang, StatusCode::NOT_FOUND, "error.not_found")
-}
-
 fn service(state: &AppState) -> Option<&Arc<ResponseService>> {
     state.response.as_ref()
 }
@@ -59,10 +46,6 @@ pub(super) fn caller<const NEED: u8>(user: &WebUser) -> Caller<NEED> {
         api: user.api.clone(),
         credential: HeaderMap::new(),
     }
-}
-
-fn pairs(query: Option<String>) -> Vec<(String, String)> {
-    form_fields(query.unwrap_or_default().as_bytes())
 }
 
 async fn agent_names(store: &dyn Store) -> Result<HashMap<String, String>, StoreError> {

@@ -16,8 +16,9 @@ use dozor_store::{Store, StoreError, now_ms};
 use dozor_ui::{VulnCveView, VulnDetailView, VulnHostView, VulnParams, VulnsView};
 use serde_json::json;
 
+use super::common::{done, failed, not_found};
 use super::common::{
-    FormAction, READ, TRIAGE, error, form_fields, html, page, page_ctx, require, see_other,
+    FormAction, READ, TRIAGE, form_fields, html, page, page_ctx, require, see_other,
 };
 use crate::ops::OpError;
 use crate::session::WebUser;
@@ -35,20 +36,6 @@ const HOST_ALERTS: u32 = 20;
 const MAX_FILTER: usize = 4096;
 /// A day, ms.
 const DAY_MS: i64 = 86_400_000;
-
-type Page = Result<Response, Response>;
-
-fn done(r: Page) -> Response {
-    r.unwrap_or_else(|e| e)
-}
-
-fn failed(user: &WebUser) -> impl Fn(StoreError) -> Response + '_ {
-    move |e| super::common::store_failed(user.lang, e)
-}
-
-fn not_found(user: &WebUser) -> Response {
-    error(user.lang, StatusCode::NOT_FOUND, "error.not_found")
-}
 
 fn nonempty(s: &str) -> Option<String> {
     let s = s.trim();
