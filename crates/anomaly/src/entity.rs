@@ -366,6 +366,10 @@ impl UnusualHourModel {
         &self.config
     }
 
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+
     pub fn observe(&mut self, entity: &str, time: i64) {
         let profile = match self.entities.get_mut(entity) {
             Some(profile) => profile,
@@ -563,6 +567,10 @@ impl CountBurstModel {
 
     pub fn config(&self) -> &CountBurstConfig {
         &self.config
+    }
+
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
     }
 
     fn bucket_seconds(&self) -> i64 {

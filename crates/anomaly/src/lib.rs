@@ -12,6 +12,7 @@
 //! Pure computation: no clock, files or sockets. Time is always passed in (unix seconds), so
 //! every result is reproducible. See the README for inputs, outputs and measured quality.
 
+mod detector;
 mod entity;
 mod finding;
 mod forest;
@@ -20,13 +21,14 @@ mod model_file;
 mod rng;
 mod stats;
 
+pub use detector::{Activity, Detector, ModelSummary};
 pub use entity::{
     CountBurstConfig, CountBurstModel, RareValueConfig, RareValueModel, UnusualHourConfig,
     UnusualHourModel, hour_of_week,
 };
 pub use finding::{Baseline, Finding};
 pub use forest::{Explanation, FeatureExplanation, FeatureSummary, ForestParams, IsolationForest};
-pub use model_file::{FORMAT_VERSION, MAGIC, Model, ModelFile, NamedModel};
+pub use model_file::{FORMAT_VERSION, MAGIC, Model, ModelFile, NamedModel, TrainingSpan};
 pub use rng::SplitMix64;
 pub use stats::roc_auc;
 

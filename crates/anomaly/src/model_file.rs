@@ -32,10 +32,21 @@ pub struct NamedModel {
     pub model: Model,
 }
 
+/// What the models were trained on: how many events, from when to when (unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TrainingSpan {
+    pub events: u64,
+    pub first_time: Option<i64>,
+    pub last_time: Option<i64>,
+}
+
 /// A set of models saved and loaded together.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModelFile {
     pub models: Vec<NamedModel>,
+    /// What they learned from (absent in files that did not record it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingSpan>,
 }
 
 impl ModelFile {

@@ -1,5 +1,6 @@
 //! `dozor`: the command-line entry point.
 
+mod anomaly;
 mod hunt;
 mod output;
 mod remote;
@@ -139,6 +140,12 @@ enum Command {
         #[command(subcommand)]
         command: remote::SearchesCmd,
     },
+    /// Behavioural anomaly models on their own: train them from normalized events, score
+    /// events with them, or serve them over HTTP on 127.0.0.1.
+    Anomaly {
+        #[command(subcommand)]
+        command: anomaly::AnomalyCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +215,7 @@ fn main() -> ExitCode {
         Command::Vulns { command } => remote::vulns(command),
         Command::Incidents { command } => remote::incidents(command),
         Command::Searches { command } => remote::searches(command),
+        Command::Anomaly { command } => anomaly::run(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
