@@ -231,6 +231,15 @@ impl ScanTap {
                 if event.pointer("/file/type").and_then(Value::as_str) != Some("file") {
                     return None;
                 }
+                // A short-lived file is gone by the time it is reported: there is nothing to
+                // read (its SHA-256, taken while it existed, is matched on the server).
+                if event
+                    .pointer("/dozor/file/short_lived")
+                    .and_then(Value::as_bool)
+                    == Some(true)
+                {
+                    return None;
+                }
                 let path = event.pointer("/file/path").and_then(Value::as_str)?;
                 Some(Request::File {
                     path: PathBuf::from(path),
@@ -1314,6 +1323,10 @@ mod tests {
         r.handle.tap.offer(
             &json!({"event": {"action": "deleted"}, "file": {"path": "/x", "type": "file"}}),
         );
+        // Nor a short-lived file: it is gone already.
+        let mut gone = fim_event(&r.dir.path().join("dropper.exe"));
+        gone["dozor"] = json!({"file": {"short_lived": true}});
+        r.handle.tap.offer(&gone);
         assert_eq!(r.handle.stats.queued.load(Ordering::Relaxed), before);
     }
 
