@@ -613,12 +613,15 @@ impl<D: Driver> SqlStore<D> {
             .await?;
         let mut out = Vec::with_capacity(groups.len());
         for (host, n, first_seen, last_seen) in groups {
+            // `host_key` first: its index (alerts_host) finds the host's alerts, where `host`
+            // alone would read every open alert once per suggestion.
             let st = sql!(
                 "SELECT a.id AS id, a.level AS level FROM alerts a \
-                 WHERE a.host = ? AND a.status IN ('new', 'acknowledged') \
+                 WHERE a.host_key = ? AND a.host = ? AND a.status IN ('new', 'acknowledged') \
                    AND a.updated_at >= ? \
                    AND NOT EXISTS (SELECT 1 FROM incident_alerts ia WHERE ia.alert_id = a.id) \
                  ORDER BY a.first_seen, a.id LIMIT ?",
+                host_key(&host),
                 host.as_str(),
                 since,
                 MAX_SUGGESTED_ALERTS
