@@ -11,7 +11,7 @@ use axum::response::Response;
 use dozor_store::{AlertStatus, Role, now_ms};
 use serde_json::json;
 
-use super::common::{not_found};
+use super::common::not_found;
 use super::common::{ADMIN, FormAction, READ, TRIAGE, error, page, page_ctx, see_other};
 use super::pages::{alert_id, profile_view};
 use crate::ops;

@@ -19,8 +19,8 @@ use dozor_ui::{
     MatchView,
 };
 
-use super::common::{done, failed, not_found, pairs};
 use super::common::{FormAction, READ, TRIAGE, error, page, page_ctx, see_other};
+use super::common::{done, failed, not_found, pairs};
 use super::response::caller;
 use crate::api::access::{JsonBody, PathId};
 use crate::intel::MANUAL_SOURCE;

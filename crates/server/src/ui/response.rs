@@ -18,10 +18,8 @@ use dozor_ui::{
 };
 use serde_json::{Value, json};
 
+use super::common::{ADMIN, FormAction, READ, TRIAGE, error, page, page_ctx, see_other};
 use super::common::{done, failed, not_found, pairs};
-use super::common::{
-    ADMIN, FormAction, READ, TRIAGE, error, page, page_ctx, see_other,
-};
 use crate::api::access::{Caller, PathId};
 use crate::ops::OpError;
 use crate::response::{ManualRun, ResponseService, approvals};

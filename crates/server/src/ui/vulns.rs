@@ -16,10 +16,10 @@ use dozor_store::{Store, StoreError, now_ms};
 use dozor_ui::{VulnCveView, VulnDetailView, VulnHostView, VulnParams, VulnsView};
 use serde_json::json;
 
-use super::common::{done, failed, not_found};
 use super::common::{
     FormAction, READ, TRIAGE, form_fields, html, page, page_ctx, require, see_other,
 };
+use super::common::{done, failed, not_found};
 use crate::ops::OpError;
 use crate::session::WebUser;
 use crate::state::AppState;
