@@ -3,7 +3,9 @@
 #
 #   EVENTS=1000000 ALERTS=10000 REQUESTS=40 bash bench/ui/run.sh
 #
-# Seeds a fresh SQLite data directory (crates/store/examples/seed.rs), starts the release
+# Seeds a fresh SQLite data directory (crates/store/examples/seed.rs: events of 100 hosts with
+# process trees, alerts, incidents, exceptions; it prints the host, alert and incident the
+# detail pages open), starts the release
 # `dozor server` on 127.0.0.1, signs in through the real login form with curl, then times
 # REQUESTS loads of each page (time to the last byte, TLS on loopback included) and prints
 # p50 / p95 / max per page. Only targets 127.0.0.1.
@@ -16,12 +18,22 @@ REQUESTS=${REQUESTS:-40}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/dozor-target}
 OUT=${OUT:-$(mktemp -d /tmp/dozor-ui-bench.XXXXXX)}
 
-cargo build --release -q -p dozor-cli --bin dozor -p dozor-store --example seed
-BIN=$CARGO_TARGET_DIR/release
+# BIN=dir (holding `dozor` and `seed`) times binaries built elsewhere, e.g. an older commit's.
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q -p dozor-cli --bin dozor -p dozor-store --example seed
+    BIN=$CARGO_TARGET_DIR/release
+    SEED=$BIN/examples/seed
+else
+    SEED=$BIN/seed
+fi
 mkdir -p "$OUT/data" "$OUT/rules"
 if [ ! -f "$OUT/data/dozor.db" ]; then
-    "$BIN/examples/seed" "$OUT/data" "$EVENTS" "$ALERTS"
+    "$SEED" "$OUT/data" "$EVENTS" "$ALERTS" >"$OUT/seed.env"
 fi
+# ALERT (open, on a process three levels below its session's shell), HOST (its host),
+# INCIDENT (the first one opened).
+# shellcheck disable=SC1091
+. "$OUT/seed.env"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DOZOR_RULES_DIRS=$OUT/rules DOZOR_LOG=warn \
     "$BIN/dozor" server --data-dir "$OUT/data" --listen "127.0.0.1:$PORT" 2>"$OUT/server.log" &
@@ -60,8 +72,21 @@ PY
 }
 curl -s -o /dev/null --cacert "$CA" -b "$JAR" "$URL/ui/overview"
 curl -s -o /dev/null --cacert "$CA" -b "$JAR" "$URL/ui/events"
+# The alert page's pivots (host ±15 min, user ±15 min, this process ±15 min) as it links them.
+PIVOTS=$(curl -s --cacert "$CA" -b "$JAR" "$URL/ui/alerts/$ALERT" | python3 -c '
+import html, re, sys
+links = [html.unescape(h) for h in re.findall(r"href=\"(/ui/events\?q=[^\"]+)\"", sys.stdin.read())]
+for key, field in (("HOST", "host.name"), ("USER", "user.name"), ("PROCESS", "process.entity_id")):
+    hit = next((l for l in links if l.startswith("/ui/events?q=" + field) and "range=custom" in l), "")
+    print(f"PIVOT_{key}={hit!r}")
+')
+eval "$PIVOTS"
+enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+HOST_Q=$(enc "host.name:\"$HOST\"")
+SEARCHES=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -b "$JAR" "$URL/ui/searches")
 {
     echo "dashboard render times ($(date -u +%F), $(nproc) cores): $EVENTS events, $ALERTS alerts, $REQUESTS requests per page"
+    echo "host $HOST, alert $ALERT, incident $INCIDENT"
     time_page "overview" "/ui/overview"
     time_page "alerts (default list)" "/ui/alerts"
     time_page "alerts (status new, min high)" "/ui/alerts?status=new&min_level=high"
@@ -71,4 +96,19 @@ curl -s -o /dev/null --cacert "$CA" -b "$JAR" "$URL/ui/events"
     time_page "agents" "/ui/agents"
     time_page "ATT&CK matrix (7 days)" "/ui/attack"
     time_page "ATT&CK matrix (all time)" "/ui/attack?range=all"
+    time_page "hosts" "/ui/hosts"
+    time_page "host page" "/ui/hosts/$HOST"
+    time_page "alert page (process tree, pivots)" "/ui/alerts/$ALERT"
+    time_page "events: host pivot ±15 min" "$PIVOT_HOST"
+    time_page "events: host, all time" "/ui/events?q=$HOST_Q&range=all"
+    time_page "events: user pivot ±15 min" "$PIVOT_USER"
+    time_page "events: process pivot ±15 min" "$PIVOT_PROCESS"
+    time_page "incidents (with suggestions)" "/ui/incidents"
+    time_page "incident page" "/ui/incidents/$INCIDENT"
+    time_page "exceptions" "/ui/exceptions"
+    if [ "$SEARCHES" = 200 ]; then
+        time_page "saved searches" "/ui/searches"
+    else
+        echo "saved searches: /ui/searches answered HTTP $SEARCHES (not in this build)"
+    fi
 } | tee "$OUT/summary.txt"
