@@ -213,7 +213,7 @@ pub struct NewIncident {
     #[cfg_attr(feature = "openapi", schema(max_length = 128))]
     pub owner: Option<String>,
     /// Alerts to group into it at once (none already in another incident).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral_ids")]
     #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub alert_ids: Vec<i64>,
 }
@@ -501,6 +501,20 @@ impl IncidentDetail {
     }
 }
 
+/// Ids written as any JSON integers, `12` or `12.0` alike (JSON Schema counts both as
+/// integers; serde's `i64` takes only the first).
+pub fn integral_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    use serde::de::Error;
+    Vec::<serde_json::Number>::deserialize(d)?
+        .into_iter()
+        .map(|n| match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(i),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+            _ => Err(D::Error::custom(format!("{n} is not a whole number id"))),
+        })
+        .collect()
+}
+
 /// Why a new incident can't be opened as given (`None`: it can).
 pub fn new_incident_problem(n: &NewIncident) -> Option<String> {
     if n.title.trim().is_empty() {
@@ -534,11 +548,6 @@ pub fn new_incident_problem(n: &NewIncident) -> Option<String> {
 
 /// Why a patch can't be applied (`None`: it can).
 pub fn incident_patch_problem(p: &IncidentPatch) -> Option<String> {
-    if p.is_empty() {
-        return Some(
-            "nothing to change: give title, description, severity, status or owner".into(),
-        );
-    }
     if let Some(t) = &p.title {
         if t.trim().is_empty() {
             return Some("incident title is blank".into());
@@ -615,7 +624,10 @@ mod tests {
             new_incident_problem(&n).as_deref(),
             Some("incident title is blank")
         );
-        assert!(incident_patch_problem(&IncidentPatch::default()).is_some());
+        assert!(
+            incident_patch_problem(&IncidentPatch::default()).is_none(),
+            "a no-op"
+        );
         let p = IncidentPatch {
             status: Some(IncidentStatus::Closed),
             ..Default::default()

@@ -59,7 +59,7 @@ pub use incident::{
     IncidentSeverity, IncidentStatus, IncidentSuggestion, IncidentTask,
     MAX_INCIDENT_ALERTS_PER_CALL, MAX_INCIDENT_OWNER, MAX_INCIDENT_TASK, MAX_INCIDENT_TEXT,
     MAX_INCIDENT_TITLE, MAX_OBSERVABLE_VALUE, NewIncident, NewObservable, Observable,
-    ObservableKind, TimelineEntry, incident_patch_problem, incident_text_problem,
+    ObservableKind, TimelineEntry, incident_patch_problem, incident_text_problem, integral_ids,
     new_incident_problem,
 };
 pub use intel::{

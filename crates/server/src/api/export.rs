@@ -112,10 +112,16 @@ struct EventExportParameters {
     #[param(nullable = false)]
     q: Option<String>,
     /// Event time ≥ from (ms, RFC 3339, `now`, `now-<duration>`)
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     from: Option<String>,
     /// Event time < to
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     to: Option<String>,
     /// Only events sent by this agent
     #[param(nullable = false)]
@@ -127,7 +133,10 @@ struct EventExportParameters {
     /// host.name, event.category, event.action, event.code, event.outcome, user.name,
     /// process.name, process.command_line, source.ip, destination.ip. NDJSON without it: whole
     /// events.
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^[A-Za-z0-9._@-]{1,128}(,[A-Za-z0-9._@-]{1,128}){0,63}$"
+    )]
     columns: Option<String>,
     /// Most rows, 1-1000000 (default 100000)
     #[param(nullable = false, minimum = 1, maximum = 1000000)]
@@ -140,11 +149,11 @@ struct EventExportParameters {
 #[allow(dead_code)]
 struct AlertExportParameters {
     /// new, acknowledged, resolved, false_positive; repeat or separate with commas
-    #[param(nullable = false)]
-    status: Option<String>,
+    #[param(nullable = false, inline, style = Form, explode)]
+    status: Option<Vec<super::access::StatusName>>,
     /// informational, low, medium, high, critical
-    #[param(nullable = false)]
-    min_level: Option<String>,
+    #[param(nullable = false, inline)]
+    min_level: Option<super::access::LevelName>,
     /// Rule id
     #[param(nullable = false)]
     rule: Option<String>,
@@ -164,13 +173,19 @@ struct AlertExportParameters {
     #[param(nullable = false)]
     rule_text: Option<String>,
     /// `event` (default) or `detected`
-    #[param(nullable = false)]
-    time: Option<String>,
+    #[param(nullable = false, inline)]
+    time: Option<dozor_model::AlertTime>,
     /// time ≥ from
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     from: Option<String>,
     /// time < to
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     to: Option<String>,
     /// `csv` (default) or `ndjson`
     #[param(nullable = false, pattern = "^(csv|ndjson)$")]

@@ -53,6 +53,7 @@ pub(crate) struct IncidentView {
 pub(crate) struct AlertIdsRequest {
     /// Alert ids (1 to 1000).
     #[schema(min_items = 1, max_items = 1000)]
+    #[serde(deserialize_with = "dozor_model::integral_ids")]
     alert_ids: Vec<i64>,
 }
 
@@ -93,7 +94,10 @@ pub(crate) struct NoteRequest {
 #[allow(dead_code)]
 pub(crate) struct IncidentListParameters {
     /// Only these statuses (comma-separated: open, in_progress, contained, closed)
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(open|in_progress|contained|closed)(,(open|in_progress|contained|closed))*$"
+    )]
     status: Option<String>,
     /// Only incidents of this owner
     #[param(nullable = false)]
@@ -109,7 +113,10 @@ pub(crate) struct IncidentListParameters {
 #[allow(dead_code)]
 pub(crate) struct SuggestionParameters {
     /// Alerts changed since (ms, RFC 3339 or now-<duration>; default now-7d)
-    #[param(nullable = false)]
+    #[param(
+        nullable = false,
+        pattern = r"^(|-?[0-9]{1,15}|now|now-[0-9]{1,9}(s|m|min|h|d)?|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"
+    )]
     since: Option<String>,
 }
 

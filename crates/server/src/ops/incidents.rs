@@ -53,8 +53,10 @@ pub async fn update(
         .update_incident(id, patch, actor)
         .await
         .map_err(refused)?;
-    let details = serde_json::to_value(patch).unwrap_or(Value::Null);
-    audit(store, actor, "incident.update", id, details).await?;
+    if !patch.is_empty() {
+        let details = serde_json::to_value(patch).unwrap_or(Value::Null);
+        audit(store, actor, "incident.update", id, details).await?;
+    }
     Ok(after)
 }
 

@@ -310,6 +310,9 @@ impl<D: Driver> SqlStore<D> {
         let Some(before) = self.incident_in(&mut tx, id).await? else {
             return Err(no_incident(id));
         };
+        if p.is_empty() {
+            return Ok(before);
+        }
         if let Some(t) = p.title.as_deref().map(str::trim)
             && t != before.title
         {
