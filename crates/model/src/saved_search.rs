@@ -94,8 +94,9 @@ pub struct NewSavedSearch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 8192))]
     pub query: String,
-    /// Time range, agent and columns.
+    /// Time range, agent and columns (null or left out: the page's defaults).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub params: SavedSearchParams,
     /// Visible to every operator (only its owner or an admin may still change it).
     #[serde(default)]
@@ -121,6 +122,7 @@ pub struct SavedSearchChange {
     pub query: Option<String>,
     /// New time range, agent and columns (replaced whole).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub params: Option<SavedSearchParams>,
     /// Shared or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -127,7 +127,7 @@ struct EventExportParameters {
     #[param(nullable = false)]
     agent: Option<String>,
     /// `csv` (default) or `ndjson`
-    #[param(nullable = false, pattern = "^(csv|ndjson)$")]
+    #[param(nullable = false, pattern = "^(|csv|ndjson|jsonl)$")]
     format: Option<String>,
     /// Event fields to write, comma-separated dotted names (at most 64). CSV default:
     /// host.name, event.category, event.action, event.code, event.outcome, user.name,
@@ -188,7 +188,7 @@ struct AlertExportParameters {
     )]
     to: Option<String>,
     /// `csv` (default) or `ndjson`
-    #[param(nullable = false, pattern = "^(csv|ndjson)$")]
+    #[param(nullable = false, pattern = "^(|csv|ndjson|jsonl)$")]
     format: Option<String>,
     /// Most rows, 1-1000000 (default 100000)
     #[param(nullable = false, minimum = 1, maximum = 1000000)]

@@ -96,7 +96,7 @@ pub(crate) struct IncidentListParameters {
     /// Only these statuses (comma-separated: open, in_progress, contained, closed)
     #[param(
         nullable = false,
-        pattern = r"^(open|in_progress|contained|closed)(,(open|in_progress|contained|closed))*$"
+        pattern = r"^(|(open|in_progress|contained|closed)(,(open|in_progress|contained|closed))*)$"
     )]
     status: Option<String>,
     /// Only incidents of this owner
