@@ -79,6 +79,27 @@ pub struct SavedSearchParams {
     pub columns: Vec<String>,
 }
 
+/// `params` as an object (null: the defaults); serde alone would also read a list as the
+/// fields in order.
+fn params_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SavedSearchParams, D::Error> {
+    Ok(params_change(d)?.unwrap_or_default())
+}
+
+fn params_change<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SavedSearchParams>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(other) => Err(D::Error::custom(format!(
+            "params must be an object, got {other}"
+        ))),
+    }
+}
+
 /// A saved search to create (`POST /api/v1/saved-searches`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -95,7 +116,7 @@ pub struct NewSavedSearch {
     #[cfg_attr(feature = "openapi", schema(max_length = 8192))]
     pub query: String,
     /// Time range, agent and columns (null or left out: the page's defaults).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "params_object")]
     #[cfg_attr(feature = "openapi", schema(nullable))]
     pub params: SavedSearchParams,
     /// Visible to every operator (only its owner or an admin may still change it).
@@ -121,7 +142,11 @@ pub struct SavedSearchChange {
     #[cfg_attr(feature = "openapi", schema(max_length = 8192))]
     pub query: Option<String>,
     /// New time range, agent and columns (replaced whole).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "params_change"
+    )]
     #[cfg_attr(feature = "openapi", schema(nullable))]
     pub params: Option<SavedSearchParams>,
     /// Shared or not.
