@@ -485,8 +485,8 @@ async fn incidents_group_alerts_keep_a_history_and_are_audited() {
             json!({"title": "x", "alert_ids": [424242]}),
         )
         .await,
-        404,
-        "not-found",
+        422,
+        "invalid-body",
     );
 
     let base = format!("/api/v1/incidents/{id}");

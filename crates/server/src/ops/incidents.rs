@@ -20,6 +20,10 @@ fn refused(e: StoreError) -> OpError {
             message: format!("{what} already exists"),
         },
         StoreError::InvalidArgument(why) => OpError::invalid("incident", why),
+        // A missing alert is a fault of the body (422), not a missing incident (404).
+        StoreError::NotFound(what) if what.starts_with("alert ") => {
+            OpError::invalid("alert_ids", format!("no {what}"))
+        }
         other => other.into(),
     }
 }
