@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use crate::{
-    AnomalyError, CountBurstConfig, CountBurstModel, Finding, Model, ModelFile, RareValueConfig,
-    RareValueModel, TrainingSpan, UnusualHourConfig, UnusualHourModel,
+    AnomalyError, CountBurstConfig, CountBurstModel, Finding, Model, ModelFile, OpenCount,
+    RareValueConfig, RareValueModel, TrainingSpan, UnusualHourConfig, UnusualHourModel,
 };
 
 /// Count bucket width, seconds.
@@ -305,6 +305,52 @@ impl Detector {
         findings
     }
 
+    /// The findings `activity` at `time` would raise, without learning anything: a question
+    /// asked of the models (the REST scoring endpoint), not an observation. Hourly counts need
+    /// a closed hour, so only the per-event models answer.
+    pub fn score_only(&self, activity: &Activity, time: i64) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let rare = |model: &RareValueModel, entity: &str, value: &str| {
+            if entity.is_empty() || value.is_empty() {
+                None
+            } else {
+                model.score(entity, value, time)
+            }
+        };
+        match activity {
+            Activity::ProcessStart {
+                host,
+                process,
+                parent,
+            } => {
+                findings.extend(rare(&self.rare_process, host, process));
+                if !parent.is_empty() {
+                    findings.extend(rare(&self.rare_pair, host, &format!("{parent}->{process}")));
+                }
+            }
+            Activity::Logon { user, source, .. } => {
+                if let Some(source) = source {
+                    findings.extend(rare(&self.rare_source, user, source));
+                }
+                findings.extend(self.logon_hour.score(user, time));
+            }
+            Activity::Connection {
+                host,
+                process,
+                destination,
+            } => findings.extend(rare(
+                &self.new_destination,
+                &format!("{host}|{process}"),
+                destination,
+            )),
+            Activity::Listen { host, port } if *port < FIRST_DYNAMIC_PORT => {
+                findings.extend(rare(&self.new_port, host, &port.to_string()))
+            }
+            Activity::LogonFailed { .. } | Activity::Listen { .. } | Activity::Other { .. } => {}
+        }
+        findings
+    }
+
     /// Closes every open hour (the end of a training file, a scoring job).
     pub fn flush(&mut self, score: bool) -> Vec<Finding> {
         self.close_before(i64::MAX, score)
@@ -364,7 +410,7 @@ impl Detector {
         ]
     }
 
-    /// The models as a model file (open hours are not kept: flush first).
+    /// The models as a model file, with the counts of hours still open.
     pub fn to_model_file(&self) -> ModelFile {
         let mut file = ModelFile::new();
         for m in [
@@ -388,6 +434,18 @@ impl Detector {
             first_time: self.first_time,
             last_time: self.last_time,
         });
+        for (start, hosts) in &self.buckets {
+            let mut hosts: Vec<_> = hosts.iter().collect();
+            hosts.sort();
+            for (host, (events, failed)) in hosts {
+                file.open_counts.push(OpenCount {
+                    start: *start,
+                    host: host.clone(),
+                    events: *events,
+                    failed_logons: *failed,
+                });
+            }
+        }
         file
     }
 
@@ -428,6 +486,16 @@ impl Detector {
                 Some(Model::CountBurst(m)) => *slot = m.clone(),
                 _ => return Err(missing(name)),
             }
+        }
+        for open in &file.open_counts {
+            let counts = d
+                .buckets
+                .entry(open.start)
+                .or_default()
+                .entry(open.host.clone())
+                .or_default();
+            counts.0 += open.events;
+            counts.1 += open.failed_logons;
         }
         Ok(d)
     }
@@ -515,6 +583,23 @@ mod tests {
             "{}",
             found[0].message
         );
+        // Asking does not teach: the same question twice, the same answer.
+        let other = Activity::of(&start("ws-1", "rclone.exe", "cmd.exe")).unwrap();
+        assert_eq!(loaded.score_only(&other, t + 6).len(), 2);
+        assert_eq!(loaded.score_only(&other, t + 7).len(), 2);
+        assert!(loaded.score_only(&known, t + 8).is_empty());
+        // An open hour is saved with its counts and goes on after a load.
+        let saved = loaded.to_model_file();
+        assert!(
+            saved
+                .open_counts
+                .iter()
+                .any(|o| o.host == "ws-1" && o.events == 2),
+            "{:?}",
+            saved.open_counts
+        );
+        let reloaded = Detector::from_model_file(&saved).unwrap();
+        assert_eq!(reloaded.to_model_file().open_counts, saved.open_counts);
         let mut file = d.to_model_file();
         file.models.retain(|m| m.name != "volume_spike");
         let e = Detector::from_model_file(&file).unwrap_err();

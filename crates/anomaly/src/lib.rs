@@ -28,7 +28,9 @@ pub use entity::{
 };
 pub use finding::{Baseline, Finding};
 pub use forest::{Explanation, FeatureExplanation, FeatureSummary, ForestParams, IsolationForest};
-pub use model_file::{FORMAT_VERSION, MAGIC, Model, ModelFile, NamedModel, TrainingSpan};
+pub use model_file::{
+    FORMAT_VERSION, MAGIC, Model, ModelFile, NamedModel, OpenCount, TrainingSpan,
+};
 pub use rng::SplitMix64;
 pub use stats::roc_auc;
 

@@ -40,6 +40,17 @@ pub struct TrainingSpan {
     pub last_time: Option<i64>,
 }
 
+/// Counts of an hour that was still open when the models were saved (a service saving its
+/// state mid-hour), so a restart goes on counting instead of starting the hour at zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenCount {
+    /// Bucket start, unix seconds.
+    pub start: i64,
+    pub host: String,
+    pub events: u64,
+    pub failed_logons: u64,
+}
+
 /// A set of models saved and loaded together.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModelFile {
@@ -47,6 +58,9 @@ pub struct ModelFile {
     /// What they learned from (absent in files that did not record it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingSpan>,
+    /// Hours not closed yet (absent when there were none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_counts: Vec<OpenCount>,
 }
 
 impl ModelFile {
