@@ -79,6 +79,11 @@ pub trait Store: Send + Sync + 'static {
         to: Option<i64>,
     ) -> Result<Option<(i64, i64)>>;
 
+    /// A page of events oldest first (by `scan.order`, then id) after `scan.after`: how the
+    /// anomaly job follows what arrives and learns a look-back window without skipping or
+    /// repeating an event.
+    async fn scan_events(&self, scan: &EventScan) -> Result<Vec<StoredEvent>>;
+
     /// Events the server stored at or after `since` (whatever their own time: uploaded old
     /// logs count when they arrive).
     async fn count_received(&self, since: i64) -> Result<u64>;

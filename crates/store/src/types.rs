@@ -48,6 +48,36 @@ pub enum Backend {
 
 // ---------------------------------------------------------------- events
 
+/// Which clock orders an [`EventScan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// The events' own time (`ts`): a model learning a look-back window in time order.
+    Time,
+    /// When the server stored them (`received_at`): a job following what arrives, late
+    /// uploads included.
+    Received,
+}
+
+/// A forward walk over stored events, oldest first, for background jobs
+/// ([`crate::Store::scan_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventScan {
+    /// The clock the walk follows.
+    pub order: ScanOrder,
+    /// Only events after this (time of `order`, id), exclusive: the last event of the
+    /// previous page.
+    pub after: Option<(i64, Uuid)>,
+    /// Only events at or after this time of `order`, ms.
+    pub from: Option<i64>,
+    /// Only events before this time of `order`, ms (exclusive).
+    pub before: Option<i64>,
+    /// Page size, at most [`MAX_SCAN_PAGE`].
+    pub limit: u32,
+}
+
+/// Largest page [`crate::Store::scan_events`] returns.
+pub const MAX_SCAN_PAGE: u32 = 10_000;
+
 /// A normalized event to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {

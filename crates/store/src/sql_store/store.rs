@@ -439,6 +439,36 @@ impl<D: Driver> Store for SqlStore<D> {
         })
     }
 
+    async fn scan_events(&self, scan: &EventScan) -> Result<Vec<StoredEvent>> {
+        let col = match scan.order {
+            ScanOrder::Time => "e.ts",
+            ScanOrder::Received => "e.received_at",
+        };
+        let limit = scan.limit.clamp(1, MAX_SCAN_PAGE);
+        let mut b = SqlBuilder::new(D::DIALECT);
+        b.push("SELECT e.id, e.ts, e.received_at, e.agent_id, e.doc FROM events e");
+        event_filters(&mut b, (col, scan.from, scan.before), None, None)?;
+        if let Some((at, id)) = scan.after {
+            // The leading `>=` keeps the walk on the time index; the OR breaks ties by id.
+            b.push(" AND ")
+                .push(col)
+                .push(" >= ")
+                .push_bind(Param::Int(at))
+                .push(" AND (")
+                .push(col)
+                .push(" > ")
+                .push_bind(Param::Int(at))
+                .push(" OR e.id > ")
+                .push_bind(Param::Uuid(id))
+                .push(")");
+        }
+        b.push(" ORDER BY ")
+            .push(col)
+            .push(", e.id LIMIT ")
+            .push_bind(Param::Int(i64::from(limit)));
+        self.list(On::Search, Stmt::built(b), event).await
+    }
+
     async fn count_received(&self, since: i64) -> Result<u64> {
         let mut b = SqlBuilder::new(D::DIALECT);
         b.push("SELECT count(*) AS n FROM events e");
