@@ -152,6 +152,11 @@ pub const ROUTES: &[Route] = &[
         api::AGENT_INVENTORY_REPORT,
         ProcessRole::runs_ingest,
     ),
+    // Behavioural analytics.
+    ("GET", api::ANOMALY_MODELS, ProcessRole::runs_api),
+    ("POST", api::ANOMALY_TRAIN, ProcessRole::runs_api),
+    ("POST", api::ANOMALY_SCORE, ProcessRole::runs_api),
+    ("GET", api::ANOMALIES, ProcessRole::runs_api),
     // gvmd scan jobs.
     ("GET", api::vuln_jobs::JOBS, ProcessRole::runs_api),
     ("GET", api::vuln_jobs::JOB, ProcessRole::runs_api),

@@ -367,6 +367,8 @@ pub struct Config {
     pub intel: IntelConfig,
     /// Vulnerability management (`[vulns]`).
     pub vulns: crate::vulns::VulnConfig,
+    /// Behavioural analytics (`[anomaly]`).
+    pub anomaly: crate::anomaly::AnomalyConfig,
     pub notify: NotifyConfig,
     /// Where each key that is not at its default came from.
     pub origins: BTreeMap<&'static str, Origin>,
@@ -468,6 +470,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
         response: ResponseConfig::defaults_for(Path::new("dozor-data")),
         intel: IntelConfig::defaults_for(Path::new("dozor-data")),
         vulns: crate::vulns::VulnConfig::default(),
+        anomaly: crate::anomaly::AnomalyConfig::defaults_for(Path::new("dozor-data")),
         notify: NotifyConfig::default(),
         origins: BTreeMap::new(),
     }
@@ -986,6 +989,48 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Text,
         default: "\"high\"",
         doc: "A new or reopened vulnerability result at this level or worse raises an alert: critical, high, medium, low, or none.",
+    },
+    KeyDef {
+        key: "anomaly.enabled",
+        env: "DOZOR_ANOMALY_ENABLED",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Behavioural analytics: per-entity models learn the stored events and score what arrives (anomaly events, and alerts at anomaly.alert_score).",
+    },
+    KeyDef {
+        key: "anomaly.interval",
+        env: "DOZOR_ANOMALY_INTERVAL",
+        kind: Kind::Duration,
+        default: "\"1m\"",
+        doc: "How often the events stored since the last run are scored.",
+    },
+    KeyDef {
+        key: "anomaly.lookback_days",
+        env: "DOZOR_ANOMALY_LOOKBACK_DAYS",
+        kind: Kind::Integer,
+        default: "14",
+        doc: "Days of stored events (event time) a training learns.",
+    },
+    KeyDef {
+        key: "anomaly.retrain",
+        env: "DOZOR_ANOMALY_RETRAIN",
+        kind: Kind::Duration,
+        default: "\"24h\"",
+        doc: "How often the models are trained again from the look-back window, so behaviour that stopped ages out of the baseline (also on demand: POST /api/v1/anomaly/train).",
+    },
+    KeyDef {
+        key: "anomaly.alert_score",
+        env: "DOZOR_ANOMALY_ALERT_SCORE",
+        kind: Kind::Text,
+        default: "\"0.95\"",
+        doc: "Findings scoring this (0 to 1) or more raise an alert; every finding is already past its model's threshold (0.95), so the default alerts on each. none: anomaly events only.",
+    },
+    KeyDef {
+        key: "anomaly.alert_level",
+        env: "DOZOR_ANOMALY_ALERT_LEVEL",
+        kind: Kind::Text,
+        default: "\"medium\"",
+        doc: "The level of anomaly alerts: informational, low, medium, high or critical.",
     },
     KeyDef {
         key: "response.playbooks_dir",
@@ -1507,6 +1552,7 @@ impl Layers {
         let response = parse_response(&p, &data_dir)?;
         let intel = parse_intel(&p, &data_dir)?;
         let vulns = parse_vulns(&p)?;
+        let anomaly = parse_anomaly(&p, &data_dir)?;
         let notify = parse_notify(&p)?;
         let origins = p
             .values
@@ -1551,6 +1597,7 @@ impl Layers {
             response,
             intel,
             vulns,
+            anomaly,
             notify,
             origins,
         })
@@ -1604,6 +1651,48 @@ fn parse_vulns(p: &Parsed) -> Result<crate::vulns::VulnConfig, ConfigError> {
     Ok(crate::vulns::VulnConfig {
         advisories,
         alert_level,
+    })
+}
+
+/// The `[anomaly]` section.
+fn parse_anomaly(
+    p: &Parsed,
+    data_dir: &Path,
+) -> Result<crate::anomaly::AnomalyConfig, ConfigError> {
+    let alert_score = match p.text("anomaly.alert_score")?.trim() {
+        "none" => None,
+        text => match text.parse::<f64>() {
+            Ok(score) if (0.0..=1.0).contains(&score) => Some(score),
+            _ => {
+                return Err(p.invalid(
+                    "anomaly.alert_score",
+                    format!("{text:?}: a score from 0 to 1, or none"),
+                ));
+            }
+        },
+    };
+    let level = p.text("anomaly.alert_level")?;
+    let alert_level = match level.as_str() {
+        "informational" => dozor_model::Level::Informational,
+        "low" => dozor_model::Level::Low,
+        "medium" => dozor_model::Level::Medium,
+        "high" => dozor_model::Level::High,
+        "critical" => dozor_model::Level::Critical,
+        _ => {
+            return Err(p.invalid(
+                "anomaly.alert_level",
+                format!("{level:?}: one of informational, low, medium, high, critical"),
+            ));
+        }
+    };
+    Ok(crate::anomaly::AnomalyConfig {
+        enabled: p.bool("anomaly.enabled")?,
+        interval: p.duration("anomaly.interval", 1, 86_400)?,
+        lookback_days: p.int("anomaly.lookback_days", 1, 365)? as u32,
+        retrain: p.duration("anomaly.retrain", 60, 30 * 86_400)?,
+        alert_score,
+        alert_level,
+        state_dir: data_dir.join("anomaly"),
     })
 }
 

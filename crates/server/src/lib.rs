@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod anomaly;
 pub mod api;
 mod app;
 mod audit;

@@ -293,6 +293,20 @@ impl Server {
             ));
             service
         });
+        // Behavioural analytics: trained on and scoring the API's store.
+        let anomaly = services.api.as_ref().map(|api| {
+            let service = crate::anomaly::AnomalyService::new(
+                api.store.clone(),
+                config.anomaly.clone(),
+                config.alert_aggregation_window,
+                api.notices.clone(),
+            );
+            tokio::spawn(crate::anomaly::run_background(
+                service.clone(),
+                closing_rx.clone(),
+            ));
+            service
+        });
         let state = Arc::new(AppState {
             limits: config.limits,
             role: config.role,
@@ -324,6 +338,7 @@ impl Server {
             response,
             intel,
             vulns,
+            anomaly,
         });
         Ok(Server {
             listener,

@@ -65,6 +65,9 @@ pub struct AppState {
     /// Vulnerability results, scans, inventories and scan jobs (`None` without the API's
     /// store).
     pub vulns: Option<Arc<crate::vulns::VulnService>>,
+    /// Behavioural analytics: the models, their training and scoring job (`None` without the
+    /// API's store).
+    pub anomaly: Option<Arc<crate::anomaly::AnomalyService>>,
 }
 
 /// Facts about the connection a request came on, in the request's extensions.

@@ -22,7 +22,7 @@ use super::{
     agents, alerts, commands, events, exceptions, hosts, incidents, intel, intel_exchange,
     response, rules, samples, stats, stream, vuln_jobs, vulns, yara,
 };
-use super::{export, saved_searches};
+use super::{anomaly, export, saved_searches};
 use crate::agents::{
     AgentNotice, AgentStatus, CommandDelivery, DuplicateAgent, EnrollRequest, EnrollResponse,
     HeartbeatRequest, HeartbeatResponse,
@@ -64,8 +64,12 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         vulns::report_inventory,
         vuln_jobs::list, vuln_jobs::one, vuln_jobs::put_job, vuln_jobs::delete_job,
         vuln_jobs::start, vuln_jobs::stop,
+        anomaly::models, anomaly::train, anomaly::score, anomaly::list,
     ),
     components(schemas(
+        crate::anomaly::AnomalyStatus, crate::anomaly::ModelStatus, anomaly::TrainAnswer,
+        anomaly::ScoreRequest, anomaly::ScoreAnswer, anomaly::ScoredFinding, anomaly::ScoredVector,
+        anomaly::Skipped,
         dozor_model::Host, dozor_model::AlertTime, dozor_model::AlertException,
         dozor_model::NewException, dozor_model::ExceptionCondition,
         dozor_model::Incident, dozor_model::IncidentDetail, dozor_model::IncidentPatch,
@@ -117,6 +121,7 @@ use crate::state::{ReloadReport, RuleInfo, RuleLogSource};
         (name = "hosts", description = "Every host Dozor has events of (agents' and uploaded logs' `host.name`), with its activity and open alerts."),
         (name = "response", description = "Playbooks and their runs, approvals, response actions on agents (isolate, kill, quarantine, block, collect). Changes need an analyst or admin token (playbook edits: admin) and are audited."),
         (name = "intel", description = "Threat intelligence: indicators (the retrieval endpoint, manual ones), sources (MISP, MISP feeds, STIX, TAXII, CSV and freetext lists) with their sync status, matches. Changes need an analyst or admin token (sources: admin) and are audited."),
+        (name = "anomaly", description = "Behavioural analytics: per-entity models (rare process, parent-child pair, logon source, logon hour, failed-logon burst, new destination, new listening port, event volume) and an isolation forest over host-hours, trained on stored events; their status, training on demand (admin), scoring of events or vectors (analyst+), and the anomaly events they raised."),
         (name = "vulns", description = "Vulnerability management: `vuln_scan_result` records from OpenVAS/Greenbone reports and agents' software inventories matched against OSV advisories; import, export, summary, trends, an analyst's decisions (accepted risk, false positive), audited."),
         (name = "scanning", description = "YARA rules managed on the server and served to agents; file samples uploaded by agents, scanned by the server's engines (hash lists, YARA, clamd)")
     )

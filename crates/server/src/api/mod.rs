@@ -70,6 +70,7 @@
 
 pub(crate) mod access;
 pub(crate) mod agents;
+pub(crate) mod anomaly;
 mod alerts;
 pub(crate) mod commands;
 pub(crate) mod doc;
@@ -151,6 +152,9 @@ pub(crate) use intel_exchange::{
 pub(crate) use response::{
     AGENT_ACTIONS, APPROVAL, APPROVALS, APPROVE, COMMANDS_NEXT, PLAYBOOK, PLAYBOOK_ENABLED,
     PLAYBOOK_RUN, PLAYBOOKS, REJECT, RUN, RUNS,
+};
+pub(crate) use anomaly::{
+    ANOMALIES, MODELS as ANOMALY_MODELS, SCORE as ANOMALY_SCORE, TRAIN as ANOMALY_TRAIN,
 };
 pub(crate) use vulns::{
     ADVISORIES as VULN_ADVISORIES, ADVISORIES_RELOAD as VULN_ADVISORIES_RELOAD, AGENT_INVENTORY,
@@ -281,6 +285,13 @@ fn intel_route(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> 
         ("GET", INTEL_FEED_MANIFEST) => get(intel_exchange::feed_manifest),
         ("GET", INTEL_FEED_HASHES) => get(intel_exchange::feed_hashes),
         ("GET", INTEL_FEED_EVENT) => get(intel_exchange::feed_event),
+        ("GET", ANOMALY_MODELS) => get(anomaly::models),
+        ("POST", ANOMALY_TRAIN) => post(anomaly::train),
+        // Up to 10,000 events of up to a few KiB each.
+        ("POST", ANOMALY_SCORE) => {
+            post(anomaly::score).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        }
+        ("GET", ANOMALIES) => get(anomaly::list),
         _ => return vuln_route(method, path),
     })
 }

@@ -164,6 +164,7 @@ async fn harness_full(response: bool, intel: bool) -> Harness {
         response,
         intel,
         vulns: None,
+        anomaly: None,
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
