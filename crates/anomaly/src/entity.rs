@@ -121,6 +121,16 @@ impl RareValueConfig {
     }
 }
 
+/// What an entity of a [`RareValueModel`] knew just before an observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// The value was new to the entity.
+    pub new: bool,
+    /// The entity's observations and distinct values remembered so far.
+    pub observations: u64,
+    pub distinct: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 struct EntityValues {
     history: History,
@@ -169,20 +179,38 @@ impl RareValueModel {
 
     /// Adds one observation of `value` for `entity` at `time`.
     pub fn observe(&mut self, entity: &str, value: &str, time: i64) {
+        self.observe_seen(entity, value, time);
+    }
+
+    /// [`RareValueModel::observe`], saying what the entity knew just before: whether `value`
+    /// was new to it (never seen, or not remembered beyond `max_values_per_entity`), its
+    /// observations and distinct values. Allocates only for a new entity or value.
+    pub(crate) fn observe_seen(&mut self, entity: &str, value: &str, time: i64) -> Seen {
         let state = match self.entities.get_mut(entity) {
             Some(state) => state,
             None => self.entities.entry(entity.to_string()).or_default(),
         };
+        let mut seen = Seen {
+            new: true,
+            observations: state.history.observations,
+            distinct: state.counts.len(),
+        };
         state.history.record(time, 1);
-        let known = state.counts.contains_key(value);
-        if !known && state.counts.len() >= self.config.max_values_per_entity {
-            state.singletons += 1;
-            return;
-        }
-        if !known {
-            *self.population.entry(value.to_string()).or_insert(0) += 1;
-        }
-        let count = state.counts.entry(value.to_string()).or_insert(0);
+        let full = seen.distinct >= self.config.max_values_per_entity;
+        let count = match state.counts.get_mut(value) {
+            Some(count) => {
+                seen.new = *count == 0;
+                count
+            }
+            None if full => {
+                state.singletons += 1;
+                return seen;
+            }
+            None => {
+                *self.population.entry(value.to_string()).or_insert(0) += 1;
+                state.counts.entry(value.to_string()).or_insert(0)
+            }
+        };
         *count += 1;
         match *count {
             1 => state.singletons += 1,
@@ -190,6 +218,7 @@ impl RareValueModel {
             2 => state.singletons = state.singletons.saturating_sub(1),
             _ => {}
         }
+        seen
     }
 
     /// Scores then observes.
@@ -386,6 +415,24 @@ impl UnusualHourModel {
         let finding = self.score(entity, time);
         self.observe(entity, time);
         finding
+    }
+
+    /// The entity's earlier observations within an hour of `time`'s hour of the day (over
+    /// all weekdays), and all its observations: how usual the hour of the day is.
+    pub(crate) fn hour_of_day_counts(&self, entity: &str, time: i64) -> (u64, u64) {
+        let Some(profile) = self.entities.get(entity) else {
+            return (0, 0);
+        };
+        if profile.counts.len() != WEEK_HOURS {
+            return (0, 0);
+        }
+        let hour = hour_of_week(time, self.config.utc_offset_seconds) % 24;
+        let near = (0..7)
+            .flat_map(|day| [23, 0, 1].map(|shift| day * 24 + (hour + shift) % 24))
+            .map(|index| u64::from(profile.counts[index]))
+            .sum();
+        let total = profile.counts.iter().map(|&c| u64::from(c)).sum();
+        (near, total)
     }
 
     /// Smoothed probability of `time`'s hour of the week for `entity` (None when unknown).
@@ -630,16 +677,31 @@ impl CountBurstModel {
         finding
     }
 
-    /// Expected count and variance for the bucket holding `time`, from earlier buckets only.
-    fn expectation(&self, series: &CountSeries, bucket: i64) -> Option<(f64, f64, usize)> {
+    /// Counts of the same bucket of the day on the earlier days of the window (missing
+    /// buckets since the entity's first report count as zero).
+    fn same_slot(&self, series: &CountSeries, bucket: i64) -> Vec<f64> {
         let per_day = self.buckets_per_day();
         let window = self.window_buckets();
         let count_at = |b: i64| series.buckets.get(&b).copied().unwrap_or(0) as f64;
-        let mut same_slot: Vec<f64> = (1..=window / per_day)
+        (1..=window / per_day)
             .map(|k| bucket.saturating_sub(k.saturating_mul(per_day)))
             .filter(|&b| b >= series.first_bucket)
             .map(count_at)
-            .collect();
+            .collect()
+    }
+
+    /// Median count of `time`'s bucket of the day over the earlier days of the window;
+    /// `None` for an unknown entity or before its second day.
+    pub(crate) fn usual_count(&self, entity: &str, time: i64) -> Option<f64> {
+        let series = self.entities.get(entity)?;
+        let mut same_slot = self.same_slot(series, time.div_euclid(self.bucket_seconds()));
+        (!same_slot.is_empty()).then(|| median_in_place(&mut same_slot))
+    }
+
+    /// Expected count and variance for the bucket holding `time`, from earlier buckets only.
+    fn expectation(&self, series: &CountSeries, bucket: i64) -> Option<(f64, f64, usize)> {
+        let window = self.window_buckets();
+        let mut same_slot = self.same_slot(series, bucket);
         if same_slot.is_empty() {
             return None;
         }

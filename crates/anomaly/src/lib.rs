@@ -7,6 +7,8 @@
 //!   [`CountBurstModel`] (counts per time bucket against a robust baseline). Each returns a
 //!   [`Finding`] with an English explanation plus machine-readable kind and key/values.
 //! - [`ModelFile`]: versioned save/load of any set of models.
+//! - [`Detector`]: all of them fed from normalized events, plus an isolation forest over
+//!   per-(host, hour) feature rows ([`host_hours`]).
 //! - [`generator`]: a deterministic, labelled telemetry generator for tests and evaluation.
 //!
 //! Pure computation: no clock, files or sockets. Time is always passed in (unix seconds), so
@@ -17,6 +19,7 @@ mod entity;
 mod finding;
 mod forest;
 pub mod generator;
+pub mod host_hours;
 mod model_file;
 mod rng;
 mod stats;
@@ -28,6 +31,10 @@ pub use entity::{
 };
 pub use finding::{Baseline, Finding};
 pub use forest::{Explanation, FeatureExplanation, FeatureSummary, ForestParams, IsolationForest};
+pub use host_hours::{
+    HOST_HOUR_FEATURES, HOST_HOUR_WIDTH, HostActivityConfig, HostActivityState, HostHour,
+    HostHourRow, OpenHostHour, host_hour_feature_names,
+};
 pub use model_file::{
     FORMAT_VERSION, MAGIC, Model, ModelFile, NamedModel, OpenCount, TrainingSpan,
 };

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::AnomalyError;
 use crate::entity::{CountBurstModel, RareValueModel, UnusualHourModel};
 use crate::forest::IsolationForest;
+use crate::host_hours::HostActivityState;
 
 /// First bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"DOZORAML";
@@ -61,6 +62,10 @@ pub struct ModelFile {
     /// Hours not closed yet (absent when there were none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_counts: Vec<OpenCount>,
+    /// The [`crate::Detector`]'s host-activity settings, kept rows and open hours (absent in
+    /// older files and in files of other model sets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_activity: Option<HostActivityState>,
 }
 
 impl ModelFile {

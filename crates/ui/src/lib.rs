@@ -32,9 +32,10 @@ pub use pages::attack_matrix::{
     AttackParams, AttackView, TechniqueCounts, attack_matrix, technique_id,
 };
 pub use pages::hosts::{PIVOT_MS, host_alerts_href, host_events_href, host_href};
+pub use pages::anomalies::ANOMALY_KINDS;
 pub use pages::searches;
 pub use pages::{
-    LoginError, agent_detail, agents, alert_detail, alerts, approvals, audit, error_page, events,
+    LoginError, agent_detail, agents, anomalies, alert_detail, alerts, approvals, audit, error_page, events,
     exceptions, host_detail, hosts, incident_detail, incidents, intel, intel_matches,
     intel_sources, ioc_detail, login, overview, playbook_detail, playbook_run, playbook_runs,
     playbooks, profile, rule_detail, rules, users, vuln_cve, vuln_detail, vuln_host, vulns,

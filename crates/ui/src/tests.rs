@@ -743,6 +743,66 @@ fn alert_detail_view() -> AlertDetailView {
     }
 }
 
+fn anomalies_view() -> AnomaliesView {
+    let anomaly = |i: i64| {
+        let hourly = i % 3 == 0;
+        let kind = ["volume_spike", "unusual_logon_hour", "rare_process"][(i % 3) as usize];
+        let mut anomaly = serde_json::json!({
+            "kind": kind,
+            "score": 0.97,
+            "entity_field": if i % 3 == 1 { "user.name" } else { "host.name" },
+            "entity": format!("ws-{i:02}{XSS}"),
+            "observed": format!("mimikatz.exe{XSS}"),
+            "expected": "one of 17 known values (most frequent: svchost.exe)",
+            "baseline": {"first_seen": "2026-11-01T00:00:00Z", "observations": 1159, "distinct_days": 11},
+            "events_query": format!("host.name:\"ws-{i:02}\""),
+        });
+        if hourly {
+            anomaly["window"] = serde_json::json!({"from": "2026-11-17T10:00:00Z"});
+        } else {
+            anomaly["source_event"] = serde_json::json!("0190a-src");
+        }
+        dozor_model::StoredEvent {
+            id: uuid::Uuid::from_u128(i as u128),
+            ts: NOW - i * 600_000,
+            received_at: NOW,
+            agent_id: None,
+            doc: serde_json::json!({"message": format!("never seen {XSS}"), "anomaly": anomaly}),
+        }
+    };
+    AnomaliesView {
+        kind: String::new(),
+        entity: String::new(),
+        range: Range::Days7,
+        from: Some(NOW - 7 * 86_400_000),
+        to: NOW,
+        anomalies: (0..30).map(anomaly).collect(),
+        next_cursor: Some("next".into()),
+        per_kind: vec![("rare_process".into(), 10), ("volume_spike".into(), 3)],
+        models: AnomalyModelsView {
+            state: "scoring".into(),
+            lookback_days: 14,
+            alert_score: Some(0.95),
+            trained_at: Some(NOW - 3_600_000),
+            training_events: 1_000_000,
+            training_first: Some(NOW - 14 * 86_400_000),
+            training_last: Some(NOW - 3_600_000),
+            next_training: Some(NOW + 82_800_000),
+            scored_events: 5000,
+            findings: 13,
+            alerts: 13,
+            last_run: Some(NOW - 30_000),
+            last_error: Some(XSS.to_owned()),
+            models: vec![(
+                "rare_process".into(),
+                "rare_value".into(),
+                "host.name".into(),
+                250,
+            )],
+        },
+    }
+}
+
 fn searches_view() -> SavedSearchesView {
     SavedSearchesView {
         searches: (0..30)
@@ -1288,6 +1348,10 @@ fn all_pages(lang: Lang, role: Role) -> Vec<(&'static str, String)> {
             exceptions(&c("/ui/exceptions"), &exceptions_view()),
         ),
         ("searches", searches(&c("/ui/searches"), &searches_view())),
+        (
+            "anomalies",
+            anomalies(&c("/ui/anomalies"), &anomalies_view()),
+        ),
         ("host", host_detail(&c("/ui/hosts/WS-01"), &host_view())),
         (
             "incidents",

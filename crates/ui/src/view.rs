@@ -29,6 +29,7 @@ pub const RETURN_FIELD: &str = "return_to";
 /// The catalog keys the server may pass as [`PageCtx::flash`] after a POST (`flash.*` are
 /// shown as success, `error.*` as failure) or as a view's `error`.
 pub const FLASH_KEYS: &[&str] = &[
+    "flash.anomaly_training",
     "flash.status_changed",
     "flash.bulk_changed",
     "flash.comment_added",
@@ -778,6 +779,62 @@ pub struct AgentDetailView {
     pub commands: Vec<AgentCommand>,
     /// The response part: playbooks to run on it, its runs, its pending approvals.
     pub response: ResponsePanel,
+}
+
+/// The anomalies page: the behavioural models' status and the anomaly events they raised.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnomaliesView {
+    /// The `kind` filter as given (empty: every kind).
+    pub kind: String,
+    /// The `entity` filter as given.
+    pub entity: String,
+    /// The `range` filter.
+    pub range: Range,
+    /// Start of the window listed, ms (`None`: all time).
+    pub from: Option<i64>,
+    /// End of the window listed, ms.
+    pub to: i64,
+    /// Anomaly events (`event.action: anomaly-detected`), newest first.
+    pub anomalies: Vec<dozor_model::StoredEvent>,
+    /// `next_cursor` of the list, for "older".
+    pub next_cursor: Option<String>,
+    /// Anomalies per kind in the window (kind, count), for the chart.
+    pub per_kind: Vec<(String, u64)>,
+    /// The models.
+    pub models: AnomalyModelsView,
+}
+
+/// The state of the behavioural models (`GET /api/v1/anomaly/models`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnomalyModelsView {
+    /// `disabled`, `starting`, `training` or `scoring`.
+    pub state: String,
+    /// Days a training learns.
+    pub lookback_days: u32,
+    /// Findings at this score alert (`None`: events only).
+    pub alert_score: Option<f64>,
+    /// When the models were last trained, ms.
+    pub trained_at: Option<i64>,
+    /// Events the last training learned.
+    pub training_events: u64,
+    /// First event time of the training, ms.
+    pub training_first: Option<i64>,
+    /// Last event time of the training, ms.
+    pub training_last: Option<i64>,
+    /// The next scheduled training, ms.
+    pub next_training: Option<i64>,
+    /// Events scored since the training.
+    pub scored_events: u64,
+    /// Findings since the training.
+    pub findings: u64,
+    /// Alerts since the training.
+    pub alerts: u64,
+    /// End of the last run, ms.
+    pub last_run: Option<i64>,
+    /// What went wrong in the last run.
+    pub last_error: Option<String>,
+    /// (kind, model, entity field, entities).
+    pub models: Vec<(String, String, String, usize)>,
 }
 
 /// The saved searches page: the user's own and the shared ones.

@@ -89,7 +89,11 @@ pub const DEFAULT_ALERT_SCORE: f64 = 0.95;
 
 /// The finding kinds scored per closed hour: their contributing events are a host's hour,
 /// not one event.
-const HOURLY_KINDS: &[&str] = &["volume_spike", "failed_logon_burst", "unusual_host_activity"];
+const HOURLY_KINDS: &[&str] = &[
+    "volume_spike",
+    "failed_logon_burst",
+    "unusual_host_activity",
+];
 
 /// What the job has done, for `GET /api/v1/anomaly/models` and the dashboard.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -536,7 +540,11 @@ impl AnomalyService {
                 for finding in detector.event(&activity, event.ts.div_euclid(1000), true) {
                     let hourly = HOURLY_KINDS.contains(&finding.kind.as_str());
                     let (source, agent_id, host) = if hourly {
-                        (None, agents.get(&finding.entity).cloned(), Some(finding.entity.clone()))
+                        (
+                            None,
+                            agents.get(&finding.entity).cloned(),
+                            Some(finding.entity.clone()),
+                        )
                     } else {
                         (Some(event), event.agent_id.clone(), host.clone())
                     };

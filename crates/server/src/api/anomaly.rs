@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::access::{ADMIN, Caller, JsonBody, Params, READ, TRIAGE, bad_param, store_problem};
 use super::types::EventPage;
 use crate::anomaly::{AnomalyService, AnomalyStatus};
-use crate::ops::audited;
 use crate::problem::Problem;
 use crate::problem_responses::{ApiNotConfigured, Forbidden, Unauthorized, problem_response};
 use crate::state::AppState;
@@ -57,11 +56,6 @@ fn service(state: &AppState) -> Result<&Arc<AnomalyService>, Problem> {
         )
         .detail("behavioural analytics needs a store: this server has none attached")
     })
-}
-
-fn off() -> Problem {
-    Problem::new(StatusCode::CONFLICT, "anomaly-off", "Behavioural analytics is off")
-        .detail("set anomaly.enabled = true (DOZOR_ANOMALY_ENABLED) and restart the server")
 }
 
 #[utoipa::path(get, path = MODELS, tag = "anomaly", operation_id = "anomaly_models",
@@ -111,15 +105,7 @@ pub(crate) async fn train(
     State(state): State<Arc<AppState>>,
 ) -> Result<(StatusCode, Json<TrainAnswer>), Problem> {
     let service = service(&state)?;
-    service.request_training().map_err(|_| off())?;
-    audited(
-        service.store().as_ref(),
-        &caller.identity.subject,
-        "anomaly.train",
-        "anomaly".into(),
-        json!({"lookback_days": service.config().lookback_days}),
-    )
-    .await?;
+    crate::ops::anomaly::request_training(service, &caller.identity.subject).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(TrainAnswer {
@@ -234,7 +220,9 @@ pub(crate) async fn score(
             "too-many-items",
             "Too many items",
         )
-        .detail(format!("{items} items; at most {MAX_SCORE_ITEMS} per request")));
+        .detail(format!(
+            "{items} items; at most {MAX_SCORE_ITEMS} per request"
+        )));
     }
     // Scoring is CPU work: off the async threads.
     let answer = tokio::task::spawn_blocking(move || match request {
@@ -319,7 +307,10 @@ fn score_vectors(service: &AnomalyService, vectors: &[Vec<f64>]) -> Result<Score
 struct AnomalyParameters {
     /// Only this kind (`rare_process`, `rare_parent_child`, `rare_logon_source`, `unusual_logon_hour`,
     /// `failed_logon_burst`, `new_destination`, `new_listening_port`, `volume_spike`, `unusual_host_activity`)
-    #[param(nullable = false, pattern = r"^(|rare_process|rare_parent_child|rare_logon_source|unusual_logon_hour|failed_logon_burst|new_destination|new_listening_port|volume_spike|unusual_host_activity)$")]
+    #[param(
+        nullable = false,
+        pattern = r"^(|rare_process|rare_parent_child|rare_logon_source|unusual_logon_hour|failed_logon_burst|new_destination|new_listening_port|volume_spike|unusual_host_activity)$"
+    )]
     kind: Option<String>,
     /// Only this entity (a host or user name; `*` wildcards)
     #[param(nullable = false)]

@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod anomaly;
 pub mod exceptions;
 pub mod incidents;
 pub mod rules;

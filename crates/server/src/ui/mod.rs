@@ -25,6 +25,7 @@ mod incidents;
 mod intel;
 mod pages;
 mod response;
+mod anomalies;
 mod searches;
 #[cfg(test)]
 mod tests;
@@ -92,6 +93,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/ui/searches/{id}/run", get(searches::run))
         .route("/ui/searches/{id}/rename", post(searches::rename))
         .route("/ui/searches/{id}/delete", post(searches::delete))
+        .route("/ui/anomalies", get(anomalies::list))
+        .route("/ui/anomalies/train", post(anomalies::train))
         .route("/ui/hosts", get(pages::hosts))
         .route("/ui/hosts/{name}", get(pages::host))
         .route("/ui/agents", get(pages::agents))

@@ -96,6 +96,7 @@ impl Layout {
             ("/ui/attack", "nav.attack"),
             ("/ui/intel", "nav.intel"),
             ("/ui/vulns", "nav.vulns"),
+            ("/ui/anomalies", "nav.anomalies"),
             ("/ui/playbooks", "nav.playbooks"),
             ("/ui/approvals", "nav.approvals"),
         ];

@@ -2,6 +2,7 @@
 
 mod admin;
 mod agents;
+pub(crate) mod anomalies;
 mod alert_detail;
 mod alerts;
 pub(crate) mod attack_matrix;
@@ -20,6 +21,7 @@ pub(crate) mod vulns;
 
 pub use admin::{audit, profile, users};
 pub use agents::{agent_detail, agents};
+pub use anomalies::anomalies;
 pub use alert_detail::alert_detail;
 pub use alerts::alerts;
 pub use events::events;
