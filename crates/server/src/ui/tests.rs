@@ -67,6 +67,7 @@ impl RuleCatalog for Rules {
 struct Harness {
     router: Router,
     store: Arc<dyn Store>,
+    anomaly: Arc<crate::anomaly::AnomalyService>,
     _closing: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -127,6 +128,12 @@ async fn harness_full(response: bool, intel: bool) -> Harness {
             notices.clone(),
         )
     });
+    let anomaly = crate::anomaly::AnomalyService::new(
+        store.clone(),
+        crate::anomaly::AnomalyConfig::defaults_for(dir.path()),
+        Duration::from_secs(300),
+        notices.clone(),
+    );
     let api = Arc::new(ApiState {
         store: store.clone(),
         rules: Arc::new(Rules),
@@ -164,7 +171,7 @@ async fn harness_full(response: bool, intel: bool) -> Harness {
         response,
         intel,
         vulns: None,
-        anomaly: None,
+        anomaly: Some(anomaly.clone()),
     });
     // The whole application: pages, sign-in and the JSON API.
     let router = crate::app::router(state);
@@ -172,6 +179,7 @@ async fn harness_full(response: bool, intel: bool) -> Harness {
     Harness {
         router,
         store,
+        anomaly,
         _closing: closing_tx,
         _dir: dir,
     }
@@ -1343,6 +1351,114 @@ async fn a_host_page_lists_the_open_vulnerabilities_of_the_host() {
     assert!(
         panel.contains("href=\"/ui/vulns/hosts/WS-01.corp\""),
         "all of them"
+    );
+}
+
+/// The anomalies page over the real models: a routine learned from five days of history,
+/// then a process the host never ran, scored by the job's own code; the finding is listed with
+/// its explanation and links, per role; admins (only) ask for a training.
+#[tokio::test]
+async fn anomalies_are_explained_and_admins_train_the_models() {
+    let h = harness().await;
+    let service = h.anomaly.clone();
+    let day = 86_400_000;
+    let t0 = dozor_store::now_ms();
+    let start = |ts: i64, process: &str, parent: &str| dozor_store::NewEvent {
+        id: uuid::Uuid::now_v7(),
+        ts,
+        received_at: ts.min(t0 - 60_000),
+        agent_id: Some("agent-1".into()),
+        doc: serde_json::json!({
+            "@timestamp": chrono::DateTime::from_timestamp_millis(ts).unwrap().to_rfc3339(),
+            "host": {"name": "ws-77"},
+            "event": {"category": ["process"], "type": ["start"]},
+            "process": {"name": process, "parent": {"name": parent}},
+        }),
+    };
+    let mut history = Vec::new();
+    for d in 1..=5 {
+        for i in 0..6 {
+            let ts = t0 - d * day + i * 600_000;
+            history.push(start(ts, "svchost.exe", "services.exe"));
+            history.push(start(ts + 1000, "chrome.exe", "explorer.exe"));
+        }
+    }
+    h.store.insert_events(&history).await.unwrap();
+    service.train().await.unwrap();
+    // The harness's own events count too.
+    assert!(service.status().training_events >= 60);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Stored after the training (by arrival), before the scoring run.
+    let mut odd = start(dozor_store::now_ms() - 6_000, "mimikatz.exe", "cmd.exe");
+    odd.received_at = dozor_store::now_ms() - 5_010;
+    let mut usual = start(odd.ts + 1, "chrome.exe", "explorer.exe");
+    usual.received_at = odd.received_at;
+    h.store.insert_events(&[odd.clone(), usual]).await.unwrap();
+    let (_closing_tx, closing) = watch::channel(false);
+    let (scored, found) = service.score_new(&closing).await.unwrap();
+    assert!(scored >= 2, "{scored}");
+    assert!(found >= 2, "a new process and a new parent-child pair: {found}");
+    for (name, role) in [
+        ("v", Role::Viewer),
+        ("a", Role::Analyst),
+        ("adm", Role::Admin),
+    ] {
+        let s = h.login(name, role).await;
+        let (status, _, body) = h.get(Some(&s), "/ui/anomalies").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(body.contains("mimikatz.exe"), "{body}");
+        assert!(body.contains("New process") && body.contains("New parent→child"));
+        assert!(body.contains("href=\"/ui/hosts/ws-77\""), "the host page");
+        assert!(
+            body.contains(&format!("event.id%3A{}", odd.id)),
+            "the triggering event"
+        );
+        assert!(body.contains("Findings by kind") && body.contains("<svg"));
+        assert_eq!(
+            body.contains("action=\"/ui/anomalies/train\""),
+            role == Role::Admin,
+            "{name}: the training form is the admin's"
+        );
+        let (_, _, filtered) = h
+            .get(Some(&s), "/ui/anomalies?kind=volume_spike&range=30d")
+            .await;
+        assert!(!filtered.contains("mimikatz.exe"), "another kind");
+    }
+    let analyst = h.login("a2", Role::Analyst).await;
+    let (status, _, _) = h
+        .post(
+            Some(&analyst),
+            "/ui/anomalies/train",
+            &format!("csrf={}", analyst.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin = h.login("adm2", Role::Admin).await;
+    let (status, headers, _) = h
+        .post(
+            Some(&admin),
+            "/ui/anomalies/train",
+            &format!("csrf={}", admin.csrf),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(flash(&headers).as_deref(), Some("flash.anomaly_training"));
+    assert!(
+        h.audit_actions()
+            .await
+            .iter()
+            .any(|(actor, action)| actor == "adm2" && action == "anomaly.train")
+    );
+    let s = h.login("ru", Role::Viewer).await;
+    let request = Request::get("/ui/anomalies")
+        .header(header::COOKIE, &s.cookie)
+        .header(header::ACCEPT_LANGUAGE, "ru")
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = h.send(request).await;
+    assert!(
+        body.contains("Аномалии") && body.contains("Новый процесс"),
+        "{body}"
     );
 }
 
