@@ -2188,6 +2188,30 @@ fn route_table(
             Need::Admin,
             Value::Null,
         ),
+        // Behavioural analytics: the models, training on demand (202: requested), scoring
+        // without learning (an event the models have no baseline for: no findings), the
+        // anomaly events.
+        (
+            "GET",
+            "/api/v1/anomaly/models".into(),
+            Need::Read,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/anomaly/train".into(),
+            Need::Admin,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/api/v1/anomaly/score".into(),
+            Need::Triage,
+            json!({"events": [{"@timestamp": "2026-01-05T10:00:00Z", "host": {"name": "ws1"},
+                "event": {"category": ["process"], "type": ["start"]},
+                "process": {"name": "cmd.exe", "parent": {"name": "explorer.exe"}}}]}),
+        ),
+        ("GET", "/api/v1/anomalies".into(), Need::Read, Value::Null),
     ]
 }
 

@@ -28,17 +28,18 @@ pub use assets::{APP_CSS, APP_JS, CSS_PATH, JS_PATH, asset_version};
 use dozor_model::Access;
 pub use dozor_model::Role;
 pub use i18n::{Lang, Tr, translate};
+pub use pages::anomalies::ANOMALY_KINDS;
 pub use pages::attack_matrix::{
     AttackParams, AttackView, TechniqueCounts, attack_matrix, technique_id,
 };
 pub use pages::hosts::{PIVOT_MS, host_alerts_href, host_events_href, host_href};
-pub use pages::anomalies::ANOMALY_KINDS;
 pub use pages::searches;
 pub use pages::{
-    LoginError, agent_detail, agents, anomalies, alert_detail, alerts, approvals, audit, error_page, events,
-    exceptions, host_detail, hosts, incident_detail, incidents, intel, intel_matches,
-    intel_sources, ioc_detail, login, overview, playbook_detail, playbook_run, playbook_runs,
-    playbooks, profile, rule_detail, rules, users, vuln_cve, vuln_detail, vuln_host, vulns,
+    LoginError, agent_detail, agents, alert_detail, alerts, anomalies, approvals, audit,
+    error_page, events, exceptions, host_detail, hosts, incident_detail, incidents, intel,
+    intel_matches, intel_sources, ioc_detail, login, overview, playbook_detail, playbook_run,
+    playbook_runs, playbooks, profile, rule_detail, rules, users, vuln_cve, vuln_detail, vuln_host,
+    vulns,
 };
 pub use view::*;
 

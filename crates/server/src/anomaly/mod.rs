@@ -2,9 +2,10 @@
 //! learn from the events the server stores and score what arrives next.
 //!
 //! - **Training** ([`AnomalyService::train`]): a fresh [`Detector`] learns every stored event of
-//!   the look-back window (`anomaly.lookback_days`) in event-time order, then replaces the live
-//!   one. It runs on the first start, every `anomaly.retrain` (so behaviour that stopped ages out
-//!   of the baseline) and on demand (`POST /api/v1/anomaly/train`).
+//!   the look-back window (`anomaly.lookback_days`) up to the read position in event-time order,
+//!   then replaces the live one; what arrived after the last run is scored next, not learned
+//!   unseen. It runs on the first start, every `anomaly.retrain` (so behaviour that stopped ages
+//!   out of the baseline) and on demand (`POST /api/v1/anomaly/train`).
 //! - **Scoring** (a periodic job, every `anomaly.interval`): the events stored since the last
 //!   run, followed by arrival (`received_at`, late uploads included) and scored in event-time
 //!   order within a page; the models learn them as they go. Each finding becomes an *anomaly
@@ -129,6 +130,11 @@ pub struct AnomalyStatus {
     pub last_error: Option<String>,
     /// Each model with the number of entities it has a baseline of.
     pub models: Vec<ModelStatus>,
+    /// The host-hour features of the isolation forest, in the order
+    /// `POST /api/v1/anomaly/score` takes `vectors`.
+    pub forest_features: Vec<String>,
+    /// Whether the forest is trained (it needs 256 host-hours).
+    pub forest_trained: bool,
 }
 
 /// One model of the live set.
@@ -289,6 +295,11 @@ impl AnomalyService {
             read_up_to: saved.read_after.and_then(|(at, _)| rfc3339_ms(at)),
             last_run: last_run.and_then(rfc3339_ms),
             last_error,
+            forest_features: Detector::host_hour_feature_names()
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
+            forest_trained: detector.forest().is_some(),
             models: detector
                 .summary()
                 .into_iter()
@@ -365,12 +376,17 @@ impl AnomalyService {
 
     // ------------------------------------------------------------ training
 
-    /// Learns the look-back window from scratch and swaps the new models in; events that
-    /// arrive from now on are scored.
+    /// Learns the look-back window from scratch and swaps the new models in. It learns the
+    /// events the job has read so far and leaves the read position where it is, so the events
+    /// that arrived since the last run are scored next (by the new models) rather than learned
+    /// without ever being scored; the first training learns up to a few seconds ago.
     pub async fn train(&self) -> Result<(), AnomalyError> {
         *lock(&self.phase) = "training";
         let started = std::time::Instant::now();
         let cutoff = now_ms() - SETTLE_MS;
+        let learn_up_to = lock(&self.saved)
+            .read_after
+            .unwrap_or((cutoff - 1, Uuid::max()));
         let from = cutoff - i64::from(self.config.lookback_days) * 86_400_000;
         let mut detector = Detector::new();
         let mut after = None;
@@ -389,8 +405,8 @@ impl AnomalyService {
             after = Some((last.ts, last.id));
             let full = page.len() as u32 == PAGE;
             for event in &page {
-                // What arrives after the cutoff is scored, not learned.
-                if event.received_at >= cutoff || is_own(&event.doc) {
+                // What the job has not read yet is scored, not learned.
+                if (event.received_at, event.id) > learn_up_to || is_own(&event.doc) {
                     continue;
                 }
                 if let Some(activity) = Activity::of(&event.doc) {
@@ -411,7 +427,7 @@ impl AnomalyService {
         *write(&self.detector) = detector;
         {
             let mut saved = lock(&self.saved);
-            saved.read_after = Some((cutoff - 1, Uuid::max()));
+            saved.read_after = Some(learn_up_to);
             saved.trained_at = Some(now_ms());
             (
                 saved.training_events,
@@ -747,11 +763,11 @@ pub async fn run_background(service: Arc<AnomalyService>, mut closing: watch::Re
             return;
         }
         let mut error = None;
-        if requested || service.training_due() {
-            if let Err(e) = service.train().await {
-                tracing::warn!(error = %e, "anomaly training failed");
-                error = Some(e.to_string());
-            }
+        if (requested || service.training_due())
+            && let Err(e) = service.train().await
+        {
+            tracing::warn!(error = %e, "anomaly training failed");
+            error = Some(e.to_string());
         }
         if error.is_none() {
             match service.score_new(&closing).await {

@@ -15,7 +15,9 @@ use super::access::{ADMIN, Caller, JsonBody, Params, READ, TRIAGE, bad_param, st
 use super::types::EventPage;
 use crate::anomaly::{AnomalyService, AnomalyStatus};
 use crate::problem::Problem;
-use crate::problem_responses::{ApiNotConfigured, Forbidden, Unauthorized, problem_response};
+use crate::problem_responses::{
+    ApiNotConfigured, Forbidden, NotJson, NotJsonMediaType, Unauthorized, problem_response,
+};
 use crate::state::AppState;
 
 pub(crate) const MODELS: &str = "/api/v1/anomaly/models";
@@ -43,7 +45,7 @@ problem_response! {
     AnomalyOff = 409, "Behavioural analytics is off (`anomaly.enabled = false`)";
     BadScoreRequest = 422, "The body is not `{\"events\": [...]}` or `{\"vectors\": [[...]]}` (`detail` says what)";
     TooManyItems = 413, "More than 10,000 events or vectors";
-    NoForest = 409, "No isolation forest is trained yet: too few host-hours in the look-back window";
+    NoForest = 409, "No isolation forest is trained yet (`no-forest`: too few host-hours in the look-back window), or behavioural analytics is off (`anomaly-off`)";
     BadAnomalyQuery = 400, "Bad parameter (`detail` names it)";
 }
 
@@ -124,7 +126,8 @@ pub struct ScoreRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub events: Option<Vec<Value>>,
-    /// Host-hour feature vectors in the forest's feature order (`GET /api/v1/anomaly/models`).
+    /// Host-hour feature vectors in the forest's feature order (`forest_features` of
+    /// `GET /api/v1/anomaly/models`).
     #[serde(default)]
     pub vectors: Option<Vec<Vec<f64>>>,
 }
@@ -198,6 +201,8 @@ items; an event without an RFC 3339 `@timestamp` or a `host.name` is listed unde
         BadScoreRequest,
         TooManyItems,
         NoForest,
+        NotJson,
+        NotJsonMediaType,
         Unauthorized,
         Forbidden<TRIAGE>,
         ApiNotConfigured,
@@ -209,6 +214,15 @@ pub(crate) async fn score(
     JsonBody(request): JsonBody<ScoreRequest>,
 ) -> Result<Json<ScoreAnswer>, Problem> {
     let service = service(&state)?.clone();
+    if !service.config().enabled {
+        // Empty models would answer "nothing unusual": say they are off instead.
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "anomaly-off",
+            "Behavioural analytics is off",
+        )
+        .detail("set anomaly.enabled = true and restart the server"));
+    }
     let items = match (&request.events, &request.vectors) {
         (Some(events), None) => events.len(),
         (None, Some(vectors)) => vectors.len(),
@@ -344,9 +358,11 @@ pub(crate) fn anomaly_query(kind: Option<&str>, entity: Option<&str>) -> String 
         q.push_str(&format!(" AND event.dataset:anomaly.{kind}"));
     }
     if let Some(entity) = entity {
+        // The query language's quoted values escape `"` only: a backslash is itself (a user
+        // named `CORP\ivan`).
         q.push_str(&format!(
             " AND anomaly.entity:\"{}\"",
-            entity.replace('\\', "\\\\").replace('"', "\\\"")
+            entity.replace('"', "\\\"")
         ));
     }
     q

@@ -70,8 +70,8 @@
 
 pub(crate) mod access;
 pub(crate) mod agents;
-pub(crate) mod anomaly;
 mod alerts;
+pub(crate) mod anomaly;
 pub(crate) mod commands;
 pub(crate) mod doc;
 mod events;
@@ -140,6 +140,9 @@ pub(crate) use yara::{AGENT_YARA_RULES, YARA_RULE, YARA_RULES};
 pub(crate) const AGENT_COMMANDS: &str = "/api/v1/agents/{id}/commands";
 pub(crate) const AGENT_COMMAND_RESULT: &str = "/api/v1/agents/commands/{id}/result";
 pub(crate) const COMMAND: &str = "/api/v1/commands/{id}";
+pub(crate) use anomaly::{
+    ANOMALIES, MODELS as ANOMALY_MODELS, SCORE as ANOMALY_SCORE, TRAIN as ANOMALY_TRAIN,
+};
 pub(crate) use intel::{
     IOC as INTEL_IOC, IOC_ENABLED as INTEL_IOC_ENABLED, IOCS as INTEL_IOCS,
     MATCHES as INTEL_MATCHES, SOURCE as INTEL_SOURCE, SOURCE_SYNC as INTEL_SOURCE_SYNC,
@@ -152,9 +155,6 @@ pub(crate) use intel_exchange::{
 pub(crate) use response::{
     AGENT_ACTIONS, APPROVAL, APPROVALS, APPROVE, COMMANDS_NEXT, PLAYBOOK, PLAYBOOK_ENABLED,
     PLAYBOOK_RUN, PLAYBOOKS, REJECT, RUN, RUNS,
-};
-pub(crate) use anomaly::{
-    ANOMALIES, MODELS as ANOMALY_MODELS, SCORE as ANOMALY_SCORE, TRAIN as ANOMALY_TRAIN,
 };
 pub(crate) use vulns::{
     ADVISORIES as VULN_ADVISORIES, ADVISORIES_RELOAD as VULN_ADVISORIES_RELOAD, AGENT_INVENTORY,

@@ -19,13 +19,13 @@
 #![allow(clippy::result_large_err)]
 
 mod actions;
+mod anomalies;
 mod attack;
 mod common;
 mod incidents;
 mod intel;
 mod pages;
 mod response;
-mod anomalies;
 mod searches;
 #[cfg(test)]
 mod tests;

@@ -1397,7 +1397,10 @@ async fn anomalies_are_explained_and_admins_train_the_models() {
     let (_closing_tx, closing) = watch::channel(false);
     let (scored, found) = service.score_new(&closing).await.unwrap();
     assert!(scored >= 2, "{scored}");
-    assert!(found >= 2, "a new process and a new parent-child pair: {found}");
+    assert!(
+        found >= 2,
+        "a new process and a new parent-child pair: {found}"
+    );
     for (name, role) in [
         ("v", Role::Viewer),
         ("a", Role::Analyst),

@@ -2,9 +2,9 @@
 
 mod admin;
 mod agents;
-pub(crate) mod anomalies;
 mod alert_detail;
 mod alerts;
+pub(crate) mod anomalies;
 pub(crate) mod attack_matrix;
 mod events;
 mod exceptions;
@@ -21,9 +21,9 @@ pub(crate) mod vulns;
 
 pub use admin::{audit, profile, users};
 pub use agents::{agent_detail, agents};
-pub use anomalies::anomalies;
 pub use alert_detail::alert_detail;
 pub use alerts::alerts;
+pub use anomalies::anomalies;
 pub use events::events;
 pub use exceptions::exceptions;
 pub use hosts::{host_detail, hosts};
