@@ -28,18 +28,8 @@ pub(crate) const ANOMALIES: &str = "/api/v1/anomalies";
 /// Events or vectors one scoring request may carry.
 pub(crate) const MAX_SCORE_ITEMS: usize = 10_000;
 
-/// The finding kinds, as `GET /api/v1/anomalies?kind=` takes them.
-pub(crate) const KINDS: &[&str] = &[
-    "rare_process",
-    "rare_parent_child",
-    "rare_logon_source",
-    "unusual_logon_hour",
-    "failed_logon_burst",
-    "new_destination",
-    "new_listening_port",
-    "volume_spike",
-    "unusual_host_activity",
-];
+/// The finding kinds, as `GET /api/v1/anomalies?kind=` takes them (the dashboard's list).
+pub(crate) use dozor_ui::ANOMALY_KINDS as KINDS;
 
 problem_response! {
     AnomalyOff = 409, "Behavioural analytics is off (`anomaly.enabled = false`)";
