@@ -280,6 +280,7 @@ impl RareValueModel {
             history.describe()
         );
         let details = BTreeMap::from([
+            ("usual".to_string(), usual_names.join(", ")),
             ("value".to_string(), value.to_string()),
             ("value_count".to_string(), count.to_string()),
             ("observations".to_string(), history.observations.to_string()),
@@ -488,7 +489,11 @@ impl UnusualHourModel {
             config.activity,
             history.describe()
         );
+        let (usual_hours_of_day, weekday_percent) =
+            usual_hour_parts(&profile.counts, history.observations).unwrap_or_default();
         let details = BTreeMap::from([
+            ("usual_hours".to_string(), usual_hours_of_day),
+            ("weekday_percent".to_string(), weekday_percent.to_string()),
             ("weekday".to_string(), WEEKDAYS[hour / 24].to_string()),
             ("hour".to_string(), (hour % 24).to_string()),
             ("hour_of_week".to_string(), hour.to_string()),
@@ -513,9 +518,11 @@ impl UnusualHourModel {
 }
 
 /// "hours 08-17, 92% on weekdays": the hours of the day holding at least 2% of the activity.
-fn usual_hours(counts: &[u32], total: u64) -> String {
+/// The hours of the day holding at least 2% of the observations (`"09,10,11"`) and the
+/// weekday share in percent; `None` without history.
+fn usual_hour_parts(counts: &[u32], total: u64) -> Option<(String, u64)> {
     if counts.len() != WEEK_HOURS || total == 0 {
-        return "no history".into();
+        return None;
     }
     let by_hour: Vec<u64> = (0..24)
         .map(|h| (0..7).map(|d| u64::from(counts[d * 24 + h])).sum())
@@ -525,11 +532,14 @@ fn usual_hours(counts: &[u32], total: u64) -> String {
         .map(|h| format!("{h:02}"))
         .collect();
     let weekday: u64 = counts[..5 * 24].iter().map(|&c| u64::from(c)).sum();
-    format!(
-        "hours {} ({}% on weekdays)",
-        busy.join(","),
-        weekday * 100 / total
-    )
+    Some((busy.join(","), weekday * 100 / total))
+}
+
+fn usual_hours(counts: &[u32], total: u64) -> String {
+    match usual_hour_parts(counts, total) {
+        None => "no history".into(),
+        Some((busy, weekday)) => format!("hours {busy} ({weekday}% on weekdays)"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

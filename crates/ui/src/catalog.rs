@@ -797,6 +797,38 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
         "Вызвавшее событие",
     ),
     ("anomaly.older", "Older", "Раньше"),
+    (
+        "anomaly.never_seen",
+        "{value}: never seen before",
+        "{value}: не встречалось раньше",
+    ),
+    (
+        "anomaly.seen_times",
+        "{value}: seen only {count} times before",
+        "{value}: встречалось раньше всего {count} раз",
+    ),
+    (
+        "anomaly.usual_values",
+        "one of {count} known values (most frequent: {top}); {others} other entities have it",
+        "одно из {count} известных значений (чаще всего: {top}); есть у других сущностей: {others}",
+    ),
+    (
+        "anomaly.usual_hours",
+        "hours {hours} ({weekdays}% on weekdays); {count} of {observations} earlier at this hour",
+        "часы {hours} ({weekdays}% в будни); в этот час раньше: {count} из {observations}",
+    ),
+    (
+        "anomaly.usual_count",
+        "about {expected} (same time of day over {days} days); chance of this many or more: {chance}",
+        "около {expected} (то же время суток за {days} дн.); вероятность стольких или больше: {chance}",
+    ),
+    ("anomaly.day.mon", "Mon", "пн"),
+    ("anomaly.day.tue", "Tue", "вт"),
+    ("anomaly.day.wed", "Wed", "ср"),
+    ("anomaly.day.thu", "Thu", "чт"),
+    ("anomaly.day.fri", "Fri", "пт"),
+    ("anomaly.day.sat", "Sat", "сб"),
+    ("anomaly.day.sun", "Sun", "вс"),
     ("anomaly.kind.rare_process", "New process", "Новый процесс"),
     (
         "anomaly.kind.rare_parent_child",

@@ -756,6 +756,13 @@ fn anomalies_view() -> AnomaliesView {
             "expected": "one of 17 known values (most frequent: svchost.exe)",
             "baseline": {"first_seen": "2026-11-01T00:00:00Z", "observations": 1159, "distinct_days": 11},
             "events_query": format!("host.name:\"ws-{i:02}\""),
+            "details": {"value": format!("mimikatz.exe{XSS}"), "value_count": "0",
+                        "distinct_values": "17", "usual": "svchost.exe, chrome.exe",
+                        "other_entities_with_value": "0", "weekday": "Thu", "hour": "1",
+                        "usual_hours": "09,10,11", "weekday_percent": "100",
+                        "count_in_hour": "0", "observations": "40", "count": "57",
+                        "expected": "0.500", "baseline_buckets": "10",
+                        "tail_probability": "1.2e-9"},
         });
         if hourly {
             anomaly["window"] = serde_json::json!({"from": "2026-11-17T10:00:00Z"});

@@ -106,6 +106,77 @@ fn text(doc: &Value, pointer: &str) -> String {
     }
 }
 
+fn detail<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.pointer("/anomaly/details")?.get(key)?.as_str()
+}
+
+fn weekday_key(day: &str) -> &'static str {
+    match day {
+        "Mon" => "anomaly.day.mon",
+        "Tue" => "anomaly.day.tue",
+        "Wed" => "anomaly.day.wed",
+        "Thu" => "anomaly.day.thu",
+        "Fri" => "anomaly.day.fri",
+        "Sat" => "anomaly.day.sat",
+        _ => "anomaly.day.sun",
+    }
+}
+
+/// What was observed and what is usual, worded in the page's language from the finding's
+/// `details` (the models' own sentences are English); `None` when the details lack a fact,
+/// and the model's text is shown as it is.
+fn explained(tr: &Tr, kind: &str, doc: &Value) -> Option<(String, String)> {
+    let d = |key: &str| detail(doc, key);
+    match kind {
+        "rare_process" | "rare_parent_child" | "rare_logon_source" | "new_destination"
+        | "new_listening_port" => {
+            let value = d("value")?;
+            let seen = d("value_count")?;
+            let observed = if seen == "0" {
+                tr.tf("anomaly.never_seen", &[("value", value)])
+            } else {
+                tr.tf("anomaly.seen_times", &[("value", value), ("count", seen)])
+            };
+            let usual = tr.tf(
+                "anomaly.usual_values",
+                &[
+                    ("count", d("distinct_values")?),
+                    ("top", d("usual")?),
+                    ("others", d("other_entities_with_value")?),
+                ],
+            );
+            Some((observed, usual))
+        }
+        "unusual_logon_hour" => {
+            let hour: u32 = d("hour")?.parse().ok()?;
+            let observed = format!("{} {hour:02}:00", tr.t(weekday_key(d("weekday")?)));
+            let usual = tr.tf(
+                "anomaly.usual_hours",
+                &[
+                    ("hours", d("usual_hours")?),
+                    ("weekdays", d("weekday_percent")?),
+                    ("count", d("count_in_hour")?),
+                    ("observations", d("observations")?),
+                ],
+            );
+            Some((observed, usual))
+        }
+        "failed_logon_burst" | "volume_spike" => {
+            let expected: f64 = d("expected")?.parse().ok()?;
+            let usual = tr.tf(
+                "anomaly.usual_count",
+                &[
+                    ("expected", &format::decimal(tr.lang, expected, 1)),
+                    ("days", d("baseline_buckets")?),
+                    ("chance", d("tail_probability")?),
+                ],
+            );
+            Some((d("count")?.to_owned(), usual))
+        }
+        _ => None,
+    }
+}
+
 /// The events page over `[from, to)` with `q`.
 fn events_href(q: &str, from: i64, to: i64) -> String {
     let mut query = Query::new();
@@ -154,6 +225,8 @@ fn row(tr: &Tr, e: &dozor_model::StoredEvent) -> Row {
         None => (e.ts - 3_600_000, e.ts + 3_600_000),
     };
     let events_q = text(d, "/anomaly/events_query");
+    let (observed, expected) = explained(tr, &kind, d)
+        .unwrap_or_else(|| (text(d, "/anomaly/observed"), text(d, "/anomaly/expected")));
     Row {
         when: when(tr, e.ts),
         kind: kind_key(&kind),
@@ -161,8 +234,8 @@ fn row(tr: &Tr, e: &dozor_model::StoredEvent) -> Row {
         entity_field,
         entity,
         score: format::decimal(tr.lang, score, 3),
-        observed: text(d, "/anomaly/observed"),
-        expected: text(d, "/anomaly/expected"),
+        observed,
+        expected,
         baseline,
         message: text(d, "/message"),
         events_href: events_href(&events_q, from, to),
