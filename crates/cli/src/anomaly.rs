@@ -189,6 +189,10 @@ pub fn run(cmd: AnomalyCmd) -> Result<u8> {
                 detector.event(activity, *t, false);
             }
             detector.flush(false);
+            // The host-hour forest, once the file holds enough host-hours (256).
+            if !detector.train_forest(17)? {
+                eprintln!("too few host-hours for the isolation forest; per-entity models only");
+            }
             save(&detector, &a.out)?;
             eprintln!(
                 "trained on {} events from {} to {} in {:.1} s; wrote {}",
