@@ -115,7 +115,7 @@ pub struct ScoreRequest {
     /// Normalized (ECS-style) events, each with `@timestamp` and `host.name`.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub events: Option<Vec<Value>>,
+    pub events: Option<Vec<serde_json::Map<String, Value>>>,
     /// Host-hour feature vectors in the forest's feature order (`forest_features` of
     /// `GET /api/v1/anomaly/models`).
     #[serde(default)]
@@ -233,7 +233,10 @@ pub(crate) async fn score(
         ScoreRequest {
             events: Some(events),
             ..
-        } => Ok(score_events(&service, &events)),
+        } => Ok(score_events(
+            &service,
+            &events.into_iter().map(Value::Object).collect::<Vec<_>>(),
+        )),
         ScoreRequest {
             vectors: Some(vectors),
             ..
