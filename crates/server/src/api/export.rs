@@ -132,10 +132,10 @@ struct EventExportParameters {
     /// Event fields to write, comma-separated dotted names (at most 64). CSV default:
     /// host.name, event.category, event.action, event.code, event.outcome, user.name,
     /// process.name, process.command_line, source.ip, destination.ip. NDJSON without it: whole
-    /// events.
+    /// events. Empty: as if absent.
     #[param(
         nullable = false,
-        pattern = r"^[A-Za-z0-9._@-]{1,128}(,[A-Za-z0-9._@-]{1,128}){0,63}$"
+        pattern = r"^(|[A-Za-z0-9._@-]{1,128}(,[A-Za-z0-9._@-]{1,128}){0,63})$"
     )]
     columns: Option<String>,
     /// Most rows, 1-1000000 (default 100000)
@@ -241,6 +241,15 @@ fn export_limit(params: &Params) -> Result<u64, Problem> {
 
 /// The `columns` of an event export: dotted field names, at most [`MAX_EXPORT_COLUMNS`].
 fn export_columns(params: &Params) -> Result<Option<Vec<String>>, Problem> {
+    // As documented: empty, or names joined by single commas (no blanks, no empty names).
+    for (_, raw) in params.pairs().iter().filter(|(k, _)| k == "columns") {
+        if !raw.is_empty() && raw.split(',').any(|c| c.is_empty() || c.trim() != c) {
+            return Err(bad_param(
+                "columns",
+                format!("{raw:?}: field names joined by single commas, without blanks"),
+            ));
+        }
+    }
     let list = params.list("columns");
     if list.is_empty() {
         return Ok(None);
