@@ -1026,6 +1026,13 @@ pub const KEYS: &[KeyDef] = &[
         doc: "Findings scoring this (0 to 1) or more raise an alert; every finding is already past its model's threshold (0.95), so the default alerts on each. none: anomaly events only.",
     },
     KeyDef {
+        key: "anomaly.cpu_percent",
+        env: "DOZOR_ANOMALY_CPU_PERCENT",
+        kind: Kind::Integer,
+        default: "20",
+        doc: "The share of one core (1-100) the scoring job uses to work off a backlog: it pauses between pages so ingest at full speed keeps its throughput; 100: no pauses.",
+    },
+    KeyDef {
         key: "anomaly.alert_level",
         env: "DOZOR_ANOMALY_ALERT_LEVEL",
         kind: Kind::Text,
@@ -1692,6 +1699,7 @@ fn parse_anomaly(
         retrain: p.duration("anomaly.retrain", 60, 30 * 86_400)?,
         alert_score,
         alert_level,
+        cpu_percent: p.int("anomaly.cpu_percent", 1, 100)? as u32,
         state_dir: data_dir.join("anomaly"),
     })
 }

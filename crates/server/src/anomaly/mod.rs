@@ -61,6 +61,8 @@ pub struct AnomalyConfig {
     pub alert_score: Option<f64>,
     /// The level of those alerts.
     pub alert_level: Level,
+    /// The share of one core a backlog is scored with (1-100; 100: no pauses).
+    pub cpu_percent: u32,
     /// Where the models and the read position are kept.
     pub state_dir: PathBuf,
 }
@@ -78,6 +80,7 @@ impl AnomalyConfig {
             retrain: Duration::from_secs(24 * 3600),
             alert_score: Some(DEFAULT_ALERT_SCORE),
             alert_level: Level::Medium,
+            cpu_percent: 20,
             state_dir: data_dir.join("anomaly"),
         }
     }
@@ -469,6 +472,7 @@ impl AnomalyService {
         let mut found = 0u64;
         let mut pages = 0usize;
         loop {
+            let page_started = std::time::Instant::now();
             let after = lock(&self.saved).read_after;
             let page = self
                 .store
@@ -522,7 +526,15 @@ impl AnomalyService {
             if !full || *closing.borrow() {
                 break;
             }
-            tokio::task::yield_now().await;
+            // A backlog is worked off within `anomaly.cpu_percent` of one core: the pipeline
+            // ingesting at full speed beside it keeps its throughput.
+            let percent = f64::from(self.config.cpu_percent.clamp(1, 100));
+            let pause = page_started.elapsed().mul_f64((100.0 - percent) / percent);
+            if pause.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(pause).await;
+            }
         }
         Ok((scored, found))
     }
