@@ -646,18 +646,23 @@ fn kind_tags(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// A value quoted for the query language, which escapes `"` only inside quotes: a backslash
+/// is itself (a user named `CORP\ivan`).
+pub(crate) fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('"', "\\\""))
+}
+
 /// The event search that shows a finding's contributing events.
 pub fn contributing_query(finding: &Finding) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
     match finding.kind.as_str() {
         "failed_logon_burst" => format!(
             "host.name:{} AND (event.outcome:failure OR event.code:4625)",
-            quote(&finding.entity)
+            quoted(&finding.entity)
         ),
         _ if HOURLY_KINDS.contains(&finding.kind.as_str()) => {
-            format!("host.name:{}", quote(&finding.entity))
+            format!("host.name:{}", quoted(&finding.entity))
         }
-        _ => format!("{}:{}", finding.entity_field, quote(&finding.entity)),
+        _ => format!("{}:{}", finding.entity_field, quoted(&finding.entity)),
     }
 }
 

@@ -351,11 +351,9 @@ pub(crate) fn anomaly_query(kind: Option<&str>, entity: Option<&str>) -> String 
         q.push_str(&format!(" AND event.dataset:anomaly.{kind}"));
     }
     if let Some(entity) = entity {
-        // The query language's quoted values escape `"` only: a backslash is itself (a user
-        // named `CORP\ivan`).
         q.push_str(&format!(
-            " AND anomaly.entity:\"{}\"",
-            entity.replace('"', "\\\"")
+            " AND anomaly.entity:{}",
+            crate::anomaly::quoted(entity)
         ));
     }
     q
