@@ -370,6 +370,29 @@ fn key_and_csr(hostname: &str) -> Result<(String, String)> {
     Ok((key.serialize_pem(), csr.pem()?))
 }
 
+/// The server answered the enrollment with an error status.
+#[derive(Debug)]
+pub struct EnrollmentRefused {
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for EnrollmentRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "enrollment refused: {}", self.message)
+    }
+}
+
+impl std::error::Error for EnrollmentRefused {}
+
+impl EnrollmentRefused {
+    /// A refusal that trying again will not change (a bad or used-up token, a duplicate
+    /// hostname), as opposed to a server or proxy that is not ready (5xx, 408, 429).
+    pub fn is_final(&self) -> bool {
+        (400..500).contains(&self.status) && self.status != 408 && self.status != 429
+    }
+}
+
 /// Options of `dozor-agent enroll`.
 #[derive(Debug, Clone)]
 pub struct EnrollOptions {
@@ -428,7 +451,11 @@ pub fn enroll(dir: &Path, options: &EnrollOptions) -> Result<(Identity, EnrollRe
     let (status, text) =
         post_json(&client, &url, &body, 1 << 20).with_context(|| format!("enrolling at {url}"))?;
     if status != 200 {
-        bail!("enrollment refused: {}", problem_text(status, &text));
+        return Err(EnrollmentRefused {
+            status,
+            message: problem_text(status, &text),
+        }
+        .into());
     }
     let answer: EnrollResponse =
         serde_json::from_str(&text).context("the enrollment answer is not understood")?;

@@ -79,6 +79,21 @@ enum Command {
         /// Started by the Windows service manager.
         #[arg(long, hide = true)]
         service: bool,
+        /// Enroll first when this host is not enrolled yet (containers, unattended installs):
+        /// the server, https://HOST:PORT. Needs --enroll-token-file and --enroll-ca-file.
+        #[arg(
+            long,
+            env = "DOZOR_ENROLL_SERVER",
+            value_name = "URL",
+            requires_all = ["enroll_token_file", "enroll_ca_file"]
+        )]
+        enroll_server: Option<String>,
+        /// File holding the enrollment token (`dze_…`); waited for when it does not exist yet.
+        #[arg(long, env = "DOZOR_ENROLL_TOKEN_FILE", value_name = "FILE")]
+        enroll_token_file: Option<PathBuf>,
+        /// The server's CA certificate (PEM) to pin; waited for when it does not exist yet.
+        #[arg(long, env = "DOZOR_ENROLL_CA_FILE", value_name = "FILE")]
+        enroll_ca_file: Option<PathBuf>,
     },
     /// Show the agent's identity and the running agent's counters.
     Status {
@@ -200,7 +215,18 @@ fn dispatch(command: Command, config: AgentConfig, config_path: &std::path::Path
             }
             Ok(0)
         }
-        Command::Run { service } => {
+        Command::Run {
+            service,
+            enroll_server,
+            enroll_token_file,
+            enroll_ca_file,
+        } => {
+            if let (Some(server), Some(token_file), Some(ca_file)) =
+                (enroll_server, enroll_token_file, enroll_ca_file)
+                && Identity::load(&config.identity_dir()).is_err()
+            {
+                enroll_on_first_start(&config, &server, &token_file, &ca_file)?;
+            }
             if service {
                 #[cfg(windows)]
                 return windows::run_service(config).map(|()| 0);
@@ -253,6 +279,70 @@ fn dispatch(command: Command, config: AgentConfig, config_path: &std::path::Path
             bail!("uninstall-service is for Windows")
         }
     }
+}
+
+/// How long `run --enroll-server` keeps trying: the server and the token may still be coming
+/// up (a compose file starts everything at once).
+const FIRST_ENROLLMENT_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Enrolls an agent that has no identity yet, waiting for the token and CA files and retrying
+/// while the server is not reachable; a refusal by the server (bad token) ends it.
+fn enroll_on_first_start(
+    config: &AgentConfig,
+    server: &str,
+    token_file: &std::path::Path,
+    ca_file: &std::path::Path,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + FIRST_ENROLLMENT_PATIENCE;
+    let mut last_error = String::new();
+    loop {
+        let attempt = (|| -> Result<Option<String>> {
+            let token = match std::fs::read_to_string(token_file) {
+                Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+                Ok(_) => return Ok(Some(format!("{} is empty", token_file.display()))),
+                Err(e) => return Ok(Some(format!("{}: {e}", token_file.display()))),
+            };
+            if !ca_file.exists() {
+                return Ok(Some(format!("{}: not there yet", ca_file.display())));
+            }
+            let result = identity::enroll(
+                &config.identity_dir(),
+                &EnrollOptions {
+                    server: server.to_owned(),
+                    token: Some(token),
+                    trust: CaTrust::File(ca_file.to_owned()),
+                    replace_duplicates: false,
+                    timeout: Duration::from_secs(30),
+                },
+            );
+            match result {
+                Ok((identity, _)) => {
+                    tracing::info!(agent_id = %identity.record.agent_id, server, "enrolled");
+                    Ok(None)
+                }
+                // Refusals are final; a server not up yet is waited for.
+                Err(e) if is_refusal(&e) => Err(e),
+                Err(e) => Ok(Some(format!("{e:#}"))),
+            }
+        })()?;
+        let Some(reason) = attempt else {
+            return Ok(());
+        };
+        if std::time::Instant::now() >= deadline {
+            bail!("could not enroll with {server} within {FIRST_ENROLLMENT_PATIENCE:?}: {reason}");
+        }
+        if reason != last_error {
+            tracing::warn!(server, "not enrolled yet, retrying: {reason}");
+            last_error = reason;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+/// Did the server answer and say no for good (as opposed to not answering, or not yet)?
+fn is_refusal(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<identity::EnrollmentRefused>()
+        .is_some_and(identity::EnrollmentRefused::is_final)
 }
 
 fn status(config: &AgentConfig, json: bool) -> Result<u8> {

@@ -1,6 +1,7 @@
 //! `dozor`: the command-line entry point.
 
 mod anomaly;
+mod healthcheck;
 mod hunt;
 mod output;
 mod remote;
@@ -44,6 +45,14 @@ enum Command {
     /// Embedded default: SQLite in the data directory, an in-process queue, a CA and server
     /// certificate created on first start, and an admin API token printed once.
     Server(server::ServerCmd),
+    /// Ask the server on this machine (or in this container) whether it is ready, the way a
+    /// container health check does: same configuration as `dozor server`, loopback, the
+    /// server's own certificate pinned.
+    ///
+    /// Exit codes: 0 = ready (or alive, with --live); 1 = anything else (no answer, not ready,
+    /// a configuration that does not load, no certificate yet), as Docker's HEALTHCHECK
+    /// expects.
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Manage API and agent enrollment tokens in the server's store (run where the server's
     /// data is).
     Tokens {
@@ -198,6 +207,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Server(cmd) => server::run(cmd),
+        Command::Healthcheck(args) => healthcheck::run(args),
         Command::Convert { paths } => server::convert(&paths),
         Command::Tokens { command } => server::tokens(command),
         Command::Users { command } => server::users(command),

@@ -80,6 +80,16 @@ pub enum TokensCmd {
         /// replacement raises a high alert.
         #[arg(long, value_name = "HOSTNAME|any")]
         may_replace: Option<String>,
+        /// Enrollment tokens: write the secret to DIR/enroll-token (mode 0600; not printed) and the
+        /// server's CA certificate to DIR/ca.crt.pem (the CA is created when the server has not
+        /// started yet): what `dozor-agent run --enroll-server` reads on a container's first
+        /// start.
+        #[arg(long, value_name = "DIR")]
+        agent_files: Option<PathBuf>,
+        /// With --agent-files: do nothing when DIR/enroll-token already exists (a compose
+        /// setup step that runs on every `up`).
+        #[arg(long, requires = "agent_files")]
+        if_missing: bool,
         #[command(flatten)]
         args: StoreArgs,
     },
@@ -187,9 +197,23 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                 expires,
                 uses,
                 may_replace,
+                agent_files,
+                if_missing,
                 ..
             } => {
                 let now = chrono::Utc::now().timestamp_millis();
+                if let Some(dir) = &agent_files {
+                    if role != "enroll" {
+                        bail!("--agent-files applies to enrollment tokens (--role enroll) only");
+                    }
+                    if if_missing && dir.join(AGENT_TOKEN_FILE).exists() {
+                        eprintln!(
+                            "{} exists: no new token created",
+                            dir.join(AGENT_TOKEN_FILE).display()
+                        );
+                        return Ok(0);
+                    }
+                }
                 if role == "enroll" {
                     // Safe unless asked otherwise: one enrollment within a day.
                     let lifetime =
@@ -214,7 +238,11 @@ pub fn tokens(cmd: TokensCmd) -> Result<u8> {
                             may_replace: may_replace.clone(),
                         })
                         .await?;
-                    println!("{}", created.secret);
+                    // Written to a file for agents, the secret stays out of the (container) log.
+                    match &agent_files {
+                        Some(dir) => write_agent_files(&config, dir, &created.secret)?,
+                        None => println!("{}", created.secret),
+                    }
                     let fingerprint = ca_fingerprint(&config)
                         .unwrap_or_else(|| "<printed by dozor server at its first start>".into());
                     eprintln!(
@@ -490,6 +518,40 @@ fn whoami() -> String {
 }
 
 /// SHA-256 of the built-in CA certificate (DER), for agents to pin at enrollment.
+/// Where `tokens create --agent-files DIR` puts the secret.
+const AGENT_TOKEN_FILE: &str = "enroll-token";
+
+/// Writes DIR/ca.crt.pem and DIR/enroll-token, each through a temporary file renamed into
+/// place, so an agent waiting for them never reads half a file.
+fn write_agent_files(config: &Config, dir: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca = dozor_server::pki::CertificateAuthority::load_or_create(&config.pki_dir())
+        .context("the server's CA")?;
+    let write = |name: &str, text: &str, mode: u32| -> Result<()> {
+        let path = dir.join(name);
+        let temporary = dir.join(format!(".{name}.tmp"));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options
+            .open(&temporary)
+            .with_context(|| format!("writing {}", temporary.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", temporary.display()))?;
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+        Ok(())
+    };
+    write("ca.crt.pem", ca.cert_pem(), 0o644)?;
+    write(AGENT_TOKEN_FILE, &format!("{secret}\n"), 0o600)
+}
+
 fn ca_fingerprint(config: &Config) -> Option<String> {
     let pem = std::fs::read_to_string(config.pki_dir().join("ca.crt.pem")).ok()?;
     dozor_server::digest::pem_certificate_sha256(&pem)

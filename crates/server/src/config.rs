@@ -359,6 +359,10 @@ pub struct Config {
     pub retention_days: u32,
     /// Event searches and histograms running longer are cancelled (503).
     pub search_timeout: Duration,
+    /// SQLite: the writer connection's page cache, bytes.
+    pub sqlite_writer_cache: u64,
+    /// SQLite: each reader connection's page cache, bytes.
+    pub sqlite_reader_cache: u64,
     pub alert_aggregation_window: Duration,
     pub geoip: GeoIpConfig,
     pub agents: AgentsConfig,
@@ -463,6 +467,8 @@ fn unreachable_default(e: &ConfigError) -> Config {
         },
         retention_days: 30,
         search_timeout: Duration::from_secs(30),
+        sqlite_writer_cache: 16 << 20,
+        sqlite_reader_cache: 8 << 20,
         alert_aggregation_window: Duration::from_secs(300),
         geoip: GeoIpConfig::default(),
         agents: AgentsConfig::default(),
@@ -793,6 +799,20 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Duration,
         default: "\"30s\"",
         doc: "Event searches and histograms running longer are cancelled and answered 503 (search-timeout). Token and session checks have connections of their own, so searches never hold up sign-ins.",
+    },
+    KeyDef {
+        key: "storage.sqlite_writer_cache",
+        env: "DOZOR_SQLITE_WRITER_CACHE",
+        kind: Kind::Size,
+        default: "\"16MiB\"",
+        doc: "SQLite only: the page cache of the one writing connection (event batches, imports). Larger transactions spill to the WAL rather than fail; more cache is a little more speed for that much more memory.",
+    },
+    KeyDef {
+        key: "storage.sqlite_reader_cache",
+        env: "DOZOR_SQLITE_READER_CACHE",
+        kind: Kind::Size,
+        default: "\"8MiB\"",
+        doc: "SQLite only: the page cache of each of the 4 reading connections (searches, pages). Pages they miss come from the operating system's file cache.",
     },
     KeyDef {
         key: "alerts.aggregation_window",
@@ -1518,6 +1538,8 @@ impl Layers {
         }
         let retention_days = p.int("storage.retention_days", 1, 36_500)? as u32;
         let search_timeout = p.duration("storage.search_timeout", 1, 3600)?;
+        let sqlite_writer_cache = p.size("storage.sqlite_writer_cache", 1 << 20, 16 << 30)?;
+        let sqlite_reader_cache = p.size("storage.sqlite_reader_cache", 1 << 20, 16 << 30)?;
         let alert_aggregation_window = p.duration("alerts.aggregation_window", 1, 7 * 24 * 3600)?;
         let agents = AgentsConfig {
             heartbeat_interval: p.duration("agents.heartbeat_interval", 1, 24 * 3600)?,
@@ -1597,6 +1619,8 @@ impl Layers {
             },
             retention_days,
             search_timeout,
+            sqlite_writer_cache,
+            sqlite_reader_cache,
             alert_aggregation_window,
             geoip,
             agents,

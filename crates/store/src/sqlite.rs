@@ -37,8 +37,13 @@ pub struct SqliteConfig {
     pub readers: u32,
     /// How long a connection waits for a lock held by another process.
     pub busy_timeout: Duration,
-    /// Page cache per connection, MiB.
+    /// The writer's page cache, MiB: batches of events and a large import's pages sit here
+    /// until they commit (a bigger transaction spills to the WAL, it does not fail).
     pub cache_mib: u32,
+    /// Each reader's page cache, MiB. Readers re-read hot pages from the operating system's
+    /// file cache cheaply, so their own caches stay small: every connection's cache is heap
+    /// the process keeps (7 connections × 32 MiB was up to 224 MiB of RSS). The credential readers keep 1 MiB.
+    pub reader_cache_mib: u32,
     /// Reader connections kept for credential checks (tokens, sessions, users).
     pub auth_readers: u32,
     /// Event searches and histograms running longer are cancelled.
@@ -52,7 +57,8 @@ impl SqliteConfig {
             data_dir: data_dir.into(),
             readers: 4,
             busy_timeout: Duration::from_secs(10),
-            cache_mib: 32,
+            cache_mib: 16,
+            reader_cache_mib: 8,
             auth_readers: 2,
             search_timeout: Duration::from_secs(30),
         }
@@ -62,6 +68,11 @@ impl SqliteConfig {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
     }
+}
+
+/// `PRAGMA cache_size` for a cache of `mib` MiB (a negative size counts KiB).
+fn cache_pragma(mib: u32) -> String {
+    format!("-{}", u64::from(mib.max(1)) * 1024)
 }
 
 /// The SQLite store.
@@ -95,10 +106,7 @@ impl SqliteStore {
             .busy_timeout(config.busy_timeout)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma(
-                "cache_size",
-                format!("-{}", u64::from(config.cache_mib) * 1024),
-            )
+            .pragma("cache_size", cache_pragma(config.cache_mib))
             .with_regexp();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -126,7 +134,10 @@ impl SqliteStore {
         ])
         .run(&writer)
         .await?;
-        let reader = base.create_if_missing(false).pragma("query_only", "ON");
+        let reader = base
+            .create_if_missing(false)
+            .pragma("query_only", "ON")
+            .pragma("cache_size", cache_pragma(config.reader_cache_mib));
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
             .acquire_timeout(Duration::from_secs(60))
@@ -135,7 +146,8 @@ impl SqliteStore {
         let auth = SqlitePoolOptions::new()
             .max_connections(config.auth_readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(reader)
+            // Credential lookups touch a few index pages.
+            .connect_with(reader.pragma("cache_size", cache_pragma(1)))
             .await?;
         info!(path = %path.display(), "sqlite store open");
         Ok(SqlStore(SqliteDriver {

@@ -57,10 +57,17 @@ pub fn store_config(config: &Config) -> StoreConfig {
         } else {
             p
         };
-        return StoreConfig::Sqlite(dozor_store::sqlite::SqliteConfig::new(dir))
-            .with_search_timeout(config.search_timeout);
+        let mut sqlite = dozor_store::sqlite::SqliteConfig::new(dir);
+        sqlite.cache_mib = mib(config.sqlite_writer_cache);
+        sqlite.reader_cache_mib = mib(config.sqlite_reader_cache);
+        return StoreConfig::Sqlite(sqlite).with_search_timeout(config.search_timeout);
     }
     StoreConfig::from_location(url).with_search_timeout(config.search_timeout)
+}
+
+/// Bytes → whole MiB (at least 1), as SQLite's cache sizes are set.
+fn mib(bytes: u64) -> u32 {
+    u32::try_from((bytes >> 20).max(1)).unwrap_or(u32::MAX)
 }
 
 /// On first start: creates the first operator account (user `admin` with a generated
