@@ -345,13 +345,32 @@ fn is_refusal(e: &anyhow::Error) -> bool {
         .is_some_and(identity::EnrollmentRefused::is_final)
 }
 
+/// `dozor-agent status`, written whole at the end: a reader that goes away early (`| head`)
+/// ends the output quietly instead of a panic.
 fn status(config: &AgentConfig, json: bool) -> Result<u8> {
+    let mut out = String::new();
+    let code = status_into(config, json, &mut out)?;
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing the status")
+        }
+        _ => Ok(code),
+    }
+}
+
+fn status_into(config: &AgentConfig, json: bool, out: &mut String) -> Result<u8> {
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            use std::fmt::Write as _;
+            let _ = writeln!(out, $($arg)*);
+        }};
+    }
     let identity = Identity::load(&config.identity_dir());
     let file = std::fs::read_to_string(config.status_file())
         .ok()
         .and_then(|t| serde_json::from_str::<StatusFile>(&t).ok());
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "enrolled": identity.is_ok(),
@@ -364,7 +383,7 @@ fn status(config: &AgentConfig, json: bool) -> Result<u8> {
     let identity = match identity {
         Ok(i) => i,
         Err(e) => {
-            println!("not enrolled: {e:#}");
+            say!("not enrolled: {e:#}");
             return Ok(1);
         }
     };
@@ -373,19 +392,19 @@ fn status(config: &AgentConfig, json: bool) -> Result<u8> {
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_else(|| "-".to_owned())
     };
-    println!("agent id        {}", identity.record.agent_id);
-    println!("server          {}", identity.record.server);
-    println!(
+    say!("agent id        {}", identity.record.agent_id);
+    say!("server          {}", identity.record.server);
+    say!(
         "certificate     valid until {}",
         time(Some(identity.record.certificate_not_after))
     );
     let Some(s) = file else {
-        println!("running         no status yet (the agent has not run)");
+        say!("running         no status yet (the agent has not run)");
         return Ok(0);
     };
     let age = chrono::Utc::now().timestamp_millis() - s.updated_at;
     let running = !s.stopped && age < 10_000;
-    println!(
+    say!(
         "running         {}",
         if running {
             format!("yes (pid {}, since {})", s.pid, time(Some(s.started_at)))
@@ -393,25 +412,31 @@ fn status(config: &AgentConfig, json: bool) -> Result<u8> {
             format!("no (last status {})", time(Some(s.updated_at)))
         }
     );
-    println!(
+    say!(
         "events          collected {}, spooled {}, sent {}, rejected {}",
-        s.events_collected, s.events_spooled, s.events_sent, s.events_rejected
+        s.events_collected,
+        s.events_spooled,
+        s.events_sent,
+        s.events_rejected
     );
-    println!(
+    say!(
         "spool           {} chunks waiting ({} bytes); dropped when full: {} chunks ({} bytes)",
-        s.spool_records, s.spool_bytes, s.spool_dropped_records, s.spool_dropped_bytes
+        s.spool_records,
+        s.spool_bytes,
+        s.spool_dropped_records,
+        s.spool_dropped_bytes
     );
-    println!("last sent       {}", time(s.last_success_at));
-    println!("last heartbeat  {}", time(s.last_heartbeat_at));
+    say!("last sent       {}", time(s.last_success_at));
+    say!("last heartbeat  {}", time(s.last_heartbeat_at));
     if s.certificate_refused {
-        println!("WARNING         the server refuses this agent's certificate (revoked?)");
+        say!("WARNING         the server refuses this agent's certificate (revoked?)");
     }
     if let Some(e) = &s.last_error {
-        println!("last error      {e}");
+        say!("last error      {e}");
     }
     if let Some(collectors) = s.collectors.as_object() {
         for (name, state) in collectors {
-            println!(
+            say!(
                 "collector       {name}: {}{}",
                 state["state"].as_str().unwrap_or("?"),
                 state["message"]
@@ -423,7 +448,7 @@ fn status(config: &AgentConfig, json: bool) -> Result<u8> {
     }
     if let Some(scan) = s.scan.as_object() {
         let n = |k: &str| scan.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-        println!(
+        say!(
             "scanning        {} files ({} bytes), {} cache hits, {} skipped, {} dropped, {} detections, {} engine errors",
             n("scanned"),
             n("bytes"),
@@ -433,7 +458,7 @@ fn status(config: &AgentConfig, json: bool) -> Result<u8> {
             n("detections"),
             n("engine_errors")
         );
-        println!(
+        say!(
             "scan time       busy {} ms, throttled {} ms, thread CPU {} ms; engines {}",
             n("busy_ms"),
             n("throttled_ms"),

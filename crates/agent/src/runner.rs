@@ -804,7 +804,16 @@ fn heartbeat(shared: &Shared, facts: &dozor_collect::HostFacts) {
         }
     };
     let url = format!("{}/api/v1/agents/heartbeat", shared.identity.record.server);
-    let mut sampler = dozor_collect::ResourceSampler::new();
+    let sampler = dozor_collect::ResourceSampler::new();
+    // The global CPU load from the kernel's counters, not sysinfo's PDH (which Wine lacks).
+    #[cfg(windows)]
+    let sampler = sampler.with_cpu_times(|| {
+        dozor_agent_windows::cpu::system_times().map(|t| dozor_collect::CpuTimes {
+            idle: t.idle,
+            total: t.total,
+        })
+    });
+    let mut sampler = sampler;
     let mut interval = Duration::from_secs(t.heartbeat_interval_secs);
     let mut facts = facts.clone();
     let mut beats = 0u64;

@@ -43,7 +43,9 @@ pub use ecs::{EVENT_ID_NAMESPACE, OS_TYPE, event_id_for};
 pub use hashing::{sha256_file, sha256_reader};
 pub use health::{CollectorState, CollectorStatus, Health};
 pub use host::{HostFacts, host_facts};
-pub use resources::{DiskUsage, ProcessUsage, ResourceSampler, ResourceUsage};
+pub use resources::{
+    CpuTimes, DiskUsage, ProcessUsage, ResourceSampler, ResourceUsage, cpu_percent_between,
+};
 pub use shutdown::Shutdown;
 
 /// Where collectors put events: a bounded channel; `send` blocks when full (back-pressure).

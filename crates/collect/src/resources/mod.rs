@@ -53,6 +53,23 @@ pub struct ResourceUsage {
     pub top_memory: Vec<ProcessUsage>,
 }
 
+/// Idle and total CPU time over all processors since boot, in any one unit (Windows: 100 ns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub idle: u64,
+    pub total: u64,
+}
+
+/// The busy share of the CPU between two readings, in percent (`None` when no time passed).
+pub fn cpu_percent_between(before: CpuTimes, after: CpuTimes) -> Option<f64> {
+    let total = after.total.checked_sub(before.total)?;
+    let idle = after.idle.checked_sub(before.idle)?;
+    if total == 0 {
+        return None;
+    }
+    Some((total.saturating_sub(idle) as f64 * 100.0 / total as f64).clamp(0.0, 100.0))
+}
+
 /// Samples [`ResourceUsage`]; keeps the previous counters to compute rates.
 #[derive(Debug)]
 pub struct ResourceSampler {
@@ -75,6 +92,22 @@ impl ResourceSampler {
             inner: linux::Sampler::new(),
             #[cfg(windows)]
             inner: windows::Sampler::new(),
+        }
+    }
+
+    /// Reads the global CPU load from these counters instead of sysinfo's (on Windows: PDH,
+    /// which Wine lacks). Ignored on other systems.
+    pub fn with_cpu_times(self, read: fn() -> Option<CpuTimes>) -> Self {
+        #[cfg(windows)]
+        {
+            let mut sampler = self;
+            sampler.inner.cpu_times = Some(read);
+            sampler
+        }
+        #[cfg(not(windows))]
+        {
+            let _ = read;
+            self
         }
     }
 
@@ -104,4 +137,28 @@ pub(crate) fn top_by(
     list.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.pid.cmp(&b.pid)));
     list.truncate(n);
     list
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::{CpuTimes, cpu_percent_between};
+
+    #[test]
+    fn cpu_percent_from_two_readings() {
+        let before = CpuTimes {
+            idle: 1_000,
+            total: 4_000,
+        };
+        let after = CpuTimes {
+            idle: 1_750,
+            total: 5_000,
+        };
+        assert_eq!(cpu_percent_between(before, after), Some(25.0));
+        assert_eq!(cpu_percent_between(after, after), None, "no time passed");
+        assert_eq!(
+            cpu_percent_between(after, before),
+            None,
+            "counters went back"
+        );
+    }
 }

@@ -5,11 +5,14 @@ use sysinfo::{
     UpdateKind,
 };
 
-use super::{DiskUsage, ProcessUsage, ResourceUsage, top_by};
+use super::{CpuTimes, DiskUsage, ProcessUsage, ResourceUsage, cpu_percent_between, top_by};
 
 pub struct Sampler {
     system: Option<System>,
     disks: Option<Disks>,
+    /// Where the global CPU load comes from when not from sysinfo (see `with_cpu_times`).
+    pub(super) cpu_times: Option<fn() -> Option<CpuTimes>>,
+    last_cpu_times: Option<CpuTimes>,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -23,6 +26,8 @@ impl Sampler {
         Sampler {
             system: System::new().ok(),
             disks: None,
+            cpu_times: None,
+            last_cpu_times: None,
         }
     }
 
@@ -32,10 +37,19 @@ impl Sampler {
             uptime_secs: System::uptime().unwrap_or(0),
             ..ResourceUsage::default()
         };
+        if let Some(read) = self.cpu_times {
+            let now = read();
+            if let (Some(before), Some(after)) = (self.last_cpu_times, now) {
+                u.cpu_percent = cpu_percent_between(before, after).unwrap_or(0.0);
+            }
+            self.last_cpu_times = now;
+        }
         if let Some(system) = self.system.as_mut() {
-            system.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
+            if self.cpu_times.is_none() {
+                system.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
+                u.cpu_percent = f64::from(system.global_cpu_usage()).clamp(0.0, 100.0);
+            }
             system.refresh_memory_specifics(MemoryRefreshKind::everything());
-            u.cpu_percent = f64::from(system.global_cpu_usage()).clamp(0.0, 100.0);
             u.memory_total_bytes = system.total_memory();
             u.memory_available_bytes = system.available_memory();
             u.memory_used_bytes = system.used_memory();
