@@ -218,7 +218,7 @@ def build_images():
             files = subprocess.run(f"docker export {created} | tar -t", shell=True, check=True,
                                    capture_output=True, text=True).stdout.split()
         finally:
-            run(["docker", "rm", created], quiet=True)
+            run(["docker", "rm", "-v", created], quiet=True)  # -v: the VOLUME it made too
         libc = [f for f in files if "libc.so" in f or "ld-linux" in f or "ld-musl" in f]
         assert not libc, f"the static agent's image has a C library: {libc}"
         version = run(["docker", "run", "--rm", f"dozor/agent:{TAG}", "--version"], quiet=True).strip()
