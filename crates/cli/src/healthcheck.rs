@@ -140,7 +140,7 @@ fn ask(
     let mut answer = Vec::new();
     match pinned {
         Some(certificate) => {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let provider = dozor_server::pki::crypto_provider();
             let verifier = Arc::new(PinnedCertificate {
                 certificate,
                 algorithms: provider.signature_verification_algorithms,

@@ -517,41 +517,27 @@ fn whoami() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// SHA-256 of the built-in CA certificate (DER), for agents to pin at enrollment.
 /// Where `tokens create --agent-files DIR` puts the secret.
 const AGENT_TOKEN_FILE: &str = "enroll-token";
 
-/// Writes DIR/ca.crt.pem and DIR/enroll-token, each through a temporary file renamed into
-/// place, so an agent waiting for them never reads half a file.
+/// Writes DIR/ca.crt.pem and DIR/enroll-token (0600), each atomically, so an agent waiting for
+/// them never reads half a file.
 fn write_agent_files(config: &Config, dir: &std::path::Path, secret: &str) -> Result<()> {
-    use std::io::Write;
+    use dozor_server::pki;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ca = dozor_server::pki::CertificateAuthority::load_or_create(&config.pki_dir())
-        .context("the server's CA")?;
-    let write = |name: &str, text: &str, mode: u32| -> Result<()> {
-        let path = dir.join(name);
-        let temporary = dir.join(format!(".{name}.tmp"));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut file = options
-            .open(&temporary)
-            .with_context(|| format!("writing {}", temporary.display()))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("writing {}", temporary.display()))?;
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
-        Ok(())
-    };
-    write("ca.crt.pem", ca.cert_pem(), 0o644)?;
-    write(AGENT_TOKEN_FILE, &format!("{secret}\n"), 0o600)
+    let ca =
+        pki::CertificateAuthority::load_or_create(&config.pki_dir()).context("the server's CA")?;
+    // The CA first: an agent starts enrolling once the token is there.
+    let ca_file = dir.join(pki::CA_CERT_FILE);
+    pki::write_public(&ca_file, ca.cert_pem())?;
+    eprintln!("wrote {}", ca_file.display());
+    let token_file = dir.join(AGENT_TOKEN_FILE);
+    pki::replace_private(&token_file, &format!("{secret}\n"))?;
+    eprintln!("wrote {}", token_file.display());
+    Ok(())
 }
 
+/// SHA-256 of the built-in CA certificate (DER), for agents to pin at enrollment.
 fn ca_fingerprint(config: &Config) -> Option<String> {
     let pem = std::fs::read_to_string(config.pki_dir().join("ca.crt.pem")).ok()?;
     dozor_server::digest::pem_certificate_sha256(&pem)

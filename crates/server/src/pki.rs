@@ -516,14 +516,15 @@ fn write_new_private(path: &Path, contents: &str) -> Result<bool, PkiError> {
     }
 }
 
-/// Replaces `path` atomically with a 0600 file.
-fn replace_private(path: &Path, contents: &str) -> Result<(), PkiError> {
+/// Replaces `path` atomically with a 0600 file (a reader sees the old file or the new one,
+/// never half of one).
+pub fn replace_private(path: &Path, contents: &str) -> Result<(), PkiError> {
     let tmp = write_temp(path, contents, 0o600)?;
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-/// Writes a public (0644) file unless it already holds `contents`.
-fn write_public(path: &Path, contents: &str) -> Result<(), PkiError> {
+/// Writes a public (0644) file atomically unless it already holds `contents`.
+pub fn write_public(path: &Path, contents: &str) -> Result<(), PkiError> {
     if fs::read_to_string(path).is_ok_and(|old| old == contents) {
         return Ok(());
     }

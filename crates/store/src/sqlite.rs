@@ -42,7 +42,8 @@ pub struct SqliteConfig {
     pub cache_mib: u32,
     /// Each reader's page cache, MiB. Readers re-read hot pages from the operating system's
     /// file cache cheaply, so their own caches stay small: every connection's cache is heap
-    /// the process keeps (7 connections × 32 MiB was up to 224 MiB of RSS). The credential readers keep 1 MiB.
+    /// the process keeps (7 connections × 32 MiB was up to 224 MiB of RSS). The credential
+    /// readers keep 1 MiB.
     pub reader_cache_mib: u32,
     /// Reader connections kept for credential checks (tokens, sessions, users).
     pub auth_readers: u32,
