@@ -70,6 +70,9 @@ pub struct TransportConfig {
     pub batch_max_delay_ms: u64,
     /// zstd level (1 fast … 19 small); 0 sends uncompressed.
     pub zstd_level: i32,
+    /// How batches are written on the wire (the server takes both; docs/benchmarks.md
+    /// "bench/wire" has the trade-off).
+    pub format: WireFormat,
     /// First retry delay after a failed send (milliseconds); doubles up to `max_backoff_secs`,
     /// with ±50 % jitter.
     pub initial_backoff_ms: u64,
@@ -87,6 +90,7 @@ impl Default for TransportConfig {
             batch_max_events: 500,
             batch_max_delay_ms: 1000,
             zstd_level: 3,
+            format: WireFormat::Json,
             initial_backoff_ms: 500,
             max_backoff_secs: 60,
             connect_timeout_secs: 10,
@@ -94,6 +98,17 @@ impl Default for TransportConfig {
             heartbeat_interval_secs: 30,
         }
     }
+}
+
+/// The body of an event batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireFormat {
+    /// NDJSON, as spooled.
+    Json,
+    /// A protobuf `EventBatch` (crates/wire): smaller after zstd and cheaper for the server to
+    /// read, dearer for the agent to write (each spooled line is parsed and converted).
+    Protobuf,
 }
 
 impl TransportConfig {
@@ -218,6 +233,7 @@ log = "info"
 batch_max_events = 500        # most events per batch
 batch_max_delay_ms = 1000     # a batch leaves at the latest this long after its first event
 zstd_level = 3                # 0 = uncompressed
+format = "json"               # or "protobuf": the same events as a protobuf EventBatch (crates/wire)
 initial_backoff_ms = 500      # first retry delay; doubles (with jitter) up to max_backoff_secs
 max_backoff_secs = 60
 connect_timeout_secs = 10

@@ -22,7 +22,7 @@ use dozor_spool::{FsyncPolicy, RecordId, Spool};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, WireFormat};
 use crate::identity::{Identity, agent_facts, post_json, problem_text};
 
 /// Events waiting between the collectors and the spooler.
@@ -555,18 +555,45 @@ enum Sent {
     Refused(String),
 }
 
-fn post_batch(client: &ureq::Agent, url: &str, body: &[u8], zstd_level: i32) -> Sent {
+/// The body of a batch of spooled NDJSON lines in `format`, and its `Content-Type`. Lines that
+/// can't travel as protobuf (not JSON objects: a damaged spool) send the batch as NDJSON, so
+/// the server reports each bad line and takes the rest.
+fn batch_body(ndjson: &[u8], format: WireFormat) -> (std::borrow::Cow<'_, [u8]>, &'static str) {
+    const NDJSON: &str = "application/x-ndjson";
+    if format == WireFormat::Json {
+        return (ndjson.into(), NDJSON);
+    }
+    let documents: Option<Vec<Value>> = ndjson
+        .split(|b| *b == b'\n')
+        .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
+        .map(|line| serde_json::from_slice(line).ok())
+        .collect();
+    match documents.map(dozor_wire::encode_batch) {
+        Some(Ok(body)) => (body.into(), dozor_wire::CONTENT_TYPE),
+        _ => {
+            tracing::warn!("a spooled line is not a JSON object; this batch goes as NDJSON");
+            (ndjson.into(), NDJSON)
+        }
+    }
+}
+
+fn post_batch(
+    client: &ureq::Agent,
+    url: &str,
+    ndjson: &[u8],
+    format: WireFormat,
+    zstd_level: i32,
+) -> Sent {
+    let (body, content_type) = batch_body(ndjson, format);
     let (payload, encoding) = if zstd_level > 0 {
-        match zstd::bulk::compress(body, zstd_level) {
+        match zstd::bulk::compress(&body, zstd_level) {
             Ok(c) => (c, Some("zstd")),
-            Err(_) => (body.to_vec(), None),
+            Err(_) => (body.into_owned(), None),
         }
     } else {
-        (body.to_vec(), None)
+        (body.into_owned(), None)
     };
-    let mut request = client
-        .post(url)
-        .header("Content-Type", "application/x-ndjson");
+    let mut request = client.post(url).header("Content-Type", content_type);
     if let Some(e) = encoding {
         request = request.header("Content-Encoding", e);
     }
@@ -683,7 +710,7 @@ fn sender(shared: &Shared) {
                 events += n as u64;
                 last = *id;
             }
-            match post_batch(&client, &url, &body, t.zstd_level) {
+            match post_batch(&client, &url, &body, t.format, t.zstd_level) {
                 Sent::Accepted { rejected } => {
                     if let Err(e) = shared.spool().ack(last) {
                         shared.counters.error(format!("spool ack failed: {e}"));

@@ -1,7 +1,8 @@
 //! The real `dozor server` and the real `dozor-agent` on this machine (127.0.0.1, ephemeral
 //! port, temp directories): enrollment, a process / file / socket / auth line the test makes
 //! arriving as events, a 30 s server outage with every event stored exactly once, offline
-//! detection, revocation, and forged or expired credentials refused.
+//! detection, revocation, and forged or expired credentials refused; an agent sending
+//! protobuf batches.
 
 #![cfg(target_os = "linux")]
 
@@ -575,4 +576,100 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
     assert!(line("memory ").contains(" of "), "{detail}");
     assert!(line("spool queued ").contains("records"), "{detail}");
     server.stop();
+}
+
+/// `transport.format = "protobuf"`: the agent's events arrive as the same documents, and the
+/// server counts the batches it read as protobuf (none as NDJSON).
+#[test]
+fn an_agent_sending_protobuf_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let watched = dir.path().join("watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    let auth_log = dir.path().join("auth.log");
+    std::fs::write(&auth_log, "").unwrap();
+    let server = start_server(
+        &data,
+        free_port(),
+        &[("DOZOR_AGENT_HEARTBEAT_INTERVAL", "1s")],
+    );
+    let admin = server.token.clone().expect("admin token");
+    let url = server.url.clone();
+    let ca = data.join("pki").join("ca.crt.pem");
+    let config = write_config(dir.path(), &watched, &auth_log);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[transport]\n", "[transport]\nformat = \"protobuf\"\n"),
+    )
+    .unwrap();
+    let token = enrollment_token(&data, &["--expires", "1h", "--uses", "1"]);
+    let out = agent_cmd(&config)
+        .args(["enroll", "--server", &url, "--token", &token, "--ca-file"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent_id = status(&config)["identity"]["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent = start_agent(&config, &dir.path().join("agent.log"));
+    // Online first: processes already running at the collector's start are its baseline.
+    wait_for("online", Duration::from_secs(30), || {
+        (api(&url, &ca, &admin, &format!("/api/v1/agents/{agent_id}"))["status"] == "online")
+            .then_some(())
+    });
+
+    let marker = format!("7.{}", std::process::id());
+    let mut sleeper = Command::new("/bin/sleep").arg(&marker).spawn().unwrap();
+    let event = wait_for("the process start event", Duration::from_secs(30), || {
+        events(
+            &url,
+            &ca,
+            &admin,
+            &agent_id,
+            &format!("event.category:process AND event.type:start AND process.args:{marker}"),
+        )
+        .into_iter()
+        .next()
+    });
+    let doc = &event["doc"];
+    assert_eq!(
+        doc["process"]["command_line"],
+        format!("/bin/sleep {marker}")
+    );
+    assert_eq!(doc["process"]["pid"], sleeper.id());
+    assert_eq!(doc["process"]["parent"]["pid"], std::process::id());
+    assert_eq!(doc["agent"]["id"], agent_id);
+    assert_eq!(doc["event"]["agent_id_status"], "verified");
+    assert!(
+        doc["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{doc}"
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+
+    let (code, metrics) = curl(
+        &url,
+        &ca,
+        &["-H", &format!("Authorization: Bearer {admin}")],
+        "/metrics",
+    );
+    assert_eq!(code, 200, "{metrics}");
+    let read = |format: &str| -> u64 {
+        let prefix = format!("dozor_ingest_batches_read_total{{format=\"{format}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.trim().parse().unwrap_or(0))
+    };
+    assert!(read("protobuf") > 0, "{metrics}");
+    assert_eq!(read("ndjson"), 0, "{metrics}");
+    assert_eq!(status(&config)["status"]["events_rejected"], 0);
+    agent.stop();
 }

@@ -200,6 +200,7 @@ fn the_engine_crates_do_no_io() {
         "dozor-correlation",
         "dozor-intel",
         "dozor-anomaly",
+        "dozor-wire",
         "dozor-model",
     ] {
         let Some(all) = g.all.get(name) else {

@@ -5,6 +5,7 @@
 //! | `dozor_ingest_events_accepted_total` | counter | |
 //! | `dozor_ingest_events_rejected_total` | counter | |
 //! | `dozor_ingest_events_duplicate_total` | counter | |
+//! | `dozor_ingest_batches_read_total` | counter | `format` (`json`, `ndjson`, `protobuf`): batch bodies read (whatever became of their events) |
 //! | `dozor_ingest_requests_refused_total` | counter | `reason` (problem slug: `too-large`, `queue-full`, `unauthorized`, ...) |
 //! | `dozor_queue_depth` | gauge | read from [`crate::IngestSink::queue_depth`] at each scrape |
 //! | `dozor_http_request_duration_seconds` | histogram | `method`, `route` (the route pattern), `status` |
@@ -38,6 +39,11 @@ struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BatchLabels {
+    format: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusedLabels {
     reason: String,
 }
@@ -54,6 +60,7 @@ pub struct Metrics {
     accepted: Counter,
     rejected: Counter,
     duplicates: Counter,
+    batches: Family<BatchLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
     queue_depth: Gauge,
     latency: Family<HttpLabels, Histogram, fn() -> Histogram>,
@@ -99,6 +106,7 @@ impl Metrics {
             accepted: Counter::default(),
             rejected: Counter::default(),
             duplicates: Counter::default(),
+            batches: Family::default(),
             refused: Family::default(),
             queue_depth: Gauge::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -117,6 +125,11 @@ impl Metrics {
             "ingest_events_duplicate",
             "Events dropped by ingest as already received (same event.id)",
             metrics.duplicates.clone(),
+        );
+        registry.register(
+            "ingest_batches_read",
+            "Batch bodies read by ingest, by wire format",
+            metrics.batches.clone(),
         );
         registry.register(
             "ingest_requests_refused",
@@ -140,6 +153,11 @@ impl Metrics {
         self.accepted.inc_by(report.accepted as u64);
         self.rejected.inc_by(report.rejected_events as u64);
         self.duplicates.inc_by(report.duplicates as u64);
+    }
+
+    /// A batch body was read in `format` (`json`, `ndjson` or `protobuf`).
+    pub(crate) fn record_batch_format(&self, format: &'static str) {
+        self.batches.get_or_create(&BatchLabels { format }).inc();
     }
 
     pub(crate) fn record_refused(&self, reason: &str) {

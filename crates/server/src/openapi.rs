@@ -112,6 +112,11 @@ pub fn document() -> Value {
             "application/x-ndjson".into(),
             json!({"schema": {"type": "string", "description": "One Event object (JSON) per line"}}),
         );
+        content.insert(
+            dozor_wire::CONTENT_TYPE.into(),
+            json!({"schema": {"type": "string", "contentMediaType": dozor_wire::CONTENT_TYPE,
+                "description": "A protobuf dozor.wire.v1.EventBatch (crates/wire/proto/batch.proto): the same Event documents, carried losslessly"}}),
+        );
     }
     if let Some(content) = doc
         .pointer_mut("/paths/~1api~1v1~1ingest~1evtx/post/requestBody/content")

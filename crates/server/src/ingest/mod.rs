@@ -218,7 +218,7 @@ problem_response! {
     /// A viewer's or analyst's token: events come from agents and admins.
     MayNotSendEvents = 403, "The credential may not send events";
     UnsupportedEncoding = 415, "Unsupported Content-Type or Content-Encoding";
-    NotABatch = 400, "The body is not JSON (line and column given), not a batch, or its compression is corrupt";
+    NotABatch = 400, "The body is not JSON (line and column given) or protobuf, not a batch, or its compression is corrupt";
     BatchTooLarge = 413, "The body (as sent or decompressed) or the batch exceeds a limit; `limit_name` and `limit` say which";
     QueueFull = 503, "The queue is full or unavailable: send the batch again after Retry-After seconds",
         retry_after = "Seconds to wait before sending again";
@@ -233,13 +233,14 @@ problem_response! {
 #[utoipa::path(post, path = INGEST_PATH, tag = "ingest", operation_id = "ingest",
     summary = "Send a batch of events",
     description = "Send a batch of normalized events (see the Event schema): a JSON array (or one object) as \
-application/json, or one event per line as application/x-ndjson. The body may be gzip- or zstd-compressed \
+application/json, one event per line as application/x-ndjson, or a protobuf EventBatch \
+(crates/wire/proto/batch.proto) as application/x-protobuf, which carries the same documents. The body may be gzip- or zstd-compressed \
 (Content-Encoding). Each event is validated alone: valid events are queued even when others are rejected, \
 and the answer is 202 with a report (rejected events are listed with their index, a JSON pointer and a \
 message, and should not be sent again). agent.id is set from the credential; an event that names another \
 agent is rejected. event.id is the idempotency key: sending a batch again is safe. Agents authenticate with \
 their client certificate (mTLS); operators importing other collectors' events with an admin bearer token.",
-    request_body(description = "The events", content(("application/json"), ("application/x-ndjson"))),
+    request_body(description = "The events", content(("application/json"), ("application/x-ndjson"), ("application/x-protobuf"))),
     params(
         crate::ingest::body::ContentEncodingHeader,
     ),
@@ -367,6 +368,7 @@ async fn ingest(
     })
     .await
     .map_err(|e| Problem::internal(format!("validation task failed: {e}")))??;
+    state.metrics.record_batch_format(format.name());
     let mut report = IngestReport {
         received: prepared.received,
         duplicates: prepared.duplicates_in_batch,

@@ -1,4 +1,5 @@
-//! Splitting a batch body into events: a JSON array (or one object) or NDJSON.
+//! Splitting a batch body into events: a JSON array (or one object), NDJSON, or a protobuf
+//! `EventBatch` (dozor-wire), whose events are held to the same shape limits as JSON ones.
 
 use std::cell::Cell;
 use std::fmt;
@@ -16,7 +17,26 @@ pub enum BatchFormat {
     Json,
     /// `application/x-ndjson`: one event object per line; blank lines are ignored.
     Ndjson,
+    /// `application/x-protobuf`: a `dozor.wire.v1.EventBatch` (crates/wire/proto/batch.proto).
+    Protobuf,
 }
+
+impl BatchFormat {
+    /// Its name in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchFormat::Json => "json",
+            BatchFormat::Ndjson => "ndjson",
+            BatchFormat::Protobuf => "protobuf",
+        }
+    }
+}
+
+const SUPPORTED_TYPES: [&str; 3] = [
+    "application/json",
+    "application/x-ndjson",
+    dozor_wire::CONTENT_TYPE,
+];
 
 /// The batch format from `Content-Type`: 415 when it is missing or something else.
 pub fn batch_format(headers: &HeaderMap) -> Result<BatchFormat, Problem> {
@@ -34,14 +54,15 @@ pub fn batch_format(headers: &HeaderMap) -> Result<BatchFormat, Problem> {
         "application/json" => Ok(BatchFormat::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl"
         | "application/x-jsonlines" => Ok(BatchFormat::Ndjson),
+        dozor_wire::CONTENT_TYPE | "application/protobuf" => Ok(BatchFormat::Protobuf),
         _ => Err(Problem::unsupported_media_type(if essence.is_empty() {
-            "set Content-Type to application/json (an array of events) or application/x-ndjson (one event per line)".to_owned()
+            "set Content-Type to application/json (an array of events), application/x-ndjson (one event per line) or application/x-protobuf (an EventBatch)".to_owned()
         } else {
             format!(
-                "Content-Type {essence:?} is not accepted; use application/json (an array of events) or application/x-ndjson (one event per line)"
+                "Content-Type {essence:?} is not accepted; use application/json (an array of events), application/x-ndjson (one event per line) or application/x-protobuf (an EventBatch)"
             )
         })
-        .with("supported_types", ["application/json", "application/x-ndjson"])),
+        .with("supported_types", SUPPORTED_TYPES)),
     }
 }
 
@@ -86,6 +107,8 @@ pub enum ParseError {
     },
     /// The top-level JSON value is neither an array nor an object.
     NotABatch,
+    /// The body is not a protobuf `EventBatch`.
+    Protobuf { message: String },
 }
 
 impl ParseError {
@@ -112,6 +135,7 @@ impl ParseError {
                 "not-a-batch",
                 "the body must be a JSON array of event objects (or one event object)",
             ),
+            ParseError::Protobuf { message } => Problem::bad_request("malformed-protobuf", message),
         }
     }
 }
@@ -131,11 +155,112 @@ pub fn parse_batch(
     format: BatchFormat,
     max_events: usize,
 ) -> Result<Vec<Item>, ParseError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match format {
-        BatchFormat::Json => parse_json(body, max_events),
-        BatchFormat::Ndjson => parse_ndjson(body, max_events),
+        BatchFormat::Json => parse_json(strip_bom(body), max_events),
+        BatchFormat::Ndjson => parse_ndjson(strip_bom(body), max_events),
+        BatchFormat::Protobuf => parse_protobuf(body, max_events),
     }
+}
+
+fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// A protobuf batch: decoded whole (the body limit bounds it), then each event converted to
+/// its document and held to the limits [`EventSeed`] applies to JSON, refused alone.
+fn parse_protobuf(body: &[u8], max_events: usize) -> Result<Vec<Item>, ParseError> {
+    let events = dozor_wire::decode_batch(body).map_err(|e| ParseError::Protobuf {
+        message: e.to_string(),
+    })?;
+    if events.len() > max_events {
+        return Err(ParseError::TooMany { limit: max_events });
+    }
+    Ok(events
+        .into_iter()
+        .map(|event| match dozor_wire::event_from_proto(event) {
+            Ok(document) => match shape_refusal(&document) {
+                None => Item::Value(document),
+                Some(refusal) => Item::Malformed {
+                    pointer: refusal.pointer(),
+                    message: refusal.message,
+                },
+            },
+            Err(bad) => Item::Malformed {
+                pointer: bad.pointer,
+                message: bad.message,
+            },
+        })
+        .collect())
+}
+
+/// Where a built document breaks the limits of [`EventSeed`], if it does (for events that
+/// were not parsed from JSON).
+fn shape_refusal(document: &Value) -> Option<Refusal> {
+    fn walk(
+        value: &Value,
+        objects_above: usize,
+        in_array: bool,
+        values: &mut usize,
+    ) -> Result<(), Refusal> {
+        let refuse = |message: String| Refusal {
+            reversed_path: Vec::new(),
+            message,
+        };
+        let at = |segment: String| {
+            move |mut refusal: Refusal| {
+                refusal.reversed_path.push(segment);
+                refusal
+            }
+        };
+        match value {
+            Value::Object(members) => {
+                if objects_above >= MAX_EVENT_DEPTH {
+                    return Err(refuse(too_deep()));
+                }
+                for (key, member) in members {
+                    count_value(values)
+                        .map_err(refuse)
+                        .map_err(at(key.clone()))?;
+                    walk(member, objects_above + 1, false, values).map_err(at(key.clone()))?;
+                }
+            }
+            Value::Array(items) => {
+                if in_array {
+                    return Err(refuse(array_in_array()));
+                }
+                for (index, item) in items.iter().enumerate() {
+                    count_value(values)
+                        .map_err(refuse)
+                        .map_err(at(index.to_string()))?;
+                    walk(item, objects_above, true, values).map_err(at(index.to_string()))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    walk(document, 0, false, &mut 0).err()
+}
+
+fn count_value(values: &mut usize) -> Result<(), String> {
+    *values += 1;
+    if *values > MAX_EVENT_VALUES {
+        Err(too_many_values())
+    } else {
+        Ok(())
+    }
+}
+
+fn too_many_values() -> String {
+    format!("the event has more than {MAX_EVENT_VALUES} values (the limit per event)")
+}
+
+fn too_deep() -> String {
+    format!("objects nest deeper than {MAX_EVENT_DEPTH} levels (the limit per event)")
+}
+
+fn array_in_array() -> String {
+    "an array inside an array: event fields hold scalars, objects or arrays of them".to_owned()
 }
 
 fn parse_json(body: &[u8], max_events: usize) -> Result<Vec<Item>, ParseError> {
@@ -418,9 +543,7 @@ impl<'de> DeserializeSeed<'de> for BoundedValue<'_> {
         }
         self.shape.values += 1;
         if self.shape.values > MAX_EVENT_VALUES {
-            self.shape.refuse(format!(
-                "the event has more than {MAX_EVENT_VALUES} values (the limit per event)"
-            ));
+            self.shape.refuse(too_many_values());
             deserializer.deserialize_ignored_any(IgnoredAny)?;
             return Ok(Value::Null);
         }
@@ -437,9 +560,7 @@ impl<'de> Visitor<'de> for BoundedValue<'_> {
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
         if self.depth >= MAX_EVENT_DEPTH {
-            self.shape.refuse(format!(
-                "objects nest deeper than {MAX_EVENT_DEPTH} levels (the limit per event)"
-            ));
+            self.shape.refuse(too_deep());
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(Value::Null);
         }
@@ -456,10 +577,7 @@ impl<'de> Visitor<'de> for BoundedValue<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
         if self.in_array {
-            self.shape.refuse(
-                "an array inside an array: event fields hold scalars, objects or arrays of them"
-                    .to_owned(),
-            );
+            self.shape.refuse(array_in_array());
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             return Ok(Value::Null);
         }
@@ -666,5 +784,60 @@ mod tests {
         body.extend(b"[]]}]");
         let items = parse_batch(&body, BatchFormat::Json, 10).unwrap();
         assert_eq!(refusal(&items[0]).0, "/a/0");
+    }
+
+    /// A protobuf batch gives the same items as the same documents in NDJSON: the same
+    /// documents, and the same refusals (pointer and message) for the shapes no event can have.
+    #[test]
+    fn protobuf_events_meet_the_json_limits() {
+        let mut deep = json!({"leaf": 1});
+        for level in 0..MAX_EVENT_DEPTH {
+            deep = json!({ format!("l{level}"): deep });
+        }
+        let many: Vec<Value> = (0..MAX_EVENT_VALUES).map(|i| json!(i)).collect();
+        let documents = vec![
+            json!({"@timestamp": "2026-12-07T10:00:00Z", "process": {"pid": 4}, "x": [1, {"y": null}]}),
+            deep,
+            json!({"a": {"b": [1, [2]]}}),
+            json!({"few": [1, 2], "many": many}),
+            json!({}),
+        ];
+        let mut ndjson = Vec::new();
+        for d in &documents {
+            serde_json::to_writer(&mut ndjson, d).unwrap();
+            ndjson.push(b'\n');
+        }
+        let from_json = parse_batch(&ndjson, BatchFormat::Ndjson, 10).unwrap();
+        let body = dozor_wire::encode_batch(documents.clone()).unwrap();
+        let from_protobuf = parse_batch(&body, BatchFormat::Protobuf, 10).unwrap();
+        assert_eq!(from_protobuf, from_json);
+        assert_eq!(from_protobuf[0], Item::Value(documents[0].clone()));
+        assert!(matches!(from_protobuf[1], Item::Malformed { .. }));
+        assert!(matches!(from_protobuf[2], Item::Malformed { .. }));
+        assert!(matches!(from_protobuf[3], Item::Malformed { .. }));
+
+        assert_eq!(
+            parse_batch(&body, BatchFormat::Protobuf, 4).unwrap_err(),
+            ParseError::TooMany { limit: 4 }
+        );
+        let ParseError::Protobuf { message } =
+            parse_batch(b"[{\"a\": 1}]", BatchFormat::Protobuf, 10).unwrap_err()
+        else {
+            panic!("JSON is not protobuf");
+        };
+        assert!(message.contains("not a protobuf EventBatch"), "{message}");
+    }
+
+    #[test]
+    fn protobuf_is_chosen_by_content_type() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/x-protobuf".parse().unwrap(),
+        );
+        assert_eq!(batch_format(&headers).unwrap(), BatchFormat::Protobuf);
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let refused = batch_format(&headers).unwrap_err();
+        assert_eq!(refused.status, 415);
     }
 }
