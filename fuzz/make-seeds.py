@@ -5,6 +5,7 @@ nothing copied from elsewhere). Run again after changing it; the output is deter
 import json
 import os
 import struct
+import uuid
 import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -72,7 +73,8 @@ put("event_xml", "cdata-entities.xml", f"<Event {NS}><System><EventID>1</EventID
 put("event_xml", "cut-short.xml", SYSMON[:200])
 
 
-# --- ingest_json: selector byte (bit 0: NDJSON, bit 1: operator sender), then the body --------
+# --- ingest_json: selector byte (bit 0: NDJSON, bit 1: operator sender, bit 2: protobuf), then
+# the body ------------------------------------------------------------------------------------
 def event(n, **extra):
     doc = {
         "@timestamp": "2026-05-01T12:00:00.123Z",
@@ -89,6 +91,37 @@ put("ingest_json", "array.json", b"\x00" + json.dumps([event(1), event(2, user={
 put("ingest_json", "object.json", b"\x02" + json.dumps(event(3)).encode())
 put("ingest_json", "lines.ndjson", b"\x01" + "\n".join([json.dumps(event(4)), "", "not json", json.dumps(event(4))]).encode() + b"\r\n")
 put("ingest_json", "wrong-agent.json", b"\x00" + json.dumps([event(5, agent={"id": "someone-else"}), 17, "x", None]).encode())
+# protobuf (crates/wire/proto/batch.proto), encoded by hand: no protobuf library needed here.
+def varint(n):
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(number, value):
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def pb_string_value(text):
+    return field(6, text)
+
+
+def pb_event(n):
+    meta = field(1, uuid.UUID(f"0196a000-0000-7000-8000-{n:012d}").bytes) + field(2, "event")
+    process = field(1, 42) + field(4, "curl x")
+    other = field(1, field(1, "agent") + field(2, field(8, field(1, field(1, "id") + field(2, pb_string_value("fuzz-agent"))))))
+    stamp = varint(1 << 3 | 1) + struct.pack("<q", 1_777_636_800_123_000_000)
+    return stamp + field(2, meta) + field(6, process) + field(15, other)
+
+
+put("ingest_json", "batch.protobuf", b"\x04" + field(1, pb_event(6)) + field(1, pb_event(7)))
 put("ingest_json", "nested.json", b"\x00\xef\xbb\xbf" + b'[{"a":[[[],{}],{"b":{"c":[1.5e300,-0,true]}}]}]')
 
 # --- sigma_rule: YAML rules; `!` then a bare condition -----------------------------------------

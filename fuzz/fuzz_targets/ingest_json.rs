@@ -1,6 +1,6 @@
-//! `POST /api/v1/ingest`: a body split into events (a JSON array or object, or NDJSON, chosen
-//! by the first byte) and each event checked and validated as the route does, for an agent
-//! sender and an operator sender.
+//! `POST /api/v1/ingest`: a body split into events (a JSON array or object, NDJSON, or a
+//! protobuf `EventBatch`, chosen by the first byte) and each event checked and validated as the
+//! route does, for an agent sender and an operator sender.
 #![no_main]
 
 use dozor_fuzz::validator;
@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let format = if selector & 1 == 0 {
+    // Bit 2 picks protobuf; bit 0 JSON or NDJSON (the seeds' meaning from before protobuf).
+    let format = if selector & 4 != 0 {
+        BatchFormat::Protobuf
+    } else if selector & 1 == 0 {
         BatchFormat::Json
     } else {
         BatchFormat::Ndjson
