@@ -553,6 +553,8 @@ enum Sent {
     Bad(String),
     /// The certificate is refused.
     Refused(String),
+    /// The server doesn't read protobuf batches (415, an older server): send NDJSON instead.
+    ProtobufUnsupported,
 }
 
 /// The body of a batch of spooled NDJSON lines in `format`, and its `Content-Type`. Lines that
@@ -632,6 +634,7 @@ fn post_batch(
         }
         401 | 403 => Sent::Refused(problem_text(status, &text)),
         413 => Sent::TooLarge,
+        415 if content_type == dozor_wire::CONTENT_TYPE => Sent::ProtobufUnsupported,
         408 | 429 | 500..=599 => Sent::Retry {
             after: retry_after,
             why: format!("server busy: {}", problem_text(status, &text)),
@@ -674,6 +677,7 @@ fn sender(shared: &Shared) {
     let url = format!("{}/api/v1/ingest", shared.identity.record.server);
     let mut attempt = 0u32;
     let mut records_per_batch = 64usize;
+    let mut format = t.format;
     loop {
         // Wait for a full batch or the batch delay.
         let _ = shared.wake.1.recv_timeout(t.batch_max_delay());
@@ -710,7 +714,7 @@ fn sender(shared: &Shared) {
                 events += n as u64;
                 last = *id;
             }
-            match post_batch(&client, &url, &body, t.format, t.zstd_level) {
+            match post_batch(&client, &url, &body, format, t.zstd_level) {
                 Sent::Accepted { rejected } => {
                     if let Err(e) = shared.spool().ack(last) {
                         shared.counters.error(format!("spool ack failed: {e}"));
@@ -727,6 +731,13 @@ fn sender(shared: &Shared) {
                     }
                     attempt = 0;
                     records_per_batch = (records_per_batch * 2).min(64);
+                }
+                Sent::ProtobufUnsupported => {
+                    // Nothing is dropped: the same batch goes again, as NDJSON.
+                    tracing::warn!(
+                        "the server does not read protobuf batches (415); sending NDJSON until the agent restarts"
+                    );
+                    format = WireFormat::Json;
                 }
                 Sent::TooLarge if records_per_batch > 1 => {
                     records_per_batch /= 2;
@@ -1352,6 +1363,99 @@ fn write_status(shared: &Shared, stopped: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A protobuf body carries the spooled documents; a line that isn't a JSON object sends
+    /// the batch as NDJSON, unchanged.
+    #[test]
+    fn batch_bodies_in_each_format() {
+        let ndjson = b"{\"a\":1,\"process\":{\"pid\":4}}\n\n{\"b\":[\"x\"]}\n";
+        let (body, content_type) = batch_body(ndjson, WireFormat::Json);
+        assert_eq!(
+            (&*body, content_type),
+            (&ndjson[..], "application/x-ndjson")
+        );
+        let (body, content_type) = batch_body(ndjson, WireFormat::Protobuf);
+        assert_eq!(content_type, dozor_wire::CONTENT_TYPE);
+        let documents: Vec<Value> = dozor_wire::decode_batch(&body)
+            .unwrap()
+            .into_iter()
+            .map(|e| dozor_wire::event_from_proto(e).unwrap())
+            .collect();
+        assert_eq!(
+            documents,
+            vec![json!({"a": 1, "process": {"pid": 4}}), json!({"b": ["x"]})]
+        );
+        let damaged = b"{\"a\":1}\nnot json\n";
+        let (body, content_type) = batch_body(damaged, WireFormat::Protobuf);
+        assert_eq!(
+            (&*body, content_type),
+            (&damaged[..], "application/x-ndjson")
+        );
+    }
+
+    /// A server that answers each request by its Content-Type: 415 for protobuf, 202 for NDJSON.
+    fn server_without_protobuf() -> (String, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/ingest", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let (mut content_type, mut length) = (String::new(), 0usize);
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let line = line.trim_end().to_ascii_lowercase();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("content-type:") {
+                        content_type = v.trim().to_owned();
+                    }
+                    if let Some(v) = line.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let answer = if content_type == dozor_wire::CONTENT_TYPE {
+                    "HTTP/1.1 415 Unsupported Media Type\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+                } else {
+                    "HTTP/1.1 202 Accepted\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{\"rejected\":[]}"
+                };
+                reader.get_mut().write_all(answer.as_bytes()).unwrap();
+                seen.push(content_type);
+            }
+            seen
+        });
+        (url, handle)
+    }
+
+    /// An older server refuses protobuf with 415: that is not a bad batch to drop, it is a
+    /// reason to send NDJSON.
+    #[test]
+    fn a_server_without_protobuf_is_not_a_reason_to_drop_the_batch() {
+        let (url, server) = server_without_protobuf();
+        let client: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let ndjson = b"{\"a\":1}\n";
+        assert!(matches!(
+            post_batch(&client, &url, ndjson, WireFormat::Protobuf, 3),
+            Sent::ProtobufUnsupported
+        ));
+        assert!(matches!(
+            post_batch(&client, &url, ndjson, WireFormat::Json, 3),
+            Sent::Accepted { rejected: 0 }
+        ));
+        assert_eq!(
+            server.join().unwrap(),
+            [dozor_wire::CONTENT_TYPE, "application/x-ndjson"]
+        );
+    }
 
     #[test]
     fn stamping_adds_id_agent_and_host_without_overwriting() {
