@@ -6,6 +6,7 @@
 //! Every event is first converted to protobuf and back and compared with the original, so the
 //! protobuf form is proven lossless on the corpus before anything is timed.
 
+use dozor_server::ingest::parse::{BatchFormat, Item, parse_batch};
 use dozor_wire::{event_from_proto, event_to_proto, pb};
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use prost::Message;
-use serde::Deserialize;
 use serde_json::Value;
 
 struct Options {
@@ -157,26 +157,18 @@ fn median_owned(
     samples[samples.len() / 2]
 }
 
-/// What the server does with a JSON body: decompress, parse each line into a document.
-fn server_json(body: &[u8]) -> Vec<Value> {
-    let text = zstd::bulk::decompress(body, 64 << 20).expect("our own zstd");
-    text.split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let mut de = serde_json::Deserializer::from_slice(line);
-            Value::deserialize(&mut de).expect("our own JSON")
-        })
-        .collect()
-}
-
-/// The same for a protobuf body: decompress, decode, each event into its document.
-fn server_protobuf(body: &[u8]) -> Vec<Value> {
+/// What the server does with a body: decompress, then its own batch parser
+/// (`ingest::parse::parse_batch`: NDJSON lines parsed with the per-event limits, or protobuf
+/// decoded, converted and held to the same limits), every event a document.
+fn server_read(body: &[u8], format: BatchFormat) -> Vec<Value> {
     let bytes = zstd::bulk::decompress(body, 64 << 20).expect("our own zstd");
-    let batch = pb::EventBatch::decode(&bytes[..]).expect("our own protobuf");
-    batch
-        .events
+    parse_batch(&bytes, format, 10_000)
+        .expect("our own batch")
         .into_iter()
-        .map(|e| event_from_proto(e).expect("our own events"))
+        .map(|item| match item {
+            Item::Value(document) => document,
+            Item::Malformed { pointer, message } => panic!("refused at {pointer}: {message}"),
+        })
         .collect()
 }
 
@@ -243,12 +235,12 @@ fn main() -> Result<()> {
     let proto_bodies: Vec<Vec<u8>> = proto_raw.iter().map(|b| compress(b, o.level)).collect();
     // The server's side, both bodies giving the same documents.
     for (j, p) in json_bodies.iter().zip(&proto_bodies) {
-        if server_json(j) != server_protobuf(p) {
+        if server_read(j, BatchFormat::Ndjson) != server_read(p, BatchFormat::Protobuf) {
             bail!("the server's two decodings disagree");
         }
     }
-    let server_j = median_per_event(o.runs, n, || json_bodies.iter().map(|b| server_json(b).len()).sum());
-    let server_p = median_per_event(o.runs, n, || proto_bodies.iter().map(|b| server_protobuf(b).len()).sum());
+    let server_j = median_per_event(o.runs, n, || json_bodies.iter().map(|b| server_read(b, BatchFormat::Ndjson).len()).sum());
+    let server_p = median_per_event(o.runs, n, || proto_bodies.iter().map(|b| server_read(b, BatchFormat::Protobuf).len()).sum());
     let validator = dozor_event::schema::EventValidator::new().map_err(anyhow::Error::msg)?;
     let validate = median_per_event(o.runs, n, || {
         events
@@ -299,7 +291,7 @@ fn main() -> Result<()> {
     );
     println!("|---|---:|---:|---:|");
     println!(
-        "| server: body → documents (decompress, parse / decode + convert) | {:.2} µs | {:.2} µs | {:.3} |",
+        "| server: body → documents (decompress, then ingest::parse::parse_batch: parse / decode, convert, check limits) | {:.2} µs | {:.2} µs | {:.3} |",
         server_j / 1e3,
         server_p / 1e3,
         server_p / server_j

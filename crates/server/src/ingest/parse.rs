@@ -206,11 +206,10 @@ fn shape_refusal(document: &Value) -> Option<Refusal> {
             reversed_path: Vec::new(),
             message,
         };
-        let at = |segment: String| {
-            move |mut refusal: Refusal| {
-                refusal.reversed_path.push(segment);
-                refusal
-            }
+        // The segment is only made on the way back up from a refusal (no copy per member).
+        let at = |mut refusal: Refusal, segment: String| {
+            refusal.reversed_path.push(segment);
+            refusal
         };
         match value {
             Value::Object(members) => {
@@ -218,10 +217,9 @@ fn shape_refusal(document: &Value) -> Option<Refusal> {
                     return Err(refuse(too_deep()));
                 }
                 for (key, member) in members {
-                    count_value(values)
-                        .map_err(refuse)
-                        .map_err(at(key.clone()))?;
-                    walk(member, objects_above + 1, false, values).map_err(at(key.clone()))?;
+                    count_value(values).map_err(|m| at(refuse(m), key.clone()))?;
+                    walk(member, objects_above + 1, false, values)
+                        .map_err(|r| at(r, key.clone()))?;
                 }
             }
             Value::Array(items) => {
@@ -229,10 +227,9 @@ fn shape_refusal(document: &Value) -> Option<Refusal> {
                     return Err(refuse(array_in_array()));
                 }
                 for (index, item) in items.iter().enumerate() {
-                    count_value(values)
-                        .map_err(refuse)
-                        .map_err(at(index.to_string()))?;
-                    walk(item, objects_above, true, values).map_err(at(index.to_string()))?;
+                    count_value(values).map_err(|m| at(refuse(m), index.to_string()))?;
+                    walk(item, objects_above, true, values)
+                        .map_err(|r| at(r, index.to_string()))?;
                 }
             }
             _ => {}
