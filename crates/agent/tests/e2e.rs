@@ -430,26 +430,9 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
     let url = server.url.clone();
     let ca = data.join("pki").join("ca.crt.pem");
     let config = write_config(dir.path(), &watched, &auth_log);
-    let token = enrollment_token(&data, &["--expires", "1h", "--uses", "1"]);
-    let out = agent_cmd(&config)
-        .args(["enroll", "--server", &url, "--token", &token, "--ca-file"])
-        .arg(&ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let agent_id = status(&config)["identity"]["agent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let agent_id = enroll_with_new_token(&config, &data, &url, &ca);
     let agent = start_agent(&config, &dir.path().join("agent.log"));
-    wait_for("online", Duration::from_secs(30), || {
-        (api(&url, &ca, &admin, &format!("/api/v1/agents/{agent_id}"))["status"] == "online")
-            .then_some(())
-    });
+    wait_online(&url, &ca, &admin, &agent_id, "online");
     agent.stop();
     let alert = wait_for("the offline alert", Duration::from_secs(30), || {
         let page = api(&url, &ca, &admin, "/api/v1/alerts?rule=dozor-agent-offline");
@@ -466,10 +449,7 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
     assert_eq!(page["alerts"][0]["count"], 1, "{page}");
     // Back: online again.
     let agent = start_agent(&config, &dir.path().join("agent-2.log"));
-    wait_for("online again", Duration::from_secs(30), || {
-        (api(&url, &ca, &admin, &format!("/api/v1/agents/{agent_id}"))["status"] == "online")
-            .then_some(())
-    });
+    wait_online(&url, &ca, &admin, &agent_id, "online again");
     agent.stop();
     let list = api(&url, &ca, &admin, "/api/v1/agents");
     assert_eq!(list["agents"].as_array().map(Vec::len), Some(1));
@@ -603,27 +583,10 @@ fn an_agent_sending_protobuf_batches() {
         text.replace("[transport]\n", "[transport]\nformat = \"protobuf\"\n"),
     )
     .unwrap();
-    let token = enrollment_token(&data, &["--expires", "1h", "--uses", "1"]);
-    let out = agent_cmd(&config)
-        .args(["enroll", "--server", &url, "--token", &token, "--ca-file"])
-        .arg(&ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let agent_id = status(&config)["identity"]["agent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let agent_id = enroll_with_new_token(&config, &data, &url, &ca);
     let agent = start_agent(&config, &dir.path().join("agent.log"));
     // Online first: processes already running at the collector's start are its baseline.
-    wait_for("online", Duration::from_secs(30), || {
-        (api(&url, &ca, &admin, &format!("/api/v1/agents/{agent_id}"))["status"] == "online")
-            .then_some(())
-    });
+    wait_online(&url, &ca, &admin, &agent_id, "online");
 
     let marker = format!("7.{}", std::process::id());
     let mut sleeper = Command::new("/bin/sleep").arg(&marker).spawn().unwrap();

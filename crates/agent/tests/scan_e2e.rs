@@ -141,21 +141,7 @@ fn scanning_end_to_end() {
             known_bad.display()
         ),
     );
-    let token = enrollment_token(&data, &["--expires", "1h", "--uses", "1"]);
-    let out = agent_cmd(&config)
-        .args(["enroll", "--server", &url, "--token", &token, "--ca-file"])
-        .arg(&ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let agent_id = status(&config)["identity"]["agent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let agent_id = enroll_with_new_token(&config, &data, &url, &ca);
     let agent = start_agent(&config, &dir.path().join("agent.log"));
     let agent_log = || std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
 

@@ -239,6 +239,34 @@ pub fn enrollment_token(data: &Path, extra: &[&str]) -> String {
     secret
 }
 
+/// Enrolls the agent of `config` with a new one-use token of the server in `data`, trusting
+/// `ca`; its agent id.
+pub fn enroll_with_new_token(config: &Path, data: &Path, url: &str, ca: &Path) -> String {
+    let token = enrollment_token(data, &["--expires", "1h", "--uses", "1"]);
+    let out = agent_cmd(config)
+        .args(["enroll", "--server", url, "--token", &token, "--ca-file"])
+        .arg(ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    status(config)["identity"]["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until the server lists `agent_id` as online.
+pub fn wait_online(url: &str, ca: &Path, admin: &str, agent_id: &str, what: &str) {
+    wait_for(what, Duration::from_secs(30), || {
+        (api(url, ca, admin, &format!("/api/v1/agents/{agent_id}"))["status"] == "online")
+            .then_some(())
+    });
+}
+
 pub fn write_config(dir: &Path, watched: &Path, auth_log: &Path) -> PathBuf {
     write_config_with(dir, watched, auth_log, "")
 }
