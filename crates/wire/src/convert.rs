@@ -108,18 +108,20 @@ fn take_uuid(map: &mut Object, key: &str) -> Option<Vec<u8>> {
     Some(id.as_bytes().to_vec())
 }
 
+/// The string members of `map`, moved out (no key copied); the others stay.
 fn take_string_map(map: &mut Object) -> std::collections::BTreeMap<String, String> {
-    let keys: Vec<String> = map
-        .iter()
-        .filter(|(_, v)| v.is_string())
-        .map(|(k, _)| k.clone())
-        .collect();
-    keys.into_iter()
-        .filter_map(|k| match map.remove(&k) {
-            Some(Value::String(s)) => Some((k, s)),
-            _ => None,
-        })
-        .collect()
+    let mut strings = std::collections::BTreeMap::new();
+    for (key, value) in std::mem::take(map) {
+        match value {
+            Value::String(text) => {
+                strings.insert(key, text);
+            }
+            other => {
+                map.insert(key, other);
+            }
+        }
+    }
+    strings
 }
 
 fn take_parent(m: &mut Object) -> pb::Parent {
