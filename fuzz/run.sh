@@ -9,7 +9,9 @@
 # coverage-guided, without AddressSanitizer, which would need nightly).
 #
 # Environment: FUZZ_TARGET_DIR (default $HOME/.cache/dozor-fuzz-target, kept warm between
-# runs), DOZOR_SHARED_DIR (EVTX samples found there seed the EVTX target; not committed).
+# runs), DOZOR_SHARED_DIR (EVTX samples found there seed the EVTX target; not committed),
+# FUZZ_PROFILE (release, the default, for campaigns; dev for a smoke: builds in a fraction of
+# the time, runs several times slower).
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -48,6 +50,11 @@ fi
 
 # ingest_json needs the server library (feature `server`).
 FLAGS=(--sanitizer none --debug-assertions)
+case ${FUZZ_PROFILE:-release} in
+    release) ;;
+    dev) FLAGS+=(--dev) ;;
+    *) echo "error: FUZZ_PROFILE is release or dev, not '$FUZZ_PROFILE'" >&2; exit 2 ;;
+esac
 [[ " ${TARGETS[*]} " == *" ingest_json "* ]] && FLAGS+=(--features server)
 
 echo "==> building ${#TARGETS[@]} fuzz targets"

@@ -225,6 +225,37 @@ def build_images():
         log(f"static agent: {version} runs in an image of {len(files)} entries and no C library")
 
 
+# Docker's vfs storage driver (the one that works here) keeps a full copy of every layer: the
+# images of one run take a few GB, and each run re-tags them, which used to leave the previous
+# run's copies behind as untagged images until the disk filled (seen: ENOSPC mid-test).
+MIN_FREE_GB = 8
+
+
+def images_of_this_test():
+    out = run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], quiet=True)
+    return [i for i in out.split() if i.startswith(f"{PREFIX}/") or i in (f"dozor/server:{TAG}", f"dozor/agent:{TAG}")]
+
+
+def remove_images():
+    """Removes this test's images and any untagged ones (leftovers of earlier builds)."""
+    images = images_of_this_test()
+    if images:
+        run(["docker", "image", "rm", "-f", *images], check=False, quiet=True)
+    run(["docker", "image", "prune", "-f"], check=False, quiet=True)
+    run(["docker", "builder", "prune", "-f"], check=False, quiet=True)
+
+
+def check_free_space():
+    root = run(["docker", "info", "-f", "{{.DockerRootDir}}"], quiet=True).strip() or "/var/lib/docker"
+    free = shutil.disk_usage(root).free / 2**30
+    log(f"{free:.1f} GB free under {root}")
+    if free < MIN_FREE_GB:
+        raise SystemExit(
+            f"only {free:.1f} GB free under {root}: the images and containers of this test need "
+            f"about {MIN_FREE_GB} GB with the vfs storage driver (docker system df tells what is there)"
+        )
+
+
 def compose_env(project, extra):
     env = dict(os.environ)
     env.update(
@@ -397,6 +428,8 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("run as root (docker)")
     ensure_docker()
+    remove_images()
+    check_free_space()
     build_images()
     rules = tempfile.mkdtemp(prefix="dozor-compose-rules-")
     os.chmod(rules, 0o755)
@@ -412,6 +445,8 @@ def main():
             test_scale(rules)
     finally:
         shutil.rmtree(rules, ignore_errors=True)
+        if os.environ.get("KEEP") != "1":
+            remove_images()
     log("deploy/compose: PASSED")
 
 
