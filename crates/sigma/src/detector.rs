@@ -1,11 +1,16 @@
 //! Detection rules plus correlation rules: what the server, the agent and `dozor hunt` run.
 //!
 //! [`Engine`] is immutable and shared by threads; correlation state is not, so a [`Detector`]
-//! owns the correlation engine and is fed the base-rule matches in time order.
+//! owns the correlation engine and is fed the base-rule matches in time order. The compiled
+//! rules sit behind an [`Arc`]: [`Detector::another`] gives a worker thread its own detector
+//! over the same compiled rules instead of a second compilation (with the SigmaHQ set, the
+//! compiled rules are most of a server's memory).
+
+use std::sync::Arc;
 
 use dozor_correlation::{
-    CorrelationConfig, CorrelationEngine, CorrelationHit, base_rules_without_standalone_output,
-    parse_correlation, resolve,
+    CorrelationConfig, CorrelationEngine, CorrelationHit, ResolvedCorrelation,
+    base_rules_without_standalone_output, parse_correlation, resolve,
 };
 use dozor_event::EventFields;
 use rustc_hash::FxHashMap;
@@ -20,8 +25,17 @@ pub struct DetectorOptions {
 }
 
 pub struct Detector {
-    engine: Engine,
+    compiled: Arc<Compiled>,
+    /// This detector's correlation state (windows, counts); never shared.
     correlations: Option<CorrelationEngine>,
+}
+
+/// What [`Detector::build`] compiles once and every [`Detector::another`] shares.
+struct Compiled {
+    engine: Engine,
+    /// The resolved correlations and their settings, to start more correlation engines from.
+    correlations: Vec<ResolvedCorrelation>,
+    correlation_config: CorrelationConfig,
     /// Metadata of each correlation rule given to the correlation engine, by its index.
     correlation_meta: Vec<RuleMeta>,
     /// Per base rule: its matches feed a correlation.
@@ -30,11 +44,26 @@ pub struct Detector {
     silenced: Vec<bool>,
 }
 
+impl Compiled {
+    fn correlation_engine(&self) -> Option<CorrelationEngine> {
+        if self.correlations.is_empty() {
+            return None;
+        }
+        match CorrelationEngine::new(self.correlations.clone(), self.correlation_config.clone()) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::error!("correlations disabled: {e}");
+                None
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
-            .field("engine", &self.engine)
-            .field("correlations", &self.correlation_meta.len())
+            .field("engine", &self.compiled.engine)
+            .field("correlations", &self.compiled.correlation_meta.len())
             .finish()
     }
 }
@@ -166,48 +195,54 @@ impl Detector {
             .iter()
             .map(|c| metas[c.source].clone())
             .collect();
-        let correlations = if resolution.correlations.is_empty() {
-            None
-        } else {
-            for c in &resolution.correlations {
-                for input in &c.inputs {
-                    if let dozor_correlation::RuleRef::Base(b) = input
-                        && let Some(f) = feeds.get_mut(*b as usize)
-                    {
-                        *f = true;
-                    }
+        for c in &resolution.correlations {
+            for input in &c.inputs {
+                if let dozor_correlation::RuleRef::Base(b) = input
+                    && let Some(f) = feeds.get_mut(*b as usize)
+                {
+                    *f = true;
                 }
             }
-            match CorrelationEngine::new(
-                resolution.correlations,
-                detector_options.correlation.clone(),
-            ) {
-                Ok(e) => Some(e),
-                Err(e) => {
-                    tracing::error!("correlations disabled: {e}");
-                    None
-                }
-            }
-        };
+        }
+        let compiled = Arc::new(Compiled {
+            engine,
+            correlations: resolution.correlations,
+            correlation_config: detector_options.correlation.clone(),
+            correlation_meta,
+            feeds,
+            silenced,
+        });
         (
             Detector {
-                engine,
-                correlations,
-                correlation_meta,
-                feeds,
-                silenced,
+                correlations: compiled.correlation_engine(),
+                compiled,
             },
             reports,
         )
     }
 
+    /// A detector over the same compiled rules (shared, not copied or compiled again) with
+    /// correlation state of its own: one per worker thread.
+    pub fn another(&self) -> Detector {
+        Detector {
+            correlations: self.compiled.correlation_engine(),
+            compiled: self.compiled.clone(),
+        }
+    }
+
+    /// Whether both detectors run the very same compiled rules (one came from the other
+    /// through [`Detector::another`]).
+    pub fn shares_rules_with(&self, other: &Detector) -> bool {
+        Arc::ptr_eq(&self.compiled, &other.compiled)
+    }
+
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.compiled.engine
     }
 
     /// Metadata of correlation rules, indexed by [`CorrelationHit::correlation`].
     pub fn correlation_rules(&self) -> &[RuleMeta] {
-        &self.correlation_meta
+        &self.compiled.correlation_meta
     }
 
     pub fn has_correlations(&self) -> bool {
@@ -216,12 +251,21 @@ impl Detector {
 
     /// Whether matches of this base rule must be fed to [`Detector::correlate`].
     pub fn feeds_correlation(&self, rule: RuleIndex) -> bool {
-        self.feeds.get(rule as usize).copied().unwrap_or(false)
+        self.compiled
+            .feeds
+            .get(rule as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Whether matches of this base rule are reported by themselves.
     pub fn reports_standalone(&self, rule: RuleIndex) -> bool {
-        !self.silenced.get(rule as usize).copied().unwrap_or(false)
+        !self
+            .compiled
+            .silenced
+            .get(rule as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Feeds one base-rule match (in time order, within the configured lateness).

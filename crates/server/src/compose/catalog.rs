@@ -1,5 +1,6 @@
 //! The Sigma rules a server process runs: loaded from `rules_dirs`, listed and reloaded
-//! through the API ([`RuleCatalog`]), swapped into every worker's detector on reload.
+//! through the API ([`RuleCatalog`]), compiled once per load and swapped into every worker's
+//! detector on reload.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -109,18 +110,13 @@ impl RuleCatalog for DirCatalog {
                 tracing::warn!("{NO_RULES_WARNING}");
             }
             let dirs = self.dirs.clone();
-            let count = self.detectors.len().max(1);
-            let built = tokio::task::spawn_blocking(move || {
-                (0..count).map(|_| load_detector(&dirs)).collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            let mut rules = Vec::new();
-            for (i, (detector, r)) in built.into_iter().enumerate() {
-                if let Some(slot) = self.detectors.get(i) {
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = detector;
-                }
-                rules = r;
+            let (compiled, rules) = tokio::task::spawn_blocking(move || load_detector(&dirs))
+                .await
+                .map_err(|e| e.to_string())?;
+            // One compilation for all workers; each slot gets its own detector over it. The
+            // old rules are freed once the last worker lets go of its detector.
+            for slot in &self.detectors {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = compiled.another();
             }
             let summary = ReloadReport::from_rules(&rules);
             *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
@@ -193,6 +189,35 @@ mod tests {
                 .unwrap()
                 .contains("Image|endswith")
         );
+    }
+
+    /// Workers got a compilation each, at start and on every reload: with the SigmaHQ set
+    /// that multiplied the server's largest piece of memory by the number of workers.
+    #[tokio::test]
+    async fn a_reload_compiles_once_and_every_worker_runs_the_new_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = |id: u32| {
+            format!(
+                "title: r{id}\nid: 5e8d3c1a-0000-4000-8000-00000000010{id}\nlogsource:\n  product: linux\n  category: process_creation\ndetection:\n  sel:\n    Image|endswith: /nc{id}\n  condition: sel\nlevel: high\n"
+            )
+        };
+        std::fs::write(dir.path().join("a.yml"), rule(1)).unwrap();
+        let dirs = vec![dir.path().to_owned()];
+        let (compiled, reports) = load_detector(&dirs);
+        let workers: Vec<_> = (0..3)
+            .map(|_| Arc::new(Mutex::new(compiled.another())))
+            .collect();
+        let catalog = DirCatalog::new(dirs, reports, workers.clone());
+
+        std::fs::write(dir.path().join("b.yml"), rule(2)).unwrap();
+        let report = catalog.reload().await.unwrap();
+        assert_eq!(report.documents, 2, "{report:?}");
+        let first = workers[0].lock().unwrap();
+        assert!(!first.shares_rules_with(&compiled), "the old rules are gone");
+        assert_eq!(first.engine().rules().len(), 2);
+        for other in &workers[1..] {
+            assert!(other.lock().unwrap().shares_rules_with(&first));
+        }
     }
 
     /// The rules page showed "—" and "Not set" for every rule, and no tag search worked,

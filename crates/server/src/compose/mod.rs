@@ -182,9 +182,12 @@ pub async fn run(
             alert_window: config.alert_aggregation_window,
             ..PipelineOptions::default()
         };
+        // Compiled once: every worker runs the same rules through its own detector (its own
+        // correlation state); a compilation per worker multiplied the largest part of RSS.
+        let (compiled, reports) = load_detector(&config.rules_dirs);
+        first_reports = Some(reports);
         for i in 0..config.workers.max(1) {
-            let (detector, reports) = load_detector(&config.rules_dirs);
-            first_reports.get_or_insert(reports);
+            let detector = compiled.another();
             // The in-process queue is shared by its workers; on Redis/NATS each worker is a
             // consumer of its own, with a distinct name.
             let worker_bus = if i == 0 || config.bus == BusConfig::Memory {
