@@ -101,6 +101,8 @@ pub struct Limits {
     pub max_batch_events: usize,
     /// Capacity of the in-process queue, in events; ingest answers 503 when it is full.
     pub queue_capacity: usize,
+    /// Most bytes of queued documents on the in-process queue (its memory) and on NATS.
+    pub queue_bytes: u64,
     /// Bytes of ingest bodies parsed at once; more wait their turn (a body larger than this
     /// is parsed alone).
     pub ingest_parse_bytes: u64,
@@ -457,6 +459,7 @@ fn unreachable_default(e: &ConfigError) -> Config {
             max_evtx_bytes: 256 << 20,
             max_batch_events: 10_000,
             queue_capacity: 100_000,
+            queue_bytes: 192 << 20,
             ingest_parse_bytes: 16 << 20,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
@@ -735,7 +738,14 @@ pub const KEYS: &[KeyDef] = &[
         env: "DOZOR_QUEUE_CAPACITY",
         kind: Kind::Integer,
         default: "100000",
-        doc: "Events the queue holds before ingest answers 503 with Retry-After. At least limits.max_batch_events. The in-process queue and Redis count each batch's events exactly (the in-process queue also holds at most 2 KiB per event on average); NATS JetStream cannot count events, so there it bounds messages and bytes (2 KiB per event).",
+        doc: "Events the queue holds before ingest answers 503 with Retry-After. At least limits.max_batch_events. The in-process queue and Redis count each batch's events exactly; NATS JetStream cannot count events, so there it bounds messages.",
+    },
+    KeyDef {
+        key: "limits.queue_bytes",
+        env: "DOZOR_QUEUE_BYTES",
+        kind: Kind::Size,
+        default: "\"192MiB\"",
+        doc: "Bytes of event documents the queue holds before ingest answers 503 with Retry-After, whichever of this and limits.queue_capacity is reached first: the memory the in-process queue may take (documents as JSON, ~1.5 KiB per Windows event), and the NATS stream's size. At least 2 × limits.max_body_bytes, so a full batch always fits. Redis is bounded by limits.queue_capacity alone.",
     },
     KeyDef {
         key: "limits.ingest_parse_bytes",
@@ -1515,6 +1525,20 @@ impl Layers {
                 ),
             ));
         }
+        let queue_bytes = p.size("limits.queue_bytes", 1 << 20, 1 << 40)?;
+        if queue_bytes < 2 * max_body_bytes {
+            let key = if p.is_set("limits.queue_bytes") {
+                "limits.queue_bytes"
+            } else {
+                "limits.max_body_bytes"
+            };
+            return Err(p.invalid(
+                key,
+                format!(
+                    "limits.queue_bytes ({queue_bytes} bytes) must be at least twice limits.max_body_bytes ({max_body_bytes} bytes), or a full batch might never be queued"
+                ),
+            ));
+        }
         let ingest_parse_bytes = p.size("limits.ingest_parse_bytes", 1 << 20, 16 << 30)?;
         let header_timeout = p.duration("limits.header_timeout", 1, 3600)?;
         let body_timeout = p.duration("limits.body_timeout", 1, 24 * 3600)?;
@@ -1609,6 +1633,7 @@ impl Layers {
                 max_evtx_bytes,
                 max_batch_events,
                 queue_capacity,
+                queue_bytes,
                 ingest_parse_bytes,
                 header_timeout,
                 body_timeout,
@@ -2358,6 +2383,15 @@ mod tests {
 
         let e = Config::from_toml("[limits]\nqueue_capacity = 10").unwrap_err();
         assert_eq!(e.key(), Some("limits.queue_capacity"));
+
+        // A queue smaller than two full bodies could refuse a batch forever.
+        let e = Config::from_toml("[limits]\nqueue_bytes = \"20MiB\"").unwrap_err();
+        assert_eq!(e.key(), Some("limits.queue_bytes"));
+        assert!(e.to_string().contains("twice limits.max_body_bytes"), "{e}");
+        let e = Config::from_toml("[limits]\nmax_body_bytes = \"128MiB\"").unwrap_err();
+        assert_eq!(e.key(), Some("limits.max_body_bytes"), "{e}");
+        let c = Config::from_toml("[limits]\nqueue_bytes = \"1GiB\"").unwrap();
+        assert_eq!(c.limits.queue_bytes, 1 << 30);
 
         let e = Config::from_toml("[tls]\ncert_file = \"/nonexistent.pem\"").unwrap_err();
         assert_eq!(e.key(), Some("tls.key_file"));

@@ -10,16 +10,12 @@ use dozor_bus::{Bus, BusError};
 use crate::config::{BusConfig, Config};
 use crate::sink::{BoxFuture, IngestBatch, IngestSink, SinkError, SubmitOutcome};
 
-/// Memory budget per event of `limits.queue_capacity`: besides the event count, the
-/// in-process queue holds at most this many bytes per event on average, and NATS (which
-/// cannot count events) is bounded in bytes by it.
-pub const QUEUE_BYTES_PER_EVENT: usize = 2048;
-
 /// The bus configuration of a server process: `consumer` names this worker on Redis/NATS.
 ///
 /// `limits.queue_capacity` counts events: the in-process queue and Redis count the events of
 /// each batch exactly; JetStream cannot, so on NATS it bounds messages (each at least one
-/// event) and bytes (at [`QUEUE_BYTES_PER_EVENT`] per event).
+/// event). `limits.queue_bytes` bounds the documents' bytes on the in-process queue (its
+/// memory) and on NATS (its disk); Redis has no byte bound.
 pub fn bus_config(config: &Config, consumer: &str) -> dozor_bus::BusConfig {
     let redelivery = config.queue.redelivery.max(Duration::from_secs(1));
     let name = &config.queue.name;
@@ -27,7 +23,7 @@ pub fn bus_config(config: &Config, consumer: &str) -> dozor_bus::BusConfig {
     match &config.bus {
         BusConfig::Memory => dozor_bus::BusConfig::Memory(dozor_bus::MemoryConfig {
             max_messages: 0,
-            max_bytes: capacity * QUEUE_BYTES_PER_EVENT,
+            max_bytes: usize::try_from(config.limits.queue_bytes).unwrap_or(usize::MAX),
             max_events: capacity as u64,
             visibility_timeout: redelivery,
         }),
@@ -57,7 +53,7 @@ pub fn bus_config(config: &Config, consumer: &str) -> dozor_bus::BusConfig {
             c.subject = format!("{plain}.ingest");
             c.durable = format!("{plain}-workers");
             c.max_msgs = capacity as u64;
-            c.max_bytes = (capacity * QUEUE_BYTES_PER_EVENT) as u64;
+            c.max_bytes = config.limits.queue_bytes;
             c.ack_wait = redelivery;
             dozor_bus::BusConfig::Nats(c)
         }
@@ -142,15 +138,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queue_capacity_counts_events_on_memory_and_redis() {
+    fn queue_capacity_counts_events_and_queue_bytes_bounds_memory_and_nats() {
         let mut config =
-            Config::from_toml("[limits]\nqueue_capacity = 50000\n[queue]\nname = \"site\"")
+            Config::from_toml(
+                "[limits]\nqueue_capacity = 50000\nqueue_bytes = \"64MiB\"\n[queue]\nname = \"site\"",
+            )
                 .unwrap();
         let dozor_bus::BusConfig::Memory(m) = bus_config(&config, "w") else {
             panic!("memory expected");
         };
         assert_eq!(m.max_events, 50_000);
-        assert_eq!(m.max_bytes, 50_000 * QUEUE_BYTES_PER_EVENT);
+        assert_eq!(m.max_bytes, 64 << 20);
         assert_eq!(m.max_messages, 0);
 
         config.bus = BusConfig::Redis("redis://127.0.0.1:6379".into());
@@ -169,7 +167,7 @@ mod tests {
             panic!("nats expected");
         };
         assert_eq!(n.max_msgs, 50_000);
-        assert_eq!(n.max_bytes, (50_000 * QUEUE_BYTES_PER_EVENT) as u64);
+        assert_eq!(n.max_bytes, 64 << 20);
         assert_eq!(n.stream, "SITE_INGEST");
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use dozor_pipeline::{PipelineOptions, PipelineStats, Worker};
 use dozor_store::{NewToken, NewUser, Role as StoreRole, Store, StoreConfig};
 
-pub use bus::{BusSink, QUEUE_BYTES_PER_EVENT, bus_config};
+pub use bus::{BusSink, bus_config};
 pub use catalog::{DirCatalog, NO_RULES_WARNING, load_detector};
 
 use crate::config::{BusConfig, Config};
