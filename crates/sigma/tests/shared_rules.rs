@@ -64,7 +64,10 @@ fn another_detector_shares_the_rules_and_keeps_its_own_correlation_state() {
     let mut first = detector();
     let mut second = first.another();
     assert!(second.shares_rules_with(&first));
-    assert!(!detector().shares_rules_with(&first), "a new build is new rules");
+    assert!(
+        !detector().shares_rules_with(&first),
+        "a new build is new rules"
+    );
     assert_eq!(second.engine().rules().len(), 1);
     assert_eq!(second.correlation_rules().len(), 1);
 
@@ -74,6 +77,10 @@ fn another_detector_shares_the_rules_and_keeps_its_own_correlation_state() {
     // The second one in the first detector fires there only.
     assert_eq!(feed(&mut first, &failed_logon(3_000)), 1);
     let mut third = first.another();
-    assert_eq!(feed(&mut third, &failed_logon(4_000)), 0, "a new detector starts empty");
+    assert_eq!(
+        feed(&mut third, &failed_logon(4_000)),
+        0,
+        "a new detector starts empty"
+    );
     assert_eq!(feed(&mut second, &failed_logon(5_000)), 1);
 }

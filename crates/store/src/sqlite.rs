@@ -142,6 +142,15 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
             .acquire_timeout(Duration::from_secs(60))
+            // A search dropped half-way (its client went away) returns its connection with
+            // the search's progress handler still on it: once that deadline had passed, every
+            // later read on the connection was interrupted. Each connection comes back clean.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.lock_handle().await?.remove_progress_handler();
+                    Ok(true)
+                })
+            })
             .connect_with(reader.clone())
             .await?;
         let auth = SqlitePoolOptions::new()
@@ -348,13 +357,20 @@ const PROGRESS_STEPS: i32 = 10_000;
 
 impl SqliteDriver {
     /// Runs a search on a reader with a deadline: SQLite has no statement timeout, so a
-    /// progress handler interrupts the statement once `search_timeout` has passed.
+    /// progress handler interrupts the statement once `search_timeout` has passed, or as soon
+    /// as the search is dropped (the HTTP client went away): SQLite's thread would otherwise
+    /// go on to the deadline for nobody, holding a reader.
     async fn search(&self, q: Query) -> Result<Vec<SqliteRow>> {
         let mut conn = self.readers.acquire().await?;
         let deadline = std::time::Instant::now() + self.search_timeout;
+        let dropped = CancelOnDrop::default();
+        let cancelled = dropped.0.clone();
         conn.lock_handle()
             .await?
-            .set_progress_handler(PROGRESS_STEPS, move || std::time::Instant::now() < deadline);
+            .set_progress_handler(PROGRESS_STEPS, move || {
+                !cancelled.load(std::sync::atomic::Ordering::Relaxed)
+                    && std::time::Instant::now() < deadline
+            });
         let result = q.fetch_all(&mut *conn).await;
         conn.lock_handle().await?.remove_progress_handler();
         result.map_err(|e| match &e {
@@ -363,6 +379,16 @@ impl SqliteDriver {
             }
             _ => StoreError::from(e),
         })
+    }
+}
+
+/// Raises its flag when dropped: a search's progress handler watches it.
+#[derive(Default)]
+struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -430,4 +456,54 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
         }
     }
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A statement whose run time is chosen by its bound limit, whatever the data.
+    const COUNT_TO: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*) AS n FROM c";
+
+    async fn count_to(readers: &SqlitePool, n: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(COUNT_TO)
+            .bind(n)
+            .fetch_one(readers)
+            .await?)
+    }
+
+    #[tokio::test]
+    async fn a_search_dropped_half_way_stops_at_once_and_leaves_its_reader_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SqliteConfig::new(dir.path());
+        config.readers = 1;
+        config.search_timeout = Duration::from_millis(800);
+        let store = SqliteStore::open(&config).await.unwrap();
+        let driver = &store.0;
+
+        // A search that would run to its deadline, dropped as a gone client's request is.
+        let search = driver.search(sqlx::query(COUNT_TO).bind(i64::MAX));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(150), search)
+                .await
+                .is_err()
+        );
+        // The one reader is free as soon as the dropped statement notices, not at the deadline.
+        let started = Instant::now();
+        assert_eq!(count_to(&driver.readers, 100_000).await.unwrap(), 100_000);
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_millis(500), "waited {waited:?}");
+
+        // Past the dropped search's deadline, long reads on that connection still run.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(count_to(&driver.readers, 100_000).await.unwrap(), 100_000);
+        // And a search still has its own deadline.
+        let search = driver.search(sqlx::query(COUNT_TO).bind(i64::MAX)).await;
+        assert!(
+            matches!(search, Err(StoreError::SearchTimeout(_))),
+            "{search:?}"
+        );
+    }
 }

@@ -139,11 +139,10 @@ mod tests {
 
     #[test]
     fn queue_capacity_counts_events_and_queue_bytes_bounds_memory_and_nats() {
-        let mut config =
-            Config::from_toml(
-                "[limits]\nqueue_capacity = 50000\nqueue_bytes = \"64MiB\"\n[queue]\nname = \"site\"",
-            )
-                .unwrap();
+        let mut config = Config::from_toml(
+            "[limits]\nqueue_capacity = 50000\nqueue_bytes = \"64MiB\"\n[queue]\nname = \"site\"",
+        )
+        .unwrap();
         let dozor_bus::BusConfig::Memory(m) = bus_config(&config, "w") else {
             panic!("memory expected");
         };

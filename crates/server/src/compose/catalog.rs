@@ -213,7 +213,10 @@ mod tests {
         let report = catalog.reload().await.unwrap();
         assert_eq!(report.documents, 2, "{report:?}");
         let first = workers[0].lock().unwrap();
-        assert!(!first.shares_rules_with(&compiled), "the old rules are gone");
+        assert!(
+            !first.shares_rules_with(&compiled),
+            "the old rules are gone"
+        );
         assert_eq!(first.engine().rules().len(), 2);
         for other in &workers[1..] {
             assert!(other.lock().unwrap().shares_rules_with(&first));
