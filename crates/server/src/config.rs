@@ -1513,13 +1513,9 @@ impl Layers {
         let max_batch_events = p.int("limits.max_batch_events", 1, 1_000_000)? as usize;
         let queue_capacity = p.int("limits.queue_capacity", 1, 100_000_000)? as usize;
         if queue_capacity < max_batch_events {
-            let key = if p.is_set("limits.queue_capacity") {
-                "limits.queue_capacity"
-            } else {
-                "limits.max_batch_events"
-            };
-            return Err(p.invalid(
-                key,
+            return Err(p.conflict(
+                "limits.queue_capacity",
+                "limits.max_batch_events",
                 format!(
                     "limits.queue_capacity ({queue_capacity}) must be at least limits.max_batch_events ({max_batch_events}), or a full batch could never be queued"
                 ),
@@ -1527,13 +1523,9 @@ impl Layers {
         }
         let queue_bytes = p.size("limits.queue_bytes", 1 << 20, 1 << 40)?;
         if queue_bytes < 2 * max_body_bytes {
-            let key = if p.is_set("limits.queue_bytes") {
-                "limits.queue_bytes"
-            } else {
-                "limits.max_body_bytes"
-            };
-            return Err(p.invalid(
-                key,
+            return Err(p.conflict(
+                "limits.queue_bytes",
+                "limits.max_body_bytes",
                 format!(
                     "limits.queue_bytes ({queue_bytes} bytes) must be at least twice limits.max_body_bytes ({max_body_bytes} bytes), or a full batch might never be queued"
                 ),
@@ -2033,6 +2025,13 @@ impl Parsed {
             .get(key)
             .map(|(_, o)| o.clone())
             .unwrap_or(Origin::Default)
+    }
+
+    /// Two keys that disagree: the error names `bound` when it was set, else `other` (the
+    /// value someone chose is the one to look at).
+    fn conflict(&self, bound: &str, other: &str, message: String) -> ConfigError {
+        let key = if self.is_set(bound) { bound } else { other };
+        self.invalid(key, message)
     }
 
     fn invalid(&self, key: &str, message: String) -> ConfigError {
