@@ -85,3 +85,36 @@ async fn events_are_stored_once_and_detections_become_one_alert() {
     );
     assert_eq!(rig.bus.depth().await.expect("depth"), 0, "everything acked");
 }
+
+/// A cycle's messages are stored in groups of at most `cycle_bytes` (a worker's memory is
+/// bounded by it, not by how many large batches the queue hands over at once): every group is
+/// committed and acked, and detections still fold into one alert across groups.
+#[tokio::test]
+async fn a_cycle_larger_than_cycle_bytes_is_stored_in_several_groups() {
+    let options = dozor_pipeline::PipelineOptions {
+        cycle_bytes: 1,
+        ..Default::default()
+    };
+    let rig = Rig::with_options(detector(), options).await;
+    for n in 0..4 {
+        rig.publish(&json!([
+            event(10 + 2 * n, "C:\\Windows\\System32\\whoami.exe"),
+            event(11 + 2 * n, "C:\\Windows\\notepad.exe")
+        ]))
+        .await;
+    }
+    assert_eq!(
+        rig.worker.process_once().await.expect("cycle"),
+        8,
+        "one cycle, four groups"
+    );
+    assert_eq!(rig.store.count_events(None, None).await.expect("count"), 8);
+    let alerts = rig.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].count, 4);
+    assert_eq!(
+        rig.bus.depth().await.expect("depth"),
+        0,
+        "every group acked"
+    );
+}

@@ -26,6 +26,11 @@ pub struct Rig {
 impl Rig {
     /// A worker with default options and no enricher, detecting with `detector`.
     pub async fn new(detector: Detector) -> Rig {
+        Rig::with_options(detector, PipelineOptions::default()).await
+    }
+
+    /// A worker with these options and no enricher, detecting with `detector`.
+    pub async fn with_options(detector: Detector, options: PipelineOptions) -> Rig {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = dozor_store::open(&StoreConfig::Sqlite(SqliteConfig::new(dir.path())))
             .await
@@ -45,7 +50,7 @@ impl Rig {
             store.clone(),
             None,
             detector,
-            PipelineOptions::default(),
+            options,
             notices_tx,
             stats.clone(),
         );
