@@ -82,11 +82,7 @@ fn agent_end_to_end() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to enroll"));
     let out = enroll(&token);
-    assert!(
-        out.status.success(),
-        "enroll: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out, "enroll");
     let out2 = enroll(&token);
     assert!(!out2.status.success(), "enrolled hosts need --force");
     let identity_dir = dir.path().join("state").join("identity");
@@ -98,10 +94,7 @@ fn agent_end_to_end() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "the private key is 0600");
     }
-    let agent_id = status(&config)["identity"]["agent_id"]
-        .as_str()
-        .expect("agent id")
-        .to_owned();
+    let agent_id = enrolled_agent_id(&config);
 
     // --- the agent runs and shows up online.
     let agent = start_agent(&config, &dir.path().join("agent-1.log"));
@@ -459,11 +452,7 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
     let old_cert = std::fs::read(identity_dir.join("cert.pem")).unwrap();
     let old_key = std::fs::read(identity_dir.join("key.pem")).unwrap();
     let out = agent_cmd(&config).arg("enroll").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out, "renewal");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("renewed agent {agent_id}")));
     assert_eq!(status(&config)["identity"]["agent_id"], agent_id);
     let old = dir.path().join("old");
@@ -501,16 +490,9 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already enrolled"));
     let out = again(&["--force", "--replace"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out, "re-enrollment with --replace");
     assert!(String::from_utf8_lossy(&out.stderr).contains("(revoked)"));
-    let new_id = status(&config)["identity"]["agent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_id = enrolled_agent_id(&config);
     assert_ne!(new_id, agent_id);
     let list = api(&url, &ca, &admin, "/api/v1/agents");
     assert_eq!(list["agents"].as_array().map(Vec::len), Some(2));
@@ -525,11 +507,7 @@ fn an_agent_that_goes_silent_raises_one_offline_alert() {
             .arg(&ca)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeded(&out, "dozor agents");
         (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),

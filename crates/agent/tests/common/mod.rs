@@ -248,14 +248,24 @@ pub fn enroll_with_new_token(config: &Path, data: &Path, url: &str, ca: &Path) -
         .arg(ca)
         .output()
         .unwrap();
+    assert_succeeded(&out, "enroll");
+    enrolled_agent_id(config)
+}
+
+/// Fails the test with the command's stderr when it did not exit 0.
+pub fn assert_succeeded(out: &std::process::Output, what: &str) {
     assert!(
         out.status.success(),
-        "{}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The agent id of the identity the agent of `config` holds (`dozor-agent status`).
+pub fn enrolled_agent_id(config: &Path) -> String {
     status(config)["identity"]["agent_id"]
         .as_str()
-        .unwrap()
+        .expect("agent id")
         .to_owned()
 }
 
