@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 /// `event.kind`, `event.category`, `event.action`, `event.code`, `host.name`,
-/// `process.entity_id` and `process.parent.entity_id`, lower-cased.
+/// `process.entity_id`, `process.parent.entity_id` and the fields analysts filter on most
+/// (`user.name`, `process.name`, `source.ip`, `destination.ip`), lower-cased.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Derived {
     pub kind: Option<String>,
@@ -13,6 +14,10 @@ pub(crate) struct Derived {
     pub host_name: Option<String>,
     pub entity_id: Option<String>,
     pub parent_entity_id: Option<String>,
+    pub user_name: Option<String>,
+    pub process_name: Option<String>,
+    pub source_ip: Option<String>,
+    pub destination_ip: Option<String>,
 }
 
 const MAX_COLUMN_LEN: usize = 256;
@@ -44,6 +49,10 @@ pub(crate) fn derive(doc: &Value) -> Derived {
         host_name: scalar(at(&["host", "name"])),
         entity_id: process(&["entity_id"]),
         parent_entity_id: process(&["parent", "entity_id"]),
+        user_name: scalar(at(&["user", "name"])),
+        process_name: process(&["name"]),
+        source_ip: scalar(at(&["source", "ip"])),
+        destination_ip: scalar(at(&["destination", "ip"])),
         ..Derived::default()
     };
     let Some(event) = doc.get("event") else {
@@ -80,6 +89,17 @@ mod tests {
         assert_eq!(d.entity_id.as_deref(), Some("{ab-1}"));
         assert_eq!(d.parent_entity_id.as_deref(), Some("7"));
         assert_eq!(d.kind, None);
+        let d = derive(
+            &json!({"user": {"name": "Администратор"}, "process": {"name": "CMD.EXE"},
+                               "source": {"ip": "10.0.0.1"}, "destination": {"ip": "FE80::1"}}),
+        );
+        assert_eq!(d.user_name.as_deref(), Some("администратор"));
+        assert_eq!(d.process_name.as_deref(), Some("cmd.exe"));
+        assert_eq!(d.source_ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(d.destination_ip.as_deref(), Some("fe80::1"));
+        let d =
+            derive(&json!({"user": {"name": ["a", "b"]}, "process": {"name": "x".repeat(257)}}));
+        assert_eq!((d.user_name, d.process_name), (None, None));
         let d = derive(&json!({"host": {"name": ["a", "b"]}, "process": {"entity_id": ""}}));
         assert_eq!((d.host_name, d.entity_id), (None, None));
         assert_eq!(

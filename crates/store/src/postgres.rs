@@ -119,6 +119,7 @@ impl PgStore {
             include_str!("../migrations/postgres/0012_incidents.sql"),
             include_str!("../migrations/postgres/0013_saved_searches.sql"),
             include_str!("../migrations/postgres/0014_event_lookups.sql"),
+            include_str!("../migrations/postgres/0015_analyst_fields.sql"),
         ])
         .run(&pool)
         .await?;
@@ -321,6 +322,10 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
         let mut hosts: Vec<Option<String>> = Vec::with_capacity(n);
         let mut entities: Vec<Option<String>> = Vec::with_capacity(n);
         let mut parents: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut users: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut process_names: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut source_ips: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut destination_ips: Vec<Option<String>> = Vec::with_capacity(n);
         let mut docs: Vec<String> = Vec::with_capacity(n);
         for e in chunk {
             let mut text = serde_json::to_string(&e.doc)
@@ -348,19 +353,27 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
             hosts.push(d.host_name);
             entities.push(d.entity_id);
             parents.push(d.parent_entity_id);
+            users.push(d.user_name);
+            process_names.push(d.process_name);
+            source_ips.push(d.source_ip);
+            destination_ips.push(d.destination_ip);
             docs.push(text);
         }
         let rows = sqlx::query(
             "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, \
-               host_name, entity_id, parent_entity_id, doc) \
+               host_name, entity_id, parent_entity_id, user_name, process_name, source_ip, \
+               destination_ip, doc) \
              SELECT u.id, u.ts, u.received_at, u.agent_id, u.kind, \
                CASE WHEN u.category IS NULL THEN NULL \
                  ELSE ARRAY(SELECT jsonb_array_elements_text(u.category::jsonb)) END, \
-               u.action, u.code, u.host_name, u.entity_id, u.parent_entity_id, u.doc::jsonb \
+               u.action, u.code, u.host_name, u.entity_id, u.parent_entity_id, u.user_name, \
+               u.process_name, u.source_ip, u.destination_ip, u.doc::jsonb \
              FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+               $13::text[], $14::text[], $15::text[], $16::text[]) \
                AS u(id, ts, received_at, agent_id, kind, category, action, code, host_name, \
-                 entity_id, parent_entity_id, doc) \
+                 entity_id, parent_entity_id, user_name, process_name, source_ip, destination_ip, \
+                 doc) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(ids)
@@ -374,6 +387,10 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
         .bind(hosts)
         .bind(entities)
         .bind(parents)
+        .bind(users)
+        .bind(process_names)
+        .bind(source_ips)
+        .bind(destination_ips)
         .bind(docs)
         .fetch_all(&mut *conn)
         .await?;

@@ -132,6 +132,7 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0012_incidents.sql"),
             include_str!("../migrations/sqlite/0013_saved_searches.sql"),
             include_str!("../migrations/sqlite/0014_event_lookups.sql"),
+            include_str!("../migrations/sqlite/0015_analyst_fields.sql"),
         ])
         .run(&writer)
         .await?;
@@ -414,13 +415,14 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
         }
         let mut sql = String::from(
             "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, \
-             host_name, entity_id, parent_entity_id, doc) VALUES ",
+             host_name, entity_id, parent_entity_id, user_name, process_name, source_ip, \
+             destination_ip, doc) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
         sql.push_str(" ON CONFLICT (id) DO NOTHING");
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -445,6 +447,10 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
                 .bind(d.host_name)
                 .bind(d.entity_id)
                 .bind(d.parent_entity_id)
+                .bind(d.user_name)
+                .bind(d.process_name)
+                .bind(d.source_ip)
+                .bind(d.destination_ip)
                 .bind(json_text(&e.doc)?);
         }
         query.execute(&mut *conn).await?;

@@ -16,7 +16,23 @@ suite!(
     query_errors_carry_position,
     injection_attempts_are_harmless,
     pagination_cursor_is_stable,
+    analyst_columns_are_backfilled_on_upgrade,
 );
+
+/// The statements of a migration that fill its columns in rows stored before it (its
+/// `UPDATE`s), comments dropped.
+fn backfill_statements(migration: &str) -> Vec<String> {
+    let text: String = migration
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(str::trim)
+        .filter(|st| st.starts_with("UPDATE"))
+        .map(str::to_owned)
+        .collect()
+}
 
 mod scenarios {
     use super::*;
@@ -70,6 +86,7 @@ mod scenarios {
                 json!({
                     "event": {"kind": "event", "category": ["authentication"], "action": "logged-in", "outcome": "success"},
                     "user": {"name": "Администратор"},
+                    "source": {"ip": "192.0.2.7"},
                     "message": "100xydone",
                     "winlog": {"event_id": 4624, "event_data": {"LogonType": " 3 "}}
                 }),
@@ -155,6 +172,15 @@ mod scenarios {
             ("winlog.event_data.LogonType:<5", vec![3]),
             ("destination.port:445", vec![2]),
             ("destination.ip:10.1.*", vec![2]),
+            ("destination.ip:10.1.2.3", vec![2]),
+            ("source.ip:192.0.2.7", vec![3]),
+            ("source.ip:*.2.7", vec![3]),
+            ("NOT source.ip:192.0.2.7", vec![0, 1, 2, 4]),
+            ("source.ip:* AND user.name:*", vec![3]),
+            (
+                "process.name:SVCHOST.EXE AND destination.ip:10.1.2.3",
+                vec![2],
+            ),
             ("network.tls:true", vec![4]),
             ("network.tls:false", vec![2]),
             ("process:*", vec![0, 1, 2, 4]),
@@ -183,6 +209,71 @@ mod scenarios {
             page.events.iter().map(|e| e.id).collect::<Vec<_>>(),
             vec![id(2)]
         );
+    }
+
+    /// Events stored before schema v15 get their `user_name`, `process_name`, `source_ip` and
+    /// `destination_ip` from the migration's own statements: the columns are emptied, the
+    /// migration's `UPDATE`s run again, and the searches that read the columns find what they
+    /// found when the server filled them (ASCII values: SQLite's lower() folds only ASCII).
+    pub async fn analyst_columns_are_backfilled_on_upgrade(s: S, raw: Raw) {
+        let c = vec![
+            ev(
+                T0,
+                None,
+                json!({"user": {"name": "Alice"}, "process": {"name": "CMD.exe"},
+                                "source": {"ip": "10.0.0.1"}, "destination": {"ip": "FE80::1"}}),
+            ),
+            ev(
+                T0 + 1,
+                None,
+                json!({"user": {"name": 42}, "source": {"ip": true}}),
+            ),
+            ev(
+                T0 + 2,
+                None,
+                json!({"user": {"name": ["a", "b"]}, "process": {"name": ""},
+                                    "destination": {"ip": "x".repeat(300)}}),
+            ),
+            ev(
+                T0 + 3,
+                None,
+                json!({"process": {"pid": 1}, "message": "no analyst fields"}),
+            ),
+        ];
+        s.insert_events(&c).await.unwrap();
+        let cases: Vec<(&str, Vec<usize>)> = vec![
+            ("user.name:alice", vec![0]),
+            ("user.name:42", vec![1]),
+            ("user.name:*", vec![0, 1]),
+            ("process.name:cmd.exe", vec![0]),
+            ("process.name:*", vec![0]),
+            ("source.ip:10.0.0.1", vec![0]),
+            ("source.ip:true", vec![1]),
+            ("source.ip:*", vec![0, 1]),
+            ("destination.ip:fe80::1", vec![0]),
+            ("destination.ip:*", vec![0]),
+            ("NOT user.name:alice", vec![1, 2, 3]),
+        ];
+        let want = |xs: &[usize]| xs.iter().map(|i| c[*i].id).collect::<HashSet<_>>();
+        for (q, found) in &cases {
+            assert_eq!(ids(&s, q).await, want(found), "before: {q}");
+        }
+        raw.exec("UPDATE events SET user_name = NULL, process_name = NULL, source_ip = NULL, destination_ip = NULL")
+            .await
+            .unwrap();
+        assert_eq!(ids(&s, "user.name:*").await, HashSet::new());
+        let migration = match s.backend() {
+            Backend::Sqlite => include_str!("../migrations/sqlite/0015_analyst_fields.sql"),
+            Backend::Postgres => include_str!("../migrations/postgres/0015_analyst_fields.sql"),
+        };
+        let statements = backfill_statements(migration);
+        assert_eq!(statements.len(), 5, "{statements:?}");
+        for st in statements {
+            raw.exec(&st).await.unwrap_or_else(|e| panic!("{st}: {e}"));
+        }
+        for (q, found) in &cases {
+            assert_eq!(ids(&s, q).await, want(found), "after the backfill: {q}");
+        }
     }
 
     pub async fn query_errors_carry_position(s: S, _raw: Raw) {

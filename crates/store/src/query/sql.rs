@@ -58,6 +58,10 @@ fn column_of(path: &[String]) -> Option<&'static str> {
         ["host", "name"] => Some("host_name"),
         ["process", "entity_id"] => Some("entity_id"),
         ["process", "parent", "entity_id"] => Some("parent_entity_id"),
+        ["user", "name"] => Some("user_name"),
+        ["process", "name"] => Some("process_name"),
+        ["source", "ip"] => Some("source_ip"),
+        ["destination", "ip"] => Some("destination_ip"),
         _ => None,
     }
 }
@@ -443,10 +447,18 @@ mod tests {
 
     #[test]
     fn indexed_columns_stay_bare_outside_not() {
-        let q =
-            r#"host.name:"WS-01" AND process.entity_id:"{A}" AND process.parent.entity_id:"{P}""#;
+        let q = r#"host.name:"WS-01" AND process.entity_id:"{A}" AND process.parent.entity_id:"{P}"
+            AND user.name:u AND process.name:p AND source.ip:s AND destination.ip:d"#;
         let s = compile(Dialect::Sqlite, q);
-        for col in ["host_name", "entity_id", "parent_entity_id"] {
+        for col in [
+            "host_name",
+            "entity_id",
+            "parent_entity_id",
+            "user_name",
+            "process_name",
+            "source_ip",
+            "destination_ip",
+        ] {
             assert!(s.sql.contains(&format!("(e.{col} = ?)")), "{}", s.sql);
         }
         assert!(!s.sql.contains("COALESCE"), "{}", s.sql);

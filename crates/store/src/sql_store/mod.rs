@@ -144,7 +144,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// How many migrations each backend has.
-pub(crate) const MIGRATIONS: usize = 14;
+pub(crate) const MIGRATIONS: usize = 15;
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
 pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
@@ -164,6 +164,7 @@ pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
         "incidents",
         "saved_searches",
         "event_lookups",
+        "analyst_fields",
     ];
     Migrator::with_migrations(
         (1..)
