@@ -724,6 +724,9 @@ fn pct(sorted: &[Duration], p: usize) -> f64 {
 
 async fn run(store: Arc<dyn Store>, runs: u64) -> Result<(), Box<dyn std::error::Error>> {
     let total = store.count_events(None, None).await?;
+    if total == 0 {
+        return Err("no events stored: seed first".into());
+    }
     let now = now_ms();
     println!(
         "{total} events stored; {runs} runs per query; times in ms (page = span for all time + page of 100 and histogram together)"
