@@ -799,6 +799,21 @@ async fn event_search_pagination_and_histogram() {
         let p = problem(&env.get(path, v).await, 400, "invalid-parameter");
         assert_eq!(p["parameter"], name, "{path}");
     }
+    // Text filters are bounded in characters, as the document's `maxLength` counts them
+    // (schemathesis ST202: 17 four-byte characters are within `maxLength = 64`).
+    let fraktur: String = "𝕿"
+        .repeat(17)
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    ok(&env.get(&format!("/api/v1/vulns?cve={fraktur}"), v).await);
+    let p = problem(
+        &env.get(&format!("/api/v1/vulns?cve={}", "C".repeat(65)), v)
+            .await,
+        400,
+        "invalid-parameter",
+    );
+    assert_eq!(p["parameter"], "cve");
 
     // One event.
     let id = evs[3].id;

@@ -279,10 +279,12 @@ const FILTERS: &[&str] = &[
 
 /// The filters of a query string.
 fn query_of(params: &Params) -> Result<VulnQuery, Problem> {
+    // Characters, as the document's `maxLength` counts them (a CVE filter of 17 four-byte
+    // characters is within `maxLength = 64`).
     let text = |name: &str, max: usize| -> Result<Option<String>, Problem> {
         match params.string(name)? {
-            Some(v) if v.len() > max => {
-                Err(bad_param(name, format!("{name}: at most {max} bytes")))
+            Some(v) if v.chars().count() > max => {
+                Err(bad_param(name, format!("{name}: at most {max} characters")))
             }
             v => Ok(v),
         }
@@ -725,8 +727,8 @@ pub(crate) async fn import(
 ) -> Result<Json<VulnImportReport>, Problem> {
     params.only(&["name"])?;
     let name = params.string("name")?;
-    if name.as_ref().is_some_and(|n| n.len() > 1024) {
-        return Err(bad_param("name", "name: at most 1024 bytes"));
+    if name.as_ref().is_some_and(|n| n.chars().count() > 1024) {
+        return Err(bad_param("name", "name: at most 1024 characters"));
     }
     let service = service(&state)?;
     let too_large = || {
