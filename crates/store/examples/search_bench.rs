@@ -27,9 +27,12 @@
 //! p50 / p95 / max. A "page" is what `GET /ui/events` does: for an all-time search the span of
 //! the matching events first, then the page of 100 newest rows and the histogram together.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::rfc3339;
 use dozor_store::{EventQuery, HistogramQuery, NewEvent, Store, StoreConfig, now_ms};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -205,15 +208,21 @@ fn destination_ip(rng: &mut Rng) -> String {
     if rng.below(10) < 6 {
         host_ip(rng.below(SERVERS))
     } else {
-        let x = rng.below(50_000);
-        format!(
-            "{}.{}.{}.{}",
-            31 + x % 190,
-            (x / 190) % 256,
-            (x * 7) % 256,
-            1 + x % 250
-        )
+        public_address(rng.below(PUBLIC_ADDRESSES))
     }
+}
+
+const PUBLIC_ADDRESSES: u64 = 50_000;
+
+/// The `x`th of the public addresses connections go to.
+fn public_address(x: u64) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        31 + x % 190,
+        (x / 190) % 256,
+        (x * 7) % 256,
+        1 + x % 250
+    )
 }
 
 fn user_of(rng: &mut Rng, h: u64) -> String {
@@ -361,30 +370,6 @@ fn event(rng: &mut Rng, ts: i64) -> NewEvent {
         agent_id: Some(agent),
         doc,
     }
-}
-
-/// RFC 3339 (UTC, milliseconds) without a date library.
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
 }
 
 async fn seed(store: &dyn Store, total: u64, days: i64) -> Result<(), Box<dyn std::error::Error>> {
@@ -536,13 +521,9 @@ const CASES: &[Case] = &[
         label: "destination.ip:<a public address>",
         range: Range::Days(7),
         query: |k| {
-            let x = (k * 7919) % 50_000;
             format!(
-                "destination.ip:\"{}.{}.{}.{}\"",
-                31 + x % 190,
-                (x / 190) % 256,
-                (x * 7) % 256,
-                1 + x % 250
+                "destination.ip:\"{}\"",
+                public_address((k * 7919) % PUBLIC_ADDRESSES)
             )
         },
     },
@@ -614,13 +595,9 @@ const CASES: &[Case] = &[
         label: "destination.ip:<a public address>",
         range: Range::AllTime,
         query: |k| {
-            let x = (k * 7919) % 50_000;
             format!(
-                "destination.ip:\"{}.{}.{}.{}\"",
-                31 + x % 190,
-                (x / 190) % 256,
-                (x * 7) % 256,
-                1 + x % 250
+                "destination.ip:\"{}\"",
+                public_address((k * 7919) % PUBLIC_ADDRESSES)
             )
         },
     },

@@ -18,9 +18,12 @@
 //! What the benchmark opens is printed on stdout as `KEY=value` lines (a host, an alert with
 //! a deep process tree, its ±15 min pivot window, an incident); progress goes to stderr.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::rfc3339;
 use dozor_store::{
     AlertStatus, Detection, ExceptionCondition, IncidentPatch, IncidentStatus, Level, NewEvent,
     NewException, NewIncident, NewObservable, ObservableKind, StoreConfig, now_ms,
@@ -100,7 +103,7 @@ fn event(i: usize, ts: i64) -> NewEvent {
     let h = host_of(i);
     let agent = format!("agent-{h:03}");
     let host = format!("ws-{h:03}");
-    let at = chrono_like(ts);
+    let at = rfc3339(ts);
     let doc = match i % KINDS {
         0 => json!({
             "@timestamp": at,
@@ -143,31 +146,6 @@ fn event(i: usize, ts: i64) -> NewEvent {
         agent_id: Some(agent),
         doc,
     }
-}
-
-/// RFC 3339 (UTC, milliseconds) without a date library.
-fn chrono_like(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The event index of alert `m`'s detection: a process start of host `m % AGENTS` near
@@ -422,8 +400,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some((id, host, at)) = deep_alert {
         println!("ALERT={id}");
         println!("HOST={host}");
-        println!("PIVOT_FROM={}", chrono_like(at - 15 * 60_000));
-        println!("PIVOT_TO={}", chrono_like(at + 15 * 60_000));
+        println!("PIVOT_FROM={}", rfc3339(at - 15 * 60_000));
+        println!("PIVOT_TO={}", rfc3339(at + 15 * 60_000));
     }
     if let Some(id) = first_incident {
         println!("INCIDENT={id}");

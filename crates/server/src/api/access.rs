@@ -216,6 +216,17 @@ impl Params {
         Ok(self.get(name)?.map(str::to_owned))
     }
 
+    /// [`Params::string`] of at most `max` characters — characters, as the document's
+    /// `maxLength` counts them (17 four-byte characters are within a `maxLength` of 64).
+    pub fn text(&self, name: &str, max: usize) -> Result<Option<String>, Problem> {
+        match self.string(name)? {
+            Some(v) if v.chars().count() > max => {
+                Err(bad_param(name, format!("{name}: at most {max} characters")))
+            }
+            v => Ok(v),
+        }
+    }
+
     /// A time: milliseconds since the Unix epoch, RFC 3339, `now` or `now-<duration>`
     /// (`now-15m`, `now-24h`, `now-7d`).
     pub fn time(&self, name: &str, now: i64) -> Result<Option<i64>, Problem> {

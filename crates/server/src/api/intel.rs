@@ -105,17 +105,6 @@ fn check_source_name(name: &str) -> Result<(), Problem> {
     }
 }
 
-/// A text filter of at most `max` characters (as the document says); empty is none.
-fn bounded(params: &Params, name: &str, max: usize) -> Result<Option<String>, Problem> {
-    let value = params.string(name)?.filter(|v| !v.is_empty());
-    match value {
-        Some(v) if v.chars().count() > max => {
-            Err(bad_param(name, format!("{name}: at most {max} characters")))
-        }
-        v => Ok(v),
-    }
-}
-
 fn redacted(mut source: IntelSource) -> IntelSource {
     source.spec = redact_spec(&source.spec);
     source
@@ -217,9 +206,9 @@ pub(crate) async fn list(
         .unwrap_or(false);
     let query = IocQuery {
         kind: kind.map(|k| k.as_str().to_owned()),
-        contains: bounded(&params, "q", dozor_store::MAX_IOC_VALUE)?,
-        source: bounded(&params, "source", MAX_SOURCE_NAME)?,
-        tag: bounded(&params, "tag", MAX_TAG_FILTER)?,
+        contains: params.text("q", dozor_store::MAX_IOC_VALUE)?,
+        source: params.text("source", MAX_SOURCE_NAME)?,
+        tag: params.text("tag", MAX_TAG_FILTER)?,
         active_at: active.then_some(now),
         updated_since: params.time("since", now)?,
         after_id: Some(after_id),

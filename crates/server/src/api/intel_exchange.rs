@@ -82,16 +82,6 @@ fn check_source_name(name: &str) -> Result<(), Problem> {
     }
 }
 
-/// A text filter of at most `max` characters; empty is none.
-fn bounded(params: &Params, name: &str, max: usize) -> Result<Option<String>, Problem> {
-    match params.string(name)?.filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > max => {
-            Err(bad_param(name, format!("{name}: at most {max} characters")))
-        }
-        v => Ok(v),
-    }
-}
-
 fn invalid_import(detail: impl Into<String>) -> Problem {
     Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -351,9 +341,9 @@ pub(crate) async fn export_stix(
     };
     let query = IocQuery {
         kind: kind.map(|k| k.as_str().to_owned()),
-        contains: bounded(&params, "q", dozor_store::MAX_IOC_VALUE)?,
-        source: bounded(&params, "source", MAX_SOURCE_NAME)?,
-        tag: bounded(&params, "tag", MAX_TAG_FILTER)?,
+        contains: params.text("q", dozor_store::MAX_IOC_VALUE)?,
+        source: params.text("source", MAX_SOURCE_NAME)?,
+        tag: params.text("tag", MAX_TAG_FILTER)?,
         active_at: active.then(now_ms),
         ..IocQuery::default()
     };

@@ -279,16 +279,6 @@ const FILTERS: &[&str] = &[
 
 /// The filters of a query string.
 fn query_of(params: &Params) -> Result<VulnQuery, Problem> {
-    // Characters, as the document's `maxLength` counts them (a CVE filter of 17 four-byte
-    // characters is within `maxLength = 64`).
-    let text = |name: &str, max: usize| -> Result<Option<String>, Problem> {
-        match params.string(name)? {
-            Some(v) if v.chars().count() > max => {
-                Err(bad_param(name, format!("{name}: at most {max} characters")))
-            }
-            v => Ok(v),
-        }
-    };
     let levels: Vec<String> = params
         .list("level")
         .into_iter()
@@ -330,15 +320,15 @@ fn query_of(params: &Params) -> Result<VulnQuery, Problem> {
         ),
     };
     Ok(VulnQuery {
-        host: text("host", 1024)?,
-        agent_id: text("agent", 1024)?,
-        cve: text("cve", 64)?,
-        nvt_oid: text("oid", 1024)?,
+        host: params.text("host", 1024)?,
+        agent_id: params.text("agent", 1024)?,
+        cve: params.text("cve", 64)?,
+        nvt_oid: params.text("oid", 1024)?,
         levels,
         statuses,
         source,
         min_severity,
-        contains: text("q", 1024)?,
+        contains: params.text("q", 1024)?,
         after: None,
         limit: 100,
     })
@@ -726,10 +716,7 @@ pub(crate) async fn import(
     body: Body,
 ) -> Result<Json<VulnImportReport>, Problem> {
     params.only(&["name"])?;
-    let name = params.string("name")?;
-    if name.as_ref().is_some_and(|n| n.chars().count() > 1024) {
-        return Err(bad_param("name", "name: at most 1024 characters"));
-    }
+    let name = params.text("name", 1024)?;
     let service = service(&state)?;
     let too_large = || {
         Problem::new(
