@@ -27,6 +27,7 @@ mod sql_store;
 pub mod sqlite;
 mod token;
 pub mod types;
+mod words;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -120,9 +120,11 @@ impl PgStore {
             include_str!("../migrations/postgres/0013_saved_searches.sql"),
             include_str!("../migrations/postgres/0014_event_lookups.sql"),
             include_str!("../migrations/postgres/0015_analyst_fields.sql"),
+            include_str!("../migrations/postgres/0016_keyword_index.sql"),
         ])
         .run(&pool)
         .await?;
+        index_pending_words(&pool).await?;
         info!(schema = ?config.schema, "postgres store open");
         Ok(SqlStore(PgDriver {
             pool,
@@ -304,6 +306,63 @@ impl PgDriver {
     }
 }
 
+/// Events per transaction when indexing the words of events stored before the keyword index.
+const WORDS_BATCH: i64 = 2000;
+
+/// Indexes the words of events stored before schema v16 (or copied in by a tool), walking
+/// them in id order a batch per transaction; the marker row goes when none is left, so a
+/// crash half-way resumes (rows already done are skipped by `words IS NULL`).
+async fn index_pending_words(pool: &PgPool) -> Result<()> {
+    let pending: Option<bool> = sqlx::query_scalar("SELECT pending FROM event_words_pending")
+        .fetch_optional(pool)
+        .await?;
+    if pending.is_none() {
+        return Ok(());
+    }
+    info!("indexing the words of stored events (once, after an upgrade)");
+    let started = std::time::Instant::now();
+    let mut after = Uuid::nil();
+    let mut done = 0u64;
+    loop {
+        let rows: Vec<(Uuid, sqlx::types::Json<Value>)> = sqlx::query_as(
+            "SELECT id, doc FROM events WHERE id > $1 AND words IS NULL ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(WORDS_BATCH)
+        .fetch_all(pool)
+        .await?;
+        let Some((last, _)) = rows.last() else {
+            break;
+        };
+        after = *last;
+        let (ids, words): (Vec<Uuid>, Vec<String>) = rows
+            .iter()
+            .map(|(id, doc)| (*id, crate::words::document_words(&doc.0)))
+            .unzip();
+        sqlx::query(
+            "UPDATE events SET words = array_to_tsvector(string_to_array(u.words, ' ')) \
+             FROM UNNEST($1::uuid[], $2::text[]) AS u(id, words) WHERE events.id = u.id",
+        )
+        .bind(ids)
+        .bind(words)
+        .execute(pool)
+        .await?;
+        done += rows.len() as u64;
+        if done % 200_000 < WORDS_BATCH as u64 {
+            info!(events = done, "indexing the words of stored events");
+        }
+    }
+    sqlx::query("DELETE FROM event_words_pending")
+        .execute(pool)
+        .await?;
+    info!(
+        events = done,
+        seconds = started.elapsed().as_secs_f64(),
+        "indexed the words of stored events"
+    );
+    Ok(())
+}
+
 async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<HashSet<Uuid>> {
     // Insert in id order so concurrent batches with overlapping ids cannot deadlock.
     let mut sorted: Vec<&NewEvent> = events.iter().collect();
@@ -327,6 +386,7 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
         let mut source_ips: Vec<Option<String>> = Vec::with_capacity(n);
         let mut destination_ips: Vec<Option<String>> = Vec::with_capacity(n);
         let mut docs: Vec<String> = Vec::with_capacity(n);
+        let mut words: Vec<String> = Vec::with_capacity(n);
         for e in chunk {
             let mut text = serde_json::to_string(&e.doc)
                 .map_err(|err| StoreError::InvalidArgument(format!("JSON: {err}")))?;
@@ -358,22 +418,24 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
             source_ips.push(d.source_ip);
             destination_ips.push(d.destination_ip);
             docs.push(text);
+            words.push(crate::words::document_words(&e.doc));
         }
         let rows = sqlx::query(
             "INSERT INTO events (id, ts, received_at, agent_id, kind, category, action, code, \
                host_name, entity_id, parent_entity_id, user_name, process_name, source_ip, \
-               destination_ip, doc) \
+               destination_ip, doc, words) \
              SELECT u.id, u.ts, u.received_at, u.agent_id, u.kind, \
                CASE WHEN u.category IS NULL THEN NULL \
                  ELSE ARRAY(SELECT jsonb_array_elements_text(u.category::jsonb)) END, \
                u.action, u.code, u.host_name, u.entity_id, u.parent_entity_id, u.user_name, \
-               u.process_name, u.source_ip, u.destination_ip, u.doc::jsonb \
+               u.process_name, u.source_ip, u.destination_ip, u.doc::jsonb, \
+               array_to_tsvector(string_to_array(u.words, ' ')) \
              FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-               $13::text[], $14::text[], $15::text[], $16::text[]) \
+               $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) \
                AS u(id, ts, received_at, agent_id, kind, category, action, code, host_name, \
                  entity_id, parent_entity_id, user_name, process_name, source_ip, destination_ip, \
-                 doc) \
+                 doc, words) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(ids)
@@ -392,6 +454,7 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> Result<H
         .bind(source_ips)
         .bind(destination_ips)
         .bind(docs)
+        .bind(words)
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {

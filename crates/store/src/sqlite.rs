@@ -133,10 +133,12 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0013_saved_searches.sql"),
             include_str!("../migrations/sqlite/0014_event_lookups.sql"),
             include_str!("../migrations/sqlite/0015_analyst_fields.sql"),
+            include_str!("../migrations/sqlite/0016_keyword_index.sql"),
         ])
         .run(&writer)
         .await?;
         set_event_index_stats(&writer).await?;
+        index_pending_words(&writer).await?;
         let reader = base
             .create_if_missing(false)
             .pragma("query_only", "ON")
@@ -454,6 +456,107 @@ async fn set_event_index_stats(writer: &SqlitePool) -> Result<()> {
     Ok(())
 }
 
+/// Events per transaction when indexing the words of events stored before the keyword index.
+const WORDS_BATCH: i64 = 2000;
+
+/// Indexes the words of the events listed in `event_words_pending` (those stored before
+/// schema v16, or copied in by a tool), a batch per transaction with the progress in the same
+/// transaction, so a crash half-way resumes where it stopped.
+async fn index_pending_words(writer: &SqlitePool) -> Result<()> {
+    let mut conn = writer.acquire().await?;
+    let started = std::time::Instant::now();
+    let mut done = 0u64;
+    loop {
+        let Some((first, last)) = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT first_seq, last_seq FROM event_words_pending ORDER BY first_seq LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            break;
+        };
+        if done == 0 {
+            info!(
+                first,
+                last, "indexing the words of stored events (once, after an upgrade)"
+            );
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, doc FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(WORDS_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut words = Vec::with_capacity(rows.len());
+        for (seq, doc) in &rows {
+            // A document that doesn't parse any more can't be searched by its words; it
+            // stays stored and reachable by its fields.
+            let Ok(doc) = serde_json::from_str::<Value>(doc) else {
+                tracing::warn!(seq, "stored event is not JSON; its words are not indexed");
+                continue;
+            };
+            words.push((*seq, crate::words::document_words(&doc)));
+        }
+        insert_words(&mut tx, &words).await?;
+        let next = match rows.last() {
+            Some((seq, _)) if (rows.len() as i64) == WORDS_BATCH => Some(seq + 1),
+            _ => None,
+        };
+        match next {
+            Some(next) if next <= last => {
+                sqlx::query("UPDATE event_words_pending SET first_seq = ? WHERE first_seq = ?")
+                    .bind(next)
+                    .bind(first)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            _ => {
+                sqlx::query("DELETE FROM event_words_pending WHERE first_seq = ?")
+                    .bind(first)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        done += rows.len() as u64;
+        if done % 200_000 < WORDS_BATCH as u64 {
+            info!(events = done, "indexing the words of stored events");
+        }
+    }
+    if done > 0 {
+        info!(
+            events = done,
+            seconds = started.elapsed().as_secs_f64(),
+            "indexed the words of stored events"
+        );
+    }
+    Ok(())
+}
+
+/// Adds events' words to the keyword index (`seq`, words separated by spaces); events without
+/// words are left out.
+async fn insert_words(conn: &mut SqliteConnection, words: &[(i64, String)]) -> Result<()> {
+    for chunk in words.chunks(INSERT_CHUNK * 4) {
+        let chunk: Vec<&(i64, String)> = chunk.iter().filter(|(_, w)| !w.is_empty()).collect();
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut sql = String::from("INSERT INTO event_words (rowid, words) VALUES ");
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (seq, w) in chunk {
+            query = query.bind(*seq).bind(w.as_str());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Raises its flag when dropped: a search's progress handler watches it.
 #[derive(Default)]
 struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
@@ -526,13 +629,39 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
         }
         query.execute(&mut *conn).await?;
         // The first occurrence of an id in the batch is the one stored.
+        let mut fresh = Vec::new();
         for e in chunk {
             if !known.contains(&e.id) && known.insert(e.id) {
                 inserted.insert(e.id);
+                let words = crate::words::document_words(&e.doc);
+                if !words.is_empty() {
+                    fresh.push((e.id, words));
+                }
             }
         }
+        index_new_words(conn, &fresh).await?;
     }
     Ok(inserted)
+}
+
+/// Adds the words of events just stored (by id: their `seq` was given by the insert).
+async fn index_new_words(conn: &mut SqliteConnection, words: &[(Uuid, String)]) -> Result<()> {
+    if words.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO event_words (rowid, words) SELECT e.seq, v.column2 FROM (VALUES ",
+    );
+    for i in 0..words.len() {
+        sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+    }
+    sql.push_str(") AS v JOIN events AS e ON e.id = v.column1");
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (id, w) in words {
+        query = query.bind(*id).bind(w.as_str());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

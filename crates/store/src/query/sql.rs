@@ -9,6 +9,10 @@
 use uuid::Uuid;
 
 use super::{CmpOp, Expr, Matcher, Pattern};
+use crate::words::{fts5_query, is_single_word, term_words, tsquery};
+
+/// An hour in milliseconds (the keyword index's time buckets, `event_hours`).
+const HOUR_MS: i64 = 3_600_000;
 
 /// SQL flavour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,8 @@ pub struct SqlBuilder {
     /// Parameters so far.
     pub params: Vec<Param>,
     dialect: Dialect,
+    /// The event-time range the query is limited to, which bounds keyword lookups.
+    event_window: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// A numeric-looking string (what `field:>N` accepts from string values).
@@ -127,6 +133,16 @@ impl SqlBuilder {
             sql: String::new(),
             params: Vec::new(),
             dialect,
+            event_window: None,
+        }
+    }
+
+    /// Tells the builder the query is limited to events with `from <= ts < to`: keyword
+    /// lookups then read only that part of the index (SQLite). The caller still adds the
+    /// time condition itself.
+    pub fn limit_keywords_to(&mut self, from: Option<i64>, to: Option<i64>) {
+        if from.is_some() || to.is_some() {
+            self.event_window = Some((from, to));
         }
     }
 
@@ -226,7 +242,65 @@ impl SqlBuilder {
         }
     }
 
+    /// Free text. A term that starts with a letter or digit is looked up by its words in the
+    /// keyword index (it matches where a word of the document starts with it); when the term
+    /// is more than one word, the document must also contain it as written. A term that
+    /// starts with `*` is a plain substring search of every document in range (slow).
     fn text(&mut self, p: &Pattern) -> String {
+        let words = match p.parts.first() {
+            Some(first) if p.anchored_start => term_words(first),
+            _ => Vec::new(),
+        };
+        if words.is_empty() {
+            return self.substring(p);
+        }
+        let lookup = match self.dialect {
+            Dialect::Sqlite => {
+                let q = self.bind(Param::Text(fts5_query(&words)));
+                let bounds = self.seq_bounds();
+                format!(
+                    "e.seq IN (SELECT rowid FROM event_words WHERE event_words MATCH {q}{bounds})"
+                )
+            }
+            Dialect::Postgres => {
+                let q = self.bind(Param::Text(tsquery(&words)));
+                format!("e.words @@ {q}::tsquery")
+            }
+        };
+        if p.parts.len() == 1 && is_single_word(&p.parts[0]) {
+            return lookup;
+        }
+        let whole = self.substring(p);
+        format!("{lookup} AND {whole}")
+    }
+
+    /// `AND rowid` bounds for a keyword lookup: the `seq` range holding the window's hours.
+    fn seq_bounds(&mut self) -> String {
+        let Some((from, to)) = self.event_window else {
+            return String::new();
+        };
+        let mut hours = || {
+            let mut cond = Vec::new();
+            if let Some(from) = from {
+                let ph = self.bind(Param::Int(from.div_euclid(HOUR_MS)));
+                cond.push(format!("hour >= {ph}"));
+            }
+            if let Some(to) = to {
+                let ph = self.bind(Param::Int(to.saturating_sub(1).div_euclid(HOUR_MS)));
+                cond.push(format!("hour <= {ph}"));
+            }
+            cond.join(" AND ")
+        };
+        let low = hours();
+        let high = hours();
+        format!(
+            " AND rowid >= (SELECT min(first_seq) FROM event_hours WHERE {low}) \
+             AND rowid <= (SELECT max(last_seq) FROM event_hours WHERE {high})"
+        )
+    }
+
+    /// The document contains the pattern's pieces in order, anywhere (a scan).
+    fn substring(&mut self, p: &Pattern) -> String {
         match self.dialect {
             Dialect::Sqlite => {
                 let escaped = |s: &str| json_escaped(s);

@@ -144,7 +144,7 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// How many migrations each backend has.
-pub(crate) const MIGRATIONS: usize = 15;
+pub(crate) const MIGRATIONS: usize = 16;
 
 /// The embedded migrations of a driver (the files of `migrations/<backend>/`, in order).
 pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
@@ -165,6 +165,7 @@ pub(crate) fn migrator(files: [&'static str; MIGRATIONS]) -> Migrator {
         "saved_searches",
         "event_lookups",
         "analyst_fields",
+        "keyword_index",
     ];
     Migrator::with_migrations(
         (1..)

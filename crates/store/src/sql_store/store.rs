@@ -63,6 +63,9 @@ fn event_filters(
             .push_bind(Param::Text(agent.to_owned()));
     }
     if let Some(expr) = query_text.map(query::parse).transpose()?.flatten() {
+        if time_col == "e.ts" {
+            b.limit_keywords_to(from, to);
+        }
         b.push(" AND ");
         b.push_expr(&expr);
     }

@@ -109,6 +109,61 @@ impl Raw {
     }
 }
 
+impl Raw {
+    /// The one integer a query returns (e.g. a count), read on a separate connection.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self {
+            Raw::Sqlite(path) => {
+                let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .connect()
+                    .await
+                    .expect("connect");
+                let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let _ = c.close().await;
+                n
+            }
+            Raw::Postgres { url, schema } => {
+                let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+                let mut c = opts
+                    .options([("search_path", schema.as_str())])
+                    .connect()
+                    .await
+                    .expect("connect");
+                let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let _ = c.close().await;
+                n
+            }
+        }
+    }
+
+    /// A second store on the same database, as a restarted server opens it (what opening
+    /// does — migrations, upgrade work — runs again).
+    pub async fn open_again(&self) -> S {
+        match self {
+            Raw::Sqlite(path) => {
+                let dir = path.parent().expect("data dir");
+                Arc::new(
+                    SqliteStore::open(&SqliteConfig::new(dir))
+                        .await
+                        .expect("reopen"),
+                )
+            }
+            Raw::Postgres { url, schema } => {
+                let mut config = PgConfig::new(url);
+                config.schema = Some(schema.clone());
+                Arc::new(PgStore::open(&config).await.expect("reopen"))
+            }
+        }
+    }
+}
+
 pub struct Harness {
     pub store: Arc<dyn Store>,
     pub raw: Raw,
