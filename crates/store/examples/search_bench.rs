@@ -413,21 +413,25 @@ async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::
     use sqlx::{AssertSqlSafe, Connection};
     let started = Instant::now();
     // Each copy: a new id, the time moved by `k × 37 ms`; the columns copied.
-    let copy = |k: u32, id: &str, originals: &str| {
-        let moved = COPIED_COLUMNS.replacen(
+    // PostgreSQL keeps an event's words in its row (copied along); SQLite in the FTS5 index,
+    // which can't give them back: the copies are listed as pending and the store indexes them
+    // when it opens, as it does after an upgrade.
+    let copy = |k: u32, id: &str, originals: &str, columns: &str| {
+        let moved = columns.replacen(
             "ts, received_at",
             &format!("ts + {k} * 37, received_at + {k} * 37"),
             1,
         );
         format!(
-            "INSERT INTO events (id, {COPIED_COLUMNS}) SELECT {id}, {moved} FROM events WHERE {originals}"
+            "INSERT INTO events (id, {columns}) SELECT {id}, {moved} FROM events WHERE {originals}"
         )
     };
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
         let mut conn = sqlx::PgConnection::connect(location).await?;
         for k in 1..factor {
             // Originals have UUIDv7 ids (the seed's), copies random (v4) ones.
-            let sql = copy(k, "gen_random_uuid()", "substr(id::text, 15, 1) = '7'");
+            let columns = format!("{COPIED_COLUMNS}, words");
+            let sql = copy(k, "gen_random_uuid()", "substr(id::text, 15, 1) = '7'", &columns);
             sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
             eprintln!(
                 "amplify: copy {k} of {} ({:.0?})",
@@ -449,7 +453,12 @@ async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::
             .fetch_one(&mut conn)
             .await?;
         for k in 1..factor {
-            let sql = copy(k, "randomblob(16)", &format!("seq <= {originals}"));
+            let sql = copy(
+                k,
+                "randomblob(16)",
+                &format!("seq <= {originals}"),
+                COPIED_COLUMNS,
+            );
             sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
             eprintln!(
                 "amplify: copy {k} of {} ({:.0?})",
@@ -457,9 +466,25 @@ async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::
                 started.elapsed()
             );
         }
+        sqlx::query(
+            "INSERT INTO event_words_pending (first_seq, last_seq) \
+             SELECT ?, max(seq) FROM events HAVING max(seq) > ?",
+        )
+        .bind(originals + 1)
+        .bind(originals)
+        .execute(&mut conn)
+        .await?;
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&mut conn)
             .await?;
+        conn.close().await?;
+        let indexing = Instant::now();
+        let store = dozor_store::open(&StoreConfig::from_location(location)).await?;
+        store.close().await;
+        eprintln!(
+            "amplify: indexed the copies' words in {:.0?}",
+            indexing.elapsed()
+        );
     }
     println!(
         "amplified {factor}x in {:.1} s",

@@ -644,18 +644,18 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Resu
     Ok(inserted)
 }
 
-/// Adds the words of events just stored (by id: their `seq` was given by the insert).
+/// Adds the words of events just stored, finding each one's `seq` by its id (a lookup per
+/// row in the id index; a join let the planner scan `events` when its statistics still
+/// described the empty table of the store's first open).
 async fn index_new_words(conn: &mut SqliteConnection, words: &[(Uuid, String)]) -> Result<()> {
     if words.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from(
-        "INSERT INTO event_words (rowid, words) SELECT e.seq, v.column2 FROM (VALUES ",
-    );
+    let mut sql = String::from("INSERT INTO event_words (rowid, words) VALUES ");
     for i in 0..words.len() {
-        sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+        sql.push_str(if i == 0 { "" } else { ", " });
+        sql.push_str("((SELECT seq FROM events WHERE id = ?), ?)");
     }
-    sql.push_str(") AS v JOIN events AS e ON e.id = v.column1");
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (id, w) in words {
         query = query.bind(*id).bind(w.as_str());

@@ -632,8 +632,13 @@ pub(crate) static CATALOG: &[(&str, &str, &str)] = &[
     ),
     (
         "events.syntax.text",
-        "text anywhere in the event",
-        "текст в любом месте события",
+        "words in the event's values, each from its start (power finds PowerShell.exe)",
+        "слова в значениях события, каждое с начала (power найдёт PowerShell.exe)",
+    ),
+    (
+        "events.syntax.substring",
+        "text anywhere in the event, even inside a word (slower: reads every event)",
+        "текст в любом месте события, даже внутри слова (медленнее: читает все события)",
     ),
     (
         "events.syntax.bool",

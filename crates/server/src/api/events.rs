@@ -61,8 +61,9 @@ problem_response! {
 #[utoipa::path(get, path = super::EVENTS, tag = "events", operation_id = "events",
     summary = "Search events",
     description = "Searches stored events, newest first. `q` is the Dozor query language: `field:value` \
-(case-insensitive, `*` wildcards, `field:*` exists, `field:>N` `>=` `<` `<=`), quoted values, free text, \
-`AND` `OR` `NOT` and parentheses, e.g. `process.name:powershell.exe AND NOT user.name:SYSTEM`. \
+(case-insensitive, `*` wildcards, `field:*` exists, `field:>N` `>=` `<` `<=`), quoted values, free text \
+(matches where a word of the event's values starts with it: `power` finds `PowerShell.exe`; `*shell` searches \
+for a substring anywhere, slowly), `AND` `OR` `NOT` and parentheses, e.g. `process.name:powershell.exe AND NOT user.name:SYSTEM`. \
 A query that does not parse is a 400 `invalid-query` problem with the `column` of the error. \
 Times (`from`, `to`) are milliseconds since the epoch, RFC 3339, `now` or `now-<duration>` (`now-15m`).",
     params(SearchParameters),

@@ -12,8 +12,11 @@
 //!   middle); `field:*` means the field exists.
 //! * `field:>N`, `field:>=N`, `field:<N`, `field:<=N` compare numbers (numeric strings too).
 //! * `"a b"` — a quoted value (inside: `\"` is a quote; every other character is itself).
-//! * A bare word or quoted string without a field is free text: a case-insensitive substring of
-//!   the whole document.
+//! * A bare word or quoted string without a field is free text, looked up in the keyword index:
+//!   it matches where a word of one of the document's values starts with it (`power` finds
+//!   `PowerShell.exe`); a term of several words must also appear in the document as written.
+//!   With a leading `*` (`*shell`) it is a case-insensitive substring of the whole document
+//!   (field names included), read from every document in range.
 //! * `AND`, `OR`, `NOT` (upper case), parentheses; adjacent terms are ANDed; `NOT` binds
 //!   tighter than `AND`, which binds tighter than `OR`.
 //!
