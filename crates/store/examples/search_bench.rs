@@ -431,7 +431,12 @@ async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::
         for k in 1..factor {
             // Originals have UUIDv7 ids (the seed's), copies random (v4) ones.
             let columns = format!("{COPIED_COLUMNS}, words");
-            let sql = copy(k, "gen_random_uuid()", "substr(id::text, 15, 1) = '7'", &columns);
+            let sql = copy(
+                k,
+                "gen_random_uuid()",
+                "substr(id::text, 15, 1) = '7'",
+                &columns,
+            );
             sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
             eprintln!(
                 "amplify: copy {k} of {} ({:.0?})",

@@ -285,17 +285,30 @@ impl Driver for PgDriver {
 const QUERY_CANCELED: &str = "57014";
 
 impl PgDriver {
-    /// Runs a search in a read-only transaction whose `statement_timeout` is the search
-    /// timeout (`SET LOCAL` ends with the transaction, so the pooled connection is unchanged).
+    /// Runs a search in a transaction whose `statement_timeout` is the search timeout (`SET
+    /// LOCAL` ends with the transaction, so the pooled connection is unchanged). When the
+    /// caller goes away mid-search (the HTTP client disconnected and its handler was
+    /// dropped), the server is told to cancel it instead of finishing a query nobody reads.
     async fn search(&self, q: Query) -> Result<Vec<PgRow>> {
         let mut tx = self.pool.begin().await?;
         let millis = self.search_timeout.as_millis().clamp(1, i32::MAX as u128);
-        sqlx::query(AssertSqlSafe(format!(
-            "SET LOCAL statement_timeout = {millis}"
-        )))
-        .execute(&mut *tx)
+        let tag = format!("dozor search {}", Uuid::new_v4().simple());
+        let pid: i32 = sqlx::query_scalar(
+            "SELECT pg_backend_pid() FROM (SELECT set_config('statement_timeout', $1, true), \
+             set_config('application_name', $2, true)) AS settings",
+        )
+        .bind(millis.to_string())
+        .bind(&tag)
+        .fetch_one(&mut *tx)
         .await?;
-        let rows = q.fetch_all(&mut *tx).await.map_err(|e| match &e {
+        let mut running = CancelOnDrop {
+            pool: self.auth.clone(),
+            pid,
+            tag: Some(tag),
+        };
+        let rows = q.fetch_all(&mut *tx).await;
+        running.tag = None;
+        let rows = rows.map_err(|e| match &e {
             sqlx::Error::Database(db) if db.code().as_deref() == Some(QUERY_CANCELED) => {
                 StoreError::SearchTimeout(self.search_timeout)
             }
@@ -303,6 +316,39 @@ impl PgDriver {
         })?;
         tx.commit().await?;
         Ok(rows)
+    }
+}
+
+/// A search in progress on backend `pid`: dropped before it finished, it asks the server to
+/// cancel the statement — only while that backend still runs this search (its transaction's
+/// `application_name` is the unique tag), so a connection already back in the pool and
+/// running someone else's query is never hit.
+struct CancelOnDrop {
+    pool: PgPool,
+    pid: i32,
+    tag: Option<String>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let (Some(tag), Ok(runtime)) = (self.tag.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let (pool, pid) = (self.pool.clone(), self.pid);
+        runtime.spawn(async move {
+            let cancelled = sqlx::query(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                 WHERE pid = $1 AND application_name = $2 AND state = 'active'",
+            )
+            .bind(pid)
+            .bind(&tag)
+            .execute(&pool)
+            .await;
+            if let Err(err) = cancelled {
+                tracing::warn!(%err, pid, "could not cancel an abandoned search");
+            }
+        });
     }
 }
 

@@ -1,5 +1,6 @@
 //! Credential checks (tokens, sessions) have connections of their own: a viewer's slow
-//! searches holding every reader don't stall sign-ins. Every scenario
+//! searches holding every reader don't stall sign-ins; a search whose caller went away stops
+//! on the database instead of running to its timeout. Every scenario
 //! runs against SQLite (always) and PostgreSQL (when `DOZOR_TEST_POSTGRES_URL` is set).
 
 #[macro_use]
@@ -16,6 +17,7 @@ suite!(
         readers: Some(1),
     };
     credential_checks_do_not_queue_behind_searches,
+    abandoned_searches_are_cancelled,
 );
 
 mod scenarios {
@@ -54,5 +56,46 @@ mod scenarios {
         for search in searches {
             let _ = search.await.unwrap();
         }
+    }
+
+    /// A search dropped half-way (as when the HTTP client disconnects and its handler is
+    /// dropped) is cancelled on PostgreSQL at once, not left waiting for its 5 s timeout.
+    /// SQLite's searches stop through their progress handler (`sqlite.rs` tests it).
+    pub async fn abandoned_searches_are_cancelled(s: S, raw: Raw) {
+        let Some(lock) = lock_events(&raw).await else {
+            return;
+        };
+        // Searches of this store's events waiting behind the lock.
+        let waiting = "SELECT count(*) FROM pg_locks AS l JOIN pg_stat_activity AS a USING (pid) \
+            WHERE NOT l.granted AND l.relation = 'events'::regclass \
+            AND a.application_name LIKE 'dozor search %'";
+        let search = {
+            let s = s.clone();
+            tokio::spawn(async move { s.search_events(&slow_query()).await })
+        };
+        let until = |want: i64, within: Duration| {
+            let raw = raw.clone();
+            async move {
+                let started = std::time::Instant::now();
+                loop {
+                    let n = raw.scalar(waiting).await;
+                    if n == want {
+                        return started.elapsed();
+                    }
+                    assert!(
+                        started.elapsed() < within,
+                        "{n} searches waiting after {within:?}, expected {want}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        until(1, Duration::from_secs(3)).await;
+        search.abort();
+        let gone_after = until(0, Duration::from_secs(2)).await;
+        assert!(gone_after < Duration::from_secs(2), "{gone_after:?}");
+        drop(lock);
+        // The pool is still usable afterwards.
+        s.search_events(&EventQuery::default()).await.unwrap();
     }
 }
