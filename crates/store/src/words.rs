@@ -8,6 +8,9 @@
 //! given) — and look them up the same way, so they answer alike. Their own tokenizers would
 //! not: PostgreSQL's parser keeps `powershell.exe` as one "host" token, FTS5's splits it.
 
+use std::fmt::Write as _;
+use std::ops::Range;
+
 use serde_json::Value;
 
 /// Longer words are cut here (base64 blobs and hashes would otherwise fill the index with
@@ -19,62 +22,82 @@ pub(crate) const MAX_WORD_CHARS: usize = 64;
 /// `tsvector` of 1 MiB; events are far smaller in practice).
 pub(crate) const MAX_DOCUMENT_WORD_BYTES: usize = 512 * 1024;
 
-/// Calls `f` with each word of `text` (lower-cased and cut) and whether it was cut, with the
-/// byte range of the word in `text`.
-fn each_word(text: &str, mut f: impl FnMut(String, bool, std::ops::Range<usize>)) {
-    let mut start = None;
-    let mut flush = |start: usize, end: usize| {
-        let raw = &text[start..end];
-        let mut word = String::with_capacity(raw.len());
-        let mut cut = false;
-        for (n, c) in raw.chars().enumerate() {
-            if n == MAX_WORD_CHARS {
-                cut = true;
-                break;
-            }
-            word.extend(c.to_lowercase());
-        }
-        f(word, cut, start..end);
-    };
+/// Appends each word of `text` to `buf`, lower-cased and cut, and calls `f` with where it
+/// went in `buf`, where it was in `text`, and whether it was cut. One definition of a word
+/// for documents and queries alike.
+fn scan_words(text: &str, buf: &mut String, mut f: impl FnMut(Range<usize>, Range<usize>, bool)) {
+    let mut word: Option<(usize, usize)> = None; // (start in text, start in buf)
+    let mut chars = 0;
     for (i, c) in text.char_indices() {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                flush(s, i);
-                start = None;
+        let alphanumeric = if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            c.is_alphanumeric()
+        };
+        if alphanumeric {
+            if word.is_none() {
+                word = Some((i, buf.len()));
+                chars = 0;
             }
-            _ => {}
+            if chars < MAX_WORD_CHARS {
+                if c.is_ascii() {
+                    buf.push(c.to_ascii_lowercase());
+                } else {
+                    buf.extend(c.to_lowercase());
+                }
+            }
+            chars += 1;
+        } else if let Some((at, from)) = word.take() {
+            f(from..buf.len(), at..i, chars > MAX_WORD_CHARS);
         }
     }
-    if let Some(s) = start {
-        flush(s, text.len());
+    if let Some((at, from)) = word {
+        f(from..buf.len(), at..text.len(), chars > MAX_WORD_CHARS);
     }
 }
 
-/// The words of an event document, each once, separated by single spaces.
+/// The words of an event document, each once, separated by single spaces (in byte order:
+/// the indexes don't care, and sorting is how duplicates go without a set of strings).
 pub(crate) fn document_words(doc: &Value) -> String {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = String::new();
-    let mut add = |text: &str, out: &mut String| {
-        each_word(text, |word, _, _| {
-            if out.len() + word.len() < MAX_DOCUMENT_WORD_BYTES && !seen.contains(&word) {
-                if !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push_str(&word);
-                seen.insert(word);
-            }
-        });
-    };
+    let mut buf = String::new();
+    let mut spans: Vec<Range<usize>> = Vec::new();
+    let mut number = String::new();
     let mut stack = vec![doc];
     while let Some(v) = stack.pop() {
-        match v {
-            Value::String(s) => add(s, &mut out),
-            Value::Number(n) => add(&n.to_string(), &mut out),
-            Value::Array(items) => stack.extend(items.iter().rev()),
-            Value::Object(members) => stack.extend(members.values().rev()),
-            Value::Bool(_) | Value::Null => {}
+        let text = match v {
+            Value::String(s) => s.as_str(),
+            Value::Number(n) => {
+                number.clear();
+                let _ = write!(number, "{n}");
+                number.as_str()
+            }
+            Value::Array(items) => {
+                stack.extend(items.iter().rev());
+                continue;
+            }
+            Value::Object(members) => {
+                stack.extend(members.values().rev());
+                continue;
+            }
+            Value::Bool(_) | Value::Null => continue,
+        };
+        scan_words(text, &mut buf, |word, _, _| spans.push(word));
+        if buf.len() > 4 * MAX_DOCUMENT_WORD_BYTES {
+            break;
         }
+    }
+    spans.sort_unstable_by(|a, b| buf[a.clone()].cmp(&buf[b.clone()]));
+    spans.dedup_by(|a, b| buf[a.clone()] == buf[b.clone()]);
+    let mut out = String::with_capacity(buf.len().min(MAX_DOCUMENT_WORD_BYTES));
+    for span in spans {
+        let word = &buf[span];
+        if out.len() + word.len() + 1 > MAX_DOCUMENT_WORD_BYTES {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
     }
     out
 }
@@ -93,14 +116,18 @@ pub(crate) struct TermWord {
 /// all but the last are whole words (a separator follows them in the term), the last is a
 /// prefix unless the text ends in a separator.
 pub(crate) fn term_words(text: &str) -> Vec<TermWord> {
-    let mut words = Vec::new();
-    each_word(text, |word, cut, range| {
-        words.push(TermWord {
-            word,
-            prefix: cut || range.end == text.len(),
-        });
+    let mut buf = String::new();
+    let mut found = Vec::new();
+    scan_words(text, &mut buf, |word, at, cut| {
+        found.push((word, cut || at.end == text.len()));
     });
-    words
+    found
+        .into_iter()
+        .map(|(word, prefix)| TermWord {
+            word: buf[word].to_owned(),
+            prefix,
+        })
+        .collect()
 }
 
 /// Whether a term is one word and nothing else: its index lookup alone is its answer (no
@@ -142,8 +169,7 @@ mod tests {
                          "user": {"name": "Администратор"}, "ok": true, "n": null,
                          "tags": ["Line1\nline2", 1.5]});
         let words = document_words(&doc);
-        let mut list: Vec<&str> = words.split(' ').collect();
-        list.sort_unstable();
+        let list: Vec<&str> = words.split(' ').collect();
         assert_eq!(
             list,
             [
@@ -175,6 +201,10 @@ mod tests {
         let words = document_words(&json!(many.join(" ")));
         assert!(words.len() < MAX_DOCUMENT_WORD_BYTES);
         assert!(words.len() > MAX_DOCUMENT_WORD_BYTES - 20);
+        assert_eq!(
+            document_words(&json!(["b a", "A", ["B"], {"k": "ÄÖ äö"}])),
+            "a b äö"
+        );
     }
 
     #[test]
