@@ -598,6 +598,24 @@ const CASES: &[Case] = &[
         query: |_| "encodedcommand".to_owned(),
     },
     Case {
+        group: "keyword, 24 h",
+        label: "a word's start (kb503, 1 in 100,000)",
+        range: Range::Days(1),
+        query: |_| "kb503".to_owned(),
+    },
+    Case {
+        group: "keyword, 24 h",
+        label: "phrase \"powershell.exe -NoProfile\" (words + the text)",
+        range: Range::Days(1),
+        query: |_| "\"powershell.exe -NoProfile\"".to_owned(),
+    },
+    Case {
+        group: "keyword, 7 days",
+        label: "rare word (1 in 100,000)",
+        range: Range::Days(7),
+        query: |_| "kb5034441".to_owned(),
+    },
+    Case {
         group: "field, all events",
         label: "host.name:\"ws-NNNN\"",
         range: Range::AllTime,
