@@ -332,6 +332,13 @@ impl Driver for SqliteDriver {
 
     /// Gives freed pages back to the file system, a slice at a time.
     async fn after_purge(&self) -> Result<()> {
+        // Hours whose whole range of `seq` lies before the oldest event left hold no events.
+        sqlx::query(
+            "DELETE FROM event_hours WHERE last_seq < \
+             COALESCE((SELECT min(seq) FROM events), 9223372036854775807)",
+        )
+        .execute(&self.writer)
+        .await?;
         let free = || sqlx::query_scalar::<_, i64>("PRAGMA freelist_count").fetch_one(&self.writer);
         loop {
             let before = free().await?;

@@ -376,6 +376,13 @@ mod scenarios {
             assert_eq!(fts_rows("one").await, 0, "purged events leave the index");
             assert_eq!(fts_rows("alpha").await, 2);
         }
+        s.purge_before(base + 6 * HOUR).await.unwrap();
+        assert_eq!(search(None, None, "alpha").await, set(&[]));
+        if s.backend() == Backend::Sqlite {
+            assert_eq!(fts_rows("alpha").await, 0);
+            let hours = raw.scalar("SELECT count(*) FROM event_hours").await;
+            assert_eq!(hours, 0, "hours without events are forgotten");
+        }
     }
 
     /// Events stored before the keyword index get their words when the store opens (in
