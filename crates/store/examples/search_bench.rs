@@ -409,23 +409,22 @@ async fn seed(store: &dyn Store, total: u64, days: i64) -> Result<(), Box<dyn st
 const COPIED_COLUMNS: &str = "ts, received_at, agent_id, kind, category, action, code, host_name, \
     entity_id, parent_entity_id, user_name, process_name, source_ip, destination_ip, doc";
 
+/// The copied columns with the copy's times moved by `by` milliseconds (each copy: a new id,
+/// its time moved by `k × 37 ms`).
+fn shifted(columns: &str, by: &str) -> String {
+    columns.replacen(
+        "ts, received_at",
+        &format!("ts + {by}, received_at + {by}"),
+        1,
+    )
+}
+
 async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::Error>> {
     use sqlx::{AssertSqlSafe, Connection};
     let started = Instant::now();
-    // Each copy: a new id, the time moved by `k × 37 ms`; the columns copied.
     // PostgreSQL keeps an event's words in its row (copied along); SQLite in the FTS5 index,
     // which can't give them back: the copies are listed as pending and the store indexes them
     // when it opens, as it does after an upgrade.
-    let copy = |k: u32, id: &str, originals: &str, columns: &str| {
-        let moved = columns.replacen(
-            "ts, received_at",
-            &format!("ts + {k} * 37, received_at + {k} * 37"),
-            1,
-        );
-        format!(
-            "INSERT INTO events (id, {columns}) SELECT {id}, {moved} FROM events WHERE {originals}"
-        )
-    };
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
         let mut conn = sqlx::PgConnection::connect(location).await?;
         // The word index is built once after the copies, as a bulk build (inserting 9 × 40
@@ -436,11 +435,10 @@ async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::
         for k in 1..factor {
             // Originals have UUIDv7 ids (the seed's), copies random (v4) ones.
             let columns = format!("{COPIED_COLUMNS}, words");
-            let sql = copy(
-                k,
-                "gen_random_uuid()",
-                "substr(id::text, 15, 1) = '7'",
-                &columns,
+            let sql = format!(
+                "INSERT INTO events (id, {columns}) SELECT gen_random_uuid(), {} FROM events \
+                 WHERE substr(id::text, 15, 1) = '7'",
+                shifted(&columns, &format!("{k} * 37"))
             );
             sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
             eprintln!(
@@ -483,11 +481,7 @@ async fn amplify(location: &str, factor: u32) -> Result<(), Box<dyn std::error::
         // copies (the originals again among them) in time order, then the originals go. So
         // every hour's events sit together in arrival order, as a server's ingest leaves
         // them, instead of in `factor` places far apart.
-        let columns = COPIED_COLUMNS.replacen(
-            "ts, received_at",
-            "e.ts + ks.k * 37, e.received_at + ks.k * 37",
-            1,
-        );
+        let columns = shifted(COPIED_COLUMNS, "ks.k * 37");
         let mut day = first;
         while day <= last {
             let sql = format!(

@@ -71,76 +71,70 @@ pub enum Raw {
     Postgres { url: String, schema: String },
 }
 
-impl Raw {
-    /// Executes one statement on a separate connection; `Err` carries the database message.
-    pub async fn exec(&self, sql: &str) -> Result<u64, String> {
-        match self {
-            Raw::Sqlite(path) => {
-                let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(path)
-                    .connect()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let r = sqlx::query(AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut c)
-                    .await
-                    .map(|r| r.rows_affected())
-                    .map_err(|e| e.to_string());
-                let _ = c.close().await;
-                r
-            }
-            Raw::Postgres { url, schema } => {
-                let opts: sqlx::postgres::PgConnectOptions =
-                    url.parse().map_err(|e: sqlx::Error| e.to_string())?;
-                let mut c = opts
-                    .options([("search_path", schema.as_str())])
-                    .connect()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let r = sqlx::query(AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut c)
-                    .await
-                    .map(|r| r.rows_affected())
-                    .map_err(|e| e.to_string());
-                let _ = c.close().await;
-                r
-            }
-        }
-    }
+async fn sqlite_connection(path: &std::path::Path) -> Result<sqlx::SqliteConnection, String> {
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn postgres_connection(url: &str, schema: &str) -> Result<sqlx::PgConnection, String> {
+    let opts: sqlx::postgres::PgConnectOptions =
+        url.parse().map_err(|e: sqlx::Error| e.to_string())?;
+    opts.options([("search_path", schema)])
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 impl Raw {
+    /// Executes one statement on a separate connection; `Err` carries the database message.
+    pub async fn exec(&self, sql: &str) -> Result<u64, String> {
+        let done = match self {
+            Raw::Sqlite(path) => {
+                let mut c = sqlite_connection(path).await?;
+                let r = sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected());
+                let _ = c.close().await;
+                r
+            }
+            Raw::Postgres { url, schema } => {
+                let mut c = postgres_connection(url, schema).await?;
+                let r = sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected());
+                let _ = c.close().await;
+                r
+            }
+        };
+        done.map_err(|e| e.to_string())
+    }
+
     /// The one integer a query returns (e.g. a count), read on a separate connection.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        match self {
+        let n = match self {
             Raw::Sqlite(path) => {
-                let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(path)
-                    .connect()
-                    .await
-                    .expect("connect");
-                let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+                let mut c = sqlite_connection(path).await.expect("connect");
+                let n = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
                     .fetch_one(&mut c)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    .await;
                 let _ = c.close().await;
                 n
             }
             Raw::Postgres { url, schema } => {
-                let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
-                let mut c = opts
-                    .options([("search_path", schema.as_str())])
-                    .connect()
-                    .await
-                    .expect("connect");
-                let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+                let mut c = postgres_connection(url, schema).await.expect("connect");
+                let n = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
                     .fetch_one(&mut c)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    .await;
                 let _ = c.close().await;
                 n
             }
-        }
+        };
+        n.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// A second store on the same database, as a restarted server opens it (what opening
@@ -335,16 +329,11 @@ pub fn new_agent(id: &str, hostname: &str) -> NewAgent {
 /// An open transaction on a connection of its own that keeps `events` locked (PostgreSQL)
 /// until dropped; `None` on SQLite, where readers never wait for locks.
 pub async fn lock_events(raw: &Raw) -> Option<sqlx::PgConnection> {
-    use sqlx::{ConnectOptions, Executor};
+    use sqlx::Executor;
     let Raw::Postgres { url, schema } = raw else {
         return None;
     };
-    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let mut conn = opts
-        .options([("search_path", schema.as_str())])
-        .connect()
-        .await
-        .unwrap();
+    let mut conn = postgres_connection(url, schema).await.unwrap();
     conn.execute("BEGIN").await.unwrap();
     conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         .await
